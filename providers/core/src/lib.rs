@@ -1,0 +1,306 @@
+//! terrace's resource model and the provider trait.
+//!
+//! Every layer of terrace speaks in the types defined here:
+//!
+//! - the config crate *lowers* HCL into [`DesiredResource`]s;
+//! - the state crate stores [`Attrs`] per [`Address`];
+//! - providers [`observe`](Provider::observe) live objects in one batch per server and
+//!   [`apply`](Provider::apply) one [`Step`] at a time;
+//! - the planner compares desired, prior and observed attributes using each type's
+//!   [`ResourceSchema`].
+//!
+//! This crate does no I/O and has no opinion on any particular backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Attribute values are JSON values: they come from HCL, are stored in the state file
+/// as JSON and rendered in `--json` output unchanged.
+pub type Value = serde_json::Value;
+
+/// A resource's attributes, ordered by name so that output and state are deterministic.
+pub type Attrs = BTreeMap<String, Value>;
+
+/// The unique, human-readable name of one resource instance, such as
+/// `tenant.app["calibre_web"].database` or `database.reports.user`.
+///
+/// Addresses are what users type in `terrace state show ADDR` and `terrace import ADDR ID`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(pub String);
+
+impl Address {
+    /// Wraps an address string.
+    pub fn new(s: impl Into<String>) -> Self {
+        Address(s.into())
+    }
+
+    /// The address as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Names the provider instance that owns a resource, e.g. `service.pg`.
+///
+/// One provider instance exists per key; for SQL that is one per database server, so a
+/// batched observe covers exactly one server.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderKey(pub String);
+
+impl fmt::Display for ProviderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How the planner must treat one attribute of a resource type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttrSchema {
+    /// Attribute name, e.g. `connection_limit`.
+    pub name: &'static str,
+    /// A change cannot be made in place: the object is destroyed and created again.
+    pub force_new: bool,
+    /// Never shown in plans, JSON or logs.
+    pub sensitive: bool,
+    /// The provider fills it in when the user leaves it unset (e.g. a generated password).
+    pub computed: bool,
+    /// The provider can read it back from the live system; attributes that cannot be
+    /// observed (password hashes) are never reported as drift.
+    pub observable: bool,
+}
+
+impl AttrSchema {
+    /// A plain attribute that can be changed in place and read back.
+    pub const fn plain(name: &'static str) -> Self {
+        AttrSchema {
+            name,
+            force_new: false,
+            sensitive: false,
+            computed: false,
+            observable: true,
+        }
+    }
+
+    /// Marks the attribute as forcing replacement when it changes.
+    pub const fn force_new(mut self) -> Self {
+        self.force_new = true;
+        self
+    }
+
+    /// Marks the attribute as sensitive.
+    pub const fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// Marks the attribute as computed by the provider when unset.
+    pub const fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+
+    /// Marks the attribute as impossible to read back from the live system.
+    pub const fn unobservable(mut self) -> Self {
+        self.observable = false;
+        self
+    }
+}
+
+/// The schema of one resource type, declared by the provider that implements it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceSchema {
+    /// Resource type name, e.g. `sql_database`.
+    pub type_name: &'static str,
+    /// What the user sees in plans, e.g. `database`.
+    pub description: &'static str,
+    /// Every attribute the type knows.
+    pub attrs: &'static [AttrSchema],
+}
+
+impl ResourceSchema {
+    /// Looks up one attribute.
+    pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// True if the attribute is sensitive by schema.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        self.attr(name).is_some_and(|a| a.sensitive)
+    }
+}
+
+/// One resource instance as the configuration wants it, after evaluation and lowering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredResource {
+    /// Unique address.
+    pub address: Address,
+    /// Resource type, e.g. `sql_user`.
+    pub type_name: String,
+    /// Provider instance responsible for it.
+    pub provider: ProviderKey,
+    /// Attributes the user set (or lowering defaulted). Unset attributes are absent, and
+    /// the planner compares only what is present here.
+    pub attrs: Attrs,
+    /// Attributes whose value came from something sensitive (a `sensitive` variable),
+    /// in addition to those the schema marks sensitive.
+    pub sensitive_attrs: BTreeSet<String>,
+    /// Resources this one must be created after (and destroyed before).
+    pub depends_on: Vec<Address>,
+}
+
+/// What a provider needs to find one resource on the live system: its type and the
+/// attributes that identify it (from the desired config, or from state if it is being
+/// deleted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObserveRequest {
+    /// The resource's address, echoed back for error messages.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// Attributes to identify the object (for SQL: names).
+    pub attrs: Attrs,
+}
+
+/// What a provider found for one [`ObserveRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "attrs", rename_all = "snake_case")]
+pub enum Observed {
+    /// The object exists; these are its observable attributes, normalised to the same
+    /// form the configuration uses.
+    Present(Attrs),
+    /// No such object.
+    Absent,
+}
+
+/// The operation a [`Step`] asks a provider to perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Create the object from `desired`.
+    Create,
+    /// Change `changed` attributes in place from `prior` to `desired`.
+    Update,
+    /// Remove the object described by `prior`.
+    Delete,
+}
+
+/// One unit of work handed to a provider by the apply executor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Resource address.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// What to do.
+    pub operation: Operation,
+    /// Attributes recorded in state before this step (None for a create).
+    pub prior: Option<Attrs>,
+    /// Desired attributes (None for a delete).
+    pub desired: Option<Attrs>,
+    /// For an update: the attributes that differ.
+    pub changed: Vec<String>,
+}
+
+/// A provider error, already free of secrets: providers must never put a password or
+/// other sensitive value into an error message.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Could not reach or log in to the backing system.
+    #[error("cannot connect to {target}: {message}")]
+    Connect {
+        /// What we tried to reach (never includes credentials).
+        target: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The backing system rejected an operation.
+    #[error("{address}: {message}")]
+    Operation {
+        /// The resource being worked on.
+        address: Address,
+        /// Why it failed.
+        message: String,
+    },
+    /// The request itself is invalid (unknown type, missing attribute, bad name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result alias for providers.
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// The contract every provider implements. One instance serves one [`ProviderKey`]
+/// (for SQL: one server), is shared across tasks, and must be safe to call concurrently.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The schemas of the resource types this provider implements.
+    fn schemas(&self) -> &'static [ResourceSchema];
+
+    /// Observes every requested resource in a batch: a constant number of round trips to
+    /// the backing system however many resources are asked for. Returns one
+    /// [`Observed`] per request, in the same order.
+    async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>>;
+
+    /// Performs one step and returns the attributes to record in state (None after a
+    /// delete). Computed attributes (generated passwords) are filled in here; an update
+    /// carries over computed attributes from `prior`.
+    async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>>;
+
+    /// Reads an existing object by its provider-specific `id` (for SQL, its name) so
+    /// that `terrace import` can adopt it. `desired` is the configuration's view of the
+    /// resource, used to fill in what cannot be read back.
+    async fn import(
+        &self,
+        type_name: &str,
+        id: &str,
+        desired: &Attrs,
+    ) -> ProviderResult<Attrs>;
+}
+
+/// Looks up the schema for `type_name` in a provider's list.
+pub fn find_schema(
+    schemas: &'static [ResourceSchema],
+    type_name: &str,
+) -> Option<&'static ResourceSchema> {
+    schemas.iter().find(|s| s.type_name == type_name)
+}
+
+/// A secret string (a password). Its `Debug` and `Display` print `(sensitive value)`, so
+/// it cannot leak through logging or error formatting by accident; use
+/// [`Secret::expose`] at the single place that must send it to a server.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself. Call only where the value goes to the system that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(sensitive value)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(sensitive value)")
+    }
+}

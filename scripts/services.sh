@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Install (if missing) and start the real local services terrace's tests and examples use:
+# MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432, each with a password-
+# authenticated admin account for TCP logins. Idempotent: safe to run again.
+#
+# Writes the connection settings to target/services.env (mode 0600) for the tests and the
+# demo to source. Debian 12, run as root (as on CI and the dev machines).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+env_file="$here/target/services.env"
+mkdir -p "$here/target"
+
+# Dev-only credentials for throwaway local servers; never used anywhere else.
+MYSQL_ADMIN_USER=terrace_admin
+MYSQL_ADMIN_PASSWORD=${TERRACE_DEV_MYSQL_PASSWORD:-terrace-dev-mysql}
+PG_ADMIN_USER=terrace_admin
+PG_ADMIN_PASSWORD=${TERRACE_DEV_PG_PASSWORD:-terrace-dev-pg}
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+need_install=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server mariadb-client)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_install+=(postgresql)
+if [ ${#need_install[@]} -gt 0 ]; then
+  log "installing ${need_install[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+wait_for() { # wait_for NAME CMD... : retry CMD for up to 60 s
+  local name=$1; shift
+  for _ in $(seq 1 120); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  log "$name did not become ready"; return 1
+}
+
+# --- MariaDB -------------------------------------------------------------------------
+if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
+  log "starting MariaDB"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+  [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
+  (setsid mariadbd --user=mysql --bind-address=127.0.0.1 --port=3306 \
+     >/tmp/terrace-mariadb.log 2>&1 &)
+  wait_for MariaDB mariadb-admin --protocol=socket ping
+fi
+mariadb --protocol=socket <<SQL
+CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+ALTER USER '$MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'%' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'localhost' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+ALTER USER '$MYSQL_ADMIN_USER'@'localhost' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'localhost' WITH GRANT OPTION;
+SQL
+
+# --- PostgreSQL ----------------------------------------------------------------------
+if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+  log "starting PostgreSQL"
+  [ -d /etc/postgresql/15/main ] || pg_createcluster 15 main >/dev/null
+  pg_ctlcluster --skip-systemctl-redirect 15 main start || true
+  wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
+fi
+su postgres -c "psql -q -v ON_ERROR_STOP=1" <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ADMIN_USER') THEN
+    CREATE ROLE $PG_ADMIN_USER LOGIN SUPERUSER;
+  END IF;
+END \$\$;
+ALTER ROLE $PG_ADMIN_USER WITH LOGIN SUPERUSER PASSWORD '$PG_ADMIN_PASSWORD';
+SQL
+
+umask 077
+cat >"$env_file" <<ENV
+export TERRACE_TEST_MYSQL_URL='mysql://$MYSQL_ADMIN_USER:$MYSQL_ADMIN_PASSWORD@127.0.0.1:3306'
+export TERRACE_TEST_PG_URL='postgres://$PG_ADMIN_USER:$PG_ADMIN_PASSWORD@127.0.0.1:5432/postgres'
+export TERRACE_VAR_mysql_admin_password='$MYSQL_ADMIN_PASSWORD'
+export TERRACE_VAR_pg_admin_password='$PG_ADMIN_PASSWORD'
+ENV
+log "MariaDB on 127.0.0.1:3306, PostgreSQL on 127.0.0.1:5432 (settings in target/services.env)"
