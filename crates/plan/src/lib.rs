@@ -1,1 +1,23 @@
-//! (in progress)
+//! terrace's planner: a pure function from (desired resources, prior state, live
+//! observations) to a [`Plan`], plus the dependency [`graph`] and the renderers.
+//!
+//! Nothing in this crate does I/O. The binary gathers the inputs (config, state file,
+//! provider probes) and hands them over; tests build inputs by hand.
+//!
+//! Invariants:
+//! - only attributes the configuration sets are compared, so server-filled defaults never
+//!   cause a diff;
+//! - drift (prior state vs live) is reported apart from changes the config asks for;
+//! - every replacement names the attributes that forced it;
+//! - sensitive values are redacted by every renderer ([`Plan::redacted`]).
+
+mod diff;
+pub mod graph;
+mod model;
+pub mod render;
+
+pub use diff::{plan, PlanError, PlanInput, PriorResource};
+pub use graph::{GraphError, ResourceGraph};
+pub use model::{
+    Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange, Summary, REDACTED,
+};

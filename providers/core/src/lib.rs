@@ -123,6 +123,8 @@ pub struct ResourceSchema {
     pub type_name: &'static str,
     /// What the user sees in plans, e.g. `database`.
     pub description: &'static str,
+    /// Attributes whose values, joined with `/`, form the ID `terrace import` takes.
+    pub import_id: &'static [&'static str],
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }
@@ -131,6 +133,20 @@ impl ResourceSchema {
     /// Looks up one attribute.
     pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// The ID `terrace import` takes for an object with these attributes, e.g. `app/app`
+    /// for a grant identified by `["user", "database"]`.
+    pub fn import_id_for(&self, attrs: &Attrs) -> String {
+        self.import_id
+            .iter()
+            .map(|k| match attrs.get(*k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// True if the attribute is sensitive by schema.

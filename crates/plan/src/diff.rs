@@ -1,0 +1,351 @@
+//! The planner: `(desired, prior, observed) -> Plan`, with no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use terrace_provider::{
+    Address, Attrs, DesiredResource, Observed, ProviderKey, ResourceSchema, Value,
+};
+
+use crate::graph::{GraphError, ResourceGraph};
+use crate::model::{Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange};
+
+/// A resource as the state file recorded it after the last apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorResource {
+    /// Resource address.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// Provider instance that manages it.
+    pub provider: ProviderKey,
+    /// Attributes as last applied.
+    pub attrs: Attrs,
+    /// Attributes recorded as sensitive.
+    pub sensitive_attrs: BTreeSet<String>,
+    /// Dependencies recorded at the last apply (used to order deletions).
+    pub depends_on: Vec<Address>,
+}
+
+/// Everything the planner looks at.
+#[derive(Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// What the configuration wants.
+    pub desired: &'a [DesiredResource],
+    /// What the state file says exists.
+    pub prior: &'a [PriorResource],
+    /// What providers found live. A missing address means "not observed": the planner
+    /// then trusts the prior state for it.
+    pub observed: &'a BTreeMap<Address, Observed>,
+    /// The schema of every resource type that appears in `desired` or `prior`.
+    pub schemas: &'a dyn Fn(&str) -> Option<&'static ResourceSchema>,
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// The dependency graph is broken.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// No provider declares this resource type.
+    #[error("{address}: unknown resource type {type_name:?}")]
+    UnknownType {
+        /// The resource.
+        address: Address,
+        /// Its type.
+        type_name: String,
+    },
+    /// The configuration names the same address twice.
+    #[error("{0} is declared more than once")]
+    DuplicateAddress(Address),
+}
+
+/// Computes the plan. Pure: the same input always gives the same plan.
+///
+/// For each resource, the *current* view is the prior state refreshed with what was
+/// observed. Differences between prior and observed are reported as [`Drift`];
+/// differences between current and desired become the change. Only attributes the
+/// configuration sets are compared, so values the server fills in never cause a diff.
+pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
+    let prior: BTreeMap<&Address, &PriorResource> =
+        input.prior.iter().map(|p| (&p.address, p)).collect();
+    let mut desired: BTreeMap<&Address, &DesiredResource> = BTreeMap::new();
+    for d in input.desired {
+        if desired.insert(&d.address, d).is_some() {
+            return Err(PlanError::DuplicateAddress(d.address.clone()));
+        }
+    }
+
+    // Validate the graph over everything that will exist or be destroyed.
+    let mut nodes: BTreeMap<&Address, &[Address]> = BTreeMap::new();
+    for p in input.prior {
+        nodes.insert(&p.address, &p.depends_on);
+    }
+    for d in input.desired {
+        nodes.insert(&d.address, &d.depends_on);
+    }
+    ResourceGraph::new(nodes.iter().map(|(a, d)| (*a, *d)))?;
+
+    let mut out = Plan::default();
+    for (address, d) in &desired {
+        let schema = schema_for(&input, address, &d.type_name)?;
+        let sensitive = sensitive_set(schema, &d.sensitive_attrs);
+        let observed = input.observed.get(*address);
+        let Some(p) = prior.get(address) else {
+            if let Some(Observed::Present(live)) = observed {
+                out.conflicts.push(conflict(d, schema, live));
+            } else {
+                out.changes.push(create(d, schema, sensitive, None));
+            }
+            continue;
+        };
+        let current = match observed {
+            Some(Observed::Absent) => {
+                out.drift.push(Drift {
+                    address: d.address.clone(),
+                    type_name: d.type_name.clone(),
+                    kind: DriftKind::Deleted,
+                    sensitive: sensitive.clone(),
+                });
+                let note = "it was deleted outside terrace".to_string();
+                // Computed values (a generated password) are reused for the new object.
+                let mut c = create(d, schema, sensitive, Some(note));
+                if let Some(after) = c.after.as_mut() {
+                    carry_computed(schema, &p.attrs, after);
+                    c.generated = generated(schema, after);
+                }
+                out.changes.push(c);
+                continue;
+            }
+            Some(Observed::Present(live)) => {
+                let drifted = drift_between(schema, &p.attrs, live);
+                if !drifted.is_empty() {
+                    out.drift.push(Drift {
+                        address: d.address.clone(),
+                        type_name: d.type_name.clone(),
+                        kind: DriftKind::Changed { attrs: drifted },
+                        sensitive: sensitive.clone(),
+                    });
+                }
+                refresh(schema, &p.attrs, live)
+            }
+            None => p.attrs.clone(),
+        };
+        out.changes
+            .push(update_or_replace(d, schema, current, sensitive));
+    }
+
+    for (address, p) in &prior {
+        if desired.contains_key(address) {
+            continue;
+        }
+        let schema = schema_for(&input, address, &p.type_name)?;
+        let sensitive = sensitive_set(schema, &p.sensitive_attrs);
+        let (before, note) = match input.observed.get(*address) {
+            Some(Observed::Absent) => {
+                out.drift.push(Drift {
+                    address: p.address.clone(),
+                    type_name: p.type_name.clone(),
+                    kind: DriftKind::Deleted,
+                    sensitive: sensitive.clone(),
+                });
+                (
+                    p.attrs.clone(),
+                    Some("already deleted outside terrace; it leaves the state".to_string()),
+                )
+            }
+            Some(Observed::Present(live)) => (refresh(schema, &p.attrs, live), None),
+            None => (p.attrs.clone(), None),
+        };
+        out.changes.push(ResourceChange {
+            address: p.address.clone(),
+            type_name: p.type_name.clone(),
+            provider: p.provider.clone(),
+            action: Action::Delete,
+            changed: before.keys().cloned().collect(),
+            before: Some(before),
+            after: None,
+            replace_because: Vec::new(),
+            generated: Vec::new(),
+            sensitive,
+            depends_on: p.depends_on.clone(),
+            note: note.or_else(|| Some("it is no longer in the configuration".to_string())),
+        });
+    }
+
+    out.changes.sort_by(|a, b| a.address.cmp(&b.address));
+    out.drift.sort_by(|a, b| a.address.cmp(&b.address));
+    out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(out)
+}
+
+fn schema_for(
+    input: &PlanInput<'_>,
+    address: &Address,
+    type_name: &str,
+) -> Result<&'static ResourceSchema, PlanError> {
+    (input.schemas)(type_name).ok_or_else(|| PlanError::UnknownType {
+        address: address.clone(),
+        type_name: type_name.to_string(),
+    })
+}
+
+fn sensitive_set(schema: &ResourceSchema, extra: &BTreeSet<String>) -> BTreeSet<String> {
+    schema
+        .attrs
+        .iter()
+        .filter(|a| a.sensitive)
+        .map(|a| a.name.to_string())
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+fn create(
+    d: &DesiredResource,
+    schema: &ResourceSchema,
+    sensitive: BTreeSet<String>,
+    note: Option<String>,
+) -> ResourceChange {
+    ResourceChange {
+        generated: generated(schema, &d.attrs),
+        address: d.address.clone(),
+        type_name: d.type_name.clone(),
+        provider: d.provider.clone(),
+        action: Action::Create,
+        before: None,
+        after: Some(d.attrs.clone()),
+        changed: d.attrs.keys().cloned().collect(),
+        replace_because: Vec::new(),
+        sensitive,
+        depends_on: d.depends_on.clone(),
+        note,
+    }
+}
+
+fn conflict(d: &DesiredResource, schema: &ResourceSchema, live: &Attrs) -> Conflict {
+    // The live object's identity is the desired one: that is how it was found.
+    let id = schema.import_id_for(&d.attrs);
+    let name = live
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| format!(" named {n:?}"))
+        .unwrap_or_default();
+    Conflict {
+        address: d.address.clone(),
+        type_name: d.type_name.clone(),
+        import_id: id,
+        message: format!(
+            "a {}{name} already exists on {} but terrace does not manage it",
+            schema.description, d.provider
+        ),
+    }
+}
+
+/// The prior attributes, with every observable attribute replaced by its live value.
+/// Unobservable ones (password hashes) keep the recorded value.
+fn refresh(schema: &ResourceSchema, prior: &Attrs, live: &Attrs) -> Attrs {
+    let mut current = prior.clone();
+    for (k, v) in live {
+        let observable = schema.attr(k).is_none_or(|a| a.observable);
+        if observable {
+            current.insert(k.clone(), v.clone());
+        }
+    }
+    current
+}
+
+/// Observable attributes recorded in state whose live value differs.
+fn drift_between(schema: &ResourceSchema, prior: &Attrs, live: &Attrs) -> Vec<AttrDiff> {
+    prior
+        .iter()
+        .filter(|(k, _)| schema.attr(k).is_none_or(|a| a.observable))
+        .filter_map(|(k, before)| {
+            let after = live.get(k)?;
+            (!values_equal(before, after)).then(|| AttrDiff {
+                name: k.clone(),
+                before: Some(before.clone()),
+                after: Some(after.clone()),
+            })
+        })
+        .collect()
+}
+
+/// Computed attributes that neither config nor state provides: the provider makes them.
+fn generated(schema: &ResourceSchema, after: &Attrs) -> Vec<String> {
+    schema
+        .attrs
+        .iter()
+        .filter(|a| a.computed && !after.contains_key(a.name))
+        .map(|a| a.name.to_string())
+        .collect()
+}
+
+/// Computed attributes the configuration leaves unset keep their current value.
+fn carry_computed(schema: &ResourceSchema, current: &Attrs, after: &mut Attrs) {
+    for a in schema.attrs.iter().filter(|a| a.computed) {
+        if !after.contains_key(a.name) {
+            if let Some(v) = current.get(a.name) {
+                after.insert(a.name.to_string(), v.clone());
+            }
+        }
+    }
+}
+
+fn update_or_replace(
+    d: &DesiredResource,
+    schema: &ResourceSchema,
+    current: Attrs,
+    sensitive: BTreeSet<String>,
+) -> ResourceChange {
+    let mut after = d.attrs.clone();
+    carry_computed(schema, &current, &mut after);
+    let changed: Vec<String> = d
+        .attrs
+        .iter()
+        .filter(|(k, v)| current.get(*k).is_none_or(|c| !values_equal(c, v)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let replace_because: Vec<String> = changed
+        .iter()
+        .filter(|k| schema.attr(k).is_some_and(|a| a.force_new))
+        .cloned()
+        .collect();
+    let generated = generated(schema, &after);
+    let action = if changed.is_empty() {
+        Action::NoOp
+    } else if replace_because.is_empty() {
+        Action::Update
+    } else {
+        Action::Replace
+    };
+    ResourceChange {
+        address: d.address.clone(),
+        type_name: d.type_name.clone(),
+        provider: d.provider.clone(),
+        action,
+        before: Some(current),
+        after: Some(after),
+        changed,
+        replace_because,
+        generated,
+        sensitive,
+        depends_on: d.depends_on.clone(),
+        note: None,
+    }
+}
+
+/// Equality that ignores representation details JSON exposes but users do not mean:
+/// `50` and `50.0` are the same number.
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}

@@ -1,0 +1,269 @@
+//! The resource dependency graph.
+//!
+//! An edge `a -> b` means "a depends on b": b is created first and destroyed last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use terrace_provider::Address;
+
+/// Why a set of dependencies cannot be ordered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// A resource depends on an address that neither config nor state knows.
+    #[error("{from} depends on {to}, which does not exist")]
+    UnknownDependency {
+        /// The dependent resource.
+        from: Address,
+        /// The missing dependency.
+        to: Address,
+    },
+    /// Resources depend on each other in a loop.
+    #[error("dependency cycle: {}", cycle_text(.members))]
+    Cycle {
+        /// Every member of the cycle, in order.
+        members: Vec<Address>,
+    },
+}
+
+fn cycle_text(members: &[Address]) -> String {
+    let mut s: Vec<&str> = members.iter().map(Address::as_str).collect();
+    if let Some(first) = members.first() {
+        s.push(first.as_str());
+    }
+    s.join(" -> ")
+}
+
+/// A directed acyclic graph of resource addresses.
+#[derive(Debug, Clone)]
+pub struct ResourceGraph {
+    graph: DiGraph<Address, ()>,
+    index: BTreeMap<Address, NodeIndex>,
+}
+
+impl ResourceGraph {
+    /// Builds the graph from `(address, dependencies)` pairs and checks it: every
+    /// dependency must be a node, and there must be no cycle (a cycle error names every
+    /// member, not just one).
+    pub fn new<'a>(
+        nodes: impl IntoIterator<Item = (&'a Address, &'a [Address])>,
+    ) -> Result<Self, GraphError> {
+        let nodes: Vec<(&Address, &[Address])> = nodes.into_iter().collect();
+        let mut graph = DiGraph::new();
+        let mut index = BTreeMap::new();
+        for (addr, _) in &nodes {
+            index
+                .entry((*addr).clone())
+                .or_insert_with(|| graph.add_node((*addr).clone()));
+        }
+        for (addr, deps) in &nodes {
+            let from = index[*addr];
+            for dep in deps.iter() {
+                let Some(&to) = index.get(dep) else {
+                    return Err(GraphError::UnknownDependency {
+                        from: (*addr).clone(),
+                        to: dep.clone(),
+                    });
+                };
+                graph.update_edge(from, to, ());
+            }
+        }
+        let g = ResourceGraph { graph, index };
+        g.check_cycles()?;
+        Ok(g)
+    }
+
+    fn check_cycles(&self) -> Result<(), GraphError> {
+        for scc in tarjan_scc(&self.graph) {
+            let is_cycle = scc.len() > 1 || self.graph.contains_edge(scc[0], scc[0]);
+            if is_cycle {
+                let members = self.cycle_order(&scc);
+                return Err(GraphError::Cycle { members });
+            }
+        }
+        Ok(())
+    }
+
+    /// Orders a strongly connected component along its edges, starting from its
+    /// smallest address, so the error reads as a path users can follow.
+    fn cycle_order(&self, scc: &[NodeIndex]) -> Vec<Address> {
+        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        let start = *scc
+            .iter()
+            .min_by_key(|n| &self.graph[**n])
+            .expect("non-empty component");
+        let mut path = vec![start];
+        let mut seen = BTreeSet::from([start]);
+        let mut current = start;
+        loop {
+            let next = self
+                .graph
+                .neighbors_directed(current, Direction::Outgoing)
+                .filter(|n| members.contains(n) && !seen.contains(n))
+                .min_by_key(|n| &self.graph[*n]);
+            match next {
+                Some(n) => {
+                    seen.insert(n);
+                    path.push(n);
+                    current = n;
+                }
+                None => break,
+            }
+        }
+        // A component whose members do not form one simple path still gets all named.
+        let mut rest: Vec<NodeIndex> = members.difference(&seen).copied().collect();
+        rest.sort_by_key(|n| &self.graph[*n]);
+        path.extend(rest);
+        path.into_iter().map(|n| self.graph[n].clone()).collect()
+    }
+
+    /// Every address, dependencies before their dependents (ties broken by address so the
+    /// order is deterministic).
+    pub fn creation_order(&self) -> Vec<Address> {
+        // toposort yields dependents first for "depends on" edges; reverse it.
+        let mut order = toposort(&self.graph, None).expect("checked acyclic at construction");
+        order.reverse();
+        // Stable, deterministic order: repeatedly take the smallest ready node.
+        let mut remaining: BTreeMap<&Address, usize> = BTreeMap::new();
+        for n in &order {
+            let deps = self
+                .graph
+                .neighbors_directed(*n, Direction::Outgoing)
+                .count();
+            remaining.insert(&self.graph[*n], deps);
+        }
+        let mut ready: BTreeSet<&Address> = remaining
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(a, _)| *a)
+            .collect();
+        let mut out = Vec::with_capacity(order.len());
+        while let Some(addr) = ready.pop_first() {
+            out.push(addr.clone());
+            let n = self.index[addr];
+            for dependent in self.graph.neighbors_directed(n, Direction::Incoming) {
+                let a = &self.graph[dependent];
+                let d = remaining.get_mut(a).expect("node known");
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// The direct dependencies of `address`.
+    pub fn dependencies(&self, address: &Address) -> Vec<Address> {
+        self.neighbors(address, Direction::Outgoing)
+    }
+
+    /// The resources that directly depend on `address`.
+    pub fn dependents(&self, address: &Address) -> Vec<Address> {
+        self.neighbors(address, Direction::Incoming)
+    }
+
+    fn neighbors(&self, address: &Address, dir: Direction) -> Vec<Address> {
+        let Some(&n) = self.index.get(address) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Address> = self
+            .graph
+            .neighbors_directed(n, dir)
+            .map(|m| self.graph[m].clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The graph in Graphviz DOT, for `terrace graph`.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph terrace {\n  rankdir = \"RL\";\n");
+        for addr in self.index.keys() {
+            let _ = writeln!(out, "  {};", dot_quote(addr.as_str()));
+        }
+        let mut edges: Vec<(&Address, &Address)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .map(|(a, b)| (&self.graph[a], &self.graph[b]))
+            .collect();
+        edges.sort();
+        for (a, b) in edges {
+            let _ = writeln!(
+                out,
+                "  {} -> {};",
+                dot_quote(a.as_str()),
+                dot_quote(b.as_str())
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn dot_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Address {
+        Address::new(s)
+    }
+
+    fn build(edges: &[(&str, &[&str])]) -> Result<ResourceGraph, GraphError> {
+        let nodes: Vec<(Address, Vec<Address>)> = edges
+            .iter()
+            .map(|(n, d)| (a(n), d.iter().map(|x| a(x)).collect()))
+            .collect();
+        ResourceGraph::new(nodes.iter().map(|(n, d)| (n, d.as_slice())))
+    }
+
+    #[test]
+    fn creation_order_puts_dependencies_first() {
+        let g = build(&[("grant", &["db", "user"]), ("db", &["user"]), ("user", &[])]).unwrap();
+        assert_eq!(g.creation_order(), vec![a("user"), a("db"), a("grant")]);
+        assert_eq!(g.dependents(&a("user")), vec![a("db"), a("grant")]);
+        assert_eq!(g.dependencies(&a("grant")), vec![a("db"), a("user")]);
+    }
+
+    #[test]
+    fn cycle_error_names_every_member() {
+        let err = build(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::Cycle {
+                members: vec![a("a"), a("b"), a("c")]
+            }
+        );
+        assert_eq!(err.to_string(), "dependency cycle: a -> b -> c -> a");
+    }
+
+    #[test]
+    fn self_dependency_is_a_cycle() {
+        let err = build(&[("a", &["a"])]).unwrap_err();
+        assert!(matches!(err, GraphError::Cycle { members } if members == vec![a("a")]));
+    }
+
+    #[test]
+    fn unknown_dependency_is_reported() {
+        let err = build(&[("a", &["ghost"])]).unwrap_err();
+        assert_eq!(err.to_string(), "a depends on ghost, which does not exist");
+    }
+
+    #[test]
+    fn dot_output_quotes_addresses() {
+        let g = build(&[("t[\"x\"].db", &["t[\"x\"].user"]), ("t[\"x\"].user", &[])]).unwrap();
+        let dot = g.to_dot();
+        assert!(
+            dot.contains(r#""t[\"x\"].db" -> "t[\"x\"].user";"#),
+            "{dot}"
+        );
+    }
+}

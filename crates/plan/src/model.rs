@@ -1,0 +1,207 @@
+//! The plan: what will change, what drifted, and what blocks an apply.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use terrace_provider::{Address, Attrs, ProviderKey, Value};
+
+/// What the planner decided for one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Already as desired.
+    NoOp,
+    /// Create a new object.
+    Create,
+    /// Change attributes in place.
+    Update,
+    /// Destroy and create again, because an attribute that cannot change in place did.
+    Replace,
+    /// Destroy the object: it is no longer in the configuration.
+    Delete,
+}
+
+impl Action {
+    /// Terraform's JSON `actions` list for this action.
+    pub fn json_actions(self) -> &'static [&'static str] {
+        match self {
+            Action::NoOp => &["no-op"],
+            Action::Create => &["create"],
+            Action::Update => &["update"],
+            Action::Replace => &["delete", "create"],
+            Action::Delete => &["delete"],
+        }
+    }
+}
+
+/// The planned change for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    /// Resource address.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// Provider instance that performs it.
+    pub provider: ProviderKey,
+    /// What happens.
+    pub action: Action,
+    /// The object as it is now (prior state refreshed by observation), if it exists.
+    pub before: Option<Attrs>,
+    /// The object as it will be, if it will exist. Computed attributes that the provider
+    /// fills in during apply are absent.
+    pub after: Option<Attrs>,
+    /// Attributes whose value differs between `before` and `after`.
+    pub changed: Vec<String>,
+    /// For a replace: the attributes that forced it.
+    pub replace_because: Vec<String>,
+    /// Attributes the provider fills in during apply (a generated password).
+    pub generated: Vec<String>,
+    /// Attributes never to show.
+    pub sensitive: BTreeSet<String>,
+    /// Resources this one depends on.
+    pub depends_on: Vec<Address>,
+    /// Why this change exists when config alone does not say (e.g. drift).
+    pub note: Option<String>,
+}
+
+/// One attribute's value before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrDiff {
+    /// Attribute name.
+    pub name: String,
+    /// Old value (None if absent).
+    pub before: Option<Value>,
+    /// New value (None if absent).
+    pub after: Option<Value>,
+}
+
+/// How an object drifted away from what the state recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DriftKind {
+    /// The object no longer exists.
+    Deleted,
+    /// Some observable attributes differ from state.
+    Changed {
+        /// The differences, state value as `before`, live value as `after`.
+        attrs: Vec<AttrDiff>,
+    },
+}
+
+/// A change made outside terrace, kept apart from changes the configuration asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Resource address.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// What changed.
+    pub kind: DriftKind,
+    /// Attributes never to show.
+    pub sensitive: BTreeSet<String>,
+}
+
+/// An object that exists on the live system but is not in state: creating it would
+/// fail or clobber someone else's data, so apply refuses until it is imported or removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The address the configuration wants for it.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// The provider-specific ID to pass to `terrace import`.
+    pub import_id: String,
+    /// What exists.
+    pub message: String,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objects to create (replacements count here too).
+    pub add: usize,
+    /// Objects to change in place.
+    pub change: usize,
+    /// Objects to destroy (replacements count here too).
+    pub destroy: usize,
+}
+
+/// The output of the planner: everything `plan` prints and `apply` executes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// One entry per resource in config or state, sorted by address; no-ops included.
+    pub changes: Vec<ResourceChange>,
+    /// Changes made outside terrace, sorted by address.
+    pub drift: Vec<Drift>,
+    /// Objects that block an apply.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Plan {
+    /// The changes that do something.
+    pub fn actionable(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.changes.iter().filter(|c| c.action != Action::NoOp)
+    }
+
+    /// True when applying would change nothing and nothing blocks it.
+    pub fn is_empty(&self) -> bool {
+        self.actionable().next().is_none() && self.conflicts.is_empty()
+    }
+
+    /// Counts for the `Plan: X to add, Y to change, Z to destroy.` line.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::NoOp => {}
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    /// Looks up the change for `address`.
+    pub fn change(&self, address: &Address) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
+
+/// What replaces a sensitive value wherever a plan is shown or saved.
+pub const REDACTED: &str = "(sensitive value)";
+
+fn redact_attrs(attrs: &mut Attrs, sensitive: &BTreeSet<String>) {
+    for (k, v) in attrs.iter_mut() {
+        if sensitive.contains(k) {
+            *v = Value::String(REDACTED.to_string());
+        }
+    }
+}
+
+impl Plan {
+    /// A copy with every sensitive value replaced by [`REDACTED`]: the only form of a
+    /// plan that may be printed, serialised or saved.
+    pub fn redacted(&self) -> Plan {
+        let mut p = self.clone();
+        for c in &mut p.changes {
+            for attrs in [c.before.as_mut(), c.after.as_mut()].into_iter().flatten() {
+                redact_attrs(attrs, &c.sensitive);
+            }
+        }
+        for d in &mut p.drift {
+            if let DriftKind::Changed { attrs } = &mut d.kind {
+                for a in attrs.iter_mut().filter(|a| d.sensitive.contains(&a.name)) {
+                    for v in [a.before.as_mut(), a.after.as_mut()].into_iter().flatten() {
+                        *v = Value::String(REDACTED.to_string());
+                    }
+                }
+            }
+        }
+        p
+    }
+}

@@ -1,0 +1,305 @@
+//! The human-readable plan, in the shape Terraform users know (`+ ~ - -/+`).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use similar::TextDiff;
+use terrace_provider::{Attrs, Value};
+
+use crate::model::{Action, Conflict, Drift, DriftKind, Plan, ResourceChange, REDACTED};
+
+/// Options for [`render_text`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// Emit ANSI colour codes. The caller decides (TTY, `NO_COLOR`).
+    pub color: bool,
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn sym(&self, action: Sym) -> String {
+        let (text, color) = match action {
+            Sym::Add => ("+", AnsiColor::Green),
+            Sym::Change => ("~", AnsiColor::Yellow),
+            Sym::Remove => ("-", AnsiColor::Red),
+            Sym::Replace => ("-/+", AnsiColor::Magenta),
+            Sym::Same => (" ", AnsiColor::White),
+        };
+        self.paint(Style::new().fg_color(Some(color.into())), text)
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.paint(Style::new().bold(), text)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sym {
+    Add,
+    Change,
+    Remove,
+    Replace,
+    Same,
+}
+
+/// Renders the whole plan: drift first, then actions, conflicts and the summary line.
+/// Sensitive values are redacted here regardless of what the caller passes in.
+pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
+    let plan = plan.redacted();
+    let p = Painter { color: opts.color };
+    let mut out = String::new();
+
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            p.bold("Objects changed outside terrace since the last apply (drift):")
+        );
+        for d in &plan.drift {
+            render_drift(&mut out, &p, d);
+        }
+        out.push('\n');
+    }
+
+    let actionable: Vec<&ResourceChange> = plan.actionable().collect();
+    if !actionable.is_empty() {
+        let _ = writeln!(out, "terrace will perform the following actions:\n");
+        for c in actionable {
+            render_change(&mut out, &p, c);
+        }
+    }
+
+    if !plan.conflicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            p.bold("Conflicts (apply refuses until each is resolved):")
+        );
+        for c in &plan.conflicts {
+            render_conflict(&mut out, &p, c);
+        }
+    }
+
+    if plan.is_empty() {
+        out.push_str(&p.bold("No changes."));
+        out.push_str(" The live systems match the configuration.\n");
+    } else {
+        let s = plan.summary();
+        let _ = writeln!(
+            out,
+            "{} {} to add, {} to change, {} to destroy.",
+            p.bold("Plan:"),
+            s.add,
+            s.change,
+            s.destroy
+        );
+        if !plan.conflicts.is_empty() {
+            let _ = writeln!(out, "{} conflict(s) block this plan.", plan.conflicts.len());
+        }
+    }
+    out
+}
+
+fn render_change(out: &mut String, p: &Painter, c: &ResourceChange) {
+    let header = match c.action {
+        Action::Create => "will be created".to_string(),
+        Action::Update => "will be updated in place".to_string(),
+        Action::Replace => format!(
+            "must be replaced ({} cannot change in place)",
+            c.replace_because.join(", ")
+        ),
+        Action::Delete => "will be destroyed".to_string(),
+        Action::NoOp => return,
+    };
+    let _ = writeln!(out, "  {} {header}", p.bold(&format!("# {}", c.address)));
+    if let Some(note) = &c.note {
+        let _ = writeln!(out, "  # ({note})");
+    }
+    let sym = match c.action {
+        Action::Create => Sym::Add,
+        Action::Update => Sym::Change,
+        Action::Replace => Sym::Replace,
+        _ => Sym::Remove,
+    };
+    let prefix = if sym == Sym::Replace { "" } else { "  " };
+    let _ = writeln!(out, "{prefix}{} {} {{", p.sym(sym), c.type_name);
+
+    let empty = Attrs::new();
+    let before = c.before.as_ref().unwrap_or(&empty);
+    let after = c.after.as_ref().unwrap_or(&empty);
+    let mut names: BTreeSet<&str> = after.keys().map(String::as_str).collect();
+    if c.action == Action::Delete {
+        names.extend(before.keys().map(String::as_str));
+    }
+    names.extend(c.generated.iter().map(String::as_str));
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+
+    for name in names {
+        let pad = " ".repeat(width - name.len());
+        let b = before.get(name);
+        let a = after.get(name);
+        let forces = c.replace_because.iter().any(|r| r == name);
+        let suffix = if forces {
+            p.paint(
+                Style::new().fg_color(Some(AnsiColor::Red.into())),
+                " # forces replacement",
+            )
+        } else {
+            String::new()
+        };
+        match c.action {
+            Action::Delete => {
+                let v = b.map(value_text).unwrap_or_default();
+                let _ = writeln!(out, "      {} {name}{pad} = {v}", p.sym(Sym::Remove));
+            }
+            Action::Create => {
+                let v = match a {
+                    Some(v) => value_text(v),
+                    None if c.sensitive.contains(name) => {
+                        format!("{REDACTED} (generated during apply)")
+                    }
+                    None => "(known after apply)".to_string(),
+                };
+                let _ = writeln!(out, "      {} {name}{pad} = {v}", p.sym(Sym::Add));
+            }
+            _ if c.changed.iter().any(|n| n == name) => {
+                let before_text = b.map(value_text).unwrap_or_else(|| "null".into());
+                match (b, a) {
+                    (Some(Value::String(x)), Some(Value::String(y)))
+                        if (x.contains('\n') || y.contains('\n')) && x != REDACTED =>
+                    {
+                        let _ = writeln!(
+                            out,
+                            "      {} {name}{pad} = <<-EOT{suffix}",
+                            p.sym(Sym::Change)
+                        );
+                        render_line_diff(out, p, x, y);
+                        let _ = writeln!(out, "        EOT");
+                    }
+                    _ => {
+                        let after_text = a.map(value_text).unwrap_or_else(|| "null".into());
+                        let _ = writeln!(
+                            out,
+                            "      {} {name}{pad} = {before_text} -> {after_text}{suffix}",
+                            p.sym(Sym::Change)
+                        );
+                    }
+                }
+            }
+            _ => {
+                let v = a.or(b).map(value_text).unwrap_or_default();
+                let _ = writeln!(out, "        {name}{pad} = {v}");
+            }
+        }
+    }
+    let _ = writeln!(out, "    }}\n");
+}
+
+/// Multi-line text is shown as a unified line diff, never as one opaque changed string.
+fn render_line_diff(out: &mut String, p: &Painter, before: &str, after: &str) {
+    let diff = TextDiff::from_lines(before, after);
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        let _ = writeln!(out, "          {}", p.bold(&hunk.header().to_string()));
+        for change in hunk.iter_changes() {
+            let (sym, s) = match change.tag() {
+                similar::ChangeTag::Delete => (Sym::Remove, "-"),
+                similar::ChangeTag::Insert => (Sym::Add, "+"),
+                similar::ChangeTag::Equal => (Sym::Same, " "),
+            };
+            let line = change.value().trim_end_matches('\n');
+            let marker = if sym == Sym::Same {
+                s.to_string()
+            } else {
+                p.sym(sym)
+            };
+            let _ = writeln!(out, "          {marker}{line}");
+        }
+    }
+}
+
+fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
+    match &d.kind {
+        DriftKind::Deleted => {
+            let _ = writeln!(
+                out,
+                "  {} was deleted outside terrace",
+                p.bold(&format!("# {}", d.address))
+            );
+        }
+        DriftKind::Changed { attrs } => {
+            let _ = writeln!(
+                out,
+                "  {} has changed outside terrace",
+                p.bold(&format!("# {}", d.address))
+            );
+            let _ = writeln!(out, "  {} {} {{", p.sym(Sym::Change), d.type_name);
+            let width = attrs.iter().map(|a| a.name.len()).max().unwrap_or(0);
+            for a in attrs {
+                let pad = " ".repeat(width - a.name.len());
+                let b = a
+                    .before
+                    .as_ref()
+                    .map(value_text)
+                    .unwrap_or_else(|| "null".into());
+                let v = a
+                    .after
+                    .as_ref()
+                    .map(value_text)
+                    .unwrap_or_else(|| "null".into());
+                let _ = writeln!(
+                    out,
+                    "      {} {}{pad} = {b} -> {v}",
+                    p.sym(Sym::Change),
+                    a.name
+                );
+            }
+            let _ = writeln!(out, "    }}");
+        }
+    }
+}
+
+fn render_conflict(out: &mut String, p: &Painter, c: &Conflict) {
+    let bang = p.paint(
+        Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+        "!",
+    );
+    let _ = writeln!(out, "  {bang} {}: {}", c.address, c.message);
+    let _ = writeln!(
+        out,
+        "    hint: adopt it with `terrace import {} {}`, or remove it from the configuration\n",
+        shell_quote(c.address.as_str()),
+        shell_quote(&c.import_id)
+    );
+}
+
+/// Values print as HCL-ish literals: strings quoted, lists and objects as compact JSON.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) if s == REDACTED => REDACTED.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Quotes a word for a POSIX shell so a hint can be pasted as is.
+pub(crate) fn shell_quote(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./@:=".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,513 @@
+//! Planner unit tests: every action, replace reasons, drift vs change, conflicts,
+//! redaction and rendering — all without any server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+use terrace_plan::render::{render_json, render_text, TextOptions};
+use terrace_plan::{
+    plan, Action, DriftKind, GraphError, Plan, PlanError, PlanInput, PriorResource,
+};
+use terrace_provider::{
+    Address, AttrSchema, Attrs, DesiredResource, Observed, ProviderKey, ResourceSchema,
+};
+
+static DB: ResourceSchema = ResourceSchema {
+    type_name: "test_db",
+    description: "database",
+    import_id: &["name"],
+    attrs: &[
+        AttrSchema::plain("name").force_new(),
+        AttrSchema::plain("connection_limit"),
+        AttrSchema::plain("content"),
+    ],
+};
+static USER: ResourceSchema = ResourceSchema {
+    type_name: "test_user",
+    description: "user",
+    import_id: &["name"],
+    attrs: &[
+        AttrSchema::plain("name").force_new(),
+        AttrSchema::plain("password")
+            .sensitive()
+            .computed()
+            .unobservable(),
+    ],
+};
+
+fn schemas(t: &str) -> Option<&'static ResourceSchema> {
+    [&DB, &USER].into_iter().find(|s| s.type_name == t)
+}
+
+fn attrs(v: serde_json::Value) -> Attrs {
+    serde_json::from_value(v).unwrap()
+}
+
+fn desired(addr: &str, ty: &str, a: serde_json::Value) -> DesiredResource {
+    DesiredResource {
+        address: Address::new(addr),
+        type_name: ty.into(),
+        provider: ProviderKey("service.pg".into()),
+        attrs: attrs(a),
+        sensitive_attrs: BTreeSet::new(),
+        depends_on: vec![],
+    }
+}
+
+fn prior(addr: &str, ty: &str, a: serde_json::Value) -> PriorResource {
+    PriorResource {
+        address: Address::new(addr),
+        type_name: ty.into(),
+        provider: ProviderKey("service.pg".into()),
+        attrs: attrs(a),
+        sensitive_attrs: BTreeSet::new(),
+        depends_on: vec![],
+    }
+}
+
+fn run(
+    d: &[DesiredResource],
+    p: &[PriorResource],
+    o: &[(&str, Observed)],
+) -> Result<Plan, PlanError> {
+    let observed: BTreeMap<Address, Observed> = o
+        .iter()
+        .map(|(a, ob)| (Address::new(*a), ob.clone()))
+        .collect();
+    plan(PlanInput {
+        desired: d,
+        prior: p,
+        observed: &observed,
+        schemas: &schemas,
+    })
+}
+
+fn present(v: serde_json::Value) -> Observed {
+    Observed::Present(attrs(v))
+}
+
+fn text(p: &Plan) -> String {
+    render_text(p, TextOptions { color: false })
+}
+
+#[test]
+fn new_resource_is_created_with_generated_secret_shown_redacted() {
+    let d = [
+        desired(
+            "db",
+            "test_db",
+            json!({"name": "app", "connection_limit": 50}),
+        ),
+        desired("user", "test_user", json!({"name": "app"})),
+    ];
+    let p = run(
+        &d,
+        &[],
+        &[("db", Observed::Absent), ("user", Observed::Absent)],
+    )
+    .unwrap();
+    assert_eq!(p.changes.len(), 2);
+    assert!(p.changes.iter().all(|c| c.action == Action::Create));
+    let user = p.change(&Address::new("user")).unwrap();
+    assert_eq!(user.generated, vec!["password".to_string()]);
+    let t = text(&p);
+    assert!(t.contains("# db will be created"), "{t}");
+    assert!(t.contains("+ connection_limit = 50"), "{t}");
+    assert!(
+        t.contains("+ password = (sensitive value) (generated during apply)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{t}"
+    );
+}
+
+#[test]
+fn unchanged_resource_is_a_no_op_and_plan_is_empty() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": 50})),
+        )],
+    )
+    .unwrap();
+    assert_eq!(p.changes[0].action, Action::NoOp);
+    assert!(p.is_empty());
+    assert!(p.drift.is_empty());
+    assert!(text(&p).contains("No changes."));
+}
+
+#[test]
+fn changed_plain_attribute_is_an_in_place_update() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 60}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": 50})),
+        )],
+    )
+    .unwrap();
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.changed, vec!["connection_limit".to_string()]);
+    assert!(p.drift.is_empty(), "a config change is not drift");
+    let t = text(&p);
+    assert!(t.contains("~ connection_limit = 50 -> 60"), "{t}");
+    assert!(
+        t.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{t}"
+    );
+}
+
+#[test]
+fn changed_force_new_attribute_replaces_and_names_the_reason() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app2", "connection_limit": 50}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": 50})),
+        )],
+    )
+    .unwrap();
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Replace);
+    assert_eq!(c.replace_because, vec!["name".to_string()]);
+    let t = text(&p);
+    assert!(
+        t.contains("must be replaced (name cannot change in place)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("~ name             = \"app\" -> \"app2\" # forces replacement"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{t}"
+    );
+}
+
+#[test]
+fn resource_gone_from_config_is_deleted() {
+    let pr = [prior("db", "test_db", json!({"name": "app"}))];
+    let p = run(&[], &pr, &[("db", present(json!({"name": "app"})))]).unwrap();
+    assert_eq!(p.changes[0].action, Action::Delete);
+    let t = text(&p);
+    assert!(t.contains("# db will be destroyed"), "{t}");
+    assert!(t.contains("- name = \"app\""), "{t}");
+}
+
+#[test]
+fn object_deleted_by_hand_is_drift_and_recreated_with_its_old_password() {
+    let d = [desired("user", "test_user", json!({"name": "app"}))];
+    let pr = [prior(
+        "user",
+        "test_user",
+        json!({"name": "app", "password": "s3cret-old"}),
+    )];
+    let p = run(&d, &pr, &[("user", Observed::Absent)]).unwrap();
+    assert_eq!(p.drift.len(), 1);
+    assert_eq!(p.drift[0].kind, DriftKind::Deleted);
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Create);
+    assert_eq!(c.after.as_ref().unwrap()["password"], json!("s3cret-old"));
+    assert!(c.generated.is_empty());
+    let t = text(&p);
+    assert!(t.contains("# user was deleted outside terrace"), "{t}");
+    assert!(!t.contains("s3cret-old"), "secret leaked: {t}");
+}
+
+#[test]
+fn attribute_changed_by_hand_is_drift_and_planned_back() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": 70})),
+        )],
+    )
+    .unwrap();
+    assert!(
+        matches!(&p.drift[0].kind, DriftKind::Changed { attrs } if attrs[0].name == "connection_limit")
+    );
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.before.as_ref().unwrap()["connection_limit"], json!(70));
+    let t = text(&p);
+    let drift_at = t
+        .find("has changed outside terrace")
+        .expect("drift section");
+    let action_at = t.find("will be updated in place").expect("action");
+    assert!(
+        drift_at < action_at,
+        "drift is shown apart, before actions: {t}"
+    );
+}
+
+#[test]
+fn drift_that_matches_new_config_needs_no_action() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 70}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": 70})),
+        )],
+    )
+    .unwrap();
+    assert_eq!(p.drift.len(), 1);
+    assert_eq!(p.changes[0].action, Action::NoOp);
+}
+
+#[test]
+fn unmanaged_existing_object_is_a_conflict_with_import_hint() {
+    let d = [desired(
+        "tenant.app[\"x\"].database",
+        "test_db",
+        json!({"name": "x"}),
+    )];
+    let p = run(
+        &d,
+        &[],
+        &[("tenant.app[\"x\"].database", present(json!({"name": "x"})))],
+    )
+    .unwrap();
+    assert!(p.changes.is_empty());
+    assert_eq!(p.conflicts.len(), 1);
+    assert_eq!(p.conflicts[0].import_id, "x");
+    assert!(!p.is_empty());
+    let t = text(&p);
+    assert!(
+        t.contains(r#"terrace import 'tenant.app["x"].database' x"#),
+        "{t}"
+    );
+    assert!(t.contains("already exists on service.pg"), "{t}");
+}
+
+#[test]
+fn server_defaults_not_in_config_never_diff() {
+    let d = [desired("db", "test_db", json!({"name": "app"}))];
+    let pr = [prior("db", "test_db", json!({"name": "app"}))];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "connection_limit": -1, "collation": "x"})),
+        )],
+    )
+    .unwrap();
+    assert_eq!(p.changes[0].action, Action::NoOp);
+    assert!(p.drift.is_empty());
+}
+
+#[test]
+fn unobservable_password_is_kept_and_never_drift() {
+    let d = [desired("user", "test_user", json!({"name": "app"}))];
+    let pr = [prior(
+        "user",
+        "test_user",
+        json!({"name": "app", "password": "pw"}),
+    )];
+    let p = run(&d, &pr, &[("user", present(json!({"name": "app"})))]).unwrap();
+    assert_eq!(p.changes[0].action, Action::NoOp);
+    assert_eq!(
+        p.changes[0].after.as_ref().unwrap()["password"],
+        json!("pw")
+    );
+}
+
+#[test]
+fn numbers_compare_by_value() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50.0}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 50}),
+    )];
+    let p = run(&d, &pr, &[]).unwrap();
+    assert_eq!(p.changes[0].action, Action::NoOp);
+}
+
+#[test]
+fn user_set_secret_never_appears_in_text_or_json() {
+    let mut u = desired(
+        "user",
+        "test_user",
+        json!({"name": "app", "password": "hunter2-new"}),
+    );
+    u.sensitive_attrs.insert("name".into());
+    let pr = [prior(
+        "user",
+        "test_user",
+        json!({"name": "app", "password": "hunter2-old"}),
+    )];
+    let p = run(&[u], &pr, &[("user", present(json!({"name": "app"})))]).unwrap();
+    assert_eq!(p.changes[0].action, Action::Update);
+    let t = text(&p);
+    let j = render_json(&p, "test").to_string();
+    for out in [&t, &j] {
+        assert!(!out.contains("hunter2"), "secret leaked: {out}");
+    }
+    assert!(
+        t.contains("~ password = (sensitive value) -> (sensitive value)"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("\"app\""),
+        "name came from a sensitive variable: {t}"
+    );
+    let v = render_json(&p, "test");
+    let ch = &v["resource_changes"][0]["change"];
+    assert_eq!(ch["after_sensitive"]["password"], json!(true));
+    assert_eq!(ch["after"]["password"], json!("(sensitive value)"));
+}
+
+#[test]
+fn json_document_is_versioned_and_lists_actions() {
+    let d = [desired("db", "test_db", json!({"name": "app2"}))];
+    let pr = [
+        prior("db", "test_db", json!({"name": "app"})),
+        prior("old", "test_db", json!({"name": "old"})),
+    ];
+    let p = run(&d, &pr, &[]).unwrap();
+    let v = render_json(&p, "0.1.0");
+    assert_eq!(v["format_version"], json!("1.0"));
+    assert_eq!(v["changes_present"], json!(true));
+    assert_eq!(
+        v["resource_changes"][0]["change"]["actions"],
+        json!(["delete", "create"])
+    );
+    assert_eq!(
+        v["resource_changes"][0]["change"]["replace_paths"],
+        json!([["name"]])
+    );
+    assert_eq!(
+        v["resource_changes"][1]["change"]["actions"],
+        json!(["delete"])
+    );
+    assert_eq!(v["summary"], json!({"add": 1, "change": 0, "destroy": 2}));
+}
+
+#[test]
+fn multi_line_text_changes_render_as_a_line_diff() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "a", "content": "one\ntwo\nthree\n"}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "a", "content": "one\n2\nthree\n"}),
+    )];
+    let t = text(&run(&d, &pr, &[]).unwrap());
+    assert!(t.contains("@@ -1,3 +1,3 @@"), "{t}");
+    assert!(t.contains("          -2\n"), "{t}");
+    assert!(t.contains("          +two\n"), "{t}");
+    assert!(t.contains("           one\n"), "{t}");
+}
+
+#[test]
+fn dependency_cycle_names_all_members() {
+    let mut a = desired("a", "test_db", json!({"name": "a"}));
+    let mut b = desired("b", "test_db", json!({"name": "b"}));
+    a.depends_on = vec![Address::new("b")];
+    b.depends_on = vec![Address::new("a")];
+    let err = run(&[a, b], &[], &[]).unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::Graph(GraphError::Cycle {
+            members: vec![Address::new("a"), Address::new("b")]
+        })
+    );
+}
+
+#[test]
+fn unknown_type_and_duplicate_address_are_errors() {
+    let err = run(&[desired("x", "nope", json!({}))], &[], &[]).unwrap_err();
+    assert!(matches!(err, PlanError::UnknownType { .. }));
+    let d = desired("x", "test_db", json!({"name": "a"}));
+    let err = run(&[d.clone(), d], &[], &[]).unwrap_err();
+    assert!(matches!(err, PlanError::DuplicateAddress(_)));
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let d = [desired("db", "test_db", json!({"name": "app"}))];
+    let p = run(&d, &[], &[]).unwrap();
+    assert!(!text(&p).contains('\u{1b}'));
+    assert!(render_text(&p, TextOptions { color: true }).contains('\u{1b}'));
+}
+
+#[test]
+fn plan_is_deterministic_and_sorted() {
+    let d = [
+        desired("b", "test_db", json!({"name": "b"})),
+        desired("a", "test_db", json!({"name": "a"})),
+    ];
+    let p1 = run(&d, &[], &[]).unwrap();
+    let p2 = run(&[d[1].clone(), d[0].clone()], &[], &[]).unwrap();
+    assert_eq!(p1, p2);
+    assert_eq!(p1.changes[0].address, Address::new("a"));
+}
