@@ -1,1 +1,57 @@
-fn main() {}
+//! The `terrace` binary: a thin layer over the crates that parse the configuration
+//! (`terrace-config`), plan (`terrace-plan`), keep state (`terrace-state`) and act on
+//! servers (`terrace-provider-*`). See ARCHITECTURE.md.
+
+mod apply;
+mod cli;
+mod commands;
+mod output;
+mod planfile;
+mod providers;
+mod refresh;
+mod session;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let stderr_color = !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::stderr().is_terminal();
+    miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(stderr_color)
+                .unicode(stderr_color)
+                .build(),
+        )
+    }))
+    .ok();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TERRACE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_color)
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(report) => {
+            // Rendered to text first so the last-resort secret scrub sees everything.
+            eprintln!("{}", output::scrub_report(&report));
+            ExitCode::FAILURE
+        }
+    }
+}

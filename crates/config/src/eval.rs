@@ -1,0 +1,955 @@
+//! Evaluating blocks in dependency order.
+//!
+//! Each evaluated block is declared in the hcl-rs context under its namespace
+//! (`local`, `host`, `service`, `tenant`, `database`) before its dependents run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hcl::edit::expr::{Expression, ObjectKey};
+use hcl::edit::Span;
+use hcl::eval::{Context, Evaluate};
+use hcl::{Map, Value};
+
+use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::graph::{Node, Plan};
+use crate::lower::DbInstance;
+use crate::refs::Target;
+use crate::source::Loc;
+use crate::syntax::{Decls, RawAttr, RawBlock};
+use crate::types::describe;
+use crate::validate::{self, SqlName};
+use crate::variables::Variables;
+use crate::{Engine, HostSpec, ServiceSpec};
+
+/// Evaluates one expression, attaching `loc` to any error (hcl-rs errors carry none).
+pub(crate) fn evaluate(
+    expr: &Expression,
+    loc: &Loc,
+    ctx: &Context<'static>,
+) -> Result<Value, ConfigError> {
+    hcl::Expression::from(expr.clone()).evaluate(ctx).map_err(|e| {
+        let help = match e.kind() {
+            hcl::eval::ErrorKind::NoSuchKey(_) | hcl::eval::ErrorKind::Index(_) => {
+                "the referenced value has no such key or index; check the name and the value it refers to"
+            }
+            hcl::eval::ErrorKind::FuncCall(..) => "check the function's arguments",
+            _ => "check the types of the values this expression uses",
+        };
+        ConfigError::new(ErrorKind::Eval, format!("cannot evaluate expression: {}", e.kind()))
+            .at(loc, "while evaluating this expression")
+            .help(help)
+    })
+}
+
+/// Everything evaluation produces.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluated {
+    pub hosts: BTreeMap<String, HostSpec>,
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Database instances per owning block, with the location used for duplicates.
+    pub databases: Vec<(Node, DbInstance, Loc, Loc)>,
+    pub secrets: Vec<String>,
+}
+
+struct State<'a> {
+    decls: &'a Decls,
+    vars: &'a Variables,
+    base: Context<'static>,
+    /// Values declared under each namespace.
+    ns: BTreeMap<&'static str, Map<String, Value>>,
+    sensitive_locals: BTreeSet<String>,
+    out: Evaluated,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+/// Evaluates every node of the plan in order.
+pub(crate) fn run(
+    decls: &Decls,
+    vars: &Variables,
+    plan: &Plan,
+    base: Context<'static>,
+    errors: &mut Vec<ConfigError>,
+) -> Evaluated {
+    let mut st = State {
+        decls,
+        vars,
+        base,
+        ns: ["local", "host", "service", "tenant", "database"]
+            .into_iter()
+            .map(|k| (k, Map::new()))
+            .collect(),
+        sensitive_locals: BTreeSet::new(),
+        out: Evaluated::default(),
+        errors,
+    };
+    let mut failed: BTreeSet<Node> = plan.broken.clone();
+    for node in &plan.order {
+        let deps_failed = plan.refs[node]
+            .iter()
+            .any(|r| match target_node(&r.target) {
+                Some(dep) => failed.contains(&dep),
+                None => false,
+            });
+        if failed.contains(node) || deps_failed {
+            // Its own errors, or those of a dependency, are reported already.
+            failed.insert(node.clone());
+            continue;
+        }
+        let ok = match node {
+            Node::Local(n) => st.local(n),
+            Node::Host(n) => st.host(n),
+            Node::Service(n) => st.service(n),
+            Node::Tenant(n) => st.tenant(n),
+            Node::Database(n) => st.top_database(n),
+        };
+        if !ok {
+            failed.insert(node.clone());
+        }
+    }
+    st.out
+}
+
+fn target_node(t: &Target) -> Option<Node> {
+    match t {
+        Target::Local(n) => Some(Node::Local(n.clone())),
+        Target::Host(n) => Some(Node::Host(n.clone())),
+        Target::Service(n) => Some(Node::Service(n.clone())),
+        Target::Tenant(n) => Some(Node::Tenant(n.clone())),
+        Target::Database(n) => Some(Node::Database(n.clone())),
+        _ => None,
+    }
+}
+
+/// The location of `key` inside an object literal, or of the whole expression.
+fn field_loc(attr: &RawAttr, key: &str) -> Loc {
+    if let Expression::Object(obj) = &attr.expr {
+        for (k, v) in obj.iter() {
+            let name = match k {
+                ObjectKey::Ident(i) => Some(i.as_str()),
+                ObjectKey::Expression(e) => e.as_str(),
+            };
+            if name == Some(key) {
+                return Loc::new(&attr.loc.file, v.expr().span());
+            }
+        }
+    }
+    attr.loc.clone()
+}
+
+fn wrong_type(
+    attr: &RawAttr,
+    loc: &Loc,
+    field: &str,
+    expected: &str,
+    found: &Value,
+    example: &str,
+) -> ConfigError {
+    ConfigError::new(
+        ErrorKind::WrongType,
+        format!(
+            "wrong type for \"{field}\": expected {expected}, found {}",
+            describe(found)
+        ),
+    )
+    .at(loc, format!("this is {}", describe(found)))
+    .help(format!("write it like `{} = {example}`", attr.key))
+}
+
+/// Reads typed attribute values from one block, recording errors.
+struct Reader {
+    ctx: Context<'static>,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader {
+    fn new(ctx: Context<'static>) -> Self {
+        Reader {
+            ctx,
+            errors: Vec::new(),
+        }
+    }
+
+    fn value(&mut self, attr: &RawAttr) -> Option<Value> {
+        match evaluate(&attr.expr, &attr.loc, &self.ctx) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    fn string_of(
+        &mut self,
+        attr: &RawAttr,
+        loc: &Loc,
+        field: &str,
+        v: &Value,
+        example: &str,
+    ) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.errors
+                    .push(wrong_type(attr, loc, field, "a string", other, example));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, block: &RawBlock, key: &str, example: &str) -> Option<(String, Loc)> {
+        let attr = block.attr(key)?;
+        let v = self.value(attr)?;
+        self.string_of(attr, &attr.loc, key, &v, example)
+            .map(|s| (s, attr.loc.clone()))
+    }
+
+    fn int_of(
+        &mut self,
+        attr: &RawAttr,
+        loc: &Loc,
+        field: &str,
+        v: &Value,
+        range: (i64, i64),
+        example: &str,
+    ) -> Option<i64> {
+        let n = match v {
+            Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64),
+            other => {
+                self.errors
+                    .push(wrong_type(attr, loc, field, "a number", other, example));
+                return None;
+            }
+        };
+        match n {
+            Some(n) if n >= range.0 && n <= range.1 => Some(n),
+            _ => {
+                self.errors.push(
+                    ConfigError::new(
+                        ErrorKind::InvalidValue,
+                        format!("invalid value for \"{field}\": {v}"),
+                    )
+                    .at(loc, "out of range")
+                    .help(format!(
+                        "\"{field}\" must be a whole number from {} to {}",
+                        range.0, range.1
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    fn int(
+        &mut self,
+        block: &RawBlock,
+        key: &str,
+        range: (i64, i64),
+        example: &str,
+    ) -> Option<i64> {
+        let attr = block.attr(key)?;
+        let v = self.value(attr)?;
+        self.int_of(attr, &attr.loc, key, &v, range, example)
+    }
+
+    fn bool(&mut self, block: &RawBlock, key: &str) -> Option<bool> {
+        let attr = block.attr(key)?;
+        match self.value(attr)? {
+            Value::Bool(b) => Some(b),
+            other => {
+                self.errors
+                    .push(wrong_type(attr, &attr.loc, key, "a bool", &other, "true"));
+                None
+            }
+        }
+    }
+
+    /// Evaluates an object-valued attribute and checks its keys.
+    fn object(
+        &mut self,
+        attr: &RawAttr,
+        allowed: &[&str],
+        required: &[&str],
+        example: &str,
+    ) -> Option<Map<String, Value>> {
+        let v = self.value(attr)?;
+        let Value::Object(map) = v else {
+            self.errors.push(wrong_type(
+                attr,
+                &attr.loc,
+                &attr.key,
+                "an object",
+                &v,
+                example,
+            ));
+            return None;
+        };
+        let mut ok = true;
+        for k in map.keys() {
+            if !allowed.contains(&k.as_str()) {
+                let loc = key_loc(attr, k);
+                self.errors.push(
+                    ConfigError::new(
+                        ErrorKind::UnknownAttribute,
+                        format!("unknown attribute \"{k}\" in \"{}\"", attr.key),
+                    )
+                    .at(&loc, "unknown attribute")
+                    .help(suggest(k, allowed.iter().copied(), |all| {
+                        format!("allowed attributes: {}", list_names(&all))
+                    })),
+                );
+                ok = false;
+            }
+        }
+        for r in required {
+            if !map.contains_key(*r) {
+                self.errors.push(
+                    ConfigError::new(
+                        ErrorKind::MissingAttribute,
+                        format!("missing required attribute \"{r}\" in \"{}\"", attr.key),
+                    )
+                    .at(&attr.loc, format!("no \"{r}\" here"))
+                    .help(format!("write it like `{} = {example}`", attr.key)),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(map)
+    }
+
+    fn finish(self, errors: &mut Vec<ConfigError>) -> bool {
+        let ok = self.errors.is_empty();
+        errors.extend(self.errors);
+        ok
+    }
+}
+
+/// The location of a key inside an object literal.
+fn key_loc(attr: &RawAttr, key: &str) -> Loc {
+    if let Expression::Object(obj) = &attr.expr {
+        for (k, _) in obj.iter() {
+            let (name, span) = match k {
+                ObjectKey::Ident(i) => (Some(i.as_str()), i.span()),
+                ObjectKey::Expression(e) => (e.as_str(), e.span()),
+            };
+            if name == Some(key) {
+                return Loc::new(&attr.loc.file, span);
+            }
+        }
+    }
+    attr.loc.clone()
+}
+
+fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+impl State<'_> {
+    fn ctx(&self) -> Context<'static> {
+        let mut ctx = self.base.clone();
+        for (k, v) in &self.ns {
+            ctx.declare_var(*k, Value::Object(v.clone()));
+        }
+        ctx
+    }
+
+    /// True if an expression refers to a sensitive variable, a sensitive local, or
+    /// `each.value` of a sensitive for_each.
+    fn is_sensitive(&self, attr: &RawAttr, each_sensitive: bool) -> bool {
+        let (refs, _) = crate::refs::collect(&attr.expr);
+        refs.iter().any(|r| match &r.target {
+            Target::Var(v) => self.vars.sensitive.contains(v),
+            Target::Local(l) => self.sensitive_locals.contains(l),
+            Target::EachValue => each_sensitive,
+            _ => false,
+        })
+    }
+
+    fn local(&mut self, name: &str) -> bool {
+        let attr = &self.decls.locals[name];
+        match evaluate(&attr.expr, &attr.loc, &self.ctx()) {
+            Ok(v) => {
+                if self.is_sensitive(attr, false) {
+                    self.sensitive_locals.insert(name.to_string());
+                }
+                self.ns
+                    .get_mut("local")
+                    .expect("namespace")
+                    .insert(name.to_string(), v);
+                true
+            }
+            Err(e) => {
+                self.errors.push(e);
+                false
+            }
+        }
+    }
+
+    fn host(&mut self, name: &str) -> bool {
+        let block = &self.decls.hosts[name];
+        let mut r = Reader::new(self.ctx());
+        let address = r.string(block, "address", "\"10.0.0.5\"");
+        let port = block
+            .attr("port")
+            .map(|_| r.int(block, "port", (1, 65535), "22"));
+        let user = r.string(block, "user", "\"deploy\"");
+        let identity_file = r.string(block, "identity_file", "\"~/.ssh/id_ed25519\"");
+        let become_root = r.bool(block, "become");
+        if !r.finish(self.errors) {
+            return false;
+        }
+        let Some((address, _)) = address else {
+            return false;
+        };
+        let spec = HostSpec {
+            name: name.to_string(),
+            address,
+            port: port.flatten().unwrap_or(22) as u16,
+            user: user.map_or_else(|| "root".to_string(), |u| u.0),
+            identity_file: identity_file.map(|f| f.0),
+            become_root: become_root.unwrap_or(false),
+        };
+        let value = obj(vec![
+            ("name", Value::from(name)),
+            ("address", Value::from(spec.address.as_str())),
+            ("port", Value::from(spec.port)),
+            ("user", Value::from(spec.user.as_str())),
+            (
+                "identity_file",
+                spec.identity_file.clone().map_or(Value::Null, Value::from),
+            ),
+            ("become", Value::Bool(spec.become_root)),
+        ]);
+        self.ns
+            .get_mut("host")
+            .expect("namespace")
+            .insert(name.to_string(), value);
+        self.out.hosts.insert(name.to_string(), spec);
+        true
+    }
+
+    fn service(&mut self, name: &str) -> bool {
+        let block = &self.decls.services[name];
+        let mut r = Reader::new(self.ctx());
+        let engine = r
+            .string(block, "engine", "\"postgres\"")
+            .and_then(|(e, loc)| {
+                let parsed = match e.as_str() {
+                    "postgres" => Some(Engine::Postgres),
+                    "mysql" => Some(Engine::Mysql),
+                    "mariadb" => Some(Engine::Mariadb),
+                    _ => None,
+                };
+                if parsed.is_none() {
+                    let allowed = ["postgres", "mysql", "mariadb"];
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!("unknown engine \"{e}\""),
+                        )
+                        .at(&loc, "unknown engine")
+                        .help(suggest(&e, allowed, |all| {
+                            format!("engine must be {}", list_names(&all))
+                        })),
+                    );
+                }
+                parsed
+            });
+        let endpoint_example = "{ address = \"127.0.0.1\", port = 5432 }";
+        let endpoint = block.attr("endpoint").and_then(|attr| {
+            let map = r.object(attr, &["address", "port"], &["address"], endpoint_example)?;
+            let address = r.string_of(
+                attr,
+                &field_loc(attr, "address"),
+                "address",
+                &map["address"],
+                endpoint_example,
+            )?;
+            let port = match map.get("port") {
+                Some(p) => Some(r.int_of(
+                    attr,
+                    &field_loc(attr, "port"),
+                    "port",
+                    p,
+                    (1, 65535),
+                    endpoint_example,
+                )?),
+                None => None,
+            };
+            Some((address, port))
+        });
+        let admin_example = "{ user = \"terrace_admin\", password = var.admin_password }";
+        let admin = block.attr("admin").and_then(|attr| {
+            let map = r.object(
+                attr,
+                &["user", "password"],
+                &["user", "password"],
+                admin_example,
+            )?;
+            let user = r.string_of(
+                attr,
+                &field_loc(attr, "user"),
+                "user",
+                &map["user"],
+                admin_example,
+            )?;
+            let password = r.string_of(
+                attr,
+                &field_loc(attr, "password"),
+                "password",
+                &map["password"],
+                admin_example,
+            )?;
+            Some((user, password))
+        });
+        let host = block.attr("host").and_then(|attr| {
+            let v = r.value(attr)?;
+            let host_name = v
+                .as_object()
+                .and_then(|o| o.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match host_name.filter(|h| self.out.hosts.contains_key(h)) {
+                Some(h) => Some(h),
+                None => {
+                    r.errors.push(wrong_type(
+                        attr,
+                        &attr.loc,
+                        "host",
+                        "a reference to a host block",
+                        &v,
+                        "host.db1",
+                    ));
+                    None
+                }
+            }
+        });
+        if !r.finish(self.errors) {
+            return false;
+        }
+        let (Some(engine), Some((address, port)), Some((admin_user, admin_password))) =
+            (engine, endpoint, admin)
+        else {
+            return false;
+        };
+        let port = port.unwrap_or(match engine {
+            Engine::Postgres => 5432,
+            Engine::Mysql | Engine::Mariadb => 3306,
+        }) as u16;
+        if !admin_password.is_empty() {
+            self.out.secrets.push(admin_password.clone());
+        }
+        let value = obj(vec![
+            ("name", Value::from(name)),
+            ("engine", Value::from(engine.as_str())),
+            (
+                "endpoint",
+                obj(vec![
+                    ("address", Value::from(address.as_str())),
+                    ("port", Value::from(port)),
+                ]),
+            ),
+            ("host", host.clone().map_or(Value::Null, Value::from)),
+        ]);
+        self.ns
+            .get_mut("service")
+            .expect("namespace")
+            .insert(name.to_string(), value);
+        self.out.services.insert(
+            name.to_string(),
+            ServiceSpec {
+                name: name.to_string(),
+                engine,
+                address,
+                port,
+                admin_user,
+                admin_password: terrace_provider::Secret::new(admin_password),
+                host,
+            },
+        );
+        true
+    }
+
+    /// Evaluates `for_each`: `None` on error, `Some(None)` without for_each, else the
+    /// instances as (key, each object) and whether for_each is sensitive.
+    #[allow(clippy::type_complexity)]
+    fn instances(&mut self, block: &RawBlock) -> Option<(Option<Vec<(String, Value)>>, bool)> {
+        let Some(attr) = block.attr("for_each") else {
+            return Some((None, false));
+        };
+        let sensitive = self.is_sensitive(attr, false);
+        let v = match evaluate(&attr.expr, &attr.loc, &self.ctx()) {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let each = |k: &str, v: Value| obj(vec![("key", Value::from(k)), ("value", v)]);
+        let out = match v {
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| (k.clone(), each(&k, v)))
+                .collect(),
+            Value::Array(items) => {
+                let mut out: Vec<(String, Value)> = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    let Value::String(s) = item else {
+                        self.errors.push(
+                            ConfigError::new(
+                                ErrorKind::WrongType,
+                                format!("wrong type for \"for_each\": element {i} is {}, expected a string", describe(&item)),
+                            )
+                            .at(&attr.loc, "not a set of strings")
+                            .help("for_each takes a map, or a set or list of strings"),
+                        );
+                        return None;
+                    };
+                    if !out.iter().any(|(k, _)| *k == s) {
+                        out.push((s.clone(), each(&s, Value::from(s.as_str()))));
+                    }
+                }
+                out
+            }
+            other => {
+                self.errors.push(wrong_type(
+                    attr,
+                    &attr.loc,
+                    "for_each",
+                    "a map or a set of strings",
+                    &other,
+                    "var.apps",
+                ));
+                return None;
+            }
+        };
+        Some((Some(out), sensitive))
+    }
+
+    fn tenant(&mut self, label: &str) -> bool {
+        let block = &self.decls.tenants[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let node = Node::Tenant(label.to_string());
+        let mut ok = true;
+        let keyed = instances.is_some();
+        let list: Vec<(Option<String>, Option<Value>)> = match instances {
+            Some(v) => v.into_iter().map(|(k, e)| (Some(k), Some(e))).collect(),
+            None => vec![(None, None)],
+        };
+        let mut values = Map::new();
+        for (key, each) in list {
+            let mut ctx = self.ctx();
+            if let Some(each) = each {
+                ctx.declare_var("each", each);
+            }
+            let prefix = match &key {
+                Some(k) => format!("tenant.{label}[{}].database", quote(k)),
+                None => format!("tenant.{label}.database"),
+            };
+            let mut dbs = Map::new();
+            for db in &block.blocks {
+                let (base, db_label) = match db.labels.first() {
+                    Some((l, _)) => (format!("{prefix}[{}]", quote(l)), Some(l.clone())),
+                    None => (prefix.clone(), None),
+                };
+                match self.database_body(&node, db, base, ctx.clone(), each_sensitive) {
+                    Some(v) => match (db_label, v) {
+                        (Some(l), v) => {
+                            dbs.insert(l, v);
+                        }
+                        (None, Value::Object(fields)) => dbs.extend(fields),
+                        (None, _) => {}
+                    },
+                    None => ok = false,
+                }
+            }
+            let value = obj(vec![
+                ("name", Value::from(label)),
+                ("key", key.clone().map_or(Value::Null, Value::from)),
+                ("database", Value::Object(dbs)),
+            ]);
+            values.insert(key.unwrap_or_default(), value);
+        }
+        let value = if keyed {
+            Value::Object(values)
+        } else {
+            values.swap_remove("").unwrap_or(Value::Null)
+        };
+        self.ns
+            .get_mut("tenant")
+            .expect("namespace")
+            .insert(label.to_string(), value);
+        ok
+    }
+
+    fn top_database(&mut self, label: &str) -> bool {
+        let block = &self.decls.databases[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let node = Node::Database(label.to_string());
+        let mut ok = true;
+        let value = match instances {
+            None => {
+                let v = self.database_body(
+                    &node,
+                    block,
+                    format!("database.{label}"),
+                    self.ctx(),
+                    false,
+                );
+                ok = v.is_some();
+                v.unwrap_or(Value::Null)
+            }
+            Some(list) => {
+                let mut values = Map::new();
+                for (key, each) in list {
+                    let mut ctx = self.ctx();
+                    ctx.declare_var("each", each);
+                    let base = format!("database.{label}[{}]", quote(&key));
+                    match self.database_body(&node, block, base, ctx, each_sensitive) {
+                        Some(v) => {
+                            values.insert(key, v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                Value::Object(values)
+            }
+        };
+        self.ns
+            .get_mut("database")
+            .expect("namespace")
+            .insert(label.to_string(), value);
+        ok
+    }
+
+    /// Evaluates one database block instance; returns its value for references
+    /// (everything but the password).
+    fn database_body(
+        &mut self,
+        owner: &Node,
+        block: &RawBlock,
+        base: String,
+        ctx: Context<'static>,
+        each_sensitive: bool,
+    ) -> Option<Value> {
+        let mut r = Reader::new(ctx);
+        let service = block.attr("service").and_then(|attr| {
+            let v = r.value(attr)?;
+            let name = v
+                .as_object()
+                .and_then(|o| o.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match name.and_then(|n| self.out.services.get(&n)) {
+                Some(s) => Some((s.name.clone(), s.engine)),
+                None => {
+                    r.errors.push(wrong_type(
+                        attr,
+                        &attr.loc,
+                        "service",
+                        "a reference to a service block",
+                        &v,
+                        "service.pg",
+                    ));
+                    None
+                }
+            }
+        });
+        let name = r.string(block, "name", "\"wp_app\"");
+        let user = r.string(block, "user", "\"wp_app\"");
+        let engine = service.as_ref().map(|s| s.1);
+        let limit_range = match engine {
+            Some(Engine::Postgres) => (-1, i64::from(i32::MAX)),
+            _ => (0, i64::from(u32::MAX)),
+        };
+        let connection_limit = block
+            .attr("connection_limit")
+            .and_then(|_| r.int(block, "connection_limit", limit_range, "10"));
+        let password = r.string(block, "password", "var.app_password");
+        let privileges = block.attr("privileges").and_then(|attr| {
+            let v = r.value(attr)?;
+            let Value::Array(items) = &v else {
+                r.errors.push(wrong_type(attr, &attr.loc, "privileges", "a list of strings", &v, "[\"ALL\"]"));
+                return None;
+            };
+            let mut out = Vec::new();
+            for item in items {
+                let Value::String(p) = item else {
+                    r.errors.push(wrong_type(attr, &attr.loc, "privileges", "a list of strings", &v, "[\"ALL\"]"));
+                    return None;
+                };
+                match validate::privilege(p) {
+                    Ok(p) => out.push(p),
+                    Err(msg) => {
+                        r.errors.push(
+                            ConfigError::new(ErrorKind::InvalidIdentifier, msg)
+                                .at(&attr.loc, "not a privilege keyword")
+                                .help("privileges are SQL keywords made of letters and single spaces, e.g. \"ALL\", \"SELECT\", \"ALL PRIVILEGES\""),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(out)
+        });
+        let mut charsets = Vec::new();
+        for key in ["charset", "collation"] {
+            let Some(attr) = block.attr(key) else {
+                charsets.push(None);
+                continue;
+            };
+            if engine == Some(Engine::Postgres) {
+                r.errors.push(
+                    ConfigError::new(ErrorKind::Unsupported, format!("\"{key}\" is not supported on postgres"))
+                        .at(&attr.key_loc, "MySQL/MariaDB only")
+                        .help(format!("remove \"{key}\": PostgreSQL databases use the server's encoding and locale")),
+                );
+                charsets.push(None);
+                continue;
+            }
+            let v = r.string(block, key, "\"utf8mb4\"");
+            if let Some((s, loc)) = &v {
+                if !validate::charset_name(s) {
+                    r.errors.push(
+                        ConfigError::new(ErrorKind::InvalidIdentifier, format!("invalid {key} \"{s}\""))
+                            .at(loc, format!("not a {key} name"))
+                            .help(format!("a {key} name has only ASCII letters, digits and underscores, e.g. utf8mb4")),
+                    );
+                }
+            }
+            charsets.push(v.map(|x| x.0));
+        }
+        // SQL names, checked with the span of the expression that produced them.
+        if let (Some((_, engine)), Some((n, loc))) = (&service, &name) {
+            check_sql_name(
+                &mut r.errors,
+                n,
+                loc,
+                *engine,
+                SqlName::Database,
+                "database name",
+            );
+            match &user {
+                Some((u, uloc)) => {
+                    check_sql_name(&mut r.errors, u, uloc, *engine, SqlName::User, "user name")
+                }
+                None => {
+                    if validate::sql_name(n, *engine, SqlName::Database).is_ok() {
+                        check_sql_name(
+                            &mut r.errors,
+                            n,
+                            loc,
+                            *engine,
+                            SqlName::User,
+                            "user name (defaulted from name)",
+                        );
+                    }
+                }
+            }
+        }
+        let mut sensitive = BTreeSet::new();
+        for key in [
+            "name",
+            "user",
+            "connection_limit",
+            "password",
+            "privileges",
+            "charset",
+            "collation",
+        ] {
+            if let Some(attr) = block.attr(key) {
+                if self.is_sensitive(attr, each_sensitive) {
+                    sensitive.insert(key);
+                }
+            }
+        }
+        let ok = r.finish(self.errors);
+        let (Some((service, engine)), Some((name, name_loc))) = (service, name) else {
+            return None;
+        };
+        if !ok {
+            return None;
+        }
+        if let Some((p, _)) = &password {
+            if !p.is_empty() {
+                self.out.secrets.push(p.clone());
+            }
+        }
+        let inst = DbInstance {
+            base,
+            service: service.clone(),
+            engine,
+            user_set: user.is_some(),
+            user: user.as_ref().map_or_else(|| name.clone(), |u| u.0.clone()),
+            name: name.clone(),
+            connection_limit,
+            password: password.map(|p| p.0),
+            privileges: privileges.unwrap_or_else(|| vec!["ALL".to_string()]),
+            charset: charsets[0].clone(),
+            collation: charsets[1].clone(),
+            sensitive,
+        };
+        let value = obj(vec![
+            ("service", Value::from(service.as_str())),
+            ("name", Value::from(inst.name.as_str())),
+            ("user", Value::from(inst.user.as_str())),
+            (
+                "connection_limit",
+                inst.connection_limit.map_or(Value::Null, Value::from),
+            ),
+            (
+                "privileges",
+                Value::Array(
+                    inst.privileges
+                        .iter()
+                        .map(|p| Value::from(p.as_str()))
+                        .collect(),
+                ),
+            ),
+            (
+                "charset",
+                match engine {
+                    Engine::Postgres => Value::Null,
+                    _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
+                },
+            ),
+            (
+                "collation",
+                inst.collation.clone().map_or(Value::Null, Value::from),
+            ),
+        ]);
+        self.out
+            .databases
+            .push((owner.clone(), inst, block.head_loc.clone(), name_loc));
+        Some(value)
+    }
+}
+
+fn check_sql_name(
+    errors: &mut Vec<ConfigError>,
+    name: &str,
+    loc: &Loc,
+    engine: Engine,
+    what: SqlName,
+    desc: &str,
+) {
+    if let Err(msg) = validate::sql_name(name, engine, what) {
+        errors.push(
+            ConfigError::new(
+                ErrorKind::InvalidIdentifier,
+                format!("invalid {desc} \"{}\": {msg}", name.escape_debug()),
+            )
+            .at(loc, "this value is not a valid SQL name")
+            .help(validate::sql_name_help(engine, what)),
+        );
+    }
+}
+
+/// Quotes an instance key like a JSON string, as addresses show it.
+pub(crate) fn quote(key: &str) -> String {
+    serde_json::to_string(key).expect("strings always serialize")
+}

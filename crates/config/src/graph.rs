@@ -1,0 +1,315 @@
+//! The block dependency graph: nodes, reference checking, cycle detection and order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::refs::{self, Target};
+use crate::source::Loc;
+use crate::syntax::{Decls, RawAttr, RawBlock};
+
+/// A unit of evaluation: one local value or one top-level block (with all its instances).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Node {
+    Local(String),
+    Host(String),
+    Service(String),
+    Tenant(String),
+    Database(String),
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Node::Local(n) => write!(f, "local.{n}"),
+            Node::Host(n) => write!(f, "host.{n}"),
+            Node::Service(n) => write!(f, "service.{n}"),
+            Node::Tenant(n) => write!(f, "tenant.{n}"),
+            Node::Database(n) => write!(f, "database.{n}"),
+        }
+    }
+}
+
+/// A checked reference of one node.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeRef {
+    pub target: Target,
+}
+
+/// The graph and what evaluation needs from it.
+pub(crate) struct Plan {
+    /// Nodes in dependency order (dependencies first); nodes in cycles are left out.
+    pub order: Vec<Node>,
+    /// Each node's references (for cross-block dependencies and sensitivity).
+    pub refs: BTreeMap<Node, Vec<NodeRef>>,
+    /// Nodes that cannot be evaluated (bad references, cycles).
+    pub broken: BTreeSet<Node>,
+}
+
+/// The attributes of a node with whether `each` is in scope for them.
+fn node_attrs<'a>(
+    node: &Node,
+    decls: &'a Decls,
+) -> (Vec<(&'a RawAttr, bool)>, Option<&'a RawBlock>) {
+    let block = match node {
+        Node::Local(n) => {
+            return (
+                decls
+                    .locals
+                    .get(n)
+                    .map(|a| (a, false))
+                    .into_iter()
+                    .collect(),
+                None,
+            )
+        }
+        Node::Host(n) => &decls.hosts[n],
+        Node::Service(n) => &decls.services[n],
+        Node::Tenant(n) => &decls.tenants[n],
+        Node::Database(n) => &decls.databases[n],
+    };
+    let has_each = block.attr("for_each").is_some();
+    let mut out: Vec<(&RawAttr, bool)> = block
+        .attrs
+        .iter()
+        .map(|a| (a, has_each && a.key != "for_each"))
+        .collect();
+    for inner in &block.blocks {
+        out.extend(inner.attrs.iter().map(|a| (a, has_each)));
+    }
+    (out, Some(block))
+}
+
+/// Collects references, checks them against the declarations, and orders the nodes.
+pub(crate) fn plan(
+    decls: &Decls,
+    failed_vars: &BTreeSet<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Plan {
+    let mut nodes: Vec<Node> = Vec::new();
+    nodes.extend(decls.locals.keys().cloned().map(Node::Local));
+    nodes.extend(decls.hosts.keys().cloned().map(Node::Host));
+    nodes.extend(decls.services.keys().cloned().map(Node::Service));
+    nodes.extend(decls.tenants.keys().cloned().map(Node::Tenant));
+    nodes.extend(decls.databases.keys().cloned().map(Node::Database));
+
+    let mut graph: DiGraph<Node, Loc> = DiGraph::new();
+    let index: BTreeMap<Node, NodeIndex> = nodes
+        .iter()
+        .map(|n| (n.clone(), graph.add_node(n.clone())))
+        .collect();
+    let mut all_refs = BTreeMap::new();
+    let mut broken = BTreeSet::new();
+
+    for node in &nodes {
+        let (attrs, _) = node_attrs(node, decls);
+        let mut node_refs = Vec::new();
+        for (attr, each_ok) in attrs {
+            let (found, problems) = refs::collect(&attr.expr);
+            let at = |span: std::ops::Range<usize>| Loc {
+                file: attr.loc.file.clone(),
+                span,
+            };
+            for p in problems {
+                errors.push(
+                    ConfigError::new(p.kind, p.message)
+                        .at(&at(p.span), p.label)
+                        .help(p.help),
+                );
+                broken.insert(node.clone());
+            }
+            for r in found {
+                let loc = at(r.span.clone());
+                match check_target(&r.target, decls, each_ok, attr) {
+                    Err(e) => {
+                        errors.push(e.at(&loc, "not declared"));
+                        broken.insert(node.clone());
+                        continue;
+                    }
+                    Ok(Some(dep)) => {
+                        graph.add_edge(index[&dep], index[node], loc.clone());
+                    }
+                    Ok(None) => {
+                        if let Target::Var(v) = &r.target {
+                            // Already reported when the variable was resolved.
+                            if failed_vars.contains(v) {
+                                broken.insert(node.clone());
+                            }
+                        }
+                    }
+                }
+                node_refs.push(NodeRef { target: r.target });
+            }
+        }
+        all_refs.insert(node.clone(), node_refs);
+    }
+
+    // Every strongly connected component with more than one node, or a self-loop, is a
+    // cycle; tarjan_scc returns components in reverse topological order.
+    let sccs = petgraph::algo::tarjan_scc(&graph);
+    let mut order = Vec::new();
+    for scc in sccs.iter().rev() {
+        let cyclic = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if cyclic {
+            errors.push(cycle_error(&graph, scc));
+            for i in scc {
+                broken.insert(graph[*i].clone());
+            }
+        } else {
+            order.push(graph[scc[0]].clone());
+        }
+    }
+    Plan {
+        order,
+        refs: all_refs,
+        broken,
+    }
+}
+
+fn check_target(
+    target: &Target,
+    decls: &Decls,
+    each_ok: bool,
+    attr: &RawAttr,
+) -> Result<Option<Node>, ConfigError> {
+    fn exists<T>(
+        map: &BTreeMap<String, T>,
+        name: &str,
+        what: &str,
+        decl: &str,
+    ) -> Result<(), ConfigError> {
+        if map.contains_key(name) {
+            return Ok(());
+        }
+        Err(ConfigError::new(
+            ErrorKind::UnknownReference,
+            format!("no {what} named \"{name}\""),
+        )
+        .help(suggest(name, map.keys().map(String::as_str), |all| {
+            if all.is_empty() {
+                format!("no {what} is declared; add `{decl}`")
+            } else {
+                format!("declared: {}", list_names(&all))
+            }
+        })))
+    }
+    match target {
+        Target::Var(n) => exists(
+            &decls.variables,
+            n,
+            "variable",
+            &format!("variable \"{n}\" {{}}"),
+        )
+        .map(|_| None),
+        Target::Local(n) => exists(
+            &decls.locals,
+            n,
+            "local value",
+            &format!("locals {{ {n} = ... }}"),
+        )
+        .map(|_| Some(Node::Local(n.clone()))),
+        Target::Host(n) => exists(&decls.hosts, n, "host", &format!("host \"{n}\" {{ ... }}"))
+            .map(|_| Some(Node::Host(n.clone()))),
+        Target::Service(n) => exists(
+            &decls.services,
+            n,
+            "service",
+            &format!("service \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Service(n.clone()))),
+        Target::Tenant(n) => exists(
+            &decls.tenants,
+            n,
+            "tenant",
+            &format!("tenant \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Tenant(n.clone()))),
+        Target::Database(n) => exists(
+            &decls.databases,
+            n,
+            "database",
+            &format!("database \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Database(n.clone()))),
+        Target::EachKey | Target::EachValue if each_ok => Ok(None),
+        Target::EachKey | Target::EachValue => Err(ConfigError::new(
+            ErrorKind::UnknownReference,
+            if attr.key == "for_each" {
+                "`each` cannot be used in for_each itself".to_string()
+            } else {
+                "`each` is only available in blocks with for_each".to_string()
+            },
+        )
+        .help("add `for_each = ...` to the tenant or database block, or use a literal value")),
+    }
+}
+
+fn cycle_error(graph: &DiGraph<Node, Loc>, scc: &[NodeIndex]) -> ConfigError {
+    let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+    let start = *scc
+        .iter()
+        .min_by_key(|i| graph[**i].clone())
+        .expect("non-empty scc");
+    // Shortest path from start back to start inside the component (BFS over references:
+    // an edge dep -> user means `user` references `dep`, so walk edges backwards to
+    // follow "references").
+    let mut prev: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut seen = BTreeSet::from([start]);
+    let mut closing = None;
+    'bfs: while let Some(n) = queue.pop_front() {
+        for dep in graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+            if !members.contains(&dep) {
+                continue;
+            }
+            if dep == start {
+                closing = Some(n);
+                break 'bfs;
+            }
+            if seen.insert(dep) {
+                prev.insert(dep, n);
+                queue.push_back(dep);
+            }
+        }
+    }
+    let mut path = vec![start];
+    if let Some(mut n) = closing {
+        let mut back = vec![n];
+        while let Some(p) = prev.get(&n) {
+            back.push(*p);
+            n = *p;
+        }
+        back.pop(); // start itself
+        back.reverse();
+        path.extend(back);
+    }
+    path.push(start);
+    let chain: Vec<String> = path.iter().map(|i| graph[*i].to_string()).collect();
+    let mut names: Vec<String> = scc.iter().map(|i| graph[*i].to_string()).collect();
+    names.sort();
+    let message = if path.len() - 1 == scc.len() {
+        format!("dependency cycle: {}", chain.join(" -> "))
+    } else {
+        format!(
+            "dependency cycle between {}: {}",
+            names.join(", "),
+            chain.join(" -> ")
+        )
+    };
+    let mut err = ConfigError::new(ErrorKind::Cycle, message);
+    for pair in path.windows(2) {
+        // pair[0] references pair[1]: the edge runs pair[1] -> pair[0].
+        if let Some(e) = graph.find_edge(pair[1], pair[0]) {
+            err = err.at(
+                &graph[e],
+                format!("{} refers to {}", graph[pair[0]], graph[pair[1]]),
+            );
+        }
+    }
+    err.help(format!(
+        "these blocks refer to each other, so none can be evaluated first ({}); remove one of the references",
+        names.join(", ")
+    ))
+}

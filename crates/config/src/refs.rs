@@ -1,0 +1,213 @@
+//! Finding the references in an expression, with their spans.
+//!
+//! The references decide evaluation order (the block graph), sensitivity and
+//! cross-block dependencies; malformed or unknown names are reported here, before
+//! evaluation, so they get a precise location.
+
+use std::ops::Range;
+
+use hcl::edit::expr::{Expression, ForExpr, FuncCall, Traversal, TraversalOperator};
+use hcl::edit::template::ForTemplateExpr;
+use hcl::edit::visit::{self, Visit};
+use hcl::edit::{Decorated, Ident, Span};
+
+use crate::diagnostics::{list_names, suggest, ErrorKind};
+use crate::functions::FUNCTION_NAMES;
+
+/// What a reference points at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    Var(String),
+    Local(String),
+    Host(String),
+    Service(String),
+    Tenant(String),
+    Database(String),
+    EachKey,
+    EachValue,
+}
+
+/// One reference and where it is written.
+#[derive(Debug, Clone)]
+pub(crate) struct Ref {
+    pub target: Target,
+    pub span: Range<usize>,
+}
+
+/// A malformed reference found while walking.
+#[derive(Debug, Clone)]
+pub(crate) struct RefProblem {
+    pub kind: ErrorKind,
+    pub span: Range<usize>,
+    pub message: String,
+    pub label: String,
+    pub help: String,
+}
+
+const ROOTS: &[&str] = &[
+    "var", "local", "host", "service", "tenant", "database", "each",
+];
+
+/// Collects the references of an expression.
+pub(crate) fn collect(expr: &Expression) -> (Vec<Ref>, Vec<RefProblem>) {
+    let mut w = Walker::default();
+    w.visit_expr(expr);
+    (w.refs, w.problems)
+}
+
+#[derive(Default)]
+struct Walker {
+    /// Names bound by enclosing `for` expressions.
+    scope: Vec<String>,
+    refs: Vec<Ref>,
+    problems: Vec<RefProblem>,
+}
+
+fn span_of<T>(d: &Decorated<T>) -> Range<usize> {
+    d.span().unwrap_or(0..0)
+}
+
+impl Walker {
+    fn root(&mut self, var: &Decorated<Ident>, traversal: Option<&Traversal>) {
+        let name = var.as_str();
+        if self.scope.iter().any(|s| s == name) {
+            return;
+        }
+        let start = span_of(var).start;
+        let first = traversal.and_then(|t| t.operators.first());
+        let attr = first.and_then(|op| match op.value() {
+            TraversalOperator::GetAttr(ident) => Some(ident),
+            _ => None,
+        });
+        if !ROOTS.contains(&name) {
+            let mut candidates: Vec<&str> = ROOTS.to_vec();
+            candidates.extend(self.scope.iter().map(String::as_str));
+            let help = suggest(name, candidates.iter().copied(), |_| {
+                format!(
+                    "references start with {}, e.g. var.example",
+                    list_names(&ROOTS[..6])
+                )
+            });
+            self.problems.push(RefProblem {
+                kind: ErrorKind::UnknownReference,
+                span: span_of(var),
+                message: format!("unknown name \"{name}\""),
+                label: "not a known reference".into(),
+                help,
+            });
+            return;
+        }
+        let Some(attr) = attr else {
+            let example = if name == "each" {
+                "each.key"
+            } else {
+                "var.example"
+            };
+            self.problems.push(RefProblem {
+                kind: ErrorKind::UnknownReference,
+                span: traversal
+                    .and_then(|t| t.span())
+                    .unwrap_or_else(|| span_of(var)),
+                message: format!("`{name}` must be followed by `.name`"),
+                label: "incomplete reference".into(),
+                help: format!("write a reference like {example}"),
+            });
+            return;
+        };
+        let span = start..span_of(attr).end;
+        let key = attr.as_str().to_string();
+        let target = match name {
+            "var" => Target::Var(key),
+            "local" => Target::Local(key),
+            "host" => Target::Host(key),
+            "service" => Target::Service(key),
+            "tenant" => Target::Tenant(key),
+            "database" => Target::Database(key),
+            _ => match key.as_str() {
+                "key" => Target::EachKey,
+                "value" => Target::EachValue,
+                _ => {
+                    self.problems.push(RefProblem {
+                        kind: ErrorKind::UnknownReference,
+                        span,
+                        message: format!("`each` has no attribute \"{key}\""),
+                        label: "unknown attribute".into(),
+                        help: "use each.key or each.value".into(),
+                    });
+                    return;
+                }
+            },
+        };
+        self.refs.push(Ref { target, span });
+    }
+
+    fn scoped(
+        &mut self,
+        key: Option<&Decorated<Ident>>,
+        value: &Decorated<Ident>,
+        f: impl FnOnce(&mut Self),
+    ) {
+        let depth = self.scope.len();
+        if let Some(k) = key {
+            self.scope.push(k.as_str().to_string());
+        }
+        self.scope.push(value.as_str().to_string());
+        f(self);
+        self.scope.truncate(depth);
+    }
+}
+
+impl Visit for Walker {
+    fn visit_expr(&mut self, expr: &Expression) {
+        match expr {
+            Expression::Variable(var) => self.root(var, None),
+            Expression::Traversal(t) => match &t.expr {
+                Expression::Variable(var) => {
+                    self.root(var, Some(t));
+                    for op in &t.operators {
+                        self.visit_traversal_operator(op);
+                    }
+                }
+                _ => visit::visit_traversal(self, t),
+            },
+            _ => visit::visit_expr(self, expr),
+        }
+    }
+
+    fn visit_for_expr(&mut self, node: &ForExpr) {
+        // The collection is evaluated outside the loop's scope.
+        self.visit_expr(&node.intro.collection_expr);
+        self.scoped(node.intro.key_var.as_ref(), &node.intro.value_var, |w| {
+            if let Some(k) = &node.key_expr {
+                w.visit_expr(k);
+            }
+            w.visit_expr(&node.value_expr);
+            if let Some(c) = &node.cond {
+                w.visit_expr(&c.expr);
+            }
+        });
+    }
+
+    fn visit_for_template_expr(&mut self, node: &ForTemplateExpr) {
+        self.visit_expr(&node.collection_expr);
+        self.scoped(node.key_var.as_ref(), &node.value_var, |w| {
+            w.visit_template(&node.template);
+        });
+    }
+
+    fn visit_func_call(&mut self, node: &FuncCall) {
+        let name = node.name.name.as_str();
+        if !node.name.namespace.is_empty() || !FUNCTION_NAMES.contains(&name) {
+            self.problems.push(RefProblem {
+                kind: ErrorKind::UnknownFunction,
+                span: span_of(&node.name.name),
+                message: format!("unknown function \"{name}\""),
+                label: "no such function".into(),
+                help: suggest(name, FUNCTION_NAMES.iter().copied(), |all| {
+                    format!("available functions: {}", all.join(", "))
+                }),
+            });
+        }
+        visit::visit_func_args(self, &node.args);
+    }
+}

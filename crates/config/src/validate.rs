@@ -1,0 +1,88 @@
+//! Validation of names that end up inside SQL statements.
+//!
+//! Providers quote identifiers, but names are also restricted here so that hostile or
+//! confusable names (quotes, backticks, semicolons, unicode look-alikes) never get that
+//! far, and the user learns about them with a location at load time.
+
+use crate::Engine;
+
+/// Which SQL name is being checked (limits differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqlName {
+    Database,
+    User,
+}
+
+/// Checks an SQL database or user name; the error is a sentence for the message.
+pub(crate) fn sql_name(name: &str, engine: Engine, what: SqlName) -> Result<(), String> {
+    let max = match (engine, what) {
+        (Engine::Postgres, _) => 63,
+        (_, SqlName::Database) => 64,
+        (_, SqlName::User) => 80,
+    };
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        return Err(format!("the name contains {}", describe_char(c)));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("the name starts with a digit".into());
+    }
+    if name.len() > max {
+        return Err(format!(
+            "the name is {} bytes long, more than the {max} {engine} allows",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The help text for an invalid SQL name.
+pub(crate) fn sql_name_help(engine: Engine, what: SqlName) -> String {
+    let max = match (engine, what) {
+        (Engine::Postgres, _) => 63,
+        (_, SqlName::Database) => 64,
+        (_, SqlName::User) => 80,
+    };
+    format!(
+        "use only ASCII letters, digits and underscores, starting with a letter or underscore, at most {max} bytes (e.g. wp_calibre_web)"
+    )
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\'' => "a single quote".into(),
+        '"' => "a double quote".into(),
+        '`' => "a backtick".into(),
+        ';' => "a semicolon".into(),
+        '-' => "a hyphen".into(),
+        c if !c.is_ascii() => format!("the non-ASCII character '{c}' (U+{:04X})", c as u32),
+        c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
+        c => format!("the character '{c}'"),
+    }
+}
+
+/// Privileges are keywords such as `ALL`, `SELECT` or `ALL PRIVILEGES`: uppercase
+/// letters separated by single spaces.
+pub(crate) fn privilege(p: &str) -> Result<String, String> {
+    let up = p.to_ascii_uppercase();
+    let ok = !up.is_empty()
+        && up
+            .split(' ')
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase()));
+    if ok {
+        Ok(up)
+    } else {
+        Err(format!("invalid privilege \"{p}\""))
+    }
+}
+
+/// Charset and collation names: ASCII letters, digits and underscores.
+pub(crate) fn charset_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

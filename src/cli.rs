@@ -1,0 +1,131 @@
+//! Command-line interface definition (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// terrace: declarative hosts, shared services, tenants and databases.
+///
+/// Describe what should exist in HCL files; `terrace plan` shows what would change,
+/// `terrace apply` makes it so.
+#[derive(Debug, Parser)]
+#[command(name = "terrace", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR: the project whose *.hcl files are loaded.
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true, default_value = ".")]
+    pub dir: PathBuf,
+
+    /// State file to use [default: DIR/terrace.state.json].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub state: Option<PathBuf>,
+
+    /// Never colour output (colour is also off when stdout is not a terminal, or NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Input variable flags shared by every command that evaluates the configuration.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VarArgs {
+    /// Set a variable: NAME=VALUE (repeatable; wins over --var-file and TERRACE_VAR_NAME).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+
+    /// Read variables from an HCL file of `name = value` lines (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+/// Flags shared by `apply` and `destroy`.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// Skip the interactive confirmation. Required when stdin is not a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// How many independent steps may run at once.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration for errors without contacting any server.
+    Validate {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Show what apply would change, comparing config with state and the live systems.
+    Plan {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Save the plan to FILE; `terrace apply FILE` then does exactly this, or refuses.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Print the plan as a versioned JSON document (secrets redacted).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the live systems match the configuration (or a saved plan).
+    Apply {
+        /// A plan saved with `terrace plan --out`; applied as shown, or refused if stale.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        apply: ApplyArgs,
+    },
+    /// Destroy everything recorded in the state.
+    Destroy {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        apply: ApplyArgs,
+    },
+    /// Adopt an existing object into the state under ADDR (it must be in the configuration).
+    Import {
+        /// The address the configuration gives the object, e.g. 'tenant.app["x"].database'.
+        address: String,
+        /// The object's ID on its server, as the plan's conflict hint shows it.
+        id: String,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Inspect or edit the state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Print the resource dependency graph in Graphviz DOT.
+    Graph {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+}
+
+/// `terrace state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List every address in the state.
+    List,
+    /// Show one resource's recorded attributes (secrets redacted).
+    Show {
+        /// The resource address.
+        address: String,
+    },
+    /// Forget resources without touching the live objects.
+    Rm {
+        /// The resource addresses.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+}

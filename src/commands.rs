@@ -1,0 +1,291 @@
+//! One function per subcommand. Each returns the process exit code.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use terrace_plan::render::{render_json, render_text, TextOptions};
+use terrace_provider::Address;
+use terrace_state::{ResourceState, State};
+
+use crate::apply::Executor;
+use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
+use crate::planfile::{SavedPlan, PLANFILE_VERSION};
+use crate::session::{backend, Session};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exit code for "the plan has changes" with `--detailed-exitcode`.
+const EXIT_CHANGES: u8 = 2;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match &cli.command {
+        Command::Validate { vars } => validate(&cli, vars),
+        Command::Plan {
+            vars,
+            out,
+            detailed_exitcode,
+            json,
+        } => {
+            let mut s = Session::load(&cli, vars)?;
+            let state = s.read_state()?;
+            let plan = s.plan(&state, false).await?;
+            if *json {
+                let doc = render_json(&plan, VERSION);
+                println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+            } else {
+                print!("{}", render_text(&plan, TextOptions { color: s.color }));
+            }
+            if let Some(path) = out {
+                SavedPlan {
+                    format_version: PLANFILE_VERSION,
+                    terrace_version: VERSION.to_string(),
+                    lineage: state_ref(&s, &state).0,
+                    serial: state_ref(&s, &state).1,
+                    plan: plan.redacted(),
+                }
+                .write(path)?;
+                if !*json {
+                    println!(
+                        "\nSaved the plan to {}. Apply exactly this plan with: terrace apply {}",
+                        path.display(),
+                        path.display()
+                    );
+                }
+            }
+            Ok(if *detailed_exitcode && !plan.is_empty() {
+                ExitCode::from(EXIT_CHANGES)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Apply {
+            plan_file,
+            vars,
+            apply,
+        } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), false).await,
+        Command::Destroy { vars, apply } => apply_cmd(&cli, vars, apply, None, true).await,
+        Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
+        Command::State { command } => state_cmd(&cli, command),
+        Command::Graph { vars } => {
+            let s = Session::load(&cli, vars)?;
+            print!("{}", s.graph()?.to_dot());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
+    let s = Session::load(cli, vars)?;
+    s.graph()?;
+    println!(
+        "The configuration is valid: {} resources across {} services.",
+        s.project.resources.len(),
+        s.project.services.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The lineage and serial a saved plan refers to: None when there is no state file yet.
+fn state_ref(s: &Session, state: &State) -> (Option<String>, Option<u64>) {
+    if s.backend.path().exists() {
+        (Some(state.lineage.clone()), Some(state.serial))
+    } else {
+        (None, None)
+    }
+}
+
+async fn apply_cmd(
+    cli: &Cli,
+    vars: &VarArgs,
+    args: &ApplyArgs,
+    plan_file: Option<&std::path::Path>,
+    destroy: bool,
+) -> miette::Result<ExitCode> {
+    let saved = plan_file.map(SavedPlan::read).transpose()?;
+    let mut s = Session::load(cli, vars)?;
+    let operation = if destroy { "destroy" } else { "apply" };
+    let mut lock = s
+        .backend
+        .lock(operation)
+        .map_err(|e| miette::miette!("{e}"))?;
+    let mut state = s.read_state()?;
+
+    if let Some(saved) = &saved {
+        if (saved.lineage.clone(), saved.serial) != state_ref(&s, &state) {
+            miette::bail!(
+                help = "run `terrace plan --out FILE` again and review the new plan",
+                "the saved plan is stale: the state changed since it was made"
+            );
+        }
+    }
+    let plan = s.plan(&state, destroy).await?;
+    let text = render_text(&plan, TextOptions { color: s.color });
+    if let Some(saved) = &saved {
+        if !saved.matches(&plan) {
+            print!("{text}");
+            miette::bail!(
+                help = "run `terrace plan --out FILE` again and review the new plan",
+                "the saved plan is stale: the configuration or the live systems changed since it was made (the current plan is shown above)"
+            );
+        }
+    }
+    print!("{text}");
+    if !plan.conflicts.is_empty() {
+        miette::bail!(
+            help = "import each object with the command shown, or remove it from the configuration",
+            "refusing to apply: {} object(s) exist but are not managed by terrace",
+            plan.conflicts.len()
+        );
+    }
+    if plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if saved.is_none() && !args.auto_approve && !confirm(destroy)? {
+        println!("Apply cancelled.");
+        return Ok(ExitCode::FAILURE);
+    }
+
+    println!();
+    let executor = Executor {
+        providers: &s.providers,
+        parallelism: usize::from(args.parallelism),
+        redactor: &s.redactor,
+        show_bar: std::io::stderr().is_terminal(),
+    };
+    let report = executor.run(&plan, &mut state, &mut lock).await?;
+    s.learn_secrets(&state);
+    println!();
+    if report.ok() {
+        println!(
+            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+            report.added, report.changed, report.destroyed
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "Apply failed: {} step(s) failed, {} skipped because they depend on a failed step. \
+             Done so far: {} added, {} changed, {} destroyed (saved in the state).",
+            report.failed.len(),
+            report.skipped.len(),
+            report.added,
+            report.changed,
+            report.destroyed
+        );
+        for (addr, msg) in &report.failed {
+            eprintln!("  failed:  {addr}: {msg}");
+        }
+        for addr in &report.skipped {
+            eprintln!("  skipped: {addr}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Asks for confirmation on a terminal; refuses outright when nobody can answer.
+fn confirm(destroy: bool) -> miette::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        miette::bail!(
+            help = "review the plan, then run again with --auto-approve (or apply a saved plan)",
+            "refusing to apply without confirmation: stdin is not a terminal"
+        );
+    }
+    let what = if destroy {
+        "destroy all these objects"
+    } else {
+        "perform these actions"
+    };
+    print!("\nDo you want to {what}? Only 'yes' will be accepted: ");
+    std::io::stdout().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::Result<ExitCode> {
+    let mut s = Session::load(cli, vars)?;
+    let address = Address::new(address);
+    let Some(desired) = s.project.resources.iter().find(|r| r.address == address).cloned() else {
+        miette::bail!(
+            help = "import adopts objects for resources the configuration declares; `terrace plan` lists their addresses",
+            "{address} is not in the configuration"
+        );
+    };
+    let mut lock = s.backend.lock("import").map_err(|e| miette::miette!("{e}"))?;
+    let mut state = s.read_state()?;
+    if state.get(&address).is_some() {
+        miette::bail!(
+            help = "use `terrace state rm` first to forget the current object",
+            "{address} is already managed"
+        );
+    }
+    let provider = s.providers.get(&desired.provider)?;
+    let attributes = provider
+        .import(&desired.type_name, id, &desired.attrs)
+        .await
+        .map_err(|e| miette::miette!("{}", s.redactor.scrub(&e.to_string())))?;
+    let schema = crate::providers::schema(&desired.type_name).expect("checked at load");
+    let mut sensitive: Vec<String> = schema
+        .attrs
+        .iter()
+        .filter(|a| a.sensitive)
+        .map(|a| a.name.to_string())
+        .chain(desired.sensitive_attrs.iter().cloned())
+        .collect();
+    sensitive.sort();
+    sensitive.dedup();
+    state.upsert(ResourceState {
+        address: address.clone(),
+        type_name: desired.type_name.clone(),
+        provider: desired.provider.clone(),
+        attributes,
+        sensitive_attributes: sensitive,
+        dependencies: desired.depends_on.clone(),
+    });
+    lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+    println!("Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
+    let backend = backend(cli);
+    match command {
+        StateCommand::List => {
+            let state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            for r in &state.resources {
+                println!("{}", r.address);
+            }
+        }
+        StateCommand::Show { address } => {
+            let state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            let Some(r) = state.get(&Address::new(address.as_str())) else {
+                miette::bail!("{address} is not in the state");
+            };
+            let mut shown = r.clone();
+            for k in &r.sensitive_attributes {
+                if let Some(v) = shown.attributes.get_mut(k) {
+                    *v = serde_json::Value::String(terrace_plan::REDACTED.to_string());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
+        }
+        StateCommand::Rm { addresses } => {
+            let mut lock = backend.lock("state rm").map_err(|e| miette::miette!("{e}"))?;
+            let mut state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            for a in addresses {
+                if state.remove(&Address::new(a.as_str())).is_none() {
+                    miette::bail!("{a} is not in the state (nothing was removed)");
+                }
+            }
+            lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+            println!(
+                "Removed {} resource(s) from the state; the live objects were not touched.",
+                addresses.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! A session: the loaded project, its state backend, providers and output settings —
+//! what every command starts from.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use terrace_config::{Project, VarInputs};
+use terrace_plan::{plan, Plan, PlanInput, PriorResource, ResourceGraph};
+use terrace_state::{LocalBackend, State};
+
+use crate::cli::{Cli, VarArgs};
+use crate::output::{use_color, Redactor};
+use crate::providers::{self, ProviderSet};
+use crate::refresh::observe_all;
+
+/// Default state file name inside the project directory.
+pub const STATE_FILE: &str = "terrace.state.json";
+
+/// Everything a command needs, loaded once.
+pub struct Session {
+    /// The evaluated configuration.
+    pub project: Project,
+    /// Where state lives.
+    pub backend: LocalBackend,
+    /// One provider per service.
+    pub providers: ProviderSet,
+    /// Masks every known secret in printed messages.
+    pub redactor: Redactor,
+    /// Colour on stdout.
+    pub color: bool,
+}
+
+/// The state backend selected by the global flags.
+pub fn backend(cli: &Cli) -> LocalBackend {
+    let path: PathBuf = cli
+        .state
+        .clone()
+        .unwrap_or_else(|| cli.dir.join(STATE_FILE));
+    LocalBackend::new(path)
+}
+
+impl Session {
+    /// Loads and validates the configuration. Config errors come back as one miette
+    /// report pointing at file, line and column.
+    pub fn load(cli: &Cli, vars: &VarArgs) -> miette::Result<Session> {
+        let inputs = var_inputs(vars)?;
+        let project = terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
+        // Every lowered resource must be a type some provider implements.
+        for r in &project.resources {
+            if providers::schema(&r.type_name).is_none() {
+                miette::bail!("{}: no provider implements {:?}", r.address, r.type_name);
+            }
+        }
+        let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
+        crate::output::install_global(&redactor);
+        Ok(Session {
+            providers: ProviderSet::for_project(&project),
+            backend: backend(cli),
+            redactor,
+            color: use_color(cli.no_color),
+            project,
+        })
+    }
+
+    /// Reads the state (an empty one if there is no file yet) and learns its secrets,
+    /// so that nothing recorded as sensitive can be printed by accident.
+    pub fn read_state(&mut self) -> miette::Result<State> {
+        let state = self
+            .backend
+            .load()
+            .map_err(|e| miette::miette!("{e}"))?
+            .unwrap_or_default();
+        self.learn_secrets(&state);
+        Ok(state)
+    }
+
+    /// Adds the sensitive values recorded in `state` to the redactor.
+    pub fn learn_secrets(&mut self, state: &State) {
+        let secrets = state.resources.iter().flat_map(|r| {
+            r.sensitive_attributes
+                .iter()
+                .filter_map(|k| r.attributes.get(k))
+                .filter_map(|v| v.as_str().map(str::to_string))
+        });
+        self.redactor.extend(secrets.collect::<Vec<_>>());
+        crate::output::install_global(&self.redactor);
+    }
+
+    /// The dependency graph of the configuration (checks for cycles).
+    pub fn graph(&self) -> miette::Result<ResourceGraph> {
+        ResourceGraph::new(
+            self.project
+                .resources
+                .iter()
+                .map(|r| (&r.address, r.depends_on.as_slice())),
+        )
+        .map_err(|e| miette::miette!("{e}"))
+    }
+
+    /// Refreshes against the live systems and plans. With `destroy`, the desired set is
+    /// empty: everything in state is planned for deletion.
+    pub async fn plan(&self, state: &State, destroy: bool) -> miette::Result<Plan> {
+        let prior = prior_resources(state);
+        let desired = if destroy {
+            &[][..]
+        } else {
+            &self.project.resources[..]
+        };
+        let observed = observe_all(&self.providers, desired, &prior, &self.redactor).await?;
+        plan(PlanInput {
+            desired,
+            prior: &prior,
+            observed: &observed,
+            schemas: &providers::schema,
+        })
+        .map_err(|e| miette::miette!("{e}"))
+    }
+}
+
+/// The state's resources as the planner sees them.
+pub fn prior_resources(state: &State) -> Vec<PriorResource> {
+    state
+        .resources
+        .iter()
+        .map(|r| PriorResource {
+            address: r.address.clone(),
+            type_name: r.type_name.clone(),
+            provider: r.provider.clone(),
+            attrs: r.attributes.clone(),
+            sensitive_attrs: r.sensitive_attributes.iter().cloned().collect::<BTreeSet<_>>(),
+            depends_on: r.dependencies.clone(),
+        })
+        .collect()
+}
+
+fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
+    let mut vars = Vec::new();
+    for v in &args.vars {
+        let Some((name, value)) = v.split_once('=') else {
+            miette::bail!(
+                help = "write it as --var NAME=VALUE",
+                "--var {v:?} has no '='"
+            );
+        };
+        vars.push((name.trim().to_string(), value.to_string()));
+    }
+    Ok(VarInputs {
+        vars,
+        var_files: args.var_files.clone(),
+        env: std::env::vars()
+            .filter(|(k, _)| k.starts_with("TERRACE_VAR_"))
+            .collect(),
+    })
+}

@@ -1,0 +1,198 @@
+//! Shared harness for end-to-end tests: run the real `terrace` binary on a temporary
+//! project against the real local servers started by `scripts/services.sh`.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{MySqlPool, PgPool};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run scripts/services.sh and `source target/services.env` (scripts/test.sh does both)")
+    })
+}
+
+/// A name no other test (or earlier run) uses: lowercase, short, a valid SQL identifier.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 10_000
+    )
+}
+
+/// The PostgreSQL service block every PG test project uses.
+pub fn pg_service() -> String {
+    r#"
+variable "pg_admin_password" {
+  type      = string
+  sensitive = true
+}
+service "pg" {
+  engine   = "postgres"
+  endpoint = { address = "127.0.0.1", port = 5432 }
+  admin    = { user = "terrace_admin", password = var.pg_admin_password }
+}
+"#
+    .to_string()
+}
+
+/// The MariaDB service block every MySQL test project uses.
+pub fn mysql_service() -> String {
+    r#"
+variable "mysql_admin_password" {
+  type      = string
+  sensitive = true
+}
+service "db" {
+  engine   = "mariadb"
+  endpoint = { address = "127.0.0.1", port = 3306 }
+  admin    = { user = "terrace_admin", password = var.mysql_admin_password }
+}
+"#
+    .to_string()
+}
+
+/// A throwaway project directory.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// The result of one terrace run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything printed, for assertions that do not care which stream.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Panics with the output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Project {
+    /// A project with `main.hcl` = `hcl`.
+    pub fn new(hcl: &str) -> Project {
+        let p = Project {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        p.write(hcl);
+        p
+    }
+
+    /// Replaces `main.hcl`.
+    pub fn write(&self, hcl: &str) {
+        std::fs::write(self.dir.path().join("main.hcl"), hcl).unwrap();
+    }
+
+    /// The project directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The state file path.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("terrace.state.json")
+    }
+
+    /// Runs terrace with `args` in this project, no stdin, no colour.
+    pub fn terrace(&self, args: &[&str]) -> Run {
+        let out: Output = Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("TERRACE_VAR_pg_admin_password", env("TERRACE_VAR_pg_admin_password"))
+            .env(
+                "TERRACE_VAR_mysql_admin_password",
+                env("TERRACE_VAR_mysql_admin_password"),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("run terrace");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `apply --auto-approve`, which must succeed.
+    pub fn apply(&self) -> Run {
+        self.terrace(&["apply", "--auto-approve"]).expect_code(0)
+    }
+
+    /// `plan --detailed-exitcode`.
+    pub fn plan(&self) -> Run {
+        self.terrace(&["plan", "--detailed-exitcode"])
+    }
+
+    /// The state file, parsed.
+    pub fn state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.state_path()).expect("state file exists");
+        serde_json::from_str(&text).expect("state file is valid JSON")
+    }
+
+    /// One resource's attributes from the state file.
+    pub fn state_attrs(&self, address: &str) -> serde_json::Value {
+        let state = self.state();
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == address)
+            .unwrap_or_else(|| panic!("{address} not in state: {state:#}"))["attributes"]
+            .clone()
+    }
+}
+
+/// Admin pool on the local PostgreSQL.
+pub async fn pg_admin() -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&env("TERRACE_TEST_PG_URL"))
+        .await
+        .expect("connect to PostgreSQL as admin")
+}
+
+/// Admin pool on the local MariaDB.
+pub async fn mysql_admin() -> MySqlPool {
+    MySqlPoolOptions::new()
+        .max_connections(2)
+        .connect(&env("TERRACE_TEST_MYSQL_URL"))
+        .await
+        .expect("connect to MariaDB as admin")
+}
+
+/// Runs an async block on a fresh runtime (the tests themselves are synchronous so that
+/// they can shell out to terrace freely).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -1,0 +1,123 @@
+//! End to end against the real local MariaDB.
+
+mod common;
+
+use common::{block_on, mysql_admin, mysql_service, unique, Project};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::{ConnectOptions, Row};
+
+fn project_hcl(clones: &[&str], limit: i64) -> String {
+    let list: Vec<String> = clones.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        r#"{}
+variable "clones" {{
+  type    = set(string)
+  default = [{}]
+}}
+tenant "clone" {{
+  for_each = var.clones
+  database {{
+    service          = service.db
+    name             = "wp_${{each.key}}"
+    user             = "u_${{each.key}}"
+    collation        = "utf8mb4_unicode_ci"
+    connection_limit = {limit}
+  }}
+}}
+"#,
+        mysql_service(),
+        list.join(", ")
+    )
+}
+
+async fn schema(db: &str) -> Option<(String, String)> {
+    let pool = mysql_admin().await;
+    sqlx::query(
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
+         FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind(db)
+    .fetch_optional(&pool)
+    .await
+    .unwrap()
+    .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+}
+
+async fn max_conns(user: &str) -> Option<i64> {
+    let pool = mysql_admin().await;
+    sqlx::query("SELECT CAST(max_user_connections AS SIGNED) FROM mysql.user WHERE User = ?")
+        .bind(user)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .map(|r| r.get::<i64, _>(0))
+}
+
+async fn login(user: &str, password: &str, db: &str) -> Result<(), String> {
+    MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(3306)
+        .username(user)
+        .password(password)
+        .database(db)
+        .connect()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn clones_are_created_isolated_updated_and_removed() {
+    let a = unique("ma");
+    let b = unique("mb");
+    let p = Project::new(&project_hcl(&[&a, &b], 10));
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("Plan: 6 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(
+        block_on(schema(&format!("wp_{a}"))),
+        Some(("utf8mb4".into(), "utf8mb4_unicode_ci".into()))
+    );
+    assert_eq!(block_on(max_conns(&format!("u_{a}"))), Some(10));
+    p.plan().expect_code(0);
+
+    // Real logins: own database yes, the other clone's no.
+    let user_a = format!("tenant.clone[\"{a}\"].database.user");
+    let pw = p.state_attrs(&user_a)["password"].as_str().unwrap().to_string();
+    block_on(login(&format!("u_{a}"), &pw, &format!("wp_{a}"))).expect("own database");
+    let err = block_on(login(&format!("u_{a}"), &pw, &format!("wp_{b}"))).unwrap_err();
+    assert!(err.contains("Access denied"), "{err}");
+
+    // In-place update of the per-user connection cap.
+    p.write(&project_hcl(&[&a, &b], 20));
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("~ connection_limit = 10 -> 20"), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(max_conns(&format!("u_{a}"))), Some(20));
+    p.plan().expect_code(0);
+
+    // Remove one clone.
+    p.write(&project_hcl(&[&a], 20));
+    p.plan().expect_code(2);
+    p.apply();
+    assert_eq!(block_on(schema(&format!("wp_{b}"))), None);
+    assert_eq!(block_on(max_conns(&format!("u_{b}"))), None);
+    p.plan().expect_code(0);
+
+    // Drift: database dropped by hand, re-created by apply.
+    block_on(async {
+        let pool = mysql_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE `wp_{a}`")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("was deleted outside terrace"), "{}", plan.stdout);
+    p.apply();
+    assert!(block_on(schema(&format!("wp_{a}"))).is_some());
+    block_on(login(&format!("u_{a}"), &pw, &format!("wp_{a}"))).expect("grant still works");
+
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(block_on(schema(&format!("wp_{a}"))), None);
+}

@@ -1,0 +1,244 @@
+//! End to end against the real local PostgreSQL: the terrace binary plans and applies,
+//! and the assertions read the server's own catalogs and log in as the tenants.
+
+mod common;
+
+use common::{block_on, pg_admin, pg_service, unique, Project};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Row};
+
+fn project_hcl(apps: &[(&str, i64)]) -> String {
+    let map: Vec<String> = apps.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    format!(
+        r#"{}
+variable "apps" {{
+  default = {{ {} }}
+}}
+tenant "app" {{
+  for_each = var.apps
+  database {{
+    service          = service.pg
+    name             = each.key
+    connection_limit = each.value
+  }}
+}}
+"#,
+        pg_service(),
+        map.join(", ")
+    )
+}
+
+async fn conn_limit(db: &str) -> Option<i32> {
+    let pool = pg_admin().await;
+    sqlx::query("SELECT datconnlimit FROM pg_database WHERE datname = $1")
+        .bind(db)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .map(|r| r.get::<i32, _>(0))
+}
+
+async fn login(user: &str, password: &str, db: &str) -> Result<(), String> {
+    PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(5432)
+        .username(user)
+        .password(password)
+        .database(db)
+        .connect()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn addr(app: &str, suffix: &str) -> String {
+    format!("tenant.app[\"{app}\"].database{suffix}")
+}
+
+#[test]
+fn lifecycle_create_converge_update_delete() {
+    let a = unique("pga");
+    let b = unique("pgb");
+    let p = Project::new(&project_hcl(&[(&a, 50), (&b, 30)]));
+
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains(&format!("# {} will be created", addr(&a, ""))), "{}", plan.stdout);
+    assert!(plan.stdout.contains("(sensitive value) (generated during apply)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 6 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+
+    let applied = p.apply();
+    assert!(applied.stdout.contains("Apply complete! Resources: 6 added, 0 changed, 0 destroyed."), "{}", applied.stdout);
+    assert_eq!(block_on(conn_limit(&a)), Some(50));
+    assert_eq!(block_on(conn_limit(&b)), Some(30));
+
+    // Convergence: the second plan is empty.
+    let again = p.plan().expect_code(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+
+    // A changed connection limit is an in-place update.
+    p.write(&project_hcl(&[(&a, 60), (&b, 30)]));
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("~ connection_limit = 50 -> 60"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(conn_limit(&a)), Some(60));
+    p.plan().expect_code(0);
+
+    // Removing a tenant destroys its database, role and grant.
+    p.write(&project_hcl(&[(&a, 60)]));
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains(&format!("# {} will be destroyed", addr(&b, ""))), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 0 to add, 0 to change, 3 to destroy."), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(conn_limit(&b)), None);
+    p.plan().expect_code(0);
+
+    // Cleanup through terrace itself.
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(block_on(conn_limit(&a)), None);
+}
+
+#[test]
+fn tenants_log_in_to_their_own_database_only() {
+    let a = unique("pgla");
+    let b = unique("pglb");
+    let p = Project::new(&project_hcl(&[(&a, 5), (&b, 5)]));
+    p.apply();
+    let pw_a = p.state_attrs(&addr(&a, ".user"))["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pw_a.len() >= 24, "generated password too short");
+    block_on(login(&a, &pw_a, &a)).expect("tenant logs in to its own database");
+    let err = block_on(login(&a, &pw_a, &b)).expect_err("must be refused on another tenant's db");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(block_on(login(&a, "wrong-password", &a)).is_err());
+    // The generated password never shows in plan output.
+    let plan = p.terrace(&["plan"]);
+    assert!(!plan.all().contains(&pw_a));
+    let json = p.terrace(&["plan", "--json"]);
+    assert!(!json.all().contains(&pw_a));
+    let show = p.terrace(&["state", "show", &addr(&a, ".user")]).expect_code(0);
+    assert!(!show.stdout.contains(&pw_a) && show.stdout.contains("(sensitive value)"), "{}", show.stdout);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn database_dropped_by_hand_is_drift_and_recreated() {
+    let a = unique("pgd");
+    let p = Project::new(&project_hcl(&[(&a, 7)]));
+    p.apply();
+    block_on(async {
+        let pool = pg_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{a}\" WITH (FORCE)")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains(&format!("# {} was deleted outside terrace", addr(&a, ""))), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&format!("# {} will be created", addr(&a, ""))), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(conn_limit(&a)), Some(7));
+    p.plan().expect_code(0);
+
+    // A limit changed by hand is drift, and apply puts it back.
+    block_on(async {
+        let pool = pg_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{a}\" CONNECTION LIMIT 99")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("has changed outside terrace"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("~ connection_limit = 7 -> 99"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("~ connection_limit = 99 -> 7"), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(conn_limit(&a)), Some(7));
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn unmanaged_database_is_a_conflict_until_imported() {
+    let a = unique("pgi");
+    block_on(async {
+        let pool = pg_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{a}\"")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let p = Project::new(&project_hcl(&[(&a, 5)]));
+    let plan = p.plan().expect_code(2);
+    let db = addr(&a, "");
+    assert!(plan.stdout.contains("Conflicts"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&format!("terrace import '{db}' {a}")), "{}", plan.stdout);
+    let refused = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(refused.stderr.contains("not managed by terrace"), "{}", refused.stderr);
+
+    p.terrace(&["import", &db, &a]).expect_code(0);
+    // Now only the role and grant are missing, plus the owner/limit to put right.
+    let plan = p.plan().expect_code(2);
+    assert!(!plan.stdout.contains("Conflicts"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&format!("# {} will be updated in place", db)), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(block_on(conn_limit(&a)), Some(5));
+    p.plan().expect_code(0);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn saved_plan_applies_exactly_or_is_refused_when_stale() {
+    let a = unique("pgs");
+    let p = Project::new(&project_hcl(&[(&a, 5)]));
+    let planfile = p.path().join("tfplan.json");
+    let planfile = planfile.to_str().unwrap();
+    p.terrace(&["plan", "--out", planfile]).expect_code(0);
+    let saved = std::fs::read_to_string(planfile).unwrap();
+    assert!(!saved.contains(&std::env::var("TERRACE_VAR_pg_admin_password").unwrap()));
+
+    // The configuration changes after the plan was saved: apply refuses.
+    p.write(&project_hcl(&[(&a, 6)]));
+    let stale = p.terrace(&["apply", planfile]).expect_code(1);
+    assert!(stale.stderr.contains("saved plan is stale"), "{}", stale.stderr);
+    assert_eq!(block_on(conn_limit(&a)), None, "nothing was applied");
+
+    // Back to what was planned: the saved plan applies as shown.
+    p.write(&project_hcl(&[(&a, 5)]));
+    p.terrace(&["apply", planfile]).expect_code(0);
+    assert_eq!(block_on(conn_limit(&a)), Some(5));
+    // The state moved on: the same file is now stale.
+    p.terrace(&["apply", planfile]).expect_code(1);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn a_failed_step_saves_progress_and_skips_dependents() {
+    let good = unique("pgok");
+    let bad = unique("pgbad");
+    // PostgreSQL rejects a connection limit below -1 when the database is created.
+    let p = Project::new(&project_hcl(&[(&good, 5), (&bad, -5)]));
+    let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(run.stderr.contains("Apply failed"), "{}", run.all());
+    assert!(run.stderr.contains(&format!("failed:  {}", addr(&bad, ""))), "{}", run.all());
+    assert!(run.stderr.contains(&format!("skipped: {}", addr(&bad, ".grant"))), "{}", run.all());
+    // The state is valid and truthful: the good tenant and the bad tenant's role.
+    let state = p.state();
+    let addrs: Vec<&str> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap())
+        .collect();
+    assert!(addrs.contains(&addr(&good, ".grant").as_str()), "{addrs:?}");
+    assert!(addrs.contains(&addr(&bad, ".user").as_str()), "{addrs:?}");
+    assert!(!addrs.contains(&addr(&bad, "").as_str()), "{addrs:?}");
+    assert_eq!(block_on(conn_limit(&good)), Some(5));
+
+    // Fix the config: the next apply converges.
+    p.write(&project_hcl(&[(&good, 5), (&bad, 5)]));
+    p.apply();
+    p.plan().expect_code(0);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
