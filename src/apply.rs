@@ -127,7 +127,10 @@ impl Executor<'_> {
                 let node = &nodes[i];
                 let provider: Arc<dyn Provider> = self.providers.get(&node.change.provider)?;
                 let step = step_for(node.change, node.operation);
-                say(bar, &format!("{}: {}...", node.change.address, verb(node.operation).0));
+                say(
+                    bar,
+                    &format!("{}: {}...", node.change.address, verb(node.operation).0),
+                );
                 tasks.spawn(async move {
                     let started = Instant::now();
                     let result = provider.apply(&step).await.map_err(|e| e.to_string());

@@ -12,7 +12,13 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "terrace", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
     /// Run as if started in DIR: the project whose *.hcl files are loaded.
-    #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true, default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "chdir",
+        value_name = "DIR",
+        global = true,
+        default_value = "."
+    )]
     pub dir: PathBuf,
 
     /// State file to use [default: DIR/terrace.state.json].

@@ -208,13 +208,22 @@ fn confirm(destroy: bool) -> miette::Result<bool> {
 async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::Result<ExitCode> {
     let mut s = Session::load(cli, vars)?;
     let address = Address::new(address);
-    let Some(desired) = s.project.resources.iter().find(|r| r.address == address).cloned() else {
+    let Some(desired) = s
+        .project
+        .resources
+        .iter()
+        .find(|r| r.address == address)
+        .cloned()
+    else {
         miette::bail!(
             help = "import adopts objects for resources the configuration declares; `terrace plan` lists their addresses",
             "{address} is not in the configuration"
         );
     };
-    let mut lock = s.backend.lock("import").map_err(|e| miette::miette!("{e}"))?;
+    let mut lock = s
+        .backend
+        .lock("import")
+        .map_err(|e| miette::miette!("{e}"))?;
     let mut state = s.read_state()?;
     if state.get(&address).is_some() {
         miette::bail!(
@@ -246,7 +255,9 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
         dependencies: desired.depends_on.clone(),
     });
     lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
-    println!("Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration.");
+    println!(
+        "Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -254,13 +265,19 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
     let backend = backend(cli);
     match command {
         StateCommand::List => {
-            let state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            let state = backend
+                .load()
+                .map_err(|e| miette::miette!("{e}"))?
+                .unwrap_or_default();
             for r in &state.resources {
                 println!("{}", r.address);
             }
         }
         StateCommand::Show { address } => {
-            let state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            let state = backend
+                .load()
+                .map_err(|e| miette::miette!("{e}"))?
+                .unwrap_or_default();
             let Some(r) = state.get(&Address::new(address.as_str())) else {
                 miette::bail!("{address} is not in the state");
             };
@@ -273,8 +290,13 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
         }
         StateCommand::Rm { addresses } => {
-            let mut lock = backend.lock("state rm").map_err(|e| miette::miette!("{e}"))?;
-            let mut state = backend.load().map_err(|e| miette::miette!("{e}"))?.unwrap_or_default();
+            let mut lock = backend
+                .lock("state rm")
+                .map_err(|e| miette::miette!("{e}"))?;
+            let mut state = backend
+                .load()
+                .map_err(|e| miette::miette!("{e}"))?
+                .unwrap_or_default();
             for a in addresses {
                 if state.remove(&Address::new(a.as_str())).is_none() {
                     miette::bail!("{a} is not in the state (nothing was removed)");

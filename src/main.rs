@@ -18,9 +18,8 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let stderr_color = !cli.no_color
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::io::stderr().is_terminal();
+    let stderr_color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
@@ -32,8 +31,11 @@ fn main() -> ExitCode {
     .ok();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TERRACE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("TERRACE_LOG").unwrap_or_else(
+                |_| // sqlx warns about slow pool acquisition when many steps queue for a few
+                // connections: expected under --parallelism, not a problem for users.
+                tracing_subscriber::EnvFilter::new("warn,sqlx::pool=error"),
+            ),
         )
         .with_writer(std::io::stderr)
         .with_ansi(stderr_color)

@@ -73,7 +73,11 @@ mod tests {
 
     #[test]
     fn scrub_masks_every_secret_longest_first() {
-        let r = Redactor::new(["hunter2".to_string(), "hunter2-long".to_string(), "x".into()]);
+        let r = Redactor::new([
+            "hunter2".to_string(),
+            "hunter2-long".to_string(),
+            "x".into(),
+        ]);
         assert_eq!(
             r.scrub("pw hunter2-long and hunter2, x"),
             "pw (sensitive value) and (sensitive value), x"

@@ -33,9 +33,8 @@ impl SavedPlan {
     pub fn read(path: &Path) -> miette::Result<SavedPlan> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| miette::miette!("cannot read plan file {}: {e}", path.display()))?;
-        let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
-            miette::miette!("{} is not a terrace plan file: {e}", path.display())
-        })?;
+        let saved: SavedPlan = serde_json::from_str(&text)
+            .map_err(|e| miette::miette!("{} is not a terrace plan file: {e}", path.display()))?;
         if saved.format_version != PLANFILE_VERSION {
             miette::bail!(
                 "{} has plan format {}, this terrace reads format {PLANFILE_VERSION}",

@@ -62,7 +62,8 @@ pub async fn observe_all(
     let mut observed = BTreeMap::new();
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (key, requests, result) = joined.map_err(|e| miette::miette!("probe task failed: {e}"))?;
+        let (key, requests, result) =
+            joined.map_err(|e| miette::miette!("probe task failed: {e}"))?;
         match result {
             Ok(found) if found.len() == requests.len() => {
                 for (req, obs) in requests.into_iter().zip(found) {

@@ -127,7 +127,11 @@ pub fn prior_resources(state: &State) -> Vec<PriorResource> {
             type_name: r.type_name.clone(),
             provider: r.provider.clone(),
             attrs: r.attributes.clone(),
-            sensitive_attrs: r.sensitive_attributes.iter().cloned().collect::<BTreeSet<_>>(),
+            sensitive_attrs: r
+                .sensitive_attributes
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>(),
             depends_on: r.dependencies.clone(),
         })
         .collect()

@@ -34,9 +34,17 @@ database "evil" {{
 "#
         );
         let p = Project::new(&hcl);
-        for cmd in [&["validate"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
+        for cmd in [
+            &["validate"][..],
+            &["plan"][..],
+            &["apply", "--auto-approve"][..],
+        ] {
             let run = p.terrace(cmd).expect_code(1);
-            assert!(run.stderr.contains("main.hcl:13:"), "{hostile:?} {cmd:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("main.hcl:13:"),
+                "{hostile:?} {cmd:?}: {}",
+                run.stderr
+            );
             assert!(!run.stderr.contains("cannot connect"), "{}", run.stderr);
         }
         assert!(!p.state_path().exists());
@@ -54,7 +62,11 @@ fn second_apply_is_refused_while_the_state_is_locked() {
     let held = backend.lock("apply").expect("first lock");
     let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
     assert!(run.stderr.contains("locked by"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("pid {}", std::process::id())), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("pid {}", std::process::id())),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("apply"), "{}", run.stderr);
     drop(held);
     // Nothing was created while locked; with the lock gone, plan sees work to do.
@@ -83,7 +95,11 @@ fn config_errors_point_at_file_line_and_column() {
     ));
     let run = p.terrace(&["validate"]).expect_code(1);
     assert!(run.stderr.contains("main.hcl:"), "{}", run.stderr);
-    assert!(run.stderr.contains("connection_limit"), "did-you-mean missing: {}", run.stderr);
+    assert!(
+        run.stderr.contains("connection_limit"),
+        "did-you-mean missing: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -93,15 +109,26 @@ fn graph_prints_dot_with_dependencies() {
         pg_service()
     ));
     let run = p.terrace(&["graph"]).expect_code(0);
-    assert!(run.stdout.starts_with("digraph terrace {"), "{}", run.stdout);
-    assert!(run.stdout.contains(r#""database.x.grant" -> "database.x";"#), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("digraph terrace {"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(r#""database.x.grant" -> "database.x";"#),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn help_lists_every_command() {
     let p = Project::new("");
     let run = p.terrace(&["--help"]).expect_code(0);
-    for cmd in ["validate", "plan", "apply", "destroy", "import", "state", "graph"] {
+    for cmd in [
+        "validate", "plan", "apply", "destroy", "import", "state", "graph",
+    ] {
         assert!(run.stdout.contains(cmd), "{cmd}: {}", run.stdout);
     }
 }

@@ -72,7 +72,12 @@ fn clones_are_created_isolated_updated_and_removed() {
     let b = unique("mb");
     let p = Project::new(&project_hcl(&[&a, &b], 10));
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("Plan: 6 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("Plan: 6 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(
         block_on(schema(&format!("wp_{a}"))),
@@ -83,7 +88,10 @@ fn clones_are_created_isolated_updated_and_removed() {
 
     // Real logins: own database yes, the other clone's no.
     let user_a = format!("tenant.clone[\"{a}\"].database.user");
-    let pw = p.state_attrs(&user_a)["password"].as_str().unwrap().to_string();
+    let pw = p.state_attrs(&user_a)["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
     block_on(login(&format!("u_{a}"), &pw, &format!("wp_{a}"))).expect("own database");
     let err = block_on(login(&format!("u_{a}"), &pw, &format!("wp_{b}"))).unwrap_err();
     assert!(err.contains("Access denied"), "{err}");
@@ -91,7 +99,11 @@ fn clones_are_created_isolated_updated_and_removed() {
     // In-place update of the per-user connection cap.
     p.write(&project_hcl(&[&a, &b], 20));
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("~ connection_limit = 10 -> 20"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ connection_limit = 10 -> 20"),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(max_conns(&format!("u_{a}"))), Some(20));
     p.plan().expect_code(0);
@@ -113,7 +125,11 @@ fn clones_are_created_isolated_updated_and_removed() {
             .unwrap();
     });
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("was deleted outside terrace"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("was deleted outside terrace"),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert!(block_on(schema(&format!("wp_{a}"))).is_some());
     block_on(login(&format!("u_{a}"), &pw, &format!("wp_{a}"))).expect("grant still works");

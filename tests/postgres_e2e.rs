@@ -62,12 +62,33 @@ fn lifecycle_create_converge_update_delete() {
     let p = Project::new(&project_hcl(&[(&a, 50), (&b, 30)]));
 
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains(&format!("# {} will be created", addr(&a, ""))), "{}", plan.stdout);
-    assert!(plan.stdout.contains("(sensitive value) (generated during apply)"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("Plan: 6 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains(&format!("# {} will be created", addr(&a, ""))),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("(sensitive value) (generated during apply)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 6 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
 
     let applied = p.apply();
-    assert!(applied.stdout.contains("Apply complete! Resources: 6 added, 0 changed, 0 destroyed."), "{}", applied.stdout);
+    assert!(
+        applied
+            .stdout
+            .contains("Apply complete! Resources: 6 added, 0 changed, 0 destroyed."),
+        "{}",
+        applied.stdout
+    );
     assert_eq!(block_on(conn_limit(&a)), Some(50));
     assert_eq!(block_on(conn_limit(&b)), Some(30));
 
@@ -78,8 +99,17 @@ fn lifecycle_create_converge_update_delete() {
     // A changed connection limit is an in-place update.
     p.write(&project_hcl(&[(&a, 60), (&b, 30)]));
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("~ connection_limit = 50 -> 60"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ connection_limit = 50 -> 60"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(conn_limit(&a)), Some(60));
     p.plan().expect_code(0);
@@ -87,8 +117,18 @@ fn lifecycle_create_converge_update_delete() {
     // Removing a tenant destroys its database, role and grant.
     p.write(&project_hcl(&[(&a, 60)]));
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains(&format!("# {} will be destroyed", addr(&b, ""))), "{}", plan.stdout);
-    assert!(plan.stdout.contains("Plan: 0 to add, 0 to change, 3 to destroy."), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains(&format!("# {} will be destroyed", addr(&b, ""))),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(conn_limit(&b)), None);
     p.plan().expect_code(0);
@@ -118,8 +158,14 @@ fn tenants_log_in_to_their_own_database_only() {
     assert!(!plan.all().contains(&pw_a));
     let json = p.terrace(&["plan", "--json"]);
     assert!(!json.all().contains(&pw_a));
-    let show = p.terrace(&["state", "show", &addr(&a, ".user")]).expect_code(0);
-    assert!(!show.stdout.contains(&pw_a) && show.stdout.contains("(sensitive value)"), "{}", show.stdout);
+    let show = p
+        .terrace(&["state", "show", &addr(&a, ".user")])
+        .expect_code(0);
+    assert!(
+        !show.stdout.contains(&pw_a) && show.stdout.contains("(sensitive value)"),
+        "{}",
+        show.stdout
+    );
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
 
@@ -130,14 +176,26 @@ fn database_dropped_by_hand_is_drift_and_recreated() {
     p.apply();
     block_on(async {
         let pool = pg_admin().await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{a}\" WITH (FORCE)")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE \"{a}\" WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
     });
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains(&format!("# {} was deleted outside terrace", addr(&a, ""))), "{}", plan.stdout);
-    assert!(plan.stdout.contains(&format!("# {} will be created", addr(&a, ""))), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains(&format!("# {} was deleted outside terrace", addr(&a, ""))),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("# {} will be created", addr(&a, ""))),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(conn_limit(&a)), Some(7));
     p.plan().expect_code(0);
@@ -145,15 +203,29 @@ fn database_dropped_by_hand_is_drift_and_recreated() {
     // A limit changed by hand is drift, and apply puts it back.
     block_on(async {
         let pool = pg_admin().await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{a}\" CONNECTION LIMIT 99")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{a}\" CONNECTION LIMIT 99"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
     });
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("has changed outside terrace"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("~ connection_limit = 7 -> 99"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("~ connection_limit = 99 -> 7"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("has changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("~ connection_limit = 7 -> 99"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("~ connection_limit = 99 -> 7"),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(conn_limit(&a)), Some(7));
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
@@ -173,15 +245,28 @@ fn unmanaged_database_is_a_conflict_until_imported() {
     let plan = p.plan().expect_code(2);
     let db = addr(&a, "");
     assert!(plan.stdout.contains("Conflicts"), "{}", plan.stdout);
-    assert!(plan.stdout.contains(&format!("terrace import '{db}' {a}")), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&format!("terrace import '{db}' {a}")),
+        "{}",
+        plan.stdout
+    );
     let refused = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
-    assert!(refused.stderr.contains("not managed by terrace"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not managed by terrace"),
+        "{}",
+        refused.stderr
+    );
 
     p.terrace(&["import", &db, &a]).expect_code(0);
     // Now only the role and grant are missing, plus the owner/limit to put right.
     let plan = p.plan().expect_code(2);
     assert!(!plan.stdout.contains("Conflicts"), "{}", plan.stdout);
-    assert!(plan.stdout.contains(&format!("# {} will be updated in place", db)), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains(&format!("# {} will be updated in place", db)),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     assert_eq!(block_on(conn_limit(&a)), Some(5));
     p.plan().expect_code(0);
@@ -201,7 +286,11 @@ fn saved_plan_applies_exactly_or_is_refused_when_stale() {
     // The configuration changes after the plan was saved: apply refuses.
     p.write(&project_hcl(&[(&a, 6)]));
     let stale = p.terrace(&["apply", planfile]).expect_code(1);
-    assert!(stale.stderr.contains("saved plan is stale"), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("saved plan is stale"),
+        "{}",
+        stale.stderr
+    );
     assert_eq!(block_on(conn_limit(&a)), None, "nothing was applied");
 
     // Back to what was planned: the saved plan applies as shown.
@@ -227,9 +316,21 @@ fn a_failed_step_saves_progress_and_skips_dependents() {
     let p = Project::new(&with_bad("public"));
     let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
     assert!(run.stderr.contains("Apply failed"), "{}", run.all());
-    assert!(run.stderr.contains("failed:  database.bad.user"), "{}", run.all());
-    assert!(run.stderr.contains("skipped: database.bad\n"), "{}", run.all());
-    assert!(run.stderr.contains("skipped: database.bad.grant"), "{}", run.all());
+    assert!(
+        run.stderr.contains("failed:  database.bad.user"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("skipped: database.bad\n"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("skipped: database.bad.grant"),
+        "{}",
+        run.all()
+    );
     // The state is valid and truthful: the good tenant is recorded, the bad one is not.
     let state = p.state();
     let addrs: Vec<&str> = state["resources"]
@@ -239,14 +340,21 @@ fn a_failed_step_saves_progress_and_skips_dependents() {
         .map(|r| r["address"].as_str().unwrap())
         .collect();
     assert!(addrs.contains(&addr(&good, ".grant").as_str()), "{addrs:?}");
-    assert!(!addrs.iter().any(|a| a.starts_with("database.bad")), "{addrs:?}");
+    assert!(
+        !addrs.iter().any(|a| a.starts_with("database.bad")),
+        "{addrs:?}"
+    );
     assert_eq!(block_on(conn_limit(&good)), Some(5));
     assert_eq!(block_on(conn_limit(&bad)), None);
 
     // Fix the config: the next apply creates only what is missing, then converges.
     p.write(&with_bad(&bad));
     let run = p.apply();
-    assert!(run.stdout.contains("3 added, 0 changed, 0 destroyed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("3 added, 0 changed, 0 destroyed"),
+        "{}",
+        run.stdout
+    );
     p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }

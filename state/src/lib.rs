@@ -1,1 +1,61 @@
-//! (in progress)
+//! terrace's state: what terrace believes it manages, stored between runs.
+//!
+//! # The state file
+//!
+//! The local backend keeps one JSON document, `terrace.state.json` by default, next to
+//! the configuration. It is pretty-printed and deterministic (same state, same bytes) so
+//! that it diffs well and can be reviewed:
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "lineage": "0b6f3c1e-6d0a-4c1e-9d8e-2f4a5b6c7d8e",
+//!   "serial": 7,
+//!   "terrace_version": "0.1.0",
+//!   "resources": [
+//!     {
+//!       "address": "database.reports",
+//!       "type": "sql_database",
+//!       "provider": "service.pg",
+//!       "attributes": { "name": "reports", "owner": "reports" },
+//!       "sensitive_attributes": [],
+//!       "dependencies": ["database.reports.user"]
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `version` is the format version ([`FORMAT_VERSION`]). A file with any other version
+//!   is refused rather than guessed at, so an old terrace never rewrites (and so
+//!   truncates) a file written by a newer one.
+//! - `lineage` is a UUID chosen when the state is first created and never changed. It
+//!   tells two unrelated states apart: writing a state over a file of another lineage is
+//!   refused.
+//! - `serial` grows by one on every write. Writing a state whose serial is older than the
+//!   file's is refused, because it means someone else wrote in between.
+//! - `resources` are sorted by address; each one's `sensitive_attributes` and
+//!   `dependencies` are sorted and free of duplicates.
+//!
+//! Sensitive values are stored in clear, as in every tool of this kind: the file is
+//! created with mode 0600 and must be protected like a credential.
+//!
+//! # Files next to the state file
+//!
+//! - `<state>.lock`: locked with an advisory `flock` while a command may write the state.
+//!   While locked it holds a JSON [`LockInfo`] saying who holds it. The kernel frees the
+//!   lock when the holder exits, even by a crash, so a stale lock never needs cleaning up;
+//!   the file itself is left in place on purpose (deleting it races with the next holder).
+//! - `<state>.backup`: the state as it was before the last command that wrote it.
+//!
+//! Writes are atomic (temporary file, `fsync`, `rename`, `fsync` of the directory): after
+//! a crash at any point the state file is either the old or the new complete document.
+
+mod error;
+mod format;
+mod local;
+mod lock;
+
+pub use error::StateError;
+pub use format::{ResourceState, State, FORMAT_VERSION};
+pub use local::{LocalBackend, StateLock, DEFAULT_STATE_FILE};
+pub use lock::LockInfo;

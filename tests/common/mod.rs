@@ -125,7 +125,10 @@ impl Project {
             .arg(self.dir.path())
             .args(args)
             .env("NO_COLOR", "1")
-            .env("TERRACE_VAR_pg_admin_password", env("TERRACE_VAR_pg_admin_password"))
+            .env(
+                "TERRACE_VAR_pg_admin_password",
+                env("TERRACE_VAR_pg_admin_password"),
+            )
             .env(
                 "TERRACE_VAR_mysql_admin_password",
                 env("TERRACE_VAR_mysql_admin_password"),

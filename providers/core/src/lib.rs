@@ -275,12 +275,7 @@ pub trait Provider: Send + Sync {
     /// Reads an existing object by its provider-specific `id` (for SQL, its name) so
     /// that `terrace import` can adopt it. `desired` is the configuration's view of the
     /// resource, used to fill in what cannot be read back.
-    async fn import(
-        &self,
-        type_name: &str,
-        id: &str,
-        desired: &Attrs,
-    ) -> ProviderResult<Attrs>;
+    async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs>;
 }
 
 /// Looks up the schema for `type_name` in a provider's list.

@@ -1,1 +1,543 @@
-//! (in progress)
+//! terrace provider for SQL servers: databases, users and grants on MariaDB/MySQL and
+//! PostgreSQL.
+//!
+//! One [`SqlProvider`] serves one server. Observe reads the server's catalogs in a
+//! constant number of queries however many resources are asked for, and answers every
+//! request from that snapshot. Every step is a handful of DDL statements built only
+//! from quoted names (see [`quote`]); passwords never reach logs or error messages.
+
+mod attrs;
+mod mysql;
+mod postgres;
+pub mod quote;
+mod schema;
+mod stmt;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::distr::{Alphanumeric, SampleString};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use terrace_provider::{
+    find_schema, Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderError,
+    ProviderResult, ResourceSchema, Secret, Step, Value,
+};
+use tokio::sync::OnceCell;
+
+pub use attrs::normalize_privileges;
+pub use schema::{DATABASE, GRANT, SCHEMAS, USER};
+
+/// Which SQL dialect a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlEngine {
+    /// PostgreSQL.
+    Postgres,
+    /// MariaDB or MySQL.
+    Mysql,
+}
+
+impl SqlEngine {
+    /// URL scheme used when naming a server in messages: `postgres` or `mysql`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            SqlEngine::Postgres => "postgres",
+            SqlEngine::Mysql => "mysql",
+        }
+    }
+
+    /// Human name for messages.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            SqlEngine::Postgres => "PostgreSQL",
+            SqlEngine::Mysql => "MariaDB/MySQL",
+        }
+    }
+}
+
+/// How to reach one SQL server as an administrator.
+#[derive(Debug, Clone)]
+pub struct SqlServer {
+    /// Dialect.
+    pub engine: SqlEngine,
+    /// Host name or IP address.
+    pub address: String,
+    /// TCP port.
+    pub port: u16,
+    /// Administrative user that creates databases, users and grants.
+    pub admin_user: String,
+    /// Its password.
+    pub admin_password: Secret,
+    /// Database to connect to; PostgreSQL defaults to `postgres`, MariaDB to none.
+    pub admin_database: Option<String>,
+}
+
+impl SqlServer {
+    /// `engine://user@address:port`, for messages: never includes the password.
+    pub fn target(&self) -> String {
+        format!(
+            "{}://{}@{}:{}",
+            self.engine.scheme(),
+            self.admin_user,
+            self.address,
+            self.port
+        )
+    }
+}
+
+/// Generates a password: 32 alphanumeric characters from the thread-local CSPRNG
+/// (ChaCha, seeded from the OS). Alphanumeric keeps it safe in URLs and config files.
+pub fn generate_password() -> Secret {
+    Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32))
+}
+
+/// How long a statement waits for a free pooled connection (or for the server to
+/// accept a new one) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which catalogs an observe batch needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Needs {
+    pub(crate) databases: bool,
+    pub(crate) users: bool,
+    pub(crate) grants: bool,
+}
+
+enum Pool {
+    Mysql(MySqlPool),
+    Postgres(PgPool),
+}
+
+/// The provider for one SQL server. Cheap to create: it connects a small pool (at most
+/// five connections) on first use. Safe to share between tasks.
+pub struct SqlProvider {
+    server: SqlServer,
+    pool: OnceCell<Pool>,
+    statements: AtomicU64,
+}
+
+impl fmt::Debug for SqlProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlProvider")
+            .field("target", &self.server.target())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unknown_type(type_name: &str) -> ProviderError {
+    ProviderError::Invalid(format!("unknown SQL resource type {type_name:?}"))
+}
+
+impl SqlProvider {
+    /// A provider for `server`. Does not connect yet.
+    pub fn new(server: SqlServer) -> Self {
+        SqlProvider {
+            server,
+            pool: OnceCell::new(),
+            statements: AtomicU64::new(0),
+        }
+    }
+
+    /// The server this provider manages.
+    pub fn server(&self) -> &SqlServer {
+        &self.server
+    }
+
+    /// How many SQL statements this provider has sent so far (catalog queries and DDL).
+    /// Exists so that tests can prove that observe is batched.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn connect_error(&self, message: String) -> ProviderError {
+        ProviderError::Connect {
+            target: self.server.target(),
+            message: stmt::scrub(&message, [&self.server.admin_password]),
+        }
+    }
+
+    /// Checks the first connection made directly: the pool would retry a refused
+    /// connection until its timeout and then report only "timed out", while a direct
+    /// attempt fails at once with the real reason.
+    fn probe<C: Connection>(&self, conn: Result<C, sqlx::Error>) -> ProviderResult<()> {
+        // Dropping the connection closes it; the pool opens its own.
+        conn.map(drop)
+            .map_err(|e| self.connect_error(e.to_string()))
+    }
+
+    async fn pool(&self) -> ProviderResult<&Pool> {
+        self.pool
+            .get_or_try_init(|| async {
+                let s = &self.server;
+                // sqlx logs every statement it runs by default; ours carry passwords, so
+                // its statement logging is switched off and we log redacted copies.
+                let pool = match s.engine {
+                    SqlEngine::Mysql => {
+                        let mut o = MySqlConnectOptions::new()
+                            .host(&s.address)
+                            .port(s.port)
+                            .username(&s.admin_user)
+                            .password(s.admin_password.expose());
+                        if let Some(db) = &s.admin_database {
+                            o = o.database(db);
+                        }
+                        let o = o.disable_statement_logging();
+                        self.probe(o.connect().await)?;
+                        Pool::Mysql(
+                            MySqlPoolOptions::new()
+                                .max_connections(5)
+                                .acquire_timeout(ACQUIRE_TIMEOUT)
+                                .connect_lazy_with(o),
+                        )
+                    }
+                    SqlEngine::Postgres => {
+                        let o = PgConnectOptions::new()
+                            .host(&s.address)
+                            .port(s.port)
+                            .username(&s.admin_user)
+                            .password(s.admin_password.expose())
+                            .database(s.admin_database.as_deref().unwrap_or("postgres"));
+                        let o = o.disable_statement_logging();
+                        self.probe(o.connect().await)?;
+                        Pool::Postgres(
+                            PgPoolOptions::new()
+                                .max_connections(5)
+                                .acquire_timeout(ACQUIRE_TIMEOUT)
+                                .connect_lazy_with(o),
+                        )
+                    }
+                };
+                tracing::debug!(target = %s.target(), "connected");
+                Ok(pool)
+            })
+            .await
+    }
+
+    /// Turns a sqlx error into a provider error free of secrets: server messages become
+    /// `Operation` errors, transport problems `Connect` errors naming the target.
+    fn map_err(&self, e: &sqlx::Error, address: &Address, secrets: &[Secret]) -> ProviderError {
+        let all = secrets
+            .iter()
+            .chain(std::iter::once(&self.server.admin_password));
+        match e {
+            sqlx::Error::Database(db) => {
+                // MariaDB's error number says more than its generic SQLSTATE.
+                let code = match db.try_downcast_ref::<MySqlDatabaseError>() {
+                    Some(m) => format!(" (error {})", m.number()),
+                    None => db.code().map(|c| format!(" ({c})")).unwrap_or_default(),
+                };
+                ProviderError::Operation {
+                    address: address.clone(),
+                    message: stmt::scrub(&format!("{}{code}", db.message()), all),
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_) => ProviderError::Connect {
+                target: self.server.target(),
+                message: stmt::scrub(&e.to_string(), all),
+            },
+            other => ProviderError::Operation {
+                address: address.clone(),
+                message: stmt::scrub(&other.to_string(), all),
+            },
+        }
+    }
+
+    /// True if the server error is one the statement treats as success.
+    fn ignorable(&self, e: &sqlx::Error, codes: &[&str]) -> bool {
+        let sqlx::Error::Database(db) = e else {
+            return false;
+        };
+        let code = match self.server.engine {
+            SqlEngine::Mysql => db
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .map(|m| m.number().to_string()),
+            SqlEngine::Postgres => db.code().map(|c| c.into_owned()),
+        };
+        code.is_some_and(|c| codes.contains(&c.as_str()))
+    }
+
+    /// Runs statements one by one, each on its own (DDL; `CREATE DATABASE` on
+    /// PostgreSQL must not be inside a transaction).
+    async fn run(&self, address: &Address, stmts: &[stmt::Stmt]) -> ProviderResult<()> {
+        let pool = self.pool().await?;
+        for s in stmts {
+            tracing::debug!(%address, statement = s.shown(), "executing");
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            let sql = AssertSqlSafe(s.sql().to_string());
+            let res = match pool {
+                Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            };
+            if let Err(e) = res {
+                if self.ignorable(&e, s.ignored()) {
+                    tracing::debug!(%address, "nothing to do: object already gone");
+                    continue;
+                }
+                return Err(self.map_err(&e, address, s.secrets()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills in defaults and normalises, so that the attributes stored in state, those
+    /// used to build statements and those observe reports all have the same form.
+    fn resolve(&self, type_name: &str, attrs: &Attrs) -> ProviderResult<Attrs> {
+        let mut out = attrs.clone();
+        if self.server.engine == SqlEngine::Mysql
+            && (type_name == USER || type_name == GRANT)
+            && matches!(out.get("host"), None | Some(Value::Null))
+        {
+            out.insert("host".into(), "%".into());
+        }
+        if type_name == GRANT {
+            if let Some(privs) = attrs::opt_str_list(&out, "privileges")? {
+                let privs = normalize_privileges(self.server.engine, &privs)?;
+                out.insert("privileges".into(), attrs::str_list(&privs));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reports a grant's privileges in the request's own spelling when it means
+    /// exactly what is live (`["select", "insert"]` for `["INSERT", "SELECT"]`, `["ALL
+    /// PRIVILEGES"]` for `["ALL"]`), so that a configuration not written in normal form
+    /// still reads back equal and a second plan shows no change. Real differences are
+    /// reported in normal form.
+    fn echo_privileges(&self, req: &ObserveRequest, answer: Observed) -> Observed {
+        let Observed::Present(mut live) = answer else {
+            return answer;
+        };
+        if req.type_name == GRANT {
+            let asked = attrs::opt_str_list(&req.attrs, "privileges")
+                .ok()
+                .flatten()
+                .and_then(|p| normalize_privileges(self.server.engine, &p).ok());
+            if let (Some(asked), Some(have)) = (asked, live.get("privileges")) {
+                if &attrs::str_list(&asked) == have {
+                    live.insert("privileges".into(), req.attrs["privileges"].clone());
+                }
+            }
+        }
+        Observed::Present(live)
+    }
+
+    fn plan_create(&self, t: &str, a: &Attrs) -> ProviderResult<Vec<stmt::Stmt>> {
+        match self.server.engine {
+            SqlEngine::Mysql => mysql::plan_create(t, a),
+            SqlEngine::Postgres => postgres::plan_create(t, a),
+        }
+    }
+
+    fn plan_update(
+        &self,
+        t: &str,
+        prior: &Attrs,
+        desired: &Attrs,
+        changed: &BTreeSet<String>,
+    ) -> ProviderResult<Vec<stmt::Stmt>> {
+        match self.server.engine {
+            SqlEngine::Mysql => mysql::plan_update(t, prior, desired, changed),
+            SqlEngine::Postgres => postgres::plan_update(t, prior, desired, changed),
+        }
+    }
+
+    fn plan_delete(&self, t: &str, prior: &Attrs) -> ProviderResult<Vec<stmt::Stmt>> {
+        match self.server.engine {
+            SqlEngine::Mysql => mysql::plan_delete(t, prior),
+            SqlEngine::Postgres => postgres::plan_delete(t, prior),
+        }
+    }
+
+    fn schema(type_name: &str) -> ProviderResult<&'static ResourceSchema> {
+        find_schema(SCHEMAS, type_name).ok_or_else(|| unknown_type(type_name))
+    }
+}
+
+fn require<'a>(attrs: &'a Option<Attrs>, what: &str, step: &Step) -> ProviderResult<&'a Attrs> {
+    attrs.as_ref().ok_or_else(|| {
+        ProviderError::Invalid(format!(
+            "{}: {:?} step without {what} attributes",
+            step.address, step.operation
+        ))
+    })
+}
+
+#[async_trait::async_trait]
+impl Provider for SqlProvider {
+    fn schemas(&self) -> &'static [ResourceSchema] {
+        SCHEMAS
+    }
+
+    async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+        let mut needs = Needs::default();
+        for r in requests {
+            match r.type_name.as_str() {
+                DATABASE => needs.databases = true,
+                USER => needs.users = true,
+                GRANT => needs.grants = true,
+                other => return Err(unknown_type(other)),
+            }
+        }
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = self.pool().await?;
+        let whole = Address::new(self.server.target());
+        let answers: Vec<Observed> = match pool {
+            Pool::Mysql(p) => {
+                let snap = mysql::snapshot(p, needs, &self.statements)
+                    .await
+                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                requests
+                    .iter()
+                    .map(|r| mysql::answer(&snap, r))
+                    .collect::<ProviderResult<_>>()?
+            }
+            Pool::Postgres(p) => {
+                let snap = postgres::snapshot(p, needs, &self.statements)
+                    .await
+                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                requests
+                    .iter()
+                    .map(|r| postgres::answer(&snap, r))
+                    .collect::<ProviderResult<_>>()?
+            }
+        };
+        Ok(requests
+            .iter()
+            .zip(answers)
+            .map(|(r, a)| self.echo_privileges(r, a))
+            .collect())
+    }
+
+    async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+        let schema = Self::schema(&step.type_name)?;
+        let t = schema.type_name;
+        match step.operation {
+            Operation::Create => {
+                let mut stored = self.resolve(t, require(&step.desired, "desired", step)?)?;
+                if t == USER && matches!(stored.get("password"), None | Some(Value::Null)) {
+                    stored.insert(
+                        "password".into(),
+                        generate_password().expose().to_string().into(),
+                    );
+                }
+                let stmts = self.plan_create(t, &stored)?;
+                self.run(&step.address, &stmts).await?;
+                Ok(Some(stored))
+            }
+            Operation::Update => {
+                let prior = self.resolve(t, require(&step.prior, "prior", step)?)?;
+                let mut stored = self.resolve(t, require(&step.desired, "desired", step)?)?;
+                // The password is computed: unless the configuration sets a new one, the
+                // one in state stays valid and stays recorded.
+                if t == USER && matches!(stored.get("password"), None | Some(Value::Null)) {
+                    if let Some(pw) = prior.get("password").filter(|v| !v.is_null()) {
+                        stored.insert("password".into(), pw.clone());
+                    }
+                }
+                // What the planner says changed (this includes drift, where prior and
+                // desired agree but the live object does not) plus what differs from
+                // state. Identity attributes are force_new and never updated in place.
+                let mut changed: BTreeSet<String> = step.changed.iter().cloned().collect();
+                for (k, v) in &stored {
+                    if prior.get(k) != Some(v) {
+                        changed.insert(k.clone());
+                    }
+                }
+                changed.retain(|k| schema.attr(k).is_some_and(|a| !a.force_new));
+                let stmts = self.plan_update(t, &prior, &stored, &changed)?;
+                self.run(&step.address, &stmts).await?;
+                Ok(Some(stored))
+            }
+            Operation::Delete => {
+                let prior = self.resolve(t, require(&step.prior, "prior", step)?)?;
+                let stmts = self.plan_delete(t, &prior)?;
+                self.run(&step.address, &stmts).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs> {
+        let t = Self::schema(type_name)?.type_name;
+        let attrs = match self.server.engine {
+            SqlEngine::Mysql => mysql::import_request(t, id, desired)?,
+            SqlEngine::Postgres => postgres::import_request(t, id)?,
+        };
+        let req = ObserveRequest {
+            address: Address::new(format!("{t}.{id}")),
+            type_name: t.to_string(),
+            attrs,
+        };
+        let observed = self.observe(std::slice::from_ref(&req)).await?;
+        match observed.into_iter().next() {
+            Some(Observed::Present(mut found)) => {
+                // Whatever cannot be read back (the password) comes from the
+                // configuration, if it has it.
+                for (k, v) in desired {
+                    found.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                Ok(found)
+            }
+            _ => Err(ProviderError::Invalid(format!(
+                "cannot import {t} {id:?}: it does not exist on {}",
+                self.server.target()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> SqlProvider {
+        SqlProvider::new(SqlServer {
+            engine: SqlEngine::Mysql,
+            address: "db.example".into(),
+            port: 3306,
+            admin_user: "admin".into(),
+            admin_password: Secret::new("AdminPw42"),
+            admin_database: None,
+        })
+    }
+
+    #[test]
+    fn errors_are_scrubbed_of_statement_and_admin_secrets() {
+        let p = provider();
+        let addr = Address::new("x.y");
+        let echoed = sqlx::Error::Protocol("server said: near 'UserPw''7' / AdminPw42".into());
+        let err = p.map_err(&echoed, &addr, &[Secret::new("UserPw'7")]);
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("UserPw"), "{shown}");
+        assert!(!shown.contains("AdminPw42"), "{shown}");
+        assert!(shown.contains("(sensitive value)"), "{shown}");
+        assert!(shown.contains("mysql://admin@db.example:3306"), "{shown}");
+        let other = sqlx::Error::Configuration("bad UserPw'7".into());
+        let err = p.map_err(&other, &addr, &[Secret::new("UserPw'7")]);
+        assert!(!err.to_string().contains("UserPw"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_admin_password() {
+        let p = provider();
+        assert!(!format!("{p:?} {:?}", p.server()).contains("AdminPw42"));
+    }
+
+    #[test]
+    fn generated_passwords_are_long_random_alphanumerics() {
+        let a = generate_password();
+        let b = generate_password();
+        assert_eq!(a.expose().len(), 32);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,69 @@
+//! Schemas of the three SQL resource types.
+//!
+//! The attribute names here are the contract with the config crate, which lowers HCL
+//! into exactly these names.
+
+use terrace_provider::{AttrSchema, ResourceSchema};
+
+/// Type name of a database.
+pub const DATABASE: &str = "sql_database";
+/// Type name of a user (MariaDB account or PostgreSQL login role).
+pub const USER: &str = "sql_user";
+/// Type name of a database-level grant.
+pub const GRANT: &str = "sql_grant";
+
+const DATABASE_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    // MariaDB/MySQL only.
+    AttrSchema::plain("charset"),
+    AttrSchema::plain("collation"),
+    // PostgreSQL only.
+    AttrSchema::plain("owner"),
+    AttrSchema::plain("connection_limit"),
+];
+
+const USER_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    // MariaDB/MySQL only; an account is `name@host`, so a new host is a new account.
+    AttrSchema::plain("host").force_new(),
+    // Generated when unset; servers only keep a hash, so it can never be read back.
+    AttrSchema::plain("password")
+        .sensitive()
+        .computed()
+        .unobservable(),
+    AttrSchema::plain("connection_limit"),
+];
+
+const GRANT_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("database").force_new(),
+    AttrSchema::plain("user").force_new(),
+    // MariaDB/MySQL only.
+    AttrSchema::plain("host").force_new(),
+    AttrSchema::plain("privileges"),
+    // PostgreSQL only.
+    AttrSchema::plain("revoke_public"),
+];
+
+/// The resource types this provider implements: `sql_database`, `sql_user` and
+/// `sql_grant`.
+pub static SCHEMAS: &[ResourceSchema] = &[
+    ResourceSchema {
+        type_name: DATABASE,
+        description: "database",
+        import_id: &["name"],
+        attrs: DATABASE_ATTRS,
+    },
+    ResourceSchema {
+        type_name: USER,
+        description: "database user",
+        // MariaDB accepts `name@host` too; without a host, the configuration's is used.
+        import_id: &["name"],
+        attrs: USER_ATTRS,
+    },
+    ResourceSchema {
+        type_name: GRANT,
+        description: "database grant",
+        import_id: &["user", "database"],
+        attrs: GRANT_ATTRS,
+    },
+];

@@ -1,0 +1,274 @@
+//! Helpers shared by the integration tests, which run against the real MariaDB and
+//! PostgreSQL servers started by `scripts/services.sh`.
+#![allow(dead_code)]
+
+use std::sync::Mutex;
+
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::Value;
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use terrace_provider::{
+    Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderResult, Secret, Step,
+};
+use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer};
+
+pub const ENGINES: [SqlEngine; 2] = [SqlEngine::Mysql, SqlEngine::Postgres];
+
+/// The admin URL for an engine, from the environment.
+pub fn admin_url(engine: SqlEngine) -> String {
+    let var = match engine {
+        SqlEngine::Mysql => "TERRACE_TEST_MYSQL_URL",
+        SqlEngine::Postgres => "TERRACE_TEST_PG_URL",
+    };
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run scripts/services.sh and `source target/services.env`")
+    })
+}
+
+/// Splits `scheme://user:password@host:port[/db]` (the test URLs are not percent-encoded).
+pub fn server(engine: SqlEngine) -> SqlServer {
+    let url = admin_url(engine);
+    let rest = url.split_once("://").expect("URL has a scheme").1;
+    let (creds, hostpart) = rest.rsplit_once('@').expect("URL has credentials");
+    let (user, password) = creds.split_once(':').expect("URL has a password");
+    let (hostport, db) = match hostpart.split_once('/') {
+        Some((hp, db)) if !db.is_empty() => (hp, Some(db.to_string())),
+        Some((hp, _)) => (hp, None),
+        None => (hostpart, None),
+    };
+    let (host, port) = hostport.rsplit_once(':').expect("URL has a port");
+    SqlServer {
+        engine,
+        address: host.to_string(),
+        port: port.parse().expect("numeric port"),
+        admin_user: user.to_string(),
+        admin_password: Secret::new(password),
+        admin_database: db,
+    }
+}
+
+pub fn provider(engine: SqlEngine) -> SqlProvider {
+    SqlProvider::new(server(engine))
+}
+
+/// A unique lower-case prefix, so that tests running in parallel never collide.
+pub fn prefix() -> String {
+    format!(
+        "tt_{}",
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 10)
+            .to_lowercase()
+    )
+}
+
+pub fn attrs(v: Value) -> Attrs {
+    serde_json::from_value(v).expect("attrs are a JSON object")
+}
+
+fn step(type_name: &str, op: Operation, prior: Option<Attrs>, desired: Option<Attrs>) -> Step {
+    Step {
+        address: Address::new(format!("test.{type_name}")),
+        type_name: type_name.to_string(),
+        operation: op,
+        prior,
+        desired,
+        changed: Vec::new(),
+    }
+}
+
+pub async fn create(p: &SqlProvider, type_name: &str, desired: &Attrs) -> ProviderResult<Attrs> {
+    let out = p
+        .apply(&step(
+            type_name,
+            Operation::Create,
+            None,
+            Some(desired.clone()),
+        ))
+        .await?;
+    Ok(out.expect("create returns attrs"))
+}
+
+pub async fn update(
+    p: &SqlProvider,
+    type_name: &str,
+    prior: &Attrs,
+    desired: &Attrs,
+    changed: &[&str],
+) -> ProviderResult<Attrs> {
+    let mut s = step(
+        type_name,
+        Operation::Update,
+        Some(prior.clone()),
+        Some(desired.clone()),
+    );
+    s.changed = changed.iter().map(|c| c.to_string()).collect();
+    Ok(p.apply(&s).await?.expect("update returns attrs"))
+}
+
+pub async fn delete(p: &SqlProvider, type_name: &str, prior: &Attrs) -> ProviderResult<()> {
+    let out = p
+        .apply(&step(
+            type_name,
+            Operation::Delete,
+            Some(prior.clone()),
+            None,
+        ))
+        .await?;
+    assert!(out.is_none(), "delete returns no attrs");
+    Ok(())
+}
+
+pub fn request(type_name: &str, attrs: &Attrs) -> ObserveRequest {
+    ObserveRequest {
+        address: Address::new(format!("test.{type_name}")),
+        type_name: type_name.to_string(),
+        attrs: attrs.clone(),
+    }
+}
+
+pub async fn observe(p: &SqlProvider, type_name: &str, attrs: &Attrs) -> Observed {
+    let mut v = p
+        .observe(&[request(type_name, attrs)])
+        .await
+        .expect("observe");
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
+/// Asserts that the object exists and that every attribute of `desired` (except the
+/// password, which cannot be read back) is observed with exactly that value: a second
+/// plan would show no change.
+pub async fn assert_converged(p: &SqlProvider, type_name: &str, desired: &Attrs) -> Attrs {
+    let Observed::Present(live) = observe(p, type_name, desired).await else {
+        panic!("{type_name} {desired:?} is absent after apply");
+    };
+    assert!(
+        !live.contains_key("password"),
+        "observe must never report a password"
+    );
+    for (k, v) in desired {
+        if k == "password" {
+            continue;
+        }
+        assert_eq!(
+            live.get(k),
+            Some(v),
+            "{type_name}.{k} differs: live {live:?}"
+        );
+    }
+    live
+}
+
+pub async fn assert_absent(p: &SqlProvider, type_name: &str, attrs: &Attrs) {
+    assert_eq!(observe(p, type_name, attrs).await, Observed::Absent);
+}
+
+/// Logs in as `user` to `database` over a fresh connection and runs a query.
+pub async fn login(
+    engine: SqlEngine,
+    user: &str,
+    password: &str,
+    database: &str,
+) -> Result<(), sqlx::Error> {
+    let s = server(engine);
+    match engine {
+        SqlEngine::Mysql => {
+            let o = MySqlConnectOptions::new()
+                .host(&s.address)
+                .port(s.port)
+                .username(user)
+                .password(password)
+                .database(database)
+                .disable_statement_logging();
+            let mut c = o.connect().await?;
+            sqlx::raw_sql("SELECT 1").execute(&mut c).await?;
+            c.close().await
+        }
+        SqlEngine::Postgres => {
+            let o = PgConnectOptions::new()
+                .host(&s.address)
+                .port(s.port)
+                .username(user)
+                .password(password)
+                .database(database)
+                .disable_statement_logging();
+            let mut c = o.connect().await?;
+            sqlx::raw_sql("SELECT 1").execute(&mut c).await?;
+            c.close().await
+        }
+    }
+}
+
+/// Runs one statement as the admin, outside the provider (to make unmanaged objects).
+pub async fn admin_exec(engine: SqlEngine, sql: String) {
+    let url = admin_url(engine);
+    match engine {
+        SqlEngine::Mysql => {
+            let mut c = sqlx::MySqlConnection::connect(&url)
+                .await
+                .expect("admin connect");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
+                .expect("admin statement");
+        }
+        SqlEngine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("admin connect");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
+                .expect("admin statement");
+        }
+    }
+}
+
+/// Deletes registered objects when dropped, even if the test panicked, so that failing
+/// tests do not leave databases and users behind.
+pub struct Cleanup {
+    engine: SqlEngine,
+    items: Mutex<Vec<(String, Attrs)>>,
+}
+
+impl Cleanup {
+    pub fn new(engine: SqlEngine) -> Self {
+        Cleanup {
+            engine,
+            items: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers an object for deletion; later registrations are deleted first.
+    pub fn add(&self, type_name: &str, attrs: &Attrs) {
+        self.items
+            .lock()
+            .unwrap()
+            .push((type_name.to_string(), attrs.clone()));
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let items = std::mem::take(&mut *self.items.lock().unwrap());
+        let engine = self.engine;
+        // A fresh runtime on its own thread: Drop cannot await, and the test's runtime
+        // may be shutting down.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let p = provider(engine);
+                for (t, a) in items.iter().rev() {
+                    let _ = delete(&p, t, a).await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}

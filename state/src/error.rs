@@ -1,0 +1,147 @@
+//! Errors of the state backend. Every error that concerns a file names it, because the
+//! user's next step is nearly always to look at that file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::SecondsFormat;
+use terrace_provider::Address;
+
+use crate::format::FORMAT_VERSION;
+use crate::lock::LockInfo;
+
+/// Everything that can go wrong reading, locking or writing state.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another command (in this or another process) holds the state lock.
+    #[error("{}", locked_message(info.as_ref(), path))]
+    Locked {
+        /// Who holds the lock, as recorded in the lock file. `None` if the file could not
+        /// be read or parsed: the holder may have only just taken the lock, or may not be
+        /// terrace at all.
+        info: Option<LockInfo>,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A file-system operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What we were doing, e.g. `read state file`.
+        action: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The state file exists but is not a valid state document. It is never replaced
+    /// automatically: it may be the only record of what terrace manages.
+    #[error(
+        "state file {} is corrupt: {message}; it has been left untouched (repair it, or \
+         restore the previous state from {})",
+        path.display(),
+        backup_hint(path)
+    )]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The state file has a format version this terrace does not understand.
+    #[error("{}", version_message(path, *found))]
+    UnsupportedVersion {
+        /// The state file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u64,
+        /// The only version this terrace reads and writes.
+        supported: u32,
+    },
+    /// The state being written is not the one stored in the file (different lineage), so
+    /// writing it would silently discard the other state.
+    #[error(
+        "state file {} holds a different state (lineage {found}, but the state being \
+         written has lineage {expected}); refusing to overwrite it",
+        path.display()
+    )]
+    LineageMismatch {
+        /// The state file.
+        path: PathBuf,
+        /// Lineage of the state being written.
+        expected: String,
+        /// Lineage found in the file.
+        found: String,
+    },
+    /// The file was written by someone else after this state was loaded; writing would
+    /// lose their changes.
+    #[error(
+        "state file {} has serial {found}, newer than the state being written (serial \
+         {ours}): it changed after it was loaded; load it again and retry",
+        path.display()
+    )]
+    StaleSerial {
+        /// The state file.
+        path: PathBuf,
+        /// Serial in the file.
+        found: u64,
+        /// Serial of the state being written, before the write.
+        ours: u64,
+    },
+    /// Two resources share an address; the state cannot be written unambiguously.
+    #[error("resource {address} appears more than once in the state")]
+    DuplicateAddress {
+        /// The duplicated address.
+        address: Address,
+    },
+}
+
+impl StateError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        StateError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn locked_message(info: Option<&LockInfo>, path: &Path) -> String {
+    let holder = match info {
+        Some(i) => format!(
+            "state is locked by {} (pid {}, {}) since {}",
+            i.who,
+            i.pid,
+            i.operation,
+            i.since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        None => "state is locked by another process (no holder details recorded)".to_string(),
+    };
+    format!(
+        "{holder}; lock file {}. The lock is released automatically when that process \
+         exits: wait for it to finish, or stop it if it is stuck",
+        path.display()
+    )
+}
+
+fn backup_hint(path: &Path) -> String {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".backup");
+    PathBuf::from(s).display().to_string()
+}
+
+fn version_message(path: &Path, found: u64) -> String {
+    if found > u64::from(FORMAT_VERSION) {
+        format!(
+            "state file {} has format version {found}, written by a newer terrace; this \
+             terrace understands only version {FORMAT_VERSION}: upgrade terrace",
+            path.display()
+        )
+    } else {
+        format!(
+            "state file {} has format version {found}, which this terrace does not \
+             understand (it reads and writes version {FORMAT_VERSION})",
+            path.display()
+        )
+    }
+}

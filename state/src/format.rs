@@ -1,0 +1,323 @@
+//! The state document and its JSON encoding.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use terrace_provider::{Address, Attrs, ProviderKey};
+
+use crate::error::StateError;
+
+/// The state format version this crate reads and writes. Bump it (and add a migration)
+/// whenever the document changes in a way an older terrace would misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything terrace records about the resources it manages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct State {
+    /// Format version, [`FORMAT_VERSION`] for every state this crate writes.
+    pub version: u32,
+    /// UUID (v4) chosen when the state was created and kept for its whole life, so that
+    /// two unrelated states can never be mistaken for one another.
+    pub lineage: String,
+    /// Incremented by every write, so that a stale copy can be detected.
+    pub serial: u64,
+    /// Version of the terrace that last wrote the state, for diagnostics only.
+    pub terrace_version: String,
+    /// Managed resources, sorted by address (see [`State::upsert`]).
+    pub resources: Vec<ResourceState>,
+}
+
+/// What terrace recorded about one resource after it last created, updated or imported it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResourceState {
+    /// Unique address of the resource.
+    pub address: Address,
+    /// Resource type, e.g. `sql_database`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Provider instance that owns the resource; needed to delete it once it has left
+    /// the configuration.
+    pub provider: ProviderKey,
+    /// Attributes as returned by the provider, including computed ones.
+    pub attributes: Attrs,
+    /// Attributes whose values must never be displayed; sorted.
+    pub sensitive_attributes: Vec<String>,
+    /// Resources this one depended on when it was written; kept so that a resource
+    /// removed from the configuration is still destroyed in the right order.
+    pub dependencies: Vec<Address>,
+}
+
+impl State {
+    /// A new, empty state with a fresh lineage and serial 0 (the first write makes it 1).
+    ///
+    /// `terrace_version` is this crate's version; the CLI may overwrite it with its own.
+    pub fn new() -> Self {
+        State {
+            version: FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            terrace_version: env!("CARGO_PKG_VERSION").to_string(),
+            resources: Vec::new(),
+        }
+    }
+
+    /// The recorded resource at `address`, if any.
+    pub fn get(&self, address: &Address) -> Option<&ResourceState> {
+        self.find(address).ok().map(|i| &self.resources[i])
+    }
+
+    /// Records `resource`, replacing any resource at the same address, and keeps the list
+    /// sorted.
+    pub fn upsert(&mut self, resource: ResourceState) {
+        match self.find(&resource.address) {
+            Ok(i) => self.resources[i] = resource,
+            Err(i) => self.resources.insert(i, resource),
+        }
+    }
+
+    /// Forgets the resource at `address` and returns it.
+    pub fn remove(&mut self, address: &Address) -> Option<ResourceState> {
+        self.find(address).ok().map(|i| self.resources.remove(i))
+    }
+
+    /// Addresses of all recorded resources, in order.
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.resources.iter().map(|r| &r.address)
+    }
+
+    /// Binary search, falling back to a linear scan in case a caller pushed onto the
+    /// public `resources` vector and broke the order.
+    fn find(&self, address: &Address) -> Result<usize, usize> {
+        let found = self.resources.binary_search_by(|r| r.address.cmp(address));
+        match found {
+            Ok(i) => Ok(i),
+            Err(i) => match self.resources.iter().position(|r| &r.address == address) {
+                Some(j) => Ok(j),
+                None => Err(i),
+            },
+        }
+    }
+
+    /// Puts the state in canonical order so that equal states encode to equal bytes.
+    /// Fails if two resources share an address, since neither could be chosen safely.
+    fn normalize(&mut self) -> Result<(), StateError> {
+        self.resources.sort_by(|a, b| a.address.cmp(&b.address));
+        if let Some(w) = self
+            .resources
+            .windows(2)
+            .find(|w| w[0].address == w[1].address)
+        {
+            return Err(StateError::DuplicateAddress {
+                address: w[0].address.clone(),
+            });
+        }
+        for r in &mut self.resources {
+            r.sensitive_attributes.sort();
+            r.sensitive_attributes.dedup();
+            r.dependencies.sort();
+            r.dependencies.dedup();
+        }
+        Ok(())
+    }
+}
+
+impl Default for State {
+    /// Same as [`State::new`]: a fresh lineage.
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+/// Encodes `state` as pretty JSON with a trailing newline, normalising it first.
+pub(crate) fn encode(state: &mut State) -> Result<Vec<u8>, StateError> {
+    state.normalize()?;
+    // Serialising plain structs, strings and JSON values cannot fail.
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises to JSON");
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Decodes a state document read from `path`. The version is checked before the rest is
+/// interpreted, so a newer format is reported as such rather than as a confusing
+/// missing-field error.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+    let corrupt = |message: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("invalid JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(corrupt("not a JSON object".to_string()));
+    };
+    let version = match object.get("version") {
+        None => return Err(corrupt("no \"version\" field".to_string())),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| corrupt(format!("\"version\" is not a whole number: {v}")))?,
+    };
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(StateError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let mut state: State = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    if state.lineage.is_empty() {
+        return Err(corrupt("empty \"lineage\"".to_string()));
+    }
+    state.normalize().map_err(|e| corrupt(e.to_string()))?;
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn res(addr: &str) -> ResourceState {
+        ResourceState {
+            address: Address::new(addr),
+            type_name: "sql_database".into(),
+            provider: ProviderKey("service.pg".into()),
+            attributes: Attrs::from([("name".to_string(), json!(addr))]),
+            sensitive_attributes: vec![],
+            dependencies: vec![],
+        }
+    }
+
+    #[test]
+    fn upsert_keeps_sorted_and_replaces() {
+        let mut s = State::new();
+        s.upsert(res("c"));
+        s.upsert(res("a"));
+        s.upsert(res("b"));
+        let mut b2 = res("b");
+        b2.type_name = "sql_user".into();
+        s.upsert(b2);
+        let addrs: Vec<_> = s.addresses().map(|a| a.as_str()).collect();
+        assert_eq!(addrs, ["a", "b", "c"]);
+        assert_eq!(s.get(&Address::new("b")).unwrap().type_name, "sql_user");
+        assert!(s.get(&Address::new("z")).is_none());
+    }
+
+    #[test]
+    fn remove_returns_resource() {
+        let mut s = State::new();
+        s.upsert(res("a"));
+        s.upsert(res("b"));
+        assert_eq!(s.remove(&Address::new("a")).unwrap().address.as_str(), "a");
+        assert!(s.remove(&Address::new("a")).is_none());
+        assert_eq!(s.resources.len(), 1);
+    }
+
+    #[test]
+    fn get_finds_resource_pushed_out_of_order() {
+        let mut s = State::new();
+        s.resources.push(res("b"));
+        s.resources.push(res("a"));
+        assert!(s.get(&Address::new("a")).is_some());
+        assert!(s.get(&Address::new("b")).is_some());
+    }
+
+    #[test]
+    fn new_states_have_distinct_uuid_lineages() {
+        let a = State::new();
+        let b = State::new();
+        assert_ne!(a.lineage, b.lineage);
+        assert!(uuid::Uuid::parse_str(&a.lineage).is_ok());
+        assert_eq!(a.version, FORMAT_VERSION);
+        assert_eq!(a.serial, 0);
+    }
+
+    #[test]
+    fn encoding_is_pretty_sorted_and_deterministic() {
+        let mut s = State::new();
+        let mut r = res("b");
+        r.sensitive_attributes = vec!["z".into(), "a".into(), "z".into()];
+        r.dependencies = vec![Address::new("y"), Address::new("x")];
+        s.resources.push(r);
+        s.resources.push(res("a"));
+        let bytes = encode(&mut s).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.ends_with("}\n"));
+        assert!(text.contains("\n  \"version\": 1,"));
+        assert!(text.contains("\"type\": \"sql_database\""));
+        assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
+        assert_eq!(s.resources[1].sensitive_attributes, ["a", "z"]);
+        assert_eq!(
+            s.resources[1].dependencies,
+            [Address::new("x"), Address::new("y")]
+        );
+        // Top-level keys in declaration order.
+        let keys = [
+            "version",
+            "lineage",
+            "serial",
+            "terrace_version",
+            "resources",
+        ];
+        let pos: Vec<_> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\"")).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(encode(&mut s.clone()).unwrap(), bytes);
+        assert_eq!(decode(Path::new("x"), &bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn encode_rejects_duplicate_addresses() {
+        let mut s = State::new();
+        s.resources.push(res("a"));
+        s.resources.push(res("a"));
+        assert!(matches!(
+            encode(&mut s),
+            Err(StateError::DuplicateAddress { address }) if address.as_str() == "a"
+        ));
+    }
+
+    #[test]
+    fn decode_rejects_other_versions() {
+        for v in [0u64, 2, 99] {
+            let doc = json!({"version": v, "lineage": "l", "serial": 1,
+                             "terrace_version": "9", "resources": []});
+            let err = decode(Path::new("/p/s.json"), doc.to_string().as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, StateError::UnsupportedVersion { found, supported: 1, .. } if found == v),
+                "{err}"
+            );
+            assert!(err.to_string().contains("/p/s.json"));
+        }
+        let doc = json!({"version": 2, "something": "new"});
+        let err = decode(Path::new("s"), doc.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("newer terrace"), "{err}");
+    }
+
+    #[test]
+    fn decode_reports_corruption() {
+        let cases: [&[u8]; 6] = [
+            b"",
+            b"{\"version\": 1, ",
+            b"[]",
+            b"{\"lineage\": \"x\"}",
+            b"{\"version\": \"1\"}",
+            b"{\"version\": 1, \"lineage\": \"x\"}",
+        ];
+        for bytes in cases {
+            let err = decode(Path::new("/p/s.json"), bytes).unwrap_err();
+            assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains("/p/s.json"));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_duplicate_addresses_as_corrupt() {
+        let r = serde_json::to_value(res("a")).unwrap();
+        let doc = json!({"version": 1, "lineage": "l", "serial": 1,
+                         "terrace_version": "9", "resources": [r, r]});
+        let err = decode(Path::new("s"), doc.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    }
+}

@@ -1,0 +1,321 @@
+//! The local backend, in one process: persistence, backups, permissions and locking.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde_json::json;
+use terrace_provider::{Address, Attrs, ProviderKey};
+use terrace_state::{LocalBackend, ResourceState, State, StateError, FORMAT_VERSION};
+
+fn resource(addr: &str, owner: &str) -> ResourceState {
+    ResourceState {
+        address: Address::new(addr),
+        type_name: "sql_database".into(),
+        provider: ProviderKey("service.pg".into()),
+        attributes: Attrs::from([
+            ("name".to_string(), json!(addr)),
+            ("owner".to_string(), json!(owner)),
+            ("password".to_string(), json!("s3cret")),
+        ]),
+        sensitive_attributes: vec!["password".into()],
+        dependencies: vec![Address::new("database.x.user")],
+    }
+}
+
+fn backend() -> (tempfile::TempDir, LocalBackend) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = LocalBackend::in_dir(dir.path());
+    (dir, b)
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn load_without_file_is_none() {
+    let (_d, b) = backend();
+    assert_eq!(b.load().unwrap(), None);
+}
+
+#[test]
+fn round_trip_save_load() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    s.upsert(resource("database.b", "bob"));
+    s.upsert(resource("database.a", "alice"));
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    let loaded = b.load().unwrap().unwrap();
+    assert_eq!(loaded, s);
+    assert_eq!(loaded.version, FORMAT_VERSION);
+    let text = fs::read_to_string(b.path()).unwrap();
+    assert!(text.ends_with("}\n"), "trailing newline");
+    assert!(text.starts_with("{\n  \"version\": 1,\n"), "{text}");
+    assert!(text.find("database.a").unwrap() < text.find("database.b").unwrap());
+}
+
+#[test]
+fn same_state_writes_same_bytes_apart_from_serial() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    s.upsert(resource("database.a", "alice"));
+    let mut lock = b.lock("apply").unwrap();
+    lock.write(&mut s).unwrap();
+    let first = fs::read_to_string(b.path()).unwrap();
+    lock.write(&mut s).unwrap();
+    let second = fs::read_to_string(b.path()).unwrap();
+    assert_eq!(
+        first.replace("\"serial\": 1,", "\"serial\": 2,"),
+        second,
+        "only the serial changes"
+    );
+}
+
+#[test]
+fn serial_increments_on_each_write_and_lineage_is_stable() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    let lineage = s.lineage.clone();
+    assert_eq!(s.serial, 0);
+    {
+        let mut lock = b.lock("apply").unwrap();
+        lock.write(&mut s).unwrap();
+        assert_eq!(s.serial, 1);
+        lock.write(&mut s).unwrap();
+        assert_eq!(s.serial, 2);
+    }
+    let mut loaded = b.load().unwrap().unwrap();
+    assert_eq!(loaded.serial, 2);
+    assert_eq!(loaded.lineage, lineage);
+    let mut lock = b.lock("apply").unwrap();
+    loaded.upsert(resource("database.a", "alice"));
+    lock.write(&mut loaded).unwrap();
+    let again = b.load().unwrap().unwrap();
+    assert_eq!(again.serial, 3);
+    assert_eq!(again.lineage, lineage);
+}
+
+#[test]
+fn state_backup_and_lock_files_are_mode_0600() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    {
+        let mut lock = b.lock("apply").unwrap();
+        lock.write(&mut s).unwrap();
+    }
+    // Loosen the mode: the next write must not carry it over.
+    fs::set_permissions(b.path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let mut lock = b.lock("apply").unwrap();
+    lock.write(&mut s).unwrap();
+    assert_eq!(mode(b.path()), 0o600);
+    assert_eq!(mode(&b.backup_path()), 0o600);
+    assert_eq!(mode(&b.lock_path()), 0o600);
+}
+
+#[test]
+fn backup_holds_pre_command_content() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    s.upsert(resource("database.a", "alice"));
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    let original = fs::read(b.path()).unwrap();
+    assert!(!b.backup_path().exists(), "no backup without a prior state");
+
+    let mut lock = b.lock("apply").unwrap();
+    s.upsert(resource("database.b", "bob"));
+    lock.write(&mut s).unwrap();
+    let after_first = fs::read(b.path()).unwrap();
+    s.upsert(resource("database.c", "carol"));
+    lock.write(&mut s).unwrap();
+    assert_eq!(fs::read(b.backup_path()).unwrap(), original);
+    drop(lock);
+
+    // The next command backs up what the previous command left.
+    let mut lock = b.lock("apply").unwrap();
+    let before_third = fs::read(b.path()).unwrap();
+    assert_ne!(before_third, after_first);
+    s.remove(&Address::new("database.a"));
+    lock.write(&mut s).unwrap();
+    assert_eq!(fs::read(b.backup_path()).unwrap(), before_third);
+}
+
+#[test]
+fn corrupt_file_is_an_error_naming_the_path_and_left_untouched() {
+    let (_d, b) = backend();
+    let garbage = b"{\"version\": 1, \"lineage\": ";
+    fs::write(b.path(), garbage).unwrap();
+    let err = b.load().unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&b.path().display().to_string()),
+        "{err}"
+    );
+
+    let mut lock = b.lock("apply").unwrap();
+    let err = lock.write(&mut State::new()).unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert_eq!(fs::read(b.path()).unwrap(), garbage);
+    assert!(!b.backup_path().exists());
+}
+
+#[test]
+fn unsupported_version_is_refused() {
+    let (_d, b) = backend();
+    let doc = json!({"version": FORMAT_VERSION + 1, "lineage": "x", "serial": 3,
+                     "terrace_version": "9.0.0", "resources": [], "new_field": true});
+    fs::write(b.path(), doc.to_string()).unwrap();
+    let err = b.load().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StateError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("version 2") && msg.contains("upgrade"),
+        "{msg}"
+    );
+
+    // Nor is it overwritten.
+    let before = fs::read(b.path()).unwrap();
+    let mut lock = b.lock("apply").unwrap();
+    assert!(matches!(
+        lock.write(&mut State::new()),
+        Err(StateError::UnsupportedVersion { .. })
+    ));
+    assert_eq!(fs::read(b.path()).unwrap(), before);
+}
+
+#[test]
+fn second_lock_in_same_process_fails_with_holder_details() {
+    let (_d, b) = backend();
+    let first = b.lock("apply").unwrap();
+    let err = b.lock("plan").unwrap_err();
+    match &err {
+        StateError::Locked {
+            info: Some(info),
+            path,
+        } => {
+            assert_eq!(info.operation, "apply");
+            assert_eq!(info.pid, std::process::id());
+            assert_eq!(info, first.info());
+            assert_eq!(path, &b.lock_path());
+        }
+        other => panic!("expected Locked with details, got {other:?}"),
+    }
+    let msg = err.to_string();
+    let since = first
+        .info()
+        .since
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let expected = format!(
+        "state is locked by {} (pid {}, apply) since {since}",
+        first.info().who,
+        std::process::id()
+    );
+    assert!(msg.starts_with(&expected), "{msg}");
+    assert!(msg.contains("released automatically"), "{msg}");
+
+    // A second backend value for the same file conflicts too.
+    let other = LocalBackend::new(b.path());
+    assert!(matches!(
+        other.lock("apply"),
+        Err(StateError::Locked { .. })
+    ));
+}
+
+#[test]
+fn lock_is_free_again_after_drop_and_file_remains() {
+    let (_d, b) = backend();
+    let first = b.lock("apply").unwrap();
+    drop(first);
+    let second = b.lock("destroy").unwrap();
+    assert_eq!(second.info().operation, "destroy");
+    assert!(b.lock_path().exists());
+    let recorded: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(b.lock_path()).unwrap()).unwrap();
+    assert_eq!(recorded["operation"], "destroy");
+    assert_eq!(recorded["pid"], std::process::id());
+}
+
+#[test]
+fn load_does_not_need_the_lock() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    let mut lock = b.lock("apply").unwrap();
+    lock.write(&mut s).unwrap();
+    assert_eq!(b.load().unwrap().unwrap(), s);
+    assert_eq!(lock.load().unwrap().unwrap(), s);
+}
+
+#[test]
+fn writes_leave_no_temporary_files() {
+    let (d, b) = backend();
+    let mut s = State::new();
+    for i in 0..3 {
+        let mut lock = b.lock("apply").unwrap();
+        s.upsert(resource(&format!("database.d{i}"), "o"));
+        lock.write(&mut s).unwrap();
+        lock.write(&mut s).unwrap();
+    }
+    assert_eq!(
+        names(d.path()),
+        [
+            "terrace.state.json",
+            "terrace.state.json.backup",
+            "terrace.state.json.lock"
+        ]
+    );
+}
+
+#[test]
+fn writing_another_lineage_is_refused() {
+    let (_d, b) = backend();
+    let mut mine = State::new();
+    b.lock("apply").unwrap().write(&mut mine).unwrap();
+    let before = fs::read(b.path()).unwrap();
+    let mut other = State::new();
+    let err = b.lock("apply").unwrap().write(&mut other).unwrap_err();
+    assert!(matches!(err, StateError::LineageMismatch { .. }), "{err}");
+    assert_eq!(other.serial, 0, "serial unchanged on failure");
+    assert_eq!(fs::read(b.path()).unwrap(), before);
+}
+
+#[test]
+fn writing_a_stale_copy_is_refused() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    let mut stale = b.load().unwrap().unwrap();
+    let mut fresh = b.load().unwrap().unwrap();
+    b.lock("apply").unwrap().write(&mut fresh).unwrap();
+    let err = b.lock("apply").unwrap().write(&mut stale).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StateError::StaleSerial {
+                found: 2,
+                ours: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(stale.serial, 1);
+}
