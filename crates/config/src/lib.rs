@@ -31,9 +31,9 @@ pub use variables::ENV_PREFIX;
 /// Values for input variables from outside the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct VarInputs {
-    /// `-var name=value` flags, in command-line order (later wins).
+    /// `--var name=value` flags, in command-line order (later wins).
     pub vars: Vec<(String, String)>,
-    /// `-var-file` paths, in command-line order (later wins); HCL `name = value` files.
+    /// `--var-file` paths, in command-line order (later wins); HCL `name = value` files.
     pub var_files: Vec<PathBuf>,
     /// Environment variables; only `TERRACE_VAR_<name>` entries are used (the caller
     /// passes `std::env::vars()`, filtered or not).

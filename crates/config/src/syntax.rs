@@ -180,7 +180,7 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
     paths.into_iter().map(|p| read_file(&p)).collect()
 }
 
-/// Reads one file (a configuration or a -var-file).
+/// Reads one file (a configuration or a --var-file).
 pub(crate) fn read_file(path: &Path) -> Result<FileRef, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(SourceFile::new(path.to_path_buf(), text)),

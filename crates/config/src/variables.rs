@@ -1,5 +1,5 @@
 //! Input variables: declarations, types and values from defaults, the environment,
-//! `-var-file` files and `-var` flags (in increasing precedence).
+//! `--var-file` files and `-var` flags (in increasing precedence).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,7 +55,7 @@ pub(crate) fn eval_constant(attr: &RawAttr, ctx: &Context<'static>) -> Result<Va
             format!("\"{}\" must be a constant value", attr.key),
         )
         .at(&Loc { file: attr.loc.file.clone(), span: r.span.clone() }, "references are not allowed here")
-        .help("variable defaults and -var-file values cannot refer to other values; use a local instead"));
+        .help("variable defaults and --var-file values cannot refer to other values; use a local instead"));
     }
     crate::eval::evaluate(&attr.expr, &attr.loc, ctx)
 }
@@ -159,7 +159,7 @@ pub(crate) fn resolve(
         let file = match syntax::read_file(path) {
             Ok(f) => f,
             Err(e) => {
-                errors.push(e.help("check the -var-file path"));
+                errors.push(e.help("check the --var-file path"));
                 continue;
             }
         };
@@ -180,7 +180,7 @@ pub(crate) fn resolve(
                             "blocks are not allowed in a variable file",
                         )
                         .at(&Loc::new(&file, b.ident.span()), "block")
-                        .help("a -var-file holds only `name = value` lines"),
+                        .help("a --var-file holds only `name = value` lines"),
                     );
                     continue;
                 }
@@ -210,7 +210,7 @@ pub(crate) fn resolve(
     for (name, raw) in &inputs.vars {
         let Some(d) = vars.get_mut(name.as_str()) else {
             errors.push(unknown_variable(name, &names).help(format!(
-                "-var {name}=... names no declared variable; {}",
+                "--var {name}=... names no declared variable; {}",
                 suggest(name, names.iter().copied(), |all| format!(
                     "declared variables: {}",
                     list_names(&all)
@@ -218,7 +218,7 @@ pub(crate) fn resolve(
             )));
             continue;
         };
-        match from_text(name, &d.ty, raw, ctx, "-var") {
+        match from_text(name, &d.ty, raw, ctx, "--var") {
             Ok(v) => d.value = Some(v),
             Err(e) => {
                 errors.push(e);
@@ -242,7 +242,7 @@ pub(crate) fn resolve(
                 ConfigError::new(ErrorKind::MissingVariable, format!("no value for variable \"{name}\""))
                     .at(d.block.name_loc(), "declared here without a default")
                     .help(format!(
-                        "set it with `-var {name}=VALUE`, in a -var-file (`{name} = VALUE`), with the environment variable {ENV_PREFIX}{name}, or give it a default"
+                        "set it with `--var {name}=VALUE`, in a --var-file (`{name} = VALUE`), with the environment variable {ENV_PREFIX}{name}, or give it a default"
                     )),
             ),
         }
@@ -282,7 +282,7 @@ fn check(
     })
 }
 
-/// A value given as text (`-var`, environment): raw text for string and untyped
+/// A value given as text (`--var`, environment): raw text for string and untyped
 /// variables, an HCL expression otherwise.
 fn from_text(
     name: &str,

@@ -367,7 +367,7 @@ fn missing_variable_says_how_to_set_it() {
         &[
             "main.hcl:1:10]",
             "no value for variable \"pg_admin_password\"",
-            "-var pg_admin_password=VALUE",
+            "--var pg_admin_password=VALUE",
             "TERRACE_VAR_pg_admin_password",
         ],
     );

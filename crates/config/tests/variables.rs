@@ -109,7 +109,7 @@ fn type_mismatch_from_cli_and_default() {
             "main.hcl:3:13",
             "invalid default for variable \"n\": expected a number, found the string \"ten\"",
             "variable \"n\" has type number",
-            "invalid value for variable \"m\" from -var: key \"a\": expected a number, found a bool",
+            "invalid value for variable \"m\" from --var: key \"a\": expected a number, found a bool",
         ],
     );
 }
