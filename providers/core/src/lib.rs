@@ -262,6 +262,14 @@ pub trait Provider: Send + Sync {
     /// The schemas of the resource types this provider implements.
     fn schemas(&self) -> &'static [ResourceSchema];
 
+    /// Puts desired attributes into the canonical form `observe` reports (e.g. memory
+    /// `"256m"` as bytes, privileges upper-case), so that the planner's plain equality
+    /// never sees a difference the user did not mean. Called once per desired resource
+    /// before planning; rejects values the provider cannot accept.
+    fn normalize(&self, _type_name: &str, _attrs: &mut Attrs) -> ProviderResult<()> {
+        Ok(())
+    }
+
     /// Observes every requested resource in a batch: a constant number of round trips to
     /// the backing system however many resources are asked for. Returns one
     /// [`Observed`] per request, in the same order.
