@@ -44,17 +44,25 @@ impl Session {
     /// report pointing at file, line and column.
     pub fn load(cli: &Cli, vars: &VarArgs) -> miette::Result<Session> {
         let inputs = var_inputs(vars)?;
-        let project = terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
+        let mut project =
+            terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
+        let providers = ProviderSet::for_project(&project);
         // Every lowered resource must be a type some provider implements.
         for r in &project.resources {
             if providers::schema(&r.type_name).is_none() {
                 miette::bail!("{}: no provider implements {:?}", r.address, r.type_name);
             }
         }
+        for r in &mut project.resources {
+            providers
+                .get(&r.provider)?
+                .normalize(&r.type_name, &mut r.attrs)
+                .map_err(|e| miette::miette!("{}: {e}", r.address))?;
+        }
         let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
         crate::output::install_global(&redactor);
         Ok(Session {
-            providers: ProviderSet::for_project(&project),
+            providers,
             backend: backend(cli),
             redactor,
             color: use_color(cli.no_color),
