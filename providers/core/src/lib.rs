@@ -16,6 +16,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod refs;
+
 /// Attribute values are JSON values: they come from HCL, are stored in the state file
 /// as JSON and rendered in `--json` output unchanged.
 pub type Value = serde_json::Value;
