@@ -117,6 +117,9 @@ pub struct SqlProvider {
     server: SqlServer,
     pool: OnceCell<Pool>,
     statements: AtomicU64,
+    /// How long to keep retrying the first connection (a server that was just started,
+    /// e.g. in a container); `None` fails at once.
+    ready_timeout: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for SqlProvider {
@@ -138,6 +141,39 @@ impl SqlProvider {
             server,
             pool: OnceCell::new(),
             statements: AtomicU64::new(0),
+            ready_timeout: None,
+        }
+    }
+
+    /// Keeps retrying the first connection for up to `timeout`, for a server terrace
+    /// itself has just started: its container runs before the database accepts logins.
+    pub fn with_ready_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.ready_timeout = Some(timeout);
+        self
+    }
+
+    /// Connects once directly, retrying until the ready timeout (if any) runs out.
+    async fn first_connect<C, F, Fut>(&self, connect: F) -> ProviderResult<()>
+    where
+        C: Connection,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<C, sqlx::Error>>,
+    {
+        let started = std::time::Instant::now();
+        loop {
+            let result = connect().await;
+            match (&result, self.ready_timeout) {
+                (Err(_), Some(limit)) if started.elapsed() < limit => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                (Err(e), Some(limit)) => {
+                    return Err(self.connect_error(format!(
+                        "not accepting connections after {}s: {e}",
+                        limit.as_secs()
+                    )));
+                }
+                _ => return self.probe(result),
+            }
         }
     }
 
@@ -185,7 +221,7 @@ impl SqlProvider {
                             o = o.database(db);
                         }
                         let o = o.disable_statement_logging();
-                        self.probe(o.connect().await)?;
+                        self.first_connect(|| o.connect()).await?;
                         Pool::Mysql(
                             MySqlPoolOptions::new()
                                 .max_connections(5)
@@ -201,7 +237,7 @@ impl SqlProvider {
                             .password(s.admin_password.expose())
                             .database(s.admin_database.as_deref().unwrap_or("postgres"));
                         let o = o.disable_statement_logging();
-                        self.probe(o.connect().await)?;
+                        self.first_connect(|| o.connect()).await?;
                         Pool::Postgres(
                             PgPoolOptions::new()
                                 .max_connections(5)
