@@ -74,8 +74,21 @@ pub fn resolve_attrs(
                 }
                 None => false,
             },
-            Value::Array(a) => a.iter_mut().fold(true, |ok, x| walk(x, lookup) && ok),
-            Value::Object(o) => o.values_mut().fold(true, |ok, x| walk(x, lookup) && ok),
+            // Every element is resolved, even after one fails: no short-circuit.
+            Value::Array(a) => {
+                a.iter_mut()
+                    .map(|x| walk(x, lookup))
+                    .filter(|ok| !ok)
+                    .count()
+                    == 0
+            }
+            Value::Object(o) => {
+                o.values_mut()
+                    .map(|x| walk(x, lookup))
+                    .filter(|ok| !ok)
+                    .count()
+                    == 0
+            }
             _ => true,
         }
     }
