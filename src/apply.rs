@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrace_plan::{Action, Plan, ResourceChange};
-use terrace_provider::{Address, Attrs, Operation, Provider, Step};
+use terrace_provider::{refs, Address, Attrs, Operation, Provider, Step};
 use terrace_state::{ResourceState, State, StateLock};
 use tokio::task::JoinSet;
 
 use crate::output::Redactor;
 use crate::providers::ProviderSet;
+use crate::session::state_lookup;
 
 /// What an apply did.
 #[derive(Debug, Default)]
@@ -126,7 +127,25 @@ impl Executor<'_> {
                 let Some(i) = ready.pop_front() else { break };
                 let node = &nodes[i];
                 let provider: Arc<dyn Provider> = self.providers.get(&node.change.provider)?;
-                let step = step_for(node.change, node.operation);
+                let mut step = step_for(node.change, node.operation);
+                // Values only known after apply (a generated password) come from the
+                // state now that the resources this step depends on have been applied.
+                if let Some(desired) = step.desired.as_mut() {
+                    let unresolved = refs::resolve_attrs(desired, &state_lookup(state));
+                    if !unresolved.is_empty() {
+                        let address = node.change.address.clone();
+                        let message = format!(
+                            "{} refer to values that are not known (a resource they depend on was not applied)",
+                            unresolved.join(", ")
+                        );
+                        say(bar, &format!("{address}: failed: {message}"));
+                        bar.inc(1);
+                        failed.insert(address.clone());
+                        report.failed.push((address, message));
+                        block_dependents(i, &dependents, &mut blocked);
+                        continue;
+                    }
+                }
                 say(
                     bar,
                     &format!("{}: {}...", node.change.address, verb(node.operation).0),

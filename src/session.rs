@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use terrace_config::{Project, VarInputs};
 use terrace_plan::{plan, Plan, PlanInput, PriorResource, ResourceGraph};
+use terrace_provider::{refs, Address, DesiredResource};
 use terrace_state::{LocalBackend, State};
 
 use crate::cli::{Cli, VarArgs};
@@ -109,20 +110,46 @@ impl Session {
     /// empty: everything in state is planned for deletion.
     pub async fn plan(&self, state: &State, destroy: bool) -> miette::Result<Plan> {
         let prior = prior_resources(state);
-        let desired = if destroy {
-            &[][..]
+        let desired: Vec<DesiredResource> = if destroy {
+            Vec::new()
         } else {
-            &self.project.resources[..]
+            resolve_known(&self.project.resources, state)
         };
-        let observed = observe_all(&self.providers, desired, &prior, &self.redactor).await?;
+        let observed = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
         plan(PlanInput {
-            desired,
+            desired: &desired,
             prior: &prior,
             observed: &observed,
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))
     }
+}
+
+/// Looks up a recorded attribute value as text, for reference markers.
+pub fn state_lookup(state: &State) -> impl Fn(&Address, &str) -> Option<String> + '_ {
+    move |address, attr| {
+        state
+            .get(address)?
+            .attributes
+            .get(attr)
+            .and_then(|v| v.as_str().map(str::to_string))
+    }
+}
+
+/// The desired resources with every reference marker whose value the state already
+/// knows replaced by that value, so that an unchanged generated password plans nothing.
+/// Markers for values not known yet stay; the executor resolves them before the step.
+fn resolve_known(resources: &[DesiredResource], state: &State) -> Vec<DesiredResource> {
+    let lookup = state_lookup(state);
+    resources
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            refs::resolve_attrs(&mut r.attrs, &lookup);
+            r
+        })
+        .collect()
 }
 
 /// The state's resources as the planner sees them.
