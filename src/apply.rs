@@ -111,67 +111,70 @@ impl Executor<'_> {
             }
         }
         let mut blocked = vec![false; nodes.len()];
-        let mut ready: VecDeque<usize> = VecDeque::new();
+        let mut started = vec![false; nodes.len()];
         for (i, n) in nodes.iter().enumerate() {
-            // A replacement whose destroy failed in the first phase must not be created.
+            // A replacement whose destroy failed in the first phase must not be created,
+            // and neither may anything that waits for that creation.
             if failed.contains(&n.change.address) {
                 blocked[i] = true;
-            } else if remaining[i] == 0 {
-                ready.push_back(i);
+                block_dependents(i, &dependents, &mut blocked);
             }
         }
+        let mut ready: VecDeque<usize> = (0..nodes.len())
+            .filter(|&i| remaining[i] == 0 && !blocked[i])
+            .collect();
 
+        // Set when the state can no longer be saved: nothing new starts, running steps
+        // finish and are recorded, then the error is returned.
+        let mut abort: Option<miette::Report> = None;
         let mut tasks: JoinSet<(usize, Result<Option<Attrs>, String>, Duration)> = JoinSet::new();
         loop {
-            while tasks.len() < self.parallelism {
+            while abort.is_none() && tasks.len() < self.parallelism {
                 let Some(i) = ready.pop_front() else { break };
+                started[i] = true;
                 let node = &nodes[i];
-                let provider: Arc<dyn Provider> = self.providers.get(&node.change.provider)?;
-                let mut step = step_for(node.change, node.operation);
-                // Values only known after apply (a generated password) come from the
-                // state now that the resources this step depends on have been applied.
-                if let Some(desired) = step.desired.as_mut() {
-                    let unresolved = refs::resolve_attrs(desired, &state_lookup(state));
-                    if !unresolved.is_empty() {
-                        let address = node.change.address.clone();
-                        let message = format!(
-                            "{} refer to values that are not known (a resource they depend on was not applied)",
-                            unresolved.join(", ")
+                match self.prepare(node, state) {
+                    Ok((provider, step)) => {
+                        say(
+                            bar,
+                            &format!("{}: {}...", node.change.address, verb(node.operation).0),
                         );
-                        say(bar, &format!("{address}: failed: {message}"));
+                        tasks.spawn(async move {
+                            let began = Instant::now();
+                            let result = provider.apply(&step).await.map_err(|e| e.to_string());
+                            (i, result, began.elapsed())
+                        });
+                    }
+                    Err(message) => {
                         bar.inc(1);
-                        failed.insert(address.clone());
-                        report.failed.push((address, message));
+                        self.fail(node, message, bar, failed, report);
                         block_dependents(i, &dependents, &mut blocked);
-                        continue;
                     }
                 }
-                say(
-                    bar,
-                    &format!("{}: {}...", node.change.address, verb(node.operation).0),
-                );
-                tasks.spawn(async move {
-                    let started = Instant::now();
-                    let result = provider.apply(&step).await.map_err(|e| e.to_string());
-                    (i, result, started.elapsed())
-                });
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
             };
-            let (i, result, took) =
-                joined.map_err(|e| miette::miette!("an apply task panicked: {e}"))?;
+            let (i, result, took) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    abort.get_or_insert_with(|| miette::miette!("an apply task panicked: {e}"));
+                    continue;
+                }
+            };
             let node = &nodes[i];
             let address = &node.change.address;
             bar.inc(1);
             match result {
                 Ok(attrs) => {
                     record(state, node, attrs);
-                    lock.write(state).map_err(|e| {
-                        miette::miette!(
-                            "{address} was applied but the state could not be saved: {e}"
-                        )
-                    })?;
+                    if let Err(e) = lock.write(state) {
+                        abort.get_or_insert_with(|| {
+                            miette::miette!(
+                                "{address} was applied but the state could not be saved: {e}"
+                            )
+                        });
+                    }
                     match node.operation {
                         Operation::Create => report.added += 1,
                         Operation::Update => report.changed += 1,
@@ -193,21 +196,68 @@ impl Executor<'_> {
                     }
                 }
                 Err(message) => {
-                    let message = self.redactor.scrub(&message);
-                    say(bar, &format!("{address}: failed: {message}"));
-                    failed.insert(address.clone());
-                    report.failed.push((address.clone(), message));
+                    self.fail(node, message, bar, failed, report);
                     block_dependents(i, &dependents, &mut blocked);
                 }
             }
         }
+        // Everything that never started was skipped: blocked by a failure, or left
+        // waiting when the apply was aborted.
         for (i, n) in nodes.iter().enumerate() {
-            if blocked[i] {
+            if !started[i] {
                 report.skipped.push(n.change.address.clone());
                 failed.insert(n.change.address.clone());
             }
         }
-        Ok(())
+        match abort {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The provider and the fully resolved step for `node`, or why it cannot run.
+    fn prepare(&self, node: &Node<'_>, state: &State) -> Result<(Arc<dyn Provider>, Step), String> {
+        let c = node.change;
+        // A destroy goes through the provider that created the object, which differs
+        // from the desired one when a resource moves to another service.
+        let key = match node.operation {
+            Operation::Delete => c.prior_provider.as_ref().unwrap_or(&c.provider),
+            _ => &c.provider,
+        };
+        let provider = self.providers.get(key).map_err(|e| e.to_string())?;
+        let mut step = step_for(c, node.operation);
+        // Values only known after apply (a generated password) come from the state now
+        // that the resources this step depends on have been applied.
+        if let Some(desired) = step.desired.as_mut() {
+            let unresolved = refs::resolve_attrs(desired, &state_lookup(state));
+            if !unresolved.is_empty() {
+                return Err(format!(
+                    "{} refer to values that are not known (a resource they depend on was not applied)",
+                    unresolved.join(", ")
+                ));
+            }
+        }
+        Ok((provider, step))
+    }
+
+    fn fail(
+        &self,
+        node: &Node<'_>,
+        message: String,
+        bar: &ProgressBar,
+        failed: &mut BTreeSet<Address>,
+        report: &mut ApplyReport,
+    ) {
+        let address = &node.change.address;
+        // Provider errors often start with the address already.
+        let message = self.redactor.scrub(&message);
+        let message = message
+            .strip_prefix(&format!("{address}: "))
+            .map(str::to_string)
+            .unwrap_or(message);
+        say(bar, &format!("{address}: failed: {message}"));
+        failed.insert(address.clone());
+        report.failed.push((address.clone(), message));
     }
 }
 
@@ -337,4 +387,212 @@ fn verb(op: Operation) -> (&'static str, &'static str) {
 /// Prints a progress line above the bar (or plainly when there is no bar).
 fn say(bar: &ProgressBar, line: &str) {
     bar.suspend(|| anstream::println!("{line}"));
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler's ordering and failure rules, driven by a scripted in-process
+    //! provider (what is under test is the walk, not any backend).
+
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use serde_json::json;
+    use terrace_plan::{Action, Plan, ResourceChange};
+    use terrace_provider::{
+        Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderError, ProviderKey,
+        ProviderResult, ResourceSchema, Step,
+    };
+    use terrace_state::{LocalBackend, State};
+
+    use super::*;
+
+    /// Records every step; fails the (address, operation) pairs it is told to.
+    #[derive(Default)]
+    struct Scripted {
+        fail: Vec<(String, Operation)>,
+        log: Mutex<Vec<(String, Operation)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        fn schemas(&self) -> &'static [ResourceSchema] {
+            &[]
+        }
+        async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+            Ok(Vec::new())
+        }
+        async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+            let key = (step.address.to_string(), step.operation);
+            self.log.lock().unwrap().push(key.clone());
+            if self.fail.contains(&key) {
+                return Err(ProviderError::Operation {
+                    address: step.address.clone(),
+                    message: "scripted failure".into(),
+                });
+            }
+            Ok(step.desired.clone())
+        }
+        async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+            unreachable!()
+        }
+    }
+
+    fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
+        let attrs: Attrs = serde_json::from_value(json!({"name": addr})).unwrap();
+        ResourceChange {
+            address: Address::new(addr),
+            type_name: "t".into(),
+            provider: ProviderKey("p".into()),
+            prior_provider: None,
+            action,
+            before: (action != Action::Create).then(|| attrs.clone()),
+            after: (action != Action::Delete).then(|| attrs.clone()),
+            changed: vec!["name".into()],
+            replace_because: if action == Action::Replace {
+                vec!["name".into()]
+            } else {
+                vec![]
+            },
+            generated: vec![],
+            sensitive: BTreeSet::new(),
+            depends_on: deps.iter().map(|d| Address::new(*d)).collect(),
+            note: None,
+        }
+    }
+
+    fn run(plan: &Plan, provider: Arc<Scripted>) -> (ApplyReport, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), provider);
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(plan, &mut state, &mut lock)).unwrap();
+        let saved = backend.load().unwrap().unwrap_or_default();
+        assert_eq!(
+            saved.resources, state.resources,
+            "state on disk matches memory"
+        );
+        (report, state)
+    }
+
+    fn addrs(v: &[Address]) -> Vec<&str> {
+        v.iter().map(Address::as_str).collect()
+    }
+
+    #[test]
+    fn failure_skips_dependents_and_keeps_independent_work() {
+        let plan = Plan {
+            changes: vec![
+                change("a", Action::Create, &[]),
+                change("b", Action::Create, &["a"]),
+                change("c", Action::Create, &["b"]),
+                change("d", Action::Create, &[]),
+            ],
+            ..Plan::default()
+        };
+        let p = Arc::new(Scripted {
+            fail: vec![("a".into(), Operation::Create)],
+            ..Scripted::default()
+        });
+        let (report, state) = run(&plan, p.clone());
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(
+            report.failed[0].1, "scripted failure",
+            "address not repeated"
+        );
+        assert_eq!(addrs(&report.skipped), vec!["b", "c"]);
+        assert_eq!(report.added, 1);
+        assert_eq!(
+            state.addresses().map(Address::as_str).collect::<Vec<_>>(),
+            vec!["d"]
+        );
+    }
+
+    #[test]
+    fn failed_destroy_of_a_replacement_skips_its_create_and_everything_after_it() {
+        let plan = Plan {
+            changes: vec![
+                change("grant", Action::Create, &["user"]),
+                change("user", Action::Replace, &[]),
+            ],
+            ..Plan::default()
+        };
+        let p = Arc::new(Scripted {
+            fail: vec![("user".into(), Operation::Delete)],
+            ..Scripted::default()
+        });
+        let (report, _) = run(&plan, p.clone());
+        assert_eq!(
+            addrs(
+                &report
+                    .failed
+                    .iter()
+                    .map(|f| f.0.clone())
+                    .collect::<Vec<_>>()
+            ),
+            vec!["user"]
+        );
+        // Both the replacement's create and its dependent are reported as skipped.
+        let mut skipped = addrs(&report.skipped);
+        skipped.sort();
+        assert_eq!(skipped, vec!["grant", "user"]);
+        assert_eq!(
+            p.log.lock().unwrap().len(),
+            1,
+            "nothing ran after the failed destroy"
+        );
+    }
+
+    #[test]
+    fn destroys_run_dependents_first_then_creates_dependencies_first() {
+        let plan = Plan {
+            changes: vec![
+                change("db", Action::Delete, &["user"]),
+                change("user", Action::Delete, &[]),
+                change("x_grant", Action::Create, &["x_user"]),
+                change("x_user", Action::Create, &[]),
+            ],
+            ..Plan::default()
+        };
+        let p = Arc::new(Scripted::default());
+        let (report, _) = run(&plan, p.clone());
+        assert!(report.ok());
+        let log: Vec<(String, Operation)> = p.log.lock().unwrap().clone();
+        let pos = |a: &str| log.iter().position(|(x, _)| x == a).unwrap();
+        assert!(pos("db") < pos("user"), "{log:?}");
+        assert!(pos("user") < pos("x_user"), "destroy phase first: {log:?}");
+        assert!(pos("x_user") < pos("x_grant"), "{log:?}");
+    }
+
+    #[test]
+    fn unresolvable_reference_fails_the_step_without_calling_the_provider() {
+        let mut c = change("app", Action::Create, &[]);
+        c.after.as_mut().unwrap().insert(
+            "env".into(),
+            json!(refs::marker(&Address::new("missing.user"), "password")),
+        );
+        let plan = Plan {
+            changes: vec![c],
+            ..Plan::default()
+        };
+        let p = Arc::new(Scripted::default());
+        let (report, _) = run(&plan, p.clone());
+        assert_eq!(report.failed.len(), 1);
+        assert!(report.failed[0]
+            .1
+            .contains("env refer to values that are not known"));
+        assert!(p.log.lock().unwrap().is_empty());
+    }
 }

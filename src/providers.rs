@@ -45,6 +45,12 @@ impl ProviderSet {
         ProviderSet { providers }
     }
 
+    /// Registers a provider under `key` (tests use it to drive the executor).
+    #[cfg(test)]
+    pub fn insert(&mut self, key: ProviderKey, provider: Arc<dyn Provider>) {
+        self.providers.insert(key, provider);
+    }
+
     /// The provider for `key`, or an error telling the user what is missing.
     pub fn get(&self, key: &ProviderKey) -> miette::Result<Arc<dyn Provider>> {
         self.providers.get(key).cloned().ok_or_else(|| {

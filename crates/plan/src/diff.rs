@@ -92,7 +92,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let observed = input.observed.get(*address);
         let Some(p) = prior.get(address) else {
             if let Some(Observed::Present(live)) = observed {
-                out.conflicts.push(conflict(d, schema, live));
+                out.conflicts.push(conflict(d, schema, live, &sensitive));
             } else {
                 out.changes.push(create(d, schema, sensitive, None));
             }
@@ -130,8 +130,13 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             None => p.attrs.clone(),
         };
-        out.changes
-            .push(update_or_replace(d, schema, current, sensitive));
+        out.changes.push(update_or_replace(
+            d,
+            schema,
+            &p.provider,
+            current,
+            sensitive,
+        ));
     }
 
     for (address, p) in &prior {
@@ -160,6 +165,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             address: p.address.clone(),
             type_name: p.type_name.clone(),
             provider: p.provider.clone(),
+            prior_provider: None,
             action: Action::Delete,
             changed: before.keys().cloned().collect(),
             before: Some(before),
@@ -210,6 +216,7 @@ fn create(
         address: d.address.clone(),
         type_name: d.type_name.clone(),
         provider: d.provider.clone(),
+        prior_provider: None,
         action: Action::Create,
         before: None,
         after: Some(d.attrs.clone()),
@@ -221,12 +228,25 @@ fn create(
     }
 }
 
-fn conflict(d: &DesiredResource, schema: &ResourceSchema, live: &Attrs) -> Conflict {
-    // The live object's identity is the desired one: that is how it was found.
-    let id = schema.import_id_for(&d.attrs);
+fn conflict(
+    d: &DesiredResource,
+    schema: &ResourceSchema,
+    live: &Attrs,
+    sensitive: &BTreeSet<String>,
+) -> Conflict {
+    // The live object's identity is the desired one: that is how it was found. When
+    // that identity is sensitive, neither the name nor the ID may be shown.
+    let secret_identity =
+        schema.import_id.iter().any(|k| sensitive.contains(*k)) || sensitive.contains("name");
+    let id = if secret_identity {
+        crate::model::REDACTED.to_string()
+    } else {
+        schema.import_id_for(&d.attrs)
+    };
     let name = live
         .get("name")
         .and_then(Value::as_str)
+        .filter(|_| !secret_identity)
         .map(|n| format!(" named {n:?}"))
         .unwrap_or_default();
     Conflict {
@@ -290,25 +310,37 @@ fn carry_computed(schema: &ResourceSchema, current: &Attrs, after: &mut Attrs) {
     }
 }
 
+/// The pseudo-attribute naming a move to another provider instance (service) in
+/// `changed` and `replace_because`.
+pub const PROVIDER_ATTR: &str = "(service)";
+
 fn update_or_replace(
     d: &DesiredResource,
     schema: &ResourceSchema,
+    prior_provider: &ProviderKey,
     current: Attrs,
     sensitive: BTreeSet<String>,
 ) -> ResourceChange {
     let mut after = d.attrs.clone();
     carry_computed(schema, &current, &mut after);
-    let changed: Vec<String> = d
+    let mut changed: Vec<String> = d
         .attrs
         .iter()
         .filter(|(k, v)| current.get(*k).is_none_or(|c| !values_equal(c, v)))
         .map(|(k, _)| k.clone())
         .collect();
-    let replace_because: Vec<String> = changed
+    let mut replace_because: Vec<String> = changed
         .iter()
         .filter(|k| schema.attr(k).is_some_and(|a| a.force_new))
         .cloned()
         .collect();
+    // An object cannot move between servers in place: it is destroyed on the old one
+    // and created on the new one.
+    let moved = &d.provider != prior_provider;
+    if moved {
+        changed.insert(0, PROVIDER_ATTR.to_string());
+        replace_because.insert(0, PROVIDER_ATTR.to_string());
+    }
     let generated = generated(schema, &after);
     let action = if changed.is_empty() {
         Action::NoOp
@@ -321,6 +353,7 @@ fn update_or_replace(
         address: d.address.clone(),
         type_name: d.type_name.clone(),
         provider: d.provider.clone(),
+        prior_provider: moved.then(|| prior_provider.clone()),
         action,
         before: Some(current),
         after: Some(after),

@@ -16,7 +16,7 @@ pub mod graph;
 mod model;
 pub mod render;
 
-pub use diff::{plan, PlanError, PlanInput, PriorResource};
+pub use diff::{plan, PlanError, PlanInput, PriorResource, PROVIDER_ATTR};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
     Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange, Summary, REDACTED,

@@ -43,6 +43,9 @@ pub struct ResourceChange {
     pub type_name: String,
     /// Provider instance that performs it.
     pub provider: ProviderKey,
+    /// The provider that manages the existing object, when it differs from `provider`
+    /// (the resource moves to another service): destroys go through it.
+    pub prior_provider: Option<ProviderKey>,
     /// What happens.
     pub action: Action,
     /// The object as it is now (prior state refreshed by observation), if it exists.

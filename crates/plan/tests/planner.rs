@@ -511,3 +511,38 @@ fn plan_is_deterministic_and_sorted() {
     assert_eq!(p1, p2);
     assert_eq!(p1.changes[0].address, Address::new("a"));
 }
+
+#[test]
+fn moving_to_another_service_replaces_through_both_providers() {
+    let mut d = desired("db", "test_db", json!({"name": "app"}));
+    d.provider = ProviderKey("service.new".into());
+    let pr = [prior("db", "test_db", json!({"name": "app"}))];
+    let p = run(&[d], &pr, &[("db", present(json!({"name": "app"})))]).unwrap();
+    let c = &p.changes[0];
+    assert_eq!(c.action, Action::Replace);
+    assert_eq!(c.provider, ProviderKey("service.new".into()));
+    assert_eq!(c.prior_provider, Some(ProviderKey("service.pg".into())));
+    let t = text(&p);
+    assert!(
+        t.contains("must be replaced (it moves from service.pg to service.new)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn conflict_with_a_sensitive_name_shows_neither_name_nor_id() {
+    let mut d = desired("db", "test_db", json!({"name": "topsecretname"}));
+    d.sensitive_attrs.insert("name".into());
+    let p = run(
+        &[d],
+        &[],
+        &[("db", present(json!({"name": "topsecretname"})))],
+    )
+    .unwrap();
+    assert_eq!(p.conflicts.len(), 1);
+    let t = text(&p);
+    let j = render_json(&p, "t").to_string();
+    for out in [&t, &j] {
+        assert!(!out.contains("topsecretname"), "leaked: {out}");
+    }
+}

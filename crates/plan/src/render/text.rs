@@ -116,10 +116,13 @@ fn render_change(out: &mut String, p: &Painter, c: &ResourceChange) {
     let header = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in place".to_string(),
-        Action::Replace => format!(
-            "must be replaced ({} cannot change in place)",
-            c.replace_because.join(", ")
-        ),
+        Action::Replace => match &c.prior_provider {
+            Some(from) => format!("must be replaced (it moves from {from} to {})", c.provider),
+            None => format!(
+                "must be replaced ({} cannot change in place)",
+                c.replace_because.join(", ")
+            ),
+        },
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => return,
     };
