@@ -137,3 +137,43 @@ fn clones_are_created_isolated_updated_and_removed() {
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
     assert_eq!(block_on(schema(&format!("wp_{a}"))), None);
 }
+
+fn single_db_hcl(db: &str, user: &str, extra: &str) -> String {
+    format!(
+        "{}\ndatabase \"one\" {{\n  service = service.db\n  name = \"{db}\"\n  user = \"{user}\"\n{extra}\n}}\n",
+        mysql_service()
+    )
+}
+
+#[test]
+fn spelling_of_privileges_and_charset_never_causes_a_diff() {
+    let db = unique("mspell");
+    let p = Project::new(&single_db_hcl(
+        &db,
+        &db,
+        "  privileges = [\"select\", \"insert\"]\n  charset = \"UTF8\"",
+    ));
+    p.apply();
+    let plan = p.plan().expect_code(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_eq!(block_on(schema(&db)).unwrap().0, "utf8mb3");
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn renaming_a_user_keeps_its_password_and_grants() {
+    let db = unique("mren");
+    let (u1, u2) = (format!("{db}_a"), format!("{db}_b"));
+    let p = Project::new(&single_db_hcl(&db, &u1, ""));
+    p.apply();
+    let pw = p.state_attrs("database.one.user")["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.write(&single_db_hcl(&db, &u2, ""));
+    p.apply();
+    p.plan().expect_code(0);
+    block_on(login(&u2, &pw, &db)).expect("renamed user logs in to its database");
+    assert_eq!(block_on(max_conns(&u1)), None, "old account is gone");
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}

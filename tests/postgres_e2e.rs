@@ -358,3 +358,50 @@ fn a_failed_step_saves_progress_and_skips_dependents() {
     p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+fn single_db_hcl(db: &str, user: &str, extra: &str) -> String {
+    format!(
+        "{}\ndatabase \"one\" {{\n  service = service.pg\n  name = \"{db}\"\n  user = \"{user}\"\n{extra}\n}}\n",
+        pg_service()
+    )
+}
+
+#[test]
+fn renaming_a_tenant_user_renames_the_role_in_place() {
+    let db = unique("pgrn");
+    let (u1, u2) = (format!("{db}_u1"), format!("{db}_u2"));
+    let p = Project::new(&single_db_hcl(&db, &u1, ""));
+    p.apply();
+    let pw = p.state_attrs("database.one.user")["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.write(&single_db_hcl(&db, &u2, ""));
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# database.one.user will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    p.plan().expect_code(0);
+    // Same password, new name, still the owner of its database.
+    block_on(login(&u2, &pw, &db)).expect("renamed role logs in with its password");
+    assert!(block_on(login(&u1, &pw, &db)).is_err());
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn a_subset_of_privileges_converges_in_one_apply() {
+    let db = unique("pgpv");
+    let p = Project::new(&single_db_hcl(
+        &db,
+        &db,
+        "  privileges = [\"connect\", \"temp\"]",
+    ));
+    p.apply();
+    let plan = p.plan().expect_code(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}

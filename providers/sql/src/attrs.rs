@@ -222,3 +222,72 @@ mod tests {
         assert_eq!(n(SqlEngine::Mysql, &every).unwrap(), s(&["ALL"]));
     }
 }
+
+/// MariaDB/MySQL charset and collation in the server's spelling: lower case, the
+/// deprecated alias `utf8` as `utf8mb3` (what the server reports), and the charset
+/// derived from the collation when only the collation is given.
+pub(crate) fn normalize_charset(attrs: &mut Attrs) -> Result<(), ProviderError> {
+    let canon = |s: &str| {
+        let s = s.to_lowercase();
+        match s.strip_prefix("utf8") {
+            Some("") => "utf8mb3".to_string(),
+            Some(rest) if rest.starts_with('_') => format!("utf8mb3{rest}"),
+            _ => s,
+        }
+    };
+    let charset = opt_str(attrs, "charset")?.map(canon);
+    let collation = opt_str(attrs, "collation")?.map(canon);
+    if let Some(coll) = &collation {
+        let owner = coll.split('_').next().unwrap_or_default().to_string();
+        match &charset {
+            Some(cs) if *cs != owner => {
+                return Err(ProviderError::Invalid(format!(
+                    "collation {coll:?} belongs to charset {owner:?}, not {cs:?}"
+                )))
+            }
+            _ => {
+                attrs.insert("charset".into(), Value::String(owner));
+            }
+        }
+        attrs.insert("collation".into(), Value::String(coll.clone()));
+    } else if let Some(cs) = charset {
+        attrs.insert("charset".into(), Value::String(cs));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod charset_tests {
+    use super::*;
+
+    fn norm(v: serde_json::Value) -> Result<serde_json::Value, ProviderError> {
+        let mut a: Attrs = serde_json::from_value(v).unwrap();
+        normalize_charset(&mut a)?;
+        Ok(serde_json::to_value(a).unwrap())
+    }
+
+    #[test]
+    fn charset_and_collation_take_the_server_spelling() {
+        assert_eq!(
+            norm(serde_json::json!({"charset": "UTF8"})).unwrap()["charset"],
+            "utf8mb3"
+        );
+        assert_eq!(
+            norm(serde_json::json!({"charset": "utf8mb4", "collation": "UTF8MB4_Unicode_CI"}))
+                .unwrap(),
+            serde_json::json!({"charset": "utf8mb4", "collation": "utf8mb4_unicode_ci"})
+        );
+        assert_eq!(
+            norm(serde_json::json!({"collation": "latin1_swedish_ci"})).unwrap()["charset"],
+            "latin1"
+        );
+        assert_eq!(
+            norm(serde_json::json!({"collation": "utf8_general_ci"})).unwrap(),
+            serde_json::json!({"charset": "utf8mb3", "collation": "utf8mb3_general_ci"})
+        );
+        assert!(
+            norm(serde_json::json!({"charset": "utf8mb4", "collation": "latin1_swedish_ci"}))
+                .is_err()
+        );
+    }
+}

@@ -411,6 +411,22 @@ impl Provider for SqlProvider {
         SCHEMAS
     }
 
+    fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {
+        match type_name {
+            GRANT => {
+                if let Some(list) = attrs::opt_str_list(attrs, "privileges")? {
+                    let norm = normalize_privileges(self.server.engine, &list)?;
+                    attrs.insert("privileges".into(), serde_json::json!(norm));
+                }
+            }
+            DATABASE if self.server.engine == SqlEngine::Mysql => {
+                attrs::normalize_charset(attrs)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
         let mut needs = Needs::default();
         for r in requests {

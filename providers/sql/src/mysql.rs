@@ -316,6 +316,15 @@ pub(crate) fn plan_update(
         }
         USER => {
             let acct = account(desired, "name")?;
+            if changed.contains("name") || changed.contains("host") {
+                // RENAME USER keeps the account's grants and password.
+                out.push(
+                    Stmt::new("RENAME USER ")
+                        .q(&account(prior, "name")?)
+                        .kw(" TO ")
+                        .q(&acct),
+                );
+            }
             let new_pw = password(desired)?;
             if let Some(pw) =
                 new_pw.filter(|pw| opt_str(prior, "password").ok().flatten() != Some(pw.expose()))

@@ -238,7 +238,9 @@ pub(crate) fn plan_create(type_name: &str, attrs: &Attrs) -> Result<Vec<Stmt>, P
             Ok(vec![s])
         }
         GRANT => {
-            let mut out = vec![grant_stmt(attrs)?];
+            // Start from nothing: a role that owns the database holds every privilege
+            // implicitly, so granting a subset alone would read back as ALL.
+            let mut out = vec![revoke_stmt(attrs)?, grant_stmt(attrs)?];
             out.extend(public_stmt(attrs)?);
             Ok(out)
         }
@@ -280,8 +282,20 @@ pub(crate) fn plan_update(
         }
         USER => {
             let role = name(desired, "name", "role name")?;
+            let renamed = changed.contains("name");
+            if renamed {
+                // The role keeps what it owns and its grants; an MD5 password is cleared
+                // by a rename (the name is its salt), so the password is set again below.
+                out.push(
+                    Stmt::new("ALTER ROLE ")
+                        .q(&name(prior, "name", "role name")?)
+                        .kw(" RENAME TO ")
+                        .q(&role),
+                );
+            }
             let prior_pw = opt_str(prior, "password").ok().flatten();
-            if let Some(pw) = password(desired)?.filter(|pw| prior_pw != Some(pw.expose())) {
+            let set_pw = password(desired)?.filter(|pw| renamed || prior_pw != Some(pw.expose()));
+            if let Some(pw) = set_pw {
                 out.push(
                     Stmt::new("ALTER ROLE ")
                         .q(&role)
@@ -381,9 +395,13 @@ mod tests {
             json!({"database": "d", "user": "u", "privileges": ["connect"], "revoke_public": true}),
         );
         let s = plan_create(GRANT, &a).unwrap();
-        assert_eq!(s[0].sql(), "GRANT CONNECT ON DATABASE \"d\" TO \"u\"");
         assert_eq!(
-            s[1].sql(),
+            s[0].sql(),
+            "REVOKE ALL PRIVILEGES ON DATABASE \"d\" FROM \"u\""
+        );
+        assert_eq!(s[1].sql(), "GRANT CONNECT ON DATABASE \"d\" TO \"u\"");
+        assert_eq!(
+            s[2].sql(),
             "REVOKE ALL PRIVILEGES ON DATABASE \"d\" FROM PUBLIC"
         );
     }

@@ -23,9 +23,11 @@ const DATABASE_ATTRS: &[AttrSchema] = &[
 ];
 
 const USER_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
-    // MariaDB/MySQL only; an account is `name@host`, so a new host is a new account.
-    AttrSchema::plain("host").force_new(),
+    // Renamed in place (RENAME USER / ALTER ROLE ... RENAME): dropping and re-creating
+    // would fail while the user owns a database, and would lose its grants.
+    AttrSchema::plain("name"),
+    // MariaDB/MySQL only; renamed in place like the name.
+    AttrSchema::plain("host"),
     // Generated when unset; servers only keep a hash, so it can never be read back.
     AttrSchema::plain("password")
         .sensitive()
