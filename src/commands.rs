@@ -9,7 +9,7 @@ use terrace_state::{ResourceState, State};
 
 use crate::apply::Executor;
 use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
-use crate::planfile::{SavedPlan, PLANFILE_VERSION};
+use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
 use crate::session::{backend, Session};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,7 +37,9 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
                 print!("{}", render_text(&plan, TextOptions { color: s.color }));
             }
             if let Some(path) = out {
+                let key = load_or_create_key(&key_path(s.backend.path()))?;
                 SavedPlan {
+                    secrets_digest: secrets_digest(&plan, &key),
                     format_version: PLANFILE_VERSION,
                     terrace_version: VERSION.to_string(),
                     lineage: state_ref(&s, &state).0,
@@ -122,7 +124,8 @@ async fn apply_cmd(
     let plan = s.plan(&state, destroy).await?;
     let text = render_text(&plan, TextOptions { color: s.color });
     if let Some(saved) = &saved {
-        if !saved.matches(&plan) {
+        let key = load_or_create_key(&key_path(s.backend.path()))?;
+        if !saved.matches(&plan, &key) {
             print!("{text}");
             miette::bail!(
                 help = "run `terrace plan --out FILE` again and review the new plan",
@@ -231,12 +234,31 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
             "{address} is already managed"
         );
     }
+    let schema = crate::providers::schema(&desired.type_name).expect("checked at load");
+    // Adopting an object under an address whose configuration names another would make
+    // the next plan replace it: destroy the object just adopted, create the configured one.
+    let expected = schema.import_id_for(&desired.attrs);
+    if id != expected && !id.starts_with(&format!("{expected}@")) {
+        let secret = desired
+            .sensitive_attrs
+            .iter()
+            .any(|a| schema.import_id.contains(&a.as_str()));
+        let shown = if secret {
+            terrace_plan::REDACTED.to_string()
+        } else {
+            expected
+        };
+        miette::bail!(
+            help =
+                "import the object the configuration describes, or change the configuration first",
+            "{address} is configured with ID {shown}, not {id}"
+        );
+    }
     let provider = s.providers.get(&desired.provider)?;
     let attributes = provider
         .import(&desired.type_name, id, &desired.attrs)
         .await
         .map_err(|e| miette::miette!("{}", s.redactor.scrub(&e.to_string())))?;
-    let schema = crate::providers::schema(&desired.type_name).expect("checked at load");
     let mut sensitive: Vec<String> = schema
         .attrs
         .iter()
@@ -258,6 +280,20 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
     println!(
         "Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration."
     );
+    let recorded = &state.get(&address).expect("just imported").attributes;
+    let unknown: Vec<&str> = schema
+        .attrs
+        .iter()
+        .filter(|a| a.computed && a.sensitive && !recorded.contains_key(a.name))
+        .map(|a| a.name)
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: terrace cannot read {} back from an existing object, so the state does not \
+             know it; set it in the configuration if your apps need it from terrace",
+            unknown.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -257,6 +257,13 @@ fn unmanaged_database_is_a_conflict_until_imported() {
         refused.stderr
     );
 
+    let wrong = p.terrace(&["import", &db, "some_other_db"]).expect_code(1);
+    assert!(
+        wrong.stderr.contains("is configured with ID"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!p.state_path().exists(), "nothing was imported");
     p.terrace(&["import", &db, &a]).expect_code(0);
     // Now only the role and grant are missing, plus the owner/limit to put right.
     let plan = p.plan().expect_code(2);
@@ -403,5 +410,65 @@ fn a_subset_of_privileges_converges_in_one_apply() {
     p.apply();
     let plan = p.plan().expect_code(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn saved_plan_is_refused_when_a_secret_changed_since() {
+    let db = unique("pgsec");
+    let hcl = format!(
+        "{}\nvariable \"app_pw\" {{\n  type = string\n  sensitive = true\n}}\ndatabase \"one\" {{\n  service = service.pg\n  name = \"{db}\"\n  password = var.app_pw\n}}\n",
+        pg_service()
+    );
+    let p = Project::new(&hcl);
+    let planfile = p.path().join("plan.json");
+    let planfile = planfile.to_str().unwrap();
+    p.terrace(&["plan", "--var", "app_pw=FirstSecret1", "--out", planfile])
+        .expect_code(0);
+    let saved = std::fs::read_to_string(planfile).unwrap();
+    assert!(!saved.contains("FirstSecret1"), "secret in saved plan");
+    let refused = p
+        .terrace(&["apply", "--var", "app_pw=OtherSecret2", planfile])
+        .expect_code(1);
+    assert!(
+        refused.stderr.contains("saved plan is stale"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.all().contains("OtherSecret2"));
+    p.terrace(&["apply", "--var", "app_pw=FirstSecret1", planfile])
+        .expect_code(0);
+    block_on(login(&db, "FirstSecret1", &db)).expect("the planned password was applied");
+    p.terrace(&["destroy", "--auto-approve", "--var", "app_pw=FirstSecret1"])
+        .expect_code(0);
+}
+
+#[test]
+fn importing_a_user_warns_that_its_password_is_unknown() {
+    let db = unique("pgiu");
+    block_on(async {
+        let pool = pg_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{db}\" LOGIN")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("database.one.user: a database user"),
+        "{}",
+        plan.stdout
+    );
+    let run = p
+        .terrace(&["import", "database.one.user", &db])
+        .expect_code(0);
+    assert!(
+        run.stderr.contains("cannot read password back"),
+        "{}",
+        run.stderr
+    );
+    p.apply();
+    p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
