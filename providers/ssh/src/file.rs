@@ -1,0 +1,227 @@
+//! `host_file`: a regular file's content, mode, owner and group.
+//!
+//! State keeps the content (so that plans can show a line diff); the host is compared
+//! by SHA-256 only, so observing a file never transfers it. Writes go to a temp file
+//! in the same directory whose mode and owner are set before an atomic rename, so
+//! readers never see a half-written file or one with the wrong permissions, and the
+//! content travels inside the script on stdin, never on a command line.
+
+use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, ProviderResult, Value};
+
+use crate::attrs::{opt_str, req_str, valid_account};
+use crate::probe::{tag, Probe, ProbeOutput};
+use crate::schema::FILE;
+use crate::script::{quote, sha256_hex, write_data};
+
+/// Canonical form of a mode: four octal digits, e.g. `0644`, `4755`.
+pub(crate) fn normalize_mode(v: &Value) -> ProviderResult<String> {
+    let raw = match v {
+        Value::String(s) => s.trim().trim_start_matches("0o").to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let ok = !raw.is_empty() && raw.len() <= 4 && raw.chars().all(|c| ('0'..='7').contains(&c));
+    if !ok {
+        return Err(ProviderError::Invalid(format!(
+            "{FILE}: mode {v} is not an octal file mode such as \"0644\""
+        )));
+    }
+    Ok(format!("{raw:0>4}"))
+}
+
+fn check_path(path: &str) -> ProviderResult<()> {
+    if !path.starts_with('/') || path.ends_with('/') || path.contains(['\n', '\0']) {
+        return Err(ProviderError::Invalid(format!(
+            "{FILE}: path {path:?} must be an absolute file path"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
+    check_path(req_str(FILE, a, "path")?)?;
+    if let Some(content) = opt_str(FILE, a, "content")? {
+        let sha = sha256_hex(content.as_bytes());
+        if let Some(given) = opt_str(FILE, a, "content_sha256")? {
+            if given != sha {
+                return Err(ProviderError::Invalid(format!(
+                    "{FILE}: content_sha256 does not match content"
+                )));
+            }
+        }
+        a.insert("content_sha256".into(), sha.into());
+    }
+    if let Some(m) = a.get("mode").filter(|v| !v.is_null()) {
+        let m = normalize_mode(m)?;
+        a.insert("mode".into(), m.into());
+    }
+    for k in ["owner", "group"] {
+        if let Some(v) = opt_str(FILE, a, k)? {
+            if !valid_account(v) {
+                return Err(ProviderError::Invalid(format!(
+                    "{FILE}: {k} {v:?} is not a valid account name"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
+    let path = req_str(FILE, a, "path")?;
+    check_path(path)?;
+    let t = tag(i);
+    p.push(&format!(
+        r#"p={path}
+if [ -L "$p" ]; then echo '{t} kind symlink'
+elif [ -f "$p" ]; then
+  echo '{t} kind file'
+  printf '{t} stat %s\n' "$(stat -c '%a %U %G' -- "$p")"
+  if h=$(sha256sum <"$p"); then printf '{t} sha %s\n' "${{h%% *}}"; fi
+elif [ -e "$p" ]; then echo '{t} kind other'
+else echo '{t} kind absent'; fi"#,
+        path = quote(path)
+    ));
+    Ok(())
+}
+
+pub(crate) fn answer(
+    out: &ProbeOutput,
+    i: usize,
+    req: &ObserveRequest,
+) -> ProviderResult<Observed> {
+    let t = tag(i);
+    let path = req_str(FILE, &req.attrs, "path")?;
+    let fail = |why: &str| ProviderError::Operation {
+        address: req.address.clone(),
+        message: format!("{path}: {why}"),
+    };
+    match out.get(&t, "kind") {
+        Some("absent") => Ok(Observed::Absent),
+        Some("file") => {
+            let stat = out.get(&t, "stat").ok_or_else(|| fail("cannot stat"))?;
+            let mut parts = stat.split(' ');
+            let (Some(mode), Some(owner), Some(group)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(fail("cannot stat"));
+            };
+            let sha = out
+                .get(&t, "sha")
+                .ok_or_else(|| fail("cannot read the file (permission denied?)"))?;
+            let mut live = Attrs::new();
+            live.insert("path".into(), path.into());
+            live.insert("content_sha256".into(), sha.into());
+            live.insert("mode".into(), format!("{mode:0>4}").into());
+            live.insert("owner".into(), owner.into());
+            live.insert("group".into(), group.into());
+            Ok(Observed::Present(live))
+        }
+        Some(kind) => Err(fail(&format!("exists but is not a regular file ({kind})"))),
+        None => Err(fail("the probe did not report it")),
+    }
+}
+
+/// The script that makes the file match `a` (already normalised).
+pub(crate) fn write_script(a: &Attrs) -> ProviderResult<String> {
+    let path = req_str(FILE, a, "path")?;
+    check_path(path)?;
+    let mut s = format!(
+        r#"set -e
+p={path}
+d=$(dirname -- "$p")
+if [ ! -d "$d" ]; then echo "directory $d does not exist" >&2; exit 3; fi
+"#,
+        path = quote(path)
+    );
+    match opt_str(FILE, a, "content")? {
+        Some(content) => {
+            s.push_str("t=$(mktemp -- \"$d/.terrace.XXXXXX\")\ntrap 'rm -f -- \"$t\"' EXIT\n");
+            s.push_str(&write_data("\"$t\"", content.as_bytes()));
+            // Keep what the configuration leaves unset as it was.
+            s.push_str(
+                "if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$t\"; \
+                 chown --reference=\"$p\" \"$t\" 2>/dev/null || true; \
+                 else chmod 0644 \"$t\"; fi\n",
+            );
+        }
+        None => {
+            // Content unmanaged: make sure the file exists, change it in place.
+            s.push_str("if [ ! -e \"$p\" ]; then (umask 022; : >\"$p\"); fi\nt=$p\n");
+        }
+    }
+    if let Some(mode) = opt_str(FILE, a, "mode")? {
+        s.push_str(&format!(
+            "chmod {} \"$t\"\n",
+            quote(&normalize_mode(&mode.into())?)
+        ));
+    }
+    match (opt_str(FILE, a, "owner")?, opt_str(FILE, a, "group")?) {
+        (Some(o), Some(g)) => {
+            s.push_str(&format!("chown -- {} \"$t\"\n", quote(&format!("{o}:{g}"))))
+        }
+        (Some(o), None) => s.push_str(&format!("chown -- {} \"$t\"\n", quote(o))),
+        (None, Some(g)) => s.push_str(&format!("chgrp -- {} \"$t\"\n", quote(g))),
+        (None, None) => {}
+    }
+    if a.get("content").is_some_and(|v| !v.is_null()) {
+        s.push_str("mv -f -- \"$t\" \"$p\"\ntrap - EXIT\n");
+    }
+    Ok(s)
+}
+
+/// The script that removes the file (already gone is fine).
+pub(crate) fn delete_script(a: &Attrs) -> ProviderResult<String> {
+    let path = req_str(FILE, a, "path")?;
+    check_path(path)?;
+    Ok(format!("rm -f -- {}\n", quote(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attrs(v: serde_json::Value) -> Attrs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn modes_become_four_octal_digits() {
+        assert_eq!(normalize_mode(&json!("644")).unwrap(), "0644");
+        assert_eq!(normalize_mode(&json!("0o600")).unwrap(), "0600");
+        assert_eq!(normalize_mode(&json!(755)).unwrap(), "0755");
+        assert_eq!(normalize_mode(&json!("4755")).unwrap(), "4755");
+        assert!(normalize_mode(&json!("0999")).is_err());
+        assert!(normalize_mode(&json!("rw-r--r--")).is_err());
+    }
+
+    #[test]
+    fn normalize_adds_the_content_hash() {
+        let mut a = attrs(json!({"path": "/etc/x", "content": "abc", "mode": "600"}));
+        normalize(&mut a).unwrap();
+        assert_eq!(
+            a["content_sha256"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(a["mode"], "0600");
+        let mut rel = attrs(json!({"path": "etc/x"}));
+        assert!(normalize(&mut rel).is_err());
+    }
+
+    #[test]
+    fn content_travels_in_the_script_never_as_an_argument() {
+        let a = attrs(
+            json!({"path": "/etc/app/secret.env", "content": "DB_PASSWORD=hunter2\n",
+                             "mode": "0600", "owner": "root", "group": "root"}),
+        );
+        let s = write_script(&a).unwrap();
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains(&crate::script::base64(b"DB_PASSWORD=hunter2\n")));
+        // Permissions are set on the temp file before it is renamed into place.
+        let chmod = s.find("chmod '0600'").unwrap();
+        let chown = s.find("chown -- 'root:root'").unwrap();
+        let mv = s.find("mv -f").unwrap();
+        assert!(chmod < mv && chown < mv, "{s}");
+        assert!(s.contains("mktemp -- \"$d/.terrace.XXXXXX\""), "{s}");
+    }
+}

@@ -1,0 +1,156 @@
+//! Local endpoints forwarded to a host over its SSH connection, so that other providers
+//! (Docker over the remote `docker.sock`, SQL behind the host's loopback) reach remote
+//! services without exposing them on the network.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use openssh::{ForwardType, Socket};
+use terrace_provider::ProviderError;
+use tokio::sync::Mutex;
+
+use crate::session::SshHost;
+
+#[derive(Debug, Clone)]
+enum Forward {
+    Unix {
+        local: PathBuf,
+        remote: String,
+    },
+    Tcp {
+        local: SocketAddr,
+        host: String,
+        port: u16,
+    },
+}
+
+/// The forwards open on one host. Local unix sockets live in a private temp directory
+/// that is removed with this value, because ssh leaves the socket files behind.
+#[derive(Debug, Default)]
+pub(crate) struct Forwards {
+    open: Mutex<Vec<Forward>>,
+    dir: std::sync::OnceLock<tempfile::TempDir>,
+    next: AtomicU64,
+}
+
+impl Forwards {
+    fn socket_path(&self) -> std::io::Result<PathBuf> {
+        let dir = match self.dir.get() {
+            Some(d) => d,
+            None => {
+                let d = tempfile::Builder::new().prefix("terrace-fwd").tempdir()?;
+                // Another task may have won the race; either directory works.
+                let _ = self.dir.set(d);
+                self.dir.get().expect("just set")
+            }
+        };
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Ok(dir.path().join(format!("{n}.sock")))
+    }
+
+    /// Closes every forward and removes the local socket files.
+    pub(crate) async fn close_all(&self, host: &SshHost) {
+        let open = std::mem::take(&mut *self.open.lock().await);
+        let session = host.existing_session().await;
+        for f in open {
+            if let Some(s) = &session {
+                let res = match &f {
+                    Forward::Unix { local, remote } => {
+                        s.close_port_forward(
+                            ForwardType::Local,
+                            Socket::from(local.as_path()),
+                            Socket::from(PathBuf::from(remote)),
+                        )
+                        .await
+                    }
+                    Forward::Tcp { local, host, port } => {
+                        s.close_port_forward(
+                            ForwardType::Local,
+                            Socket::from(*local),
+                            Socket::new(host.as_str(), *port),
+                        )
+                        .await
+                    }
+                };
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "closing forward");
+                }
+            }
+            if let Forward::Unix { local, .. } = &f {
+                let _ = std::fs::remove_file(local);
+            }
+        }
+    }
+}
+
+impl SshHost {
+    /// Forwards a new local unix socket to `remote_socket` on the host (e.g.
+    /// `/var/run/docker.sock`) and returns the local path. The socket file is removed
+    /// by [`SshHost::close`] or when the host is dropped.
+    pub async fn forward_unix(&self, remote_socket: &str) -> Result<PathBuf, ProviderError> {
+        if !remote_socket.starts_with('/') {
+            return Err(ProviderError::Invalid(format!(
+                "{}: remote socket {remote_socket:?} must be an absolute path",
+                self.cfg.target()
+            )));
+        }
+        let local = self
+            .forwards
+            .socket_path()
+            .map_err(|e| self.connect_error(format!("cannot create a local socket: {e}")))?;
+        let session = self.session().await?;
+        session
+            .request_port_forward(
+                ForwardType::Local,
+                Socket::from(local.as_path()),
+                Socket::from(PathBuf::from(remote_socket)),
+            )
+            .await
+            .map_err(|e| self.connect_error(format!("cannot forward to {remote_socket}: {e}")))?;
+        self.forwards.open.lock().await.push(Forward::Unix {
+            local: local.clone(),
+            remote: remote_socket.to_string(),
+        });
+        Ok(local)
+    }
+
+    /// Forwards a new local TCP port on 127.0.0.1 to `remote_host:remote_port` as seen
+    /// from the host (typically `127.0.0.1:5432`) and returns the local address.
+    pub async fn forward_tcp(
+        &self,
+        remote_host: &str,
+        remote_port: u16,
+    ) -> Result<SocketAddr, ProviderError> {
+        let session = self.session().await?;
+        let mut last = String::new();
+        // The mux protocol does not report a port it picked, so pick a free one here;
+        // another process may take it in between, hence the retries.
+        for _ in 0..5 {
+            let local = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .map_err(|e| self.connect_error(format!("no free local port: {e}")))?;
+            match session
+                .request_port_forward(
+                    ForwardType::Local,
+                    Socket::from(local),
+                    Socket::new(remote_host, remote_port),
+                )
+                .await
+            {
+                Ok(()) => {
+                    self.forwards.open.lock().await.push(Forward::Tcp {
+                        local,
+                        host: remote_host.to_string(),
+                        port: remote_port,
+                    });
+                    return Ok(local);
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(self.connect_error(format!(
+            "cannot forward to {remote_host}:{remote_port}: {last}"
+        )))
+    }
+}

@@ -1,0 +1,399 @@
+//! One multiplexed SSH connection per host, opened lazily and shared by every task.
+//!
+//! Every remote command is the same fixed wrapper (see [`crate::script`]); the script
+//! itself and any data travel on stdin, so nothing sensitive is ever visible in a
+//! process list on either machine.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use terrace_provider::ProviderError;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::forward::Forwards;
+use crate::script;
+
+/// How strictly the server's host key is checked against `known_hosts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostKeyCheck {
+    /// The key must already be in `known_hosts` and match: anything else is refused.
+    #[default]
+    Strict,
+    /// Unknown hosts are added on first contact (trust on first use); a *changed* key is
+    /// still refused.
+    AcceptNew,
+}
+
+/// How to reach one host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The host's name in the configuration (`web1`), used in every message.
+    pub name: String,
+    /// Address or DNS name to connect to.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private key to log in with; when unset, ssh's own defaults and agent apply.
+    pub identity_file: Option<PathBuf>,
+    /// known_hosts file to check the host key against; when unset, ssh's defaults.
+    pub known_hosts: Option<PathBuf>,
+    /// Host key policy.
+    pub host_key_check: HostKeyCheck,
+    /// Run resources that need root (packages, services, firewall, files) through
+    /// `sudo -n` when `user` is not root.
+    pub become_root: bool,
+}
+
+impl HostConfig {
+    /// `host web1 (deploy@127.0.0.1:2222)`: how messages name the host.
+    pub fn target(&self) -> String {
+        format!(
+            "host {} ({}@{}:{})",
+            self.name, self.user, self.address, self.port
+        )
+    }
+
+    /// True if commands needing root must go through sudo.
+    pub(crate) fn sudo(&self) -> bool {
+        self.become_root && self.user != "root"
+    }
+}
+
+/// sshd's default `MaxSessions 10` caps concurrent channels on one connection; beyond
+/// it the mux master refuses new sessions. Six leaves room for port forwards.
+const MAX_CONCURRENT: usize = 6;
+/// How often a refused channel is retried (with growing pauses) before giving up.
+const OPEN_RETRIES: u32 = 8;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The output of one remote command.
+#[derive(Debug, Clone)]
+pub(crate) struct RunOutput {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl RunOutput {
+    pub(crate) fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// One host reached over SSH: a single multiplexed connection (openssh native-mux),
+/// opened on first use and shared by every provider and forward that uses the host.
+/// Safe to share between tasks; per-host concurrency is bounded so that sshd's
+/// `MaxSessions` is never exceeded.
+pub struct SshHost {
+    pub(crate) cfg: HostConfig,
+    session: Mutex<Option<Arc<Session>>>,
+    permits: Semaphore,
+    commands: AtomicU64,
+    pub(crate) forwards: Forwards,
+}
+
+impl std::fmt::Debug for SshHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshHost")
+            .field("target", &self.cfg.target())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshHost {
+    /// A host; does not connect yet.
+    pub fn new(cfg: HostConfig) -> Self {
+        SshHost {
+            cfg,
+            session: Mutex::new(None),
+            permits: Semaphore::new(MAX_CONCURRENT),
+            commands: AtomicU64::new(0),
+            forwards: Forwards::default(),
+        }
+    }
+
+    /// The host's configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
+    /// How many remote commands have been started on this host. Exists so that tests
+    /// can prove that observe is batched.
+    pub fn commands_run(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// Closes every forward (removing local socket files) and the connection. The next
+    /// use connects again.
+    pub async fn close(&self) {
+        self.forwards.close_all(self).await;
+        let taken = self.session.lock().await.take();
+        if let Some(session) = taken {
+            match Arc::try_unwrap(session) {
+                Ok(s) => {
+                    if let Err(e) = s.close().await {
+                        tracing::debug!(target = %self.cfg.target(), error = %e, "close");
+                    }
+                }
+                // Still used by a running command: its Drop shuts the master down.
+                Err(shared) => drop(shared),
+            }
+        }
+    }
+
+    pub(crate) fn connect_error(&self, message: impl Into<String>) -> ProviderError {
+        ProviderError::Connect {
+            target: self.cfg.target(),
+            message: message.into(),
+        }
+    }
+
+    /// The shared session, connecting if needed. A failed attempt is not cached: the
+    /// next call tries again.
+    pub(crate) async fn session(&self) -> Result<Arc<Session>, ProviderError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let c = &self.cfg;
+        let mut b = SessionBuilder::default();
+        b.user(c.user.clone())
+            .port(c.port)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .server_alive_interval(Duration::from_secs(15))
+            // The control socket lives in the system temp dir: the default (the
+            // current directory) may be read-only or too long a path for a socket.
+            .control_directory(std::env::temp_dir())
+            .known_hosts_check(match c.host_key_check {
+                HostKeyCheck::Strict => KnownHosts::Strict,
+                HostKeyCheck::AcceptNew => KnownHosts::Add,
+            });
+        if let Some(k) = &c.identity_file {
+            b.keyfile(k);
+        }
+        if let Some(k) = &c.known_hosts {
+            b.user_known_hosts_file(k);
+        }
+        let session = b
+            .connect_mux(&c.address)
+            .await
+            .map_err(|e| self.connect_error(describe_connect_error(&e)))?;
+        let session = Arc::new(session);
+        *slot = Some(session.clone());
+        tracing::debug!(target = %c.target(), "connected");
+        Ok(session)
+    }
+
+    /// The session if one is open, without connecting.
+    pub(crate) async fn existing_session(&self) -> Option<Arc<Session>> {
+        self.session.lock().await.clone()
+    }
+
+    /// Forgets a session whose master died, so that the next call reconnects.
+    async fn reset(&self, dead: &Arc<Session>) {
+        let mut slot = self.session.lock().await;
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, dead)) {
+            *slot = None;
+        }
+    }
+
+    /// Runs a shell script on the host (as root through `sudo -n` when `root` and the
+    /// login user is not root). The script goes over stdin: the command line is always
+    /// the fixed [`script::wrapper`].
+    pub(crate) async fn run(&self, body: &str, root: bool) -> Result<RunOutput, ProviderError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| self.connect_error("connection closed"))?;
+        let wrapper = script::wrapper(root && self.cfg.sudo());
+        let mut attempt = 0;
+        loop {
+            let session = self.session().await?;
+            self.commands.fetch_add(1, Ordering::Relaxed);
+            match self.run_once(&session, &wrapper, body).await {
+                Ok(out) => return self.check_sudo(out),
+                Err(e) if is_refused(&e) && attempt < OPEN_RETRIES => {
+                    // Another user of the same connection (a forward) holds channels.
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(e) => {
+                    if session.check().await.is_err() {
+                        self.reset(&session).await;
+                    }
+                    return Err(self.connect_error(format!("remote command failed: {e}")));
+                }
+            }
+        }
+    }
+
+    async fn run_once(
+        &self,
+        session: &Session,
+        wrapper: &str,
+        body: &str,
+    ) -> Result<RunOutput, openssh::Error> {
+        let mut child = session
+            .raw_command(wrapper)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await?;
+        if let Some(mut stdin) = child.stdin().take() {
+            stdin
+                .write_all(body.as_bytes())
+                .await
+                .map_err(openssh::Error::ChildIo)?;
+            stdin.shutdown().await.map_err(openssh::Error::ChildIo)?;
+        }
+        match child.wait_with_output().await {
+            Ok(o) => Ok(RunOutput {
+                code: o.status.code(),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            }),
+            // Exit 127 ("command not found") is reported as an error by native-mux.
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(RunOutput {
+                    code: Some(127),
+                    stdout: String::new(),
+                    stderr: "command not found (exit 127)".into(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `sudo -n` fails instead of prompting; say why in words an operator acts on.
+    fn check_sudo(&self, out: RunOutput) -> Result<RunOutput, ProviderError> {
+        if !out.success() && out.stderr.starts_with("sudo:") {
+            let why = if out.stderr.contains("password is required") {
+                "sudo needs a password".to_string()
+            } else {
+                out.stderr.trim().to_string()
+            };
+            return Err(self.connect_error(format!(
+                "cannot become root: {why} (become_root needs passwordless sudo for {})",
+                self.cfg.user
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// "Session open refused by peer": sshd's MaxSessions is exhausted for the moment.
+fn is_refused(e: &openssh::Error) -> bool {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text.contains("refused by peer") || format!("{e:?}").contains("refused by peer")
+}
+
+/// Turns ssh's stderr into one clear sentence.
+pub(crate) fn describe_connect_error(e: &openssh::Error) -> String {
+    let detail = match e {
+        openssh::Error::Connect(io) | openssh::Error::Master(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    classify_ssh_message(&detail)
+}
+
+pub(crate) fn classify_ssh_message(detail: &str) -> String {
+    let last = detail
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string();
+    if detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        "host key changed: the server's key does not match known_hosts; refusing to connect \
+         (someone may be intercepting the connection, or the host was reinstalled)"
+            .into()
+    } else if detail.contains("Host key verification failed") {
+        "host key verification failed: the host's key is not in known_hosts (strict checking)"
+            .into()
+    } else if detail.contains("Connection refused") {
+        "connection refused".into()
+    } else if detail.contains("Permission denied") {
+        format!("key refused: {last}")
+    } else if detail.contains("timed out") {
+        "connection timed out".into()
+    } else if last.is_empty() {
+        detail.to_string()
+    } else {
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_messages_become_one_clear_sentence() {
+        let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+                       Host key for [127.0.0.1]:2222 has changed\nHost key verification failed.";
+        assert!(classify_ssh_message(changed).starts_with("host key changed"));
+        assert_eq!(
+            classify_ssh_message("connect to host 127.0.0.1 port 2299: Connection refused"),
+            "connection refused"
+        );
+        assert!(
+            classify_ssh_message("terrace@x: Permission denied (publickey).")
+                .starts_with("key refused")
+        );
+    }
+
+    #[test]
+    fn a_sudo_password_prompt_is_a_clear_error() {
+        let host = SshHost::new(HostConfig {
+            name: "web1".into(),
+            address: "127.0.0.1".into(),
+            port: 2222,
+            user: "deploy".into(),
+            identity_file: None,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::Strict,
+            become_root: true,
+        });
+        let err = host
+            .check_sudo(RunOutput {
+                code: Some(1),
+                stdout: String::new(),
+                stderr: "sudo: a password is required\n".into(),
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("host web1") && err.contains("sudo needs a password"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn target_names_host_user_and_endpoint() {
+        let cfg = HostConfig {
+            name: "web1".into(),
+            address: "127.0.0.1".into(),
+            port: 2222,
+            user: "deploy".into(),
+            identity_file: None,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::Strict,
+            become_root: true,
+        };
+        assert_eq!(cfg.target(), "host web1 (deploy@127.0.0.1:2222)");
+        assert!(cfg.sudo());
+    }
+}

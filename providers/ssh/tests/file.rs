@@ -1,0 +1,113 @@
+//! host_file against a real sshd: create, no-op, update, drift, delete.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use serde_json::json;
+use terrace_provider::{Observed, Operation};
+use terrace_provider_ssh::FILE;
+
+#[tokio::test]
+async fn file_lifecycle() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let path = dir.path("app.conf");
+    let desired = normalized(
+        &p,
+        FILE,
+        attrs(
+            json!({"path": path, "content": "listen 80;\n", "mode": "640",
+                     "owner": "root", "group": "terrace"}),
+        ),
+    );
+    assert_eq!(observe(&p, FILE, &desired).await, Observed::Absent);
+
+    let stored = step(&p, FILE, Operation::Create, None, Some(&desired))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, desired);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "listen 80;\n");
+    // No-op: everything observe reports equals the configuration.
+    let live = observe(&p, FILE, &desired).await;
+    assert_matches(&live, &desired);
+    let Observed::Present(live) = live else {
+        unreachable!()
+    };
+    assert_eq!(live["mode"], "0640");
+    assert_eq!(live["owner"], "root");
+    assert!(!live.contains_key("content"), "content is never read back");
+
+    // Update content and mode.
+    let desired2 = normalized(
+        &p,
+        FILE,
+        attrs(
+            json!({"path": path, "content": "listen 8080;\n", "mode": "0600",
+                     "owner": "root", "group": "terrace"}),
+        ),
+    );
+    step(&p, FILE, Operation::Update, Some(&stored), Some(&desired2))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "listen 8080;\n");
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    assert_matches(&observe(&p, FILE, &desired2).await, &desired2);
+    // No temp files left behind.
+    let names: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // Drift: edited by hand, the hash differs.
+    std::fs::write(&path, "listen 9999;\n").unwrap();
+    let Observed::Present(live) = observe(&p, FILE, &desired2).await else {
+        panic!("file vanished")
+    };
+    assert_ne!(live["content_sha256"], desired2["content_sha256"]);
+    assert_eq!(live["mode"], "0600");
+
+    step(&p, FILE, Operation::Delete, Some(&desired2), None)
+        .await
+        .unwrap();
+    assert!(!std::path::Path::new(&path).exists());
+    assert_eq!(observe(&p, FILE, &desired2).await, Observed::Absent);
+    // Deleting again is harmless.
+    step(&p, FILE, Operation::Delete, Some(&desired2), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn content_with_any_bytes_round_trips() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let path = dir.path("odd");
+    let content = "no trailing newline, quotes ' \" $HOME `id` \\ and\nTERRACE_DATA_END_-\nüñí";
+    let desired = normalized(&p, FILE, attrs(json!({"path": path, "content": content})));
+    step(&p, FILE, Operation::Create, None, Some(&desired))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+    assert_matches(&observe(&p, FILE, &desired).await, &desired);
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_a_clear_error_naming_the_host() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let desired = normalized(
+        &p,
+        FILE,
+        attrs(json!({"path": "/nonexistent-terrace-dir/x", "content": "x"})),
+    );
+    let err = step(&p, FILE, Operation::Create, None, Some(&desired))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("host testhost"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+}

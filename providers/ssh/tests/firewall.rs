@@ -1,0 +1,153 @@
+//! host_firewall_rule against the sshd inside the `terrace-fw` network namespace: rules
+//! change only that namespace, and all traffic stays on its veth pair
+//! (10.203.0.1 here, 10.203.0.2 there).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::json;
+use terrace_provider::{Address, Observed, Operation};
+use terrace_provider_ssh::FIREWALL_RULE;
+
+const NS: &str = "terrace-fw";
+const PORT: u16 = 18081;
+
+/// A TCP listener inside the namespace, killed on drop.
+struct Listener(Child);
+
+impl Listener {
+    fn start() -> Self {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                NS,
+                "nc",
+                "-lk",
+                "10.203.0.2",
+                &PORT.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip netns exec nc (run scripts/ssh-hosts.sh as root)");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Listener(child)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Can a TCP connection to 10.203.0.2:PORT be made from the root namespace (source
+/// 10.203.0.1) or from inside the namespace (source 10.203.0.2)?
+fn reachable(from_inside: bool) -> bool {
+    let mut cmd = Command::new(if from_inside { "ip" } else { "nc" });
+    if from_inside {
+        cmd.args(["netns", "exec", NS, "nc"]);
+    }
+    cmd.args(["-z", "-w", "2", "10.203.0.2", &PORT.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("nc")
+        .success()
+}
+
+#[tokio::test]
+async fn a_rule_blocks_all_but_the_allowed_address() {
+    let p = provider("TERRACE_TEST_SSH_FW");
+    let addr = Address::new("host_firewall_rule.test[\"app\"]");
+    let _listener = Listener::start();
+    let desired = normalized(
+        &p,
+        FIREWALL_RULE,
+        attrs(json!({"port": PORT, "allow_from": ["10.203.0.1/32"], "comment": "app \"port\""})),
+    );
+    assert_eq!(desired["allow_from"], json!(["10.203.0.1"]));
+    assert_eq!(desired["proto"], "tcp");
+    // A leftover from an interrupted run.
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Delete,
+        Some(&desired),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        observe_at(&p, FIREWALL_RULE, &addr, &desired).await,
+        Observed::Absent
+    );
+    assert!(
+        reachable(false) && reachable(true),
+        "no rule yet: both reach the port"
+    );
+
+    let stored = step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Create,
+        None,
+        Some(&desired),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(reachable(false), "10.203.0.1 is allowed");
+    assert!(!reachable(true), "10.203.0.2 is not allowed");
+    let live = observe_at(&p, FIREWALL_RULE, &addr, &desired).await;
+    assert_matches(&live, &desired);
+    let Observed::Present(live) = live else {
+        unreachable!()
+    };
+    assert_eq!(live.len(), desired.len(), "{live:?} vs {desired:?}");
+
+    // Flip the allowed address.
+    let flipped = normalized(
+        &p,
+        FIREWALL_RULE,
+        attrs(json!({"port": PORT, "allow_from": ["10.203.0.2", "192.0.2.0/24"]})),
+    );
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Update,
+        Some(&stored),
+        Some(&flipped),
+    )
+    .await
+    .unwrap();
+    assert!(!reachable(false));
+    assert!(reachable(true));
+    assert_matches(
+        &observe_at(&p, FIREWALL_RULE, &addr, &flipped).await,
+        &flipped,
+    );
+
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Delete,
+        Some(&flipped),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(reachable(false) && reachable(true));
+    assert_eq!(
+        observe_at(&p, FIREWALL_RULE, &addr, &flipped).await,
+        Observed::Absent
+    );
+}
