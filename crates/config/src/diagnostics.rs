@@ -100,6 +100,37 @@ impl ConfigError {
         }))
     }
 
+    /// Replaces every secret in the texts this error prints (message, labels, help,
+    /// notes) with `(sensitive value)`: a value that came from a sensitive variable must
+    /// not reach the terminal through a diagnostic.
+    pub(crate) fn scrub(&mut self, secrets: &[String]) {
+        let scrub = |text: &mut String| {
+            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), "(sensitive value)");
+                }
+            }
+        };
+        let inner = &mut *self.0;
+        scrub(&mut inner.message);
+        if let Some(h) = inner.help.as_mut() {
+            scrub(h);
+        }
+        inner.notes.iter_mut().for_each(scrub);
+        for label in &mut inner.labels {
+            let Some(old) = label.label() else { continue };
+            let mut text = old.to_string();
+            scrub(&mut text);
+            if text != old {
+                *label = if label.primary() {
+                    LabeledSpan::new_primary_with_span(Some(text), *label.inner())
+                } else {
+                    LabeledSpan::new_with_span(Some(text), *label.inner())
+                };
+            }
+        }
+    }
+
     /// Adds a label. The first one decides the file shown; a label in another file
     /// (miette quotes one file per diagnostic) becomes a note with its `path:line:col`.
     pub(crate) fn at(mut self, loc: &Loc, label: impl Into<String>) -> Self {

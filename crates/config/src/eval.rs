@@ -1,25 +1,31 @@
 //! Evaluating blocks in dependency order.
 //!
 //! Each evaluated block is declared in the hcl-rs context under its namespace
-//! (`local`, `host`, `service`, `tenant`, `database`) before its dependents run.
+//! (`local`, `host`, `service`, `tenant`, `database`, `image`, `network`, `volume`)
+//! before its dependents run. Inside a tenant instance, databases and volumes are
+//! evaluated first, then the app block with `self` declared.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use hcl::edit::expr::{Expression, ObjectKey};
 use hcl::edit::Span;
 use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
+use terrace_provider::Address;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::graph::{Node, Plan};
-use crate::lower::DbInstance;
+use crate::lower::{DbInstance, DbItem, DockerItem};
 use crate::refs::Target;
 use crate::source::Loc;
 use crate::syntax::{Decls, RawAttr, RawBlock};
 use crate::types::describe;
 use crate::validate::{self, SqlName};
 use crate::variables::Variables;
-use crate::{Engine, HostSpec, ServiceSpec};
+use crate::{Engine, HostSpec, ServiceSpec, SqlEndpoint};
+
+mod docker;
 
 /// Evaluates one expression, attaching `loc` to any error (hcl-rs errors carry none).
 pub(crate) fn evaluate(
@@ -46,8 +52,10 @@ pub(crate) fn evaluate(
 pub(crate) struct Evaluated {
     pub hosts: BTreeMap<String, HostSpec>,
     pub services: BTreeMap<String, ServiceSpec>,
-    /// Database instances per owning block, with the location used for duplicates.
-    pub databases: Vec<(Node, DbInstance, Loc, Loc)>,
+    /// Database instances, with their owning blocks.
+    pub databases: Vec<DbItem>,
+    /// Images, networks, volumes and containers, as resources.
+    pub docker: Vec<DockerItem>,
     pub secrets: Vec<String>,
 }
 
@@ -55,9 +63,17 @@ struct State<'a> {
     decls: &'a Decls,
     vars: &'a Variables,
     base: Context<'static>,
+    /// The configuration directory (relative image sources resolve against it).
+    dir: &'a Path,
     /// Values declared under each namespace.
     ns: BTreeMap<&'static str, Map<String, Value>>,
     sensitive_locals: BTreeSet<String>,
+    /// While evaluating an app block: the paths under `self` that are sensitive
+    /// (`["database", "name"]` when the database name came from a sensitive variable).
+    self_sensitive: Vec<Vec<String>>,
+    /// The values of evaluated image, network and volume instances with their Docker
+    /// names: a value equal to one of them is a reference to it.
+    docker_values: BTreeMap<&'static str, Vec<(Value, String)>>,
     out: Evaluated,
     errors: &'a mut Vec<ConfigError>,
 }
@@ -68,17 +84,23 @@ pub(crate) fn run(
     vars: &Variables,
     plan: &Plan,
     base: Context<'static>,
+    dir: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Evaluated {
     let mut st = State {
         decls,
         vars,
         base,
-        ns: ["local", "host", "service", "tenant", "database"]
-            .into_iter()
-            .map(|k| (k, Map::new()))
-            .collect(),
+        dir,
+        ns: [
+            "local", "host", "service", "tenant", "database", "image", "network", "volume",
+        ]
+        .into_iter()
+        .map(|k| (k, Map::new()))
+        .collect(),
         sensitive_locals: BTreeSet::new(),
+        self_sensitive: Vec::new(),
+        docker_values: BTreeMap::new(),
         out: Evaluated::default(),
         errors,
     };
@@ -101,6 +123,9 @@ pub(crate) fn run(
             Node::Service(n) => st.service(n),
             Node::Tenant(n) => st.tenant(n),
             Node::Database(n) => st.top_database(n),
+            Node::Image(n) => st.image(n),
+            Node::Network(n) => st.network(n),
+            Node::Volume(n) => st.volume(n),
         };
         if !ok {
             failed.insert(node.clone());
@@ -116,24 +141,63 @@ fn target_node(t: &Target) -> Option<Node> {
         Target::Service(n) => Some(Node::Service(n.clone())),
         Target::Tenant(n) => Some(Node::Tenant(n.clone())),
         Target::Database(n) => Some(Node::Database(n.clone())),
+        Target::Image(n) => Some(Node::Image(n.clone())),
+        Target::Network(n) => Some(Node::Network(n.clone())),
+        Target::Volume(n) => Some(Node::Volume(n.clone())),
         _ => None,
     }
 }
 
+/// The blocks every reference of these attributes points at.
+fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Vec<Target> {
+    attrs
+        .into_iter()
+        .flat_map(|a| crate::refs::collect(&a.expr).0)
+        .map(|r| r.target)
+        .collect()
+}
+
+/// The value expression of `key` inside an object literal.
+fn object_field<'e>(expr: &'e Expression, key: &str) -> Option<&'e Expression> {
+    let Expression::Object(obj) = expr else {
+        return None;
+    };
+    obj.iter().find_map(|(k, v)| {
+        let name = match k {
+            ObjectKey::Ident(i) => Some(i.as_str()),
+            ObjectKey::Expression(e) => e.as_str(),
+        };
+        (name == Some(key)).then(|| v.expr())
+    })
+}
+
 /// The location of `key` inside an object literal, or of the whole expression.
 fn field_loc(attr: &RawAttr, key: &str) -> Loc {
-    if let Expression::Object(obj) = &attr.expr {
-        for (k, v) in obj.iter() {
-            let name = match k {
-                ObjectKey::Ident(i) => Some(i.as_str()),
-                ObjectKey::Expression(e) => e.as_str(),
-            };
-            if name == Some(key) {
-                return Loc::new(&attr.loc.file, v.expr().span());
-            }
+    match object_field(&attr.expr, key) {
+        Some(e) => Loc::new(&attr.loc.file, e.span()),
+        None => attr.loc.clone(),
+    }
+}
+
+/// The location of element `i` of a list literal, or of the whole expression.
+fn item_loc(attr: &RawAttr, i: usize) -> Loc {
+    match &attr.expr {
+        Expression::Array(a) => match a.iter().nth(i) {
+            Some(e) => Loc::new(&attr.loc.file, e.span()),
+            None => attr.loc.clone(),
+        },
+        _ => attr.loc.clone(),
+    }
+}
+
+/// The location of `key` in object element `i` of a list literal, else of the element.
+fn item_field_loc(attr: &RawAttr, i: usize, key: &str) -> Loc {
+    if let Expression::Array(a) = &attr.expr {
+        if let Some(e) = a.iter().nth(i).and_then(|e| object_field(e, key)) {
+            return Loc::new(&attr.loc.file, e.span());
         }
     }
-    attr.loc.clone()
+    item_loc(attr, i)
 }
 
 fn wrong_type(
@@ -353,15 +417,27 @@ impl State<'_> {
         ctx
     }
 
-    /// True if an expression refers to a sensitive variable, a sensitive local, or
-    /// `each.value` of a sensitive for_each.
+    /// True if an expression refers to a sensitive variable, a sensitive local,
+    /// `each.value` of a sensitive for_each, a database password, or a sensitive part
+    /// of `self`.
     fn is_sensitive(&self, attr: &RawAttr, each_sensitive: bool) -> bool {
         let (refs, _) = crate::refs::collect(&attr.expr);
-        refs.iter().any(|r| match &r.target {
-            Target::Var(v) => self.vars.sensitive.contains(v),
-            Target::Local(l) => self.sensitive_locals.contains(l),
-            Target::EachValue => each_sensitive,
-            _ => false,
+        refs.iter().any(|r| {
+            r.reads_password()
+                || match &r.target {
+                    Target::Var(v) => self.vars.sensitive.contains(v),
+                    Target::Local(l) => self.sensitive_locals.contains(l),
+                    Target::EachValue => each_sensitive,
+                    Target::SelfRef(root) => {
+                        let mut path = vec![root.clone()];
+                        path.extend(r.path.iter().cloned());
+                        // Reading a sensitive field, or an object that contains one.
+                        self.self_sensitive
+                            .iter()
+                            .any(|p| p.starts_with(&path) || path.starts_with(p))
+                    }
+                    _ => false,
+                }
         })
     }
 
@@ -395,6 +471,20 @@ impl State<'_> {
         let user = r.string(block, "user", "\"deploy\"");
         let identity_file = r.string(block, "identity_file", "\"~/.ssh/id_ed25519\"");
         let become_root = r.bool(block, "become");
+        let docker_example = "{ socket = \"/var/run/docker.sock\" }";
+        let docker_socket = block.attr("docker").and_then(|attr| {
+            let map = r.object(attr, &["socket"], &[], docker_example)?;
+            match map.get("socket") {
+                Some(v) => r.string_of(
+                    attr,
+                    &field_loc(attr, "socket"),
+                    "socket",
+                    v,
+                    docker_example,
+                ),
+                None => None,
+            }
+        });
         if !r.finish(self.errors) {
             return false;
         }
@@ -408,6 +498,7 @@ impl State<'_> {
             user: user.map_or_else(|| "root".to_string(), |u| u.0),
             identity_file: identity_file.map(|f| f.0),
             become_root: become_root.unwrap_or(false),
+            docker_socket,
         };
         let value = obj(vec![
             ("name", Value::from(name)),
@@ -419,6 +510,13 @@ impl State<'_> {
                 spec.identity_file.clone().map_or(Value::Null, Value::from),
             ),
             ("become", Value::Bool(spec.become_root)),
+            (
+                "docker",
+                match &spec.docker_socket {
+                    Some(s) => obj(vec![("socket", Value::from(s.as_str()))]),
+                    None => Value::Null,
+                },
+            ),
         ]);
         self.ns
             .get_mut("host")
@@ -429,19 +527,15 @@ impl State<'_> {
     }
 
     fn service(&mut self, name: &str) -> bool {
-        let block = &self.decls.services[name];
+        let decls = self.decls;
+        let block = &decls.services[name];
         let mut r = Reader::new(self.ctx());
         let engine = r
             .string(block, "engine", "\"postgres\"")
             .and_then(|(e, loc)| {
-                let parsed = match e.as_str() {
-                    "postgres" => Some(Engine::Postgres),
-                    "mysql" => Some(Engine::Mysql),
-                    "mariadb" => Some(Engine::Mariadb),
-                    _ => None,
-                };
+                let parsed = Engine::ALL.into_iter().find(|x| x.as_str() == e);
                 if parsed.is_none() {
-                    let allowed = ["postgres", "mysql", "mariadb"];
+                    let allowed = Engine::ALL.map(Engine::as_str);
                     r.errors.push(
                         ConfigError::new(
                             ErrorKind::InvalidValue,
@@ -455,101 +549,187 @@ impl State<'_> {
                 }
                 parsed
             });
+        let is_sql = engine.map(Engine::is_sql);
         let endpoint_example = "{ address = \"127.0.0.1\", port = 5432 }";
-        let endpoint = block.attr("endpoint").and_then(|attr| {
-            let map = r.object(attr, &["address", "port"], &["address"], endpoint_example)?;
-            let address = r.string_of(
-                attr,
-                &field_loc(attr, "address"),
-                "address",
-                &map["address"],
-                endpoint_example,
-            )?;
-            let port = match map.get("port") {
-                Some(p) => Some(r.int_of(
-                    attr,
-                    &field_loc(attr, "port"),
-                    "port",
-                    p,
-                    (1, 65535),
-                    endpoint_example,
-                )?),
-                None => None,
-            };
-            Some((address, port))
-        });
         let admin_example = "{ user = \"terrace_admin\", password = var.admin_password }";
-        let admin = block.attr("admin").and_then(|attr| {
-            let map = r.object(
-                attr,
-                &["user", "password"],
-                &["user", "password"],
-                admin_example,
-            )?;
-            let user = r.string_of(
-                attr,
-                &field_loc(attr, "user"),
-                "user",
-                &map["user"],
-                admin_example,
-            )?;
-            let password = r.string_of(
-                attr,
-                &field_loc(attr, "password"),
-                "password",
-                &map["password"],
-                admin_example,
-            )?;
-            Some((user, password))
-        });
-        let host = block.attr("host").and_then(|attr| {
-            let v = r.value(attr)?;
-            let host_name = v
-                .as_object()
-                .and_then(|o| o.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match host_name.filter(|h| self.out.hosts.contains_key(h)) {
-                Some(h) => Some(h),
-                None => {
-                    r.errors.push(wrong_type(
-                        attr,
-                        &attr.loc,
-                        "host",
-                        "a reference to a host block",
-                        &v,
-                        "host.db1",
-                    ));
-                    None
+        for (key, example) in [("endpoint", endpoint_example), ("admin", admin_example)] {
+            match (is_sql, block.attr(key)) {
+                (Some(false), Some(attr)) => {
+                    let engine = engine.expect("known engine");
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::Unsupported,
+                            format!("\"{key}\" is not used by a {engine} service"),
+                        )
+                        .at(&attr.key_loc, format!("not for engine \"{engine}\""))
+                        .help(format!(
+                            "remove \"{key}\": terrace runs a {engine} service as a container and does not log in to it; only postgres, mysql and mariadb services take endpoint and admin"
+                        )),
+                    );
                 }
+                (Some(true), None) => r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::MissingAttribute,
+                        format!("missing required attribute \"{key}\""),
+                    )
+                    .at(&block.head_loc, format!("this service block has no \"{key}\""))
+                    .help(format!(
+                        "add `{key} = {example}` to the block: terrace logs in to a {} server to manage its databases",
+                        engine.expect("known engine")
+                    )),
+                ),
+                _ => {}
             }
-        });
+        }
+        let endpoint = block
+            .attr("endpoint")
+            .filter(|_| is_sql != Some(false))
+            .and_then(|attr| {
+                let map = r.object(attr, &["address", "port"], &["address"], endpoint_example)?;
+                let address = r.string_of(
+                    attr,
+                    &field_loc(attr, "address"),
+                    "address",
+                    &map["address"],
+                    endpoint_example,
+                )?;
+                let port = match map.get("port") {
+                    Some(p) => Some(r.int_of(
+                        attr,
+                        &field_loc(attr, "port"),
+                        "port",
+                        p,
+                        (1, 65535),
+                        endpoint_example,
+                    )?),
+                    None => None,
+                };
+                Some((address, port))
+            });
+        let admin = block
+            .attr("admin")
+            .filter(|_| is_sql != Some(false))
+            .and_then(|attr| {
+                let map = r.object(
+                    attr,
+                    &["user", "password"],
+                    &["user", "password"],
+                    admin_example,
+                )?;
+                let user = r.string_of(
+                    attr,
+                    &field_loc(attr, "user"),
+                    "user",
+                    &map["user"],
+                    admin_example,
+                )?;
+                let password = r.string_of(
+                    attr,
+                    &field_loc(attr, "password"),
+                    "password",
+                    &map["password"],
+                    admin_example,
+                )?;
+                Some((user, password))
+            });
+        let host = self.host_attr(&mut r, block);
+        let containers: Vec<&RawBlock> = block
+            .blocks
+            .iter()
+            .filter(|b| b.kind == "container")
+            .collect();
+        for extra in containers.iter().skip(1) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::Duplicate,
+                    format!("service \"{name}\" has more than one container block"),
+                )
+                .at(&extra.head_loc, "another container block")
+                .at(&containers[0].head_loc, "first container block")
+                .help("a service runs in one container; declare another service for another container"),
+            );
+        }
+        if let (Some(engine), Some(false), None) = (engine, is_sql, containers.first()) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::MissingAttribute,
+                    "missing required block \"container\"",
+                )
+                .at(&block.head_loc, "this service block has no container block")
+                .help(format!(
+                    "add `container {{ image = ... }}`: a {engine} service is run as a container"
+                )),
+            );
+        }
         if !r.finish(self.errors) {
             return false;
         }
-        let (Some(engine), Some((address, port)), Some((admin_user, admin_password))) =
-            (engine, endpoint, admin)
-        else {
+        let Some(engine) = engine else {
             return false;
         };
-        let port = port.unwrap_or(match engine {
-            Engine::Postgres => 5432,
-            Engine::Mysql | Engine::Mariadb => 3306,
-        }) as u16;
-        if !admin_password.is_empty() {
-            self.out.secrets.push(admin_password.clone());
-        }
+        let sql = if engine.is_sql() {
+            let (Some((address, port)), Some((admin_user, admin_password))) = (endpoint, admin)
+            else {
+                return false;
+            };
+            let port = port.unwrap_or(match engine {
+                Engine::Postgres => 5432,
+                _ => 3306,
+            }) as u16;
+            if !admin_password.is_empty() {
+                self.out.secrets.push(admin_password.clone());
+            }
+            Some(SqlEndpoint {
+                address,
+                port,
+                admin_user,
+                admin_password: terrace_provider::Secret::new(admin_password),
+            })
+        } else {
+            None
+        };
+        let container = match containers.first() {
+            Some(c) => {
+                let address = format!("service.{name}.container");
+                let spec = docker::ContainerCtx {
+                    owner: Node::Service(name.to_string()),
+                    address: address.clone(),
+                    default_name: name.to_string(),
+                    ctx: self.ctx(),
+                    each_sensitive: false,
+                    default_host: host.clone(),
+                    targets: block_targets(&c.attrs),
+                    deps: Vec::new(),
+                    app: false,
+                };
+                match self.container_body(c, spec) {
+                    Some(container_name) => Some((Address::new(address), container_name)),
+                    None => return false,
+                }
+            }
+            None => None,
+        };
         let value = obj(vec![
             ("name", Value::from(name)),
             ("engine", Value::from(engine.as_str())),
             (
                 "endpoint",
-                obj(vec![
-                    ("address", Value::from(address.as_str())),
-                    ("port", Value::from(port)),
-                ]),
+                match &sql {
+                    Some(s) => obj(vec![
+                        ("address", Value::from(s.address.as_str())),
+                        ("port", Value::from(s.port)),
+                    ]),
+                    None => Value::Null,
+                },
             ),
             ("host", host.clone().map_or(Value::Null, Value::from)),
+            (
+                "container",
+                match &container {
+                    Some((_, n)) => obj(vec![("name", Value::from(n.as_str()))]),
+                    None => Value::Null,
+                },
+            ),
         ]);
         self.ns
             .get_mut("service")
@@ -560,14 +740,37 @@ impl State<'_> {
             ServiceSpec {
                 name: name.to_string(),
                 engine,
-                address,
-                port,
-                admin_user,
-                admin_password: terrace_provider::Secret::new(admin_password),
+                sql,
+                container: container.map(|c| c.0),
                 host,
             },
         );
         true
+    }
+
+    /// Reads `host = host.NAME`; errors go to `r`.
+    fn host_attr(&self, r: &mut Reader, block: &RawBlock) -> Option<String> {
+        let attr = block.attr("host")?;
+        let v = r.value(attr)?;
+        let host_name = v
+            .as_object()
+            .and_then(|o| o.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match host_name.filter(|h| self.out.hosts.contains_key(h)) {
+            Some(h) => Some(h),
+            None => {
+                r.errors.push(wrong_type(
+                    attr,
+                    &attr.loc,
+                    "host",
+                    "a reference to a host block",
+                    &v,
+                    "host.db1",
+                ));
+                None
+            }
+        }
     }
 
     /// Evaluates `for_each`: `None` on error, `Some(None)` without for_each, else the
@@ -627,11 +830,14 @@ impl State<'_> {
     }
 
     fn tenant(&mut self, label: &str) -> bool {
-        let block = &self.decls.tenants[label];
+        let decls = self.decls;
+        let block = &decls.tenants[label];
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
         let node = Node::Tenant(label.to_string());
+        let for_each_targets = block_targets(&block.attrs);
+        let app = block.blocks.iter().find(|b| b.kind == "app");
         let mut ok = true;
         let keyed = instances.is_some();
         let list: Vec<(Option<String>, Option<Value>)> = match instances {
@@ -644,31 +850,150 @@ impl State<'_> {
             if let Some(each) = each {
                 ctx.declare_var("each", each);
             }
-            let prefix = match &key {
-                Some(k) => format!("tenant.{label}[{}].database", quote(k)),
-                None => format!("tenant.{label}.database"),
+            let instance = match &key {
+                Some(k) => format!("tenant.{label}[{}]", quote(k)),
+                None => format!("tenant.{label}"),
             };
+            let mut instance_ok = true;
+
+            // Databases first: the app refers to them through `self.database`.
+            let prefix = format!("{instance}.database");
             let mut dbs = Map::new();
-            for db in &block.blocks {
+            let mut db_addresses = Vec::new();
+            let mut sensitive_paths = Vec::new();
+            for db in block.blocks.iter().filter(|b| b.kind == "database") {
                 let (base, db_label) = match db.labels.first() {
                     Some((l, _)) => (format!("{prefix}[{}]", quote(l)), Some(l.clone())),
                     None => (prefix.clone(), None),
                 };
-                match self.database_body(&node, db, base, ctx.clone(), each_sensitive) {
-                    Some(v) => match (db_label, v) {
-                        (Some(l), v) => {
-                            dbs.insert(l, v);
-                        }
-                        (None, Value::Object(fields)) => dbs.extend(fields),
-                        (None, _) => {}
-                    },
-                    None => ok = false,
+                let mut targets = for_each_targets.clone();
+                targets.extend(block_targets(&db.attrs));
+                let v = self.database_body(
+                    &node,
+                    db,
+                    base.clone(),
+                    ctx.clone(),
+                    each_sensitive,
+                    targets,
+                );
+                let Some(v) = v else {
+                    instance_ok = false;
+                    continue;
+                };
+                for suffix in ["", ".user", ".grant"] {
+                    db_addresses.push(Address::new(format!("{base}{suffix}")));
+                }
+                let item = self.out.databases.last().expect("just evaluated");
+                let mut fields: Vec<&str> = item.inst.sensitive.iter().copied().collect();
+                if !item.inst.user_set && item.inst.sensitive.contains("name") {
+                    fields.push("user");
+                }
+                fields.push("password");
+                for f in fields {
+                    let mut path = vec!["database".to_string()];
+                    path.extend(db_label.clone());
+                    path.push(f.to_string());
+                    sensitive_paths.push(path);
+                }
+                match (db_label, v) {
+                    (Some(l), v) => {
+                        dbs.insert(l, v);
+                    }
+                    (None, Value::Object(fields)) => dbs.extend(fields),
+                    (None, _) => {}
                 }
             }
+
+            // Volumes default to the engine the app runs on.
+            let app_host = app.and_then(|a| {
+                // Errors are reported when the app block itself is evaluated.
+                let mut r = Reader::new(ctx.clone());
+                self.host_attr(&mut r, a)
+            });
+            let mut volumes = Map::new();
+            let mut volume_addresses = Vec::new();
+            for v in block.blocks.iter().filter(|b| b.kind == "volume") {
+                let l = v.label();
+                let address = format!("{instance}.volume[{}]", quote(l));
+                let default_name = match &key {
+                    Some(k) => format!("{label}_{k}_{l}"),
+                    None => format!("{label}_{l}"),
+                };
+                let mut targets = for_each_targets.clone();
+                targets.extend(block_targets(&v.attrs));
+                let inst = docker::Instance {
+                    owner: node.clone(),
+                    address: address.clone(),
+                    default_name,
+                    ctx: ctx.clone(),
+                    each_sensitive,
+                    default_host: app_host.clone(),
+                    targets,
+                };
+                match self.volume_body(v, inst) {
+                    Some(value) => {
+                        volumes.insert(l.to_string(), value);
+                        volume_addresses.push(Address::new(address));
+                    }
+                    None => instance_ok = false,
+                }
+            }
+
+            let mut app_value = Value::Null;
+            match app {
+                Some(a) if instance_ok => {
+                    let mut actx = ctx.clone();
+                    actx.declare_var(
+                        "self",
+                        obj(vec![
+                            ("database", Value::Object(dbs.clone())),
+                            ("volume", Value::Object(volumes.clone())),
+                        ]),
+                    );
+                    // The app is created after what it reads through `self`.
+                    let mut deps = Vec::new();
+                    for r in a.attrs.iter().flat_map(|x| crate::refs::collect(&x.expr).0) {
+                        match &r.target {
+                            Target::SelfRef(s) if s == "database" => {
+                                deps.extend(db_addresses.iter().cloned())
+                            }
+                            Target::SelfRef(_) => deps.extend(volume_addresses.iter().cloned()),
+                            _ => {}
+                        }
+                    }
+                    let mut targets = for_each_targets.clone();
+                    targets.extend(block_targets(&a.attrs));
+                    let spec = docker::ContainerCtx {
+                        owner: node.clone(),
+                        address: format!("{instance}.app"),
+                        default_name: match &key {
+                            Some(k) => format!("{label}-{k}"),
+                            None => label.to_string(),
+                        },
+                        ctx: actx,
+                        each_sensitive,
+                        default_host: None,
+                        targets,
+                        deps,
+                        app: true,
+                    };
+                    self.self_sensitive = sensitive_paths;
+                    let name = self.container_body(a, spec);
+                    self.self_sensitive.clear();
+                    match name {
+                        Some(n) => app_value = obj(vec![("name", Value::from(n))]),
+                        None => instance_ok = false,
+                    }
+                }
+                _ => {}
+            }
+            ok &= instance_ok;
             let value = obj(vec![
                 ("name", Value::from(label)),
                 ("key", key.clone().map_or(Value::Null, Value::from)),
                 ("database", Value::Object(dbs)),
+                ("volume", Value::Object(volumes)),
+                ("app", app_value),
             ]);
             values.insert(key.unwrap_or_default(), value);
         }
@@ -685,11 +1010,13 @@ impl State<'_> {
     }
 
     fn top_database(&mut self, label: &str) -> bool {
-        let block = &self.decls.databases[label];
+        let decls = self.decls;
+        let block = &decls.databases[label];
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
         let node = Node::Database(label.to_string());
+        let targets = block_targets(&block.attrs);
         let mut ok = true;
         let value = match instances {
             None => {
@@ -699,6 +1026,7 @@ impl State<'_> {
                     format!("database.{label}"),
                     self.ctx(),
                     false,
+                    targets,
                 );
                 ok = v.is_some();
                 v.unwrap_or(Value::Null)
@@ -709,7 +1037,14 @@ impl State<'_> {
                     let mut ctx = self.ctx();
                     ctx.declare_var("each", each);
                     let base = format!("database.{label}[{}]", quote(&key));
-                    match self.database_body(&node, block, base, ctx, each_sensitive) {
+                    match self.database_body(
+                        &node,
+                        block,
+                        base,
+                        ctx,
+                        each_sensitive,
+                        targets.clone(),
+                    ) {
                         Some(v) => {
                             values.insert(key, v);
                         }
@@ -726,8 +1061,8 @@ impl State<'_> {
         ok
     }
 
-    /// Evaluates one database block instance; returns its value for references
-    /// (everything but the password).
+    /// Evaluates one database block instance; returns its value for references. The
+    /// password is the configured one, or a marker for the one generated during apply.
     fn database_body(
         &mut self,
         owner: &Node,
@@ -735,6 +1070,7 @@ impl State<'_> {
         base: String,
         ctx: Context<'static>,
         each_sensitive: bool,
+        targets: Vec<Target>,
     ) -> Option<Value> {
         let mut r = Reader::new(ctx);
         let service = block.attr("service").and_then(|attr| {
@@ -745,7 +1081,21 @@ impl State<'_> {
                 .and_then(Value::as_str)
                 .map(str::to_string);
             match name.and_then(|n| self.out.services.get(&n)) {
-                Some(s) => Some((s.name.clone(), s.engine)),
+                Some(s) if s.engine.is_sql() => Some((s.name.clone(), s.engine)),
+                Some(s) => {
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!(
+                                "service \"{}\" has engine \"{}\", which has no databases",
+                                s.name, s.engine
+                            ),
+                        )
+                        .at(&attr.loc, "not a SQL service")
+                        .help("a database block needs a service with engine \"postgres\", \"mysql\" or \"mariadb\""),
+                    );
+                    None
+                }
                 None => {
                     r.errors.push(wrong_type(
                         attr,
@@ -879,6 +1229,13 @@ impl State<'_> {
                 self.out.secrets.push(p.clone());
             }
         }
+        let password_value = match &password {
+            Some((p, _)) => Value::from(p.as_str()),
+            None => Value::from(terrace_provider::refs::marker(
+                &Address::new(format!("{base}.user")),
+                "password",
+            )),
+        };
         let inst = DbInstance {
             base,
             service: service.clone(),
@@ -921,10 +1278,15 @@ impl State<'_> {
                 "collation",
                 inst.collation.clone().map_or(Value::Null, Value::from),
             ),
+            ("password", password_value),
         ]);
-        self.out
-            .databases
-            .push((owner.clone(), inst, block.head_loc.clone(), name_loc));
+        self.out.databases.push(DbItem {
+            node: owner.clone(),
+            inst,
+            head: block.head_loc.clone(),
+            name_loc,
+            targets,
+        });
         Some(value)
     }
 }

@@ -18,6 +18,9 @@ pub(crate) enum Node {
     Service(String),
     Tenant(String),
     Database(String),
+    Image(String),
+    Network(String),
+    Volume(String),
 }
 
 impl fmt::Display for Node {
@@ -28,6 +31,9 @@ impl fmt::Display for Node {
             Node::Service(n) => write!(f, "service.{n}"),
             Node::Tenant(n) => write!(f, "tenant.{n}"),
             Node::Database(n) => write!(f, "database.{n}"),
+            Node::Image(n) => write!(f, "image.{n}"),
+            Node::Network(n) => write!(f, "network.{n}"),
+            Node::Volume(n) => write!(f, "volume.{n}"),
         }
     }
 }
@@ -48,38 +54,66 @@ pub(crate) struct Plan {
     pub broken: BTreeSet<Node>,
 }
 
-/// The attributes of a node with whether `each` is in scope for them.
-fn node_attrs<'a>(
-    node: &Node,
-    decls: &'a Decls,
-) -> (Vec<(&'a RawAttr, bool)>, Option<&'a RawBlock>) {
-    let block = match node {
-        Node::Local(n) => {
-            return (
-                decls
-                    .locals
-                    .get(n)
-                    .map(|a| (a, false))
-                    .into_iter()
-                    .collect(),
-                None,
-            )
-        }
+/// Which names are in scope for one attribute.
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    /// `each` (the block has for_each, and this is not for_each itself).
+    each: bool,
+    /// `self` (the attribute is inside a tenant's app block).
+    self_: bool,
+}
+
+/// The top-level block of a node (`None` for a local value).
+pub(crate) fn node_block<'a>(node: &Node, decls: &'a Decls) -> Option<&'a RawBlock> {
+    Some(match node {
+        Node::Local(_) => return None,
         Node::Host(n) => &decls.hosts[n],
         Node::Service(n) => &decls.services[n],
         Node::Tenant(n) => &decls.tenants[n],
         Node::Database(n) => &decls.databases[n],
+        Node::Image(n) => &decls.images[n],
+        Node::Network(n) => &decls.networks[n],
+        Node::Volume(n) => &decls.volumes[n],
+    })
+}
+
+/// The attributes of a node with the names in scope for each.
+fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
+    let Some(block) = node_block(node, decls) else {
+        let Node::Local(n) = node else {
+            unreachable!("only locals have no block")
+        };
+        let scope = Scope {
+            each: false,
+            self_: false,
+        };
+        return decls
+            .locals
+            .get(n)
+            .map(|a| (a, scope))
+            .into_iter()
+            .collect();
     };
     let has_each = block.attr("for_each").is_some();
-    let mut out: Vec<(&RawAttr, bool)> = block
+    let mut out: Vec<(&RawAttr, Scope)> = block
         .attrs
         .iter()
-        .map(|a| (a, has_each && a.key != "for_each"))
+        .map(|a| {
+            let scope = Scope {
+                each: has_each && a.key != "for_each",
+                self_: false,
+            };
+            (a, scope)
+        })
         .collect();
     for inner in &block.blocks {
-        out.extend(inner.attrs.iter().map(|a| (a, has_each)));
+        let scope = Scope {
+            each: has_each,
+            self_: block.kind == "tenant" && inner.kind == "app",
+        };
+        out.extend(inner.attrs.iter().map(|a| (a, scope)));
     }
-    (out, Some(block))
+    out
 }
 
 /// Collects references, checks them against the declarations, and orders the nodes.
@@ -94,6 +128,9 @@ pub(crate) fn plan(
     nodes.extend(decls.services.keys().cloned().map(Node::Service));
     nodes.extend(decls.tenants.keys().cloned().map(Node::Tenant));
     nodes.extend(decls.databases.keys().cloned().map(Node::Database));
+    nodes.extend(decls.images.keys().cloned().map(Node::Image));
+    nodes.extend(decls.networks.keys().cloned().map(Node::Network));
+    nodes.extend(decls.volumes.keys().cloned().map(Node::Volume));
 
     let mut graph: DiGraph<Node, Loc> = DiGraph::new();
     let index: BTreeMap<Node, NodeIndex> = nodes
@@ -104,9 +141,9 @@ pub(crate) fn plan(
     let mut broken = BTreeSet::new();
 
     for node in &nodes {
-        let (attrs, _) = node_attrs(node, decls);
+        let attrs = node_attrs(node, decls);
         let mut node_refs = Vec::new();
-        for (attr, each_ok) in attrs {
+        for (attr, scope) in attrs {
             let (found, problems) = refs::collect(&attr.expr);
             let at = |span: std::ops::Range<usize>| Loc {
                 file: attr.loc.file.clone(),
@@ -122,9 +159,15 @@ pub(crate) fn plan(
             }
             for r in found {
                 let loc = at(r.span.clone());
-                match check_target(&r.target, decls, each_ok, attr) {
+                match check_target(&r.target, decls, scope, attr) {
                     Err(e) => {
-                        errors.push(e.at(&loc, "not declared"));
+                        let label = match r.target {
+                            Target::SelfRef(_) | Target::EachKey | Target::EachValue => {
+                                "not available here"
+                            }
+                            _ => "not declared",
+                        };
+                        errors.push(e.at(&loc, label));
                         broken.insert(node.clone());
                         continue;
                     }
@@ -171,7 +214,7 @@ pub(crate) fn plan(
 fn check_target(
     target: &Target,
     decls: &Decls,
-    each_ok: bool,
+    scope: Scope,
     attr: &RawAttr,
 ) -> Result<Option<Node>, ConfigError> {
     fn exists<T>(
@@ -233,7 +276,29 @@ fn check_target(
             &format!("database \"{n}\" {{ ... }}"),
         )
         .map(|_| Some(Node::Database(n.clone()))),
-        Target::EachKey | Target::EachValue if each_ok => Ok(None),
+        Target::Image(n) => exists(&decls.images, n, "image", &format!("image \"{n}\" {{ ... }}"))
+            .map(|_| Some(Node::Image(n.clone()))),
+        Target::Network(n) => exists(
+            &decls.networks,
+            n,
+            "network",
+            &format!("network \"{n}\" {{}}"),
+        )
+        .map(|_| Some(Node::Network(n.clone()))),
+        Target::Volume(n) => exists(
+            &decls.volumes,
+            n,
+            "volume",
+            &format!("volume \"{n}\" {{}}"),
+        )
+        .map(|_| Some(Node::Volume(n.clone()))),
+        Target::SelfRef(_) if scope.self_ => Ok(None),
+        Target::SelfRef(_) => Err(ConfigError::new(
+            ErrorKind::UnknownReference,
+            "`self` is only available inside a tenant's app block",
+        )
+        .help("inside `tenant \"t\" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own; elsewhere refer to tenant.t[\"key\"].database")),
+        Target::EachKey | Target::EachValue if scope.each => Ok(None),
         Target::EachKey | Target::EachValue => Err(ConfigError::new(
             ErrorKind::UnknownReference,
             if attr.key == "for_each" {

@@ -1,6 +1,12 @@
 //! terrace's configuration language: loading `*.hcl` files, evaluating them in
 //! dependency order, validating them and lowering them to [`DesiredResource`]s.
 //!
+//! Blocks: `variable`, `locals`, `host`, `service` (a SQL server, a container, or a SQL
+//! server run as a container), `tenant` (per instance: databases, volumes and one
+//! `app` container, which sees them as `self`), `database`, and the Docker objects
+//! `image`, `network` and `volume`. SQL resources belong to the provider
+//! `service.<name>`; Docker resources to `docker.local` or `docker.<host>`.
+//!
 //! The entry point is [`load_dir`]. Every problem is reported as a located miette
 //! diagnostic, and all independent problems are reported together in [`ConfigErrors`].
 //!
@@ -43,10 +49,13 @@ pub struct VarInputs {
 /// A loaded, evaluated and validated configuration.
 #[derive(Debug, Clone)]
 pub struct Project {
-    /// Database servers by block label.
+    /// Services (database servers and container services) by block label.
     pub services: BTreeMap<String, ServiceSpec>,
-    /// SSH hosts by block label (parsed and validated only, for now).
+    /// SSH hosts by block label.
     pub hosts: BTreeMap<String, HostSpec>,
+    /// One entry per Docker engine that some `docker_*` resource uses, by provider key
+    /// (`docker.local` or `docker.<host label>`).
+    pub docker_engines: BTreeMap<String, DockerEngineSpec>,
     /// Every desired resource, sorted by address.
     pub resources: Vec<DesiredResource>,
     /// Every sensitive value known at load time (sensitive variables' strings, admin
@@ -54,13 +63,26 @@ pub struct Project {
     pub secrets: Vec<Secret>,
 }
 
-/// A `service` block: one database server that terrace administers.
+/// A `service` block: a database server that terrace administers, a container, or both
+/// (a database server that terrace also runs as a container).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     /// Block label.
     pub name: String,
-    /// Database engine.
+    /// Engine.
     pub engine: Engine,
+    /// How terrace reaches and logs in to a SQL server (SQL engines only).
+    pub sql: Option<SqlEndpoint>,
+    /// The address of the `docker_container` resource running the service
+    /// (`service.<name>.container`), if it has a `container` block.
+    pub container: Option<Address>,
+    /// The `host` block the service runs on, if given.
+    pub host: Option<String>,
+}
+
+/// Where and as whom terrace administers a SQL server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlEndpoint {
     /// Server address (`endpoint.address`).
     pub address: String,
     /// Server port (`endpoint.port`, default 5432 or 3306).
@@ -69,11 +91,9 @@ pub struct ServiceSpec {
     pub admin_user: String,
     /// That user's password.
     pub admin_password: Secret,
-    /// The `host` block the server runs on, if given.
-    pub host: Option<String>,
 }
 
-/// A supported database engine.
+/// A supported service engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
     /// PostgreSQL.
@@ -82,16 +102,36 @@ pub enum Engine {
     Mysql,
     /// MariaDB.
     Mariadb,
+    /// Redis (run as a container; no users or databases managed yet).
+    Redis,
+    /// A plain container service.
+    Container,
 }
 
 impl Engine {
+    /// Every engine, in the order help texts list them.
+    pub const ALL: [Engine; 5] = [
+        Engine::Postgres,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Redis,
+        Engine::Container,
+    ];
+
     /// The name used in configuration files.
     pub fn as_str(self) -> &'static str {
         match self {
             Engine::Postgres => "postgres",
             Engine::Mysql => "mysql",
             Engine::Mariadb => "mariadb",
+            Engine::Redis => "redis",
+            Engine::Container => "container",
         }
+    }
+
+    /// True for SQL servers (they have an endpoint, an admin login and databases).
+    pub fn is_sql(self) -> bool {
+        matches!(self, Engine::Postgres | Engine::Mysql | Engine::Mariadb)
     }
 }
 
@@ -116,6 +156,22 @@ pub struct HostSpec {
     pub identity_file: Option<String>,
     /// Whether commands run through sudo (`become = true`).
     pub become_root: bool,
+    /// The Docker engine's socket on that machine (`docker = { socket = "..." }`).
+    pub docker_socket: Option<String>,
+}
+
+/// One Docker engine that resources are placed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerEngineSpec {
+    /// The provider key of its resources: `docker.local`, or `docker.<host label>` for
+    /// resources with `host = host.<label>`.
+    pub key: String,
+    /// The socket from the host block's `docker = { socket = ... }`, if set.
+    pub socket: Option<String>,
+    /// The host block the engine runs on. For `docker.local` this is the host block
+    /// labelled `local` if one is declared (it carries the local engine's settings),
+    /// else `None`.
+    pub host: Option<String>,
 }
 
 /// Loads every `*.hcl` file of `dir` (sorted by name, one namespace), evaluates it with
@@ -154,83 +210,49 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
         .collect();
 
     let plan = graph::plan(&decls, &failed_vars, &mut errors);
-    let evaluated = eval::run(&decls, &vars, &plan, base, &mut errors);
-    let resources = lower_all(&evaluated, &plan, &mut errors);
+    let evaluated = eval::run(&decls, &vars, &plan, base, dir, &mut errors);
+    let resources = lower::all(&evaluated, &mut errors);
 
     if !errors.is_empty() {
         errors.sort_by_key(ConfigError::sort_key);
+        let mut secrets = vars.secrets.clone();
+        secrets.extend(evaluated.secrets.iter().cloned());
+        for e in &mut errors {
+            e.scrub(&secrets);
+        }
         return Err(ConfigErrors(errors));
     }
     let mut secrets: Vec<String> = vars.secrets;
     secrets.extend(evaluated.secrets.iter().cloned());
     secrets.sort();
     secrets.dedup();
+    let docker_engines = docker_engines(&resources, &evaluated.hosts);
     Ok(Project {
         services: evaluated.services,
         hosts: evaluated.hosts,
+        docker_engines,
         resources,
         secrets: secrets.into_iter().map(Secret::new).collect(),
     })
 }
 
-/// Lowers every database instance, checks uniqueness and adds cross-block dependencies.
-fn lower_all(
-    ev: &eval::Evaluated,
-    plan: &graph::Plan,
-    errors: &mut Vec<ConfigError>,
-) -> Vec<DesiredResource> {
-    let mut by_address: BTreeMap<String, &source::Loc> = BTreeMap::new();
-    let mut by_name: BTreeMap<(String, String), &source::Loc> = BTreeMap::new();
-    let mut per_node: BTreeMap<&graph::Node, Vec<Address>> = BTreeMap::new();
-    let mut lowered: Vec<(&graph::Node, DesiredResource)> = Vec::new();
-    for (node, db, head, name_loc) in &ev.databases {
-        if let Some(first) = by_address.get(&db.base) {
-            errors.push(syntax::duplicate("database block", &db.base, head, first));
+/// The Docker engines the resources use, with their hosts' settings.
+fn docker_engines(
+    resources: &[DesiredResource],
+    hosts: &BTreeMap<String, HostSpec>,
+) -> BTreeMap<String, DockerEngineSpec> {
+    let mut out = BTreeMap::new();
+    for r in resources {
+        let Some(label) = r.provider.0.strip_prefix(lower::DOCKER_PREFIX) else {
             continue;
-        }
-        by_address.insert(db.base.clone(), head);
-        let key = (db.service.clone(), db.name.clone());
-        if let Some(first) = by_name.get(&key) {
-            errors.push(
-                ConfigError::new(
-                    ErrorKind::Duplicate,
-                    format!("database \"{}\" is declared twice on service \"{}\"", db.name, db.service),
-                )
-                .at(name_loc, "declared again here")
-                .at(first, "first declared here")
-                .help(format!(
-                    "two blocks would manage the same database; give one a different name (the first is at {})",
-                    first.describe()
-                )),
-            );
-            continue;
-        }
-        by_name.insert(key, name_loc);
-        for r in lower::lower(db) {
-            per_node.entry(node).or_default().push(r.address.clone());
-            lowered.push((node, r));
-        }
+        };
+        let host = hosts.get(label);
+        out.entry(r.provider.0.clone())
+            .or_insert_with(|| DockerEngineSpec {
+                key: r.provider.0.clone(),
+                socket: host.and_then(|h| h.docker_socket.clone()),
+                host: host.map(|h| h.name.clone()),
+            });
     }
-    let mut out = Vec::new();
-    for (node, mut r) in lowered {
-        // A block that refers to another tenant or database block is created after it.
-        for nref in &plan.refs[node] {
-            let dep = match &nref.target {
-                refs::Target::Tenant(n) => graph::Node::Tenant(n.clone()),
-                refs::Target::Database(n) => graph::Node::Database(n.clone()),
-                _ => continue,
-            };
-            if &dep == node {
-                continue;
-            }
-            for a in per_node.get(&dep).into_iter().flatten() {
-                if !r.depends_on.contains(a) {
-                    r.depends_on.push(a.clone());
-                }
-            }
-        }
-        out.push(r);
-    }
-    out.sort_by(|a, b| a.address.cmp(&b.address));
     out
 }

@@ -23,6 +23,11 @@ pub(crate) enum Target {
     Service(String),
     Tenant(String),
     Database(String),
+    Image(String),
+    Network(String),
+    Volume(String),
+    /// `self.<attr>` inside a tenant's app block (`database` or `volume`).
+    SelfRef(String),
     EachKey,
     EachValue,
 }
@@ -32,6 +37,20 @@ pub(crate) enum Target {
 pub(crate) struct Ref {
     pub target: Target,
     pub span: Range<usize>,
+    /// The attribute names and literal string keys that follow the target
+    /// (`["k", "database", "password"]` for `tenant.t["k"].database.password`).
+    pub path: Vec<String>,
+}
+
+impl Ref {
+    /// True if the reference reads a password (`...database.password`), which is
+    /// sensitive whether or not it came from a sensitive variable.
+    pub fn reads_password(&self) -> bool {
+        matches!(
+            self.target,
+            Target::Tenant(_) | Target::Database(_) | Target::SelfRef(_)
+        ) && self.path.iter().any(|p| p == "password")
+    }
 }
 
 /// A malformed reference found while walking.
@@ -45,8 +64,12 @@ pub(crate) struct RefProblem {
 }
 
 const ROOTS: &[&str] = &[
-    "var", "local", "host", "service", "tenant", "database", "each",
+    "var", "local", "host", "service", "tenant", "database", "image", "network", "volume", "each",
+    "self",
 ];
+
+/// The attributes `self` has inside a tenant's app block.
+pub(crate) const SELF_ATTRS: &[&str] = &["database", "volume"];
 
 /// Collects the references of an expression.
 pub(crate) fn collect(expr: &Expression) -> (Vec<Ref>, Vec<RefProblem>) {
@@ -85,7 +108,7 @@ impl Walker {
             let help = suggest(name, candidates.iter().copied(), |_| {
                 format!(
                     "references start with {}, e.g. var.example",
-                    list_names(&ROOTS[..6])
+                    list_names(&ROOTS[..9])
                 )
             });
             self.problems.push(RefProblem {
@@ -98,10 +121,10 @@ impl Walker {
             return;
         }
         let Some(attr) = attr else {
-            let example = if name == "each" {
-                "each.key"
-            } else {
-                "var.example"
+            let example = match name {
+                "each" => "each.key",
+                "self" => "self.database.name",
+                _ => "var.example",
             };
             self.problems.push(RefProblem {
                 kind: ErrorKind::UnknownReference,
@@ -116,6 +139,19 @@ impl Walker {
         };
         let span = start..span_of(attr).end;
         let key = attr.as_str().to_string();
+        let path: Vec<String> = traversal
+            .map(|t| {
+                t.operators
+                    .iter()
+                    .skip(1)
+                    .filter_map(|op| match op.value() {
+                        TraversalOperator::GetAttr(i) => Some(i.as_str().to_string()),
+                        TraversalOperator::Index(e) => e.as_str().map(str::to_string),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let target = match name {
             "var" => Target::Var(key),
             "local" => Target::Local(key),
@@ -123,6 +159,24 @@ impl Walker {
             "service" => Target::Service(key),
             "tenant" => Target::Tenant(key),
             "database" => Target::Database(key),
+            "image" => Target::Image(key),
+            "network" => Target::Network(key),
+            "volume" => Target::Volume(key),
+            "self" => {
+                if !SELF_ATTRS.contains(&key.as_str()) {
+                    self.problems.push(RefProblem {
+                        kind: ErrorKind::UnknownReference,
+                        span,
+                        message: format!("`self` has no attribute \"{key}\""),
+                        label: "unknown attribute".into(),
+                        help: suggest(&key, SELF_ATTRS.iter().copied(), |all| {
+                            format!("`self` has {}", list_names(&all))
+                        }),
+                    });
+                    return;
+                }
+                Target::SelfRef(key)
+            }
             _ => match key.as_str() {
                 "key" => Target::EachKey,
                 "value" => Target::EachValue,
@@ -138,7 +192,7 @@ impl Walker {
                 }
             },
         };
-        self.refs.push(Ref { target, span });
+        self.refs.push(Ref { target, span, path });
     }
 
     fn scoped(

@@ -109,7 +109,14 @@ static HOST: BlockSchema = BlockSchema {
     min_labels: 1,
     max_labels: 1,
     label_hint: "host \"name\" { ... }",
-    attrs: Some(&["address", "port", "user", "identity_file", "become"]),
+    attrs: Some(&[
+        "address",
+        "port",
+        "user",
+        "identity_file",
+        "become",
+        "docker",
+    ]),
     required: &["address"],
     blocks: &[],
 };
@@ -119,7 +126,94 @@ static SERVICE: BlockSchema = BlockSchema {
     max_labels: 1,
     label_hint: "service \"name\" { ... }",
     attrs: Some(&["engine", "endpoint", "admin", "host"]),
-    required: &["engine", "endpoint", "admin"],
+    // `endpoint` and `admin` are required for SQL engines only: checked on evaluation.
+    required: &["engine"],
+    blocks: &[&CONTAINER],
+};
+/// Attributes of a container (a service's `container` block, a tenant's `app`).
+pub(crate) const CONTAINER_ATTRS: &[&str] = &[
+    "image",
+    "name",
+    "command",
+    "env",
+    "labels",
+    "ports",
+    "mounts",
+    "networks",
+    "memory",
+    "restart",
+    "healthcheck",
+    "running",
+    "host",
+];
+static CONTAINER: BlockSchema = BlockSchema {
+    kind: "container",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "container { image = ... }",
+    attrs: Some(CONTAINER_ATTRS),
+    required: &["image"],
+    blocks: &[],
+};
+static APP: BlockSchema = BlockSchema {
+    kind: "app",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "app { image = ... }",
+    attrs: Some(&[
+        "image",
+        "name",
+        "command",
+        "env",
+        "labels",
+        "ports",
+        "mounts",
+        "networks",
+        "memory",
+        "restart",
+        "healthcheck",
+        "running",
+        "host",
+        "domain",
+        "port",
+    ]),
+    required: &["image"],
+    blocks: &[],
+};
+static NESTED_VOLUME: BlockSchema = BlockSchema {
+    kind: "volume",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "volume \"name\" { ... }",
+    attrs: Some(&["name", "driver", "host"]),
+    required: &[],
+    blocks: &[],
+};
+static IMAGE: BlockSchema = BlockSchema {
+    kind: "image",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "image \"name\" { name = \"repo:tag\" }",
+    attrs: Some(&["for_each", "host", "name", "pull", "source", "cmd"]),
+    required: &["name"],
+    blocks: &[],
+};
+static NETWORK: BlockSchema = BlockSchema {
+    kind: "network",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "network \"name\" { ... }",
+    attrs: Some(&["for_each", "host", "name", "driver", "internal"]),
+    required: &[],
+    blocks: &[],
+};
+static VOLUME: BlockSchema = BlockSchema {
+    kind: "volume",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "volume \"name\" { ... }",
+    attrs: Some(&["for_each", "host", "name", "driver"]),
+    required: &[],
     blocks: &[],
 };
 static NESTED_DATABASE: BlockSchema = BlockSchema {
@@ -138,7 +232,7 @@ static TENANT: BlockSchema = BlockSchema {
     label_hint: "tenant \"name\" { ... }",
     attrs: Some(&["for_each"]),
     required: &[],
-    blocks: &[&NESTED_DATABASE],
+    blocks: &[&NESTED_DATABASE, &NESTED_VOLUME, &APP],
 };
 static DATABASE: BlockSchema = BlockSchema {
     kind: "database",
@@ -151,7 +245,9 @@ static DATABASE: BlockSchema = BlockSchema {
 };
 
 /// The block types allowed at the top level of a configuration file.
-static TOP_LEVEL: &[&BlockSchema] = &[&VARIABLE, &LOCALS, &HOST, &SERVICE, &TENANT, &DATABASE];
+static TOP_LEVEL: &[&BlockSchema] = &[
+    &VARIABLE, &LOCALS, &HOST, &SERVICE, &TENANT, &DATABASE, &IMAGE, &NETWORK, &VOLUME,
+];
 
 /// Reads every `*.hcl` file of `dir`, sorted by name.
 pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
@@ -434,6 +530,9 @@ pub(crate) struct Decls {
     pub services: BTreeMap<String, RawBlock>,
     pub tenants: BTreeMap<String, RawBlock>,
     pub databases: BTreeMap<String, RawBlock>,
+    pub images: BTreeMap<String, RawBlock>,
+    pub networks: BTreeMap<String, RawBlock>,
+    pub volumes: BTreeMap<String, RawBlock>,
 }
 
 impl Decls {
@@ -460,7 +559,13 @@ impl Decls {
                 "variable" => (&mut d.variables, "variable"),
                 "host" => (&mut d.hosts, "host"),
                 "service" => (&mut d.services, "service"),
-                "tenant" => (&mut d.tenants, "tenant"),
+                "tenant" => {
+                    check_tenant_blocks(&block, errors);
+                    (&mut d.tenants, "tenant")
+                }
+                "image" => (&mut d.images, "image"),
+                "network" => (&mut d.networks, "network"),
+                "volume" => (&mut d.volumes, "volume"),
                 _ => (&mut d.databases, "database"),
             };
             let name = block.label().to_string();
@@ -471,6 +576,30 @@ impl Decls {
             }
         }
         d
+    }
+}
+
+/// A tenant has at most one `app` block, and its volume labels are unique.
+fn check_tenant_blocks(block: &RawBlock, errors: &mut Vec<ConfigError>) {
+    let apps: Vec<&RawBlock> = block.blocks.iter().filter(|b| b.kind == "app").collect();
+    for extra in apps.iter().skip(1) {
+        errors.push(
+            ConfigError::new(
+                ErrorKind::Duplicate,
+                format!("tenant \"{}\" has more than one app block", block.label()),
+            )
+            .at(&extra.head_loc, "another app block")
+            .at(&apps[0].head_loc, "first app block")
+            .help("a tenant instance runs one app container; declare other containers as `service` blocks with engine = \"container\""),
+        );
+    }
+    let mut seen: BTreeMap<&str, &Loc> = BTreeMap::new();
+    for v in block.blocks.iter().filter(|b| b.kind == "volume") {
+        if let Some(first) = seen.get(v.label()) {
+            errors.push(duplicate("volume", v.label(), v.name_loc(), first));
+        } else {
+            seen.insert(v.label(), v.name_loc());
+        }
     }
 }
 

@@ -86,3 +86,57 @@ pub(crate) fn privilege(p: &str) -> Result<String, String> {
 pub(crate) fn charset_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// Docker container, volume and network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, as the
+/// Docker engine requires (at least two characters).
+pub(crate) fn docker_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!("the name contains {}", describe_char(c)));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("the name does not start with a letter or digit".into());
+    }
+    if name.len() < 2 {
+        return Err("the name is a single character; Docker needs at least two".into());
+    }
+    Ok(())
+}
+
+/// The help text for an invalid Docker name.
+pub(crate) const DOCKER_NAME_HELP: &str =
+    "Docker names start with an ASCII letter or digit and contain only letters, digits, `_`, `.` and `-` (at least two characters, e.g. client-alice)";
+
+/// Image references such as `nginx:1.27`, `registry.example:5000/team/app@sha256:...`:
+/// no spaces, quotes or other characters Docker does not accept.
+pub(crate) fn image_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the image name is empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':' | '@')))
+    {
+        return Err(format!("the image name contains {}", describe_char(c)));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("the image name does not start with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// Restart policies: `no`, `always`, `unless-stopped`, `on-failure` or `on-failure:N`.
+pub(crate) fn restart_policy(p: &str) -> bool {
+    match p.strip_prefix("on-failure:") {
+        Some(n) => !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()),
+        None => RESTART_POLICIES.contains(&p),
+    }
+}
+
+/// The restart policies Docker knows (`on-failure` also takes `:N`).
+pub(crate) const RESTART_POLICIES: &[&str] = &["no", "always", "unless-stopped", "on-failure"];

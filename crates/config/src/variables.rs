@@ -227,6 +227,19 @@ pub(crate) fn resolve(
         }
     }
 
+    // The raw text given for a sensitive variable is secret even when it fails to
+    // parse: the error about it must not repeat it.
+    let env_inputs = inputs
+        .env
+        .iter()
+        .filter_map(|(k, raw)| Some((k.strip_prefix(ENV_PREFIX)?, raw)));
+    let cli_inputs = inputs.vars.iter().map(|(k, raw)| (k.as_str(), raw));
+    for (name, raw) in env_inputs.chain(cli_inputs) {
+        if out.sensitive.contains(name) && !raw.is_empty() {
+            out.secrets.push(raw.clone());
+        }
+    }
+
     for (name, d) in vars {
         if !d.ok {
             continue;

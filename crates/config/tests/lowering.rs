@@ -88,10 +88,13 @@ fn postgres_example_lowers_exactly() {
 
     let svc = &p.services["db"];
     assert_eq!(svc.engine, Engine::Postgres);
-    assert_eq!((svc.address.as_str(), svc.port), ("127.0.0.1", 5432));
-    assert_eq!(svc.admin_user, "terrace_admin");
-    assert_eq!(svc.admin_password.expose(), "s3cret");
+    let sql = svc.sql.as_ref().unwrap();
+    assert_eq!((sql.address.as_str(), sql.port), ("127.0.0.1", 5432));
+    assert_eq!(sql.admin_user, "terrace_admin");
+    assert_eq!(sql.admin_password.expose(), "s3cret");
+    assert_eq!(svc.container, None);
     assert_eq!(svc.host.as_deref(), Some("db1"));
+    assert!(p.docker_engines.is_empty());
     let host = &p.hosts["db1"];
     assert_eq!(
         (host.port, host.user.as_str(), host.become_root),
@@ -133,7 +136,7 @@ fn mariadb_example_lowers_exactly() {
         expected.push(res(&user, "sql_user", user_attrs, &[]));
     }
     assert_eq!(p.resources, expected);
-    assert_eq!(p.services["db"].port, 3306);
+    assert_eq!(p.services["db"].sql.as_ref().unwrap().port, 3306);
     assert_eq!(p.services["db"].engine, Engine::Mariadb);
 }
 
@@ -173,7 +176,7 @@ database "shop" {
         r[2].attrs,
         serde_json::from_value(json!({"name": "shop_rw", "host": "%", "password": "pw1"})).unwrap()
     );
-    assert_eq!(p.services["db"].port, 3307);
+    assert_eq!(p.services["db"].sql.as_ref().unwrap().port, 3307);
     assert!(p.secrets.iter().any(|s| s.expose() == "pw1"));
 }
 
@@ -258,4 +261,39 @@ database "multi" {
         addrs.contains(&r#"database.multi["we\"ird key"].user"#),
         "{addrs:?}"
     );
+}
+
+#[test]
+fn a_collation_alone_leaves_the_charset_to_the_server() {
+    let p = common::load(&[(
+        "main.hcl",
+        r#"
+service "my" {
+  engine   = "mariadb"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "root", password = "pw" }
+}
+database "a" {
+  service   = service.my
+  name      = "a"
+  collation = "latin1_swedish_ci"
+}
+database "b" {
+  service = service.my
+  name    = "b"
+}
+"#,
+    )]);
+    let db = |addr: &str| {
+        p.resources
+            .iter()
+            .find(|r| r.address.as_str() == addr)
+            .unwrap()
+    };
+    assert!(
+        !db("database.a").attrs.contains_key("charset"),
+        "{:?}",
+        db("database.a").attrs
+    );
+    assert_eq!(db("database.b").attrs["charset"], "utf8mb4");
 }

@@ -1,0 +1,1027 @@
+//! Evaluating `image`, `network` and `volume` blocks, tenant volumes, service
+//! `container` blocks and tenant `app` blocks straight into `docker_*` resources.
+//!
+//! Only attributes the user set (plus derived routing labels) go into a resource, so
+//! that the planner compares nothing else. Lists are normalised here (`networks` items
+//! become `{ name, aliases }`, `mounts` items `{ source, target, read_only }`); values
+//! such as `memory = "256m"` pass through unchanged for the provider to normalise.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value as Json;
+use terrace_provider::{Attrs, DesiredResource};
+
+use super::*;
+use crate::lower::docker_key;
+
+/// Pull policies of an `image` block.
+const PULL: &[&str] = &["never", "if_missing", "always"];
+
+/// One instance of an image, network or volume block.
+pub(super) struct Instance {
+    /// The top-level block that owns it.
+    pub owner: Node,
+    /// Resource address.
+    pub address: String,
+    /// The Docker name when `name` is not set.
+    pub default_name: String,
+    /// Context with `each` declared where it applies.
+    pub ctx: Context<'static>,
+    pub each_sensitive: bool,
+    /// The host when `host` is not set.
+    pub default_host: Option<String>,
+    /// References of the block (cross-block dependencies).
+    pub targets: Vec<Target>,
+}
+
+/// One container: a service's `container` block or a tenant instance's `app`.
+pub(super) struct ContainerCtx {
+    pub owner: Node,
+    pub address: String,
+    pub default_name: String,
+    /// Context with `each` and `self` declared where they apply.
+    pub ctx: Context<'static>,
+    pub each_sensitive: bool,
+    pub default_host: Option<String>,
+    pub targets: Vec<Target>,
+    /// Dependencies known at evaluation (what the app reads through `self`).
+    pub deps: Vec<Address>,
+    /// A tenant's app (`domain` and `port` allowed).
+    pub app: bool,
+}
+
+/// An HCL value as an attribute value.
+fn json(v: &Value) -> Json {
+    serde_json::to_value(v).expect("HCL values always serialize")
+}
+
+/// A string list item or map value: strings, numbers and bools (as strings).
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Reader {
+    /// A list of strings (`command`, `ports`, `cmd`), each element checked in place.
+    fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
+        let v = self.value(attr)?;
+        self.string_list_of(attr, &attr.loc, &attr.key, &v, example, false)
+    }
+
+    /// `v` as a list of strings. Elements of a list literal written as the attribute
+    /// value are located one by one; in a `nested` list (`healthcheck.test`) errors
+    /// point at `loc`.
+    fn string_list_of(
+        &mut self,
+        attr: &RawAttr,
+        loc: &Loc,
+        field: &str,
+        v: &Value,
+        example: &str,
+        nested: bool,
+    ) -> Option<Vec<String>> {
+        let Value::Array(items) = v else {
+            self.errors.push(wrong_type(
+                attr,
+                loc,
+                field,
+                "a list of strings",
+                v,
+                example,
+            ));
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, x) in items.iter().enumerate() {
+            match x {
+                Value::String(s) => out.push(s.clone()),
+                other => {
+                    let at = if nested {
+                        loc.clone()
+                    } else {
+                        item_loc(attr, i)
+                    };
+                    self.errors.push(wrong_type(
+                        attr,
+                        &at,
+                        &format!("{field}[{i}]"),
+                        "a string",
+                        other,
+                        example,
+                    ));
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// A map of strings (`env`, `labels`); numbers and bools become strings.
+    fn string_map(
+        &mut self,
+        attr: &RawAttr,
+        example: &str,
+    ) -> Option<serde_json::Map<String, Json>> {
+        let v = self.value(attr)?;
+        let Value::Object(map) = &v else {
+            self.errors.push(wrong_type(
+                attr,
+                &attr.loc,
+                &attr.key,
+                "a map of strings",
+                &v,
+                example,
+            ));
+            return None;
+        };
+        let mut out = serde_json::Map::new();
+        let mut ok = true;
+        for (k, x) in map {
+            match scalar_string(x) {
+                Some(s) => {
+                    out.insert(k.clone(), Json::String(s));
+                }
+                None => {
+                    self.errors.push(wrong_type(
+                        attr,
+                        &field_loc(attr, k),
+                        &format!("{}.{k}", attr.key),
+                        "a string",
+                        x,
+                        example,
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+impl<'a> State<'a> {
+    pub(super) fn image(&mut self, label: &str) -> bool {
+        self.top_level(label, "image", Self::image_body)
+    }
+
+    pub(super) fn network(&mut self, label: &str) -> bool {
+        self.top_level(label, "network", Self::network_body)
+    }
+
+    pub(super) fn volume(&mut self, label: &str) -> bool {
+        self.top_level(label, "volume", Self::volume_body)
+    }
+
+    /// Evaluates every instance of a top-level image, network or volume block and
+    /// declares its value under `ns`.
+    fn top_level(
+        &mut self,
+        label: &str,
+        ns: &'static str,
+        body: fn(&mut State<'a>, &RawBlock, Instance) -> Option<Value>,
+    ) -> bool {
+        let decls = self.decls;
+        let (block, owner) = match ns {
+            "image" => (&decls.images[label], Node::Image(label.to_string())),
+            "network" => (&decls.networks[label], Node::Network(label.to_string())),
+            _ => (&decls.volumes[label], Node::Volume(label.to_string())),
+        };
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let targets = block_targets(&block.attrs);
+        let instance = |key: Option<&str>, ctx: Context<'static>| Instance {
+            owner: owner.clone(),
+            address: match key {
+                Some(k) => format!("{ns}.{label}[{}]", quote(k)),
+                None => format!("{ns}.{label}"),
+            },
+            default_name: match key {
+                Some(k) => format!("{label}_{k}"),
+                None => label.to_string(),
+            },
+            ctx,
+            each_sensitive,
+            default_host: None,
+            targets: targets.clone(),
+        };
+        let mut ok = true;
+        let value = match instances {
+            None => {
+                let v = body(self, block, instance(None, self.ctx()));
+                ok = v.is_some();
+                v.unwrap_or(Value::Null)
+            }
+            Some(list) => {
+                let mut values = Map::new();
+                for (key, each) in list {
+                    let mut ctx = self.ctx();
+                    ctx.declare_var("each", each);
+                    match body(self, block, instance(Some(&key), ctx)) {
+                        Some(v) => {
+                            values.insert(key, v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                Value::Object(values)
+            }
+        };
+        self.ns
+            .get_mut(ns)
+            .expect("namespace")
+            .insert(label.to_string(), value);
+        ok
+    }
+
+    /// The resource attributes whose block attribute is sensitive.
+    fn sensitive_keys(
+        &self,
+        block: &RawBlock,
+        pairs: &[(&str, &[&str])],
+        each_sensitive: bool,
+    ) -> BTreeSet<String> {
+        pairs
+            .iter()
+            .filter(|(_, from)| {
+                from.iter()
+                    .filter_map(|k| block.attr(k))
+                    .any(|a| self.is_sensitive(a, each_sensitive))
+            })
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    /// `name`, or the default; checked as a Docker name.
+    fn docker_name(
+        &self,
+        r: &mut Reader,
+        block: &RawBlock,
+        what: &str,
+        default: &str,
+        example: &str,
+    ) -> Option<(String, Loc)> {
+        let (name, loc, defaulted) = match block.attr("name") {
+            Some(_) => {
+                let (n, loc) = r.string(block, "name", example)?;
+                (n, loc, false)
+            }
+            None => (default.to_string(), block.head_loc.clone(), true),
+        };
+        if let Err(msg) = validate::docker_name(&name) {
+            let mut help = validate::DOCKER_NAME_HELP.to_string();
+            if defaulted {
+                help.push_str(&format!(
+                    "; the name defaults to \"{}\" here, set `name = ...` in the block to choose another",
+                    default.escape_debug()
+                ));
+            }
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::InvalidIdentifier,
+                    format!("invalid {what} name \"{}\": {msg}", name.escape_debug()),
+                )
+                .at(
+                    &loc,
+                    if defaulted {
+                        "the defaulted name is not a valid Docker name"
+                    } else {
+                        "not a valid Docker name"
+                    },
+                )
+                .help(help),
+            );
+            return None;
+        }
+        Some((name, loc))
+    }
+
+    /// Records one evaluated Docker resource.
+    #[allow(clippy::too_many_arguments)]
+    fn push_docker(
+        &mut self,
+        inst_owner: Node,
+        address: String,
+        type_name: &str,
+        host: Option<&str>,
+        attrs: Attrs,
+        sensitive_attrs: BTreeSet<String>,
+        (name, name_loc): (String, Loc),
+        targets: Vec<Target>,
+        depends_on: Vec<Address>,
+    ) {
+        self.out.docker.push(DockerItem {
+            node: inst_owner,
+            resource: DesiredResource {
+                address: Address::new(address),
+                type_name: type_name.to_string(),
+                provider: docker_key(host),
+                attrs,
+                sensitive_attrs,
+                depends_on,
+            },
+            name,
+            name_loc,
+            targets,
+        });
+    }
+
+    fn image_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
+        let mut r = Reader::new(inst.ctx.clone());
+        let name = r.string(block, "name", "\"nginx:1.27\"");
+        if let Some((n, loc)) = &name {
+            if let Err(msg) = validate::image_name(n) {
+                r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::InvalidValue,
+                        format!("invalid image name \"{}\": {msg}", n.escape_debug()),
+                    )
+                    .at(loc, "not an image reference")
+                    .help("write an image reference like \"nginx:1.27\" or \"registry.example/team/app:2\""),
+                );
+            }
+        }
+        let pull = r.string(block, "pull", "\"if_missing\"");
+        if let Some((p, loc)) = &pull {
+            if !PULL.contains(&p.as_str()) {
+                r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::InvalidValue,
+                        format!("invalid value for \"pull\": \"{}\"", p.escape_debug()),
+                    )
+                    .at(loc, "not a pull policy")
+                    .help(suggest(p, PULL.iter().copied(), |all| {
+                        format!("pull must be {}", list_names(&all))
+                    })),
+                );
+            }
+        }
+        let source = r
+            .string(block, "source", "\"images/rootfs.tar\"")
+            .map(|(s, _)| {
+                let joined = self.dir.join(&s);
+                std::path::absolute(&joined)
+                    .unwrap_or(joined)
+                    .display()
+                    .to_string()
+            });
+        let cmd = block
+            .attr("cmd")
+            .and_then(|a| r.string_list(a, "[\"httpd\", \"-f\"]"));
+        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
+        if !r.finish(self.errors) {
+            return None;
+        }
+        let (name, name_loc) = name?;
+        let pull = pull.map_or_else(|| "if_missing".to_string(), |p| p.0);
+        let mut attrs = Attrs::new();
+        attrs.insert("name".into(), Json::from(name.as_str()));
+        attrs.insert("pull".into(), Json::from(pull.as_str()));
+        if let Some(s) = &source {
+            attrs.insert("source".into(), Json::from(s.as_str()));
+        }
+        if let Some(c) = &cmd {
+            attrs.insert("cmd".into(), Json::from(c.clone()));
+        }
+        let sensitive = self.sensitive_keys(
+            block,
+            &[
+                ("name", &["name"]),
+                ("pull", &["pull"]),
+                ("source", &["source"]),
+                ("cmd", &["cmd"]),
+            ],
+            inst.each_sensitive,
+        );
+        let value = obj(vec![
+            ("name", Value::from(name.as_str())),
+            ("pull", Value::from(pull)),
+            ("source", source.map_or(Value::Null, Value::from)),
+            (
+                "cmd",
+                cmd.map_or(Value::Null, |c| {
+                    Value::Array(c.into_iter().map(Value::from).collect())
+                }),
+            ),
+            ("host", host.clone().map_or(Value::Null, Value::from)),
+        ]);
+        self.docker_values
+            .entry("image")
+            .or_default()
+            .push((value.clone(), name.clone()));
+        self.push_docker(
+            inst.owner,
+            inst.address,
+            "docker_image",
+            host.as_deref(),
+            attrs,
+            sensitive,
+            (name, name_loc),
+            inst.targets,
+            Vec::new(),
+        );
+        Some(value)
+    }
+
+    fn network_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
+        let mut r = Reader::new(inst.ctx.clone());
+        let name = self.docker_name(&mut r, block, "network", &inst.default_name, "\"farm\"");
+        let driver = r.string(block, "driver", "\"bridge\"").map(|d| d.0);
+        let internal = r.bool(block, "internal");
+        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
+        if !r.finish(self.errors) {
+            return None;
+        }
+        let (name, name_loc) = name?;
+        let mut attrs = Attrs::new();
+        attrs.insert("name".into(), Json::from(name.as_str()));
+        if let Some(d) = &driver {
+            attrs.insert("driver".into(), Json::from(d.as_str()));
+        }
+        if let Some(i) = internal {
+            attrs.insert("internal".into(), Json::Bool(i));
+        }
+        let sensitive = self.sensitive_keys(
+            block,
+            &[("name", &["name"]), ("driver", &["driver"])],
+            inst.each_sensitive,
+        );
+        let value = obj(vec![
+            ("name", Value::from(name.as_str())),
+            ("driver", driver.map_or(Value::Null, Value::from)),
+            ("internal", internal.map_or(Value::Null, Value::Bool)),
+            ("host", host.clone().map_or(Value::Null, Value::from)),
+        ]);
+        self.docker_values
+            .entry("network")
+            .or_default()
+            .push((value.clone(), name.clone()));
+        self.push_docker(
+            inst.owner,
+            inst.address,
+            "docker_network",
+            host.as_deref(),
+            attrs,
+            sensitive,
+            (name, name_loc),
+            inst.targets,
+            Vec::new(),
+        );
+        Some(value)
+    }
+
+    /// A top-level volume instance or a tenant's volume.
+    pub(super) fn volume_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
+        let mut r = Reader::new(inst.ctx.clone());
+        let name = self.docker_name(&mut r, block, "volume", &inst.default_name, "\"db_data\"");
+        let driver = r.string(block, "driver", "\"local\"").map(|d| d.0);
+        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
+        if !r.finish(self.errors) {
+            return None;
+        }
+        let (name, name_loc) = name?;
+        let mut attrs = Attrs::new();
+        attrs.insert("name".into(), Json::from(name.as_str()));
+        if let Some(d) = &driver {
+            attrs.insert("driver".into(), Json::from(d.as_str()));
+        }
+        let sensitive = self.sensitive_keys(
+            block,
+            &[("name", &["name"]), ("driver", &["driver"])],
+            inst.each_sensitive,
+        );
+        let value = obj(vec![
+            ("name", Value::from(name.as_str())),
+            ("driver", driver.map_or(Value::Null, Value::from)),
+            ("host", host.clone().map_or(Value::Null, Value::from)),
+        ]);
+        self.docker_values
+            .entry("volume")
+            .or_default()
+            .push((value.clone(), name.clone()));
+        self.push_docker(
+            inst.owner,
+            inst.address,
+            "docker_volume",
+            host.as_deref(),
+            attrs,
+            sensitive,
+            (name, name_loc),
+            inst.targets,
+            Vec::new(),
+        );
+        Some(value)
+    }
+
+    /// The Docker name of an evaluated image, network or volume equal to `v`.
+    fn referenced(&self, kind: &str, v: &Value) -> Option<String> {
+        self.docker_values
+            .get(kind)?
+            .iter()
+            .find(|(x, _)| x == v)
+            .map(|(_, n)| n.clone())
+    }
+
+    /// Evaluates a container; returns its Docker name.
+    pub(super) fn container_body(&mut self, block: &RawBlock, c: ContainerCtx) -> Option<String> {
+        let mut r = Reader::new(c.ctx.clone());
+        let mut attrs = Attrs::new();
+
+        let image = block.attr("image").and_then(|attr| {
+            let v = r.value(attr)?;
+            let name = match &v {
+                Value::String(s) => Some(s.clone()),
+                Value::Object(_) => self.referenced("image", &v),
+                _ => None,
+            };
+            let Some(name) = name else {
+                r.errors.push(wrong_type(
+                    attr,
+                    &attr.loc,
+                    "image",
+                    "an image reference or an image name",
+                    &v,
+                    "image.web",
+                ));
+                return None;
+            };
+            if let Err(msg) = validate::image_name(&name) {
+                r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::InvalidValue,
+                        format!("invalid image name \"{}\": {msg}", name.escape_debug()),
+                    )
+                    .at(&attr.loc, "not an image reference")
+                    .help("refer to an image block (image.web) or write a reference like \"nginx:1.27\""),
+                );
+                return None;
+            }
+            Some(name)
+        });
+        let what = if c.app { "app container" } else { "container" };
+        let name = self.docker_name(&mut r, block, what, &c.default_name, "\"web\"");
+
+        if let Some(a) = block.attr("command") {
+            if let Some(list) = r.string_list(a, "[\"httpd\", \"-f\"]") {
+                attrs.insert("command".into(), Json::from(list));
+            }
+        }
+        if let Some(a) = block.attr("env") {
+            if let Some(map) = r.string_map(a, "{ DB_HOST = \"db\" }") {
+                attrs.insert("env".into(), Json::Object(map));
+            }
+        }
+        let mut labels = block
+            .attr("labels")
+            .and_then(|a| r.string_map(a, "{ \"com.example.team\" = \"web\" }"));
+        if let Some(a) = block.attr("ports") {
+            if let Some(list) = r.string_list(a, "[\"127.0.0.1:8080:80\"]") {
+                attrs.insert("ports".into(), Json::from(list));
+            }
+        }
+        if let Some(a) = block.attr("mounts") {
+            if let Some(list) = self.mounts(&mut r, a) {
+                attrs.insert("mounts".into(), Json::Array(list));
+            }
+        }
+        if let Some(a) = block.attr("networks") {
+            if let Some(list) = self.networks(&mut r, a) {
+                attrs.insert("networks".into(), Json::Array(list));
+            }
+        }
+        if let Some(a) = block.attr("memory") {
+            if let Some(v) = r.value(a) {
+                match v {
+                    Value::String(_) | Value::Number(_) => {
+                        attrs.insert("memory".into(), json(&v));
+                    }
+                    other => r.errors.push(wrong_type(
+                        a,
+                        &a.loc,
+                        "memory",
+                        "a size like \"256m\" or a number of bytes",
+                        &other,
+                        "\"256m\"",
+                    )),
+                }
+            }
+        }
+        if let Some((p, loc)) = r.string(block, "restart", "\"unless-stopped\"") {
+            if validate::restart_policy(&p) {
+                attrs.insert("restart".into(), Json::from(p));
+            } else {
+                r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::InvalidValue,
+                        format!("invalid restart policy \"{}\"", p.escape_debug()),
+                    )
+                    .at(&loc, "not a restart policy")
+                    .help(suggest(
+                        &p,
+                        validate::RESTART_POLICIES.iter().copied(),
+                        |all| {
+                            format!(
+                                "restart must be {}, or \"on-failure:N\" with a number of retries",
+                                list_names(&all)
+                            )
+                        },
+                    )),
+                );
+            }
+        }
+        if let Some(a) = block.attr("healthcheck") {
+            if let Some(h) = self.healthcheck(&mut r, a) {
+                attrs.insert("healthcheck".into(), Json::Object(h));
+            }
+        }
+        if let Some(b) = r.bool(block, "running") {
+            attrs.insert("running".into(), Json::Bool(b));
+        }
+        let host = self.host_attr(&mut r, block).or(c.default_host.clone());
+        let domain = if c.app {
+            r.string(block, "domain", "\"alice.example.com\"")
+        } else {
+            None
+        };
+        let port = if c.app {
+            block
+                .attr("port")
+                .and_then(|_| r.int(block, "port", (1, 65535), "8080"))
+        } else {
+            None
+        };
+        if let (None, Some(a)) = (&domain, block.attr("port").filter(|_| c.app)) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::InvalidValue,
+                    "\"port\" is only used with \"domain\"",
+                )
+                .at(&a.key_loc, "no domain to route to this port")
+                .help("set `domain = \"...\"` to route a domain to the app's port, or remove \"port\""),
+            );
+        }
+        if !r.finish(self.errors) {
+            return None;
+        }
+        let (image, (name, name_loc)) = (image?, name?);
+        attrs.insert("image".into(), Json::from(image));
+        attrs.insert("name".into(), Json::from(name.as_str()));
+        if let Some((domain, _)) = &domain {
+            // Reverse-proxy routing (Traefik's label convention); labels set by the
+            // user win.
+            let labels = labels.get_or_insert_with(serde_json::Map::new);
+            let derived = [
+                ("traefik.enable".to_string(), "true".to_string()),
+                (
+                    format!("traefik.http.routers.{name}.rule"),
+                    format!("Host(`{domain}`)"),
+                ),
+                (
+                    format!("traefik.http.services.{name}.loadbalancer.server.port"),
+                    port.unwrap_or(80).to_string(),
+                ),
+            ];
+            for (k, v) in derived {
+                labels.entry(k).or_insert(Json::String(v));
+            }
+        }
+        if let Some(l) = labels {
+            attrs.insert("labels".into(), Json::Object(l));
+        }
+        let pairs: Vec<(&str, &[&str])> = vec![
+            ("image", &["image"]),
+            ("name", &["name"]),
+            ("command", &["command"]),
+            ("env", &["env"]),
+            ("labels", &["labels", "domain", "port"]),
+            ("ports", &["ports"]),
+            ("mounts", &["mounts"]),
+            ("networks", &["networks"]),
+            ("memory", &["memory"]),
+            ("restart", &["restart"]),
+            ("healthcheck", &["healthcheck"]),
+            ("running", &["running"]),
+        ];
+        let sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
+        self.push_docker(
+            c.owner,
+            c.address,
+            "docker_container",
+            host.as_deref(),
+            attrs,
+            sensitive,
+            (name.clone(), name_loc),
+            c.targets,
+            c.deps,
+        );
+        Some(name)
+    }
+
+    /// `mounts`: a list of `{ source, target, read_only }`; `source` is a volume name,
+    /// a volume reference or a host path.
+    fn mounts(&self, r: &mut Reader, attr: &RawAttr) -> Option<Vec<Json>> {
+        let example = "[{ source = volume.data.name, target = \"/data\" }]";
+        let v = r.value(attr)?;
+        let Value::Array(items) = &v else {
+            r.errors.push(wrong_type(
+                attr,
+                &attr.loc,
+                "mounts",
+                "a list of objects",
+                &v,
+                example,
+            ));
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let at = item_loc(attr, i);
+            let field = format!("mounts[{i}]");
+            let Value::Object(map) = item else {
+                r.errors.push(wrong_type(
+                    attr,
+                    &at,
+                    &field,
+                    "an object { source = ..., target = ... }",
+                    item,
+                    example,
+                ));
+                ok = false;
+                continue;
+            };
+            if !check_keys(
+                r,
+                attr,
+                i,
+                map,
+                &["source", "target", "read_only"],
+                &["source", "target"],
+                &field,
+                example,
+            ) {
+                ok = false;
+                continue;
+            }
+            let source = match &map["source"] {
+                Value::String(s) => Some(s.clone()),
+                o @ Value::Object(_) => self.referenced("volume", o),
+                _ => None,
+            };
+            let Some(source) = source else {
+                r.errors.push(wrong_type(
+                    attr,
+                    &item_field_loc(attr, i, "source"),
+                    &format!("{field}.source"),
+                    "a volume name, a volume reference or a host path",
+                    &map["source"],
+                    example,
+                ));
+                ok = false;
+                continue;
+            };
+            let target = match &map["target"] {
+                Value::String(t) if t.starts_with('/') => t.clone(),
+                Value::String(t) => {
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!("invalid mount target \"{}\": not an absolute path", t.escape_debug()),
+                        )
+                        .at(&item_field_loc(attr, i, "target"), "not an absolute path")
+                        .help("a mount target is a path inside the container, e.g. \"/var/lib/mysql\""),
+                    );
+                    ok = false;
+                    continue;
+                }
+                other => {
+                    r.errors.push(wrong_type(
+                        attr,
+                        &item_field_loc(attr, i, "target"),
+                        &format!("{field}.target"),
+                        "a string",
+                        other,
+                        example,
+                    ));
+                    ok = false;
+                    continue;
+                }
+            };
+            let read_only = match map.get("read_only") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    r.errors.push(wrong_type(
+                        attr,
+                        &item_field_loc(attr, i, "read_only"),
+                        &format!("{field}.read_only"),
+                        "a bool",
+                        other,
+                        example,
+                    ));
+                    ok = false;
+                    continue;
+                }
+            };
+            out.push(serde_json::json!({
+                "source": source,
+                "target": target,
+                "read_only": read_only,
+            }));
+        }
+        ok.then_some(out)
+    }
+
+    /// `networks`: items are network references, names, or `{ name, aliases }`; all
+    /// become `{ name, aliases }`.
+    fn networks(&self, r: &mut Reader, attr: &RawAttr) -> Option<Vec<Json>> {
+        let example = "[network.farm]";
+        let v = r.value(attr)?;
+        let Value::Array(items) = &v else {
+            r.errors.push(wrong_type(
+                attr, &attr.loc, "networks", "a list", &v, example,
+            ));
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("networks[{i}]");
+            let (name, aliases) = match item {
+                Value::String(s) => (s.clone(), Vec::new()),
+                Value::Object(map) => {
+                    if let Some(n) = self.referenced("network", item) {
+                        (n, Vec::new())
+                    } else {
+                        if !check_keys(
+                            r,
+                            attr,
+                            i,
+                            map,
+                            &["name", "aliases"],
+                            &["name"],
+                            &field,
+                            "[{ name = network.farm.name, aliases = [\"db\"] }]",
+                        ) {
+                            ok = false;
+                            continue;
+                        }
+                        let Value::String(n) = &map["name"] else {
+                            r.errors.push(wrong_type(
+                                attr,
+                                &item_field_loc(attr, i, "name"),
+                                &format!("{field}.name"),
+                                "a string",
+                                &map["name"],
+                                "[{ name = network.farm.name, aliases = [\"db\"] }]",
+                            ));
+                            ok = false;
+                            continue;
+                        };
+                        let aliases = match map.get("aliases") {
+                            None => Vec::new(),
+                            Some(a) => {
+                                match r.string_list_of(
+                                    attr,
+                                    &item_field_loc(attr, i, "aliases"),
+                                    &format!("{field}.aliases"),
+                                    a,
+                                    "[{ name = network.farm.name, aliases = [\"db\"] }]",
+                                    true,
+                                ) {
+                                    Some(l) => l,
+                                    None => {
+                                        ok = false;
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        (n.clone(), aliases)
+                    }
+                }
+                other => {
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::WrongType,
+                            format!(
+                                "wrong type for \"{field}\": expected a network reference, a network name or {{ name = ..., aliases = [...] }}, found {}",
+                                describe(other)
+                            ),
+                        )
+                        .at(&item_loc(attr, i), format!("this is {}", describe(other)))
+                        .help("write it like `networks = [network.farm]`, `networks = [\"farm\"]` or `networks = [{ name = network.farm.name, aliases = [\"db\"] }]`"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            out.push(serde_json::json!({ "name": name, "aliases": aliases }));
+        }
+        ok.then_some(out)
+    }
+
+    /// `healthcheck = { test = [...], interval, timeout, retries, start_period }`.
+    fn healthcheck(&self, r: &mut Reader, attr: &RawAttr) -> Option<serde_json::Map<String, Json>> {
+        let example = "{ test = [\"CMD\", \"true\"], interval = \"10s\", retries = 3 }";
+        let map = r.object(
+            attr,
+            &["test", "interval", "timeout", "retries", "start_period"],
+            &["test"],
+            example,
+        )?;
+        let mut out = serde_json::Map::new();
+        let test = r.string_list_of(
+            attr,
+            &field_loc(attr, "test"),
+            "test",
+            &map["test"],
+            example,
+            true,
+        )?;
+        out.insert("test".into(), Json::from(test));
+        for key in ["interval", "timeout", "start_period"] {
+            if let Some(v) = map.get(key) {
+                let s = r.string_of(attr, &field_loc(attr, key), key, v, example)?;
+                out.insert(key.into(), Json::from(s));
+            }
+        }
+        if let Some(v) = map.get("retries") {
+            let n = r.int_of(
+                attr,
+                &field_loc(attr, "retries"),
+                "retries",
+                v,
+                (0, 1_000_000),
+                example,
+            )?;
+            out.insert("retries".into(), Json::from(n));
+        }
+        Some(out)
+    }
+}
+
+/// Checks the keys of object element `i` of a list attribute.
+#[allow(clippy::too_many_arguments)]
+fn check_keys(
+    r: &mut Reader,
+    attr: &RawAttr,
+    i: usize,
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    required: &[&str],
+    field: &str,
+    example: &str,
+) -> bool {
+    let mut ok = true;
+    for k in map.keys() {
+        if !allowed.contains(&k.as_str()) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::UnknownAttribute,
+                    format!("unknown attribute \"{k}\" in \"{field}\""),
+                )
+                .at(&item_key_loc(attr, i, k), "unknown attribute")
+                .help(suggest(k, allowed.iter().copied(), |all| {
+                    format!("allowed attributes: {}", list_names(&all))
+                })),
+            );
+            ok = false;
+        }
+    }
+    for k in required {
+        if !map.contains_key(*k) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::MissingAttribute,
+                    format!("missing required attribute \"{k}\" in \"{field}\""),
+                )
+                .at(&item_loc(attr, i), format!("no \"{k}\" here"))
+                .help(format!("write it like `{} = {example}`", attr.key)),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// The location of key `key` in object element `i` of a list literal.
+fn item_key_loc(attr: &RawAttr, i: usize, key: &str) -> Loc {
+    if let Expression::Array(a) = &attr.expr {
+        if let Some(Expression::Object(obj)) = a.iter().nth(i) {
+            for (k, _) in obj.iter() {
+                let (name, span) = match k {
+                    ObjectKey::Ident(id) => (Some(id.as_str()), id.span()),
+                    ObjectKey::Expression(e) => (e.as_str(), e.span()),
+                };
+                if name == Some(key) {
+                    return Loc::new(&attr.loc.file, span);
+                }
+            }
+        }
+    }
+    item_loc(attr, i)
+}
