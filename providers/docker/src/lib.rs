@@ -1,0 +1,250 @@
+//! terrace provider for Docker engines: images, networks, volumes and containers.
+//!
+//! One [`DockerProvider`] serves one engine, reached over its unix socket. Observe
+//! answers every request from one list call per object kind (filtered by terrace's
+//! `terrace.managed=true` label) plus concurrent inspects of the containers asked for,
+//! so its cost does not grow with the number of networks, volumes or images.
+//!
+//! The central promise is *no perpetual diffs*: [`Provider::normalize`] puts desired
+//! attributes into one canonical spelling (see [`normalize`]) and observe reports live
+//! objects in exactly that spelling, leaving out what the engine or the image adds
+//! (image env and labels, automatic network aliases, default restart policy …).
+//!
+//! `env` values may be secrets: they are never logged and are scrubbed from errors.
+
+mod apply;
+mod error;
+mod image;
+pub mod normalize;
+mod observe;
+mod schema;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bollard::{Docker, API_DEFAULT_VERSION};
+use terrace_provider::{
+    find_schema, Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderError,
+    ProviderResult, ResourceSchema, Step,
+};
+use tokio::sync::OnceCell;
+
+pub use schema::{CONTAINER, IMAGE, NETWORK, SCHEMAS, VOLUME};
+
+/// Where the engine listens when neither the configuration nor `$DOCKER_HOST` says.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Seconds bollard waits for one API call; long enough for a large image import.
+const API_TIMEOUT_S: u64 = 600;
+
+/// How to reach one Docker engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerEngine {
+    /// The engine's unix socket (a forwarded one works too). `None`: `$DOCKER_HOST` if it
+    /// is a `unix://` URL, else [`DEFAULT_SOCKET`].
+    pub socket: Option<PathBuf>,
+}
+
+impl DockerEngine {
+    /// The socket path this engine resolves to, or why it cannot be used (a `tcp://`
+    /// `$DOCKER_HOST`: only unix sockets are supported).
+    pub fn socket_path(&self) -> Result<PathBuf, String> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        match std::env::var("DOCKER_HOST") {
+            Ok(h) if !h.is_empty() => match h.strip_prefix("unix://") {
+                Some(p) => Ok(PathBuf::from(p)),
+                None => Err(format!(
+                    "DOCKER_HOST={h:?} is not a unix:// socket; terrace talks to Docker over unix sockets only"
+                )),
+            },
+            _ => Ok(PathBuf::from(DEFAULT_SOCKET)),
+        }
+    }
+
+    /// `unix:///path`, for messages.
+    pub fn target(&self) -> String {
+        match self.socket_path() {
+            Ok(p) => format!("unix://{}", p.display()),
+            Err(_) => std::env::var("DOCKER_HOST").unwrap_or_default(),
+        }
+    }
+}
+
+/// The provider for one Docker engine. Cheap to create: it connects on first use. Safe
+/// to share between tasks.
+pub struct DockerProvider {
+    engine: DockerEngine,
+    client: OnceCell<Docker>,
+    calls: AtomicU64,
+}
+
+impl fmt::Debug for DockerProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerProvider")
+            .field("target", &self.engine.target())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unknown_type(type_name: &str) -> ProviderError {
+    ProviderError::Invalid(format!("unknown Docker resource type {type_name:?}"))
+}
+
+impl DockerProvider {
+    /// A provider for `engine`. Does not connect yet.
+    pub fn new(engine: DockerEngine) -> Self {
+        DockerProvider {
+            engine,
+            client: OnceCell::new(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// The engine this provider manages.
+    pub fn engine(&self) -> &DockerEngine {
+        &self.engine
+    }
+
+    /// How many engine API calls this provider has made so far (including version
+    /// negotiation). Exists so that tests can prove that observe is batched.
+    pub fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Counts one API call; every call site calls this right before the request.
+    pub(crate) fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The connected client, connecting (and negotiating the API version, since engines
+    /// here speak older versions than bollard's default) on first use.
+    pub(crate) async fn docker(&self) -> ProviderResult<&Docker> {
+        self.client
+            .get_or_try_init(|| async {
+                let connect = |message: String| ProviderError::Connect {
+                    target: self.engine.target(),
+                    message,
+                };
+                let path = self.engine.socket_path().map_err(connect)?;
+                let shown = path.display().to_string();
+                let docker = Docker::connect_with_unix(&shown, API_TIMEOUT_S, API_DEFAULT_VERSION)
+                    .map_err(|e| {
+                        connect(format!(
+                            "{e} (is the Docker engine running? scripts/docker-engine.sh starts one)"
+                        ))
+                    })?;
+                self.count();
+                let docker = docker.negotiate_version().await.map_err(|e| {
+                    connect(format!(
+                        "{e} (is the Docker engine running? scripts/docker-engine.sh starts one)"
+                    ))
+                })?;
+                tracing::debug!(target = %self.engine.target(), version = %docker.client_version(), "connected to Docker");
+                Ok(docker)
+            })
+            .await
+    }
+
+    fn schema(type_name: &str) -> ProviderResult<&'static ResourceSchema> {
+        find_schema(SCHEMAS, type_name).ok_or_else(|| unknown_type(type_name))
+    }
+}
+
+pub(crate) fn require<'a>(
+    attrs: &'a Option<Attrs>,
+    what: &str,
+    step: &Step,
+) -> ProviderResult<&'a Attrs> {
+    attrs.as_ref().ok_or_else(|| {
+        ProviderError::Invalid(format!(
+            "{}: {:?} step without {what} attributes",
+            step.address, step.operation
+        ))
+    })
+}
+
+/// A normalised copy: apply works on canonical attributes even if a caller skipped
+/// [`Provider::normalize`].
+pub(crate) fn resolved(type_name: &str, attrs: &Attrs) -> ProviderResult<Attrs> {
+    let mut a = attrs.clone();
+    normalize::normalize(type_name, &mut a)?;
+    Ok(a)
+}
+
+#[async_trait::async_trait]
+impl Provider for DockerProvider {
+    fn schemas(&self) -> &'static [ResourceSchema] {
+        SCHEMAS
+    }
+
+    fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {
+        normalize::normalize(type_name, attrs)
+    }
+
+    async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+        observe::observe(self, requests).await
+    }
+
+    async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+        let t = Self::schema(&step.type_name)?.type_name;
+        tracing::debug!(address = %step.address, operation = ?step.operation, type_name = t, "applying");
+        match (t, step.operation) {
+            (IMAGE, Operation::Create) => image::create(self, step).await.map(Some),
+            (IMAGE, Operation::Update) => image::update(self, step).await.map(Some),
+            (IMAGE, Operation::Delete) => image::delete(self, step).await.map(|_| None),
+            (_, Operation::Create) => apply::create(self, t, step).await.map(Some),
+            (_, Operation::Update) => apply::update(self, t, step).await.map(Some),
+            (_, Operation::Delete) => apply::delete(self, t, step).await.map(|_| None),
+        }
+    }
+
+    async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs> {
+        let t = Self::schema(type_name)?.type_name;
+        // The configuration's view fills in what identifies the object and what cannot be
+        // read back; the ID names the object.
+        let mut attrs = desired.clone();
+        attrs.insert("name".into(), id.into());
+        if t == CONTAINER && !attrs.contains_key("image") {
+            attrs.insert("image".into(), "unknown".into());
+        }
+        let attrs = resolved(t, &attrs)?;
+        let req = ObserveRequest {
+            address: Address::new(format!("{t}.{id}")),
+            type_name: t.to_string(),
+            attrs: attrs.clone(),
+        };
+        let observed = self.observe(std::slice::from_ref(&req)).await?;
+        match observed.into_iter().next() {
+            Some(Observed::Present(mut found)) => {
+                for (k, v) in attrs {
+                    found.entry(k).or_insert(v);
+                }
+                Ok(found)
+            }
+            _ => Err(observe::import_missing(self, t, id).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_resolution() {
+        let e = DockerEngine {
+            socket: Some("/tmp/x.sock".into()),
+        };
+        assert_eq!(e.socket_path().unwrap(), PathBuf::from("/tmp/x.sock"));
+        assert_eq!(e.target(), "unix:///tmp/x.sock");
+    }
+
+    #[test]
+    fn provider_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<DockerProvider>();
+    }
+}

@@ -1,0 +1,554 @@
+//! Batched observation: one list call per object kind, then concurrent inspects of the
+//! containers asked for (and of the images they run, once per distinct image).
+//!
+//! Every attribute is reported in the canonical form of [`crate::normalize`], leaving out
+//! what the engine or the image adds, so that an unchanged object reads back equal to
+//! its normalised configuration.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard::models::{
+    ContainerInspectResponse, ContainerSummary, ImageInspect, ImageSummary, Network, Volume,
+};
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
+};
+use futures_util::{stream, StreamExt};
+use serde_json::json;
+use terrace_provider::{
+    Address, Attrs, ObserveRequest, Observed, ProviderError, ProviderResult, Value,
+};
+
+use crate::error::status;
+use crate::normalize::{
+    format_port, healthcheck_value, image_id_placeholder, mount_value, network_value, normalize,
+    restart_string, trim_slash, LABEL_MANAGED, LABEL_PREFIX,
+};
+use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
+use crate::{unknown_type, DockerProvider};
+
+/// How many inspects run at once: enough to hide latency, few enough to be polite.
+const INSPECT_CONCURRENCY: usize = 16;
+
+fn managed_filter() -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])])
+}
+
+/// Everything one observe batch read from the engine.
+#[derive(Default)]
+struct Snapshot {
+    containers: HashMap<String, ContainerInspectResponse>,
+    images_by_id: HashMap<String, ImageInspect>,
+    networks: HashMap<String, Network>,
+    volumes: HashMap<String, Volume>,
+    images: Vec<ImageSummary>,
+}
+
+impl Snapshot {
+    /// The id of the local image `reference` (`repo:tag` or `repo@digest`), if present.
+    fn image_id(&self, reference: &str) -> Option<&str> {
+        self.images
+            .iter()
+            .find(|i| {
+                i.repo_tags.iter().any(|t| t == reference)
+                    || i.repo_digests.iter().any(|d| d == reference)
+            })
+            .map(|i| i.id.as_str())
+    }
+}
+
+/// The request's attributes in canonical form (state written by an older version, or a
+/// test that skipped normalize, still compares right); as given if they do not parse.
+fn canonical(type_name: &str, attrs: &Attrs) -> Attrs {
+    let mut a = attrs.clone();
+    match normalize(type_name, &mut a) {
+        Ok(()) => a,
+        Err(_) => attrs.clone(),
+    }
+}
+
+fn name_of(attrs: &Attrs) -> Option<&str> {
+    attrs.get("name").and_then(Value::as_str)
+}
+
+pub(crate) async fn observe(
+    p: &DockerProvider,
+    requests: &[ObserveRequest],
+) -> ProviderResult<Vec<Observed>> {
+    let mut kinds = BTreeSet::new();
+    for r in requests {
+        match r.type_name.as_str() {
+            IMAGE | NETWORK | VOLUME | CONTAINER => {
+                kinds.insert(r.type_name.as_str());
+            }
+            other => return Err(unknown_type(other)),
+        }
+    }
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let requests: Vec<(&ObserveRequest, Attrs)> = requests
+        .iter()
+        .map(|r| (r, canonical(&r.type_name, &r.attrs)))
+        .collect();
+    let snap = snapshot(p, &kinds, &requests).await?;
+    Ok(requests
+        .iter()
+        .map(|(r, attrs)| answer(&snap, &r.type_name, attrs))
+        .collect())
+}
+
+async fn snapshot(
+    p: &DockerProvider,
+    kinds: &BTreeSet<&str>,
+    requests: &[(&ObserveRequest, Attrs)],
+) -> ProviderResult<Snapshot> {
+    let docker = p.docker().await?;
+    let whole = Address::new(p.engine().target());
+    let err = |what: &str, e: bollard::errors::Error| p.op_err(&whole, what, &e, &[]);
+
+    // Image references to look up: images asked for, and the images containers name
+    // (whose current id tells whether a container runs an outdated image).
+    let refs: BTreeSet<String> = requests
+        .iter()
+        .filter_map(|(r, a)| match r.type_name.as_str() {
+            IMAGE => a.get("name"),
+            CONTAINER => a.get("image"),
+            _ => None,
+        })
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+
+    let containers = async {
+        if !kinds.contains(CONTAINER) {
+            return Ok(Vec::new());
+        }
+        p.count();
+        docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(managed_filter()),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| err("listing containers", e))
+    };
+    let networks = async {
+        if !kinds.contains(NETWORK) {
+            return Ok(Vec::new());
+        }
+        p.count();
+        docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(managed_filter()),
+            }))
+            .await
+            .map_err(|e| err("listing networks", e))
+    };
+    let volumes = async {
+        if !kinds.contains(VOLUME) {
+            return Ok(Vec::new());
+        }
+        p.count();
+        docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(managed_filter()),
+            }))
+            .await
+            .map(|r| r.volumes.unwrap_or_default())
+            .map_err(|e| err("listing volumes", e))
+    };
+    let images = async {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Images are found by reference, not label: pulled and adopted images carry no
+        // terrace label. Several `reference` filters match any of them.
+        p.count();
+        docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(HashMap::from([(
+                    "reference".to_string(),
+                    refs.iter().cloned().collect(),
+                )])),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| err("listing images", e))
+    };
+    let (containers, networks, volumes, images) =
+        tokio::try_join!(containers, networks, volumes, images)?;
+
+    let mut snap = Snapshot {
+        networks: networks
+            .into_iter()
+            .filter_map(|n| Some((n.name.clone()?, n)))
+            .collect(),
+        volumes: volumes.into_iter().map(|v| (v.name.clone(), v)).collect(),
+        images,
+        ..Default::default()
+    };
+
+    // Inspect only the listed containers that some request names.
+    let wanted: BTreeSet<&str> = requests
+        .iter()
+        .filter(|(r, _)| r.type_name == CONTAINER)
+        .filter_map(|(_, a)| name_of(a))
+        .collect();
+    let found: Vec<String> = containers
+        .iter()
+        .filter_map(summary_name)
+        .filter(|n| wanted.contains(n.as_str()))
+        .collect();
+    let inspected: Vec<(
+        String,
+        Result<ContainerInspectResponse, bollard::errors::Error>,
+    )> = stream::iter(found)
+        .map(|name| async move {
+            p.count();
+            let r = docker.inspect_container(&name, None).await;
+            (name, r)
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .collect()
+        .await;
+    for (name, r) in inspected {
+        match r {
+            Ok(c) => {
+                snap.containers.insert(name, c);
+            }
+            // Removed between the list and the inspect: absent.
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) => return Err(err(&format!("inspecting container {name:?}"), e)),
+        }
+    }
+
+    // The images the containers run, once each: their env, labels and volumes are
+    // what the engine adds to a container without being asked.
+    let image_ids: BTreeSet<String> = snap
+        .containers
+        .values()
+        .filter_map(|c| c.image.clone())
+        .collect();
+    let inspected: Vec<(String, Result<ImageInspect, bollard::errors::Error>)> =
+        stream::iter(image_ids)
+            .map(|id| async move {
+                p.count();
+                let r = docker.inspect_image(&id).await;
+                (id, r)
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+    for (id, r) in inspected {
+        match r {
+            Ok(i) => {
+                snap.images_by_id.insert(id, i);
+            }
+            // The image was deleted (a container keeps its layers): nothing to subtract.
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) => return Err(err(&format!("inspecting image {id}"), e)),
+        }
+    }
+    Ok(snap)
+}
+
+fn summary_name(c: &ContainerSummary) -> Option<String> {
+    c.names
+        .as_ref()?
+        .first()
+        .map(|n| n.trim_start_matches('/').to_string())
+}
+
+fn answer(snap: &Snapshot, type_name: &str, req: &Attrs) -> Observed {
+    let Some(name) = name_of(req) else {
+        return Observed::Absent;
+    };
+    match type_name {
+        IMAGE => match snap.image_id(name) {
+            Some(id) => Observed::Present(attrs([("name", json!(name)), ("id", json!(id))])),
+            None => Observed::Absent,
+        },
+        NETWORK => match snap.networks.get(name) {
+            Some(n) => Observed::Present(attrs([
+                ("name", json!(name)),
+                ("driver", json!(n.driver.clone().unwrap_or_default())),
+                ("internal", json!(n.internal.unwrap_or(false))),
+            ])),
+            None => Observed::Absent,
+        },
+        VOLUME => match snap.volumes.get(name) {
+            Some(v) => {
+                Observed::Present(attrs([("name", json!(name)), ("driver", json!(v.driver))]))
+            }
+            None => Observed::Absent,
+        },
+        CONTAINER => match snap.containers.get(name) {
+            Some(c) => {
+                let image = c.image.as_ref().and_then(|id| snap.images_by_id.get(id));
+                Observed::Present(container_attrs(snap, c, image, req))
+            }
+            None => Observed::Absent,
+        },
+        _ => Observed::Absent,
+    }
+}
+
+fn attrs<const N: usize>(items: [(&str, Value); N]) -> Attrs {
+    items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// `KEY=VALUE` entries as a map (a bare `KEY` means unset and is skipped).
+fn env_map(env: Option<&Vec<String>>) -> BTreeMap<String, String> {
+    env.into_iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn req_keys(req: &Attrs, key: &str) -> BTreeSet<String> {
+    req.get(key)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A container's attributes in canonical form. `req` (the configuration's or the
+/// state's view) says which env keys and labels the user set: those are reported even
+/// when the image sets the same value.
+fn container_attrs(
+    snap: &Snapshot,
+    c: &ContainerInspectResponse,
+    image: Option<&ImageInspect>,
+    req: &Attrs,
+) -> Attrs {
+    let config = c.config.clone().unwrap_or_default();
+    let host = c.host_config.clone().unwrap_or_default();
+    let image_config = image.and_then(|i| i.config.clone()).unwrap_or_default();
+    let name = c
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    let mut out = Attrs::new();
+    out.insert("name".into(), json!(name));
+
+    let image_name = config.image.clone().unwrap_or_default();
+    out.insert("image".into(), json!(image_name));
+    // The placeholder while the name still points at the image the container runs (or
+    // cannot be resolved: then there is nothing to compare); the real old id otherwise.
+    let running_id = c.image.clone().unwrap_or_default();
+    let image_id = match snap.image_id(&image_name) {
+        Some(current) if current != running_id => running_id,
+        _ => image_id_placeholder(&image_name),
+    };
+    out.insert("image_id".into(), json!(image_id));
+
+    out.insert(
+        "command".into(),
+        config.cmd.clone().map_or(Value::Null, |c| json!(c)),
+    );
+
+    // Env: drop what the image set, unless the user set that key too.
+    let user_env = req_keys(req, "env");
+    let image_env = env_map(image_config.env.as_ref());
+    let env: BTreeMap<String, String> = env_map(config.env.as_ref())
+        .into_iter()
+        .filter(|(k, v)| user_env.contains(k) || image_env.get(k) != Some(v))
+        .collect();
+    out.insert("env".into(), json!(env));
+
+    // Labels: drop terrace's own and the image's (unless the user set that key).
+    let user_labels = req_keys(req, "labels");
+    let image_labels = image_config.labels.clone().unwrap_or_default();
+    let labels: BTreeMap<String, String> = config
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(LABEL_PREFIX))
+        .filter(|(k, v)| user_labels.contains(k) || image_labels.get(k) != Some(v))
+        .collect();
+    out.insert("labels".into(), json!(labels));
+
+    // Ports: the configured bindings (not the runtime ones, which vanish when stopped).
+    let mut ports: Vec<String> = host
+        .port_bindings
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(cport, bindings)| {
+            let (num, proto) = cport
+                .split_once('/')
+                .map(|(n, p)| (n.to_string(), p.to_string()))
+                .unwrap_or((cport.clone(), "tcp".into()));
+            bindings.unwrap_or_default().into_iter().map(move |b| {
+                format_port(
+                    b.host_ip.as_deref().unwrap_or(""),
+                    b.host_port.as_deref().unwrap_or(""),
+                    &num,
+                    &proto,
+                )
+            })
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    out.insert("ports".into(), json!(ports));
+
+    // Mounts: named volumes by name, binds by host path; anonymous volumes the image
+    // declares (VOLUME) are the engine's doing.
+    let image_volumes: BTreeSet<String> = image_config
+        .volumes
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| trim_slash(v))
+        .collect();
+    let mut mounts: Vec<(String, Value)> = c
+        .mounts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            let target = trim_slash(m.destination.as_deref()?);
+            let source = match m.typ.as_deref() {
+                Some("volume") => {
+                    if image_volumes.contains(&target) && !requested_mount(req, &target) {
+                        return None;
+                    }
+                    m.name.clone()?
+                }
+                Some("bind") => trim_slash(m.source.as_deref()?),
+                _ => return None,
+            };
+            let read_only = !m.rw.unwrap_or(true);
+            Some((target.clone(), mount_value(&source, &target, read_only)))
+        })
+        .collect();
+    mounts.sort_by(|a, b| a.0.cmp(&b.0));
+    out.insert(
+        "mounts".into(),
+        Value::Array(mounts.into_iter().map(|(_, v)| v).collect()),
+    );
+
+    // Networks: aliases the engine adds (the container's name and short id) are dropped
+    // unless the user asked for them.
+    let id = c.id.clone().unwrap_or_default();
+    let short_id: String = id.chars().take(12).collect();
+    let mut networks: Vec<(String, Value)> = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(net, ep)| {
+            let asked = requested_aliases(req, &net);
+            let aliases: Vec<String> = ep
+                .aliases
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| asked.contains(a) || (*a != name && *a != short_id && *a != id))
+                .collect();
+            (net.clone(), network_value(&net, aliases))
+        })
+        .collect();
+    networks.sort_by(|a, b| a.0.cmp(&b.0));
+    out.insert(
+        "networks".into(),
+        Value::Array(networks.into_iter().map(|(_, v)| v).collect()),
+    );
+
+    out.insert("memory".into(), json!(host.memory.unwrap_or(0)));
+    let restart = host.restart_policy.clone().unwrap_or_default();
+    let restart_name = restart
+        .name
+        .map(|n| {
+            serde_json::to_value(n)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    out.insert(
+        "restart".into(),
+        json!(restart_string(
+            &restart_name,
+            restart.maximum_retry_count.unwrap_or(0)
+        )),
+    );
+
+    let health = config
+        .healthcheck
+        .clone()
+        .filter(|h| h.test.as_ref().is_some_and(|t| !t.is_empty()));
+    out.insert(
+        "healthcheck".into(),
+        health.map_or(Value::Null, |h| {
+            healthcheck_value(
+                h.test.unwrap_or_default(),
+                h.interval.unwrap_or(0),
+                h.timeout.unwrap_or(0),
+                h.retries.unwrap_or(0),
+                h.start_period.unwrap_or(0),
+            )
+        }),
+    );
+
+    let running = c.state.as_ref().is_some_and(|s| s.running.unwrap_or(false));
+    out.insert("running".into(), json!(running));
+    out
+}
+
+fn requested_mount(req: &Attrs, target: &str) -> bool {
+    req.get("mounts")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m.get("target").and_then(Value::as_str) == Some(target))
+        })
+}
+
+fn requested_aliases(req: &Attrs, network: &str) -> BTreeSet<String> {
+    req.get("networks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|n| n.get("name").and_then(Value::as_str) == Some(network))
+        .filter_map(|n| n.get("aliases").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Why `terrace import` found nothing: either no such object, or one terrace cannot
+/// adopt because it lacks the `terrace.managed` label (labels cannot be added to an
+/// existing container, network or volume, and observe only sees labelled objects).
+pub(crate) async fn import_missing(p: &DockerProvider, t: &str, id: &str) -> ProviderError {
+    let target = p.engine().target();
+    let exists = match p.docker().await {
+        Err(e) => return e,
+        Ok(d) => {
+            p.count();
+            match t {
+                CONTAINER => d.inspect_container(id, None).await.is_ok(),
+                NETWORK => d.inspect_network(id, None).await.is_ok(),
+                VOLUME => d.inspect_volume(id).await.is_ok(),
+                _ => false,
+            }
+        }
+    };
+    if exists {
+        ProviderError::Invalid(format!(
+            "cannot import {t} {id:?}: it exists on {target} but was not created by terrace \
+             (no {LABEL_MANAGED}=true label), and Docker cannot add labels to it; remove it \
+             and let terrace create it, or rename it"
+        ))
+    } else {
+        ProviderError::Invalid(format!(
+            "cannot import {t} {id:?}: it does not exist on {target}"
+        ))
+    }
+}

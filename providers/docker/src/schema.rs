@@ -1,0 +1,86 @@
+//! Schemas of the four Docker resource types.
+//!
+//! The attribute names here are the contract with the config crate, which lowers HCL
+//! into exactly these names.
+
+use terrace_provider::{AttrSchema, ResourceSchema};
+
+/// Type name of an image (a local tag, adopted, imported from a tarball or pulled).
+pub const IMAGE: &str = "docker_image";
+/// Type name of a user-defined network.
+pub const NETWORK: &str = "docker_network";
+/// Type name of a named volume.
+pub const VOLUME: &str = "docker_volume";
+/// Type name of a container.
+pub const CONTAINER: &str = "docker_container";
+
+const IMAGE_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    // How to get the image, not a property of it: nothing to read back.
+    AttrSchema::plain("pull").unobservable(),
+    AttrSchema::plain("source").unobservable(),
+    AttrSchema::plain("cmd").unobservable(),
+    AttrSchema::plain("id").computed(),
+];
+
+const NETWORK_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    AttrSchema::plain("driver").force_new(),
+    AttrSchema::plain("internal").force_new(),
+];
+
+const VOLUME_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    AttrSchema::plain("driver").force_new(),
+];
+
+const CONTAINER_ATTRS: &[AttrSchema] = &[
+    AttrSchema::plain("name").force_new(),
+    AttrSchema::plain("image").force_new(),
+    // Normalised to "(id of IMAGE)"; observe reports that while the container still runs
+    // the image the name points to, and the old id once the tag has moved: a replace.
+    AttrSchema::plain("image_id").force_new().computed(),
+    AttrSchema::plain("command").force_new(),
+    AttrSchema::plain("env").force_new(),
+    AttrSchema::plain("labels").force_new(),
+    AttrSchema::plain("ports").force_new(),
+    AttrSchema::plain("mounts").force_new(),
+    AttrSchema::plain("networks").force_new(),
+    AttrSchema::plain("memory"),
+    AttrSchema::plain("restart"),
+    AttrSchema::plain("healthcheck").force_new(),
+    AttrSchema::plain("running"),
+];
+
+/// The resource types this provider implements: `docker_image`, `docker_network`,
+/// `docker_volume` and `docker_container`.
+pub static SCHEMAS: &[ResourceSchema] = &[
+    ResourceSchema {
+        type_name: IMAGE,
+        description: "Docker image",
+        import_id: &["name"],
+        adopt_existing: true,
+        attrs: IMAGE_ATTRS,
+    },
+    ResourceSchema {
+        type_name: NETWORK,
+        description: "Docker network",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: NETWORK_ATTRS,
+    },
+    ResourceSchema {
+        type_name: VOLUME,
+        description: "Docker volume",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: VOLUME_ATTRS,
+    },
+    ResourceSchema {
+        type_name: CONTAINER,
+        description: "Docker container",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: CONTAINER_ATTRS,
+    },
+];
