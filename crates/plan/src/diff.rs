@@ -92,7 +92,14 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let observed = input.observed.get(*address);
         let Some(p) = prior.get(address) else {
             if let Some(Observed::Present(live)) = observed {
-                out.conflicts.push(conflict(d, schema, live, &sensitive));
+                if schema.adopt_existing {
+                    let note = "it exists already; apply adopts it".to_string();
+                    let mut c = create(d, schema, sensitive, Some(note));
+                    c.before = Some(live.clone());
+                    out.changes.push(c);
+                } else {
+                    out.conflicts.push(conflict(d, schema, live, &sensitive));
+                }
             } else {
                 out.changes.push(create(d, schema, sensitive, None));
             }

@@ -16,16 +16,25 @@ static DB: ResourceSchema = ResourceSchema {
     type_name: "test_db",
     description: "database",
     import_id: &["name"],
+    adopt_existing: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
         AttrSchema::plain("content"),
     ],
 };
+static PACKAGE: ResourceSchema = ResourceSchema {
+    type_name: "test_package",
+    description: "package",
+    import_id: &["name"],
+    adopt_existing: true,
+    attrs: &[AttrSchema::plain("name").force_new()],
+};
 static USER: ResourceSchema = ResourceSchema {
     type_name: "test_user",
     description: "user",
     import_id: &["name"],
+    adopt_existing: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("password")
@@ -36,7 +45,9 @@ static USER: ResourceSchema = ResourceSchema {
 };
 
 fn schemas(t: &str) -> Option<&'static ResourceSchema> {
-    [&DB, &USER].into_iter().find(|s| s.type_name == t)
+    [&DB, &USER, &PACKAGE]
+        .into_iter()
+        .find(|s| s.type_name == t)
 }
 
 fn attrs(v: serde_json::Value) -> Attrs {
@@ -545,4 +556,14 @@ fn conflict_with_a_sensitive_name_shows_neither_name_nor_id() {
     for out in [&t, &j] {
         assert!(!out.contains("topsecretname"), "leaked: {out}");
     }
+}
+
+#[test]
+fn existing_object_of_an_adoptable_type_is_adopted_not_a_conflict() {
+    let d = [desired("pkg", "test_package", json!({"name": "nginx"}))];
+    let p = run(&d, &[], &[("pkg", present(json!({"name": "nginx"})))]).unwrap();
+    assert!(p.conflicts.is_empty());
+    assert_eq!(p.changes[0].action, Action::Create);
+    let t = text(&p);
+    assert!(t.contains("# (it exists already; apply adopts it)"), "{t}");
 }

@@ -127,6 +127,11 @@ pub struct ResourceSchema {
     pub description: &'static str,
     /// Attributes whose values, joined with `/`, form the ID `terrace import` takes.
     pub import_id: &'static [&'static str],
+    /// An existing object that terrace does not manage yet is adopted by the next apply
+    /// (whose create is idempotent for this type) instead of being reported as a
+    /// conflict: right for things that usually exist already, such as an installed
+    /// package or a local image, and wrong for data such as a database.
+    pub adopt_existing: bool,
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }

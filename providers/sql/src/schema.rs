@@ -53,6 +53,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         type_name: DATABASE,
         description: "database",
         import_id: &["name"],
+        adopt_existing: false,
         attrs: DATABASE_ATTRS,
     },
     ResourceSchema {
@@ -60,12 +61,14 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "database user",
         // MariaDB accepts `name@host` too; without a host, the configuration's is used.
         import_id: &["name"],
+        adopt_existing: false,
         attrs: USER_ATTRS,
     },
     ResourceSchema {
         type_name: GRANT,
         description: "database grant",
         import_id: &["user", "database"],
+        adopt_existing: false,
         attrs: GRANT_ATTRS,
     },
 ];
