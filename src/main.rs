@@ -16,6 +16,20 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// The log filter: `TERRACE_LOG` (default `warn`), with two crates held back whatever it
+/// says. bollard logs request bodies (container env, which holds passwords) at debug
+/// level; sqlx warns about slow pool acquisition, which is expected when many steps
+/// queue for a few connections.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TERRACE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    ["bollard=warn", "sqlx::pool=error"]
+        .into_iter()
+        .fold(filter, |f, d| {
+            f.add_directive(d.parse().expect("static directive"))
+        })
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let stderr_color =
@@ -30,13 +44,7 @@ fn main() -> ExitCode {
     }))
     .ok();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TERRACE_LOG").unwrap_or_else(
-                |_| // sqlx warns about slow pool acquisition when many steps queue for a few
-                // connections: expected under --parallelism, not a problem for users.
-                tracing_subscriber::EnvFilter::new("warn,sqlx::pool=error"),
-            ),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(stderr_color)
         .init();

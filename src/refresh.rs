@@ -51,6 +51,45 @@ pub async fn observe_all(
             });
     }
 
+    // Servers that run in containers terrace manages are probed second, and only if
+    // their container is running: before the first apply there is nothing to ask, and
+    // the planner then trusts the state for them (or plans their creation).
+    let (gated, open): (Vec<_>, Vec<_>) = batches
+        .into_iter()
+        .partition(|(key, _)| providers.gate(key).is_some());
+    let mut observed = BTreeMap::new();
+    let mut errors = Vec::new();
+    probe(providers, open, redactor, &mut observed, &mut errors).await?;
+    let reachable: Vec<_> = gated
+        .into_iter()
+        .filter(|(key, _)| {
+            let container = providers.gate(key).expect("partitioned on gate");
+            matches!(
+                observed.get(container),
+                Some(Observed::Present(attrs)) if attrs.get("running") != Some(&serde_json::Value::Bool(false))
+            )
+        })
+        .collect();
+    probe(providers, reachable, redactor, &mut observed, &mut errors).await?;
+    if !errors.is_empty() {
+        errors.sort();
+        return Err(miette::miette!(
+            help = "check that the server is running and reachable, and the admin credentials",
+            "could not read the live state:\n  {}",
+            errors.join("\n  ")
+        ));
+    }
+    Ok(observed)
+}
+
+/// Observes each batch with its provider, all concurrently.
+async fn probe(
+    providers: &ProviderSet,
+    batches: Vec<(ProviderKey, Vec<ObserveRequest>)>,
+    redactor: &Redactor,
+    observed: &mut BTreeMap<Address, Observed>,
+    errors: &mut Vec<String>,
+) -> miette::Result<()> {
     let mut tasks = JoinSet::new();
     for (key, requests) in batches {
         let provider = providers.get(&key)?;
@@ -59,8 +98,6 @@ pub async fn observe_all(
             (key, requests, result)
         });
     }
-    let mut observed = BTreeMap::new();
-    let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (key, requests, result) =
             joined.map_err(|e| miette::miette!("probe task failed: {e}"))?;
@@ -78,13 +115,5 @@ pub async fn observe_all(
             Err(e) => errors.push(format!("{key}: {}", redactor.scrub(&e.to_string()))),
         }
     }
-    if !errors.is_empty() {
-        errors.sort();
-        return Err(miette::miette!(
-            help = "check that the server is running and reachable, and the admin credentials",
-            "could not read the live state:\n  {}",
-            errors.join("\n  ")
-        ));
-    }
-    Ok(observed)
+    Ok(())
 }

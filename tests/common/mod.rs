@@ -120,7 +120,13 @@ impl Project {
 
     /// Runs terrace with `args` in this project, no stdin, no colour.
     pub fn terrace(&self, args: &[&str]) -> Run {
+        self.terrace_env(args, &[])
+    }
+
+    /// Like [`Project::terrace`], with extra environment variables.
+    pub fn terrace_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .envs(envs.iter().copied())
             .arg("-C")
             .arg(self.dir.path())
             .args(args)

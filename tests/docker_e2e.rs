@@ -1,0 +1,236 @@
+//! End to end against the real local Docker engine: the `examples/wordpress-farm`
+//! project — a shared MariaDB container, a proxy and three client apps — planned,
+//! applied, logged into from inside the apps, drifted by hand and repaired.
+//!
+//! Needs `scripts/docker-engine.sh` and `scripts/images.sh` (scripts/test.sh runs both).
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::process::Command;
+
+use common::{unique, Project};
+
+const ADMIN_PASSWORD: &str = "farm-admin-Pw9";
+
+/// Removes everything a farm with this prefix created, even when the test failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let p = &self.0;
+        let sh = format!(
+            "docker ps -aq --filter name=^{p}- | xargs -r docker rm -f; \
+             docker volume ls -q --filter name=^{p}_ | xargs -r docker volume rm; \
+             docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
+        );
+        let _ = Command::new("sh").arg("-c").arg(sh).output();
+    }
+}
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Logs in to `db` from inside the app container `app`, with the credentials terrace
+/// wired into that container's environment.
+fn login_from_app(app: &str, db: &str) -> (bool, String) {
+    let script = format!(
+        "MYSQL_PWD=\"$DB_PASSWORD\" mariadb -h \"$DB_HOST\" -u \"$DB_USER\" {db} -e 'SELECT 1'"
+    );
+    docker(&["exec", app, "sh", "-c", &script])
+}
+
+struct Farm {
+    p: Project,
+    prefix: String,
+    vars: Vec<String>,
+}
+
+impl Farm {
+    fn new() -> (Farm, Cleanup) {
+        let prefix = unique("tf").replace('_', "");
+        let n: u16 = prefix.bytes().map(u16::from).sum::<u16>() % 900;
+        let hcl = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/wordpress-farm/main.hcl"
+        ))
+        .unwrap();
+        let vars = vec![
+            format!("prefix={prefix}"),
+            format!("db_port={}", 34000 + n),
+            format!("proxy_port={}", 35000 + n),
+        ];
+        let farm = Farm {
+            p: Project::new(&hcl),
+            prefix: prefix.clone(),
+            vars,
+        };
+        (farm, Cleanup(prefix))
+    }
+
+    fn run(&self, args: &[&str]) -> common::Run {
+        let mut all: Vec<&str> = args.to_vec();
+        for v in &self.vars {
+            all.push("--var");
+            all.push(v);
+        }
+        self.p
+            .terrace_env(&all, &[("TERRACE_VAR_db_admin_password", ADMIN_PASSWORD)])
+    }
+
+    fn apply(&self) -> common::Run {
+        self.run(&["apply", "--auto-approve"]).expect_code(0)
+    }
+
+    fn plan(&self) -> common::Run {
+        self.run(&["plan", "--detailed-exitcode"])
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+}
+
+#[test]
+fn wordpress_farm_end_to_end() {
+    let (farm, _cleanup) = Farm::new();
+
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# service.db.container will be created"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.all().contains(ADMIN_PASSWORD),
+        "admin password leaked into the plan"
+    );
+
+    let applied = farm.apply();
+    assert!(
+        applied.stdout.contains("Apply complete!"),
+        "{}",
+        applied.stdout
+    );
+    assert!(!applied.all().contains(ADMIN_PASSWORD));
+
+    // Convergence: nothing to do on a second plan.
+    let again = farm.plan().expect_code(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+
+    // From inside alice's app: her own database yes, bob's no.
+    let alice = farm.name("-alice");
+    let (ok, out) = login_from_app(&alice, "wordpress_alice");
+    assert!(ok, "alice cannot reach her own database: {out}");
+    let (ok, out) = login_from_app(&alice, "wordpress_bob");
+    assert!(
+        !ok && out.contains("Access denied"),
+        "alice reached bob's database: {out}"
+    );
+
+    // Routing labels derived from the tenant's domain.
+    let (_, labels) = docker(&["inspect", "-f", "{{json .Config.Labels}}", &alice]);
+    assert!(labels.contains("Host(`alice.farm.test`)"), "{labels}");
+
+    // The proxy answers on its published port.
+    let port = farm.vars[2].split('=').nth(1).unwrap();
+    let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("proxy port");
+    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1."), "{reply}");
+
+    // Drift: a stopped app, a removed app, a removed volume — reported, then repaired.
+    let bob = farm.name("-bob");
+    let carol = farm.name("-carol");
+    assert!(docker(&["stop", "-t", "1", &bob]).0);
+    assert!(docker(&["rm", "-f", &carol]).0);
+    assert!(docker(&["volume", "rm", &farm.name("_carol_data")]).0);
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("has changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("was deleted outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    farm.apply();
+    farm.plan().expect_code(0);
+    let (_, running) = docker(&["inspect", "-f", "{{.State.Running}}", &bob]);
+    assert_eq!(running.trim(), "true");
+    let (ok, out) = login_from_app(&carol, "wordpress_carol");
+    assert!(ok, "re-created carol cannot log in: {out}");
+
+    farm.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(!docker(&["inspect", &alice]).0, "app container left behind");
+}
+
+#[test]
+fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
+    let (farm, _cleanup) = Farm::new();
+    farm.apply();
+    let alice = farm.name("-alice");
+    assert!(
+        docker(&[
+            "exec",
+            &alice,
+            "sh",
+            "-c",
+            "echo kept > /var/www/html/marker"
+        ])
+        .0
+    );
+    let (_, id_before) = docker(&["inspect", "-f", "{{.Id}}", &alice]);
+
+    // Memory: in place, same container.
+    let hcl = std::fs::read_to_string(farm.p.path().join("main.hcl")).unwrap();
+    farm.p
+        .write(&hcl.replace("alice = \"128m\"", "alice = \"160m\""));
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    farm.apply();
+    let (_, id_after) = docker(&["inspect", "-f", "{{.Id}} {{.HostConfig.Memory}}", &alice]);
+    assert!(
+        id_after.starts_with(id_before.trim()),
+        "container was recreated"
+    );
+    assert!(
+        id_after.contains(&(160 * 1024 * 1024).to_string()),
+        "{id_after}"
+    );
+
+    // Command: replaced, with the reason; the volume and its data survive.
+    let hcl = std::fs::read_to_string(farm.p.path().join("main.hcl")).unwrap();
+    farm.p
+        .write(&hcl.replace("[\"sleep\", \"infinity\"]", "[\"sleep\", \"999999\"]"));
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("must be replaced (command cannot change in place)"),
+        "{}",
+        plan.stdout
+    );
+    farm.apply();
+    farm.plan().expect_code(0);
+    let (ok, out) = docker(&["exec", &alice, "cat", "/var/www/html/marker"]);
+    assert!(ok && out.trim() == "kept", "volume data lost: {out}");
+    farm.run(&["destroy", "--auto-approve"]).expect_code(0);
+}
