@@ -28,38 +28,9 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             json,
         } => {
             let mut s = Session::load(&cli, vars)?;
-            let state = s.read_state()?;
-            let plan = s.plan(&state, false).await?;
-            if *json {
-                let doc = render_json(&plan, VERSION);
-                println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-            } else {
-                print!("{}", render_text(&plan, TextOptions { color: s.color }));
-            }
-            if let Some(path) = out {
-                let key = load_or_create_key(&key_path(s.backend.path()))?;
-                SavedPlan {
-                    secrets_digest: secrets_digest(&plan, &key),
-                    format_version: PLANFILE_VERSION,
-                    terrace_version: VERSION.to_string(),
-                    lineage: state_ref(&s, &state).0,
-                    serial: state_ref(&s, &state).1,
-                    plan: plan.redacted(),
-                }
-                .write(path)?;
-                if !*json {
-                    println!(
-                        "\nSaved the plan to {}. Apply exactly this plan with: terrace apply {}",
-                        path.display(),
-                        path.display()
-                    );
-                }
-            }
-            Ok(if *detailed_exitcode && !plan.is_empty() {
-                ExitCode::from(EXIT_CHANGES)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let result = plan_cmd(&mut s, out.as_deref(), *detailed_exitcode, *json).await;
+            s.providers.close().await;
+            result
         }
         Command::Apply {
             plan_file,
@@ -75,6 +46,51 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn plan_cmd(
+    s: &mut Session,
+    out: Option<&std::path::Path>,
+    detailed_exitcode: bool,
+    json: bool,
+) -> miette::Result<ExitCode> {
+    let state = s.read_state()?;
+    let planned = s.plan(&state, false).await?;
+    let plan = &planned.plan;
+    if json {
+        let doc = render_json(plan, VERSION);
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        print!("{}", render_text(plan, TextOptions { color: s.color }));
+    }
+    // A partial plan is shown, but neither saved nor reported as success.
+    if planned.report_unreachable() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(path) = out {
+        let key = load_or_create_key(&key_path(s.backend.path()))?;
+        SavedPlan {
+            secrets_digest: secrets_digest(plan, &key),
+            format_version: PLANFILE_VERSION,
+            terrace_version: VERSION.to_string(),
+            lineage: state_ref(s, &state).0,
+            serial: state_ref(s, &state).1,
+            plan: plan.redacted(),
+        }
+        .write(path)?;
+        if !json {
+            println!(
+                "\nSaved the plan to {}. Apply exactly this plan with: terrace apply {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
@@ -106,6 +122,17 @@ async fn apply_cmd(
 ) -> miette::Result<ExitCode> {
     let saved = plan_file.map(SavedPlan::read).transpose()?;
     let mut s = Session::load(cli, vars)?;
+    let result = apply_session(&mut s, args, saved.as_ref(), destroy).await;
+    s.providers.close().await;
+    result
+}
+
+async fn apply_session(
+    s: &mut Session,
+    args: &ApplyArgs,
+    saved: Option<&SavedPlan>,
+    destroy: bool,
+) -> miette::Result<ExitCode> {
     let operation = if destroy { "destroy" } else { "apply" };
     let mut lock = s
         .backend
@@ -113,19 +140,20 @@ async fn apply_cmd(
         .map_err(|e| miette::miette!("{e}"))?;
     let mut state = s.read_state()?;
 
-    if let Some(saved) = &saved {
-        if (saved.lineage.clone(), saved.serial) != state_ref(&s, &state) {
+    if let Some(saved) = saved {
+        if (saved.lineage.clone(), saved.serial) != state_ref(s, &state) {
             miette::bail!(
                 help = "run `terrace plan --out FILE` again and review the new plan",
                 "the saved plan is stale: the state changed since it was made"
             );
         }
     }
-    let plan = s.plan(&state, destroy).await?;
-    let text = render_text(&plan, TextOptions { color: s.color });
-    if let Some(saved) = &saved {
+    let planned = s.plan(&state, destroy).await?;
+    let plan = &planned.plan;
+    let text = render_text(plan, TextOptions { color: s.color });
+    if let Some(saved) = saved {
         let key = load_or_create_key(&key_path(s.backend.path()))?;
-        if !saved.matches(&plan, &key) {
+        if !saved.matches(plan, &key) {
             print!("{text}");
             miette::bail!(
                 help = "run `terrace plan --out FILE` again and review the new plan",
@@ -142,7 +170,11 @@ async fn apply_cmd(
         );
     }
     if plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if planned.report_unreachable() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     if saved.is_none() && !args.auto_approve && !confirm(destroy)? {
         println!("Apply cancelled.");
@@ -156,7 +188,7 @@ async fn apply_cmd(
         redactor: &s.redactor,
         show_bar: std::io::stderr().is_terminal(),
     };
-    let report = executor.run(&plan, &mut state, &mut lock).await?;
+    let report = executor.run(plan, &mut state, &mut lock).await?;
     s.learn_secrets(&state);
     println!();
     if report.ok() {
@@ -164,7 +196,12 @@ async fn apply_cmd(
             "Apply complete! Resources: {} added, {} changed, {} destroyed.",
             report.added, report.changed, report.destroyed
         );
-        Ok(ExitCode::SUCCESS)
+        // What was reachable is applied and saved; the rest is an error.
+        Ok(if planned.report_unreachable() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     } else {
         eprintln!(
             "Apply failed: {} step(s) failed, {} skipped because they depend on a failed step. \
@@ -253,6 +290,10 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
                 "import the object the configuration describes, or change the configuration first",
             "{address} is configured with ID {shown}, not {id}"
         );
+    }
+    s.providers.connect_remote().await;
+    if let Some(reason) = s.providers.unavailable().get(&desired.provider) {
+        miette::bail!("{} could not be reached: {reason}", desired.provider);
     }
     let provider = s.providers.get(&desired.provider)?;
     let attributes = provider

@@ -11,16 +11,48 @@ use terrace_config::{Engine, Project};
 use terrace_provider::{find_schema, Address, Provider, ProviderKey, ResourceSchema};
 use terrace_provider_docker::{DockerEngine, DockerProvider};
 use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer};
+use terrace_provider_ssh::{HostConfig, HostKeyCheck, SshHost, SshProvider};
 
 /// The schema of `type_name`, from whichever provider crate implements it.
 pub fn schema(type_name: &str) -> Option<&'static ResourceSchema> {
     find_schema(terrace_provider_sql::SCHEMAS, type_name)
         .or_else(|| find_schema(terrace_provider_docker::SCHEMAS, type_name))
+        .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))
+}
+
+fn sql_provider(server: SqlServer, ready: Option<Duration>) -> SqlProvider {
+    let provider = SqlProvider::new(server);
+    match ready {
+        Some(t) => provider.with_ready_timeout(t),
+        None => provider,
+    }
+}
+
+fn host_known_hosts(_host: &terrace_config::HostSpec) -> Option<PathBuf> {
+    None
+}
+
+fn host_key_check(_host: &terrace_config::HostSpec) -> HostKeyCheck {
+    HostKeyCheck::Strict
 }
 
 /// How long terrace waits for a database server it runs in a container to accept
 /// connections (first start initialises the data directory).
 const CONTAINER_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A provider whose server is reached through a host's SSH connection: its real
+/// endpoint (a local forward) exists only after [`ProviderSet::connect_remote`].
+#[derive(Clone)]
+enum Remote {
+    /// A SQL server listening on `server.address:server.port` as seen from the host.
+    Sql {
+        host: String,
+        server: SqlServer,
+        ready: Option<Duration>,
+    },
+    /// A Docker engine at `socket` on the host.
+    Docker { host: String, socket: String },
+}
 
 /// Provider instances keyed by [`ProviderKey`].
 #[derive(Clone, Default)]
@@ -29,14 +61,37 @@ pub struct ProviderSet {
     /// SQL providers whose server runs in a container terrace manages: the container's
     /// address. Such a server can only be probed while its container runs.
     gated_by: BTreeMap<ProviderKey, Address>,
+    /// One SSH connection per host, shared by the host's own provider and the forwards.
+    hosts: BTreeMap<String, Arc<SshHost>>,
+    /// Providers to re-point at a forwarded endpoint before first use.
+    remote: BTreeMap<ProviderKey, Remote>,
+    /// Providers that cannot be used this run, with the reason (an unreachable host).
+    unavailable: BTreeMap<ProviderKey, String>,
 }
 
 impl ProviderSet {
-    /// Builds a provider for every SQL service and every Docker engine in the project.
-    /// Nothing connects yet: providers connect on first use, so `plan` touches only
-    /// the servers it needs.
+    /// Builds a provider for every host, SQL service and Docker engine in the project.
+    /// Nothing connects yet: providers connect on first use, and servers behind a host
+    /// are forwarded by [`ProviderSet::connect_remote`].
     pub fn for_project(project: &Project) -> Self {
         let mut set = ProviderSet::default();
+        for (name, host) in &project.hosts {
+            let ssh = Arc::new(SshHost::new(HostConfig {
+                name: name.clone(),
+                address: host.address.clone(),
+                port: host.port,
+                user: host.user.clone(),
+                identity_file: host.identity_file.as_ref().map(PathBuf::from),
+                known_hosts: host_known_hosts(host),
+                host_key_check: host_key_check(host),
+                become_root: host.become_root,
+            }));
+            set.providers.insert(
+                ProviderKey(format!("host.{name}")),
+                Arc::new(SshProvider::new(ssh.clone())),
+            );
+            set.hosts.insert(name.clone(), ssh);
+        }
         for (name, svc) in &project.services {
             let Some(sql) = &svc.sql else { continue };
             let engine = match svc.engine {
@@ -52,23 +107,107 @@ impl ProviderSet {
                 admin_database: None,
             };
             let key = ProviderKey(format!("service.{name}"));
-            let mut provider = SqlProvider::new(server);
+            let ready = svc.container.as_ref().map(|_| CONTAINER_READY_TIMEOUT);
             if let Some(container) = &svc.container {
-                provider = provider.with_ready_timeout(CONTAINER_READY_TIMEOUT);
                 set.gated_by.insert(key.clone(), container.clone());
             }
-            set.providers.insert(key, Arc::new(provider));
+            if let Some(host) = svc.host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
+                set.remote.insert(
+                    key.clone(),
+                    Remote::Sql {
+                        host: host.clone(),
+                        server: server.clone(),
+                        ready,
+                    },
+                );
+            }
+            set.providers
+                .insert(key, Arc::new(sql_provider(server, ready)));
         }
         for (key, engine) in &project.docker_engines {
+            let key = ProviderKey(key.clone());
+            if let Some(host) = engine.host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
+                set.remote.insert(
+                    key.clone(),
+                    Remote::Docker {
+                        host: host.clone(),
+                        socket: engine
+                            .socket
+                            .clone()
+                            .unwrap_or_else(|| terrace_provider_docker::DEFAULT_SOCKET.into()),
+                    },
+                );
+            }
             let engine = DockerEngine {
                 socket: engine.socket.as_ref().map(PathBuf::from),
             };
-            set.providers.insert(
-                ProviderKey(key.clone()),
-                Arc::new(DockerProvider::new(engine)),
-            );
+            set.providers
+                .insert(key, Arc::new(DockerProvider::new(engine)));
         }
         set
+    }
+
+    /// Opens the SSH forwards that servers behind hosts are reached through, all hosts
+    /// at once, and points their providers at the local ends. A host that cannot be
+    /// reached makes its providers unavailable (see [`ProviderSet::unavailable`]); the
+    /// others go on.
+    pub async fn connect_remote(&mut self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (key, remote) in std::mem::take(&mut self.remote) {
+            let host = match &remote {
+                Remote::Sql { host, .. } | Remote::Docker { host, .. } => host.clone(),
+            };
+            let ssh = self.hosts[&host].clone();
+            tasks.spawn(async move {
+                let provider: Result<Arc<dyn Provider>, String> = match remote {
+                    Remote::Sql { server, ready, .. } => ssh
+                        .forward_tcp(&server.address, server.port)
+                        .await
+                        .map(|local| {
+                            let server = SqlServer {
+                                address: local.ip().to_string(),
+                                port: local.port(),
+                                ..server
+                            };
+                            Arc::new(sql_provider(server, ready)) as Arc<dyn Provider>
+                        })
+                        .map_err(|e| e.to_string()),
+                    Remote::Docker { socket, .. } => ssh
+                        .forward_unix(&socket)
+                        .await
+                        .map(|local| {
+                            Arc::new(DockerProvider::new(DockerEngine {
+                                socket: Some(local),
+                            })) as Arc<dyn Provider>
+                        })
+                        .map_err(|e| e.to_string()),
+                };
+                (key, provider)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((key, Ok(provider))) => {
+                    self.providers.insert(key, provider);
+                }
+                Ok((key, Err(reason))) => {
+                    self.unavailable.insert(key, reason);
+                }
+                Err(e) => tracing::warn!("forward task failed: {e}"),
+            }
+        }
+    }
+
+    /// Providers that cannot be used this run, and why.
+    pub fn unavailable(&self) -> &BTreeMap<ProviderKey, String> {
+        &self.unavailable
+    }
+
+    /// Closes every SSH connection (and the forwards riding on them).
+    pub async fn close(&self) {
+        for host in self.hosts.values() {
+            host.close().await;
+        }
     }
 
     /// The container a provider's server runs in, if terrace manages it.

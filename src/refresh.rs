@@ -9,6 +9,16 @@ use tokio::task::JoinSet;
 use crate::output::Redactor;
 use crate::providers::ProviderSet;
 
+/// What a refresh learned.
+#[derive(Debug, Default)]
+pub struct Refresh {
+    /// What each reachable provider found.
+    pub observed: BTreeMap<Address, Observed>,
+    /// Providers that could not be asked (an unreachable host or server), with the
+    /// (redacted) reason. Their resources cannot be planned this run.
+    pub failures: BTreeMap<ProviderKey, String>,
+}
+
 /// Observes every resource in config or state. Each provider gets exactly one
 /// [`observe`](terrace_provider::Provider::observe) call (one batch per server), and
 /// providers are probed concurrently, so the cost grows with servers, not tenants.
@@ -20,7 +30,7 @@ pub async fn observe_all(
     desired: &[DesiredResource],
     prior: &[PriorResource],
     redactor: &Redactor,
-) -> miette::Result<BTreeMap<Address, Observed>> {
+) -> miette::Result<Refresh> {
     let prior_by_addr: BTreeMap<&Address, &PriorResource> =
         prior.iter().map(|p| (&p.address, p)).collect();
     let mut batches: BTreeMap<ProviderKey, Vec<ObserveRequest>> = BTreeMap::new();
@@ -57,29 +67,27 @@ pub async fn observe_all(
     let (gated, open): (Vec<_>, Vec<_>) = batches
         .into_iter()
         .partition(|(key, _)| providers.gate(key).is_some());
-    let mut observed = BTreeMap::new();
-    let mut errors = Vec::new();
-    probe(providers, open, redactor, &mut observed, &mut errors).await?;
+    let mut out = Refresh::default();
+    for (key, reason) in providers.unavailable() {
+        out.failures.insert(key.clone(), redactor.scrub(reason));
+    }
+    let down = providers.unavailable();
+    let usable = |(key, _): &(ProviderKey, Vec<ObserveRequest>)| !down.contains_key(key);
+    let open: Vec<_> = open.into_iter().filter(usable).collect();
+    probe(providers, open, redactor, &mut out).await?;
     let reachable: Vec<_> = gated
         .into_iter()
+        .filter(usable)
         .filter(|(key, _)| {
             let container = providers.gate(key).expect("partitioned on gate");
             matches!(
-                observed.get(container),
+                out.observed.get(container),
                 Some(Observed::Present(attrs)) if attrs.get("running") != Some(&serde_json::Value::Bool(false))
             )
         })
         .collect();
-    probe(providers, reachable, redactor, &mut observed, &mut errors).await?;
-    if !errors.is_empty() {
-        errors.sort();
-        return Err(miette::miette!(
-            help = "check that the server is running and reachable, and the admin credentials",
-            "could not read the live state:\n  {}",
-            errors.join("\n  ")
-        ));
-    }
-    Ok(observed)
+    probe(providers, reachable, redactor, &mut out).await?;
+    Ok(out)
 }
 
 /// Observes each batch with its provider, all concurrently.
@@ -87,8 +95,7 @@ async fn probe(
     providers: &ProviderSet,
     batches: Vec<(ProviderKey, Vec<ObserveRequest>)>,
     redactor: &Redactor,
-    observed: &mut BTreeMap<Address, Observed>,
-    errors: &mut Vec<String>,
+    out: &mut Refresh,
 ) -> miette::Result<()> {
     let mut tasks = JoinSet::new();
     for (key, requests) in batches {
@@ -104,15 +111,22 @@ async fn probe(
         match result {
             Ok(found) if found.len() == requests.len() => {
                 for (req, obs) in requests.into_iter().zip(found) {
-                    observed.insert(req.address, obs);
+                    out.observed.insert(req.address, obs);
                 }
             }
-            Ok(found) => errors.push(format!(
-                "{key}: provider answered {} observations for {} requests",
-                found.len(),
-                requests.len()
-            )),
-            Err(e) => errors.push(format!("{key}: {}", redactor.scrub(&e.to_string()))),
+            Ok(found) => {
+                out.failures.insert(
+                    key,
+                    format!(
+                        "provider answered {} observations for {} requests",
+                        found.len(),
+                        requests.len()
+                    ),
+                );
+            }
+            Err(e) => {
+                out.failures.insert(key, redactor.scrub(&e.to_string()));
+            }
         }
     }
     Ok(())

@@ -1,12 +1,12 @@
 //! A session: the loaded project, its state backend, providers and output settings —
 //! what every command starts from.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use terrace_config::{Project, VarInputs};
 use terrace_plan::{plan, Plan, PlanInput, PriorResource, ResourceGraph};
-use terrace_provider::{refs, Address, DesiredResource};
+use terrace_provider::{refs, Address, DesiredResource, ProviderKey};
 use terrace_state::{LocalBackend, State};
 
 use crate::cli::{Cli, VarArgs};
@@ -108,22 +108,101 @@ impl Session {
 
     /// Refreshes against the live systems and plans. With `destroy`, the desired set is
     /// empty: everything in state is planned for deletion.
-    pub async fn plan(&self, state: &State, destroy: bool) -> miette::Result<Plan> {
+    ///
+    /// Resources whose provider cannot be reached (a host that is down) are left out,
+    /// with everything that depends on them, and reported in [`Planned::unreachable`]:
+    /// one unreachable host does not stop the others from being planned and applied.
+    pub async fn plan(&mut self, state: &State, destroy: bool) -> miette::Result<Planned> {
+        self.providers.connect_remote().await;
         let prior = prior_resources(state);
         let desired: Vec<DesiredResource> = if destroy {
             Vec::new()
         } else {
             resolve_known(&self.project.resources, state)
         };
-        let observed = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
-        plan(PlanInput {
+        let refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
+        let (desired, prior) = leave_out_unreachable(desired, prior, &refresh.failures);
+        let plan = plan(PlanInput {
             desired: &desired,
             prior: &prior,
-            observed: &observed,
+            observed: &refresh.observed,
             schemas: &providers::schema,
         })
-        .map_err(|e| miette::miette!("{e}"))
+        .map_err(|e| miette::miette!("{e}"))?;
+        Ok(Planned {
+            plan,
+            unreachable: refresh.failures,
+        })
     }
+}
+
+/// A plan, and the providers that could not be asked while making it.
+pub struct Planned {
+    /// The plan over everything reachable.
+    pub plan: Plan,
+    /// Unreachable providers and why; their resources are not in `plan`.
+    pub unreachable: BTreeMap<ProviderKey, String>,
+}
+
+impl Planned {
+    /// Prints the unreachable providers to stderr. True if there were any.
+    pub fn report_unreachable(&self) -> bool {
+        for (key, reason) in &self.unreachable {
+            eprintln!(
+                "error: {key} could not be reached, its resources were not planned: {reason}"
+            );
+        }
+        !self.unreachable.is_empty()
+    }
+}
+
+/// Drops resources whose provider failed, and (transitively) every resource that
+/// depends on one of them, from both the desired and the prior set.
+fn leave_out_unreachable(
+    desired: Vec<DesiredResource>,
+    prior: Vec<PriorResource>,
+    failed: &BTreeMap<ProviderKey, String>,
+) -> (Vec<DesiredResource>, Vec<PriorResource>) {
+    if failed.is_empty() {
+        return (desired, prior);
+    }
+    let mut out: BTreeSet<Address> = desired
+        .iter()
+        .filter(|d| failed.contains_key(&d.provider))
+        .map(|d| d.address.clone())
+        .chain(
+            prior
+                .iter()
+                .filter(|p| failed.contains_key(&p.provider))
+                .map(|p| p.address.clone()),
+        )
+        .collect();
+    let edges: Vec<(&Address, &[Address])> = desired
+        .iter()
+        .map(|d| (&d.address, d.depends_on.as_slice()))
+        .chain(prior.iter().map(|p| (&p.address, p.depends_on.as_slice())))
+        .collect();
+    loop {
+        let before = out.len();
+        for (addr, deps) in &edges {
+            if !out.contains(*addr) && deps.iter().any(|d| out.contains(d)) {
+                out.insert((*addr).clone());
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    (
+        desired
+            .into_iter()
+            .filter(|d| !out.contains(&d.address))
+            .collect(),
+        prior
+            .into_iter()
+            .filter(|p| !out.contains(&p.address))
+            .collect(),
+    )
 }
 
 /// Looks up a recorded attribute value as text, for reference markers.

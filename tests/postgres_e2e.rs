@@ -472,3 +472,68 @@ fn importing_a_user_warns_that_its_password_is_unknown() {
     p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn an_unreachable_server_fails_by_name_while_the_others_are_applied_and_saved() {
+    let db = unique("pgiso");
+    let hcl = format!(
+        r#"{}
+service "down" {{
+  engine   = "postgres"
+  endpoint = {{ address = "127.0.0.1", port = 9 }}
+  admin    = {{ user = "terrace_admin", password = var.pg_admin_password }}
+}}
+database "up" {{
+  service = service.pg
+  name    = "{db}"
+}}
+database "lost" {{
+  service = service.down
+  name    = "{db}_lost"
+}}
+"#,
+        pg_service()
+    );
+    let p = Project::new(&hcl);
+    let plan = p.terrace(&["plan"]).expect_code(1);
+    assert!(
+        plan.stdout.contains("# database.up will be created"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("database.lost"), "{}", plan.stdout);
+    assert!(
+        plan.stderr.contains("service.down could not be reached"),
+        "{}",
+        plan.stderr
+    );
+
+    let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        run.stdout.contains("Apply complete! Resources: 3 added"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("service.down could not be reached"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        block_on(conn_limit(&db)),
+        Some(-1),
+        "the reachable server was changed"
+    );
+    assert!(
+        p.state_attrs("database.up.grant").is_object(),
+        "and its state saved"
+    );
+
+    // With the unreachable service gone from the configuration, everything converges.
+    p.write(&format!(
+        "{}\ndatabase \"up\" {{\n  service = service.pg\n  name    = \"{db}\"\n}}\n",
+        pg_service()
+    ));
+    p.plan().expect_code(0);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
