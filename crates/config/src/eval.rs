@@ -1,9 +1,10 @@
 //! Evaluating blocks in dependency order.
 //!
 //! Each evaluated block is declared in the hcl-rs context under its namespace
-//! (`local`, `host`, `service`, `tenant`, `database`, `image`, `network`, `volume`)
-//! before its dependents run. Inside a tenant instance, databases and volumes are
-//! evaluated first, then the app block with `self` declared.
+//! (`local`, `host`, `service`, `tenant`, `database`, `image`, `network`, `volume`,
+//! `file`, `package`, `daemon`, `firewall_rule`, `command`) before its dependents run.
+//! Inside a tenant instance, databases and volumes are evaluated first, then the app
+//! block with `self` declared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -16,16 +17,18 @@ use terrace_provider::Address;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::graph::{Node, Plan};
-use crate::lower::{DbInstance, DbItem, DockerItem};
-use crate::refs::Target;
+use crate::lower::{DbInstance, DbItem, DockerItem, HostItem};
+use crate::refs::{Ref, Target};
 use crate::source::Loc;
 use crate::syntax::{Decls, RawAttr, RawBlock};
+use crate::templates::Templates;
 use crate::types::describe;
 use crate::validate::{self, SqlName};
 use crate::variables::Variables;
-use crate::{Engine, HostSpec, ServiceSpec, SqlEndpoint};
+use crate::{Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint};
 
 mod docker;
+mod host;
 
 /// Evaluates one expression, attaching `loc` to any error (hcl-rs errors carry none).
 pub(crate) fn evaluate(
@@ -56,6 +59,8 @@ pub(crate) struct Evaluated {
     pub databases: Vec<DbItem>,
     /// Images, networks, volumes and containers, as resources.
     pub docker: Vec<DockerItem>,
+    /// Files, packages, services, firewall rules and commands on SSH hosts.
+    pub host_resources: Vec<HostItem>,
     pub secrets: Vec<String>,
 }
 
@@ -74,6 +79,10 @@ struct State<'a> {
     /// The values of evaluated image, network and volume instances with their Docker
     /// names: a value equal to one of them is a reference to it.
     docker_values: BTreeMap<&'static str, Vec<(Value, String)>>,
+    /// Templates read before evaluation, by file block label.
+    templates: &'a Templates,
+    /// Evaluated file instances: a value equal to one of them is a reference to it.
+    file_values: Vec<host::FileValue>,
     out: Evaluated,
     errors: &'a mut Vec<ConfigError>,
 }
@@ -83,6 +92,7 @@ pub(crate) fn run(
     decls: &Decls,
     vars: &Variables,
     plan: &Plan,
+    templates: &Templates,
     base: Context<'static>,
     dir: &Path,
     errors: &mut Vec<ConfigError>,
@@ -93,7 +103,19 @@ pub(crate) fn run(
         base,
         dir,
         ns: [
-            "local", "host", "service", "tenant", "database", "image", "network", "volume",
+            "local",
+            "host",
+            "service",
+            "tenant",
+            "database",
+            "image",
+            "network",
+            "volume",
+            "file",
+            "package",
+            "daemon",
+            "firewall_rule",
+            "command",
         ]
         .into_iter()
         .map(|k| (k, Map::new()))
@@ -101,6 +123,8 @@ pub(crate) fn run(
         sensitive_locals: BTreeSet::new(),
         self_sensitive: Vec::new(),
         docker_values: BTreeMap::new(),
+        templates,
+        file_values: Vec::new(),
         out: Evaluated::default(),
         errors,
     };
@@ -126,6 +150,11 @@ pub(crate) fn run(
             Node::Image(n) => st.image(n),
             Node::Network(n) => st.network(n),
             Node::Volume(n) => st.volume(n),
+            Node::File(n) => st.hosted(n, host::Kind::File),
+            Node::Package(n) => st.hosted(n, host::Kind::Package),
+            Node::Daemon(n) => st.hosted(n, host::Kind::Daemon),
+            Node::FirewallRule(n) => st.hosted(n, host::Kind::FirewallRule),
+            Node::Command(n) => st.hosted(n, host::Kind::Command),
         };
         if !ok {
             failed.insert(node.clone());
@@ -144,6 +173,11 @@ fn target_node(t: &Target) -> Option<Node> {
         Target::Image(n) => Some(Node::Image(n.clone())),
         Target::Network(n) => Some(Node::Network(n.clone())),
         Target::Volume(n) => Some(Node::Volume(n.clone())),
+        Target::File(n) => Some(Node::File(n.clone())),
+        Target::Package(n) => Some(Node::Package(n.clone())),
+        Target::Daemon(n) => Some(Node::Daemon(n.clone())),
+        Target::FirewallRule(n) => Some(Node::FirewallRule(n.clone())),
+        Target::Command(n) => Some(Node::Command(n.clone())),
         _ => None,
     }
 }
@@ -422,6 +456,11 @@ impl State<'_> {
     /// of `self`.
     fn is_sensitive(&self, attr: &RawAttr, each_sensitive: bool) -> bool {
         let (refs, _) = crate::refs::collect(&attr.expr);
+        self.refs_sensitive(&refs, each_sensitive)
+    }
+
+    /// True if one of these references reads a sensitive value (see `is_sensitive`).
+    fn refs_sensitive(&self, refs: &[Ref], each_sensitive: bool) -> bool {
         refs.iter().any(|r| {
             r.reads_password()
                 || match &r.target {
@@ -469,7 +508,34 @@ impl State<'_> {
             .attr("port")
             .map(|_| r.int(block, "port", (1, 65535), "22"));
         let user = r.string(block, "user", "\"deploy\"");
-        let identity_file = r.string(block, "identity_file", "\"~/.ssh/id_ed25519\"");
+        let identity_file = r
+            .string(block, "identity_file", "\"~/.ssh/id_ed25519\"")
+            .and_then(|(p, loc)| host::local_path(&mut r, self.dir, "identity_file", &p, &loc));
+        let known_hosts = r
+            .string(block, "known_hosts", "\"known_hosts\"")
+            .and_then(|(p, loc)| host::local_path(&mut r, self.dir, "known_hosts", &p, &loc));
+        let host_key_check = r
+            .string(block, "host_key_check", "\"strict\"")
+            .and_then(|(v, loc)| {
+                let parsed = HostKeyCheck::ALL.into_iter().find(|x| x.as_str() == v);
+                if parsed.is_none() {
+                    let allowed = HostKeyCheck::ALL.map(HostKeyCheck::as_str);
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!("unknown host_key_check \"{}\"", v.escape_debug()),
+                        )
+                        .at(&loc, "not a host key policy")
+                        .help(suggest(&v, allowed, |all| {
+                            format!(
+                                "host_key_check must be {} (\"strict\" refuses unknown host keys; \"accept-new\" records them on first contact)",
+                                list_names(&all)
+                            )
+                        })),
+                    );
+                }
+                parsed
+            });
         let become_root = r.bool(block, "become");
         let docker_example = "{ socket = \"/var/run/docker.sock\" }";
         let docker_socket = block.attr("docker").and_then(|attr| {
@@ -496,7 +562,9 @@ impl State<'_> {
             address,
             port: port.flatten().unwrap_or(22) as u16,
             user: user.map_or_else(|| "root".to_string(), |u| u.0),
-            identity_file: identity_file.map(|f| f.0),
+            identity_file,
+            known_hosts,
+            host_key_check: host_key_check.unwrap_or_default(),
             become_root: become_root.unwrap_or(false),
             docker_socket,
         };
@@ -509,6 +577,11 @@ impl State<'_> {
                 "identity_file",
                 spec.identity_file.clone().map_or(Value::Null, Value::from),
             ),
+            (
+                "known_hosts",
+                spec.known_hosts.clone().map_or(Value::Null, Value::from),
+            ),
+            ("host_key_check", Value::from(spec.host_key_check.as_str())),
             ("become", Value::Bool(spec.become_root)),
             (
                 "docker",

@@ -9,6 +9,7 @@ use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::refs::{self, Target};
 use crate::source::Loc;
 use crate::syntax::{Decls, RawAttr, RawBlock};
+use crate::templates::{Template, Templates};
 
 /// A unit of evaluation: one local value or one top-level block (with all its instances).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,6 +22,11 @@ pub(crate) enum Node {
     Image(String),
     Network(String),
     Volume(String),
+    File(String),
+    Package(String),
+    Daemon(String),
+    FirewallRule(String),
+    Command(String),
 }
 
 impl fmt::Display for Node {
@@ -34,6 +40,11 @@ impl fmt::Display for Node {
             Node::Image(n) => write!(f, "image.{n}"),
             Node::Network(n) => write!(f, "network.{n}"),
             Node::Volume(n) => write!(f, "volume.{n}"),
+            Node::File(n) => write!(f, "file.{n}"),
+            Node::Package(n) => write!(f, "package.{n}"),
+            Node::Daemon(n) => write!(f, "daemon.{n}"),
+            Node::FirewallRule(n) => write!(f, "firewall_rule.{n}"),
+            Node::Command(n) => write!(f, "command.{n}"),
         }
     }
 }
@@ -74,6 +85,11 @@ pub(crate) fn node_block<'a>(node: &Node, decls: &'a Decls) -> Option<&'a RawBlo
         Node::Image(n) => &decls.images[n],
         Node::Network(n) => &decls.networks[n],
         Node::Volume(n) => &decls.volumes[n],
+        Node::File(n) => &decls.files[n],
+        Node::Package(n) => &decls.packages[n],
+        Node::Daemon(n) => &decls.daemons[n],
+        Node::FirewallRule(n) => &decls.firewall_rules[n],
+        Node::Command(n) => &decls.commands[n],
     })
 }
 
@@ -120,6 +136,7 @@ fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
 pub(crate) fn plan(
     decls: &Decls,
     failed_vars: &BTreeSet<String>,
+    templates: &Templates,
     errors: &mut Vec<ConfigError>,
 ) -> Plan {
     let mut nodes: Vec<Node> = Vec::new();
@@ -131,6 +148,11 @@ pub(crate) fn plan(
     nodes.extend(decls.images.keys().cloned().map(Node::Image));
     nodes.extend(decls.networks.keys().cloned().map(Node::Network));
     nodes.extend(decls.volumes.keys().cloned().map(Node::Volume));
+    nodes.extend(decls.files.keys().cloned().map(Node::File));
+    nodes.extend(decls.packages.keys().cloned().map(Node::Package));
+    nodes.extend(decls.daemons.keys().cloned().map(Node::Daemon));
+    nodes.extend(decls.firewall_rules.keys().cloned().map(Node::FirewallRule));
+    nodes.extend(decls.commands.keys().cloned().map(Node::Command));
 
     let mut graph: DiGraph<Node, Loc> = DiGraph::new();
     let index: BTreeMap<Node, NodeIndex> = nodes
@@ -139,14 +161,43 @@ pub(crate) fn plan(
         .collect();
     let mut all_refs = BTreeMap::new();
     let mut broken = BTreeSet::new();
+    let mut dynamic_templates: Vec<(Node, &RawAttr)> = Vec::new();
 
     for node in &nodes {
-        let attrs = node_attrs(node, decls);
+        let mut attrs: Vec<(&RawAttr, Scope, Option<&Template>)> = node_attrs(node, decls)
+            .into_iter()
+            .map(|(a, s)| (a, s, None))
+            .collect();
+        if let Node::File(label) = node {
+            let block = &decls.files[label];
+            let source = block
+                .attr("source")
+                .filter(|_| block.attr("content").is_none());
+            match (templates.get(label), source) {
+                (Some(Some(t)), Some(source)) => {
+                    let scope = Scope {
+                        each: block.attr("for_each").is_some(),
+                        self_: false,
+                    };
+                    attrs.push((source, scope, Some(t)));
+                }
+                // The template could not be read: reported already.
+                (Some(None), _) => {
+                    broken.insert(node.clone());
+                }
+                (None, Some(source)) => dynamic_templates.push((node.clone(), source)),
+                (Some(Some(_)), None) | (None, None) => {}
+            }
+        }
         let mut node_refs = Vec::new();
-        for (attr, scope) in attrs {
-            let (found, problems) = refs::collect(&attr.expr);
+        for (attr, scope, template) in attrs {
+            let (found, problems) = match template {
+                Some(t) => (t.refs.clone(), t.problems.clone()),
+                None => refs::collect(&attr.expr),
+            };
+            let file = template.map_or(&attr.loc.file, |t| &t.file);
             let at = |span: std::ops::Range<usize>| Loc {
-                file: attr.loc.file.clone(),
+                file: file.clone(),
                 span,
             };
             for p in problems {
@@ -187,6 +238,22 @@ pub(crate) fn plan(
             }
         }
         all_refs.insert(node.clone(), node_refs);
+    }
+
+    // A template whose path is known only during evaluation (built from `each` or
+    // locals) has references unknown here: evaluate its block after every host and
+    // local value that does not itself depend on the block.
+    for (node, source) in dynamic_templates {
+        let file = index[&node];
+        for dep in nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Host(_) | Node::Local(_)))
+        {
+            let d = index[dep];
+            if !petgraph::algo::has_path_connecting(&graph, file, d, None) {
+                graph.add_edge(d, file, source.loc.clone());
+            }
+        }
     }
 
     // Every strongly connected component with more than one node, or a self-loop, is a
@@ -292,6 +359,41 @@ fn check_target(
             &format!("volume \"{n}\" {{}}"),
         )
         .map(|_| Some(Node::Volume(n.clone()))),
+        Target::File(n) => exists(
+            &decls.files,
+            n,
+            "file",
+            &format!("file \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::File(n.clone()))),
+        Target::Package(n) => exists(
+            &decls.packages,
+            n,
+            "package",
+            &format!("package \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Package(n.clone()))),
+        Target::Daemon(n) => exists(
+            &decls.daemons,
+            n,
+            "daemon",
+            &format!("daemon \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Daemon(n.clone()))),
+        Target::FirewallRule(n) => exists(
+            &decls.firewall_rules,
+            n,
+            "firewall rule",
+            &format!("firewall_rule \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::FirewallRule(n.clone()))),
+        Target::Command(n) => exists(
+            &decls.commands,
+            n,
+            "command",
+            &format!("command \"{n}\" {{ ... }}"),
+        )
+        .map(|_| Some(Node::Command(n.clone()))),
         Target::SelfRef(_) if scope.self_ => Ok(None),
         Target::SelfRef(_) => Err(ConfigError::new(
             ErrorKind::UnknownReference,
@@ -307,7 +409,7 @@ fn check_target(
                 "`each` is only available in blocks with for_each".to_string()
             },
         )
-        .help("add `for_each = ...` to the tenant or database block, or use a literal value")),
+        .help("add `for_each = ...` to the block, or use a literal value")),
     }
 }
 

@@ -4,8 +4,10 @@
 //! Blocks: `variable`, `locals`, `host`, `service` (a SQL server, a container, or a SQL
 //! server run as a container), `tenant` (per instance: databases, volumes and one
 //! `app` container, which sees them as `self`), `database`, and the Docker objects
-//! `image`, `network` and `volume`. SQL resources belong to the provider
-//! `service.<name>`; Docker resources to `docker.local` or `docker.<host>`.
+//! `image`, `network` and `volume`, and the host objects managed over SSH: `file`,
+//! `package`, `daemon`, `firewall_rule` and `command`. SQL resources belong to the
+//! provider `service.<name>`; Docker resources to `docker.local` or `docker.<host>`;
+//! host resources to `host.<host>`.
 //!
 //! The entry point is [`load_dir`]. Every problem is reported as a located miette
 //! diagnostic, and all independent problems are reported together in [`ConfigErrors`].
@@ -27,6 +29,7 @@ mod lower;
 mod refs;
 mod source;
 mod syntax;
+mod templates;
 mod types;
 mod validate;
 mod variables;
@@ -152,12 +155,48 @@ pub struct HostSpec {
     pub port: u16,
     /// Login user (default `root`).
     pub user: String,
-    /// Private key file, if not the SSH default.
+    /// Private key file, if not the SSH default: an absolute path (`~/` is expanded
+    /// to `$HOME`, relative paths resolve against the configuration directory).
     pub identity_file: Option<String>,
+    /// known_hosts file to check the host key against, if not ssh's default; an
+    /// absolute path, resolved like `identity_file`.
+    pub known_hosts: Option<String>,
+    /// What to do with a host key that is not known yet (`host_key_check`).
+    pub host_key_check: HostKeyCheck,
     /// Whether commands run through sudo (`become = true`).
     pub become_root: bool,
     /// The Docker engine's socket on that machine (`docker = { socket = "..." }`).
     pub docker_socket: Option<String>,
+}
+
+/// A host's SSH host key policy (`host_key_check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HostKeyCheck {
+    /// The host key must already be known (`"strict"`, the default).
+    #[default]
+    Strict,
+    /// An unknown host key is added to known_hosts; a changed one is refused
+    /// (`"accept-new"`).
+    AcceptNew,
+}
+
+impl HostKeyCheck {
+    /// Every policy, in the order help texts list them.
+    pub const ALL: [HostKeyCheck; 2] = [HostKeyCheck::Strict, HostKeyCheck::AcceptNew];
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyCheck::Strict => "strict",
+            HostKeyCheck::AcceptNew => "accept-new",
+        }
+    }
+}
+
+impl fmt::Display for HostKeyCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One Docker engine that resources are placed on.
@@ -209,8 +248,9 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
         .cloned()
         .collect();
 
-    let plan = graph::plan(&decls, &failed_vars, &mut errors);
-    let evaluated = eval::run(&decls, &vars, &plan, base, dir, &mut errors);
+    let templates = templates::preload(&decls, &base, dir, &mut errors);
+    let plan = graph::plan(&decls, &failed_vars, &templates, &mut errors);
+    let evaluated = eval::run(&decls, &vars, &plan, &templates, base, dir, &mut errors);
     let resources = lower::all(&evaluated, &mut errors);
 
     if !errors.is_empty() {

@@ -56,8 +56,42 @@ pub(crate) struct DockerItem {
     pub targets: Vec<Target>,
 }
 
+/// One evaluated `host_*` resource with where it came from.
+#[derive(Debug)]
+pub(crate) struct HostItem {
+    /// The top-level block that owns it.
+    pub node: Node,
+    /// The resource; `depends_on` holds the dependencies known at evaluation (the
+    /// files of `restart_on`), the rest are added by [`all`].
+    pub resource: DesiredResource,
+    /// What must be unique per host and type (`file path "/etc/x"`), and where it is
+    /// written.
+    pub identity: Option<(String, Loc)>,
+    /// References of the block (cross-block dependencies), without `depends_on` and
+    /// `restart_on`.
+    pub targets: Vec<Target>,
+    /// `depends_on`: the blocks (or one instance of a block) waited for.
+    pub block_deps: Vec<BlockDep>,
+}
+
+/// One `depends_on` item: every resource of `node`, or only those of one instance.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockDep {
+    pub node: Node,
+    /// `kind.label["key"]` when one instance is named.
+    pub instance: Option<String>,
+}
+
+/// Provider keys of SSH hosts start with this.
+pub(crate) const HOST_PREFIX: &str = "host.";
+
 fn target_node(t: &Target) -> Option<Node> {
     match t {
+        Target::File(n) => Some(Node::File(n.clone())),
+        Target::Package(n) => Some(Node::Package(n.clone())),
+        Target::Daemon(n) => Some(Node::Daemon(n.clone())),
+        Target::FirewallRule(n) => Some(Node::FirewallRule(n.clone())),
+        Target::Command(n) => Some(Node::Command(n.clone())),
         Target::Service(n) => Some(Node::Service(n.clone())),
         Target::Tenant(n) => Some(Node::Tenant(n.clone())),
         Target::Database(n) => Some(Node::Database(n.clone())),
@@ -94,7 +128,7 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
     let mut by_address: BTreeMap<String, &Loc> = BTreeMap::new();
     let mut by_name: BTreeMap<(String, String), &Loc> = BTreeMap::new();
     let mut per_node: BTreeMap<&Node, Vec<Address>> = BTreeMap::new();
-    let mut lowered: Vec<(&Node, &[Target], DesiredResource)> = Vec::new();
+    let mut lowered: Vec<(&Node, &[Target], &[BlockDep], DesiredResource)> = Vec::new();
     for item in &ev.databases {
         let db = &item.inst;
         if let Some(first) = by_address.get(&db.base) {
@@ -137,7 +171,7 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
                 .entry(&item.node)
                 .or_default()
                 .push(r.address.clone());
-            lowered.push((&item.node, &item.targets, r));
+            lowered.push((&item.node, &item.targets, &[], r));
         }
     }
 
@@ -177,7 +211,45 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
             .entry(&item.node)
             .or_default()
             .push(r.address.clone());
-        lowered.push((&item.node, &item.targets, r.clone()));
+        lowered.push((&item.node, &item.targets, &[], r.clone()));
+    }
+
+    // Files, packages, daemons and firewall rules are unique per host (by path, name,
+    // port and protocol): two blocks would fight over one object.
+    let mut hosted: Vec<&HostItem> = ev.host_resources.iter().collect();
+    hosted.sort_by_key(|i| {
+        i.identity
+            .as_ref()
+            .map(|(_, l)| (l.file.name(), l.span.start))
+    });
+    let mut identities: BTreeMap<(&str, &str, &str), &Loc> = BTreeMap::new();
+    for item in hosted {
+        let r = &item.resource;
+        if let Some((what, loc)) = &item.identity {
+            let key = (r.provider.0.as_str(), r.type_name.as_str(), what.as_str());
+            if let Some(first) = identities.get(&key) {
+                let host = r.provider.0.trim_start_matches(HOST_PREFIX);
+                errors.push(
+                    ConfigError::new(
+                        ErrorKind::Duplicate,
+                        format!("{what} is managed twice on host \"{host}\""),
+                    )
+                    .at(loc, format!("{} has {what} here", r.address))
+                    .at(first, "first used here")
+                    .help(format!(
+                        "two blocks would manage the same object on one host; change or remove one of them (the first is at {})",
+                        first.describe()
+                    )),
+                );
+                continue;
+            }
+            identities.insert(key, loc);
+        }
+        per_node
+            .entry(&item.node)
+            .or_default()
+            .push(r.address.clone());
+        lowered.push((&item.node, &item.targets, &item.block_deps, r.clone()));
     }
     let by_docker_name = |provider: &ProviderKey, type_name: &str, name: &str| {
         docker_names
@@ -186,8 +258,24 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
     };
 
     let mut out = Vec::new();
-    for (node, targets, mut r) in lowered {
+    for (node, targets, block_deps, mut r) in lowered {
         let mut deps = std::mem::take(&mut r.depends_on);
+        // `depends_on`: every resource of the block, or of the one instance named.
+        for d in block_deps {
+            let all = per_node.get(&d.node).into_iter().flatten();
+            deps.extend(
+                all.filter(|a| match &d.instance {
+                    None => true,
+                    Some(i) => {
+                        let a = a.as_str();
+                        a == i
+                            || a.strip_prefix(i.as_str())
+                                .is_some_and(|rest| rest.starts_with(['.', '[']))
+                    }
+                })
+                .cloned(),
+            );
+        }
         // A block that refers to another block is created after that block's resources.
         for t in targets {
             let Some(dep) = target_node(t) else { continue };

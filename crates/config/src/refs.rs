@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use hcl::edit::expr::{Expression, ForExpr, FuncCall, Traversal, TraversalOperator};
-use hcl::edit::template::ForTemplateExpr;
+use hcl::edit::template::{ForTemplateExpr, Template};
 use hcl::edit::visit::{self, Visit};
 use hcl::edit::{Decorated, Ident, Span};
 
@@ -26,6 +26,11 @@ pub(crate) enum Target {
     Image(String),
     Network(String),
     Volume(String),
+    File(String),
+    Package(String),
+    Daemon(String),
+    FirewallRule(String),
+    Command(String),
     /// `self.<attr>` inside a tenant's app block (`database` or `volume`).
     SelfRef(String),
     EachKey,
@@ -64,9 +69,26 @@ pub(crate) struct RefProblem {
 }
 
 const ROOTS: &[&str] = &[
-    "var", "local", "host", "service", "tenant", "database", "image", "network", "volume", "each",
+    "var",
+    "local",
+    "host",
+    "service",
+    "tenant",
+    "database",
+    "image",
+    "network",
+    "volume",
+    "file",
+    "package",
+    "daemon",
+    "firewall_rule",
+    "command",
+    "each",
     "self",
 ];
+
+/// The roots a plain reference example can start with (all but `each` and `self`).
+const NAMED_ROOTS: usize = ROOTS.len() - 2;
 
 /// The attributes `self` has inside a tenant's app block.
 pub(crate) const SELF_ATTRS: &[&str] = &["database", "volume"];
@@ -75,6 +97,13 @@ pub(crate) const SELF_ATTRS: &[&str] = &["database", "volume"];
 pub(crate) fn collect(expr: &Expression) -> (Vec<Ref>, Vec<RefProblem>) {
     let mut w = Walker::default();
     w.visit_expr(expr);
+    (w.refs, w.problems)
+}
+
+/// Collects the references of a template (a file block's `source`).
+pub(crate) fn collect_template(template: &Template) -> (Vec<Ref>, Vec<RefProblem>) {
+    let mut w = Walker::default();
+    w.visit_template(template);
     (w.refs, w.problems)
 }
 
@@ -108,7 +137,7 @@ impl Walker {
             let help = suggest(name, candidates.iter().copied(), |_| {
                 format!(
                     "references start with {}, e.g. var.example",
-                    list_names(&ROOTS[..9])
+                    list_names(&ROOTS[..NAMED_ROOTS])
                 )
             });
             self.problems.push(RefProblem {
@@ -162,6 +191,11 @@ impl Walker {
             "image" => Target::Image(key),
             "network" => Target::Network(key),
             "volume" => Target::Volume(key),
+            "file" => Target::File(key),
+            "package" => Target::Package(key),
+            "daemon" => Target::Daemon(key),
+            "firewall_rule" => Target::FirewallRule(key),
+            "command" => Target::Command(key),
             "self" => {
                 if !SELF_ATTRS.contains(&key.as_str()) {
                     self.problems.push(RefProblem {

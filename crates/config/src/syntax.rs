@@ -114,6 +114,8 @@ static HOST: BlockSchema = BlockSchema {
         "port",
         "user",
         "identity_file",
+        "known_hosts",
+        "host_key_check",
         "become",
         "docker",
     ]),
@@ -244,9 +246,102 @@ static DATABASE: BlockSchema = BlockSchema {
     blocks: &[],
 };
 
+static FILE: BlockSchema = BlockSchema {
+    kind: "file",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "file \"name\" { host = host.web1, path = \"/etc/...\" }",
+    attrs: Some(&[
+        "for_each",
+        "host",
+        "depends_on",
+        "path",
+        "content",
+        "source",
+        "mode",
+        "owner",
+        "group",
+    ]),
+    // Exactly one of `content` and `source`: checked on evaluation.
+    required: &["host", "path"],
+    blocks: &[],
+};
+static PACKAGE: BlockSchema = BlockSchema {
+    kind: "package",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "package \"name\" { host = host.web1 }",
+    attrs: Some(&["for_each", "host", "depends_on", "name", "state", "version"]),
+    required: &["host"],
+    blocks: &[],
+};
+static DAEMON: BlockSchema = BlockSchema {
+    kind: "daemon",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "daemon \"name\" { host = host.web1 }",
+    attrs: Some(&[
+        "for_each",
+        "host",
+        "depends_on",
+        "name",
+        "running",
+        "enabled",
+        "restart_on",
+    ]),
+    required: &["host"],
+    blocks: &[],
+};
+static FIREWALL_RULE: BlockSchema = BlockSchema {
+    kind: "firewall_rule",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "firewall_rule \"name\" { host = host.db1, port = 3306, allow_from = [...] }",
+    attrs: Some(&[
+        "for_each",
+        "host",
+        "depends_on",
+        "port",
+        "proto",
+        "allow_from",
+        "comment",
+    ]),
+    required: &["host", "port", "allow_from"],
+    blocks: &[],
+};
+static COMMAND: BlockSchema = BlockSchema {
+    kind: "command",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "command \"name\" { host = host.web1, command = \"...\" }",
+    attrs: Some(&[
+        "for_each",
+        "host",
+        "depends_on",
+        "command",
+        "creates",
+        "unless",
+    ]),
+    required: &["host", "command"],
+    blocks: &[],
+};
+
 /// The block types allowed at the top level of a configuration file.
 static TOP_LEVEL: &[&BlockSchema] = &[
-    &VARIABLE, &LOCALS, &HOST, &SERVICE, &TENANT, &DATABASE, &IMAGE, &NETWORK, &VOLUME,
+    &VARIABLE,
+    &LOCALS,
+    &HOST,
+    &SERVICE,
+    &TENANT,
+    &DATABASE,
+    &IMAGE,
+    &NETWORK,
+    &VOLUME,
+    &FILE,
+    &PACKAGE,
+    &DAEMON,
+    &FIREWALL_RULE,
+    &COMMAND,
 ];
 
 /// Reads every `*.hcl` file of `dir`, sorted by name.
@@ -533,6 +628,11 @@ pub(crate) struct Decls {
     pub images: BTreeMap<String, RawBlock>,
     pub networks: BTreeMap<String, RawBlock>,
     pub volumes: BTreeMap<String, RawBlock>,
+    pub files: BTreeMap<String, RawBlock>,
+    pub packages: BTreeMap<String, RawBlock>,
+    pub daemons: BTreeMap<String, RawBlock>,
+    pub firewall_rules: BTreeMap<String, RawBlock>,
+    pub commands: BTreeMap<String, RawBlock>,
 }
 
 impl Decls {
@@ -566,6 +666,11 @@ impl Decls {
                 "image" => (&mut d.images, "image"),
                 "network" => (&mut d.networks, "network"),
                 "volume" => (&mut d.volumes, "volume"),
+                "file" => (&mut d.files, "file"),
+                "package" => (&mut d.packages, "package"),
+                "daemon" => (&mut d.daemons, "daemon"),
+                "firewall_rule" => (&mut d.firewall_rules, "firewall_rule"),
+                "command" => (&mut d.commands, "command"),
                 _ => (&mut d.databases, "database"),
             };
             let name = block.label().to_string();

@@ -67,7 +67,7 @@ fn scalar_string(v: &Value) -> Option<String> {
 
 impl Reader {
     /// A list of strings (`command`, `ports`, `cmd`), each element checked in place.
-    fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
+    pub(super) fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
         let v = self.value(attr)?;
         self.string_list_of(attr, &attr.loc, &attr.key, &v, example, false)
     }
