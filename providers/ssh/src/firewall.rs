@@ -2,7 +2,8 @@
 //! nftables rules in terrace's own table `inet terrace`.
 //!
 //! The table has one input chain (policy accept) holding only drop rules: each resource
-//! becomes one rule per address family, `dport P saddr != {allowed} drop`, so terrace
+//! becomes one rule per address family, `dport P iifname != lo saddr != {allowed} drop`
+//! (loopback traffic is never dropped), so terrace
 //! never touches rules it does not own and removing the table removes all of it. A
 //! resource's rules carry the comment `terrace:<address>` (plus ` # <comment>`), which
 //! is how observe finds them. Rules are written through nft's JSON interface so that
@@ -285,6 +286,9 @@ pub(crate) fn transaction(
             let mut expr = vec![
                 json!({"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": family}}),
                 json!({"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}}, "right": port}}),
+                // Local traffic is never the rule's business: the host's own clients,
+                // and SSH tunnels (terrace's included) arrive on the loopback interface.
+                json!({"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}),
             ];
             if !allowed.is_empty() {
                 let set: Vec<Value> = allowed.iter().map(|s| element(s)).collect();
@@ -310,6 +314,28 @@ fn element(s: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_never_drop_loopback_traffic() {
+        let attrs: Attrs =
+            serde_json::from_value(json!({"port": 3306, "allow_from": ["10.0.0.1"]})).unwrap();
+        let tx: Value = serde_json::from_str(
+            &transaction(&Address::new("firewall_rule.db"), &[], Some(&attrs)).unwrap(),
+        )
+        .unwrap();
+        let rules: Vec<&Value> = tx["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["add"].get("rule"))
+            .collect();
+        assert_eq!(rules.len(), 2, "one rule per address family");
+        for rule in rules {
+            let lo =
+                json!({"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "lo"}});
+            assert!(rule["expr"].as_array().unwrap().contains(&lo), "{rule}");
+        }
+    }
 
     #[test]
     fn sources_are_canonical() {
