@@ -49,6 +49,8 @@ usermod --shell /bin/sh "$user" >/dev/null 2>&1 || true
 # A locked account ("!" password) is refused even for key logins when PAM is off;
 # "*" means "no password login" without locking.
 usermod -p '*' "$user" >/dev/null 2>&1 || true
+# Tests reach the host's Docker engine over SSH as this user (a forwarded socket).
+if getent group docker >/dev/null; then usermod -aG docker "$user"; fi
 printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$user" >/etc/sudoers.d/terrace-test
 chmod 0440 /etc/sudoers.d/terrace-test
 

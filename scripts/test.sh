@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Runs terrace's whole test suite against real local services: brings up MariaDB and
 # PostgreSQL (scripts/services.sh), throwaway sshd hosts (scripts/ssh-hosts.sh), a Docker
-# engine with locally built images (scripts/docker-engine.sh, scripts/images.sh), then
-# runs every test of the workspace.
+# engine with locally built images (scripts/docker-engine.sh, scripts/images.sh), and
+# a MariaDB reachable only over SSH (scripts/ns-services.sh), then runs every test of the
+# workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
-bash scripts/ssh-hosts.sh
 bash scripts/docker-engine.sh
 bash scripts/images.sh
+bash scripts/ssh-hosts.sh
+bash scripts/ns-services.sh
 # shellcheck disable=SC1091
 source target/services.env
 # shellcheck disable=SC1091
 source target/ssh/env
+# shellcheck disable=SC1091
+source target/ns-services.env
 exec cargo test --workspace --locked "$@"

@@ -28,12 +28,15 @@ fn sql_provider(server: SqlServer, ready: Option<Duration>) -> SqlProvider {
     }
 }
 
-fn host_known_hosts(_host: &terrace_config::HostSpec) -> Option<PathBuf> {
-    None
+fn host_known_hosts(host: &terrace_config::HostSpec) -> Option<PathBuf> {
+    host.known_hosts.as_ref().map(PathBuf::from)
 }
 
-fn host_key_check(_host: &terrace_config::HostSpec) -> HostKeyCheck {
-    HostKeyCheck::Strict
+fn host_key_check(host: &terrace_config::HostSpec) -> HostKeyCheck {
+    match host.host_key_check {
+        terrace_config::HostKeyCheck::Strict => HostKeyCheck::Strict,
+        terrace_config::HostKeyCheck::AcceptNew => HostKeyCheck::AcceptNew,
+    }
 }
 
 /// How long terrace waits for a database server it runs in a container to accept

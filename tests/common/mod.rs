@@ -126,7 +126,6 @@ impl Project {
     /// Like [`Project::terrace`], with extra environment variables.
     pub fn terrace_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_terrace"))
-            .envs(envs.iter().copied())
             .arg("-C")
             .arg(self.dir.path())
             .args(args)
@@ -139,6 +138,8 @@ impl Project {
                 "TERRACE_VAR_mysql_admin_password",
                 env("TERRACE_VAR_mysql_admin_password"),
             )
+            // The caller's variables win over the defaults above.
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run terrace");
