@@ -350,6 +350,61 @@ impl Reader {
         self.int_of(attr, &attr.loc, key, &v, range, example)
     }
 
+    /// `name`, or `default` when the block leaves it unset, checked with `check`. The
+    /// error points at the value (or at `default_loc` for a defaulted name), names the
+    /// `kind` of name expected, and says how to choose another when it was defaulted.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn name_or_default(
+        &mut self,
+        block: &RawBlock,
+        default: &str,
+        default_loc: &Loc,
+        example: &str,
+        what: &str,
+        kind: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+        help: &str,
+    ) -> Option<(String, Loc)> {
+        let (name, loc, defaulted) = match block.attr("name") {
+            Some(_) => {
+                let (n, loc) = self.string(block, "name", example)?;
+                (n, loc, false)
+            }
+            None => (default.to_string(), default_loc.clone(), true),
+        };
+        let Err(msg) = check(&name) else {
+            return Some((name, loc));
+        };
+        let mut help = help.to_string();
+        if defaulted {
+            help.push_str(&format!(
+                "; the name defaults to \"{}\" here, set `name = ...` in the block to choose another",
+                default.escape_debug()
+            ));
+        }
+        let detail = if msg.is_empty() {
+            String::new()
+        } else {
+            format!(": {msg}")
+        };
+        self.errors.push(
+            ConfigError::new(
+                ErrorKind::InvalidIdentifier,
+                format!("invalid {what} name \"{}\"{detail}", name.escape_debug()),
+            )
+            .at(
+                &loc,
+                if defaulted {
+                    format!("the defaulted name is not a valid {kind} name")
+                } else {
+                    format!("not a valid {kind} name")
+                },
+            )
+            .help(help),
+        );
+        None
+    }
+
     fn bool(&mut self, block: &RawBlock, key: &str) -> Option<bool> {
         let attr = block.attr(key)?;
         match self.value(attr)? {

@@ -393,7 +393,7 @@ fn invalid_defaulted_package_name() {
             "main.hcl:2:9]",
             "invalid package name \"Redis_Server\"",
             "the defaulted name is not a valid package name",
-            "set `name = ...` to choose another",
+            "defaults to \"Redis_Server\" here",
         ],
     );
 }

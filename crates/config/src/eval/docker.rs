@@ -264,39 +264,16 @@ impl<'a> State<'a> {
         default: &str,
         example: &str,
     ) -> Option<(String, Loc)> {
-        let (name, loc, defaulted) = match block.attr("name") {
-            Some(_) => {
-                let (n, loc) = r.string(block, "name", example)?;
-                (n, loc, false)
-            }
-            None => (default.to_string(), block.head_loc.clone(), true),
-        };
-        if let Err(msg) = validate::docker_name(&name) {
-            let mut help = validate::DOCKER_NAME_HELP.to_string();
-            if defaulted {
-                help.push_str(&format!(
-                    "; the name defaults to \"{}\" here, set `name = ...` in the block to choose another",
-                    default.escape_debug()
-                ));
-            }
-            r.errors.push(
-                ConfigError::new(
-                    ErrorKind::InvalidIdentifier,
-                    format!("invalid {what} name \"{}\": {msg}", name.escape_debug()),
-                )
-                .at(
-                    &loc,
-                    if defaulted {
-                        "the defaulted name is not a valid Docker name"
-                    } else {
-                        "not a valid Docker name"
-                    },
-                )
-                .help(help),
-            );
-            return None;
-        }
-        Some((name, loc))
+        r.name_or_default(
+            block,
+            default,
+            &block.head_loc,
+            example,
+            what,
+            "Docker",
+            validate::docker_name,
+            validate::DOCKER_NAME_HELP,
+        )
     }
 
     /// Records one evaluated Docker resource.

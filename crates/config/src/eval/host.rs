@@ -718,39 +718,16 @@ impl State<'_> {
         valid: fn(&str) -> bool,
         help: &str,
     ) -> Option<(String, Loc)> {
-        let (name, loc, defaulted) = match inst.block.attr("name") {
-            Some(_) => {
-                let (n, loc) = r.string(inst.block, "name", "\"nginx\"")?;
-                (n, loc, false)
-            }
-            None => (inst.label.to_string(), inst.block.name_loc().clone(), true),
-        };
-        if valid(&name) {
-            return Some((name, loc));
-        }
-        let mut help = help.to_string();
-        if defaulted {
-            help.push_str(&format!(
-                "; the name defaults to the block label \"{}\" here, set `name = ...` to choose another",
-                name.escape_debug()
-            ));
-        }
-        r.errors.push(
-            ConfigError::new(
-                ErrorKind::InvalidIdentifier,
-                format!("invalid {what} name \"{}\"", name.escape_debug()),
-            )
-            .at(
-                &loc,
-                if defaulted {
-                    format!("the defaulted name is not a valid {what} name")
-                } else {
-                    format!("not a valid {what} name")
-                },
-            )
-            .help(help),
-        );
-        None
+        r.name_or_default(
+            inst.block,
+            inst.label,
+            inst.block.name_loc(),
+            "\"nginx\"",
+            what,
+            what,
+            |n| if valid(n) { Ok(()) } else { Err(String::new()) },
+            help,
+        )
     }
 
     fn package_body(&mut self, r: &mut Reader, inst: &Instance) -> Option<Body> {
