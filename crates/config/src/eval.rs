@@ -417,6 +417,48 @@ impl Reader {
         }
     }
 
+    /// Checks the keys of an evaluated object written in attribute `field`: every key is
+    /// allowed (did-you-mean otherwise, at `key_loc(key)`) and every required key is
+    /// present (pointing at `whole`). Returns false if anything was reported.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn check_keys(
+        &mut self,
+        map: &Map<String, Value>,
+        allowed: &[&str],
+        required: &[&str],
+        field: &str,
+        key_loc: impl Fn(&str) -> Loc,
+        whole: &Loc,
+        write_like: &str,
+    ) -> bool {
+        let mut ok = true;
+        for k in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
+            self.errors.push(
+                ConfigError::new(
+                    ErrorKind::UnknownAttribute,
+                    format!("unknown attribute \"{k}\" in \"{field}\""),
+                )
+                .at(&key_loc(k), "unknown attribute")
+                .help(suggest(k, allowed.iter().copied(), |all| {
+                    format!("allowed attributes: {}", list_names(&all))
+                })),
+            );
+            ok = false;
+        }
+        for k in required.iter().filter(|k| !map.contains_key(**k)) {
+            self.errors.push(
+                ConfigError::new(
+                    ErrorKind::MissingAttribute,
+                    format!("missing required attribute \"{k}\" in \"{field}\""),
+                )
+                .at(whole, format!("no \"{k}\" here"))
+                .help(format!("write it like `{write_like}`")),
+            );
+            ok = false;
+        }
+        ok
+    }
+
     /// Evaluates an object-valued attribute and checks its keys.
     fn object(
         &mut self,
@@ -437,36 +479,16 @@ impl Reader {
             ));
             return None;
         };
-        let mut ok = true;
-        for k in map.keys() {
-            if !allowed.contains(&k.as_str()) {
-                let loc = key_loc(attr, k);
-                self.errors.push(
-                    ConfigError::new(
-                        ErrorKind::UnknownAttribute,
-                        format!("unknown attribute \"{k}\" in \"{}\"", attr.key),
-                    )
-                    .at(&loc, "unknown attribute")
-                    .help(suggest(k, allowed.iter().copied(), |all| {
-                        format!("allowed attributes: {}", list_names(&all))
-                    })),
-                );
-                ok = false;
-            }
-        }
-        for r in required {
-            if !map.contains_key(*r) {
-                self.errors.push(
-                    ConfigError::new(
-                        ErrorKind::MissingAttribute,
-                        format!("missing required attribute \"{r}\" in \"{}\"", attr.key),
-                    )
-                    .at(&attr.loc, format!("no \"{r}\" here"))
-                    .help(format!("write it like `{} = {example}`", attr.key)),
-                );
-                ok = false;
-            }
-        }
+        let write_like = format!("{} = {example}", attr.key);
+        let ok = self.check_keys(
+            &map,
+            allowed,
+            required,
+            &attr.key,
+            |k| key_loc(attr, k),
+            &attr.loc,
+            &write_like,
+        );
         ok.then_some(map)
     }
 
@@ -479,18 +501,21 @@ impl Reader {
 
 /// The location of a key inside an object literal.
 fn key_loc(attr: &RawAttr, key: &str) -> Loc {
-    if let Expression::Object(obj) = &attr.expr {
-        for (k, _) in obj.iter() {
-            let (name, span) = match k {
-                ObjectKey::Ident(i) => (Some(i.as_str()), i.span()),
-                ObjectKey::Expression(e) => (e.as_str(), e.span()),
-            };
-            if name == Some(key) {
-                return Loc::new(&attr.loc.file, span);
-            }
-        }
-    }
-    attr.loc.clone()
+    key_in_object(&attr.expr, attr, key).unwrap_or_else(|| attr.loc.clone())
+}
+
+/// Where `key` is written, if `expr` is an object literal of `attr`'s file.
+pub(crate) fn key_in_object(expr: &Expression, attr: &RawAttr, key: &str) -> Option<Loc> {
+    let Expression::Object(obj) = expr else {
+        return None;
+    };
+    obj.iter().find_map(|(k, _)| {
+        let (name, span) = match k {
+            ObjectKey::Ident(i) => (Some(i.as_str()), i.span()),
+            ObjectKey::Expression(e) => (e.as_str(), e.span()),
+        };
+        (name == Some(key)).then(|| Loc::new(&attr.loc.file, span))
+    })
 }
 
 fn obj(pairs: Vec<(&str, Value)>) -> Value {

@@ -953,52 +953,24 @@ fn check_keys(
     field: &str,
     example: &str,
 ) -> bool {
-    let mut ok = true;
-    for k in map.keys() {
-        if !allowed.contains(&k.as_str()) {
-            r.errors.push(
-                ConfigError::new(
-                    ErrorKind::UnknownAttribute,
-                    format!("unknown attribute \"{k}\" in \"{field}\""),
-                )
-                .at(&item_key_loc(attr, i, k), "unknown attribute")
-                .help(suggest(k, allowed.iter().copied(), |all| {
-                    format!("allowed attributes: {}", list_names(&all))
-                })),
-            );
-            ok = false;
-        }
-    }
-    for k in required {
-        if !map.contains_key(*k) {
-            r.errors.push(
-                ConfigError::new(
-                    ErrorKind::MissingAttribute,
-                    format!("missing required attribute \"{k}\" in \"{field}\""),
-                )
-                .at(&item_loc(attr, i), format!("no \"{k}\" here"))
-                .help(format!("write it like `{} = {example}`", attr.key)),
-            );
-            ok = false;
-        }
-    }
-    ok
+    let write_like = format!("{} = {example}", attr.key);
+    r.check_keys(
+        map,
+        allowed,
+        required,
+        field,
+        |k| item_key_loc(attr, i, k),
+        &item_loc(attr, i),
+        &write_like,
+    )
 }
 
 /// The location of key `key` in object element `i` of a list literal.
 fn item_key_loc(attr: &RawAttr, i: usize, key: &str) -> Loc {
-    if let Expression::Array(a) = &attr.expr {
-        if let Some(Expression::Object(obj)) = a.iter().nth(i) {
-            for (k, _) in obj.iter() {
-                let (name, span) = match k {
-                    ObjectKey::Ident(id) => (Some(id.as_str()), id.span()),
-                    ObjectKey::Expression(e) => (e.as_str(), e.span()),
-                };
-                if name == Some(key) {
-                    return Loc::new(&attr.loc.file, span);
-                }
-            }
-        }
-    }
-    item_loc(attr, i)
+    let item = match &attr.expr {
+        Expression::Array(a) => a.iter().nth(i),
+        _ => None,
+    };
+    item.and_then(|e| crate::eval::key_in_object(e, attr, key))
+        .unwrap_or_else(|| item_loc(attr, i))
 }
