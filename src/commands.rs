@@ -188,7 +188,11 @@ async fn apply_session(
         redactor: &s.redactor,
         show_bar: std::io::stderr().is_terminal(),
     };
+    let dumps_before = list_dir(&s.backups);
     let report = executor.run(plan, &mut state, &mut lock).await?;
+    for dump in list_dir(&s.backups).difference(&dumps_before) {
+        println!("Dumped before dropping: {}", dump.display());
+    }
     s.learn_secrets(&state);
     println!();
     if report.ok() {
@@ -387,4 +391,13 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The files in `dir` (none if it does not exist).
+fn list_dir(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect()
 }

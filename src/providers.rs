@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use terrace_config::{Engine, Project};
@@ -20,8 +20,9 @@ pub fn schema(type_name: &str) -> Option<&'static ResourceSchema> {
         .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))
 }
 
-fn sql_provider(server: SqlServer, ready: Option<Duration>) -> SqlProvider {
-    let provider = SqlProvider::new(server);
+fn sql_provider(server: SqlServer, ready: Option<Duration>, backups: &Path) -> SqlProvider {
+    // Every database is dumped before it is dropped.
+    let provider = SqlProvider::new(server).with_backup_dir(backups);
     match ready {
         Some(t) => provider.with_ready_timeout(t),
         None => provider,
@@ -70,14 +71,19 @@ pub struct ProviderSet {
     remote: BTreeMap<ProviderKey, Remote>,
     /// Providers that cannot be used this run, with the reason (an unreachable host).
     unavailable: BTreeMap<ProviderKey, String>,
+    /// Where databases are dumped before they are dropped.
+    backups: PathBuf,
 }
 
 impl ProviderSet {
     /// Builds a provider for every host, SQL service and Docker engine in the project.
     /// Nothing connects yet: providers connect on first use, and servers behind a host
     /// are forwarded by [`ProviderSet::connect_remote`].
-    pub fn for_project(project: &Project) -> Self {
-        let mut set = ProviderSet::default();
+    pub fn for_project(project: &Project, backups: &Path) -> Self {
+        let mut set = ProviderSet {
+            backups: backups.to_path_buf(),
+            ..ProviderSet::default()
+        };
         for (name, host) in &project.hosts {
             let ssh = Arc::new(SshHost::new(HostConfig {
                 name: name.clone(),
@@ -124,8 +130,8 @@ impl ProviderSet {
                     },
                 );
             }
-            set.providers
-                .insert(key, Arc::new(sql_provider(server, ready)));
+            let provider = sql_provider(server, ready, &set.backups);
+            set.providers.insert(key, Arc::new(provider));
         }
         for (key, engine) in &project.docker_engines {
             let key = ProviderKey(key.clone());
@@ -161,6 +167,7 @@ impl ProviderSet {
                 Remote::Sql { host, .. } | Remote::Docker { host, .. } => host.clone(),
             };
             let ssh = self.hosts[&host].clone();
+            let backups = self.backups.clone();
             tasks.spawn(async move {
                 let provider: Result<Arc<dyn Provider>, String> = match remote {
                     Remote::Sql { server, ready, .. } => ssh
@@ -172,7 +179,7 @@ impl ProviderSet {
                                 port: local.port(),
                                 ..server
                             };
-                            Arc::new(sql_provider(server, ready)) as Arc<dyn Provider>
+                            Arc::new(sql_provider(server, ready, &backups)) as Arc<dyn Provider>
                         })
                         .map_err(|e| e.to_string()),
                     Remote::Docker { socket, .. } => ssh

@@ -14,6 +14,9 @@ use crate::output::{use_color, Redactor};
 use crate::providers::{self, ProviderSet};
 use crate::refresh::observe_all;
 
+/// Where databases are dumped before terrace drops them, inside the project directory.
+pub const BACKUP_DIR: &str = ".terrace/backups";
+
 /// Default state file name inside the project directory.
 pub const STATE_FILE: &str = "terrace.state.json";
 
@@ -29,6 +32,8 @@ pub struct Session {
     pub redactor: Redactor,
     /// Colour on stdout.
     pub color: bool,
+    /// Where databases are dumped before they are dropped.
+    pub backups: PathBuf,
 }
 
 /// The state backend selected by the global flags.
@@ -47,7 +52,8 @@ impl Session {
         let inputs = var_inputs(vars)?;
         let mut project =
             terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
-        let providers = ProviderSet::for_project(&project);
+        let backups = cli.dir.join(BACKUP_DIR);
+        let providers = ProviderSet::for_project(&project, &backups);
         // Every lowered resource must be a type some provider implements.
         for r in &project.resources {
             if providers::schema(&r.type_name).is_none() {
@@ -64,6 +70,7 @@ impl Session {
         crate::output::install_global(&redactor);
         Ok(Session {
             providers,
+            backups,
             backend: backend(cli),
             redactor,
             color: use_color(cli.no_color),

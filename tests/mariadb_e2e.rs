@@ -177,3 +177,33 @@ fn renaming_a_user_keeps_its_password_and_grants() {
     assert_eq!(block_on(max_conns(&u1)), None, "old account is gone");
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn a_database_is_dumped_before_it_is_dropped() {
+    let db = unique("mdump");
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    p.apply();
+    block_on(async {
+        let pool = mysql_admin().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE `{db}`.orders (id int); INSERT INTO `{db}`.orders VALUES (4343);"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    });
+    p.write(&mysql_service());
+    let run = p.apply();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Dumped before dropping: "))
+        .unwrap_or_else(|| panic!("no dump reported: {}", run.stdout));
+    let dump =
+        std::fs::read_to_string(line.trim_start_matches("Dumped before dropping: ")).unwrap();
+    assert!(
+        dump.contains("CREATE TABLE `orders`") && dump.contains("4343"),
+        "{dump}"
+    );
+    assert_eq!(block_on(schema(&db)), None);
+}

@@ -537,3 +537,62 @@ database "lost" {{
     p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn a_database_is_dumped_before_it_is_dropped_and_kept_when_the_dump_fails() {
+    let db = unique("pgdump");
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    p.apply();
+    // Real data in the tenant's database.
+    block_on(async {
+        let conn = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(5432)
+            .username("terrace_admin")
+            .password(&std::env::var("TERRACE_VAR_pg_admin_password").unwrap())
+            .database(&db);
+        let mut c = conn.connect().await.unwrap();
+        sqlx::raw_sql("CREATE TABLE orders (id int); INSERT INTO orders VALUES (4242);")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    p.write(&pg_service());
+
+    // Without the dump tool, the drop is refused and the data stays.
+    let no_tools = p.terrace_env(&["apply", "--auto-approve"], &[("PATH", "/nonexistent")]);
+    let no_tools = no_tools.expect_code(1);
+    assert!(
+        no_tools.stderr.contains("without a dump first"),
+        "{}",
+        no_tools.stderr
+    );
+    assert!(
+        block_on(conn_limit(&db)).is_some(),
+        "database was dropped without a dump"
+    );
+    assert!(
+        p.state_attrs("database.one").is_object(),
+        "and it is still in state"
+    );
+
+    let run = p.apply();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Dumped before dropping: "))
+        .unwrap_or_else(|| panic!("no dump reported: {}", run.stdout));
+    let path = line.trim_start_matches("Dumped before dropping: ");
+    let dump = std::fs::read_to_string(path).unwrap();
+    assert!(
+        dump.contains("CREATE TABLE public.orders") && dump.contains("4242"),
+        "{dump}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(block_on(conn_limit(&db)), None, "dropped after the dump");
+    assert!(!run
+        .all()
+        .contains(&std::env::var("TERRACE_VAR_pg_admin_password").unwrap()));
+}

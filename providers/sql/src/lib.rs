@@ -7,6 +7,7 @@
 //! from quoted names (see [`quote`]); passwords never reach logs or error messages.
 
 mod attrs;
+mod dump;
 mod mysql;
 mod postgres;
 pub mod quote;
@@ -120,6 +121,8 @@ pub struct SqlProvider {
     /// How long to keep retrying the first connection (a server that was just started,
     /// e.g. in a container); `None` fails at once.
     ready_timeout: Option<std::time::Duration>,
+    /// Where a database is dumped before it is dropped; `None`: no dump.
+    backup_dir: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SqlProvider {
@@ -142,7 +145,15 @@ impl SqlProvider {
             pool: OnceCell::new(),
             statements: AtomicU64::new(0),
             ready_timeout: None,
+            backup_dir: None,
         }
+    }
+
+    /// Dumps every database into `dir` before dropping it, and refuses the drop when
+    /// the dump fails: data is never destroyed silently.
+    pub fn with_backup_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.backup_dir = Some(dir.into());
+        self
     }
 
     /// Keeps retrying the first connection for up to `timeout`, for a server terrace
@@ -301,6 +312,19 @@ impl SqlProvider {
 
     /// Runs statements one by one, each on its own (DDL; `CREATE DATABASE` on
     /// PostgreSQL must not be inside a transaction).
+    /// Whether database `name` exists now (one catalog query).
+    async fn database_exists(&self, address: &Address, name: &str) -> ProviderResult<bool> {
+        let req = ObserveRequest {
+            address: address.clone(),
+            type_name: DATABASE.to_string(),
+            attrs: [("name".to_string(), serde_json::Value::from(name))]
+                .into_iter()
+                .collect(),
+        };
+        let found = self.observe(std::slice::from_ref(&req)).await?;
+        Ok(matches!(found.first(), Some(Observed::Present(_))))
+    }
+
     async fn run(&self, address: &Address, stmts: &[stmt::Stmt]) -> ProviderResult<()> {
         let pool = self.pool().await?;
         for s in stmts {
@@ -511,6 +535,12 @@ impl Provider for SqlProvider {
             }
             Operation::Delete => {
                 let prior = self.resolve(t, require(&step.prior, "prior", step)?)?;
+                if let (DATABASE, Some(dir)) = (t, &self.backup_dir) {
+                    let name = attrs::req_str(&prior, "name")?;
+                    if self.database_exists(&step.address, name).await? {
+                        dump::dump_database(&self.server, &step.address, name, dir).await?;
+                    }
+                }
                 let stmts = self.plan_delete(t, &prior)?;
                 self.run(&step.address, &stmts).await?;
                 Ok(None)
