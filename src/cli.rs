@@ -90,12 +90,16 @@ pub enum Command {
         #[command(flatten)]
         apply: ApplyArgs,
     },
-    /// Destroy everything recorded in the state.
+    /// Destroy everything recorded in the state, except shared services (see --include-services).
     Destroy {
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        /// Also destroy shared services (their containers, and the volumes, networks and
+        /// images they use); by default they are kept.
+        #[arg(long)]
+        include_services: bool,
     },
     /// Adopt an existing object into the state under ADDR (it must be in the configuration).
     Import {

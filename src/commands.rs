@@ -10,7 +10,7 @@ use terrace_state::{ResourceState, State};
 use crate::apply::Executor;
 use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
-use crate::session::{backend, Session};
+use crate::session::{backend, Goal, Session};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -36,8 +36,17 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             plan_file,
             vars,
             apply,
-        } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), false).await,
-        Command::Destroy { vars, apply } => apply_cmd(&cli, vars, apply, None, true).await,
+        } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), Goal::Converge).await,
+        Command::Destroy {
+            vars,
+            apply,
+            include_services,
+        } => {
+            let goal = Goal::Destroy {
+                include_services: *include_services,
+            };
+            apply_cmd(&cli, vars, apply, None, goal).await
+        }
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
         Command::Graph { vars } => {
@@ -55,7 +64,7 @@ async fn plan_cmd(
     json: bool,
 ) -> miette::Result<ExitCode> {
     let state = s.read_state()?;
-    let planned = s.plan(&state, false).await?;
+    let planned = s.plan(&state, Goal::Converge).await?;
     let plan = &planned.plan;
     if json {
         let doc = render_json(plan, VERSION);
@@ -118,11 +127,11 @@ async fn apply_cmd(
     vars: &VarArgs,
     args: &ApplyArgs,
     plan_file: Option<&std::path::Path>,
-    destroy: bool,
+    goal: Goal,
 ) -> miette::Result<ExitCode> {
     let saved = plan_file.map(SavedPlan::read).transpose()?;
     let mut s = Session::load(cli, vars)?;
-    let result = apply_session(&mut s, args, saved.as_ref(), destroy).await;
+    let result = apply_session(&mut s, args, saved.as_ref(), goal).await;
     s.providers.close().await;
     result
 }
@@ -131,8 +140,9 @@ async fn apply_session(
     s: &mut Session,
     args: &ApplyArgs,
     saved: Option<&SavedPlan>,
-    destroy: bool,
+    goal: Goal,
 ) -> miette::Result<ExitCode> {
+    let destroy = goal != Goal::Converge;
     let operation = if destroy { "destroy" } else { "apply" };
     let mut lock = s
         .backend
@@ -148,7 +158,7 @@ async fn apply_session(
             );
         }
     }
-    let planned = s.plan(&state, destroy).await?;
+    let planned = s.plan(&state, goal).await?;
     let plan = &planned.plan;
     let text = render_text(plan, TextOptions { color: s.color });
     if let Some(saved) = saved {
@@ -162,6 +172,12 @@ async fn apply_session(
         }
     }
     print!("{text}");
+    if planned.kept > 0 {
+        println!(
+            "Shared services are kept: {} resource(s) stay (pass --include-services to destroy them too).",
+            planned.kept
+        );
+    }
     if !plan.conflicts.is_empty() {
         miette::bail!(
             help = "import each object with the command shown, or remove it from the configuration",

@@ -119,13 +119,26 @@ impl Session {
     /// Resources whose provider cannot be reached (a host that is down) are left out,
     /// with everything that depends on them, and reported in [`Planned::unreachable`]:
     /// one unreachable host does not stop the others from being planned and applied.
-    pub async fn plan(&mut self, state: &State, destroy: bool) -> miette::Result<Planned> {
+    pub async fn plan(&mut self, state: &State, goal: Goal) -> miette::Result<Planned> {
         self.providers.connect_remote().await;
-        let prior = prior_resources(state);
-        let desired: Vec<DesiredResource> = if destroy {
-            Vec::new()
-        } else {
-            resolve_known(&self.project.resources, state)
+        let mut prior = prior_resources(state);
+        let mut kept = 0;
+        let desired: Vec<DesiredResource> = match goal {
+            Goal::Converge => resolve_known(&self.project.resources, state),
+            Goal::Destroy { include_services } => {
+                if !include_services {
+                    // Shared services are left alone entirely: not observed, not
+                    // planned, and nothing destroyed waits for them.
+                    let services = self.shared_services();
+                    let before = prior.len();
+                    prior.retain(|p| !services.contains(&p.address));
+                    kept = before - prior.len();
+                    for p in &mut prior {
+                        p.depends_on.retain(|d| !services.contains(d));
+                    }
+                }
+                Vec::new()
+            }
         };
         let refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
         let (desired, prior) = leave_out_unreachable(desired, prior, &refresh.failures);
@@ -139,8 +152,47 @@ impl Session {
         Ok(Planned {
             plan,
             unreachable: refresh.failures,
+            kept,
         })
     }
+
+    /// The containers of shared services and everything they depend on (volumes,
+    /// networks, images): what `destroy` keeps unless told otherwise.
+    fn shared_services(&self) -> BTreeSet<Address> {
+        let by_addr: BTreeMap<&Address, &DesiredResource> = self
+            .project
+            .resources
+            .iter()
+            .map(|r| (&r.address, r))
+            .collect();
+        let mut kept = BTreeSet::new();
+        let mut todo: Vec<&Address> = self
+            .project
+            .services
+            .values()
+            .filter_map(|s| s.container.as_ref())
+            .collect();
+        while let Some(a) = todo.pop() {
+            if kept.insert(a.clone()) {
+                if let Some(r) = by_addr.get(a) {
+                    todo.extend(r.depends_on.iter());
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// What a plan aims for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Make the live systems match the configuration.
+    Converge,
+    /// Remove what the state records; shared services stay unless included.
+    Destroy {
+        /// Destroy shared services too.
+        include_services: bool,
+    },
 }
 
 /// A plan, and the providers that could not be asked while making it.
@@ -149,6 +201,8 @@ pub struct Planned {
     pub plan: Plan,
     /// Unreachable providers and why; their resources are not in `plan`.
     pub unreachable: BTreeMap<ProviderKey, String>,
+    /// For a destroy: how many resources of shared services are kept.
+    pub kept: usize,
 }
 
 impl Planned {

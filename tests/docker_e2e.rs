@@ -175,8 +175,26 @@ fn wordpress_farm_end_to_end() {
     let (ok, out) = login_from_app(&carol, "wordpress_carol");
     assert!(ok, "re-created carol cannot log in: {out}");
 
-    farm.run(&["destroy", "--auto-approve"]).expect_code(0);
+    // Destroy keeps the shared services (and their data) unless told otherwise.
+    let run = farm.run(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(
+        run.stdout.contains("Shared services are kept"),
+        "{}",
+        run.stdout
+    );
     assert!(!docker(&["inspect", &alice]).0, "app container left behind");
+    assert!(
+        docker(&["inspect", &farm.name("-db")]).0,
+        "shared database container was destroyed"
+    );
+    assert!(
+        docker(&["volume", "inspect", &farm.name("_db_data")]).0,
+        "shared data was destroyed"
+    );
+    farm.run(&["destroy", "--auto-approve", "--include-services"])
+        .expect_code(0);
+    assert!(!docker(&["inspect", &farm.name("-db")]).0);
+    assert!(!docker(&["volume", "inspect", &farm.name("_db_data")]).0);
 }
 
 #[test]
@@ -232,5 +250,6 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
     farm.plan().expect_code(0);
     let (ok, out) = docker(&["exec", &alice, "cat", "/var/www/html/marker"]);
     assert!(ok && out.trim() == "kept", "volume data lost: {out}");
-    farm.run(&["destroy", "--auto-approve"]).expect_code(0);
+    farm.run(&["destroy", "--auto-approve", "--include-services"])
+        .expect_code(0);
 }
