@@ -90,7 +90,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         type_name: COMMAND,
         description: "command",
         import_id: &["command"],
-        adopt_existing: false,
+        adopt_existing: true,
         attrs: COMMAND_ATTRS,
     },
 ];

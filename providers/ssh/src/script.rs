@@ -8,7 +8,9 @@
 
 /// The one command line ever sent: fixed text, no data in it.
 pub(crate) fn wrapper(sudo: bool) -> String {
-    let body = "umask 077; f=$(mktemp) || exit 125; cat >\"$f\"; \
+    // 077 only while the script is saved (it may carry secrets); the script itself runs
+    // with the usual 022, so directories and files it creates are readable as expected.
+    let body = "umask 077; f=$(mktemp) || exit 125; cat >\"$f\"; umask 022; \
                 sh \"$f\" </dev/null; rc=$?; rm -f \"$f\"; exit $rc";
     if sudo {
         format!("sudo -n sh -c '{body}'")
