@@ -60,3 +60,52 @@ fn unparsable_text_for_a_sensitive_variable_is_not_shown() {
         assert!(!out.contains("NotANumberSecret7"), "secret leaked: {out}");
     }
 }
+
+#[test]
+fn a_file_with_secret_content_hides_its_hash_and_is_private_by_default() {
+    let dir = Dir::new(&[(
+        "main.hcl",
+        r#"
+variable "token" {
+  type      = string
+  sensitive = true
+  default   = "s3cret-token"
+}
+host "web1" { address = "10.0.0.10" }
+file "env" {
+  host    = host.web1
+  path    = "/etc/app.env"
+  content = "TOKEN=${var.token}\n"
+}
+file "public" {
+  host    = host.web1
+  path    = "/etc/motd"
+  content = "hello\n"
+}
+"#,
+    )]);
+    let p = dir
+        .load(&VarInputs::default())
+        .unwrap_or_else(|e| panic!("{}", common::render(&e)));
+    let env = p
+        .resources
+        .iter()
+        .find(|r| r.address.as_str() == "file.env")
+        .unwrap();
+    assert!(env.sensitive_attrs.contains("content"));
+    assert!(
+        env.sensitive_attrs.contains("content_sha256"),
+        "{:?}",
+        env.sensitive_attrs
+    );
+    assert_eq!(env.attrs["mode"], "0600");
+    let public = p
+        .resources
+        .iter()
+        .find(|r| r.address.as_str() == "file.public")
+        .unwrap();
+    assert!(
+        !public.attrs.contains_key("mode"),
+        "only secret files get a default mode"
+    );
+}

@@ -98,7 +98,13 @@ fn present(v: serde_json::Value) -> Observed {
 }
 
 fn text(p: &Plan) -> String {
-    render_text(p, TextOptions { color: false })
+    render_text(
+        p,
+        TextOptions {
+            color: false,
+            partial: false,
+        },
+    )
 }
 
 #[test]
@@ -508,7 +514,14 @@ fn colour_only_when_asked() {
     let d = [desired("db", "test_db", json!({"name": "app"}))];
     let p = run(&d, &[], &[]).unwrap();
     assert!(!text(&p).contains('\u{1b}'));
-    assert!(render_text(&p, TextOptions { color: true }).contains('\u{1b}'));
+    assert!(render_text(
+        &p,
+        TextOptions {
+            color: true,
+            partial: false
+        }
+    )
+    .contains('\u{1b}'));
 }
 
 #[test]

@@ -700,6 +700,14 @@ impl State<'_> {
         if template_sensitive {
             sensitive.insert("content".into());
         }
+        if sensitive.contains("content") {
+            // The hash of a secret is as good as the secret to anyone who can guess the
+            // rest of the file; and a secret file is private unless the mode says so.
+            sensitive.insert("content_sha256".into());
+            attrs
+                .entry("mode".to_string())
+                .or_insert_with(|| Json::from("0600"));
+        }
         Some(Body {
             attrs,
             sensitive,

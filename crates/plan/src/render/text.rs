@@ -14,6 +14,9 @@ use crate::model::{Action, Conflict, Drift, DriftKind, Plan, ResourceChange, RED
 pub struct TextOptions {
     /// Emit ANSI colour codes. The caller decides (TTY, `NO_COLOR`).
     pub color: bool,
+    /// Some resources could not be planned (an unreachable server): never claim that
+    /// everything matches.
+    pub partial: bool,
 }
 
 struct Painter {
@@ -92,7 +95,10 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         }
     }
 
-    if plan.is_empty() {
+    if plan.is_empty() && opts.partial {
+        out.push_str(&p.bold("No changes"));
+        out.push_str(" among the resources that could be planned; the others are listed below.\n");
+    } else if plan.is_empty() {
         out.push_str(&p.bold("No changes."));
         out.push_str(" The live systems match the configuration.\n");
     } else {
