@@ -133,6 +133,18 @@ impl fmt::Debug for SqlProvider {
     }
 }
 
+/// Errors that mean the server could not be talked to at all (as opposed to an answer).
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
 pub(crate) fn unknown_type(type_name: &str) -> ProviderError {
     ProviderError::Invalid(format!("unknown SQL resource type {type_name:?}"))
 }
@@ -173,11 +185,14 @@ impl SqlProvider {
         let started = std::time::Instant::now();
         loop {
             let result = connect().await;
+            // A server that answers with an error (wrong password) is up: only failures
+            // to talk to it at all mean "not ready yet".
+            let not_ready = matches!(&result, Err(e) if !matches!(e, sqlx::Error::Database(_)));
             match (&result, self.ready_timeout) {
-                (Err(_), Some(limit)) if started.elapsed() < limit => {
+                (Err(_), Some(limit)) if not_ready && started.elapsed() < limit => {
                     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
-                (Err(e), Some(limit)) => {
+                (Err(e), Some(limit)) if not_ready => {
                     return Err(self.connect_error(format!(
                         "not accepting connections after {}s: {e}",
                         limit.as_secs()
@@ -330,10 +345,25 @@ impl SqlProvider {
         for s in stmts {
             tracing::debug!(%address, statement = s.shown(), "executing");
             self.statements.fetch_add(1, Ordering::Relaxed);
-            let sql = AssertSqlSafe(s.sql().to_string());
-            let res = match pool {
-                Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-                Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            let started = std::time::Instant::now();
+            let res = loop {
+                let sql = AssertSqlSafe(s.sql().to_string());
+                let res = match pool {
+                    Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                    Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                };
+                // A server terrace runs in a container may have been restarted (its
+                // container replaced) since the pool connected: pooled connections are
+                // then dead. Wait for it again, within the readiness window.
+                match (&res, self.ready_timeout) {
+                    (Err(e), Some(limit))
+                        if is_connection_error(e) && started.elapsed() < limit =>
+                    {
+                        tracing::debug!(%address, "server not reachable, retrying: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                    _ => break res,
+                }
             };
             if let Err(e) = res {
                 if self.ignorable(&e, s.ignored()) {

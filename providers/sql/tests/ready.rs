@@ -58,3 +58,19 @@ async fn without_a_ready_timeout_a_refused_connection_fails_at_once() {
     );
     assert!(err.contains("127.0.0.1:9"), "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_login_is_not_waited_for() {
+    for engine in ENGINES {
+        let mut s = server(engine);
+        s.admin_password = terrace_provider::Secret::new("certainly-not-the-password");
+        let provider = SqlProvider::new(s).with_ready_timeout(Duration::from_secs(30));
+        let err = provider.observe(&request()).await.unwrap_err().to_string();
+        // The server answered: that is an error to report, not a server still starting.
+        assert!(!err.contains("not accepting connections after"), "{err}");
+        assert!(
+            err.contains("denied") || err.contains("authentication"),
+            "{err}"
+        );
+    }
+}
