@@ -137,6 +137,10 @@ start() { # NAME ADDRESS PORT [ip netns exec NS]
 
 start host1 127.0.0.1 2222
 start host2 127.0.0.1 2223
+# terrace's own nftables table in the namespace starts empty on every run: the
+# namespace outlives processes, and rules left by an earlier run would read as
+# objects terrace does not manage.
+ip netns exec "$ns" nft delete table inet terrace 2>/dev/null || true
 start fw 10.203.0.2 22 ip netns exec "$ns"
 
 # --- known_hosts and env -----------------------------------------------------------------

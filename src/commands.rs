@@ -70,7 +70,11 @@ async fn plan_cmd(
         let doc = render_json(plan, VERSION);
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        print!("{}", render_text(plan, TextOptions { color: s.color }));
+        let opts = TextOptions {
+            color: s.color,
+            partial: !planned.left_out.is_empty(),
+        };
+        print!("{}", render_text(plan, opts));
     }
     // A partial plan is shown, but neither saved nor reported as success.
     if planned.report_unreachable() {
@@ -160,7 +164,11 @@ async fn apply_session(
     }
     let planned = s.plan(&state, goal).await?;
     let plan = &planned.plan;
-    let text = render_text(plan, TextOptions { color: s.color });
+    let opts = TextOptions {
+        color: s.color,
+        partial: !planned.left_out.is_empty(),
+    };
+    let text = render_text(plan, opts);
     if let Some(saved) = saved {
         let key = load_or_create_key(&key_path(s.backend.path()))?;
         if !saved.matches(plan, &key) {
@@ -238,6 +246,7 @@ async fn apply_session(
         for addr in &report.skipped {
             eprintln!("  skipped: {addr}");
         }
+        planned.report_unreachable();
         Ok(ExitCode::FAILURE)
     }
 }
@@ -311,7 +320,9 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
             "{address} is configured with ID {shown}, not {id}"
         );
     }
-    s.providers.connect_remote().await;
+    s.providers
+        .connect_remote(&std::iter::once(desired.provider.clone()).collect())
+        .await;
     if let Some(reason) = s.providers.unavailable().get(&desired.provider) {
         miette::bail!("{} could not be reached: {reason}", desired.provider);
     }

@@ -1,13 +1,13 @@
 //! The provider registry: one provider instance per configured service, and the schema
 //! of every resource type terrace knows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use terrace_config::{Engine, Project};
+use terrace_config::{DockerEngineSpec, Engine, Project};
 use terrace_provider::{find_schema, Address, Provider, ProviderKey, ResourceSchema};
 use terrace_provider_docker::{DockerEngine, DockerProvider};
 use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer};
@@ -120,7 +120,13 @@ impl ProviderSet {
             if let Some(container) = &svc.container {
                 set.gated_by.insert(key.clone(), container.clone());
             }
-            if let Some(host) = svc.host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
+            // The server runs on the service's host, or on the host of its container.
+            let host = svc.host.clone().or_else(|| {
+                let container = svc.container.as_ref()?;
+                let r = project.resources.iter().find(|r| &r.address == container)?;
+                r.provider.0.strip_prefix("docker.").map(str::to_string)
+            });
+            if let Some(host) = host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
                 set.remote.insert(
                     key.clone(),
                     Remote::Sql {
@@ -133,7 +139,26 @@ impl ProviderSet {
             let provider = sql_provider(server, ready, &set.backups);
             set.providers.insert(key, Arc::new(provider));
         }
-        for (key, engine) in &project.docker_engines {
+        // Every engine resources may live on, used by the configuration or not: the
+        // state can still hold objects there that must be destroyed.
+        let mut engines = project.docker_engines.clone();
+        for (name, host) in &project.hosts {
+            engines
+                .entry(format!("docker.{name}"))
+                .or_insert_with(|| DockerEngineSpec {
+                    key: format!("docker.{name}"),
+                    socket: host.docker_socket.clone(),
+                    host: Some(name.clone()),
+                });
+        }
+        engines
+            .entry("docker.local".into())
+            .or_insert_with(|| DockerEngineSpec {
+                key: "docker.local".into(),
+                socket: None,
+                host: None,
+            });
+        for (key, engine) in &engines {
             let key = ProviderKey(key.clone());
             if let Some(host) = engine.host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
                 set.remote.insert(
@@ -160,9 +185,14 @@ impl ProviderSet {
     /// at once, and points their providers at the local ends. A host that cannot be
     /// reached makes its providers unavailable (see [`ProviderSet::unavailable`]); the
     /// others go on.
-    pub async fn connect_remote(&mut self) {
+    pub async fn connect_remote(&mut self, needed: &BTreeSet<ProviderKey>) {
         let mut tasks = tokio::task::JoinSet::new();
-        for (key, remote) in std::mem::take(&mut self.remote) {
+        // Only what some resource uses: a host without Docker is not an error.
+        let (wanted, rest) = std::mem::take(&mut self.remote)
+            .into_iter()
+            .partition::<BTreeMap<_, _>, _>(|(key, _)| needed.contains(key));
+        self.remote = rest;
+        for (key, remote) in wanted {
             let host = match &remote {
                 Remote::Sql { host, .. } | Remote::Docker { host, .. } => host.clone(),
             };

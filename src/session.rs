@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use terrace_config::{Project, VarInputs};
-use terrace_plan::{plan, Plan, PlanInput, PriorResource, ResourceGraph};
+use terrace_plan::{plan, Action, Plan, PlanInput, PriorResource, ResourceGraph};
 use terrace_provider::{refs, Address, DesiredResource, ProviderKey};
 use terrace_state::{LocalBackend, State};
 
@@ -120,7 +120,14 @@ impl Session {
     /// with everything that depends on them, and reported in [`Planned::unreachable`]:
     /// one unreachable host does not stop the others from being planned and applied.
     pub async fn plan(&mut self, state: &State, goal: Goal) -> miette::Result<Planned> {
-        self.providers.connect_remote().await;
+        let needed: BTreeSet<ProviderKey> = self
+            .project
+            .resources
+            .iter()
+            .map(|r| r.provider.clone())
+            .chain(state.resources.iter().map(|r| r.provider.clone()))
+            .collect();
+        self.providers.connect_remote(&needed).await;
         let mut prior = prior_resources(state);
         let mut kept = 0;
         let desired: Vec<DesiredResource> = match goal {
@@ -141,17 +148,32 @@ impl Session {
             }
         };
         let refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
-        let (desired, prior) = leave_out_unreachable(desired, prior, &refresh.failures);
-        let plan = plan(PlanInput {
+        let left_out = left_out(&desired, &prior, &refresh.failures);
+        let held = dependencies_of(&left_out, &desired, &prior);
+        let desired: Vec<DesiredResource> = desired
+            .into_iter()
+            .filter(|d| !left_out.contains(&d.address))
+            .collect();
+        let prior: Vec<PriorResource> = prior
+            .into_iter()
+            .filter(|p| !left_out.contains(&p.address))
+            .collect();
+        let mut plan = plan(PlanInput {
             desired: &desired,
             prior: &prior,
             observed: &refresh.observed,
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        // What a left-out resource depends on must outlive this run: a database volume
+        // is not destroyed while the databases in it could not even be looked at.
+        plan.changes.retain(|c| {
+            !(held.contains(&c.address) && matches!(c.action, Action::Delete | Action::Replace))
+        });
         Ok(Planned {
             plan,
             unreachable: refresh.failures,
+            left_out: left_out.into_iter().collect(),
             kept,
         })
     }
@@ -201,6 +223,9 @@ pub struct Planned {
     pub plan: Plan,
     /// Unreachable providers and why; their resources are not in `plan`.
     pub unreachable: BTreeMap<ProviderKey, String>,
+    /// Resources not planned because of them (their own, and everything depending on
+    /// those), in address order.
+    pub left_out: Vec<Address>,
     /// For a destroy: how many resources of shared services are kept.
     pub kept: usize,
 }
@@ -213,36 +238,34 @@ impl Planned {
                 "error: {key} could not be reached, its resources were not planned: {reason}"
             );
         }
+        if !self.left_out.is_empty() {
+            eprintln!("Not planned this run ({}):", self.left_out.len());
+            for a in &self.left_out {
+                eprintln!("  {a}");
+            }
+        }
         !self.unreachable.is_empty()
     }
 }
 
-/// Drops resources whose provider failed, and (transitively) every resource that
-/// depends on one of them, from both the desired and the prior set.
-fn leave_out_unreachable(
-    desired: Vec<DesiredResource>,
-    prior: Vec<PriorResource>,
+/// Resources whose provider failed, and (transitively) every resource that depends on
+/// one of them.
+fn left_out(
+    desired: &[DesiredResource],
+    prior: &[PriorResource],
     failed: &BTreeMap<ProviderKey, String>,
-) -> (Vec<DesiredResource>, Vec<PriorResource>) {
-    if failed.is_empty() {
-        return (desired, prior);
-    }
+) -> BTreeSet<Address> {
     let mut out: BTreeSet<Address> = desired
         .iter()
-        .filter(|d| failed.contains_key(&d.provider))
-        .map(|d| d.address.clone())
-        .chain(
-            prior
-                .iter()
-                .filter(|p| failed.contains_key(&p.provider))
-                .map(|p| p.address.clone()),
-        )
+        .map(|d| (&d.address, &d.provider))
+        .chain(prior.iter().map(|p| (&p.address, &p.provider)))
+        .filter(|(_, provider)| failed.contains_key(*provider))
+        .map(|(a, _)| a.clone())
         .collect();
-    let edges: Vec<(&Address, &[Address])> = desired
-        .iter()
-        .map(|d| (&d.address, d.depends_on.as_slice()))
-        .chain(prior.iter().map(|p| (&p.address, p.depends_on.as_slice())))
-        .collect();
+    if out.is_empty() {
+        return out;
+    }
+    let edges = edges(desired, prior);
     loop {
         let before = out.len();
         for (addr, deps) in &edges {
@@ -251,19 +274,43 @@ fn leave_out_unreachable(
             }
         }
         if out.len() == before {
-            break;
+            return out;
         }
     }
-    (
-        desired
-            .into_iter()
-            .filter(|d| !out.contains(&d.address))
-            .collect(),
-        prior
-            .into_iter()
-            .filter(|p| !out.contains(&p.address))
-            .collect(),
-    )
+}
+
+/// Everything the `roots` depend on, transitively (the roots themselves excluded).
+fn dependencies_of(
+    roots: &BTreeSet<Address>,
+    desired: &[DesiredResource],
+    prior: &[PriorResource],
+) -> BTreeSet<Address> {
+    let mut by_addr: BTreeMap<&Address, Vec<&Address>> = BTreeMap::new();
+    for (a, deps) in edges(desired, prior) {
+        by_addr.entry(a).or_default().extend(deps.iter());
+    }
+    let mut held = BTreeSet::new();
+    let mut todo: Vec<&Address> = roots.iter().collect();
+    while let Some(a) = todo.pop() {
+        for d in by_addr.get(a).into_iter().flatten() {
+            if !roots.contains(*d) && held.insert((*d).clone()) {
+                todo.push(d);
+            }
+        }
+    }
+    held
+}
+
+/// Every (resource, its dependencies) pair in config and state.
+fn edges<'a>(
+    desired: &'a [DesiredResource],
+    prior: &'a [PriorResource],
+) -> Vec<(&'a Address, &'a [Address])> {
+    desired
+        .iter()
+        .map(|d| (&d.address, d.depends_on.as_slice()))
+        .chain(prior.iter().map(|p| (&p.address, p.depends_on.as_slice())))
+        .collect()
 }
 
 /// Looks up a recorded attribute value as text, for reference markers.

@@ -13,6 +13,14 @@ use common::{unique, Project};
 
 const ADMIN_PASSWORD: &str = "farm-admin-Pw9";
 
+/// A loopback port nothing listens on right now (the OS picks it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// Removes everything a farm with this prefix created, even when the test failed.
 struct Cleanup(String);
 
@@ -59,7 +67,6 @@ struct Farm {
 impl Farm {
     fn new() -> (Farm, Cleanup) {
         let prefix = unique("tf").replace('_', "");
-        let n: u16 = prefix.bytes().map(u16::from).sum::<u16>() % 900;
         let hcl = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/examples/wordpress-farm/main.hcl"
@@ -67,8 +74,8 @@ impl Farm {
         .unwrap();
         let vars = vec![
             format!("prefix={prefix}"),
-            format!("db_port={}", 34000 + n),
-            format!("proxy_port={}", 35000 + n),
+            format!("db_port={}", free_port()),
+            format!("proxy_port={}", free_port()),
         ];
         let farm = Farm {
             p: Project::new(&hcl),
@@ -79,13 +86,17 @@ impl Farm {
     }
 
     fn run(&self, args: &[&str]) -> common::Run {
+        self.run_with_password(args, ADMIN_PASSWORD)
+    }
+
+    fn run_with_password(&self, args: &[&str], password: &str) -> common::Run {
         let mut all: Vec<&str> = args.to_vec();
         for v in &self.vars {
             all.push("--var");
             all.push(v);
         }
         self.p
-            .terrace_env(&all, &[("TERRACE_VAR_db_admin_password", ADMIN_PASSWORD)])
+            .terrace_env(&all, &[("TERRACE_VAR_db_admin_password", password)])
     }
 
     fn apply(&self) -> common::Run {
@@ -175,6 +186,27 @@ fn wordpress_farm_end_to_end() {
     let (ok, out) = login_from_app(&carol, "wordpress_carol");
     assert!(ok, "re-created carol cannot log in: {out}");
 
+    // When the databases cannot be looked at (wrong admin password), nothing they depend
+    // on is destroyed either: the database container and its volume stay.
+    let blocked = farm
+        .run_with_password(
+            &["destroy", "--auto-approve", "--include-services"],
+            "wrong-Pw-1",
+        )
+        .expect_code(1);
+    assert!(
+        blocked.stderr.contains("service.db could not be reached"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(
+        docker(&["inspect", &farm.name("-db")]).0,
+        "database container destroyed"
+    );
+    assert!(
+        docker(&["volume", "inspect", &farm.name("_db_data")]).0,
+        "database volume destroyed"
+    );
     // Destroy keeps the shared services (and their data) unless told otherwise.
     let run = farm.run(&["destroy", "--auto-approve"]).expect_code(0);
     assert!(
@@ -250,6 +282,52 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
     farm.plan().expect_code(0);
     let (ok, out) = docker(&["exec", &alice, "cat", "/var/www/html/marker"]);
     assert!(ok && out.trim() == "kept", "volume data lost: {out}");
+
+    // Replacing the database container and adding a client in one apply: the new
+    // client's SQL waits for the restarted server instead of failing on dead connections.
+    let hcl = std::fs::read_to_string(farm.p.path().join("main.hcl")).unwrap();
+    let hcl = hcl
+        .replace(
+            "    memory   = \"512m\"",
+            "    memory   = \"512m\"\n    labels   = { tier = \"db\" }",
+        )
+        .replace("carol = \"96m\"", "carol = \"96m\"\n    dave  = \"96m\"");
+    farm.p.write(&hcl);
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# service.db.container must be replaced"),
+        "{}",
+        plan.stdout
+    );
+    farm.apply();
+    farm.plan().expect_code(0);
+    let (ok, out) = login_from_app(&farm.name("-dave"), "wordpress_dave");
+    assert!(ok, "dave cannot reach his database: {out}");
+    let (ok, out) = login_from_app(&alice, "wordpress_alice");
+    assert!(
+        ok,
+        "alice's database did not survive the replacement: {out}"
+    );
     farm.run(&["destroy", "--auto-approve", "--include-services"])
         .expect_code(0);
+}
+
+#[test]
+fn docker_objects_left_only_in_state_can_still_be_destroyed() {
+    let name = format!("{}_v", unique("tfv").replace('_', ""));
+    let _cleanup = Cleanup(name.clone());
+    let p = Project::new(&format!("volume \"v\" {{\n  name = \"{name}\"\n}}\n"));
+    p.apply();
+    assert!(docker(&["volume", "inspect", &name]).0);
+    // The configuration no longer mentions Docker at all; the state still does.
+    p.write("");
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("# volume.v will be destroyed"),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    assert!(!docker(&["volume", "inspect", &name]).0);
 }

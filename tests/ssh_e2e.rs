@@ -78,6 +78,11 @@ fn files_on_two_hosts_create_converge_show_a_line_diff_and_delete() {
     );
     p.plan().expect_code(0);
 
+    // Commands run with the usual umask: what they create is readable by others.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "directory made by a command");
+
     // A changed line shows as a unified line diff, not one opaque string.
     p.write(&files_hcl(&dir, "one\\n2\\nthree\\n"));
     let plan = p.plan().expect_code(2);
@@ -287,6 +292,19 @@ fn multi_server_example_end_to_end() {
         std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
     }
 
+    // Rules left in the namespace by an interrupted run would read as unmanaged objects.
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "terrace-fw",
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            "terrace",
+        ])
+        .status();
     let etc = format!("/tmp/{}/etc", unique("ms"));
     let app = unique("ms");
     let (a1, p1) = env("TERRACE_TEST_SSH_HOST1")
@@ -400,4 +418,25 @@ fn multi_server_example_end_to_end() {
     run(&["destroy", "--auto-approve"], &vars).expect_code(0);
     assert!(reachable(&target), "destroy removed the rule");
     let _ = std::fs::remove_dir_all(etc.trim_end_matches("/etc"));
+}
+
+#[test]
+fn a_command_whose_guard_is_already_satisfied_is_adopted_not_a_conflict() {
+    let dir = format!("/tmp/{}", unique("adopt"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hcl = format!(
+        "{}\ncommand \"mk\" {{\n  host    = host.h1\n  command = \"mkdir -p {dir} && touch {dir}/ran\"\n  creates = \"{dir}\"\n}}\n",
+        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &env("TERRACE_TEST_SSH_KNOWN_HOSTS"), "")
+    );
+    let p = Project::new(&hcl);
+    let plan = p.plan().expect_code(2);
+    assert!(!plan.stdout.contains("Conflicts"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("apply adopts it"), "{}", plan.stdout);
+    p.apply();
+    assert!(
+        !std::path::Path::new(&format!("{dir}/ran")).exists(),
+        "the guard held: nothing ran"
+    );
+    p.plan().expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

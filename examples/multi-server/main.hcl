@@ -151,7 +151,7 @@ file "nginx_site" {
   path       = "${var.etc_dir}/nginx/sites-available/marg-ecosystem"
   source     = "templates/nginx-site.conf"
   mode       = "0644"
-  depends_on = [command.dirs]
+  depends_on = [command.dirs["http"]]
 }
 
 file "redis_conf" {
@@ -159,7 +159,7 @@ file "redis_conf" {
   path       = "${var.etc_dir}/redis/redis.conf"
   source     = "templates/redis.conf"
   mode       = "0640"
-  depends_on = [command.dirs]
+  depends_on = [command.dirs["redis"]]
 }
 
 file "mysqld_cnf" {
@@ -167,7 +167,7 @@ file "mysqld_cnf" {
   path       = "${var.etc_dir}/mysql/mariadb.conf.d/60-marg.cnf"
   source     = "templates/mysqld.cnf"
   mode       = "0644"
-  depends_on = [command.dirs]
+  depends_on = [command.dirs["mysql"]]
 }
 
 file "worker_program" {
@@ -175,7 +175,7 @@ file "worker_program" {
   path       = "${var.etc_dir}/supervisor/conf.d/laravel-worker.conf"
   source     = "templates/laravel-worker.conf"
   mode       = "0644"
-  depends_on = [command.dirs]
+  depends_on = [command.dirs["worker"]]
 }
 
 daemon "all" {
@@ -203,7 +203,9 @@ firewall_rule "mysql" {
 }
 
 # terrace administers the apps' databases through an SSH tunnel to the MySQL server's
-# loopback interface: no database port is exposed to terrace's machine.
+# loopback interface: no database port is exposed to terrace's machine. The admin account
+# must exist on the server (create it once, e.g. with `mariadb` as root); until the server
+# is installed and running, its databases are reported as unreachable and the rest applies.
 service "mysql" {
   engine   = "mariadb"
   endpoint = { address = "127.0.0.1", port = 3306 }
