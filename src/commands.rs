@@ -8,6 +8,7 @@ use terrace_provider::Address;
 use terrace_state::{ResourceState, State};
 
 use crate::apply::Executor;
+use crate::capacity;
 use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
 use crate::session::{backend, Goal, Session};
@@ -76,6 +77,11 @@ async fn plan_cmd(
         };
         print!("{}", render_text(plan, opts));
     }
+    let usage = capacity::usage(&s.providers, plan).await;
+    if !json {
+        print!("{}", capacity::render(&usage));
+    }
+    capacity::check(&usage)?;
     // A partial plan is shown, but neither saved nor reported as success.
     if planned.report_unreachable() {
         return Ok(ExitCode::FAILURE);
@@ -180,6 +186,9 @@ async fn apply_session(
         }
     }
     print!("{text}");
+    let usage = capacity::usage(&s.providers, plan).await;
+    print!("{}", capacity::render(&usage));
+    capacity::check(&usage)?;
     if planned.kept > 0 {
         println!(
             "Shared services are kept: {} resource(s) stay (pass --include-services to destroy them too).",

@@ -3,6 +3,7 @@
 //! servers (`terrace-provider-*`). See ARCHITECTURE.md.
 
 mod apply;
+mod capacity;
 mod cli;
 mod commands;
 mod output;

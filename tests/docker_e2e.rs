@@ -331,3 +331,32 @@ fn docker_objects_left_only_in_state_can_still_be_destroyed() {
     p.apply();
     assert!(!docker(&["volume", "inspect", &name]).0);
 }
+
+#[test]
+fn a_plan_that_over_fills_the_host_is_refused() {
+    let (farm, _cleanup) = Farm::new();
+    let plan = farm.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("Capacity: docker.local: 0.8 GiB of"),
+        "{}",
+        plan.stdout
+    );
+    // One client asking for more memory than any test machine has.
+    let hcl = std::fs::read_to_string(farm.p.path().join("main.hcl")).unwrap();
+    farm.p
+        .write(&hcl.replace("bob   = \"96m\"", "bob   = \"4096g\""));
+    let plan = farm.plan().expect_code(1);
+    assert!(
+        plan.stderr
+            .contains("refusing a plan that over-fills a host"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan.stdout.contains("OVER-FULL"), "{}", plan.stdout);
+    let apply = farm.run(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(apply.stderr.contains("over-fills"), "{}", apply.stderr);
+    assert!(
+        !docker(&["inspect", &farm.name("-db")]).0,
+        "nothing was applied"
+    );
+}

@@ -287,10 +287,23 @@ pub trait Provider: Send + Sync {
     /// carries over computed attributes from `prior`.
     async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>>;
 
+    /// What the system behind this provider can hold, if it knows (a Docker engine:
+    /// its host's memory). Used to refuse plans that over-fill a host.
+    async fn capacity(&self) -> ProviderResult<Option<Capacity>> {
+        Ok(None)
+    }
+
     /// Reads an existing object by its provider-specific `id` (for SQL, its name) so
     /// that `terrace import` can adopt it. `desired` is the configuration's view of the
     /// resource, used to fill in what cannot be read back.
     async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs>;
+}
+
+/// The resources a provider's system offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Memory in bytes.
+    pub memory_bytes: u64,
 }
 
 /// Looks up the schema for `type_name` in a provider's list.

@@ -180,6 +180,19 @@ impl Provider for DockerProvider {
         SCHEMAS
     }
 
+    async fn capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
+        let docker = self.docker().await?;
+        self.count();
+        let info = docker.info().await.map_err(|e| ProviderError::Connect {
+            target: self.engine.target(),
+            message: e.to_string(),
+        })?;
+        Ok(info
+            .mem_total
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|memory_bytes| terrace_provider::Capacity { memory_bytes }))
+    }
+
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {
         normalize::normalize(type_name, attrs)
     }
