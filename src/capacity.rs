@@ -142,7 +142,7 @@ mod tests {
     fn over_full_hosts_are_refused_and_shown() {
         let ok = usage(1 << 30, Some(4 << 30));
         let full = usage(5 << 30, Some(4 << 30));
-        assert!(check(&[ok.clone()]).is_ok());
+        assert!(check(std::slice::from_ref(&ok)).is_ok());
         let err = check(&[ok.clone(), full.clone()]).unwrap_err().to_string();
         assert!(
             err.contains(
