@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# terrace's main job on a fresh machine: bring up a real local PostgreSQL and MariaDB,
-# then plan and apply an example project against them, then show that a second plan
-# is empty. Usage: scripts/demo.sh [examples/shared-postgres | examples/ephemeral-clones]
+# terrace's main job on a fresh machine: bring up real local services, then plan and
+# apply an example project against them, then show that a second plan is empty.
+#
+#   scripts/demo.sh [examples/shared-postgres | examples/ephemeral-clones | examples/wordpress-farm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 example=${1:-examples/shared-postgres}
 bash scripts/services.sh
 # shellcheck disable=SC1091
 source target/services.env
+if grep -q 'container {' "$example"/*.hcl; then
+  # Containers: a local Docker engine and the images the example names.
+  bash scripts/docker-engine.sh
+  bash scripts/images.sh
+  export TERRACE_VAR_db_admin_password=${TERRACE_VAR_db_admin_password:-terrace-demo-farm}
+fi
 cargo build --release --locked --quiet
 terrace=target/release/terrace
 state=target/demo-$(basename "$example").state.json
