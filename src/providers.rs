@@ -192,6 +192,9 @@ impl ProviderSet {
             .into_iter()
             .partition::<BTreeMap<_, _>, _>(|(key, _)| needed.contains(key));
         self.remote = rest;
+        // Every key must end up forwarded or unavailable, even if its task panics:
+        // otherwise its provider would stay pointed at the un-forwarded address.
+        let mut pending: BTreeSet<ProviderKey> = wanted.keys().cloned().collect();
         for (key, remote) in wanted {
             let host = match &remote {
                 Remote::Sql { host, .. } | Remote::Docker { host, .. } => host.clone(),
@@ -228,13 +231,19 @@ impl ProviderSet {
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((key, Ok(provider))) => {
+                    pending.remove(&key);
                     self.providers.insert(key, provider);
                 }
                 Ok((key, Err(reason))) => {
+                    pending.remove(&key);
                     self.unavailable.insert(key, reason);
                 }
                 Err(e) => tracing::warn!("forward task failed: {e}"),
             }
+        }
+        for key in pending {
+            self.unavailable
+                .insert(key, "setting up its SSH forward failed unexpectedly".into());
         }
     }
 
