@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Runs the scaling benchmark against the real local PostgreSQL (release build).
+# Runs the scaling benchmark against real local services (release build): PostgreSQL,
+# the Docker engine and the sshd test hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
+bash scripts/docker-engine.sh
+bash scripts/ssh-hosts.sh
 # shellcheck disable=SC1091
 source target/services.env
+# shellcheck disable=SC1091
+source target/ssh/env
 exec cargo bench --locked --bench scaling
