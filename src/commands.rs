@@ -11,7 +11,7 @@ use crate::apply::Executor;
 use crate::capacity;
 use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
-use crate::session::{backend, Goal, Session};
+use crate::session::{backend, load_state, Goal, Planned, Session};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -71,29 +71,22 @@ async fn plan_cmd(
         let doc = render_json(plan, VERSION);
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        let opts = TextOptions {
-            color: s.color,
-            partial: !planned.left_out.is_empty(),
-        };
-        print!("{}", render_text(plan, opts));
+        print!("{}", plan_text(s, &planned));
     }
-    let usage = capacity::usage(&s.providers, plan).await;
-    if !json {
-        print!("{}", capacity::render(&usage));
-    }
-    capacity::check(&usage)?;
+    check_capacity(s, plan, json).await?;
     // A partial plan is shown, but neither saved nor reported as success.
     if planned.report_unreachable() {
         return Ok(ExitCode::FAILURE);
     }
     if let Some(path) = out {
         let key = load_or_create_key(&key_path(s.backend.path()))?;
+        let (lineage, serial) = state_ref(s, &state);
         SavedPlan {
             secrets_digest: secrets_digest(plan, &key),
             format_version: PLANFILE_VERSION,
             terrace_version: VERSION.to_string(),
-            lineage: state_ref(s, &state).0,
-            serial: state_ref(s, &state).1,
+            lineage,
+            serial,
             plan: plan.redacted(),
         }
         .write(path)?;
@@ -110,6 +103,24 @@ async fn plan_cmd(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The plan as text, never claiming that everything matches when something was left out.
+fn plan_text(s: &Session, planned: &Planned) -> String {
+    let opts = TextOptions {
+        color: s.color,
+        partial: !planned.left_out.is_empty(),
+    };
+    render_text(&planned.plan, opts)
+}
+
+/// Prints how full each host will be (unless `quiet`) and refuses an over-full plan.
+async fn check_capacity(s: &Session, plan: &terrace_plan::Plan, quiet: bool) -> miette::Result<()> {
+    let usage = capacity::usage(&s.providers, plan).await;
+    if !quiet {
+        print!("{}", capacity::render(&usage));
+    }
+    capacity::check(&usage)
 }
 
 fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
@@ -170,11 +181,7 @@ async fn apply_session(
     }
     let planned = s.plan(&state, goal).await?;
     let plan = &planned.plan;
-    let opts = TextOptions {
-        color: s.color,
-        partial: !planned.left_out.is_empty(),
-    };
-    let text = render_text(plan, opts);
+    let text = plan_text(s, &planned);
     if let Some(saved) = saved {
         let key = load_or_create_key(&key_path(s.backend.path()))?;
         if !saved.matches(plan, &key) {
@@ -186,9 +193,7 @@ async fn apply_session(
         }
     }
     print!("{text}");
-    let usage = capacity::usage(&s.providers, plan).await;
-    print!("{}", capacity::render(&usage));
-    capacity::check(&usage)?;
+    check_capacity(s, plan, false).await?;
     if planned.kept > 0 {
         println!(
             "Shared services are kept: {} resource(s) stay (pass --include-services to destroy them too).",
@@ -382,38 +387,26 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
     let backend = backend(cli);
     match command {
         StateCommand::List => {
-            let state = backend
-                .load()
-                .map_err(|e| miette::miette!("{e}"))?
-                .unwrap_or_default();
+            let state = load_state(&backend)?;
             for r in &state.resources {
                 println!("{}", r.address);
             }
         }
         StateCommand::Show { address } => {
-            let state = backend
-                .load()
-                .map_err(|e| miette::miette!("{e}"))?
-                .unwrap_or_default();
+            let state = load_state(&backend)?;
             let Some(r) = state.get(&Address::new(address.as_str())) else {
                 miette::bail!("{address} is not in the state");
             };
             let mut shown = r.clone();
-            for k in &r.sensitive_attributes {
-                if let Some(v) = shown.attributes.get_mut(k) {
-                    *v = serde_json::Value::String(terrace_plan::REDACTED.to_string());
-                }
-            }
+            let sensitive = r.sensitive_attributes.iter().cloned().collect();
+            terrace_plan::redact_attrs(&mut shown.attributes, &sensitive);
             println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
         }
         StateCommand::Rm { addresses } => {
             let mut lock = backend
                 .lock("state rm")
                 .map_err(|e| miette::miette!("{e}"))?;
-            let mut state = backend
-                .load()
-                .map_err(|e| miette::miette!("{e}"))?
-                .unwrap_or_default();
+            let mut state = load_state(&backend)?;
             for a in addresses {
                 if state.remove(&Address::new(a.as_str())).is_none() {
                     miette::bail!("{a} is not in the state (nothing was removed)");

@@ -2,8 +2,6 @@
 
 use std::io::IsTerminal;
 
-use terrace_plan::REDACTED;
-
 /// True when stdout should get ANSI colour: a terminal, `NO_COLOR` unset (any value,
 /// even empty, disables colour, per no-color.org), and no `--no-color`.
 pub fn use_color(no_color_flag: bool) -> bool {
@@ -37,13 +35,7 @@ impl Redactor {
 
     /// `text` with every secret replaced by `(sensitive value)`.
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), REDACTED);
-            }
-        }
-        out
+        terrace_provider::scrub(text, &self.secrets)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The provider registry: one provider instance per configured service, and the schema
-//! of every resource type terrace knows.
+//! The provider registry: one provider instance per host, SQL service and Docker engine,
+//! and the schema of every resource type terrace knows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

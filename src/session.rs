@@ -17,16 +17,13 @@ use crate::refresh::observe_all;
 /// Where databases are dumped before terrace drops them, inside the project directory.
 pub const BACKUP_DIR: &str = ".terrace/backups";
 
-/// Default state file name inside the project directory.
-pub const STATE_FILE: &str = "terrace.state.json";
-
 /// Everything a command needs, loaded once.
 pub struct Session {
     /// The evaluated configuration.
     pub project: Project,
     /// Where state lives.
     pub backend: LocalBackend,
-    /// One provider per service.
+    /// One provider per host, SQL service and Docker engine.
     pub providers: ProviderSet,
     /// Masks every known secret in printed messages.
     pub redactor: Redactor,
@@ -38,11 +35,18 @@ pub struct Session {
 
 /// The state backend selected by the global flags.
 pub fn backend(cli: &Cli) -> LocalBackend {
-    let path: PathBuf = cli
-        .state
-        .clone()
-        .unwrap_or_else(|| cli.dir.join(STATE_FILE));
-    LocalBackend::new(path)
+    match &cli.state {
+        Some(path) => LocalBackend::new(path.clone()),
+        None => LocalBackend::in_dir(&cli.dir),
+    }
+}
+
+/// The state in `backend` (an empty one if there is no file yet).
+pub fn load_state(backend: &LocalBackend) -> miette::Result<State> {
+    Ok(backend
+        .load()
+        .map_err(|e| miette::miette!("{e}"))?
+        .unwrap_or_default())
 }
 
 impl Session {
@@ -81,11 +85,7 @@ impl Session {
     /// Reads the state (an empty one if there is no file yet) and learns its secrets,
     /// so that nothing recorded as sensitive can be printed by accident.
     pub fn read_state(&mut self) -> miette::Result<State> {
-        let state = self
-            .backend
-            .load()
-            .map_err(|e| miette::miette!("{e}"))?
-            .unwrap_or_default();
+        let state = load_state(&self.backend)?;
         self.learn_secrets(&state);
         Ok(state)
     }
@@ -181,26 +181,14 @@ impl Session {
     /// The containers of shared services and everything they depend on (volumes,
     /// networks, images): what `destroy` keeps unless told otherwise.
     fn shared_services(&self) -> BTreeSet<Address> {
-        let by_addr: BTreeMap<&Address, &DesiredResource> = self
-            .project
-            .resources
-            .iter()
-            .map(|r| (&r.address, r))
-            .collect();
-        let mut kept = BTreeSet::new();
-        let mut todo: Vec<&Address> = self
+        let containers: BTreeSet<Address> = self
             .project
             .services
             .values()
-            .filter_map(|s| s.container.as_ref())
+            .filter_map(|s| s.container.clone())
             .collect();
-        while let Some(a) = todo.pop() {
-            if kept.insert(a.clone()) {
-                if let Some(r) = by_addr.get(a) {
-                    todo.extend(r.depends_on.iter());
-                }
-            }
-        }
+        let mut kept = dependencies_of(&containers, &self.project.resources, &[]);
+        kept.extend(containers);
         kept
     }
 }
@@ -265,18 +253,22 @@ fn left_out(
     if out.is_empty() {
         return out;
     }
-    let edges = edges(desired, prior);
-    loop {
-        let before = out.len();
-        for (addr, deps) in &edges {
-            if !out.contains(*addr) && deps.iter().any(|d| out.contains(d)) {
-                out.insert((*addr).clone());
-            }
-        }
-        if out.len() == before {
-            return out;
+    // Walk from each left-out resource to everything that depends on it.
+    let mut dependents: BTreeMap<&Address, Vec<&Address>> = BTreeMap::new();
+    for (addr, deps) in edges(desired, prior) {
+        for d in deps {
+            dependents.entry(d).or_default().push(addr);
         }
     }
+    let mut todo: Vec<Address> = out.iter().cloned().collect();
+    while let Some(a) = todo.pop() {
+        for d in dependents.get(&a).into_iter().flatten() {
+            if out.insert((*d).clone()) {
+                todo.push((*d).clone());
+            }
+        }
+    }
+    out
 }
 
 /// Everything the `roots` depend on, transitively (the roots themselves excluded).

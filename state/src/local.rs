@@ -94,11 +94,6 @@ impl StateLock {
         &self.info
     }
 
-    /// The backend this lock belongs to.
-    pub fn backend(&self) -> &LocalBackend {
-        &self.backend
-    }
-
     /// Reads the state while holding the lock; same as [`LocalBackend::load`].
     pub fn load(&self) -> Result<Option<State>, StateError> {
         self.backend.load()

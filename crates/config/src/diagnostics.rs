@@ -104,13 +104,7 @@ impl ConfigError {
     /// notes) with `(sensitive value)`: a value that came from a sensitive variable must
     /// not reach the terminal through a diagnostic.
     pub(crate) fn scrub(&mut self, secrets: &[String]) {
-        let scrub = |text: &mut String| {
-            for secret in secrets.iter().filter(|s| !s.is_empty()) {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), "(sensitive value)");
-                }
-            }
-        };
+        let scrub = |text: &mut String| *text = terrace_provider::scrub(text, secrets);
         let inner = &mut *self.0;
         scrub(&mut inner.message);
         if let Some(h) = inner.help.as_mut() {

@@ -253,19 +253,17 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
     let evaluated = eval::run(&decls, &vars, &plan, &templates, base, dir, &mut errors);
     let resources = lower::all(&evaluated, &mut errors);
 
+    let mut secrets: Vec<String> = vars.secrets;
+    secrets.extend(evaluated.secrets.iter().cloned());
+    secrets.sort();
+    secrets.dedup();
     if !errors.is_empty() {
         errors.sort_by_key(ConfigError::sort_key);
-        let mut secrets = vars.secrets.clone();
-        secrets.extend(evaluated.secrets.iter().cloned());
         for e in &mut errors {
             e.scrub(&secrets);
         }
         return Err(ConfigErrors(errors));
     }
-    let mut secrets: Vec<String> = vars.secrets;
-    secrets.extend(evaluated.secrets.iter().cloned());
-    secrets.sort();
-    secrets.dedup();
     let docker_engines = docker_engines(&resources, &evaluated.hosts);
     Ok(Project {
         services: evaluated.services,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use terrace_provider::Address;
@@ -120,65 +120,6 @@ impl ResourceGraph {
         path.into_iter().map(|n| self.graph[n].clone()).collect()
     }
 
-    /// Every address, dependencies before their dependents (ties broken by address so the
-    /// order is deterministic).
-    pub fn creation_order(&self) -> Vec<Address> {
-        // toposort yields dependents first for "depends on" edges; reverse it.
-        let mut order = toposort(&self.graph, None).expect("checked acyclic at construction");
-        order.reverse();
-        // Stable, deterministic order: repeatedly take the smallest ready node.
-        let mut remaining: BTreeMap<&Address, usize> = BTreeMap::new();
-        for n in &order {
-            let deps = self
-                .graph
-                .neighbors_directed(*n, Direction::Outgoing)
-                .count();
-            remaining.insert(&self.graph[*n], deps);
-        }
-        let mut ready: BTreeSet<&Address> = remaining
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(a, _)| *a)
-            .collect();
-        let mut out = Vec::with_capacity(order.len());
-        while let Some(addr) = ready.pop_first() {
-            out.push(addr.clone());
-            let n = self.index[addr];
-            for dependent in self.graph.neighbors_directed(n, Direction::Incoming) {
-                let a = &self.graph[dependent];
-                let d = remaining.get_mut(a).expect("node known");
-                *d -= 1;
-                if *d == 0 {
-                    ready.insert(a);
-                }
-            }
-        }
-        out
-    }
-
-    /// The direct dependencies of `address`.
-    pub fn dependencies(&self, address: &Address) -> Vec<Address> {
-        self.neighbors(address, Direction::Outgoing)
-    }
-
-    /// The resources that directly depend on `address`.
-    pub fn dependents(&self, address: &Address) -> Vec<Address> {
-        self.neighbors(address, Direction::Incoming)
-    }
-
-    fn neighbors(&self, address: &Address, dir: Direction) -> Vec<Address> {
-        let Some(&n) = self.index.get(address) else {
-            return Vec::new();
-        };
-        let mut v: Vec<Address> = self
-            .graph
-            .neighbors_directed(n, dir)
-            .map(|m| self.graph[m].clone())
-            .collect();
-        v.sort();
-        v
-    }
-
     /// The graph in Graphviz DOT, for `terrace graph`.
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph terrace {\n  rankdir = \"RL\";\n");
@@ -223,14 +164,6 @@ mod tests {
             .map(|(n, d)| (a(n), d.iter().map(|x| a(x)).collect()))
             .collect();
         ResourceGraph::new(nodes.iter().map(|(n, d)| (n, d.as_slice())))
-    }
-
-    #[test]
-    fn creation_order_puts_dependencies_first() {
-        let g = build(&[("grant", &["db", "user"]), ("db", &["user"]), ("user", &[])]).unwrap();
-        assert_eq!(g.creation_order(), vec![a("user"), a("db"), a("grant")]);
-        assert_eq!(g.dependents(&a("user")), vec![a("db"), a("grant")]);
-        assert_eq!(g.dependencies(&a("grant")), vec![a("db"), a("user")]);
     }
 
     #[test]

@@ -175,10 +175,10 @@ impl Plan {
     }
 }
 
-/// What replaces a sensitive value wherever a plan is shown or saved.
-pub const REDACTED: &str = "(sensitive value)";
+pub use terrace_provider::REDACTED;
 
-fn redact_attrs(attrs: &mut Attrs, sensitive: &BTreeSet<String>) {
+/// Replaces the values of `sensitive` attributes with [`REDACTED`].
+pub fn redact_attrs(attrs: &mut Attrs, sensitive: &BTreeSet<String>) {
     for (k, v) in attrs.iter_mut() {
         if sensitive.contains(k) {
             *v = Value::String(REDACTED.to_string());

@@ -155,11 +155,6 @@ impl ResourceSchema {
             .collect::<Vec<_>>()
             .join("/")
     }
-
-    /// True if the attribute is sensitive by schema.
-    pub fn is_sensitive(&self, name: &str) -> bool {
-        self.attr(name).is_some_and(|a| a.sensitive)
-    }
 }
 
 /// One resource instance as the configuration wants it, after evaluation and lowering.
@@ -314,6 +309,27 @@ pub fn find_schema(
     schemas.iter().find(|s| s.type_name == type_name)
 }
 
+/// What every output shows in place of a sensitive value.
+pub const REDACTED: &str = "(sensitive value)";
+
+/// `text` with every occurrence of each secret replaced by [`REDACTED`], longest secret
+/// first (so that a secret containing another is masked whole). Empty secrets are
+/// ignored; callers decide which values count as secrets.
+pub fn scrub<S: AsRef<str>>(text: &str, secrets: impl IntoIterator<Item = S>) -> String {
+    let mut secrets: Vec<S> = secrets
+        .into_iter()
+        .filter(|s| !s.as_ref().is_empty())
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.as_ref().len()));
+    let mut out = text.to_string();
+    for s in &secrets {
+        if out.contains(s.as_ref()) {
+            out = out.replace(s.as_ref(), REDACTED);
+        }
+    }
+    out
+}
+
 /// A secret string (a password). Its `Debug` and `Display` print `(sensitive value)`, so
 /// it cannot leak through logging or error formatting by accident; use
 /// [`Secret::expose`] at the single place that must send it to a server.
@@ -334,12 +350,12 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(sensitive value)")
+        f.write_str(REDACTED)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(sensitive value)")
+        f.write_str(REDACTED)
     }
 }

@@ -5,9 +5,6 @@ use terrace_provider::{Address, Attrs, ProviderError, Value};
 
 use crate::DockerProvider;
 
-/// What replaces a secret in a message.
-pub(crate) const REDACTED: &str = "(sensitive value)";
-
 /// Values shorter than this are not scrubbed: replacing every `1` or `on` in a message
 /// would garble it without protecting anything.
 const MIN_SECRET_LEN: usize = 3;
@@ -41,13 +38,9 @@ pub(crate) fn env_secrets<'a>(sets: impl IntoIterator<Item = Option<&'a Attrs>>)
     out
 }
 
-/// `message` with every secret replaced by [`REDACTED`].
+/// `message` with every secret replaced by [`terrace_provider::REDACTED`].
 pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
-    let mut out = message.to_string();
-    for s in secrets {
-        out = out.replace(s.as_str(), REDACTED);
-    }
-    out
+    terrace_provider::scrub(message, secrets)
 }
 
 impl DockerProvider {
@@ -83,6 +76,7 @@ impl DockerProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use terrace_provider::REDACTED;
 
     #[test]
     fn errors_are_scrubbed_of_env_values() {

@@ -3,8 +3,7 @@
 
 use terrace_provider::Secret;
 
-/// What logs and errors show in place of a secret.
-pub(crate) const REDACTED: &str = "(sensitive value)";
+pub(crate) use terrace_provider::REDACTED;
 
 /// One DDL statement.
 ///
@@ -93,14 +92,7 @@ pub(crate) fn scrub<'a>(message: &str, secrets: impl IntoIterator<Item = &'a Sec
         forms.push(raw.replace('\\', "\\\\").replace('\'', "''"));
         forms.push(raw.replace('\\', "\\\\").replace('\'', "\\'"));
     }
-    // Longest first, so that a quoted form is replaced whole rather than piecemeal.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms.dedup();
-    let mut out = message.to_string();
-    for f in &forms {
-        out = out.replace(f.as_str(), REDACTED);
-    }
-    out
+    terrace_provider::scrub(message, forms)
 }
 
 #[cfg(test)]
