@@ -345,15 +345,10 @@ async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::R
         .import(&desired.type_name, id, &desired.attrs)
         .await
         .map_err(|e| miette::miette!("{}", s.redactor.scrub(&e.to_string())))?;
-    let mut sensitive: Vec<String> = schema
-        .attrs
-        .iter()
-        .filter(|a| a.sensitive)
-        .map(|a| a.name.to_string())
-        .chain(desired.sensitive_attrs.iter().cloned())
+    let sensitive: Vec<String> = schema
+        .sensitive_names(&desired.sensitive_attrs)
+        .into_iter()
         .collect();
-    sensitive.sort();
-    sensitive.dedup();
     state.upsert(ResourceState {
         address: address.clone(),
         type_name: desired.type_name.clone(),

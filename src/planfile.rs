@@ -11,7 +11,7 @@
 //! plan file shared for review cannot be used to guess the secrets.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -105,20 +105,8 @@ impl SavedPlan {
     /// Writes the plan file atomically (temp file, fsync, rename), mode 0600.
     pub fn write(&self, path: &Path) -> miette::Result<()> {
         let text = serde_json::to_string_pretty(self).expect("plan serialises");
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let err =
-            |e: std::io::Error| miette::miette!("cannot write plan file {}: {e}", path.display());
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(err)?;
-        tmp.write_all(text.as_bytes()).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        Ok(())
+        terrace_state::write_atomically(path, text.as_bytes())
+            .map_err(|e| miette::miette!("cannot write plan file {}: {e}", path.display()))
     }
 
     /// True if `fresh` (made now, unredacted) would do exactly what this saved plan

@@ -57,5 +57,5 @@ mod lock;
 
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
-pub use local::{LocalBackend, StateLock, DEFAULT_STATE_FILE};
+pub use local::{write_atomically, LocalBackend, StateLock, DEFAULT_STATE_FILE};
 pub use lock::LockInfo;

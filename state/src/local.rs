@@ -164,8 +164,9 @@ fn read_optional(path: &Path, action: &'static str) -> Result<Option<Vec<u8>>, S
 /// Replaces `path` with `bytes` so that, whatever happens, `path` is either the old or
 /// the new complete file: write a mode-0600 temporary file in the same directory (so the
 /// rename cannot cross file systems), fsync it, rename it over `path`, then fsync the
-/// directory so the rename itself survives a power loss.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// directory so the rename itself survives a power loss. Also used for other files that
+/// must never be seen half-written (saved plans).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -88,7 +88,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut out = Plan::default();
     for (address, d) in &desired {
         let schema = schema_for(&input, address, &d.type_name)?;
-        let sensitive = sensitive_set(schema, &d.sensitive_attrs);
+        let sensitive = schema.sensitive_names(&d.sensitive_attrs);
         let observed = input.observed.get(*address);
         let Some(p) = prior.get(address) else {
             if let Some(Observed::Present(live)) = observed {
@@ -151,7 +151,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             continue;
         }
         let schema = schema_for(&input, address, &p.type_name)?;
-        let sensitive = sensitive_set(schema, &p.sensitive_attrs);
+        let sensitive = schema.sensitive_names(&p.sensitive_attrs);
         let (before, note) = match input.observed.get(*address) {
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
@@ -200,16 +200,6 @@ fn schema_for(
         address: address.clone(),
         type_name: type_name.to_string(),
     })
-}
-
-fn sensitive_set(schema: &ResourceSchema, extra: &BTreeSet<String>) -> BTreeSet<String> {
-    schema
-        .attrs
-        .iter()
-        .filter(|a| a.sensitive)
-        .map(|a| a.name.to_string())
-        .chain(extra.iter().cloned())
-        .collect()
 }
 
 fn create(

@@ -142,6 +142,20 @@ impl ResourceSchema {
         self.attrs.iter().find(|a| a.name == name)
     }
 
+    /// The attributes never to show for a resource of this type: those the schema marks
+    /// sensitive, plus `extra` (those whose value came from something sensitive).
+    pub fn sensitive_names<'a>(
+        &self,
+        extra: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeSet<String> {
+        self.attrs
+            .iter()
+            .filter(|a| a.sensitive)
+            .map(|a| a.name.to_string())
+            .chain(extra.into_iter().cloned())
+            .collect()
+    }
+
     /// The ID `terrace import` takes for an object with these attributes, e.g. `app/app`
     /// for a grant identified by `["user", "database"]`.
     pub fn import_id_for(&self, attrs: &Attrs) -> String {
