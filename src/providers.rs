@@ -142,22 +142,10 @@ impl ProviderSet {
         // Every engine resources may live on, used by the configuration or not: the
         // state can still hold objects there that must be destroyed.
         let mut engines = project.docker_engines.clone();
-        for (name, host) in &project.hosts {
-            engines
-                .entry(format!("docker.{name}"))
-                .or_insert_with(|| DockerEngineSpec {
-                    key: format!("docker.{name}"),
-                    socket: host.docker_socket.clone(),
-                    host: Some(name.clone()),
-                });
+        for label in project.hosts.keys().map(String::as_str).chain(["local"]) {
+            let spec = DockerEngineSpec::for_label(label, &project.hosts);
+            engines.entry(spec.key.clone()).or_insert(spec);
         }
-        engines
-            .entry("docker.local".into())
-            .or_insert_with(|| DockerEngineSpec {
-                key: "docker.local".into(),
-                socket: None,
-                host: None,
-            });
         for (key, engine) in &engines {
             let key = ProviderKey(key.clone());
             if let Some(host) = engine.host.as_ref().filter(|h| set.hosts.contains_key(*h)) {

@@ -213,6 +213,19 @@ pub struct DockerEngineSpec {
     pub host: Option<String>,
 }
 
+impl DockerEngineSpec {
+    /// The engine behind provider key `docker.<label>`: the host block of that label if
+    /// one is declared (its socket and name), else the machine's own engine.
+    pub fn for_label(label: &str, hosts: &BTreeMap<String, HostSpec>) -> Self {
+        let host = hosts.get(label);
+        DockerEngineSpec {
+            key: format!("{}{label}", lower::DOCKER_PREFIX),
+            socket: host.and_then(|h| h.docker_socket.clone()),
+            host: host.map(|h| h.name.clone()),
+        }
+    }
+}
+
 /// Loads every `*.hcl` file of `dir` (sorted by name, one namespace), evaluates it with
 /// the given variable values and lowers it to resources.
 pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors> {
@@ -284,13 +297,8 @@ fn docker_engines(
         let Some(label) = r.provider.0.strip_prefix(lower::DOCKER_PREFIX) else {
             continue;
         };
-        let host = hosts.get(label);
         out.entry(r.provider.0.clone())
-            .or_insert_with(|| DockerEngineSpec {
-                key: r.provider.0.clone(),
-                socket: host.and_then(|h| h.docker_socket.clone()),
-                host: host.map(|h| h.name.clone()),
-            });
+            .or_insert_with(|| DockerEngineSpec::for_label(label, hosts));
     }
     out
 }
