@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_terrace");
 
-fn project(dir: &Path, prefix: &str, n: usize) {
+fn pg_hcl(prefix: &str, n: usize) -> String {
     let apps: Vec<String> = (0..n).map(|i| format!("{prefix}{i} = 5")).collect();
     let hcl = format!(
         r#"
@@ -45,7 +45,7 @@ tenant "app" {{
 "#,
         apps.join(", ")
     );
-    std::fs::write(dir.join("main.hcl"), hcl).unwrap();
+    hcl
 }
 
 fn terrace(dir: &Path, args: &[&str]) -> Duration {
@@ -110,31 +110,12 @@ fn main() {
         eprintln!("set up first: scripts/services.sh && source target/services.env (or run scripts/bench.sh)");
         std::process::exit(1);
     }
-    let runs = 7;
     let tag = std::process::id() % 10_000;
 
-    // 1. No-change plan: 10 vs 100 tenants.
-    let mut plan_medians = Vec::new();
-    for n in [10usize, 100] {
-        let dir = tempfile::tempdir().unwrap();
-        project(dir.path(), &format!("bp{tag}_{n}_"), n);
-        terrace(dir.path(), &["apply", "--auto-approve"]);
-        let times: Vec<Duration> = (0..runs)
-            .map(|_| terrace(dir.path(), &["plan", "--detailed-exitcode"]))
-            .collect();
-        let m = median(times);
-        println!(
-            "no-change plan, {n:>3} tenants ({:>3} resources): median {:>7.1} ms over {runs} runs",
-            n * 3,
-            ms(m)
-        );
-        plan_medians.push(m);
-        terrace(dir.path(), &["destroy", "--auto-approve"]);
-    }
-    println!(
-        "  ratio 100/10 tenants: {:.2}x  (10x the tenants; batched probes keep this near 1x)",
-        plan_medians[1].as_secs_f64() / plan_medians[0].as_secs_f64()
-    );
+    // 1. No-change plan: 10 vs 100 tenants (3 SQL resources each).
+    plan_scaling("tenants on PostgreSQL", [10, 100], |n| {
+        pg_hcl(&format!("bp{tag}_{n}_"), n)
+    });
 
     // 2. Apply of 40 tenants: serial vs concurrent.
     let n = 40;
@@ -143,7 +124,8 @@ fn main() {
         let mut times = Vec::new();
         for run in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            project(dir.path(), &format!("ba{tag}_{parallelism}_{run}_"), n);
+            let hcl = pg_hcl(&format!("ba{tag}_{parallelism}_{run}_"), n);
+            std::fs::write(dir.path().join("main.hcl"), hcl).unwrap();
             times.push(terrace(
                 dir.path(),
                 &["apply", "--auto-approve", "--parallelism", parallelism],
