@@ -385,22 +385,15 @@ impl<'a> State<'a> {
             ),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
-        self.docker_values
-            .entry("image")
-            .or_default()
-            .push((value.clone(), name.clone()));
-        self.push_docker(
-            inst.owner,
-            inst.address,
-            "docker_image",
-            host.as_deref(),
+        self.push_shared(
+            "image",
+            inst,
+            host,
             attrs,
             sensitive,
+            value,
             (name, name_loc),
-            inst.targets,
-            Vec::new(),
-        );
-        Some(value)
+        )
     }
 
     fn network_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
@@ -432,14 +425,38 @@ impl<'a> State<'a> {
             ("internal", internal.map_or(Value::Null, Value::Bool)),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
+        self.push_shared(
+            "network",
+            inst,
+            host,
+            attrs,
+            sensitive,
+            value,
+            (name, name_loc),
+        )
+    }
+
+    /// Records an image, network or volume: its referenceable `value` (matched by
+    /// name when containers refer to it) and its resource.
+    #[allow(clippy::too_many_arguments)]
+    fn push_shared(
+        &mut self,
+        kind: &'static str,
+        inst: Instance,
+        host: Option<String>,
+        attrs: Attrs,
+        sensitive: BTreeSet<String>,
+        value: Value,
+        (name, name_loc): (String, Loc),
+    ) -> Option<Value> {
         self.docker_values
-            .entry("network")
+            .entry(kind)
             .or_default()
             .push((value.clone(), name.clone()));
         self.push_docker(
             inst.owner,
             inst.address,
-            "docker_network",
+            &format!("docker_{kind}"),
             host.as_deref(),
             attrs,
             sensitive,
@@ -475,22 +492,15 @@ impl<'a> State<'a> {
             ("driver", driver.map_or(Value::Null, Value::from)),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
-        self.docker_values
-            .entry("volume")
-            .or_default()
-            .push((value.clone(), name.clone()));
-        self.push_docker(
-            inst.owner,
-            inst.address,
-            "docker_volume",
-            host.as_deref(),
+        self.push_shared(
+            "volume",
+            inst,
+            host,
             attrs,
             sensitive,
+            value,
             (name, name_loc),
-            inst.targets,
-            Vec::new(),
-        );
-        Some(value)
+        )
     }
 
     /// The Docker name of an evaluated image, network or volume equal to `v`.
