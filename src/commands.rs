@@ -290,6 +290,12 @@ fn confirm(destroy: bool) -> miette::Result<bool> {
 
 async fn import(cli: &Cli, vars: &VarArgs, address: &str, id: &str) -> miette::Result<ExitCode> {
     let mut s = Session::load(cli, vars)?;
+    let result = import_session(&mut s, address, id).await;
+    s.providers.close().await;
+    result
+}
+
+async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Result<ExitCode> {
     let address = Address::new(address);
     let Some(desired) = s
         .project
