@@ -56,6 +56,9 @@ impl Session {
         let inputs = var_inputs(vars)?;
         let mut project =
             terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
+        // Before anything else can fail and print a message.
+        let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
+        crate::output::install_global(&redactor);
         let backups = cli.dir.join(BACKUP_DIR);
         let providers = ProviderSet::for_project(&project, &backups);
         // Every lowered resource must be a type some provider implements.
@@ -70,8 +73,6 @@ impl Session {
                 .normalize(&r.type_name, &mut r.attrs)
                 .map_err(|e| miette::miette!("{}: {e}", r.address))?;
         }
-        let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
-        crate::output::install_global(&redactor);
         Ok(Session {
             providers,
             backups,
