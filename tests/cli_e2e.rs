@@ -132,3 +132,44 @@ fn help_lists_every_command() {
         assert!(run.stdout.contains(cmd), "{cmd}: {}", run.stdout);
     }
 }
+
+/// Runs terrace under a pseudo-terminal (util-linux `script`), as a person would.
+fn on_a_terminal(dir: &std::path::Path, no_color: bool) -> String {
+    let cmd = format!(
+        "{} -C {} plan",
+        env!("CARGO_BIN_EXE_terrace"),
+        dir.display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let out = c.output().expect("script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_a_terminal_and_never_with_no_color() {
+    let p = Project::new("variable \"x\" {\n  default = 1\n}\n");
+    let tty = on_a_terminal(p.path(), false);
+    assert!(tty.contains("\u{1b}[1mNo changes."), "{tty:?}");
+    let plain = on_a_terminal(p.path(), true);
+    assert!(
+        plain.contains("No changes.") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
+    // Not a terminal (stdout piped), NO_COLOR unset: no colour either.
+    let piped = std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(p.path())
+        .arg("plan")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout);
+    assert!(
+        piped.contains("No changes.") && !piped.contains('\u{1b}'),
+        "{piped:?}"
+    );
+}
