@@ -23,6 +23,12 @@ enum Forward {
         host: String,
         port: u16,
     },
+    /// A local unix socket forwarded to a TCP port on the host's side.
+    SocketToTcp {
+        local: PathBuf,
+        host: String,
+        port: u16,
+    },
 }
 
 /// The forwards open on one host. Local unix sockets live in a private temp directory
@@ -72,12 +78,20 @@ impl Forwards {
                         )
                         .await
                     }
+                    Forward::SocketToTcp { local, host, port } => {
+                        s.close_port_forward(
+                            ForwardType::Local,
+                            Socket::from(local.as_path()),
+                            Socket::new(host.as_str(), *port),
+                        )
+                        .await
+                    }
                 };
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "closing forward");
                 }
             }
-            if let Forward::Unix { local, .. } = &f {
+            if let Forward::Unix { local, .. } | Forward::SocketToTcp { local, .. } = &f {
                 let _ = std::fs::remove_file(local);
             }
         }
@@ -111,6 +125,46 @@ impl SshHost {
         self.forwards.open.lock().await.push(Forward::Unix {
             local: local.clone(),
             remote: remote_socket.to_string(),
+        });
+        Ok(local)
+    }
+
+    /// Forwards a new local unix socket to `remote_host:remote_port` as seen from the
+    /// host (typically `127.0.0.1:5432`) and returns its path: `file_name` inside a new
+    /// directory of this host's private (0700) forward directory. Unlike a local TCP
+    /// port, no other user of this machine can connect to it. PostgreSQL clients want
+    /// the directory and a file named `.s.PGSQL.<port>`; MariaDB clients the file.
+    pub async fn forward_tcp_to_socket(
+        &self,
+        remote_host: &str,
+        remote_port: u16,
+        file_name: &str,
+    ) -> Result<PathBuf, ProviderError> {
+        let dir = self
+            .forwards
+            .socket_path()
+            .map_err(|e| self.connect_error(format!("cannot create a local socket: {e}")))?
+            .with_extension("d");
+        std::fs::create_dir(&dir)
+            .map_err(|e| self.connect_error(format!("cannot create {}: {e}", dir.display())))?;
+        let local = dir.join(file_name);
+        let session = self.session().await?;
+        session
+            .request_port_forward(
+                ForwardType::Local,
+                Socket::from(local.as_path()),
+                Socket::new(remote_host, remote_port),
+            )
+            .await
+            .map_err(|e| {
+                self.connect_error(format!(
+                    "cannot forward to {remote_host}:{remote_port}: {e}"
+                ))
+            })?;
+        self.forwards.open.lock().await.push(Forward::SocketToTcp {
+            local: local.clone(),
+            host: remote_host.to_string(),
+            port: remote_port,
         });
         Ok(local)
     }
