@@ -191,16 +191,20 @@ impl ProviderSet {
             let backups = self.backups.clone();
             tasks.spawn(async move {
                 let provider: Result<Arc<dyn Provider>, String> = match remote {
+                    // A unix socket in a private directory, not a loopback port that
+                    // every user of this machine could connect to. PostgreSQL clients
+                    // find it by the name `.s.PGSQL.<port>`.
                     Remote::Sql { server, ready, .. } => ssh
-                        .forward_tcp(&server.address, server.port)
+                        .forward_tcp_to_socket(
+                            &server.address,
+                            server.port,
+                            &format!(".s.PGSQL.{}", server.port),
+                        )
                         .await
-                        .map(|local| {
-                            let server = SqlServer {
-                                address: local.ip().to_string(),
-                                port: local.port(),
-                                ..server
-                            };
-                            Arc::new(sql_provider(server, ready, &backups)) as Arc<dyn Provider>
+                        .map(|socket| {
+                            let provider =
+                                sql_provider(server, ready, &backups).with_socket(socket);
+                            Arc::new(provider) as Arc<dyn Provider>
                         })
                         .map_err(|e| e.to_string()),
                     Remote::Docker { socket, .. } => ssh

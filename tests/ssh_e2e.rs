@@ -440,3 +440,49 @@ fn a_command_whose_guard_is_already_satisfied_is_adopted_not_a_conflict() {
     p.plan().expect_code(0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn postgres_over_ssh_through_a_private_socket_including_the_dump_before_drop() {
+    let db = unique("pgtun");
+    let hcl = format!(
+        r#"{}
+variable "pg_admin_password" {{
+  type      = string
+  sensitive = true
+}}
+service "pg" {{
+  engine   = "postgres"
+  endpoint = {{ address = "127.0.0.1", port = 5432 }}
+  admin    = {{ user = "terrace_admin", password = var.pg_admin_password }}
+  host     = host.h1
+}}
+database "app" {{
+  service          = service.pg
+  name             = "{db}"
+  connection_limit = 3
+}}
+"#,
+        host_block(
+            "h1",
+            &env("TERRACE_TEST_SSH_HOST1"),
+            &env("TERRACE_TEST_SSH_KNOWN_HOSTS"),
+            ""
+        )
+    );
+    let p = Project::new(&hcl);
+    p.apply();
+    p.plan().expect_code(0);
+    p.write(&hcl[..hcl.find("database \"app\"").unwrap()]);
+    let run = p.apply();
+    let dump = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Dumped before dropping: "))
+        .unwrap_or_else(|| panic!("no dump: {}", run.stdout));
+    assert!(
+        std::fs::read_to_string(dump)
+            .unwrap()
+            .contains("CREATE DATABASE"),
+        "pg_dump through the socket"
+    );
+}

@@ -17,6 +17,7 @@ use crate::{stmt, SqlEngine, SqlServer};
 /// Writes a dump of database `db` into `dir` and returns its path.
 pub(crate) async fn dump_database(
     server: &SqlServer,
+    socket: Option<&Path>,
     address: &Address,
     db: &str,
     dir: &Path,
@@ -37,34 +38,46 @@ pub(crate) async fn dump_database(
         .open(&path)
         .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
 
+    // Reach the server the way the provider does: a forwarded socket, or host and port.
     let (program, args, password_var) = match server.engine {
-        SqlEngine::Mysql => (
-            mysql_dump_tool(),
-            vec![
-                format!("--host={}", server.address),
-                format!("--port={}", server.port),
+        SqlEngine::Mysql => {
+            let mut args = match socket {
+                Some(path) => vec![
+                    format!("--socket={}", path.display()),
+                    "--protocol=SOCKET".to_string(),
+                ],
+                None => vec![
+                    format!("--host={}", server.address),
+                    format!("--port={}", server.port),
+                    "--protocol=TCP".to_string(),
+                ],
+            };
+            args.extend([
                 format!("--user={}", server.admin_user),
-                "--protocol=TCP".to_string(),
                 "--single-transaction".to_string(),
                 "--routines".to_string(),
                 "--events".to_string(),
                 "--databases".to_string(),
                 db.to_string(),
-            ],
-            "MYSQL_PWD",
-        ),
-        SqlEngine::Postgres => (
-            "pg_dump".to_string(),
-            vec![
-                format!("--host={}", server.address),
+            ]);
+            (mysql_dump_tool(), args, "MYSQL_PWD")
+        }
+        SqlEngine::Postgres => {
+            // A directory as host means "the socket in it" to PostgreSQL clients.
+            let host = match socket.and_then(Path::parent) {
+                Some(dir) => dir.display().to_string(),
+                None => server.address.clone(),
+            };
+            let args = vec![
+                format!("--host={host}"),
                 format!("--port={}", server.port),
                 format!("--username={}", server.admin_user),
                 "--no-password".to_string(),
                 "--create".to_string(),
                 format!("--dbname={db}"),
-            ],
-            "PGPASSWORD",
-        ),
+            ];
+            ("pg_dump".to_string(), args, "PGPASSWORD")
+        }
     };
     let output = tokio::process::Command::new(&program)
         .args(&args)

@@ -123,6 +123,9 @@ pub struct SqlProvider {
     ready_timeout: Option<std::time::Duration>,
     /// Where a database is dumped before it is dropped; `None`: no dump.
     backup_dir: Option<std::path::PathBuf>,
+    /// A local unix socket that reaches the server (an SSH forward), used instead of
+    /// `address:port`. For PostgreSQL its file name is `.s.PGSQL.<port>`.
+    socket: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SqlProvider {
@@ -158,7 +161,16 @@ impl SqlProvider {
             statements: AtomicU64::new(0),
             ready_timeout: None,
             backup_dir: None,
+            socket: None,
         }
+    }
+
+    /// Reaches the server through the unix socket at `path` (a forward to it) instead
+    /// of `address:port`, which still name the server in messages. For PostgreSQL the
+    /// file must be named `.s.PGSQL.<port>`, as its clients expect.
+    pub fn with_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.socket = Some(path.into());
+        self
     }
 
     /// Dumps every database into `dir` before dropping it, and refuses the drop when
@@ -246,6 +258,9 @@ impl SqlProvider {
                         if let Some(db) = &s.admin_database {
                             o = o.database(db);
                         }
+                        if let Some(path) = &self.socket {
+                            o = o.socket(path);
+                        }
                         let o = o.disable_statement_logging();
                         self.first_connect(|| o.connect()).await?;
                         Pool::Mysql(
@@ -256,12 +271,15 @@ impl SqlProvider {
                         )
                     }
                     SqlEngine::Postgres => {
-                        let o = PgConnectOptions::new()
+                        let mut o = PgConnectOptions::new()
                             .host(&s.address)
                             .port(s.port)
                             .username(&s.admin_user)
                             .password(s.admin_password.expose())
                             .database(s.admin_database.as_deref().unwrap_or("postgres"));
+                        if let Some(dir) = self.socket.as_deref().and_then(|p| p.parent()) {
+                            o = o.socket(dir);
+                        }
                         let o = o.disable_statement_logging();
                         self.first_connect(|| o.connect()).await?;
                         Pool::Postgres(
@@ -568,7 +586,14 @@ impl Provider for SqlProvider {
                 if let (DATABASE, Some(dir)) = (t, &self.backup_dir) {
                     let name = attrs::req_str(&prior, "name")?;
                     if self.database_exists(&step.address, name).await? {
-                        dump::dump_database(&self.server, &step.address, name, dir).await?;
+                        dump::dump_database(
+                            &self.server,
+                            self.socket.as_deref(),
+                            &step.address,
+                            name,
+                            dir,
+                        )
+                        .await?;
                     }
                 }
                 let stmts = self.plan_delete(t, &prior)?;
