@@ -1,17 +1,8 @@
 //! Located diagnostics for images, networks, volumes and containers.
 mod common;
 
-use common::{assert_report, load_err, render};
-use terrace_config::{ConfigErrors, ErrorKind};
-
-/// Loads files that must produce exactly one error of `kind`; returns the report.
-fn single(files: &[(&str, &str)], kind: ErrorKind) -> ConfigErrors {
-    let e = load_err(files);
-    assert_eq!(e.len(), 1, "expected one error:\n{}", render(&e));
-    assert_eq!(e.0[0].kind(), kind, "{}", render(&e));
-    assert_report(&e, &[kind.code()]);
-    e
-}
+use common::{assert_report, load_err, render, single};
+use terrace_config::ErrorKind;
 
 #[test]
 fn unknown_attribute_in_container_block_suggests() {

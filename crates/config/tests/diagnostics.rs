@@ -1,17 +1,8 @@
 //! One test per diagnostic class: code, `file:line:col`, message and help.
 mod common;
 
-use common::{assert_report, load_err, render, PG};
-use terrace_config::{ConfigErrors, ErrorKind, VarInputs};
-
-/// Loads files that must produce exactly one error of `kind`; returns the report.
-fn single(files: &[(&str, &str)], kind: ErrorKind) -> ConfigErrors {
-    let e = load_err(files);
-    assert_eq!(e.len(), 1, "expected one error:\n{}", render(&e));
-    assert_eq!(e.0[0].kind(), kind, "{}", render(&e));
-    assert_report(&e, &[kind.code()]);
-    e
-}
+use common::{assert_report, load_err, render, single, PG};
+use terrace_config::{ErrorKind, VarInputs};
 
 #[test]
 fn parse_error_is_located() {

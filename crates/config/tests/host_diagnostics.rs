@@ -1,17 +1,8 @@
 //! Located diagnostics for hosts and the blocks placed on them.
 mod common;
 
-use common::{assert_report, load_err, render, Dir};
+use common::{assert_report, load_err, render, single, Dir};
 use terrace_config::{ConfigErrors, ErrorKind, VarInputs};
-
-/// Loads files that must produce exactly one error of `kind`; returns the report.
-fn single(files: &[(&str, &str)], kind: ErrorKind) -> ConfigErrors {
-    let e = load_err(files);
-    assert_eq!(e.len(), 1, "expected one error:\n{}", render(&e));
-    assert_eq!(e.0[0].kind(), kind, "{}", render(&e));
-    assert_report(&e, &[kind.code()]);
-    e
-}
 
 const WEB1: &str = "host \"web1\" { address = \"10.0.0.10\" }\n";
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use terrace_config::{load_dir, ConfigErrors, Project, VarInputs};
+use terrace_config::{load_dir, ConfigErrors, ErrorKind, Project, VarInputs};
 
 /// A temporary configuration directory.
 pub struct Dir {
@@ -71,3 +71,12 @@ service "pg" {
   admin    = { user = "terrace_admin", password = "adminpw" }
 }
 "#;
+
+/// Loads files that must produce exactly one error of `kind`; returns the report.
+pub fn single(files: &[(&str, &str)], kind: ErrorKind) -> ConfigErrors {
+    let e = load_err(files);
+    assert_eq!(e.len(), 1, "expected one error:\n{}", render(&e));
+    assert_eq!(e.0[0].kind(), kind, "{}", render(&e));
+    assert_report(&e, &[kind.code()]);
+    e
+}
