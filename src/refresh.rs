@@ -17,6 +17,9 @@ pub struct Refresh {
     /// Providers that could not be asked (an unreachable host or server), with the
     /// (redacted) reason. Their resources cannot be planned this run.
     pub failures: BTreeMap<ProviderKey, String>,
+    /// What reachable providers could not verify (e.g. password hashes they may not
+    /// read), prefixed with the provider, in provider order.
+    pub unverified: Vec<String>,
 }
 
 /// Observes every resource in config or state. Each provider gets exactly one
@@ -87,6 +90,7 @@ pub async fn observe_all(
         })
         .collect();
     probe(providers, reachable, redactor, &mut out).await?;
+    out.unverified.sort();
     Ok(out)
 }
 
@@ -113,6 +117,13 @@ async fn probe(
                 for (req, obs) in requests.into_iter().zip(found) {
                     out.observed.insert(req.address, obs);
                 }
+                let provider = providers.get(&key)?;
+                out.unverified.extend(
+                    provider
+                        .unverified()
+                        .into_iter()
+                        .map(|note| redactor.scrub(&format!("{key}: {note}"))),
+                );
             }
             Ok(found) => {
                 out.failures.insert(

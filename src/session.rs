@@ -166,6 +166,7 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        plan.unverified = refresh.unverified;
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.
         plan.changes.retain(|c| {

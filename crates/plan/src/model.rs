@@ -138,6 +138,10 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Objects that block an apply.
     pub conflicts: Vec<Conflict>,
+    /// What the providers could not verify (e.g. password hashes the admin may not
+    /// read): the plan lists it and never claims that everything matches.
+    #[serde(default)]
+    pub unverified: Vec<String>,
 }
 
 impl Plan {

@@ -291,6 +291,14 @@ pub trait Provider: Send + Sync {
     /// [`Observed`] per request, in the same order.
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>>;
 
+    /// What the last [`observe`](Provider::observe) could not verify, worded for the
+    /// plan (e.g. "passwords of app1 on postgres://admin@db:5432: the admin role may not
+    /// read pg_authid"). The plan lists these and never claims that everything matches
+    /// while one is present. Empty when everything asked for was checked.
+    fn unverified(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Performs one step and returns the attributes to record in state (None after a
     /// delete). Computed attributes (generated passwords) are filled in here; an update
     /// carries over computed attributes from `prior`.

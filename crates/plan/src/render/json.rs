@@ -68,5 +68,6 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
         "resource_changes": changes,
         "resource_drift": drift,
         "conflicts": plan.conflicts,
+        "unverified": plan.unverified,
     })
 }
