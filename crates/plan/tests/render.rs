@@ -39,7 +39,20 @@ fn account_drift_reads_item_by_item() {
         ..Plan::default()
     };
     let text = render_text(&plan, TextOptions::default());
-    expect![[r#""#]].assert_eq(&text);
+    expect![[r#"
+        Objects changed outside terrace since the last apply (drift):
+
+          # tenant.b.database.user has changed outside terrace
+          ~ sql_user {
+              ~ extra_access    = [
+                  + can reach database `a` (SELECT)
+                  + has role attribute CREATEDB
+                ]
+              ~ password_status = "matches" -> "changed outside terrace"
+            }
+
+        No changes. The live systems match the configuration.
+    "#]].assert_eq(&text);
 }
 
 #[test]
@@ -51,7 +64,13 @@ fn unverified_checks_are_listed_and_no_changes_is_qualified() {
         ..Plan::default()
     };
     let text = render_text(&plan, TextOptions::default());
-    expect![[r#""#]].assert_eq(&text);
+    expect![[r#"
+        Not verified (terrace could not check these; the plan cannot vouch for them):
+
+          - service.pg: passwords of app1, app2 on postgres://admin@db:5432: the admin role may not read pg_authid (it is not a superuser), so a password changed by hand would go unseen
+
+        No changes among what could be verified; see what was not, above.
+    "#]].assert_eq(&text);
     let doc = render_json(&plan, "test");
     assert_eq!(doc["unverified"], json!(plan.unverified));
     assert_eq!(doc["changes_present"], json!(false));
