@@ -1,53 +1,15 @@
 //! The block dependency graph: nodes, reference checking, cycle detection and order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::model::Node;
 use crate::refs::{self, Target};
 use crate::source::Loc;
-use crate::syntax::{Decls, RawAttr, RawBlock};
+use crate::syntax::{Decls, RawAttr};
 use crate::templates::{Template, Templates};
-
-/// A unit of evaluation: one local value or one top-level block (with all its instances).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Node {
-    Local(String),
-    Host(String),
-    Service(String),
-    Tenant(String),
-    Database(String),
-    Image(String),
-    Network(String),
-    Volume(String),
-    File(String),
-    Package(String),
-    Daemon(String),
-    FirewallRule(String),
-    Command(String),
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Node::Local(n) => write!(f, "local.{n}"),
-            Node::Host(n) => write!(f, "host.{n}"),
-            Node::Service(n) => write!(f, "service.{n}"),
-            Node::Tenant(n) => write!(f, "tenant.{n}"),
-            Node::Database(n) => write!(f, "database.{n}"),
-            Node::Image(n) => write!(f, "image.{n}"),
-            Node::Network(n) => write!(f, "network.{n}"),
-            Node::Volume(n) => write!(f, "volume.{n}"),
-            Node::File(n) => write!(f, "file.{n}"),
-            Node::Package(n) => write!(f, "package.{n}"),
-            Node::Daemon(n) => write!(f, "daemon.{n}"),
-            Node::FirewallRule(n) => write!(f, "firewall_rule.{n}"),
-            Node::Command(n) => write!(f, "command.{n}"),
-        }
-    }
-}
 
 /// A checked reference of one node.
 #[derive(Debug, Clone)]
@@ -74,28 +36,9 @@ struct Scope {
     self_: bool,
 }
 
-/// The top-level block of a node (`None` for a local value).
-pub(crate) fn node_block<'a>(node: &Node, decls: &'a Decls) -> Option<&'a RawBlock> {
-    Some(match node {
-        Node::Local(_) => return None,
-        Node::Host(n) => &decls.hosts[n],
-        Node::Service(n) => &decls.services[n],
-        Node::Tenant(n) => &decls.tenants[n],
-        Node::Database(n) => &decls.databases[n],
-        Node::Image(n) => &decls.images[n],
-        Node::Network(n) => &decls.networks[n],
-        Node::Volume(n) => &decls.volumes[n],
-        Node::File(n) => &decls.files[n],
-        Node::Package(n) => &decls.packages[n],
-        Node::Daemon(n) => &decls.daemons[n],
-        Node::FirewallRule(n) => &decls.firewall_rules[n],
-        Node::Command(n) => &decls.commands[n],
-    })
-}
-
 /// The attributes of a node with the names in scope for each.
 fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
-    let Some(block) = node_block(node, decls) else {
+    let Some(block) = decls.block(node) else {
         let Node::Local(n) = node else {
             unreachable!("only locals have no block")
         };

@@ -11,6 +11,7 @@ use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl::edit::Span;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::model::Node;
 use crate::source::{FileRef, Loc, SourceFile};
 
 /// An attribute with its key and value locations.
@@ -636,6 +637,25 @@ pub(crate) struct Decls {
 }
 
 impl Decls {
+    /// The top-level block of a node (`None` for a local value).
+    pub fn block(&self, node: &Node) -> Option<&RawBlock> {
+        Some(match node {
+            Node::Local(_) => return None,
+            Node::Host(n) => &self.hosts[n],
+            Node::Service(n) => &self.services[n],
+            Node::Tenant(n) => &self.tenants[n],
+            Node::Database(n) => &self.databases[n],
+            Node::Image(n) => &self.images[n],
+            Node::Network(n) => &self.networks[n],
+            Node::Volume(n) => &self.volumes[n],
+            Node::File(n) => &self.files[n],
+            Node::Package(n) => &self.packages[n],
+            Node::Daemon(n) => &self.daemons[n],
+            Node::FirewallRule(n) => &self.firewall_rules[n],
+            Node::Command(n) => &self.commands[n],
+        })
+    }
+
     /// Sorts blocks into their namespaces.
     pub fn collect(blocks: Vec<RawBlock>, errors: &mut Vec<ConfigError>) -> Decls {
         let mut d = Decls::default();

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use terrace_provider::{Attrs, DesiredResource};
 
 use super::*;
-use crate::lower::docker_key;
+use crate::model::docker_key;
 
 /// Pull policies of an `image` block.
 const PULL: &[&str] = &["never", "if_missing", "always"];
@@ -48,118 +48,6 @@ pub(super) struct ContainerCtx {
     pub deps: Vec<Address>,
     /// A tenant's app (`domain` and `port` allowed).
     pub app: bool,
-}
-
-/// An HCL value as an attribute value.
-fn json(v: &Value) -> Json {
-    serde_json::to_value(v).expect("HCL values always serialize")
-}
-
-/// A string list item or map value: strings, numbers and bools (as strings).
-fn scalar_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-impl Reader {
-    /// A list of strings (`command`, `ports`, `cmd`), each element checked in place.
-    pub(super) fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
-        let v = self.value(attr)?;
-        self.string_list_of(attr, &attr.loc, &attr.key, &v, example, false)
-    }
-
-    /// `v` as a list of strings. Elements of a list literal written as the attribute
-    /// value are located one by one; in a `nested` list (`healthcheck.test`) errors
-    /// point at `loc`.
-    fn string_list_of(
-        &mut self,
-        attr: &RawAttr,
-        loc: &Loc,
-        field: &str,
-        v: &Value,
-        example: &str,
-        nested: bool,
-    ) -> Option<Vec<String>> {
-        let Value::Array(items) = v else {
-            self.errors.push(wrong_type(
-                attr,
-                loc,
-                field,
-                "a list of strings",
-                v,
-                example,
-            ));
-            return None;
-        };
-        let mut out = Vec::new();
-        for (i, x) in items.iter().enumerate() {
-            match x {
-                Value::String(s) => out.push(s.clone()),
-                other => {
-                    let at = if nested {
-                        loc.clone()
-                    } else {
-                        item_loc(attr, i)
-                    };
-                    self.errors.push(wrong_type(
-                        attr,
-                        &at,
-                        &format!("{field}[{i}]"),
-                        "a string",
-                        other,
-                        example,
-                    ));
-                    return None;
-                }
-            }
-        }
-        Some(out)
-    }
-
-    /// A map of strings (`env`, `labels`); numbers and bools become strings.
-    fn string_map(
-        &mut self,
-        attr: &RawAttr,
-        example: &str,
-    ) -> Option<serde_json::Map<String, Json>> {
-        let v = self.value(attr)?;
-        let Value::Object(map) = &v else {
-            self.errors.push(wrong_type(
-                attr,
-                &attr.loc,
-                &attr.key,
-                "a map of strings",
-                &v,
-                example,
-            ));
-            return None;
-        };
-        let mut out = serde_json::Map::new();
-        let mut ok = true;
-        for (k, x) in map {
-            match scalar_string(x) {
-                Some(s) => {
-                    out.insert(k.clone(), Json::String(s));
-                }
-                None => {
-                    self.errors.push(wrong_type(
-                        attr,
-                        &field_loc(attr, k),
-                        &format!("{}.{k}", attr.key),
-                        "a string",
-                        x,
-                        example,
-                    ));
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(out)
-    }
 }
 
 impl<'a> State<'a> {
@@ -949,38 +837,4 @@ impl<'a> State<'a> {
         }
         Some(out)
     }
-}
-
-/// Checks the keys of object element `i` of a list attribute.
-#[allow(clippy::too_many_arguments)]
-fn check_keys(
-    r: &mut Reader,
-    attr: &RawAttr,
-    i: usize,
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    required: &[&str],
-    field: &str,
-    example: &str,
-) -> bool {
-    let write_like = format!("{} = {example}", attr.key);
-    r.check_keys(
-        map,
-        allowed,
-        required,
-        field,
-        |k| item_key_loc(attr, i, k),
-        &item_loc(attr, i),
-        &write_like,
-    )
-}
-
-/// The location of key `key` in object element `i` of a list literal.
-fn item_key_loc(attr: &RawAttr, i: usize, key: &str) -> Loc {
-    let item = match &attr.expr {
-        Expression::Array(a) => a.iter().nth(i),
-        _ => None,
-    };
-    item.and_then(|e| crate::eval::key_in_object(e, attr, key))
-        .unwrap_or_else(|| item_loc(attr, i))
 }

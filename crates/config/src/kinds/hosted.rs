@@ -13,8 +13,7 @@ use sha2::{Digest, Sha256};
 use terrace_provider::{Attrs, DesiredResource, ProviderKey};
 
 use super::*;
-use crate::graph::node_block;
-use crate::lower::{BlockDep, HOST_PREFIX};
+use crate::model::{BlockDep, HOST_PREFIX};
 
 /// The host block types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,56 +106,6 @@ const RESOURCE_ROOTS: &[&str] = &[
 ];
 
 const DEPENDS_ON_EXAMPLE: &str = "[package.nginx, file.site]";
-
-/// A local path (`identity_file`, `known_hosts`) made absolute: `~/` is `$HOME`,
-/// relative paths resolve against the configuration directory.
-pub(super) fn local_path(
-    r: &mut Reader,
-    dir: &Path,
-    key: &str,
-    p: &str,
-    loc: &Loc,
-) -> Option<String> {
-    let home_rel = if p == "~" {
-        Some("")
-    } else {
-        p.strip_prefix("~/")
-    };
-    let path = match home_rel {
-        Some(rest) => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-            Some(home) => std::path::PathBuf::from(home).join(rest),
-            None => {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("cannot expand \"~\" in \"{key}\": HOME is not set"),
-                    )
-                    .at(loc, "needs $HOME")
-                    .help(format!("write an absolute path, or set HOME, for `{key}`")),
-                );
-                return None;
-            }
-        },
-        None if p.starts_with('~') => {
-            r.errors.push(
-                ConfigError::new(
-                    ErrorKind::InvalidValue,
-                    format!("unsupported path \"{}\" in \"{key}\"", p.escape_debug()),
-                )
-                .at(loc, "`~user` is not expanded")
-                .help("write `~/...` for your home directory, an absolute path, or a path relative to the configuration directory"),
-            );
-            return None;
-        }
-        None => dir.join(p),
-    };
-    Some(
-        std::path::absolute(&path)
-            .unwrap_or(path)
-            .display()
-            .to_string(),
-    )
-}
 
 /// Checks an absolute path on a host; the error is a reason for the message.
 fn remote_path(p: &str) -> Result<(), &'static str> {
@@ -298,7 +247,7 @@ impl State<'_> {
     pub(super) fn hosted(&mut self, label: &str, kind: Kind) -> bool {
         let decls = self.decls;
         let node = kind.node(label);
-        let block = node_block(&node, decls).expect("host blocks have a block");
+        let block = decls.block(&node).expect("host blocks have a block");
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
@@ -520,7 +469,10 @@ impl State<'_> {
                 instance: None,
             });
         };
-        let has_each = node_block(&node, self.decls).is_some_and(|b| b.attr("for_each").is_some());
+        let has_each = self
+            .decls
+            .block(&node)
+            .is_some_and(|b| b.attr("for_each").is_some());
         if !has_each {
             return Err(format!(
                 "{root}.{label} has no for_each; refer to it as {root}.{label}"
