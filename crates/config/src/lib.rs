@@ -32,6 +32,7 @@ mod driver;
 mod expr;
 mod functions;
 mod graph;
+mod kind;
 mod kinds;
 mod model;
 mod read;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use terrace_provider::{DesiredResource, ProviderKey};
 
+pub(crate) use crate::kind::Kind;
 use crate::refs::Target;
 use crate::source::Loc;
 use crate::spec::Engine;
@@ -13,39 +14,21 @@ pub(crate) use crate::spec::DOCKER_PREFIX;
 use crate::spec::{HostSpec, ServiceSpec};
 
 /// A unit of evaluation: one local value or one top-level block (with all its instances).
+///
+/// Ordered locals first, then by kind in [`Kind::ALL`] order, then by label.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Node {
+    /// One `locals` entry.
     Local(String),
-    Host(String),
-    Service(String),
-    Tenant(String),
-    Database(String),
-    Image(String),
-    Network(String),
-    Volume(String),
-    File(String),
-    Package(String),
-    Daemon(String),
-    FirewallRule(String),
-    Command(String),
+    /// One labelled block.
+    Block(Kind, String),
 }
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Local(n) => write!(f, "local.{n}"),
-            Node::Host(n) => write!(f, "host.{n}"),
-            Node::Service(n) => write!(f, "service.{n}"),
-            Node::Tenant(n) => write!(f, "tenant.{n}"),
-            Node::Database(n) => write!(f, "database.{n}"),
-            Node::Image(n) => write!(f, "image.{n}"),
-            Node::Network(n) => write!(f, "network.{n}"),
-            Node::Volume(n) => write!(f, "volume.{n}"),
-            Node::File(n) => write!(f, "file.{n}"),
-            Node::Package(n) => write!(f, "package.{n}"),
-            Node::Daemon(n) => write!(f, "daemon.{n}"),
-            Node::FirewallRule(n) => write!(f, "firewall_rule.{n}"),
-            Node::Command(n) => write!(f, "command.{n}"),
+            Node::Block(kind, n) => write!(f, "{}.{n}", kind.keyword()),
         }
     }
 }
@@ -55,19 +38,8 @@ impl fmt::Display for Node {
 pub(crate) fn target_node(t: &Target) -> Option<Node> {
     match t {
         Target::Local(n) => Some(Node::Local(n.clone())),
-        Target::Host(n) => Some(Node::Host(n.clone())),
-        Target::Service(n) => Some(Node::Service(n.clone())),
-        Target::Tenant(n) => Some(Node::Tenant(n.clone())),
-        Target::Database(n) => Some(Node::Database(n.clone())),
-        Target::Image(n) => Some(Node::Image(n.clone())),
-        Target::Network(n) => Some(Node::Network(n.clone())),
-        Target::Volume(n) => Some(Node::Volume(n.clone())),
-        Target::File(n) => Some(Node::File(n.clone())),
-        Target::Package(n) => Some(Node::Package(n.clone())),
-        Target::Daemon(n) => Some(Node::Daemon(n.clone())),
-        Target::FirewallRule(n) => Some(Node::FirewallRule(n.clone())),
-        Target::Command(n) => Some(Node::Command(n.clone())),
-        _ => None,
+        Target::Block(kind, n) => Some(Node::Block(*kind, n.clone())),
+        Target::Var(_) | Target::SelfRef(_) | Target::EachKey | Target::EachValue => None,
     }
 }
 

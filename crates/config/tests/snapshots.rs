@@ -1053,7 +1053,7 @@ fn depends_on_and_restart_on() {
                 ·                  ╰── not a block reference
              11 │ }
                 ╰────
-              help: depends_on lists blocks whose resources are created first, such as "file", "package", "daemon", "firewall_rule", "command", "image", "network", "volume", "database", "tenant" or "service";
+              help: depends_on lists blocks whose resources are created first, such as "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule" or "command";
                     write it like `depends_on = [package.nginx, file.site]`
 
             Error: terrace::config::wrong_type
@@ -1066,7 +1066,7 @@ fn depends_on_and_restart_on() {
                 ·                        ╰── `var` is not a block with resources
              11 │ }
                 ╰────
-              help: depends_on lists blocks whose resources are created first, such as "file", "package", "daemon", "firewall_rule", "command", "image", "network", "volume", "database", "tenant" or "service";
+              help: depends_on lists blocks whose resources are created first, such as "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule" or "command";
                     write it like `depends_on = [package.nginx, file.site]`
         "#]],
     );
@@ -1276,7 +1276,7 @@ fn restart_on_items() {
                 ·                                     ╰── file.f has no for_each; refer to it as file.f
              15 │ }
                 ╰────
-              help: depends_on lists blocks whose resources are created first, such as "file", "package", "daemon", "firewall_rule", "command", "image", "network", "volume", "database", "tenant" or "service";
+              help: depends_on lists blocks whose resources are created first, such as "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule" or "command";
                     write it like `depends_on = [package.nginx, file.site]`
 
             Error: terrace::config::wrong_type
@@ -1289,7 +1289,7 @@ fn restart_on_items() {
                 ·                                                ╰── `local` is not a block with resources
              15 │ }
                 ╰────
-              help: depends_on lists blocks whose resources are created first, such as "file", "package", "daemon", "firewall_rule", "command", "image", "network", "volume", "database", "tenant" or "service";
+              help: depends_on lists blocks whose resources are created first, such as "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule" or "command";
                     write it like `depends_on = [package.nginx, file.site]`
         "#]],
     );

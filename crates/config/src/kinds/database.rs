@@ -8,11 +8,11 @@ use terrace_provider::{Attrs, DesiredResource, ProviderKey};
 impl State<'_> {
     pub(super) fn top_database(&mut self, label: &str) -> bool {
         let decls = self.decls;
-        let block = &decls.databases[label];
+        let block = &decls.of(Kind::Database)[label];
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
-        let node = Node::Database(label.to_string());
+        let node = Node::Block(Kind::Database, label.to_string());
         let targets = block_targets(&block.attrs);
         let mut ok = true;
         let value = match instances {
@@ -51,10 +51,7 @@ impl State<'_> {
                 Value::Object(values)
             }
         };
-        self.ns
-            .get_mut("database")
-            .expect("namespace")
-            .insert(label.to_string(), value);
+        self.ns.declare(Kind::Database, label, value);
         ok
     }
 

@@ -52,31 +52,29 @@ pub(super) struct ContainerCtx {
 
 impl<'a> State<'a> {
     pub(super) fn image(&mut self, label: &str) -> bool {
-        self.top_level(label, "image", Self::image_body)
+        self.top_level(label, Kind::Image, Self::image_body)
     }
 
     pub(super) fn network(&mut self, label: &str) -> bool {
-        self.top_level(label, "network", Self::network_body)
+        self.top_level(label, Kind::Network, Self::network_body)
     }
 
     pub(super) fn volume(&mut self, label: &str) -> bool {
-        self.top_level(label, "volume", Self::volume_body)
+        self.top_level(label, Kind::Volume, Self::volume_body)
     }
 
     /// Evaluates every instance of a top-level image, network or volume block and
-    /// declares its value under `ns`.
+    /// declares its value under the kind's namespace.
     fn top_level(
         &mut self,
         label: &str,
-        ns: &'static str,
+        kind: Kind,
         body: fn(&mut State<'a>, &RawBlock, Instance) -> Option<Value>,
     ) -> bool {
         let decls = self.decls;
-        let (block, owner) = match ns {
-            "image" => (&decls.images[label], Node::Image(label.to_string())),
-            "network" => (&decls.networks[label], Node::Network(label.to_string())),
-            _ => (&decls.volumes[label], Node::Volume(label.to_string())),
-        };
+        let block = &decls.of(kind)[label];
+        let owner = Node::Block(kind, label.to_string());
+        let ns = kind.keyword();
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
@@ -118,10 +116,7 @@ impl<'a> State<'a> {
                 Value::Object(values)
             }
         };
-        self.ns
-            .get_mut(ns)
-            .expect("namespace")
-            .insert(label.to_string(), value);
+        self.ns.declare(kind, label, value);
         ok
     }
 
@@ -274,7 +269,7 @@ impl<'a> State<'a> {
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
         self.push_shared(
-            "image",
+            Kind::Image,
             inst,
             host,
             attrs,
@@ -314,7 +309,7 @@ impl<'a> State<'a> {
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
         self.push_shared(
-            "network",
+            Kind::Network,
             inst,
             host,
             attrs,
@@ -329,7 +324,7 @@ impl<'a> State<'a> {
     #[allow(clippy::too_many_arguments)]
     fn push_shared(
         &mut self,
-        kind: &'static str,
+        kind: Kind,
         inst: Instance,
         host: Option<String>,
         attrs: Attrs,
@@ -344,7 +339,7 @@ impl<'a> State<'a> {
         self.push_docker(
             inst.owner,
             inst.address,
-            &format!("docker_{kind}"),
+            &format!("docker_{}", kind.keyword()),
             host.as_deref(),
             attrs,
             sensitive,
@@ -381,7 +376,7 @@ impl<'a> State<'a> {
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
         self.push_shared(
-            "volume",
+            Kind::Volume,
             inst,
             host,
             attrs,
@@ -392,9 +387,9 @@ impl<'a> State<'a> {
     }
 
     /// The Docker name of an evaluated image, network or volume equal to `v`.
-    fn referenced(&self, kind: &str, v: &Value) -> Option<String> {
+    fn referenced(&self, kind: Kind, v: &Value) -> Option<String> {
         self.docker_values
-            .get(kind)?
+            .get(&kind)?
             .iter()
             .find(|(x, _)| x == v)
             .map(|(_, n)| n.clone())
@@ -409,7 +404,7 @@ impl<'a> State<'a> {
             let v = r.value(attr)?;
             let name = match &v {
                 Value::String(s) => Some(s.clone()),
-                Value::Object(_) => self.referenced("image", &v),
+                Value::Object(_) => self.referenced(Kind::Image, &v),
                 _ => None,
             };
             let Some(name) = name else {
@@ -643,7 +638,7 @@ impl<'a> State<'a> {
             }
             let source = match &map["source"] {
                 Value::String(s) => Some(s.clone()),
-                o @ Value::Object(_) => self.referenced("volume", o),
+                o @ Value::Object(_) => self.referenced(Kind::Volume, o),
                 _ => None,
             };
             let Some(source) = source else {
@@ -728,7 +723,7 @@ impl<'a> State<'a> {
             let (name, aliases) = match item {
                 Value::String(s) => (s.clone(), Vec::new()),
                 Value::Object(map) => {
-                    if let Some(n) = self.referenced("network", item) {
+                    if let Some(n) = self.referenced(Kind::Network, item) {
                         (n, Vec::new())
                     } else {
                         if !check_keys(

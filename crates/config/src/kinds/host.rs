@@ -4,7 +4,7 @@ use super::*;
 
 impl State<'_> {
     pub(super) fn host(&mut self, name: &str) -> bool {
-        let block = &self.decls.hosts[name];
+        let block = &self.decls.of(Kind::Host)[name];
         let mut r = Reader::new(self.ctx());
         let address = r.string(block, "address", "\"10.0.0.5\"");
         let port = block
@@ -94,10 +94,7 @@ impl State<'_> {
                 },
             ),
         ]);
-        self.ns
-            .get_mut("host")
-            .expect("namespace")
-            .insert(name.to_string(), value);
+        self.ns.declare(Kind::Host, name, value);
         self.out.hosts.insert(name.to_string(), spec);
         true
     }

@@ -15,9 +15,9 @@ use terrace_provider::{Attrs, DesiredResource, ProviderKey};
 use super::*;
 use crate::model::{BlockDep, HOST_PREFIX};
 
-/// The host block types.
+/// The host block kinds (one `host_*` resource per instance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum HostedKind {
     File,
     Package,
     Daemon,
@@ -25,37 +25,35 @@ pub(crate) enum Kind {
     Command,
 }
 
-impl Kind {
+impl HostedKind {
+    /// The block kind.
+    fn kind(self) -> Kind {
+        match self {
+            HostedKind::File => Kind::File,
+            HostedKind::Package => Kind::Package,
+            HostedKind::Daemon => Kind::Daemon,
+            HostedKind::FirewallRule => Kind::FirewallRule,
+            HostedKind::Command => Kind::Command,
+        }
+    }
+
     /// Block type keyword and namespace.
     fn ns(self) -> &'static str {
-        match self {
-            Kind::File => "file",
-            Kind::Package => "package",
-            Kind::Daemon => "daemon",
-            Kind::FirewallRule => "firewall_rule",
-            Kind::Command => "command",
-        }
+        self.kind().keyword()
     }
 
     fn type_name(self) -> &'static str {
         match self {
-            Kind::File => "host_file",
-            Kind::Package => "host_package",
-            Kind::Daemon => "host_service",
-            Kind::FirewallRule => "host_firewall_rule",
-            Kind::Command => "host_command",
+            HostedKind::File => "host_file",
+            HostedKind::Package => "host_package",
+            HostedKind::Daemon => "host_service",
+            HostedKind::FirewallRule => "host_firewall_rule",
+            HostedKind::Command => "host_command",
         }
     }
 
     fn node(self, label: &str) -> Node {
-        let l = label.to_string();
-        match self {
-            Kind::File => Node::File(l),
-            Kind::Package => Node::Package(l),
-            Kind::Daemon => Node::Daemon(l),
-            Kind::FirewallRule => Node::FirewallRule(l),
-            Kind::Command => Node::Command(l),
-        }
+        Node::Block(self.kind(), label.to_string())
     }
 }
 
@@ -90,20 +88,14 @@ struct Body {
     deps: Vec<Address>,
 }
 
-/// Roots whose blocks own resources (what `depends_on` may list).
-const RESOURCE_ROOTS: &[&str] = &[
-    "file",
-    "package",
-    "daemon",
-    "firewall_rule",
-    "command",
-    "image",
-    "network",
-    "volume",
-    "database",
-    "tenant",
-    "service",
-];
+/// The kinds whose blocks own resources (what `depends_on` may list).
+fn resource_kinds() -> Vec<&'static str> {
+    Kind::ALL
+        .iter()
+        .filter(|k| k.owns_resources())
+        .map(|k| k.keyword())
+        .collect()
+}
 
 const DEPENDS_ON_EXAMPLE: &str = "[package.nginx, file.site]";
 
@@ -244,7 +236,7 @@ fn one_of(
 
 impl State<'_> {
     /// Evaluates every instance of a host block and declares its value.
-    pub(super) fn hosted(&mut self, label: &str, kind: Kind) -> bool {
+    pub(super) fn hosted(&mut self, label: &str, kind: HostedKind) -> bool {
         let decls = self.decls;
         let node = kind.node(label);
         let block = decls.block(&node).expect("host blocks have a block");
@@ -259,7 +251,6 @@ impl State<'_> {
                 .iter()
                 .filter(|a| a.key != "depends_on" && a.key != "restart_on"),
         );
-        let ns = kind.ns();
         let mut ok = true;
         let value = match instances {
             None => {
@@ -290,10 +281,7 @@ impl State<'_> {
                 Value::Object(values)
             }
         };
-        self.ns
-            .get_mut(ns)
-            .expect("namespace")
-            .insert(label.to_string(), value);
+        self.ns.declare(kind.kind(), label, value);
         ok
     }
 
@@ -301,7 +289,7 @@ impl State<'_> {
     fn hosted_instance(
         &mut self,
         block: &RawBlock,
-        kind: Kind,
+        kind: HostedKind,
         label: &str,
         key: Option<&str>,
         ctx: Context<'static>,
@@ -330,11 +318,11 @@ impl State<'_> {
             host: host.clone(),
         };
         let body = match kind {
-            Kind::File => self.file_body(&mut r, &inst),
-            Kind::Package => self.package_body(&mut r, &inst),
-            Kind::Daemon => self.daemon_body(&mut r, &inst),
-            Kind::FirewallRule => self.firewall_body(&mut r, &inst),
-            Kind::Command => self.command_body(&mut r, &inst),
+            HostedKind::File => self.file_body(&mut r, &inst),
+            HostedKind::Package => self.package_body(&mut r, &inst),
+            HostedKind::Daemon => self.daemon_body(&mut r, &inst),
+            HostedKind::FirewallRule => self.firewall_body(&mut r, &inst),
+            HostedKind::Command => self.command_body(&mut r, &inst),
         };
         if !r.finish(self.errors) {
             return None;
@@ -343,7 +331,7 @@ impl State<'_> {
         let mut fields = body.fields;
         fields.push(("host", Value::from(host.as_str())));
         let value = obj(fields);
-        if kind == Kind::File {
+        if kind == HostedKind::File {
             let content = body.attrs["content"]
                 .as_str()
                 .unwrap_or_default()
@@ -404,7 +392,7 @@ impl State<'_> {
                         .at(&item_loc(attr, i), label)
                         .help(format!(
                             "depends_on lists blocks whose resources are created first, such as {}; write it like `depends_on = {DEPENDS_ON_EXAMPLE}`",
-                            list_names(RESOURCE_ROOTS)
+                            list_names(&resource_kinds())
                         )),
                     );
                     ok = false;
@@ -424,27 +412,15 @@ impl State<'_> {
             return Err(not_ref());
         };
         let root = root.as_str();
-        if !RESOURCE_ROOTS.contains(&root) {
+        let Some(kind) = Kind::from_keyword(root).filter(|k| k.owns_resources()) else {
             return Err(format!("`{root}` is not a block with resources"));
-        }
+        };
         let mut ops = t.operators.iter().map(|o| o.value());
         let Some(hcl::edit::expr::TraversalOperator::GetAttr(label)) = ops.next() else {
             return Err(not_ref());
         };
         let label = label.as_str();
-        let node = match root {
-            "file" => Node::File(label.into()),
-            "package" => Node::Package(label.into()),
-            "daemon" => Node::Daemon(label.into()),
-            "firewall_rule" => Node::FirewallRule(label.into()),
-            "command" => Node::Command(label.into()),
-            "image" => Node::Image(label.into()),
-            "network" => Node::Network(label.into()),
-            "volume" => Node::Volume(label.into()),
-            "database" => Node::Database(label.into()),
-            "tenant" => Node::Tenant(label.into()),
-            _ => Node::Service(label.into()),
-        };
+        let node = Node::Block(kind, label.to_string());
         let key = match ops.next() {
             None => None,
             Some(hcl::edit::expr::TraversalOperator::Index(e)) => {
@@ -480,8 +456,8 @@ impl State<'_> {
         }
         let known = self
             .ns
-            .get(root)
-            .and_then(|m| m.get(label))
+            .of(kind)
+            .get(label)
             .and_then(Value::as_object)
             .is_some_and(|m| m.contains_key(&key));
         if !known {

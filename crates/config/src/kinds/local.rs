@@ -10,10 +10,7 @@ impl State<'_> {
                 if self.is_sensitive(attr, false) {
                     self.sensitive_locals.insert(name.to_string());
                 }
-                self.ns
-                    .get_mut("local")
-                    .expect("namespace")
-                    .insert(name.to_string(), v);
+                self.ns.locals.insert(name.to_string(), v);
                 true
             }
             Err(e) => {

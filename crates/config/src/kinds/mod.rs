@@ -15,7 +15,7 @@ use terrace_provider::Address;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::expr::evaluate;
-use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Node};
+use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node};
 use crate::read::*;
 use crate::refs::{Ref, Target};
 use crate::source::Loc;
@@ -34,21 +34,23 @@ mod local;
 mod service;
 mod tenant;
 
+use hosted::HostedKind;
+
 pub(crate) struct State<'a> {
     decls: &'a Decls,
     vars: &'a Variables,
     base: Context<'static>,
     /// The configuration directory (relative image sources resolve against it).
     dir: &'a Path,
-    /// Values declared under each namespace.
-    ns: BTreeMap<&'static str, Map<String, Value>>,
+    /// Values declared so far.
+    ns: Namespaces,
     sensitive_locals: BTreeSet<String>,
     /// While evaluating an app block: the paths under `self` that are sensitive
     /// (`["database", "name"]` when the database name came from a sensitive variable).
     self_sensitive: Vec<Vec<String>>,
     /// The values of evaluated image, network and volume instances with their Docker
     /// names: a value equal to one of them is a reference to it.
-    docker_values: BTreeMap<&'static str, Vec<(Value, String)>>,
+    docker_values: BTreeMap<Kind, Vec<(Value, String)>>,
     /// Templates read before evaluation, by file block label.
     templates: &'a Templates,
     /// Evaluated file instances: a value equal to one of them is a reference to it.
@@ -72,24 +74,7 @@ impl<'a> State<'a> {
             vars,
             base,
             dir,
-            ns: [
-                "local",
-                "host",
-                "service",
-                "tenant",
-                "database",
-                "image",
-                "network",
-                "volume",
-                "file",
-                "package",
-                "daemon",
-                "firewall_rule",
-                "command",
-            ]
-            .into_iter()
-            .map(|k| (k, Map::new()))
-            .collect(),
+            ns: Namespaces::default(),
             sensitive_locals: BTreeSet::new(),
             self_sensitive: Vec::new(),
             docker_values: BTreeMap::new(),
@@ -102,26 +87,60 @@ impl<'a> State<'a> {
 
     /// Evaluates one node; false if it failed (its errors are recorded).
     pub(crate) fn eval_node(&mut self, node: &Node) -> bool {
-        match node {
-            Node::Local(n) => self.local(n),
-            Node::Host(n) => self.host(n),
-            Node::Service(n) => self.service(n),
-            Node::Tenant(n) => self.tenant(n),
-            Node::Database(n) => self.top_database(n),
-            Node::Image(n) => self.image(n),
-            Node::Network(n) => self.network(n),
-            Node::Volume(n) => self.volume(n),
-            Node::File(n) => self.hosted(n, hosted::Kind::File),
-            Node::Package(n) => self.hosted(n, hosted::Kind::Package),
-            Node::Daemon(n) => self.hosted(n, hosted::Kind::Daemon),
-            Node::FirewallRule(n) => self.hosted(n, hosted::Kind::FirewallRule),
-            Node::Command(n) => self.hosted(n, hosted::Kind::Command),
+        let Node::Block(kind, label) = node else {
+            let Node::Local(name) = node else {
+                unreachable!("a node is a local or a block")
+            };
+            return self.local(name);
+        };
+        match kind {
+            Kind::Host => self.host(label),
+            Kind::Service => self.service(label),
+            Kind::Tenant => self.tenant(label),
+            Kind::Database => self.top_database(label),
+            Kind::Image => self.image(label),
+            Kind::Network => self.network(label),
+            Kind::Volume => self.volume(label),
+            Kind::File => self.hosted(label, HostedKind::File),
+            Kind::Package => self.hosted(label, HostedKind::Package),
+            Kind::Daemon => self.hosted(label, HostedKind::Daemon),
+            Kind::FirewallRule => self.hosted(label, HostedKind::FirewallRule),
+            Kind::Command => self.hosted(label, HostedKind::Command),
         }
     }
 
     /// What evaluation produced.
     pub(crate) fn finish(self) -> Evaluated {
         self.out
+    }
+}
+
+/// The values declared so far, by namespace: `local.<name>` and `<kind>.<label>`.
+#[derive(Debug, Default)]
+struct Namespaces {
+    locals: Map<String, Value>,
+    /// By [`Kind::index`].
+    blocks: [Map<String, Value>; Kind::COUNT],
+}
+
+impl Namespaces {
+    /// Declares the value of block `label` of `kind`.
+    fn declare(&mut self, kind: Kind, label: &str, value: Value) {
+        self.blocks[kind.index()].insert(label.to_string(), value);
+    }
+
+    /// The values of the blocks of one kind.
+    fn of(&self, kind: Kind) -> &Map<String, Value> {
+        &self.blocks[kind.index()]
+    }
+
+    /// Declares every namespace in `ctx` (empty ones too, so that evaluation errors
+    /// name the missing key rather than the namespace).
+    fn declare_all(&self, ctx: &mut Context<'static>) {
+        ctx.declare_var("local", Value::Object(self.locals.clone()));
+        for kind in Kind::ALL {
+            ctx.declare_var(kind.keyword(), Value::Object(self.of(*kind).clone()));
+        }
     }
 }
 
@@ -137,9 +156,7 @@ fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Vec<Target
 impl State<'_> {
     fn ctx(&self) -> Context<'static> {
         let mut ctx = self.base.clone();
-        for (k, v) in &self.ns {
-            ctx.declare_var(*k, Value::Object(v.clone()));
-        }
+        self.ns.declare_all(&mut ctx);
         ctx
     }
 

@@ -5,7 +5,7 @@ use super::*;
 impl State<'_> {
     pub(super) fn service(&mut self, name: &str) -> bool {
         let decls = self.decls;
-        let block = &decls.services[name];
+        let block = &decls.of(Kind::Service)[name];
         let mut r = Reader::new(self.ctx());
         let engine = r
             .string(block, "engine", "\"postgres\"")
@@ -169,7 +169,7 @@ impl State<'_> {
             Some(c) => {
                 let address = format!("service.{name}.container");
                 let spec = docker::ContainerCtx {
-                    owner: Node::Service(name.to_string()),
+                    owner: Node::Block(Kind::Service, name.to_string()),
                     address: address.clone(),
                     default_name: name.to_string(),
                     ctx: self.ctx(),
@@ -208,10 +208,7 @@ impl State<'_> {
                 },
             ),
         ]);
-        self.ns
-            .get_mut("service")
-            .expect("namespace")
-            .insert(name.to_string(), value);
+        self.ns.declare(Kind::Service, name, value);
         self.out.services.insert(
             name.to_string(),
             ServiceSpec {

@@ -5,11 +5,11 @@ use super::*;
 impl State<'_> {
     pub(super) fn tenant(&mut self, label: &str) -> bool {
         let decls = self.decls;
-        let block = &decls.tenants[label];
+        let block = &decls.of(Kind::Tenant)[label];
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
-        let node = Node::Tenant(label.to_string());
+        let node = Node::Block(Kind::Tenant, label.to_string());
         let for_each_targets = block_targets(&block.attrs);
         let app = block.blocks.iter().find(|b| b.kind == "app");
         let mut ok = true;
@@ -176,10 +176,7 @@ impl State<'_> {
         } else {
             values.swap_remove("").unwrap_or(Value::Null)
         };
-        self.ns
-            .get_mut("tenant")
-            .expect("namespace")
-            .insert(label.to_string(), value);
+        self.ns.declare(Kind::Tenant, label, value);
         ok
     }
 }
