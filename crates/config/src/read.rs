@@ -76,6 +76,32 @@ pub(crate) fn wrong_type(
     .help(format!("write it like `{} = {example}`", attr.key))
 }
 
+/// The keys an object value may and must have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys<'a> {
+    /// Every key allowed.
+    pub allowed: &'a [&'a str],
+    /// The keys that must be present.
+    pub required: &'a [&'a str],
+}
+
+/// How a block's `name` defaults and is described when it is invalid.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NameRule<'a> {
+    /// The name when `name` is not set.
+    pub default: &'a str,
+    /// Where a defaulted name is reported.
+    pub default_loc: &'a Loc,
+    /// A valid value, for wrong-type errors.
+    pub example: &'a str,
+    /// What is named, in the message (`invalid {what} name`).
+    pub what: &'a str,
+    /// What kind of name is expected, in the label (`not a valid {kind} name`).
+    pub kind: &'a str,
+    /// The rule for valid names.
+    pub help: &'a str,
+}
+
 /// Reads typed attribute values from one block, recording errors.
 pub(crate) struct Reader {
     pub(crate) ctx: Context<'static>,
@@ -178,21 +204,24 @@ impl Reader {
         self.int_of(attr, &attr.loc, key, &v, range, example)
     }
 
-    /// `name`, or `default` when the block leaves it unset, checked with `check`. The
-    /// error points at the value (or at `default_loc` for a defaulted name), names the
-    /// `kind` of name expected, and says how to choose another when it was defaulted.
-    #[allow(clippy::too_many_arguments)]
+    /// `name`, or `rule.default` when the block leaves it unset, checked with `check`.
+    /// The error points at the value (or at `rule.default_loc` for a defaulted name),
+    /// names the kind of name expected, and says how to choose another when it was
+    /// defaulted.
     pub(crate) fn name_or_default(
         &mut self,
         block: &RawBlock,
-        default: &str,
-        default_loc: &Loc,
-        example: &str,
-        what: &str,
-        kind: &str,
+        rule: &NameRule<'_>,
         check: impl Fn(&str) -> Result<(), String>,
-        help: &str,
     ) -> Option<(String, Loc)> {
+        let NameRule {
+            default,
+            default_loc,
+            example,
+            what,
+            kind,
+            help,
+        } = *rule;
         let (name, loc, defaulted) = match block.attr("name") {
             Some(_) => {
                 let (n, loc) = self.string(block, "name", example)?;
@@ -248,17 +277,16 @@ impl Reader {
     /// Checks the keys of an evaluated object written in attribute `field`: every key is
     /// allowed (did-you-mean otherwise, at `key_loc(key)`) and every required key is
     /// present (pointing at `whole`). Returns false if anything was reported.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn check_keys(
         &mut self,
         map: &Map<String, Value>,
-        allowed: &[&str],
-        required: &[&str],
+        keys: Keys<'_>,
         field: &str,
         key_loc: impl Fn(&str) -> Loc,
         whole: &Loc,
         write_like: &str,
     ) -> bool {
+        let Keys { allowed, required } = keys;
         let mut ok = true;
         for k in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
             self.errors.push(
@@ -310,8 +338,7 @@ impl Reader {
         let write_like = format!("{} = {example}", attr.key);
         let ok = self.check_keys(
             &map,
-            allowed,
-            required,
+            Keys { allowed, required },
             &attr.key,
             |k| key_loc(attr, k),
             &attr.loc,
@@ -463,22 +490,19 @@ impl Reader {
 }
 
 /// Checks the keys of object element `i` of a list attribute.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_keys(
     r: &mut Reader,
     attr: &RawAttr,
     i: usize,
     map: &Map<String, Value>,
-    allowed: &[&str],
-    required: &[&str],
+    keys: Keys<'_>,
     field: &str,
     example: &str,
 ) -> bool {
     let write_like = format!("{} = {example}", attr.key);
     r.check_keys(
         map,
-        allowed,
-        required,
+        keys,
         field,
         |k| item_key_loc(attr, i, k),
         &item_loc(attr, i),

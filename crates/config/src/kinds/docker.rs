@@ -50,6 +50,27 @@ pub(super) struct ContainerCtx {
     pub app: bool,
 }
 
+/// Which block owns a Docker resource, its address, and what it depends on.
+struct Placement {
+    owner: Node,
+    address: String,
+    /// References of the block (cross-block dependencies).
+    targets: Vec<Target>,
+    /// Dependencies known at evaluation.
+    depends_on: Vec<Address>,
+}
+
+/// What a Docker block body evaluated to.
+struct DockerBody {
+    /// The host whose engine runs it (`None`: the local engine).
+    host: Option<String>,
+    attrs: Attrs,
+    /// Resource attributes whose value came from something sensitive.
+    sensitive: BTreeSet<String>,
+    /// The Docker name and where it is written.
+    name: (String, Loc),
+}
+
 impl<'a> State<'a> {
     pub(super) fn image(&mut self, label: &str) -> bool {
         self.top_level(label, Kind::Image, Self::image_body)
@@ -147,45 +168,39 @@ impl<'a> State<'a> {
         default: &str,
         example: &str,
     ) -> Option<(String, Loc)> {
-        r.name_or_default(
-            block,
+        let rule = NameRule {
             default,
-            &block.head_loc,
+            default_loc: &block.head_loc,
             example,
             what,
-            "Docker",
-            validate::docker_name,
-            validate::DOCKER_NAME_HELP,
-        )
+            kind: "Docker",
+            help: validate::DOCKER_NAME_HELP,
+        };
+        r.name_or_default(block, &rule, validate::docker_name)
     }
 
-    /// Records one evaluated Docker resource.
-    #[allow(clippy::too_many_arguments)]
-    fn push_docker(
-        &mut self,
-        inst_owner: Node,
-        address: String,
-        type_name: &str,
-        host: Option<&str>,
-        attrs: Attrs,
-        sensitive_attrs: BTreeSet<String>,
-        (name, name_loc): (String, Loc),
-        targets: Vec<Target>,
-        depends_on: Vec<Address>,
-    ) {
+    /// Records one evaluated Docker resource of `type_name`, owned and placed as
+    /// `at` says.
+    fn push_docker(&mut self, at: Placement, type_name: &str, body: DockerBody) {
+        let DockerBody {
+            host,
+            attrs,
+            sensitive,
+            name: (name, name_loc),
+        } = body;
         self.out.docker.push(DockerItem {
-            node: inst_owner,
+            node: at.owner,
             resource: DesiredResource {
-                address: Address::new(address),
+                address: Address::new(at.address),
                 type_name: type_name.to_string(),
-                provider: docker_key(host),
+                provider: docker_key(host.as_deref()),
                 attrs,
-                sensitive_attrs,
-                depends_on,
+                sensitive_attrs: sensitive,
+                depends_on: at.depends_on,
             },
             name,
             name_loc,
-            targets,
+            targets: at.targets,
         });
     }
 
@@ -268,15 +283,13 @@ impl<'a> State<'a> {
             ),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
-        self.push_shared(
-            Kind::Image,
-            inst,
+        let body = DockerBody {
             host,
             attrs,
             sensitive,
-            value,
-            (name, name_loc),
-        )
+            name: (name, name_loc),
+        };
+        self.push_shared(Kind::Image, inst, body, value)
     }
 
     fn network_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
@@ -308,45 +321,35 @@ impl<'a> State<'a> {
             ("internal", internal.map_or(Value::Null, Value::Bool)),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
-        self.push_shared(
-            Kind::Network,
-            inst,
+        let body = DockerBody {
             host,
             attrs,
             sensitive,
-            value,
-            (name, name_loc),
-        )
+            name: (name, name_loc),
+        };
+        self.push_shared(Kind::Network, inst, body, value)
     }
 
     /// Records an image, network or volume: its referenceable `value` (matched by
     /// name when containers refer to it) and its resource.
-    #[allow(clippy::too_many_arguments)]
     fn push_shared(
         &mut self,
         kind: Kind,
         inst: Instance,
-        host: Option<String>,
-        attrs: Attrs,
-        sensitive: BTreeSet<String>,
+        body: DockerBody,
         value: Value,
-        (name, name_loc): (String, Loc),
     ) -> Option<Value> {
         self.docker_values
             .entry(kind)
             .or_default()
-            .push((value.clone(), name.clone()));
-        self.push_docker(
-            inst.owner,
-            inst.address,
-            &format!("docker_{}", kind.keyword()),
-            host.as_deref(),
-            attrs,
-            sensitive,
-            (name, name_loc),
-            inst.targets,
-            Vec::new(),
-        );
+            .push((value.clone(), body.name.0.clone()));
+        let at = Placement {
+            owner: inst.owner,
+            address: inst.address,
+            targets: inst.targets,
+            depends_on: Vec::new(),
+        };
+        self.push_docker(at, &format!("docker_{}", kind.keyword()), body);
         Some(value)
     }
 
@@ -375,15 +378,13 @@ impl<'a> State<'a> {
             ("driver", driver.map_or(Value::Null, Value::from)),
             ("host", host.clone().map_or(Value::Null, Value::from)),
         ]);
-        self.push_shared(
-            Kind::Volume,
-            inst,
+        let body = DockerBody {
             host,
             attrs,
             sensitive,
-            value,
-            (name, name_loc),
-        )
+            name: (name, name_loc),
+        };
+        self.push_shared(Kind::Volume, inst, body, value)
     }
 
     /// The Docker name of an evaluated image, network or volume equal to `v`.
@@ -576,17 +577,19 @@ impl<'a> State<'a> {
             ("running", &["running"]),
         ];
         let sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
-        self.push_docker(
-            c.owner,
-            c.address,
-            "docker_container",
-            host.as_deref(),
+        let at = Placement {
+            owner: c.owner,
+            address: c.address,
+            targets: c.targets,
+            depends_on: c.deps,
+        };
+        let body = DockerBody {
+            host,
             attrs,
             sensitive,
-            (name.clone(), name_loc),
-            c.targets,
-            c.deps,
-        );
+            name: (name.clone(), name_loc),
+        };
+        self.push_docker(at, "docker_container", body);
         Some(name)
     }
 
@@ -628,8 +631,10 @@ impl<'a> State<'a> {
                 attr,
                 i,
                 map,
-                &["source", "target", "read_only"],
-                &["source", "target"],
+                Keys {
+                    allowed: &["source", "target", "read_only"],
+                    required: &["source", "target"],
+                },
                 &field,
                 example,
             ) {
@@ -731,8 +736,10 @@ impl<'a> State<'a> {
                             attr,
                             i,
                             map,
-                            &["name", "aliases"],
-                            &["name"],
+                            Keys {
+                                allowed: &["name", "aliases"],
+                                required: &["name"],
+                            },
                             &field,
                             "[{ name = network.farm.name, aliases = [\"db\"] }]",
                         ) {

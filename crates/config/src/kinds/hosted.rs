@@ -68,6 +68,16 @@ pub(crate) struct FileValue {
     sensitive: bool,
 }
 
+/// A host block being evaluated, the same for all its instances.
+#[derive(Clone, Copy)]
+struct HostedBlock<'b> {
+    block: &'b RawBlock,
+    kind: HostedKind,
+    label: &'b str,
+    /// References of the block, without `depends_on` and `restart_on`.
+    targets: &'b [Target],
+}
+
 /// One instance of a host block.
 struct Instance<'b> {
     block: &'b RawBlock,
@@ -251,10 +261,16 @@ impl State<'_> {
                 .iter()
                 .filter(|a| a.key != "depends_on" && a.key != "restart_on"),
         );
+        let hb = HostedBlock {
+            block,
+            kind,
+            label,
+            targets: &targets,
+        };
         let mut ok = true;
         let value = match instances {
             None => {
-                let v = self.hosted_instance(block, kind, label, None, self.ctx(), false, &targets);
+                let v = self.hosted_instance(&hb, None, self.ctx(), false);
                 ok = v.is_some();
                 v.unwrap_or(Value::Null)
             }
@@ -263,15 +279,7 @@ impl State<'_> {
                 for (key, each) in list {
                     let mut ctx = self.ctx();
                     ctx.declare_var("each", each);
-                    match self.hosted_instance(
-                        block,
-                        kind,
-                        label,
-                        Some(&key),
-                        ctx,
-                        each_sensitive,
-                        &targets,
-                    ) {
+                    match self.hosted_instance(&hb, Some(&key), ctx, each_sensitive) {
                         Some(v) => {
                             values.insert(key, v);
                         }
@@ -285,17 +293,20 @@ impl State<'_> {
         ok
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates instance `key` (`None` without for_each) of a host block.
     fn hosted_instance(
         &mut self,
-        block: &RawBlock,
-        kind: HostedKind,
-        label: &str,
+        b: &HostedBlock<'_>,
         key: Option<&str>,
         ctx: Context<'static>,
         each_sensitive: bool,
-        targets: &[Target],
     ) -> Option<Value> {
+        let HostedBlock {
+            block,
+            kind,
+            label,
+            targets,
+        } = *b;
         let ns = kind.ns();
         let address = match key {
             Some(k) => format!("{ns}.{label}[{}]", quote(k)),
@@ -654,16 +665,21 @@ impl State<'_> {
         valid: fn(&str) -> bool,
         help: &str,
     ) -> Option<(String, Loc)> {
-        r.name_or_default(
-            inst.block,
-            inst.label,
-            inst.block.name_loc(),
-            "\"nginx\"",
+        let rule = NameRule {
+            default: inst.label,
+            default_loc: inst.block.name_loc(),
+            example: "\"nginx\"",
             what,
-            what,
-            |n| if valid(n) { Ok(()) } else { Err(String::new()) },
+            kind: what,
             help,
-        )
+        };
+        r.name_or_default(inst.block, &rule, |n| {
+            if valid(n) {
+                Ok(())
+            } else {
+                Err(String::new())
+            }
+        })
     }
 
     fn package_body(&mut self, r: &mut Reader, inst: &Instance) -> Option<Body> {

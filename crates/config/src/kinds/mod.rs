@@ -115,6 +115,9 @@ impl<'a> State<'a> {
     }
 }
 
+/// The instances of a block with for_each: each key with its `each` object.
+type Instances = Vec<(String, Value)>;
+
 /// The values declared so far, by namespace: `local.<name>` and `<kind>.<label>`.
 #[derive(Debug, Default)]
 struct Namespaces {
@@ -216,8 +219,7 @@ impl State<'_> {
 
     /// Evaluates `for_each`: `None` on error, `Some(None)` without for_each, else the
     /// instances as (key, each object) and whether for_each is sensitive.
-    #[allow(clippy::type_complexity)]
-    fn instances(&mut self, block: &RawBlock) -> Option<(Option<Vec<(String, Value)>>, bool)> {
+    fn instances(&mut self, block: &RawBlock) -> Option<(Option<Instances>, bool)> {
         let Some(attr) = block.attr("for_each") else {
             return Some((None, false));
         };
