@@ -1,5 +1,6 @@
-//! Evaluating `image`, `network` and `volume` blocks, tenant volumes, service
-//! `container` blocks and tenant `app` blocks straight into `docker_*` resources.
+//! Code shared by the Docker kinds (`image`, `network`, `volume`), and the containers
+//! of service `container` blocks and tenant `app` blocks, evaluated straight into
+//! `docker_*` resources.
 //!
 //! Only attributes the user set (plus derived routing labels) go into a resource, so
 //! that the planner compares nothing else. Lists are normalised here (`networks` items
@@ -13,9 +14,6 @@ use terrace_provider::{Attrs, DesiredResource};
 
 use super::*;
 use crate::model::docker_key;
-
-/// Pull policies of an `image` block.
-const PULL: &[&str] = &["never", "if_missing", "always"];
 
 /// One instance of an image, network or volume block.
 pub(super) struct Instance {
@@ -51,7 +49,7 @@ pub(super) struct ContainerCtx {
 }
 
 /// Which block owns a Docker resource, its address, and what it depends on.
-struct Placement {
+pub(super) struct Placement {
     owner: Node,
     address: String,
     /// References of the block (cross-block dependencies).
@@ -61,32 +59,20 @@ struct Placement {
 }
 
 /// What a Docker block body evaluated to.
-struct DockerBody {
+pub(super) struct DockerBody {
     /// The host whose engine runs it (`None`: the local engine).
-    host: Option<String>,
-    attrs: Attrs,
+    pub(super) host: Option<String>,
+    pub(super) attrs: Attrs,
     /// Resource attributes whose value came from something sensitive.
-    sensitive: BTreeSet<String>,
+    pub(super) sensitive: BTreeSet<String>,
     /// The Docker name and where it is written.
-    name: (String, Loc),
+    pub(super) name: (String, Loc),
 }
 
 impl<'a> State<'a> {
-    pub(super) fn image(&mut self, label: &str) -> bool {
-        self.top_level(label, Kind::Image, Self::image_body)
-    }
-
-    pub(super) fn network(&mut self, label: &str) -> bool {
-        self.top_level(label, Kind::Network, Self::network_body)
-    }
-
-    pub(super) fn volume(&mut self, label: &str) -> bool {
-        self.top_level(label, Kind::Volume, Self::volume_body)
-    }
-
     /// Evaluates every instance of a top-level image, network or volume block and
     /// declares its value under the kind's namespace.
-    fn top_level(
+    pub(super) fn top_level(
         &mut self,
         label: &str,
         kind: Kind,
@@ -142,7 +128,7 @@ impl<'a> State<'a> {
     }
 
     /// The resource attributes whose block attribute is sensitive.
-    fn sensitive_keys(
+    pub(super) fn sensitive_keys(
         &self,
         block: &RawBlock,
         pairs: &[(&str, &[&str])],
@@ -160,7 +146,7 @@ impl<'a> State<'a> {
     }
 
     /// `name`, or the default; checked as a Docker name.
-    fn docker_name(
+    pub(super) fn docker_name(
         &self,
         r: &mut Reader,
         block: &RawBlock,
@@ -181,7 +167,7 @@ impl<'a> State<'a> {
 
     /// Records one evaluated Docker resource of `type_name`, owned and placed as
     /// `at` says.
-    fn push_docker(&mut self, at: Placement, type_name: &str, body: DockerBody) {
+    pub(super) fn push_docker(&mut self, at: Placement, type_name: &str, body: DockerBody) {
         let DockerBody {
             host,
             attrs,
@@ -204,135 +190,9 @@ impl<'a> State<'a> {
         });
     }
 
-    fn image_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = r.string(block, "name", "\"nginx:1.27\"");
-        if let Some((n, loc)) = &name {
-            if let Err(msg) = validate::image_name(n) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid image name \"{}\": {msg}", n.escape_debug()),
-                    )
-                    .at(loc, "not an image reference")
-                    .help("write an image reference like \"nginx:1.27\" or \"registry.example/team/app:2\""),
-                );
-            }
-        }
-        let pull = r.string(block, "pull", "\"if_missing\"");
-        if let Some((p, loc)) = &pull {
-            if !PULL.contains(&p.as_str()) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid value for \"pull\": \"{}\"", p.escape_debug()),
-                    )
-                    .at(loc, "not a pull policy")
-                    .help(suggest(p, PULL.iter().copied(), |all| {
-                        format!("pull must be {}", list_names(&all))
-                    })),
-                );
-            }
-        }
-        let source = r
-            .string(block, "source", "\"images/rootfs.tar\"")
-            .map(|(s, _)| {
-                let joined = self.dir.join(&s);
-                std::path::absolute(&joined)
-                    .unwrap_or(joined)
-                    .display()
-                    .to_string()
-            });
-        let cmd = block
-            .attr("cmd")
-            .and_then(|a| r.string_list(a, "[\"httpd\", \"-f\"]"));
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let pull = pull.map_or_else(|| "if_missing".to_string(), |p| p.0);
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        attrs.insert("pull".into(), Json::from(pull.as_str()));
-        if let Some(s) = &source {
-            attrs.insert("source".into(), Json::from(s.as_str()));
-        }
-        if let Some(c) = &cmd {
-            attrs.insert("cmd".into(), Json::from(c.clone()));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[
-                ("name", &["name"]),
-                ("pull", &["pull"]),
-                ("source", &["source"]),
-                ("cmd", &["cmd"]),
-            ],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("pull", Value::from(pull)),
-            ("source", source.map_or(Value::Null, Value::from)),
-            (
-                "cmd",
-                cmd.map_or(Value::Null, |c| {
-                    Value::Array(c.into_iter().map(Value::from).collect())
-                }),
-            ),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        let body = DockerBody {
-            host,
-            attrs,
-            sensitive,
-            name: (name, name_loc),
-        };
-        self.push_shared(Kind::Image, inst, body, value)
-    }
-
-    fn network_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = self.docker_name(&mut r, block, "network", &inst.default_name, "\"farm\"");
-        let driver = r.string(block, "driver", "\"bridge\"").map(|d| d.0);
-        let internal = r.bool(block, "internal");
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        if let Some(d) = &driver {
-            attrs.insert("driver".into(), Json::from(d.as_str()));
-        }
-        if let Some(i) = internal {
-            attrs.insert("internal".into(), Json::Bool(i));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[("name", &["name"]), ("driver", &["driver"])],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("driver", driver.map_or(Value::Null, Value::from)),
-            ("internal", internal.map_or(Value::Null, Value::Bool)),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        let body = DockerBody {
-            host,
-            attrs,
-            sensitive,
-            name: (name, name_loc),
-        };
-        self.push_shared(Kind::Network, inst, body, value)
-    }
-
     /// Records an image, network or volume: its referenceable `value` (matched by
     /// name when containers refer to it) and its resource.
-    fn push_shared(
+    pub(super) fn push_shared(
         &mut self,
         kind: Kind,
         inst: Instance,
@@ -353,42 +213,8 @@ impl<'a> State<'a> {
         Some(value)
     }
 
-    /// A top-level volume instance or a tenant's volume.
-    pub(super) fn volume_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = self.docker_name(&mut r, block, "volume", &inst.default_name, "\"db_data\"");
-        let driver = r.string(block, "driver", "\"local\"").map(|d| d.0);
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        if let Some(d) = &driver {
-            attrs.insert("driver".into(), Json::from(d.as_str()));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[("name", &["name"]), ("driver", &["driver"])],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("driver", driver.map_or(Value::Null, Value::from)),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        let body = DockerBody {
-            host,
-            attrs,
-            sensitive,
-            name: (name, name_loc),
-        };
-        self.push_shared(Kind::Volume, inst, body, value)
-    }
-
     /// The Docker name of an evaluated image, network or volume equal to `v`.
-    fn referenced(&self, kind: Kind, v: &Value) -> Option<String> {
+    pub(super) fn referenced(&self, kind: Kind, v: &Value) -> Option<String> {
         self.docker_values
             .get(&kind)?
             .iter()

@@ -26,13 +26,21 @@ use crate::types::describe;
 use crate::validate::{self, SqlName};
 use crate::variables::Variables;
 
+mod command;
+mod daemon;
 mod database;
 mod docker;
+mod file;
+mod firewall_rule;
 mod host;
 mod hosted;
+mod image;
 mod local;
+mod network;
+mod package;
 mod service;
 mod tenant;
+mod volume;
 
 use hosted::HostedKind;
 
