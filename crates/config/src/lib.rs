@@ -17,10 +17,11 @@
 //! kind's code in `kinds`, which yields values and resources) → `resolve`
 //! (uniqueness, dependencies, after-apply markers).
 //!
-//! Layers, each importing only those before it: `source`, `diagnostics`; expressions
-//! (`functions`, `types`, `refs`, `expr`); `syntax` data and typed reading (`read`);
-//! the model (`spec`, `model`); `syntax` checks; `variables`; `templates`; `graph`;
-//! `kinds`; `driver`; `resolve`.
+//! Layers, each importing only earlier ones (see ARCHITECTURE.md): `source`,
+//! `diagnostics`; `kind` (the registry of block kinds); expressions (`functions`,
+//! `types`, `refs`, `expr`); the model (`spec`, `model`); `syntax`; reading (`read`,
+//! `validate`); inputs (`variables`, `templates`); `graph`; `kinds` (one module per
+//! block kind); `driver`; `resolve`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
