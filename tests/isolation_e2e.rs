@@ -127,10 +127,82 @@ fn escalation_and_password_drift_are_planned_and_repaired(engine: Engine, snapsh
 
 #[test]
 fn postgres_escalation_and_password_drift_are_planned_and_repaired() {
-    escalation_and_password_drift_are_planned_and_repaired(Engine::Postgres, expect![[r#""#]]);
+    escalation_and_password_drift_are_planned_and_repaired(Engine::Postgres, expect![[r#"
+        Objects changed outside terrace since the last apply (drift):
+
+          # tenant.app["A"].database.user has changed outside terrace
+          ~ sql_user {
+              ~ password_status = "matches" -> "changed outside terrace"
+            }
+          # tenant.app["B"].database.user has changed outside terrace
+          ~ sql_user {
+              ~ extra_access = [
+                  + can reach database `A` (CONNECT)
+                ]
+            }
+
+        terrace will perform the following actions:
+
+          # tenant.app["A"].database.user will be updated in place
+          # (changed outside terrace; apply sets it back)
+          ~ sql_user {
+                extra_access    = []
+                name            = "A"
+                password        = (sensitive value)
+              ~ password_status = "changed outside terrace" -> "matches"
+            }
+
+          # tenant.app["B"].database.user will be updated in place
+          # (changed outside terrace; apply sets it back)
+          ~ sql_user {
+              ~ extra_access    = ["can reach database `A` (CONNECT)"] -> []
+                name            = "B"
+                password        = (sensitive value)
+                password_status = "matches"
+            }
+
+        Plan: 0 to add, 2 to change, 0 to destroy.
+    "#]]);
 }
 
 #[test]
 fn mariadb_escalation_and_password_drift_are_planned_and_repaired() {
-    escalation_and_password_drift_are_planned_and_repaired(Engine::Mariadb, expect![[r#""#]]);
+    escalation_and_password_drift_are_planned_and_repaired(Engine::Mariadb, expect![[r#"
+        Objects changed outside terrace since the last apply (drift):
+
+          # tenant.app["A"].database.user has changed outside terrace
+          ~ sql_user {
+              ~ password_status = "matches" -> "changed outside terrace"
+            }
+          # tenant.app["B"].database.user has changed outside terrace
+          ~ sql_user {
+              ~ extra_access = [
+                  + can reach database `A` (SELECT)
+                ]
+            }
+
+        terrace will perform the following actions:
+
+          # tenant.app["A"].database.user will be updated in place
+          # (changed outside terrace; apply sets it back)
+          ~ sql_user {
+                extra_access    = []
+                host            = "%"
+                name            = "A"
+                password        = (sensitive value)
+              ~ password_status = "changed outside terrace" -> "matches"
+            }
+
+          # tenant.app["B"].database.user will be updated in place
+          # (changed outside terrace; apply sets it back)
+          ~ sql_user {
+              ~ extra_access    = ["can reach database `A` (SELECT)"] -> []
+                host            = "%"
+                name            = "B"
+                password        = (sensitive value)
+                password_status = "matches"
+            }
+
+        Plan: 0 to add, 2 to change, 0 to destroy.
+    "#]]);
 }
