@@ -84,22 +84,41 @@ fn escalation_and_password_drift_are_planned_and_repaired(engine: Engine, snapsh
     p.apply();
     p.plan().expect_code(0);
     let user = |t: &str| format!("tenant.app[\"{t}\"].database.user");
-    let password = |t: &str| p.state_attrs(&user(t))["password"].as_str().unwrap().to_string();
+    let password = |t: &str| {
+        p.state_attrs(&user(t))["password"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (pw_a, pw_b) = (password(&a), password(&b));
 
     block_on(async {
         match engine {
             Engine::Postgres => {
-                admin(engine, format!("GRANT CONNECT ON DATABASE \"{a}\" TO \"{b}\"")).await;
+                admin(
+                    engine,
+                    format!("GRANT CONNECT ON DATABASE \"{a}\" TO \"{b}\""),
+                )
+                .await;
                 admin(engine, format!("ALTER ROLE \"{a}\" PASSWORD 'ByHand123'")).await;
             }
             Engine::Mariadb => {
                 let escaped = a.replace('_', "\\_");
-                admin(engine, format!("GRANT SELECT ON `{escaped}`.* TO '{b}'@'%'")).await;
-                admin(engine, format!("ALTER USER '{a}'@'%' IDENTIFIED BY 'ByHand123'")).await;
+                admin(
+                    engine,
+                    format!("GRANT SELECT ON `{escaped}`.* TO '{b}'@'%'"),
+                )
+                .await;
+                admin(
+                    engine,
+                    format!("ALTER USER '{a}'@'%' IDENTIFIED BY 'ByHand123'"),
+                )
+                .await;
             }
         }
-        login(engine, &b, &pw_b, &a).await.expect("the escalation lets B reach A");
+        login(engine, &b, &pw_b, &a)
+            .await
+            .expect("the escalation lets B reach A");
     });
 
     let plan = p.plan().expect_code(2);
@@ -110,7 +129,9 @@ fn escalation_and_password_drift_are_planned_and_repaired(engine: Engine, snapsh
     p.apply();
     let again = p.plan().expect_code(0);
     assert!(
-        again.stdout.contains("No changes. The live systems match the configuration."),
+        again
+            .stdout
+            .contains("No changes. The live systems match the configuration."),
         "{}",
         again.stdout
     );
@@ -127,7 +148,9 @@ fn escalation_and_password_drift_are_planned_and_repaired(engine: Engine, snapsh
 
 #[test]
 fn postgres_escalation_and_password_drift_are_planned_and_repaired() {
-    escalation_and_password_drift_are_planned_and_repaired(Engine::Postgres, expect![[r#"
+    escalation_and_password_drift_are_planned_and_repaired(
+        Engine::Postgres,
+        expect![[r#"
         Objects changed outside terrace since the last apply (drift):
 
           # tenant.app["A"].database.user has changed outside terrace
@@ -162,12 +185,15 @@ fn postgres_escalation_and_password_drift_are_planned_and_repaired() {
             }
 
         Plan: 0 to add, 2 to change, 0 to destroy.
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn mariadb_escalation_and_password_drift_are_planned_and_repaired() {
-    escalation_and_password_drift_are_planned_and_repaired(Engine::Mariadb, expect![[r#"
+    escalation_and_password_drift_are_planned_and_repaired(
+        Engine::Mariadb,
+        expect![[r#"
         Objects changed outside terrace since the last apply (drift):
 
           # tenant.app["A"].database.user has changed outside terrace
@@ -204,5 +230,6 @@ fn mariadb_escalation_and_password_drift_are_planned_and_repaired() {
             }
 
         Plan: 0 to add, 2 to change, 0 to destroy.
-    "#]]);
+    "#]],
+    );
 }

@@ -52,7 +52,8 @@ fn account_drift_reads_item_by_item() {
             }
 
         No changes. The live systems match the configuration.
-    "#]].assert_eq(&text);
+    "#]]
+    .assert_eq(&text);
 }
 
 #[test]

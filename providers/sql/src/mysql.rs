@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{AssertSqlSafe, MySqlPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret, Value};
 
+use crate::access::{has_wildcard, Excess};
 use crate::attrs::{
     collapse_all, opt_int, opt_str, opt_str_list, reject_attrs, req_str, str_list,
     MYSQL_DB_PRIVILEGES, MYSQL_GLOBAL_PRIVILEGES,
 };
-use crate::access::{has_wildcard, Excess};
 use crate::password::{Verdict, PASSWORD_STATUS};
 use crate::quote::{
     mysql_grant_db_pattern, mysql_ident, mysql_string, validate_mysql_charset, validate_mysql_db,
@@ -67,7 +67,11 @@ fn key(user: &str, host: &str) -> (String, String) {
 /// `CONCAT` of the Y/N flag columns `columns`, for one string per row. Built from
 /// constant column names only, hence safe to assert.
 fn flags(columns: &[(&str, &str)]) -> String {
-    let cols = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+    let cols = columns
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("CAST(CONCAT({cols}) AS CHAR)")
 }
 
@@ -124,7 +128,9 @@ pub(crate) async fn snapshot(
                 key(&user, &host),
                 Account {
                     max_user_connections: r.try_get("maxconn")?,
-                    plugin: r.try_get::<Option<String>, _>("plugin")?.unwrap_or_default(),
+                    plugin: r
+                        .try_get::<Option<String>, _>("plugin")?
+                        .unwrap_or_default(),
                     auth: r.try_get::<Option<String>, _>("auth")?.unwrap_or_default(),
                     global: set_flags(MYSQL_GLOBAL_PRIVILEGES, &global),
                 },
@@ -223,7 +229,10 @@ pub(crate) fn excess(
             .contains_key(&(k.0.clone(), k.1.clone(), pattern.to_string()))
     };
     for pattern in snap.patterns.get(&k).into_iter().flatten() {
-        let Some(g) = snap.grants.get(&(k.0.clone(), k.1.clone(), pattern.clone())) else {
+        let Some(g) = snap
+            .grants
+            .get(&(k.0.clone(), k.1.clone(), pattern.clone()))
+        else {
             continue;
         };
         // A configured grant made by hand on the raw name, with no escaped grant beside
@@ -264,7 +273,11 @@ pub(crate) fn password_verdict(
     password: &str,
 ) -> Option<Verdict> {
     let acct = snap.users.get(&key(user, host))?;
-    Some(crate::password::mysql_check(password, &acct.plugin, &acct.auth))
+    Some(crate::password::mysql_check(
+        password,
+        &acct.plugin,
+        &acct.auth,
+    ))
 }
 
 /// `<what><target> FROM <account>`, where a grant already gone counts as done. MariaDB
@@ -666,7 +679,9 @@ mod tests {
         );
         assert!(!s[0].sql().contains("p''w"));
         assert!(!s[0].shown().contains("p''w"));
-        assert!(!s[0].shown().contains(&crate::password::mysql_native_hash("p'w")));
+        assert!(!s[0]
+            .shown()
+            .contains(&crate::password::mysql_native_hash("p'w")));
         let a = attrs(json!({"database": "d_b", "user": "u", "privileges": ["select"]}));
         let s = plan_create(GRANT, &a).unwrap();
         assert_eq!(s[0].sql(), "GRANT SELECT ON `d\\_b`.* TO 'u'@'%'");

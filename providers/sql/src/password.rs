@@ -56,9 +56,10 @@ pub(crate) fn mysql_check(password: &str, plugin: &str, stored: &str) -> Verdict
     match plugin {
         // MariaDB reports an empty plugin for old accounts with a native hash.
         "mysql_native_password" | "" => {
-            if stored.is_empty() && password.is_empty() {
-                Verdict::Matches
-            } else if stored.eq_ignore_ascii_case(&mysql_native_hash(password)) {
+            // An account without a password stores an empty string.
+            let matches = (stored.is_empty() && password.is_empty())
+                || stored.eq_ignore_ascii_case(&mysql_native_hash(password));
+            if matches {
                 Verdict::Matches
             } else {
                 Verdict::Differs
@@ -156,10 +157,22 @@ mod tests {
             "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
         );
         let stored = mysql_native_hash("right");
-        assert_eq!(mysql_check("right", "mysql_native_password", &stored), Verdict::Matches);
-        assert_eq!(mysql_check("wrong", "mysql_native_password", &stored), Verdict::Differs);
-        assert_eq!(mysql_check("right", "", &stored.to_lowercase()), Verdict::Matches);
-        assert!(matches!(mysql_check("x", "ed25519", "abc"), Verdict::Unknown(_)));
+        assert_eq!(
+            mysql_check("right", "mysql_native_password", &stored),
+            Verdict::Matches
+        );
+        assert_eq!(
+            mysql_check("wrong", "mysql_native_password", &stored),
+            Verdict::Differs
+        );
+        assert_eq!(
+            mysql_check("right", "", &stored.to_lowercase()),
+            Verdict::Matches
+        );
+        assert!(matches!(
+            mysql_check("x", "ed25519", "abc"),
+            Verdict::Unknown(_)
+        ));
     }
 
     #[test]

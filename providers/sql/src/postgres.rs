@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret};
 
+use crate::access::Excess;
 use crate::attrs::{
     collapse_all, normalize_privileges, opt_bool, opt_int, opt_str, opt_str_list, reject_attrs,
     req_str, str_list, PG_DB_PRIVILEGES,
 };
-use crate::access::Excess;
 use crate::password::{Verdict, PASSWORD_STATUS};
 use crate::quote::{pg_ident, pg_string, validate_password, validate_pg_name};
 use crate::schema::{DATABASE, GRANT, USER};
@@ -98,7 +98,10 @@ pub(crate) async fn snapshot(
         for r in rows {
             let name: String = r.try_get("name")?;
             let owner: String = r.try_get("owner")?;
-            snap.owns.entry(owner.clone()).or_default().push(name.clone());
+            snap.owns
+                .entry(owner.clone())
+                .or_default()
+                .push(name.clone());
             snap.databases
                 .insert(name, (owner, r.try_get("connlimit")?));
         }
@@ -163,7 +166,10 @@ pub(crate) async fn snapshot(
         for r in rows {
             let db: String = r.try_get("db")?;
             let grantee: Option<String> = r.try_get("grantee")?;
-            let privs = snap.grants.entry((db.clone(), grantee.clone())).or_default();
+            let privs = snap
+                .grants
+                .entry((db.clone(), grantee.clone()))
+                .or_default();
             if privs.is_empty() {
                 if let Some(role) = grantee {
                     snap.reach.entry(role).or_default().push(db);
@@ -222,7 +228,11 @@ pub(crate) fn password_verdict(snap: &Snapshot, role: &str, password: &str) -> O
     if !snap.passwords_readable {
         return Some(Verdict::Unknown("unreadable"));
     }
-    Some(crate::password::pg_check(password, role, r.password.as_deref()))
+    Some(crate::password::pg_check(
+        password,
+        role,
+        r.password.as_deref(),
+    ))
 }
 
 /// Statements that take away everything in `found` from the role in `attrs`.

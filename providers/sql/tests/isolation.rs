@@ -95,7 +95,8 @@ async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
     let stranger = format!("{pre}x");
     let stranger_db = attrs(json!({ "name": stranger }));
     let stranger_user = attrs(json!({ "name": stranger, "password": "Stranger42" }));
-    let stranger_grant = attrs(json!({ "database": stranger, "user": stranger, "privileges": ["ALL"] }));
+    let stranger_grant =
+        attrs(json!({ "database": stranger, "user": stranger, "privileges": ["ALL"] }));
     cleanup.add(USER, &stranger_user);
     cleanup.add(DATABASE, &stranger_db);
     cleanup.add(GRANT, &stranger_grant);
@@ -114,10 +115,26 @@ async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
     // The escalation, by hand.
     match engine {
         SqlEngine::Mysql => {
-            admin_exec(engine, format!("GRANT SELECT, INSERT ON `{}`.* TO '{}'@'%'", a.db_name(), b.name())).await
+            admin_exec(
+                engine,
+                format!(
+                    "GRANT SELECT, INSERT ON `{}`.* TO '{}'@'%'",
+                    a.db_name(),
+                    b.name()
+                ),
+            )
+            .await
         }
         SqlEngine::Postgres => {
-            admin_exec(engine, format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{}\"", a.db_name(), b.name())).await
+            admin_exec(
+                engine,
+                format!(
+                    "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\"",
+                    a.db_name(),
+                    b.name()
+                ),
+            )
+            .await
         }
     }
     login(engine, b.name(), b.password(), a.db_name())
@@ -125,7 +142,11 @@ async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
         .expect("the escalation lets B reach A");
 
     let live = observe_users(&p, &[&a, &b]).await;
-    assert_eq!(extra(&live[0]), Vec::<String>::new(), "A itself gained nothing");
+    assert_eq!(
+        extra(&live[0]),
+        Vec::<String>::new(),
+        "A itself gained nothing"
+    );
     let expected = match engine {
         // The name has `_`, a wildcard: the hand-made grant on the raw name reaches
         // every database matching it.
@@ -176,7 +197,11 @@ async fn mysql_global_table_role_and_grant_option_are_audited() {
     for sql in [
         format!("GRANT CREATE USER, PROCESS ON *.* TO '{}'@'%'", b.name()),
         format!("GRANT SELECT ON `{escaped_a}`.* TO '{}'@'%'", b.name()),
-        format!("GRANT SELECT ON `{}`.`t` TO '{}'@'%'", a.db_name(), b.name()),
+        format!(
+            "GRANT SELECT ON `{}`.`t` TO '{}'@'%'",
+            a.db_name(),
+            b.name()
+        ),
         format!("GRANT `{role}` TO '{}'@'%'", b.name()),
         // Beside terrace's escaped grant, one on B's raw name (a wildcard pattern) must
         // not be masked by it.
@@ -191,7 +216,10 @@ async fn mysql_global_table_role_and_grant_option_are_audited() {
     }
     let live = observe_users(&p, &[&a, &b]).await;
     let mut want = vec![
-        format!("can pass its access to database `{}` on to other accounts (GRANT OPTION)", b.db_name()),
+        format!(
+            "can pass its access to database `{}` on to other accounts (GRANT OPTION)",
+            b.db_name()
+        ),
         format!("can reach database `{}` (SELECT)", a.db_name()),
         format!(
             "can reach every database matching `{}` (`_` and `%` are wildcards there) (DELETE)",
@@ -212,7 +240,9 @@ async fn mysql_global_table_role_and_grant_option_are_audited() {
         panic!("B's grant is gone");
     };
     assert_eq!(g["privileges"], json!(["ALL"]));
-    login(engine, b.name(), b.password(), b.db_name()).await.unwrap();
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .unwrap();
     admin_exec(engine, format!("DROP ROLE `{role}`")).await;
 }
 
@@ -243,16 +273,25 @@ async fn postgres_role_attributes_membership_and_public_are_audited() {
         vec![
             "has role attribute CREATEDB".to_string(),
             "has role attribute CREATEROLE".to_string(),
-            format!("is a member of role `{}` and holds its privileges", a.name()),
+            format!(
+                "is a member of role `{}` and holds its privileges",
+                a.name()
+            ),
         ]
     );
     let Observed::Present(g) = observe(&p, GRANT, &a.grant).await else {
         panic!("A's grant is gone");
     };
-    assert_eq!(g["revoke_public"], Value::Bool(false), "PUBLIC holds TEMPORARY on A");
+    assert_eq!(
+        g["revoke_public"],
+        Value::Bool(false),
+        "PUBLIC holds TEMPORARY on A"
+    );
 
     repair(&p, &b, &["extra_access"]).await;
-    update(&p, GRANT, &a.grant, &a.grant, &["revoke_public"]).await.unwrap();
+    update(&p, GRANT, &a.grant, &a.grant, &["revoke_public"])
+        .await
+        .unwrap();
     let live = observe_users(&p, &[&a, &b]).await;
     assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
     let Observed::Present(g) = observe(&p, GRANT, &a.grant).await else {
@@ -268,7 +307,9 @@ async fn postgres_role_attributes_membership_and_public_are_audited() {
     let live = observe_users(&p, &[&a, &b]).await;
     assert_eq!(extra(&live[1]), vec!["cannot log in (NOLOGIN)".to_string()]);
     repair(&p, &b, &["extra_access"]).await;
-    login(engine, b.name(), b.password(), b.db_name()).await.unwrap();
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .unwrap();
 }
 
 /// A password changed by hand is seen without logging in, and set back by the update;
@@ -282,10 +323,18 @@ async fn password_changed_by_hand_is_drift_and_repaired(engine: SqlEngine) {
     assert_eq!(live[0]["password_status"], "matches");
     match engine {
         SqlEngine::Mysql => {
-            admin_exec(engine, format!("ALTER USER '{}'@'%' IDENTIFIED BY 'ByHand123'", a.name())).await
+            admin_exec(
+                engine,
+                format!("ALTER USER '{}'@'%' IDENTIFIED BY 'ByHand123'", a.name()),
+            )
+            .await
         }
         SqlEngine::Postgres => {
-            admin_exec(engine, format!("ALTER ROLE \"{}\" PASSWORD 'ByHand123'", a.name())).await
+            admin_exec(
+                engine,
+                format!("ALTER ROLE \"{}\" PASSWORD 'ByHand123'", a.name()),
+            )
+            .await
         }
     }
     login(engine, a.name(), a.password(), a.db_name())
@@ -321,8 +370,42 @@ async fn postgres_stores_a_scram_verifier_computed_by_terrace() {
     let cleanup = Cleanup::new(engine);
     let pre = prefix();
     let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
-    login(engine, a.name(), a.password(), a.db_name()).await.unwrap();
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .unwrap();
     let live = observe_users(&p, &[&a]).await;
     assert_eq!(live[0]["password_status"], "matches");
     assert!(p.unverified().is_empty(), "{:?}", p.unverified());
+}
+
+/// An admin that may not read `pg_authid` (not a superuser) still audits privileges,
+/// but cannot check passwords: the provider says so instead of reporting a match.
+#[tokio::test]
+async fn postgres_passwords_an_admin_cannot_read_are_reported_unverified() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let admin = format!("{pre}adm");
+    admin_exec(
+        engine,
+        format!("CREATE ROLE \"{admin}\" LOGIN CREATEROLE PASSWORD 'Adm1nPw42'"),
+    )
+    .await;
+    let mut server = server(engine);
+    server.admin_user = admin.clone();
+    server.admin_password = terrace_provider::Secret::new("Adm1nPw42");
+    let limited = SqlProvider::new(server);
+    let live = observe_users(&limited, &[&a]).await;
+    admin_exec(engine, format!("DROP ROLE \"{admin}\"")).await;
+    assert!(!live[0].contains_key("password_status"), "{live:?}");
+    assert_eq!(extra(&live[0]), Vec::<String>::new());
+    let notes = limited.unverified();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("passwords of {} on postgres://{admin}@", a.name()))
+            && notes[0].contains("may not read pg_authid"),
+        "{notes:?}"
+    );
 }

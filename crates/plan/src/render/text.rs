@@ -281,7 +281,8 @@ fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
                 {
                     let _ = writeln!(out, "      {} {}{pad} = [", p.sym(Sym::Change), a.name);
                     for gone in before.iter().filter(|v| !after.contains(v)) {
-                        let _ = writeln!(out, "          {} {}", p.sym(Sym::Remove), item_text(gone));
+                        let _ =
+                            writeln!(out, "          {} {}", p.sym(Sym::Remove), item_text(gone));
                     }
                     for new in after.iter().filter(|v| !before.contains(v)) {
                         let _ = writeln!(out, "          {} {}", p.sym(Sym::Add), item_text(new));
