@@ -104,6 +104,32 @@ pub fn generate_password() -> Secret {
 /// How long a statement waits for a free pooled connection (or for the server to
 /// accept a new one) before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection attempt may take: a server that accepts TCP and then never
+/// answers must fail the provider, not hang terrace.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the catalog queries of one observe batch may take together.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one DDL statement may take (it can wait on a lock held by a client).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The error a timed-out call reports: a transport failure, like a dropped connection.
+fn timed_out(what: &str, limit: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what}: no answer within {}s", limit.as_secs()),
+    ))
+}
+
+/// `fut`, or a timeout error after `limit`.
+async fn within<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(what, limit)))
+}
 
 /// Which catalogs an observe batch needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -224,7 +250,7 @@ impl SqlProvider {
     {
         let started = std::time::Instant::now();
         loop {
-            let result = connect().await;
+            let result = within("connecting", CONNECT_TIMEOUT, connect()).await;
             // A server that answers with an error (wrong password) is up: only failures
             // to talk to it at all mean "not ready yet".
             let not_ready = matches!(&result, Err(e) if !matches!(e, sqlx::Error::Database(_)));
@@ -395,8 +421,20 @@ impl SqlProvider {
             let res = loop {
                 let sql = AssertSqlSafe(s.sql().to_string());
                 let res = match pool {
-                    Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-                    Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                    Pool::Mysql(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
+                    Pool::Postgres(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
                 };
                 // A server terrace runs in a container may have been restarted (its
                 // container replaced) since the pool connected: pooled connections are
@@ -672,9 +710,13 @@ impl Provider for SqlProvider {
         let mut answers: Vec<Observed> = Vec::with_capacity(requests.len());
         match pool {
             Pool::Mysql(p) => {
-                let snap = mysql::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    mysql::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
                 for r in requests {
                     let mut answer = mysql::answer(&snap, r)?;
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
@@ -691,9 +733,13 @@ impl Provider for SqlProvider {
                 }
             }
             Pool::Postgres(p) => {
-                let snap = postgres::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    postgres::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
                 for r in requests {
                     let mut answer = postgres::answer(&snap, r)?;
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
