@@ -165,6 +165,9 @@ pub struct SqlProvider {
     unverified: Mutex<Vec<String>>,
 }
 
+/// Why a user's password was not checked: terrace does not know it (imported).
+const PASSWORD_UNKNOWN: &str = "unknown";
+
 /// An account in the catalogs: (user, lower-case host) on MariaDB, (role, "") on
 /// PostgreSQL.
 type AccountKey = (String, String);
@@ -622,6 +625,11 @@ impl SqlProvider {
                 let who = users.join(", ");
                 let target = self.server.target();
                 match why {
+                    PASSWORD_UNKNOWN => format!(
+                        "passwords of {who} on {target}: terrace does not know them (the users \
+                         were imported, and servers keep only a hash); set `password` in the \
+                         configuration to the one in use, or to a new one to rotate it"
+                    ),
                     "unreadable" => format!(
                         "passwords of {who} on {target}: the admin role may not read pg_authid \
                          (it is not a superuser), so a password changed by hand would go unseen"
@@ -723,8 +731,10 @@ impl Provider for SqlProvider {
                         let (user, host) = self.account_key(&r.attrs, "name")?;
                         let granted = allowed.databases.get(&(user.clone(), host.clone()));
                         let found = mysql::excess(&snap, &user, &host, granted.unwrap_or(&none));
-                        let verdict = attrs::opt_str(&r.attrs, "password")?
-                            .and_then(|pw| mysql::password_verdict(&snap, &user, &host, pw));
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => mysql::password_verdict(&snap, &user, &host, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
                         if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
                             unverified.entry(why).or_default().push(user);
                         }
@@ -751,8 +761,10 @@ impl Provider for SqlProvider {
                             granted.unwrap_or(&none),
                             &allowed.owner_configured,
                         );
-                        let verdict = attrs::opt_str(&r.attrs, "password")?
-                            .and_then(|pw| postgres::password_verdict(&snap, &role, pw));
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => postgres::password_verdict(&snap, &role, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
                         if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
                             unverified.entry(why).or_default().push(role);
                         }
