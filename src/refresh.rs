@@ -17,6 +17,9 @@ pub struct Refresh {
     /// Providers that could not be asked (an unreachable host or server), with the
     /// (redacted) reason. Their resources cannot be planned this run.
     pub failures: BTreeMap<ProviderKey, String>,
+    /// Single resources their (reachable) provider could not observe, with the
+    /// (redacted) reason: only these, and what depends on them, are left out.
+    pub failed: BTreeMap<Address, String>,
 }
 
 /// Observes every resource in config or state. Each provider gets exactly one
@@ -111,7 +114,14 @@ async fn probe(
         match result {
             Ok(found) if found.len() == requests.len() => {
                 for (req, obs) in requests.into_iter().zip(found) {
-                    out.observed.insert(req.address, obs);
+                    match obs {
+                        Observed::Failed(why) => {
+                            out.failed.insert(req.address, redactor.scrub(&why));
+                        }
+                        obs => {
+                            out.observed.insert(req.address, obs);
+                        }
+                    }
                 }
             }
             Ok(found) => {

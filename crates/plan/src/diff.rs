@@ -135,7 +135,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 }
                 refresh(schema, &p.attrs, live)
             }
-            None => p.attrs.clone(),
+            // A failed observation is left out of the plan by the caller; if one gets
+            // here, the state is all that is known.
+            Some(Observed::Failed(_)) | None => p.attrs.clone(),
         };
         out.changes.push(update_or_replace(
             d,
@@ -166,7 +168,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 )
             }
             Some(Observed::Present(live)) => (refresh(schema, &p.attrs, live), None),
-            None => (p.attrs.clone(), None),
+            Some(Observed::Failed(_)) | None => (p.attrs.clone(), None),
         };
         out.changes.push(ResourceChange {
             address: p.address.clone(),
