@@ -332,7 +332,7 @@ impl Provider for SshProvider {
             return Ok(Vec::new());
         }
         let (script, failed) = self.probe_script(requests);
-        let out = self.run_for(&script, session::PROBE_TIMEOUT).await?;
+        let out = self.run_for(&script, self.host.probe_limit()).await?;
         let whole = Address::new(self.host.cfg.target());
         if !out.success() {
             return Err(self.failed(&whole, "the probe", &out));

@@ -85,10 +85,10 @@ const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// runs, so this only counts once terrace is gone, even after `kill -9`: then the
 /// master, and every forward it holds, ends within this many seconds.
 pub(crate) const MASTER_LINGER_SECS: usize = 5;
-/// A probe (observe) that takes longer than this has hung.
-pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A probe (observe) that takes longer than this has hung (a guard that never ends).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 /// One apply step (a package install, a user command) that takes longer has hung.
-pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(1800);
+const STEP_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Local control-socket requests: opening or closing a forward, a liveness check.
 pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -120,6 +120,9 @@ pub struct SshHost {
     permits: Semaphore,
     commands: AtomicU64,
     pub(crate) forwards: Forwards,
+    /// Time limits of a probe and of an apply step.
+    probe_limit: Duration,
+    step_limit: Duration,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -140,7 +143,23 @@ impl SshHost {
             permits: Semaphore::new(MAX_CONCURRENT),
             commands: AtomicU64::new(0),
             forwards: Forwards::default(),
+            probe_limit: PROBE_TIMEOUT,
+            step_limit: STEP_TIMEOUT,
         }
+    }
+
+    /// The same host with other time limits for a probe (observe: 5 minutes unless
+    /// set) and for one apply step (30 minutes): a remote command that runs longer is
+    /// abandoned with an error naming the host, so that nothing waits forever on it.
+    pub fn with_time_limits(mut self, probe: Duration, step: Duration) -> Self {
+        self.probe_limit = probe;
+        self.step_limit = step;
+        self
+    }
+
+    /// The time limit of one probe.
+    pub(crate) fn probe_limit(&self) -> Duration {
+        self.probe_limit
     }
 
     /// The host's configuration.
@@ -266,10 +285,10 @@ impl SshHost {
     }
 
     /// Runs a shell script on the host (as root through `sudo -n` when `root` and the
-    /// login user is not root), giving up after [`STEP_TIMEOUT`]. The script goes over
+    /// login user is not root), giving up after the step time limit. The script goes over
     /// stdin: the command line is always the fixed [`script::wrapper`].
     pub(crate) async fn run(&self, body: &str, root: bool) -> Result<RunOutput, ProviderError> {
-        self.run_for(body, root, STEP_TIMEOUT).await
+        self.run_for(body, root, self.step_limit).await
     }
 
     /// [`SshHost::run`] with its own time limit.
@@ -284,20 +303,33 @@ impl SshHost {
             .acquire()
             .await
             .map_err(|_| self.connect_error("connection closed"))?;
-        let wrapper = script::wrapper(root && self.cfg.sudo());
+        let wrapper = script::wrapper(root && self.cfg.sudo(), limit.as_secs().max(1));
+        let too_long = || {
+            self.connect_error(format!(
+                "the remote command did not finish within {}s",
+                limit.as_secs()
+            ))
+        };
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             let session = self.session().await?;
             self.commands.fetch_add(1, Ordering::Relaxed);
-            let res = tokio::time::timeout(limit, self.run_once(&session, &wrapper, body)).await;
+            // The host stops the script at `limit`; this side waits a little longer,
+            // for a host that no longer answers at all.
+            let res = tokio::time::timeout(
+                limit + CONTROL_TIMEOUT,
+                self.run_once(&session, &wrapper, body),
+            )
+            .await;
             let Ok(res) = res else {
                 self.forget_if_dead(&session).await;
-                return Err(self.connect_error(format!(
-                    "the remote command did not finish within {}s",
-                    limit.as_secs()
-                )));
+                return Err(too_long());
             };
             match res {
+                Ok(out) if out.code == Some(script::TIMED_OUT) && started.elapsed() >= limit => {
+                    return Err(too_long())
+                }
                 Ok(out) => return self.check_sudo(out),
                 Err(e) if is_refused(&e) && attempt < OPEN_RETRIES => {
                     // Another user of the same connection (a forward) holds channels.

@@ -260,3 +260,48 @@ fn master_ends_soon_after_terrace_is_killed() {
     );
     let _ = std::fs::remove_dir_all(&private);
 }
+
+#[tokio::test]
+async fn a_remote_command_that_never_ends_is_abandoned_with_an_error() {
+    let h = SshHost::new(config("web1", "TERRACE_TEST_SSH_HOST1"))
+        .with_time_limits(Duration::from_secs(3), Duration::from_secs(3));
+    let p = SshProvider::new(Arc::new(h));
+    // A unique duration, to find the process on the host afterwards.
+    let sleep = format!("3000.{}", std::process::id());
+    // A guard that never returns would hold the whole plan forever.
+    let req = ObserveRequest {
+        address: Address::new("host_command.hang"),
+        type_name: terrace_provider_ssh::COMMAND.into(),
+        attrs: attrs(json!({"command": "true", "unless": format!("sleep {sleep}")})),
+    };
+    let res = tokio::time::timeout(Duration::from_secs(60), p.observe(&[req]))
+        .await
+        .expect("observe gives up by itself");
+    let err = res.unwrap_err().to_string();
+    assert!(
+        err.contains("host web1") && err.contains("did not finish within 3s"),
+        "{err}"
+    );
+    // The host stopped the command too: nothing of it runs on.
+    let still_running = || {
+        Command::new("pgrep")
+            .args(["-f", &format!("^sleep {sleep}$")])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let given_up = Instant::now();
+    while still_running() && given_up.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !still_running(),
+        "the abandoned command still runs on the host"
+    );
+    // The connection is still good for the next command.
+    let ok = p
+        .observe(&[file_request("x", "/etc/hostname")])
+        .await
+        .unwrap();
+    assert!(matches!(ok[0], Observed::Present(_)));
+}
