@@ -273,8 +273,9 @@ impl SshHost {
         }
     }
 
-    /// After a failed or timed-out command: if the master no longer answers, forget it.
-    async fn forget_if_dead(&self, session: &Arc<Session>) {
+    /// After a failed or timed-out command: if the master no longer answers, forget it
+    /// (the next command reconnects) and return true.
+    async fn forget_if_dead(&self, session: &Arc<Session>) -> bool {
         let alive = matches!(
             tokio::time::timeout(CONTROL_TIMEOUT, session.check()).await,
             Ok(Ok(()))
@@ -282,6 +283,7 @@ impl SshHost {
         if !alive {
             self.reset(session).await;
         }
+        !alive
     }
 
     /// Runs a shell script on the host (as root through `sudo -n` when `root` and the
@@ -337,7 +339,14 @@ impl SshHost {
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
                 Err(e) => {
-                    self.forget_if_dead(&session).await;
+                    if self.forget_if_dead(&session).await {
+                        // The command was under way: say that its outcome is unknown.
+                        return Err(self.connect_error(format!(
+                            "the connection to the host was lost while a command ran \
+                             (no answer to keep-alives, or the host went down); whether \
+                             it completed is unknown: {e}"
+                        )));
+                    }
                     return Err(self.connect_error(format!("remote command failed: {e}")));
                 }
             }
