@@ -197,6 +197,8 @@ pub(crate) fn write_script(a: &Attrs) -> ProviderResult<String> {
 p={path}
 d=$(dirname -- "$p")
 if [ ! -d "$d" ]; then echo "directory $d does not exist" >&2; exit 3; fi
+if [ -L "$p" ]; then echo "$p is a symbolic link; terrace does not write through links" >&2; exit 3; fi
+if [ -e "$p" ] && [ ! -f "$p" ]; then echo "$p exists but is not a regular file" >&2; exit 3; fi
 "#,
         path = quote(path)
     );

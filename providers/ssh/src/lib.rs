@@ -423,6 +423,9 @@ impl Provider for SshProvider {
             self.observe(std::slice::from_ref(&req)).await?.pop()
         };
         match found {
+            Some(Observed::Failed(why)) => Err(ProviderError::Invalid(format!(
+                "cannot import {t} {id:?}: {why}"
+            ))),
             Some(Observed::Present(mut live)) => {
                 // What cannot be read back (file content, commands) comes from the
                 // configuration.

@@ -162,3 +162,44 @@ async fn drift_reads_back_the_live_text_of_world_readable_files_only() {
     let live = live_of(observe(&p, FILE, &want(&same, "0644")).await);
     assert!(!live.contains_key("content"));
 }
+
+#[tokio::test]
+async fn apply_never_writes_through_a_link_or_into_a_directory() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    // A link planted where a managed file goes (since the plan) points at a file
+    // root owns: applying must not change that file's content or mode.
+    let victim = dir.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (link, sub) = (dir.path("link.conf"), dir.path("sub"));
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    for (path, content) in [(&link, Some("x\n")), (&link, None), (&sub, Some("x\n"))] {
+        let mut a = json!({"path": path, "mode": "0666"});
+        if let Some(c) = content {
+            a["content"] = json!(c);
+        }
+        let desired = normalized(&p, FILE, attrs(a));
+        let err = step(&p, FILE, Operation::Update, Some(&desired), Some(&desired))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") || err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_dir(&sub).unwrap().count(),
+        0,
+        "nothing moved into it"
+    );
+}

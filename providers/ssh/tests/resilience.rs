@@ -73,6 +73,13 @@ async fn a_broken_file_is_its_own_error_and_the_rest_of_the_host_is_observed() {
     );
     assert_eq!(found[3], Observed::Absent);
     assert!(matches!(found[4], Observed::Present(_)), "{:?}", found[4]);
+    // Import says what is wrong, not "does not exist".
+    let err = p
+        .import(FILE, &link, &attrs(json!({"content": "x"})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("symbolic link"), "{err}");
 }
 
 #[tokio::test]
