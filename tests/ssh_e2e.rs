@@ -273,8 +273,12 @@ fn reachable(addr: &str) -> bool {
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(700)).is_ok()
 }
 
+/// Tests that change the `terrace-fw` namespace's one terrace table run one at a time.
+static FW_TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn multi_server_example_end_to_end() {
+    let _fw = FW_TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let hcl = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/multi-server/main.hcl"
@@ -776,4 +780,54 @@ file "beside" {{
     p.plan().expect_code(0);
     assert!(std::path::Path::new(&format!("{dir}/after")).exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn fw_nft(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "terrace-fw", "nft"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn firewall_merged_networks_converge_and_a_foreign_rule_is_drift_until_applied_away() {
+    let _fw = FW_TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let hcl = host_block("fw", &env("TERRACE_TEST_SSH_FW"), &kh, "")
+        + r#"
+firewall_rule "m" {
+  host       = host.fw
+  port       = 18083
+  allow_from = ["10.203.0.2", "192.0.2.0/25", "10.203.0.1", "192.0.2.128/25", "192.0.2.9"]
+}
+"#;
+    let p = Project::new(&hcl);
+    p.apply();
+    // nft keeps {10.203.0.1-10.203.0.2, 192.0.2.0/24}: that is no drift.
+    p.plan().expect_code(0);
+
+    fw_nft(&[
+        "insert", "rule", "inet", "terrace", "input", "tcp", "dport", "18083", "accept",
+    ]);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# firewall_rule.m has changed outside terrace")
+            && plan
+                .stdout
+                .contains(r#"~ foreign_rules = [] -> ["tcp dport 18083 accept"]"#),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    p.plan().expect_code(0);
+    assert!(!fw_nft(&["list", "table", "inet", "terrace"]).contains("dport 18083 accept"));
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
