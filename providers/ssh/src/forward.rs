@@ -42,6 +42,57 @@ pub(crate) struct Forwards {
     next: AtomicU64,
 }
 
+/// Private directories are named `terrace-fwd-<pid>-<random>` in the temp directory.
+const DIR_PREFIX: &str = "terrace-fwd-";
+
+/// Removes the private directories that killed runs left beside `ours`: those of this
+/// user whose process is gone and in which no socket answers any more (ssh removes its
+/// sockets when the master ends, a few seconds after terrace). A directory whose
+/// socket still answers belongs to a live run, whatever its pid says.
+fn remove_stale(ours: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (Some(tmp), Ok(me)) = (ours.parent(), std::fs::metadata(ours)) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return; // cannot tell a dead process from a live one here
+    }
+    let answers = |dir: &Path| {
+        let mut todo = vec![(dir.to_path_buf(), 0)];
+        while let Some((d, depth)) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_socket() && std::os::unix::net::UnixStream::connect(e.path()).is_ok() {
+                    return true;
+                }
+                if t.is_dir() && depth < 2 {
+                    todo.push((e.path(), depth + 1));
+                }
+            }
+        }
+        false
+    };
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let path = e.path();
+        let mine =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me.uid());
+        if !mine || pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if !answers(&path) {
+            tracing::debug!(dir = %path.display(), "removing what a killed run left");
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 impl Forwards {
     /// The host's private directory, created on first use. Only the owner may enter
     /// it: a socket inside is as good as the connection it forwards to.
@@ -50,9 +101,10 @@ impl Forwards {
             Some(d) => d,
             None => {
                 let d = tempfile::Builder::new()
-                    .prefix("terrace-fwd")
+                    .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
                     .permissions(std::fs::Permissions::from_mode(0o700))
                     .tempdir()?;
+                remove_stale(d.path());
                 // Another task may have won the race; either directory works.
                 let _ = self.dir.set(d);
                 self.dir.get().expect("just set")

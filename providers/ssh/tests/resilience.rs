@@ -312,3 +312,36 @@ async fn a_remote_command_that_never_ends_is_abandoned_with_an_error() {
         .unwrap();
     assert!(matches!(ok[0], Observed::Present(_)));
 }
+
+#[tokio::test]
+async fn what_a_killed_run_left_is_removed_by_the_next_one() {
+    // A pid that no longer runs.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let tmp = std::env::temp_dir();
+    let stale = tmp.join(format!("terrace-fwd-{dead}-{}", unique("s")));
+    let busy = tmp.join(format!("terrace-fwd-{dead}-{}", unique("b")));
+    for d in [&stale, &busy] {
+        std::fs::create_dir_all(d.join(".ssh-connectionX")).unwrap();
+    }
+    // A socket nobody listens on any more, and one that still answers (a run in
+    // another pid namespace, say): only the first directory is left over.
+    drop(std::os::unix::net::UnixListener::bind(stale.join(".ssh-connectionX/master")).unwrap());
+    let _live = std::os::unix::net::UnixListener::bind(busy.join("0.sock")).unwrap();
+    let h = host("web1", "TERRACE_TEST_SSH_HOST1");
+    let sock = h
+        .forward_tcp_to_socket("127.0.0.1", 3306, "mysqld.sock")
+        .await
+        .unwrap();
+    assert!(!stale.exists(), "{} is left over", stale.display());
+    assert!(busy.exists(), "a directory in use was removed");
+    let ours = sock.parent().unwrap().parent().unwrap();
+    assert!(ours
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with(&format!("terrace-fwd-{}-", std::process::id())));
+    h.close().await;
+    let _ = std::fs::remove_dir_all(&busy);
+}
