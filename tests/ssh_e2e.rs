@@ -812,6 +812,23 @@ firewall_rule "m" {
     p.apply();
     // nft keeps {10.203.0.1-10.203.0.2, 192.0.2.0/24}: that is no drift.
     p.plan().expect_code(0);
+    // Rules in another table are not terrace's business: no alarm.
+    let other = unique("other");
+    fw_nft(&["add", "table", "inet", &other]);
+    fw_nft(&[
+        "add",
+        "chain",
+        "inet",
+        &other,
+        "c",
+        "{ type filter hook input priority 10 ; }",
+    ]);
+    fw_nft(&[
+        "add", "rule", "inet", &other, "c", "tcp", "dport", "18083", "accept",
+    ]);
+    let quiet = p.plan();
+    fw_nft(&["delete", "table", "inet", &other]);
+    quiet.expect_code(0);
 
     fw_nft(&[
         "insert", "rule", "inet", "terrace", "input", "tcp", "dport", "18083", "accept",
