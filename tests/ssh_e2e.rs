@@ -848,3 +848,56 @@ firewall_rule "m" {
     assert!(!fw_nft(&["list", "table", "inet", "terrace"]).contains("dport 18083 accept"));
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn sensitive_file_content_never_shows_in_a_drift_diff() {
+    let dir = format!("/tmp/{}", unique("sec"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    // Readable by everyone on the host (the mode says so), but the content is secret.
+    let hcl = format!(
+        r#"{}
+variable "token" {{
+  type      = string
+  sensitive = true
+}}
+file "env" {{
+  host    = host.h1
+  path    = "{dir}/app.env"
+  content = "TOKEN=${{var.token}}\nLOG=info\n"
+  mode    = "0644"
+}}
+"#,
+        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+    );
+    let p = Project::new(&hcl);
+    let vars = [("TERRACE_VAR_token", "tok-5ecr3t")];
+    p.terrace_env(&["apply", "--auto-approve"], &vars)
+        .expect_code(0);
+    std::fs::write(
+        format!("{dir}/app.env"),
+        "TOKEN=by-hand-0therSecret\nLOG=debug\n",
+    )
+    .unwrap();
+    let plan = p
+        .terrace_env(&["plan", "--detailed-exitcode"], &vars)
+        .expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# file.env has changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    for secret in ["tok-5ecr3t", "0therSecret", "LOG=debug", "LOG=info"] {
+        assert!(
+            !plan.all().contains(secret),
+            "{secret} shown:\n{}",
+            plan.all()
+        );
+    }
+    p.terrace_env(&["apply", "--auto-approve"], &vars)
+        .expect_code(0);
+    p.terrace_env(&["plan", "--detailed-exitcode"], &vars)
+        .expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -82,11 +82,17 @@ const DIFF_MAX_TOTAL: u64 = 1024 * 1024;
 pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
     let path = req_str(FILE, a, "path")?;
     check_path(path)?;
+    // A file recorded as private (no read for others) is never fetched, even if it
+    // was made readable by hand since: its content may be a secret.
+    let private = a
+        .get("mode")
+        .and_then(|m| normalize_mode(m).ok())
+        .is_some_and(|m| m.ends_with(['0', '1', '2', '3']));
     // Only a well-formed hash goes into the script (it comes from state or config).
     let want = opt_str(FILE, a, "content_sha256")
         .ok()
         .flatten()
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|h| !private && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or("");
     let t = tag(i);
     p.push(&format!(

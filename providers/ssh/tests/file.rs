@@ -153,6 +153,9 @@ async fn drift_reads_back_the_live_text_of_world_readable_files_only() {
         live["content_sha256"],
         want(&private, "0640")["content_sha256"]
     );
+    // Recorded as private, made readable by hand: still never fetched.
+    let live = live_of(observe(&p, FILE, &want(&public, "0640")).await);
+    assert!(!live.contains_key("content"), "{live:?}");
     // Over the size cap, or not text: the hashes tell the drift.
     let live = live_of(observe(&p, FILE, &want(&big, "0644")).await);
     assert!(!live.contains_key("content"));
