@@ -126,7 +126,7 @@ impl SshProvider {
     /// Builds the one probe script for a batch. A request the script cannot ask about
     /// (invalid attributes) gets its error in the returned list instead, so that it
     /// fails alone.
-    fn probe_script(&self, requests: &[ObserveRequest]) -> (String, Vec<Option<String>>) {
+    fn probe_script(&self, requests: &[ObserveRequest]) -> (String, Vec<Option<Observed>>) {
         let mut p = Probe::default();
         let mut failed = vec![None; requests.len()];
         let mut packages = Vec::new();
@@ -152,14 +152,15 @@ impl SshProvider {
                 other => Err(unknown_type(other)),
             };
             if let Err(e) = res {
-                failed[i] = Some(e.to_string());
+                failed[i] = Some(self.resource_error(e));
             }
         }
         if !packages.is_empty() {
             if let Err(e) = package::probe(&mut p, &packages) {
+                let why = self.resource_error(e);
                 for (i, r) in requests.iter().enumerate() {
                     if r.type_name == PACKAGE {
-                        failed[i] = Some(e.to_string());
+                        failed[i] = Some(why.clone());
                     }
                 }
             }
@@ -360,7 +361,7 @@ impl Provider for SshProvider {
             .enumerate()
             .map(|(i, r)| {
                 if let Some(why) = &failed[i] {
-                    return Observed::Failed(why.clone());
+                    return why.clone();
                 }
                 let res = match r.type_name.as_str() {
                     FILE => file::answer(&parsed, i, r),

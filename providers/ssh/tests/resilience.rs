@@ -54,6 +54,8 @@ async fn a_broken_file_is_its_own_error_and_the_rest_of_the_host_is_observed() {
             type_name: PACKAGE.into(),
             attrs: attrs(json!({"name": "coreutils"})),
         },
+        // A request the probe cannot even ask about fails alone too.
+        file_request("relative", "etc/relative"),
     ];
     let before = p.host().commands_run();
     let found = p.observe(&requests).await.expect("the host itself is fine");
@@ -73,6 +75,11 @@ async fn a_broken_file_is_its_own_error_and_the_rest_of_the_host_is_observed() {
     );
     assert_eq!(found[3], Observed::Absent);
     assert!(matches!(found[4], Observed::Present(_)), "{:?}", found[4]);
+    assert!(
+        failure(&found[5]).contains("absolute file path"),
+        "{:?}",
+        found[5]
+    );
     // Import says what is wrong, not "does not exist".
     let err = p
         .import(FILE, &link, &attrs(json!({"content": "x"})))
