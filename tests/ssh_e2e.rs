@@ -505,7 +505,8 @@ fn a_broken_file_is_its_own_error_while_drift_elsewhere_shows_the_changed_lines(
         + &host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
         + &file("linked", "h1", "a\\n")
         + &file("edited", "h1", "one\\ntwo\\nthree\\n")
-        + &file("other", "h2", "x\\n");
+        + &file("other", "h2", "x\\n")
+        + "command \"uses\" {\n  host       = host.h1\n  command    = \"true\"\n  unless     = \"true\"\n  depends_on = [file.linked]\n}\n";
     let p = Project::new(&hcl);
     p.apply();
     p.plan().expect_code(0);
@@ -553,7 +554,13 @@ fn a_broken_file_is_its_own_error_while_drift_elsewhere_shows_the_changed_lines(
         "{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains("Not planned") || plan.stderr.contains("file.linked"));
+    // What depends on the broken file waits with it.
+    assert!(
+        plan.stderr
+            .contains("Not planned this run (2):\n  command.uses\n  file.linked\n"),
+        "{}",
+        plan.stderr
+    );
 
     // Apply repairs what it can and says what it could not.
     let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
