@@ -908,3 +908,37 @@ file "env" {{
         .expect_code(0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_host_that_accepts_and_never_answers_cannot_hang_a_plan() {
+    // Accepts TCP connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let path = format!("/tmp/{}", unique("mute"));
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let hcl = format!(
+        "{}{}\nfile \"ok\" {{\n  host = host.h1\n  path = \"{path}\"\n  content = \"up\\n\"\n}}\nfile \"mute\" {{\n  host = host.mute\n  path = \"{path}.mute\"\n  content = \"x\"\n}}\n",
+        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        host_block("mute", &format!("127.0.0.1:{port}"), &kh, "")
+    );
+    let p = Project::new(&hcl);
+    let started = std::time::Instant::now();
+    let plan = p.plan().expect_code(1);
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert!(
+        plan.stderr.contains("host.mute could not be reached") && plan.stderr.contains("timed out"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stdout.contains("# file.ok will be created"),
+        "{}",
+        plan.stdout
+    );
+}
