@@ -481,3 +481,29 @@ fn killed_applies_and_destroys_converge_by_themselves() {
     }
     eprintln!("{}", lines.join("\n"));
 }
+
+/// Found by the harness: PostgreSQL marks a database whose `DROP DATABASE` was cut short
+/// (terrace killed mid-destroy) invalid. Nobody can connect to it, so it cannot be dumped;
+/// the next destroy must still drop it instead of refusing for want of a dump, forever.
+#[test]
+fn a_database_left_invalid_by_a_killed_drop_is_dropped_by_the_next_destroy() {
+    let name = unique("ckinv");
+    let _cleanup = Cleanup(name.clone());
+    let p = Project::new(&format!(
+        "{}\ndatabase \"d\" {{\n  service = service.pg\n  name = \"{name}\"\n}}\n",
+        pg_service()
+    ));
+    p.apply();
+    // What an interrupted DROP DATABASE leaves (PostgreSQL 15.4 and later).
+    block_on(async {
+        sqlx::query("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1")
+            .bind(&name)
+            .execute(&pg_admin().await)
+            .await
+            .unwrap();
+    });
+    let run = p.terrace(&["destroy", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let left = block_on(async { pg_live(&pg_admin().await, &name).await });
+    assert!(left.is_empty(), "{left:?}");
+}
