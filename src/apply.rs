@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use terrace_plan::{Action, Plan, ResourceChange, FORGET_PENDING_NOTE};
-use terrace_provider::{refs, Address, Attrs, Operation, Provider, Step};
+use terrace_plan::{Action, Plan, ResourceChange, CREATE_PENDING_NOTE, FORGET_PENDING_NOTE};
+use terrace_provider::{refs, Address, Attrs, ObserveRequest, Observed, Operation, Provider, Step};
 use terrace_state::{JournalRecord, ResourceState, State, StateLock};
 use tokio::task::JoinSet;
 
@@ -220,9 +220,18 @@ impl Executor<'_> {
                             bar,
                             &format!("{}: {}...", node.change.address, verb(node.operation).0),
                         );
+                        let recovering = node.operation == Operation::Create
+                            && node.change.note.as_deref() == Some(CREATE_PENDING_NOTE);
                         tasks.spawn(async move {
                             let began = Instant::now();
-                            let result = provider.apply(&step).await.map_err(|e| e.to_string());
+                            let mut result = provider.apply(&step).await.map_err(|e| e.to_string());
+                            if recovering && result.is_err() {
+                                if let Some(adopted) =
+                                    adopt_after_failed_create(&*provider, &step).await
+                                {
+                                    result = adopted;
+                                }
+                            }
                             (i, result, began.elapsed())
                         });
                     }
@@ -471,6 +480,54 @@ fn generate_secrets(c: &ResourceChange, desired: &mut Attrs, state: &State) {
             desired.insert(name.clone(), value);
         }
     }
+}
+
+/// A create of a pending object (a killed run meant to create it, and it was absent when
+/// this run planned) failed: the killed run's own create may have still been running on
+/// the server (a server finishes a statement whose client died), and won the race. If
+/// the object is there now, it is adopted: updated to the desired attributes, with the
+/// recorded password set. `None` if it is not there (the failure stands).
+async fn adopt_after_failed_create(
+    provider: &dyn Provider,
+    step: &Step,
+) -> Option<Result<Option<Attrs>, String>> {
+    let desired = step.desired.as_ref()?;
+    let schema = crate::providers::schema(&step.type_name)?;
+    let request = ObserveRequest {
+        address: step.address.clone(),
+        type_name: step.type_name.clone(),
+        attrs: desired.clone(),
+    };
+    // The competing statement commits at about the time ours fails; allow it a moment.
+    let mut live = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if let Ok(found) = provider.observe(std::slice::from_ref(&request)).await {
+            if let Some(Observed::Present(attrs)) = found.into_iter().next() {
+                live = Some(attrs);
+                break;
+            }
+        }
+    }
+    let live = live?;
+    let changed: Vec<String> = desired
+        .iter()
+        .filter(|(k, v)| {
+            let a = schema.attr(k);
+            !a.is_some_and(|a| a.force_new)
+                && (a.is_some_and(|a| !a.observable) || live.get(*k) != Some(*v))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    let update = Step {
+        operation: Operation::Update,
+        prior: Some(live),
+        changed,
+        ..step.clone()
+    };
+    Some(provider.apply(&update).await.map_err(|e| e.to_string()))
 }
 
 /// The pending record of a create that has not started: the planned attributes, with
@@ -786,6 +843,82 @@ mod tests {
         let user = saved.get(&Address::new("database.a.user")).unwrap();
         assert!(!user.pending);
         assert_eq!(user.attributes["password"], password.as_str());
+    }
+
+    /// The killed run's own create finished on the server after this run planned: the
+    /// recovery create fails ("already exists"), the object is found and adopted.
+    #[test]
+    fn a_recovery_create_that_loses_the_race_to_the_killed_runs_create_adopts_the_object() {
+        #[derive(Default)]
+        struct Raced {
+            log: Mutex<Vec<(Operation, Vec<String>)>>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for Raced {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                let live: Attrs = serde_json::from_value(json!({"name": "u"})).unwrap();
+                Ok(vec![Observed::Present(live)])
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push((step.operation, step.changed.clone()));
+                match step.operation {
+                    Operation::Create => Err(ProviderError::Operation {
+                        address: step.address.clone(),
+                        message: "role \"u\" already exists".into(),
+                    }),
+                    _ => Ok(step.desired.clone()),
+                }
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let mut c = change("u", Action::Create, &[]);
+        c.type_name = "sql_user".into();
+        c.after =
+            Some(serde_json::from_value(json!({"name": "u", "password": "recorded"})).unwrap());
+        c.note = Some(CREATE_PENDING_NOTE.to_string());
+        let plan = Plan {
+            changes: vec![c],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let raced = Arc::new(Raced::default());
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), raced.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        let log = raced.log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            vec![
+                (Operation::Create, vec![]),
+                (Operation::Update, vec!["password".to_string()])
+            ]
+        );
+        let user = state.get(&Address::new("u")).unwrap();
+        assert!(!user.pending);
+        assert_eq!(user.attributes["password"], "recorded");
     }
 
     #[test]

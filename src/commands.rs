@@ -234,7 +234,11 @@ async fn apply_session(
     }
     if plan.is_empty() {
         // Objects a killed apply created and that are as desired: recorded as managed.
-        let adopted = state.resources.iter().filter(|r| r.pending).count();
+        let adopted = plan
+            .changes
+            .iter()
+            .filter(|c| state.get(&c.address).is_some_and(|r| r.pending))
+            .count();
         if adopted > 0 {
             let executor = Executor {
                 providers: &s.providers,
