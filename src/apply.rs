@@ -1,19 +1,27 @@
 //! The apply executor: walks the plan's dependency graph with tokio, runs independent
-//! steps concurrently, and checkpoints the state after every step.
+//! steps concurrently, and checkpoints every step in the state's write-ahead journal.
 //!
 //! Order: first every destroy (a resource before the things it depends on), then every
 //! create and update (dependencies first). A replacement is a destroy in the first phase
 //! and a create in the second. When a step fails, nothing that depends on it is started;
 //! steps already running finish and are recorded; independent steps go on.
+//!
+//! Write-ahead: before a create starts, the journal records the resource as *pending*,
+//! with the attributes the create will use, including any secret it needs (terrace
+//! generates passwords itself, here, rather than leaving it to the provider, so that the
+//! value is on disk before any server holds it). After each step the journal records
+//! the outcome. The full state is written once at the end. A run killed at any point
+//! leaves a state (file + journal) in which every object that might exist is either
+//! managed or pending, and the next plan adopts or creates the pending ones.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use terrace_plan::{Action, Plan, ResourceChange};
-use terrace_provider::{refs, Address, Attrs, Operation, Provider, Step};
-use terrace_state::{ResourceState, State, StateLock};
+use terrace_plan::{Action, Plan, ResourceChange, CREATE_PENDING_NOTE, FORGET_PENDING_NOTE};
+use terrace_provider::{refs, Address, Attrs, ObserveRequest, Observed, Operation, Provider, Step};
+use terrace_state::{JournalRecord, ResourceState, State, StateLock};
 use tokio::task::JoinSet;
 
 use crate::output::Redactor;
@@ -63,15 +71,58 @@ pub struct Executor<'a> {
 }
 
 impl Executor<'_> {
-    /// Applies every actionable change of `plan`, writing `state` through `lock` after
-    /// each successful step, so an apply killed at any point loses nothing.
+    /// Applies every actionable change of `plan`, journaling through `lock` before each
+    /// create and after each step, so an apply killed at any point loses nothing, then
+    /// writes the whole state once.
+    ///
+    /// Pending resources (left by a killed apply) that the plan found present and as
+    /// desired need no step: they are recorded as managed here.
     pub async fn run(
         &self,
         plan: &Plan,
         state: &mut State,
         lock: &mut StateLock,
     ) -> miette::Result<ApplyReport> {
+        let result = self.run_steps(plan, state, lock).await;
+        // One full write folds the journal into the state file, also after an abort.
+        let saved = lock.write(state);
+        let report = result?;
+        saved.map_err(|e| {
+            miette::miette!("the apply finished but the state could not be saved: {e}")
+        })?;
+        Ok(report)
+    }
+
+    async fn run_steps(
+        &self,
+        plan: &Plan,
+        state: &mut State,
+        lock: &mut StateLock,
+    ) -> miette::Result<ApplyReport> {
+        for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+            if let Some(r) = state.get(&c.address).filter(|r| r.pending) {
+                let adopted = ResourceState {
+                    attributes: c.before.clone().unwrap_or_else(|| r.attributes.clone()),
+                    pending: false,
+                    ..r.clone()
+                };
+                lock.append(state, &JournalRecord::Upsert(adopted))
+                    .map_err(|e| miette::miette!("cannot record {}: {e}", c.address))?;
+            }
+        }
         let (destroys, creates) = schedule(plan);
+        // Intents first, all at once (one fsync): every new object this apply may create
+        // is pending before any step runs. Objects appear on servers before their own
+        // step (a PostgreSQL grant is implied as soon as the user owns the database), so
+        // an intent written only when its step starts would come too late.
+        let intents: Vec<JournalRecord> = creates
+            .iter()
+            .filter(|n| n.operation == Operation::Create)
+            .filter(|n| state.get(&n.change.address).is_none_or(|r| r.pending))
+            .map(|n| JournalRecord::Pending(intent(n.change, state)))
+            .collect();
+        lock.append_all(state, &intents)
+            .map_err(|e| miette::miette!("cannot record what this apply will create: {e}"))?;
         let total = destroys.len() + creates.len();
         let bar = if self.show_bar {
             let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -133,15 +184,54 @@ impl Executor<'_> {
                 let Some(i) = ready.pop_front() else { break };
                 started[i] = true;
                 let node = &nodes[i];
+                // A pending resource that never came to exist only leaves the state.
+                if node.operation == Operation::Delete
+                    && node.change.note.as_deref() == Some(FORGET_PENDING_NOTE)
+                {
+                    tasks.spawn(async move { (i, Ok(None), Duration::ZERO) });
+                    continue;
+                }
                 match self.prepare(node, state) {
                     Ok((provider, step)) => {
+                        // Write-ahead: what is about to be created, with its secrets, is
+                        // on disk before the provider is called. New objects were recorded
+                        // at the start; the create of a replacement is recorded here, once
+                        // the old object is gone (its intent names the new identity, which
+                        // must not hide the old object from the next plan before then).
+                        let recorded = state.get(&node.change.address).is_some_and(|r| r.pending);
+                        if node.operation == Operation::Create && !recorded {
+                            let intent = ResourceState {
+                                pending: true,
+                                ..resource_state(
+                                    node.change,
+                                    step.desired.clone().unwrap_or_default(),
+                                )
+                            };
+                            if let Err(e) = lock.append(state, &JournalRecord::Pending(intent)) {
+                                let address = &node.change.address;
+                                abort.get_or_insert_with(|| {
+                                    miette::miette!("{address} was not started: its intent could not be recorded: {e}")
+                                });
+                                started[i] = false;
+                                break;
+                            }
+                        }
                         say(
                             bar,
                             &format!("{}: {}...", node.change.address, verb(node.operation).0),
                         );
+                        let recovering = node.operation == Operation::Create
+                            && node.change.note.as_deref() == Some(CREATE_PENDING_NOTE);
                         tasks.spawn(async move {
                             let began = Instant::now();
-                            let result = provider.apply(&step).await.map_err(|e| e.to_string());
+                            let mut result = provider.apply(&step).await.map_err(|e| e.to_string());
+                            if recovering && result.is_err() {
+                                if let Some(adopted) =
+                                    adopt_after_failed_create(&*provider, &step).await
+                                {
+                                    result = adopted;
+                                }
+                            }
                             (i, result, began.elapsed())
                         });
                     }
@@ -167,8 +257,7 @@ impl Executor<'_> {
             bar.inc(1);
             match result {
                 Ok(attrs) => {
-                    record(state, node, attrs);
-                    if let Err(e) = lock.write(state) {
+                    if let Err(e) = lock.append(state, &record(node, attrs)) {
                         abort.get_or_insert_with(|| {
                             miette::miette!(
                                 "{address} was applied but the state could not be saved: {e}"
@@ -203,11 +292,20 @@ impl Executor<'_> {
         }
         // Everything that never started was skipped: blocked by a failure, or left
         // waiting when the apply was aborted.
+        // A create that never started created nothing: its intent is withdrawn.
+        let mut withdrawn = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
             if !started[i] {
                 report.skipped.push(n.change.address.clone());
                 failed.insert(n.change.address.clone());
+                let intended = state.get(&n.change.address).is_some_and(|r| r.pending);
+                if n.operation == Operation::Create && intended {
+                    withdrawn.push(JournalRecord::Remove(n.change.address.clone()));
+                }
             }
+        }
+        if let Err(e) = lock.append_all(state, &withdrawn) {
+            abort.get_or_insert_with(|| miette::miette!("the state could not be saved: {e}"));
         }
         match abort {
             Some(e) => Err(e),
@@ -226,6 +324,11 @@ impl Executor<'_> {
         };
         let provider = self.providers.get(key).map_err(|e| e.to_string())?;
         let mut step = step_for(c, node.operation);
+        if node.operation == Operation::Create {
+            if let Some(desired) = step.desired.as_mut() {
+                generate_secrets(c, desired, state);
+            }
+        }
         // Values only known after apply (a generated password) come from the state now
         // that the resources this step depends on have been applied.
         if let Some(desired) = step.desired.as_mut() {
@@ -356,23 +459,107 @@ fn step_for(c: &ResourceChange, operation: Operation) -> Step {
     }
 }
 
-fn record(state: &mut State, node: &Node<'_>, attrs: Option<Attrs>) {
-    let c = node.change;
+/// Fills in the secrets a create would otherwise leave to the provider: every attribute
+/// the plan says is generated during apply and the schema marks sensitive (a password).
+/// Generating them here lets the journal record them before any server holds them. A
+/// value already recorded for the resource's intent is the one used.
+fn generate_secrets(c: &ResourceChange, desired: &mut Attrs, state: &State) {
+    let Some(schema) = crate::providers::schema(&c.type_name) else {
+        return;
+    };
+    let intended = state.get(&c.address).filter(|r| r.pending);
+    for name in &c.generated {
+        let secret = schema.attr(name).is_some_and(|a| a.sensitive && a.computed);
+        let unset = desired.get(name).is_none_or(|v| v.is_null());
+        if secret && unset {
+            let value = intended
+                .and_then(|r| r.attributes.get(name))
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or_else(|| terrace_provider_sql::generate_password().expose().into());
+            desired.insert(name.clone(), value);
+        }
+    }
+}
+
+/// A create of a pending object (a killed run meant to create it, and it was absent when
+/// this run planned) failed: the killed run's own create may have still been running on
+/// the server (a server finishes a statement whose client died), and won the race. If
+/// the object is there now, it is adopted: updated to the desired attributes, with the
+/// recorded password set. `None` if it is not there (the failure stands).
+async fn adopt_after_failed_create(
+    provider: &dyn Provider,
+    step: &Step,
+) -> Option<Result<Option<Attrs>, String>> {
+    let desired = step.desired.as_ref()?;
+    let schema = crate::providers::schema(&step.type_name)?;
+    let request = ObserveRequest {
+        address: step.address.clone(),
+        type_name: step.type_name.clone(),
+        attrs: desired.clone(),
+    };
+    // The competing statement commits at about the time ours fails; allow it a moment.
+    let mut live = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if let Ok(found) = provider.observe(std::slice::from_ref(&request)).await {
+            if let Some(Observed::Present(attrs)) = found.into_iter().next() {
+                live = Some(attrs);
+                break;
+            }
+        }
+    }
+    let live = live?;
+    let changed: Vec<String> = desired
+        .iter()
+        .filter(|(k, v)| {
+            let a = schema.attr(k);
+            !a.is_some_and(|a| a.force_new)
+                && (a.is_some_and(|a| !a.observable) || live.get(*k) != Some(*v))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    let update = Step {
+        operation: Operation::Update,
+        prior: Some(live),
+        changed,
+        ..step.clone()
+    };
+    Some(provider.apply(&update).await.map_err(|e| e.to_string()))
+}
+
+/// The pending record of a create that has not started: the planned attributes, with
+/// its secrets generated now (values that depend on other resources may still be
+/// markers; they are resolved when the step starts).
+fn intent(c: &ResourceChange, state: &State) -> ResourceState {
+    let mut attrs = c.after.clone().unwrap_or_default();
+    generate_secrets(c, &mut attrs, state);
+    ResourceState {
+        pending: true,
+        ..resource_state(c, attrs)
+    }
+}
+
+/// How a change's resource is recorded in state with `attributes`.
+fn resource_state(c: &ResourceChange, attributes: Attrs) -> ResourceState {
+    ResourceState {
+        address: c.address.clone(),
+        type_name: c.type_name.clone(),
+        provider: c.provider.clone(),
+        attributes,
+        sensitive_attributes: c.sensitive.iter().cloned().collect(),
+        dependencies: c.depends_on.clone(),
+        pending: false,
+    }
+}
+
+/// The journal record of a step that succeeded.
+fn record(node: &Node<'_>, attrs: Option<Attrs>) -> JournalRecord {
     match (node.operation, attrs) {
-        (Operation::Delete, _) => {
-            state.remove(&c.address);
-        }
-        (_, Some(attributes)) => state.upsert(ResourceState {
-            address: c.address.clone(),
-            type_name: c.type_name.clone(),
-            provider: c.provider.clone(),
-            attributes,
-            sensitive_attributes: c.sensitive.iter().cloned().collect(),
-            dependencies: c.depends_on.clone(),
-        }),
-        (_, None) => {
-            state.remove(&c.address);
-        }
+        (Operation::Delete, _) | (_, None) => JournalRecord::Remove(node.change.address.clone()),
+        (_, Some(attributes)) => JournalRecord::Upsert(resource_state(node.change, attributes)),
     }
 }
 
@@ -514,10 +701,15 @@ mod tests {
         );
         assert_eq!(addrs(&report.skipped), vec!["b", "c"]);
         assert_eq!(report.added, 1);
-        assert_eq!(
-            state.addresses().map(Address::as_str).collect::<Vec<_>>(),
-            vec!["d"]
-        );
+        // The failed create may have left an object behind (a create is several
+        // statements): it stays pending, for the next plan to look for. The creates that
+        // never started are not recorded.
+        let recorded: Vec<(&str, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.pending))
+            .collect();
+        assert_eq!(recorded, vec![("a", true), ("d", false)]);
     }
 
     #[test]
@@ -574,6 +766,159 @@ mod tests {
         assert!(pos("db") < pos("user"), "{log:?}");
         assert!(pos("user") < pos("x_user"), "destroy phase first: {log:?}");
         assert!(pos("x_user") < pos("x_grant"), "{log:?}");
+    }
+
+    /// Each create's intent is journaled before the provider is called, with the
+    /// password terrace generated for it; the provider is given that same password.
+    #[test]
+    fn a_create_is_journaled_as_pending_with_its_generated_password_before_it_runs() {
+        /// Reads the journal when the step arrives: the intent must already be there.
+        struct Peek {
+            journal: std::path::PathBuf,
+            seen: Mutex<Option<(String, Attrs)>>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for Peek {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                Ok(Vec::new())
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                let journal = std::fs::read_to_string(&self.journal).unwrap_or_default();
+                *self.seen.lock().unwrap() = Some((journal, step.desired.clone().unwrap()));
+                Ok(step.desired.clone())
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut c = change("database.a.user", Action::Create, &[]);
+        c.type_name = "sql_user".into();
+        c.generated = vec!["password".into()];
+        c.sensitive = BTreeSet::from(["password".to_string()]);
+        let plan = Plan {
+            changes: vec![c],
+            ..Plan::default()
+        };
+        let peek = Arc::new(Peek {
+            journal: backend.journal_path(),
+            seen: Mutex::new(None),
+        });
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), peek.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+        };
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+
+        let (journal, desired) = peek.seen.lock().unwrap().clone().unwrap();
+        let password = desired["password"].as_str().unwrap().to_string();
+        assert_eq!(password.len(), 32);
+        let intent = journal
+            .lines()
+            .nth(1)
+            .expect("an intent record before the step");
+        let intent: serde_json::Value = serde_json::from_str(intent).unwrap();
+        assert_eq!(intent["pending"]["pending"], true);
+        assert_eq!(
+            intent["pending"]["attributes"]["password"],
+            password.as_str()
+        );
+        // At the end, one full write: managed, same password, no journal left.
+        assert!(!backend.journal_path().exists());
+        let saved = backend.load().unwrap().unwrap();
+        let user = saved.get(&Address::new("database.a.user")).unwrap();
+        assert!(!user.pending);
+        assert_eq!(user.attributes["password"], password.as_str());
+    }
+
+    /// The killed run's own create finished on the server after this run planned: the
+    /// recovery create fails ("already exists"), the object is found and adopted.
+    #[test]
+    fn a_recovery_create_that_loses_the_race_to_the_killed_runs_create_adopts_the_object() {
+        #[derive(Default)]
+        struct Raced {
+            log: Mutex<Vec<(Operation, Vec<String>)>>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for Raced {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                let live: Attrs = serde_json::from_value(json!({"name": "u"})).unwrap();
+                Ok(vec![Observed::Present(live)])
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push((step.operation, step.changed.clone()));
+                match step.operation {
+                    Operation::Create => Err(ProviderError::Operation {
+                        address: step.address.clone(),
+                        message: "role \"u\" already exists".into(),
+                    }),
+                    _ => Ok(step.desired.clone()),
+                }
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let mut c = change("u", Action::Create, &[]);
+        c.type_name = "sql_user".into();
+        c.after =
+            Some(serde_json::from_value(json!({"name": "u", "password": "recorded"})).unwrap());
+        c.note = Some(CREATE_PENDING_NOTE.to_string());
+        let plan = Plan {
+            changes: vec![c],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let raced = Arc::new(Raced::default());
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), raced.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        let log = raced.log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            vec![
+                (Operation::Create, vec![]),
+                (Operation::Update, vec!["password".to_string()])
+            ]
+        );
+        let user = state.get(&Address::new("u")).unwrap();
+        assert!(!user.pending);
+        assert_eq!(user.attributes["password"], "recorded");
     }
 
     #[test]

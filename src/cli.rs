@@ -120,6 +120,15 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Remove a state lock whose holder is gone (state on shared storage), naming it.
+    ///
+    /// On a local disk the lock is released when its holder exits, however it exits, and
+    /// this is never needed. LOCK_ID is the ID the "state is locked" error shows; a lock
+    /// held by a process still running on this machine is never removed.
+    ForceUnlock {
+        /// The lock ID from the "state is locked" error.
+        lock_id: String,
+    },
 }
 
 /// `terrace state ...`

@@ -5,13 +5,15 @@ use std::process::ExitCode;
 
 use terrace_plan::render::{render_json, render_text, TextOptions};
 use terrace_provider::Address;
-use terrace_state::{ResourceState, State};
+use terrace_state::{ForceUnlocked, ResourceState, State};
 
 use crate::apply::Executor;
 use crate::capacity;
 use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
-use crate::session::{backend, load_state, Goal, Planned, Session};
+use crate::session::{
+    backend, check_lineage, load_state, load_state_locked, record_lineage, Goal, Planned, Session,
+};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -50,6 +52,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
+        Command::ForceUnlock { lock_id } => force_unlock(&cli, lock_id),
         Command::Graph { vars } => {
             let s = Session::load(&cli, vars)?;
             print!("{}", s.graph()?.to_dot());
@@ -64,6 +67,28 @@ async fn plan_cmd(
     detailed_exitcode: bool,
     json: bool,
 ) -> miette::Result<ExitCode> {
+    // While an apply runs, the live systems are half-way: its in-flight objects would
+    // show as changes or conflicts and read like a broken server.
+    if let Some(holder) = s
+        .backend
+        .lock_holder()
+        .map_err(|e| miette::miette!("{e}"))?
+    {
+        let who = match holder {
+            Some(i) => format!(
+                "{} is running (pid {}, {}, since {})",
+                i.operation,
+                i.pid,
+                i.who,
+                i.since.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => "another process holds the state lock".to_string(),
+        };
+        miette::bail!(
+            help = "run plan again once it has finished",
+            "cannot plan now: {who}; the live systems are changing under it, so a plan would show its work in flight as changes"
+        );
+    }
     let state = s.read_state()?;
     let planned = s.plan(&state, Goal::Converge).await?;
     let plan = &planned.plan;
@@ -169,7 +194,7 @@ async fn apply_session(
         .backend
         .lock(operation)
         .map_err(|e| miette::miette!("{e}"))?;
-    let mut state = s.read_state()?;
+    let mut state = s.read_state_locked(&mut lock)?;
 
     if let Some(saved) = saved {
         if (saved.lineage.clone(), saved.serial) != state_ref(s, &state) {
@@ -208,6 +233,24 @@ async fn apply_session(
         );
     }
     if plan.is_empty() {
+        // Objects a killed apply created and that are as desired: recorded as managed.
+        let adopted = plan
+            .changes
+            .iter()
+            .filter(|c| state.get(&c.address).is_some_and(|r| r.pending))
+            .count();
+        if adopted > 0 {
+            let executor = Executor {
+                providers: &s.providers,
+                parallelism: usize::from(args.parallelism),
+                redactor: &s.redactor,
+                show_bar: false,
+            };
+            executor.run(plan, &mut state, &mut lock).await?;
+            println!(
+                "Recorded {adopted} object(s) that an interrupted apply had created as managed."
+            );
+        }
         return Ok(if planned.report_unreachable() {
             ExitCode::FAILURE
         } else {
@@ -228,6 +271,7 @@ async fn apply_session(
     };
     let dumps_before = list_dir(&s.backups);
     let report = executor.run(plan, &mut state, &mut lock).await?;
+    record_lineage(&s.dir, &s.backend, &state)?;
     for dump in list_dir(&s.backups).difference(&dumps_before) {
         println!("Dumped before dropping: {}", dump.display());
     }
@@ -313,8 +357,8 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
         .backend
         .lock("import")
         .map_err(|e| miette::miette!("{e}"))?;
-    let mut state = s.read_state()?;
-    if state.get(&address).is_some() {
+    let mut state = s.read_state_locked(&mut lock)?;
+    if state.get(&address).is_some_and(|r| !r.pending) {
         miette::bail!(
             help = "use `terrace state rm` first to forget the current object",
             "{address} is already managed"
@@ -362,8 +406,10 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
         attributes,
         sensitive_attributes: sensitive,
         dependencies: desired.depends_on.clone(),
+        pending: false,
     });
     lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+    record_lineage(&s.dir, &s.backend, &state)?;
     println!(
         "Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration."
     );
@@ -407,18 +453,51 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             let mut lock = backend
                 .lock("state rm")
                 .map_err(|e| miette::miette!("{e}"))?;
-            let mut state = load_state(&backend)?;
+            let mut state = load_state_locked(&mut lock)?;
+            check_lineage(&cli.dir, &backend, &state)?;
             for a in addresses {
                 if state.remove(&Address::new(a.as_str())).is_none() {
                     miette::bail!("{a} is not in the state (nothing was removed)");
                 }
             }
             lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+            record_lineage(&cli.dir, &backend, &state)?;
             println!(
                 "Removed {} resource(s) from the state; the live objects were not touched.",
                 addresses.len()
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it.
+fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
+    let backend = backend(cli);
+    match backend
+        .force_unlock(lock_id)
+        .map_err(|e| miette::miette!("{e}"))?
+    {
+        ForceUnlocked::WasFree(stale) => match stale {
+            Some(i) => println!(
+                "The state is not locked: {} (pid {}, {}) is gone and its lock was already \
+                     released; its details were cleared from {}.",
+                i.who,
+                i.pid,
+                i.operation,
+                backend.lock_path().display()
+            ),
+            None => println!("The state is not locked; nothing to do."),
+        },
+        ForceUnlocked::Removed(i) => println!(
+            "Removed the lock held by {} (pid {}, {}) since {}, lock ID {}. Make sure that \
+             process is not still writing the state.",
+            i.who,
+            i.pid,
+            i.operation,
+            i.since.format("%Y-%m-%dT%H:%M:%SZ"),
+            i.id
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

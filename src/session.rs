@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use terrace_config::{Project, VarInputs};
 use terrace_plan::{plan, Action, Plan, PlanInput, PriorResource, ResourceGraph};
 use terrace_provider::{refs, Address, DesiredResource, ProviderKey};
-use terrace_state::{LocalBackend, State};
+use terrace_state::{write_atomically, LocalBackend, State, StateLock};
 
 use crate::cli::{Cli, VarArgs};
 use crate::output::{use_color, Redactor};
@@ -16,6 +16,12 @@ use crate::refresh::observe_all;
 
 /// Where databases are dumped before terrace drops them, inside the project directory.
 pub const BACKUP_DIR: &str = ".terrace/backups";
+
+/// Where a project records the lineage of the state it last used, inside the project
+/// directory: one line, the lineage UUID. A state of another lineage (another project's,
+/// or a different state file named by mistake) is then refused instead of being planned
+/// against this configuration, which would destroy everything it holds.
+pub const LINEAGE_FILE: &str = ".terrace/state-lineage";
 
 /// Everything a command needs, loaded once.
 pub struct Session {
@@ -31,6 +37,8 @@ pub struct Session {
     pub color: bool,
     /// Where databases are dumped before they are dropped.
     pub backups: PathBuf,
+    /// The project directory.
+    pub dir: PathBuf,
 }
 
 /// The state backend selected by the global flags.
@@ -47,6 +55,78 @@ pub fn load_state(backend: &LocalBackend) -> miette::Result<State> {
         .load()
         .map_err(|e| miette::miette!("{e}"))?
         .unwrap_or_default())
+}
+
+/// The state, read while holding `lock`: a journal left by a killed apply is folded into
+/// the state file first (see [`StateLock::load`]).
+pub fn load_state_locked(lock: &mut StateLock) -> miette::Result<State> {
+    Ok(lock
+        .load()
+        .map_err(|e| miette::miette!("{e}"))?
+        .unwrap_or_default())
+}
+
+/// Refuses a state whose lineage is not the one the project in `dir` last used
+/// ([`LINEAGE_FILE`]), and a missing state file when the project has used one.
+pub fn check_lineage(
+    dir: &std::path::Path,
+    backend: &LocalBackend,
+    state: &State,
+) -> miette::Result<()> {
+    let file = dir.join(LINEAGE_FILE);
+    let Ok(recorded) = std::fs::read_to_string(&file) else {
+        return Ok(());
+    };
+    let recorded = recorded.trim();
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let help = format!(
+        "point --state at this project's state file; if {} really is this project's state \
+         now (you moved the project to another state on purpose), delete {} and run again",
+        backend.path().display(),
+        file.display()
+    );
+    if !backend.path().exists() {
+        miette::bail!(
+            help = help,
+            "there is no state file at {}, but this project has used a state (lineage \
+             {recorded}): refusing to start from an empty state",
+            backend.path().display()
+        );
+    }
+    if state.lineage != recorded {
+        miette::bail!(
+            help = help,
+            "state file {} has lineage {}, but this project last used lineage {recorded}: \
+             it is another state, and planning this configuration against it could destroy \
+             everything it manages",
+            backend.path().display(),
+            state.lineage
+        );
+    }
+    Ok(())
+}
+
+/// Records `state`'s lineage as the one the project in `dir` uses, if the state file
+/// exists and the record differs.
+pub fn record_lineage(
+    dir: &std::path::Path,
+    backend: &LocalBackend,
+    state: &State,
+) -> miette::Result<()> {
+    let file = dir.join(LINEAGE_FILE);
+    if !backend.path().exists()
+        || std::fs::read_to_string(&file).is_ok_and(|l| l.trim() == state.lineage)
+    {
+        return Ok(());
+    }
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| miette::miette!("cannot create {}: {e}", parent.display()))?;
+    }
+    write_atomically(&file, format!("{}\n", state.lineage).as_bytes())
+        .map_err(|e| miette::miette!("{e}"))
 }
 
 impl Session {
@@ -76,6 +156,7 @@ impl Session {
         Ok(Session {
             providers,
             backups,
+            dir: cli.dir.clone(),
             backend: backend(cli),
             redactor,
             color: use_color(cli.no_color),
@@ -84,9 +165,22 @@ impl Session {
     }
 
     /// Reads the state (an empty one if there is no file yet) and learns its secrets,
-    /// so that nothing recorded as sensitive can be printed by accident.
+    /// so that nothing recorded as sensitive can be printed by accident. Refuses a state
+    /// that is not the one this project last used (see [`check_lineage`]).
     pub fn read_state(&mut self) -> miette::Result<State> {
         let state = load_state(&self.backend)?;
+        check_lineage(&self.dir, &self.backend, &state)?;
+        self.learn_secrets(&state);
+        Ok(state)
+    }
+
+    /// [`Session::read_state`] for a command holding the lock, which will write: a
+    /// killed apply's journal is folded in, and the state's lineage is recorded as this
+    /// project's.
+    pub fn read_state_locked(&mut self, lock: &mut StateLock) -> miette::Result<State> {
+        let state = load_state_locked(lock)?;
+        check_lineage(&self.dir, &self.backend, &state)?;
+        record_lineage(&self.dir, &self.backend, &state)?;
         self.learn_secrets(&state);
         Ok(state)
     }
@@ -121,6 +215,23 @@ impl Session {
     /// with everything that depends on them, and reported in [`Planned::unreachable`]:
     /// one unreachable host does not stop the others from being planned and applied.
     pub async fn plan(&mut self, state: &State, goal: Goal) -> miette::Result<Planned> {
+        // A type this terrace does not know cannot be observed, updated or destroyed:
+        // planning around it would keep it silently, or lose it at the next write.
+        for r in &state.resources {
+            if providers::schema(&r.type_name).is_none() {
+                miette::bail!(
+                    help = format!(
+                        "it was written by a newer terrace (upgrade), or edited by hand; \
+                         `terrace state rm {}` forgets it without touching the live object",
+                        r.address
+                    ),
+                    "the state records {} with resource type {:?}, which this terrace does \
+                     not know",
+                    r.address,
+                    r.type_name
+                );
+            }
+        }
         let needed: BTreeSet<ProviderKey> = self
             .project
             .resources
@@ -358,6 +469,7 @@ pub fn prior_resources(state: &State) -> Vec<PriorResource> {
                 .cloned()
                 .collect::<BTreeSet<_>>(),
             depends_on: r.dependencies.clone(),
+            pending: r.pending,
         })
         .collect()
 }

@@ -88,6 +88,46 @@ pub enum StateError {
         /// Serial of the state being written, before the write.
         ours: u64,
     },
+    /// The journal beside the state file cannot be applied. It is left untouched: it may
+    /// be the only record of objects an interrupted apply created.
+    #[error(
+        "state journal {} cannot be applied (line {line}: {message}); it has been left \
+         untouched: move it away only once you have checked that the objects it names \
+         are in the state or gone",
+        path.display()
+    )]
+    JournalCorrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// The line (1-based) that is wrong.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// There is no state file, but files beside it show there was one: starting from an
+    /// empty state would create everything again, or lose track of what exists.
+    #[error(
+        "state file {} does not exist, but {} does: the state was removed or moved, and \
+         terrace will not start from an empty state. Restore it (`cp {} {}`), point \
+         --state at the right file, or move {} away if you really mean to start over",
+        path.display(),
+        companion.display(),
+        companion.display(),
+        path.display(),
+        companion.display()
+    )]
+    MissingState {
+        /// The state file that is missing.
+        path: PathBuf,
+        /// The backup or journal found beside it.
+        companion: PathBuf,
+    },
+    /// `force-unlock` was asked to remove a lock it must not remove.
+    #[error("{message}")]
+    ForceUnlock {
+        /// Why not.
+        message: String,
+    },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
     DuplicateAddress {
@@ -117,9 +157,16 @@ fn locked_message(info: Option<&LockInfo>, path: &Path) -> String {
         ),
         None => "state is locked by another process (no holder details recorded)".to_string(),
     };
+    let force = match info.map(|i| i.id.as_str()).filter(|id| !id.is_empty()) {
+        Some(id) => format!(
+            "; if that process is gone and the lock stays (state on shared storage), \
+             remove it with `terrace force-unlock {id}`"
+        ),
+        None => String::new(),
+    };
     format!(
         "{holder}; lock file {}. The lock is released automatically when that process \
-         exits: wait for it to finish, or stop it if it is stuck",
+         exits: wait for it to finish, or stop it if it is stuck{force}",
         path.display()
     )
 }

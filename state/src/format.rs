@@ -45,6 +45,17 @@ pub struct ResourceState {
     /// Resources this one depended on when it was written; kept so that a resource
     /// removed from the configuration is still destroyed in the right order.
     pub dependencies: Vec<Address>,
+    /// True while the resource is only *intended*: an apply recorded that it was about
+    /// to create it (with any secret it generated for it) but never recorded that the
+    /// create finished. The next plan looks for the object: if it exists it is adopted,
+    /// if not it is created, with the recorded secrets either way. Absent from the JSON
+    /// when false, so states without pending resources read the same as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pending: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl State {
@@ -184,6 +195,7 @@ mod tests {
             attributes: Attrs::from([("name".to_string(), json!(addr))]),
             sensitive_attributes: vec![],
             dependencies: vec![],
+            pending: false,
         }
     }
 

@@ -35,6 +35,13 @@
 //!   file's is refused, because it means someone else wrote in between.
 //! - `resources` are sorted by address; each one's `sensitive_attributes` and
 //!   `dependencies` are sorted and free of duplicates.
+//! - a resource with `"pending": true` is one an apply was about to create when it
+//!   stopped: its attributes (and any password generated for it) are those the create
+//!   used. The next plan adopts the object if it exists and creates it if not. The field
+//!   is left out when false, so a state without pending resources is byte-for-byte what
+//!   earlier versions wrote, and an earlier terrace reading a pending resource simply
+//!   takes it as managed (its next plan then recreates it if absent, with the recorded
+//!   password).
 //!
 //! Sensitive values are stored in clear, as in every tool of this kind: the file is
 //! created with mode 0600 and must be protected like a credential.
@@ -42,20 +49,31 @@
 //! # Files next to the state file
 //!
 //! - `<state>.lock`: locked with an advisory `flock` while a command may write the state.
-//!   While locked it holds a JSON [`LockInfo`] saying who holds it. The kernel frees the
-//!   lock when the holder exits, even by a crash, so a stale lock never needs cleaning up;
-//!   the file itself is left in place on purpose (deleting it races with the next holder).
+//!   While locked it holds a JSON [`LockInfo`] saying who holds it; the holder empties it
+//!   when it finishes. The kernel frees the lock when the holder exits, even by a crash,
+//!   so a stale lock never needs cleaning up on a local disk; the file itself is left in
+//!   place on purpose (deleting it races with the next holder). For shared storage,
+//!   [`LocalBackend::force_unlock`] removes a lock whose holder is gone.
+//! - `<state>.journal`: the write-ahead journal of the apply in progress, or of one that
+//!   was killed (see [`JournalRecord`]): one JSON line per step, appended and `fsync`ed,
+//!   mode 0600. Every read of the state applies it; the next full write folds it into
+//!   the state file and deletes it.
 //! - `<state>.backup`: the state as it was before the last command that wrote it.
 //!
-//! Writes are atomic (temporary file, `fsync`, `rename`, `fsync` of the directory): after
-//! a crash at any point the state file is either the old or the new complete document.
+//! The state path is resolved through symbolic links first, so every name for the same
+//! file shares one lock. Writes are atomic (temporary file `.<state>.<random>.tmp`, mode
+//! 0600, `fsync`, `rename`, `fsync` of the directory): after a crash at any point the
+//! state file is either the old or the new complete document. A temporary file left by
+//! a killed writer is removed by the next command that takes the lock.
 
 mod error;
 mod format;
+mod journal;
 mod local;
 mod lock;
 
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
+pub use journal::JournalRecord;
 pub use local::{write_atomically, LocalBackend, StateLock, DEFAULT_STATE_FILE};
-pub use lock::LockInfo;
+pub use lock::{ForceUnlocked, LockInfo};

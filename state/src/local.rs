@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 
 use crate::error::StateError;
 use crate::format::{decode, encode, State};
-use crate::lock::{acquire, LockInfo};
+use crate::journal::{self, Header, JournalRecord, JOURNAL_VERSION};
+use crate::lock::{acquire, force_unlock, probe, ForceUnlocked, LockInfo};
 
 /// Name of the state file in the project directory when none is configured.
 pub const DEFAULT_STATE_FILE: &str = "terrace.state.json";
 
-/// A state file on the local disk, with its `.lock` and `.backup` companions.
+/// A state file on the local disk, with its `.lock`, `.journal` and `.backup`
+/// companions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalBackend {
     path: PathBuf,
@@ -22,8 +24,15 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// A backend for the state file at `path` (which need not exist yet; its directory
     /// must).
+    ///
+    /// Symbolic links are resolved here, once: the lock, the journal and the backup sit
+    /// beside the real file, so two commands that name the same state through different
+    /// paths take the same lock, and a write replaces the file the link points to rather
+    /// than the link.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LocalBackend { path: path.into() }
+        LocalBackend {
+            path: resolve(path.into()),
+        }
     }
 
     /// A backend for [`DEFAULT_STATE_FILE`] in the project directory `dir`.
@@ -46,30 +55,83 @@ impl LocalBackend {
         with_suffix(&self.path, ".backup")
     }
 
-    /// Reads the state, or `None` if there is no state file yet.
-    ///
-    /// Needs no lock: writes replace the file atomically, so a reader always sees a
-    /// complete document. Commands that will write should load *after* taking the lock
-    /// (see [`StateLock::load`]), so that nobody can write in between.
-    pub fn load(&self) -> Result<Option<State>, StateError> {
-        read_optional(&self.path, "read state file")?
-            .map(|bytes| decode(&self.path, &bytes))
-            .transpose()
+    /// The write-ahead journal, `<state>.journal` (see the crate documentation).
+    pub fn journal_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".journal")
     }
 
-    /// Takes the state lock for `operation` (e.g. `"apply"`), without waiting: if the
-    /// lock is held, by this process or another, fails with [`StateError::Locked`] naming
-    /// the holder.
+    /// Reads the state with the journal of an interrupted apply applied, or `None` if
+    /// there is no state file yet.
+    ///
+    /// A missing state file with a backup or a journal beside it is an error
+    /// ([`StateError::MissingState`]), never an empty state: the state was there and is
+    /// gone, and starting over would lose track of everything it recorded.
+    ///
+    /// Needs no lock: writes replace the file atomically and the journal is only
+    /// appended to, so a reader always sees a complete document. Commands that will
+    /// write should load *after* taking the lock (see [`StateLock::load`]), so that
+    /// nobody can write in between.
+    pub fn load(&self) -> Result<Option<State>, StateError> {
+        Ok(self.load_counting()?.map(|(state, _)| state))
+    }
+
+    /// [`LocalBackend::load`], with the number of journal records applied.
+    fn load_counting(&self) -> Result<Option<(State, usize)>, StateError> {
+        let Some(bytes) = read_optional(&self.path, "read state file")? else {
+            for companion in [self.backup_path(), self.journal_path()] {
+                if companion.exists() {
+                    return Err(StateError::MissingState {
+                        path: self.path.clone(),
+                        companion,
+                    });
+                }
+            }
+            return Ok(None);
+        };
+        let mut state = decode(&self.path, &bytes)?;
+        let journal_path = self.journal_path();
+        let applied = match read_optional(&journal_path, "read state journal")? {
+            Some(j) => journal::replay(&journal_path, &j, &mut state)?,
+            None => 0,
+        };
+        Ok(Some((state, applied)))
+    }
+
+    /// Takes the state lock for `operation` (e.g. `"apply"`), waiting a fraction of a
+    /// second at most: if the lock is held, by this process or another, fails with
+    /// [`StateError::Locked`] naming the holder.
+    ///
+    /// Temporary files that a killed command left beside the state are removed: only a
+    /// lock holder creates them, so once the lock is ours none of them is in use.
     pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
         let lock_path = self.lock_path();
         let info = LockInfo::current(operation);
         let file = acquire(&lock_path, &info)?;
-        Ok(StateLock {
+        let lock = StateLock {
             backend: self.clone(),
-            _file: file,
+            file,
             info,
             backed_up: false,
-        })
+            journal: None,
+        };
+        remove_stale_temporaries(&self.path)?;
+        Ok(lock)
+    }
+
+    /// Who holds the state lock now: `None` if nobody, `Some(None)` if a holder left no
+    /// details. Does not take the lock (a command that only reads uses it to say that an
+    /// apply is running).
+    pub fn lock_holder(&self) -> Result<Option<Option<LockInfo>>, StateError> {
+        probe(&self.lock_path())
+    }
+
+    /// Removes the lock held by the holder whose lock ID ([`LockInfo::id`]) is `id`: for
+    /// a lock that outlived its holder, as can happen with state on shared storage.
+    /// Refuses when the ID does not match (the lock changed hands since it was read) and
+    /// when the holder is a process still running on this machine. If nobody holds the
+    /// lock, clears the details a killed holder left in the file.
+    pub fn force_unlock(&self, id: &str) -> Result<ForceUnlocked, StateError> {
+        force_unlock(&self.lock_path(), id)
     }
 }
 
@@ -81,11 +143,22 @@ pub struct StateLock {
     backend: LocalBackend,
     /// Holds the `flock`: the kernel releases it when this descriptor is closed on drop.
     /// The lock file is deliberately not deleted, since a holder that deletes it could
-    /// race with a new holder that has just opened it.
-    _file: File,
+    /// race with a new holder that has just opened it; it is emptied instead.
+    file: File,
     info: LockInfo,
     /// Whether this lock already saved the pre-command state to the backup file.
     backed_up: bool,
+    /// The journal this lock appends to, once the first record is written.
+    journal: Option<File>,
+}
+
+impl Drop for StateLock {
+    /// Empties the lock file before the descriptor closes, so that a finished command
+    /// does not leave details that read like a live holder. Still holding the `flock`
+    /// here, so no new holder can be writing its own details yet.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl StateLock {
@@ -94,9 +167,79 @@ impl StateLock {
         &self.info
     }
 
-    /// Reads the state while holding the lock; same as [`LocalBackend::load`].
-    pub fn load(&self) -> Result<Option<State>, StateError> {
-        self.backend.load()
+    /// Reads the state while holding the lock; same as [`LocalBackend::load`], and if a
+    /// journal left by an interrupted apply had records, the state with them is written
+    /// in full at once (and the journal deleted), so that recovery happens exactly once.
+    pub fn load(&mut self) -> Result<Option<State>, StateError> {
+        match self.backend.load_counting()? {
+            Some((mut state, applied)) => {
+                if applied > 0 {
+                    self.write(&mut state)?;
+                }
+                Ok(Some(state))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records one step in the journal and applies it to `state`: one appended line and
+    /// one `fsync`, whatever the size of the state (see the crate documentation). The
+    /// first record of a command starts the journal on top of a full write of `state`,
+    /// so the state file is the journal's base. [`StateLock::write`] folds the journal
+    /// back into the state file.
+    ///
+    /// On error the record may or may not be on disk, but `state` has it either way.
+    pub fn append(&mut self, state: &mut State, record: &JournalRecord) -> Result<(), StateError> {
+        self.append_all(state, std::slice::from_ref(record))
+    }
+
+    /// [`StateLock::append`] for several records at once, with a single `fsync`: a
+    /// crash keeps a prefix of them (whole records only).
+    pub fn append_all(
+        &mut self,
+        state: &mut State,
+        records: &[JournalRecord],
+    ) -> Result<(), StateError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if self.journal.is_none() {
+            self.write(state)?;
+            self.journal = Some(self.start_journal(state)?);
+        }
+        let mut bytes = Vec::new();
+        for record in records {
+            record.apply_to(state);
+            bytes.extend(journal::line(record));
+        }
+        let path = self.backend.journal_path();
+        let file = self.journal.as_mut().expect("journal started above");
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StateError::io("append to state journal", &path, e))
+    }
+
+    /// Creates the journal with its header naming `state` as its base.
+    fn start_journal(&self, state: &State) -> Result<File, StateError> {
+        let path = self.backend.journal_path();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StateError::io("create state journal", &path, e))?;
+        let header = Header {
+            journal: JOURNAL_VERSION,
+            lineage: state.lineage.clone(),
+            base_serial: state.serial,
+        };
+        file.write_all(&journal::line(&header))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StateError::io("write state journal", &path, e))?;
+        // The journal's name must survive a power loss too.
+        sync_dir(&path)?;
+        Ok(file)
     }
 
     /// Writes `state`: increments `state.serial`, then replaces the state file
@@ -140,9 +283,95 @@ impl StateLock {
         let result = encode(state).and_then(|bytes| write_atomically(&path, &bytes));
         if result.is_err() {
             state.serial = previous;
+            return result;
         }
-        result
+        // The state file now holds every journal record: the journal is done with. If
+        // this is not reached, the journal's base serial is older than the file's and
+        // readers ignore it.
+        self.journal = None;
+        let journal = self.backend.journal_path();
+        match fs::remove_file(&journal) {
+            Ok(()) => sync_dir(&journal),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StateError::io("remove state journal", &journal, e)),
+        }
     }
+}
+
+/// `path` with every symbolic link resolved: in full if it exists, otherwise its
+/// directory resolved and a dangling link followed. Unresolvable paths stay as given.
+fn resolve(path: PathBuf) -> PathBuf {
+    let mut path = path;
+    // Bounded, like the kernel's own limit, so a link cycle cannot loop forever.
+    for _ in 0..40 {
+        if let Ok(real) = fs::canonicalize(&path) {
+            return real;
+        }
+        match fs::read_link(&path) {
+            // A dangling link: follow it by hand (its target does not exist yet).
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            fs::canonicalize(dir).map(|d| d.join(name)).unwrap_or(path)
+        }
+        _ => path,
+    }
+}
+
+/// Removes `.<state>.*.tmp` files (of the state and its backup) left by a killed writer.
+fn remove_stale_temporaries(state: &Path) -> Result<(), StateError> {
+    let dir = parent_dir(state);
+    let Some(name) = state.file_name() else {
+        return Ok(());
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return Err(StateError::io("list", dir, e)),
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let p = entry.path();
+            fs::remove_file(&p)
+                .map_err(|e| StateError::io("remove stale temporary file", &p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// `fsync`s the directory holding `path`, so that a created, renamed or removed name in
+/// it survives a power loss.
+fn sync_dir(path: &Path) -> Result<(), StateError> {
+    let dir = parent_dir(path);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StateError::io("sync directory", dir, e))
 }
 
 /// `path` with `suffix` appended to its file name.
@@ -167,10 +396,7 @@ fn read_optional(path: &Path, action: &'static str) -> Result<Option<Vec<u8>>, S
 /// directory so the rename itself survives a power loss. Also used for other files that
 /// must never be seen half-written (saved plans).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let Some(name) = path.file_name() else {
         return Err(StateError::io(
             "write",
@@ -202,9 +428,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StateError::io("sync directory", dir, e))
+    sync_dir(path)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::json;
 use terrace_provider::{Address, Attrs, ProviderKey};
-use terrace_state::{LocalBackend, ResourceState, State, StateError, FORMAT_VERSION};
+use terrace_state::{
+    JournalRecord, LocalBackend, LockInfo, ResourceState, State, StateError, FORMAT_VERSION,
+};
 
 fn resource(addr: &str, owner: &str) -> ResourceState {
     ResourceState {
@@ -20,6 +22,7 @@ fn resource(addr: &str, owner: &str) -> ResourceState {
         ]),
         sensitive_attributes: vec!["password".into()],
         dependencies: vec![Address::new("database.x.user")],
+        pending: false,
     }
 }
 
@@ -318,4 +321,186 @@ fn writing_a_stale_copy_is_refused() {
         "{err}"
     );
     assert_eq!(stale.serial, 1);
+}
+
+#[test]
+fn journal_records_survive_a_killed_apply_and_are_folded_in_once() {
+    let (d, b) = backend();
+    let mut s = State::new();
+    s.upsert(resource("database.old", "o"));
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+
+    let mut lock = b.lock("apply").unwrap();
+    let mut pending = resource("database.a.user", "alice");
+    pending
+        .attributes
+        .insert("password".into(), json!("generated-pw"));
+    lock.append(&mut s, &JournalRecord::Pending(pending.clone()))
+        .unwrap();
+    let base = fs::read(b.path()).unwrap();
+    let base_mtime = fs::metadata(b.path()).unwrap().modified().unwrap();
+    lock.append(&mut s, &JournalRecord::Remove(Address::new("database.old")))
+        .unwrap();
+    lock.append(
+        &mut s,
+        &JournalRecord::Pending(resource("database.b", "bob")),
+    )
+    .unwrap();
+    lock.append(
+        &mut s,
+        &JournalRecord::Upsert(resource("database.b", "bob")),
+    )
+    .unwrap();
+    // A step's checkpoint appends to the journal; the state file stays as it was.
+    assert_eq!(fs::read(b.path()).unwrap(), base);
+    assert_eq!(
+        fs::metadata(b.path()).unwrap().modified().unwrap(),
+        base_mtime
+    );
+    assert_eq!(mode(&b.journal_path()), 0o600);
+    // Killed here, before the final write (dropping the lock only empties the lock
+    // file; the journal stays as a kill leaves it).
+    drop(lock);
+
+    let seen = b.load().unwrap().unwrap();
+    assert_eq!(
+        seen.resources, s.resources,
+        "readers see the journal applied"
+    );
+    let user = seen.get(&Address::new("database.a.user")).unwrap();
+    assert!(user.pending);
+    assert_eq!(user.attributes["password"], "generated-pw");
+    assert!(!seen.get(&Address::new("database.b")).unwrap().pending);
+    assert!(seen.get(&Address::new("database.old")).is_none());
+
+    // The next lock holder folds it into the state file, once.
+    let serial = seen.serial;
+    let mut lock = b.lock("apply").unwrap();
+    let recovered = lock.load().unwrap().unwrap();
+    assert_eq!(recovered.serial, serial + 1);
+    assert!(!b.journal_path().exists());
+    assert_eq!(b.load().unwrap().unwrap(), recovered);
+    drop(lock);
+    assert!(names(d.path()).iter().all(|n| !n.ends_with(".tmp")));
+}
+
+#[test]
+fn a_full_write_ends_the_journal() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    let mut lock = b.lock("apply").unwrap();
+    lock.append(&mut s, &JournalRecord::Pending(resource("database.a", "a")))
+        .unwrap();
+    assert!(b.journal_path().exists());
+    lock.append(&mut s, &JournalRecord::Upsert(resource("database.a", "a")))
+        .unwrap();
+    lock.write(&mut s).unwrap();
+    assert!(!b.journal_path().exists());
+    let loaded = b.load().unwrap().unwrap();
+    assert_eq!(loaded, s);
+    assert!(!loaded.resources[0].pending);
+    let text = fs::read_to_string(b.path()).unwrap();
+    assert!(!text.contains("pending"), "false is not written: {text}");
+}
+
+#[test]
+fn a_stale_journal_beside_a_newer_state_is_ignored() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    let mut lock = b.lock("apply").unwrap();
+    lock.append(&mut s, &JournalRecord::Pending(resource("database.a", "a")))
+        .unwrap();
+    let journal = fs::read(b.journal_path()).unwrap();
+    lock.write(&mut s).unwrap();
+    // Killed between the full write and the removal of the journal.
+    fs::write(b.journal_path(), journal).unwrap();
+    s.remove(&Address::new("database.a"));
+    lock.write(&mut s).unwrap();
+    drop(lock);
+    assert!(b.load().unwrap().unwrap().resources.is_empty());
+}
+
+#[test]
+fn missing_state_with_a_backup_or_journal_beside_it_is_refused() {
+    let (_d, b) = backend();
+    let mut s = State::new();
+    s.upsert(resource("database.a", "a"));
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    assert!(b.backup_path().exists());
+    fs::remove_file(b.path()).unwrap();
+    let err = b.load().unwrap_err();
+    assert!(matches!(err, StateError::MissingState { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(".backup") && msg.contains("cp "), "{msg}");
+
+    fs::rename(b.backup_path(), b.journal_path()).unwrap();
+    assert!(matches!(
+        b.load().unwrap_err(),
+        StateError::MissingState { .. }
+    ));
+}
+
+#[test]
+fn a_symlinked_state_path_shares_the_lock_and_stays_a_link() {
+    let (d, b) = backend();
+    let mut s = State::new();
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    let link = d.path().join("link.json");
+    std::os::unix::fs::symlink(b.path(), &link).unwrap();
+    let via_link = LocalBackend::new(&link);
+    assert_eq!(via_link.lock_path(), b.lock_path());
+
+    let held = b.lock("apply").unwrap();
+    assert!(matches!(
+        via_link.lock("apply"),
+        Err(StateError::Locked { .. })
+    ));
+    drop(held);
+    let mut lock = via_link.lock("apply").unwrap();
+    lock.write(&mut s).unwrap();
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(b.load().unwrap().unwrap().serial, 2);
+
+    // A relative link, and one whose target does not exist yet.
+    let dangling = d.path().join("new.json");
+    std::os::unix::fs::symlink("sub/real.json", &dangling).unwrap();
+    fs::create_dir(d.path().join("sub")).unwrap();
+    let nb = LocalBackend::new(&dangling);
+    assert_eq!(
+        nb.path(),
+        fs::canonicalize(d.path()).unwrap().join("sub/real.json")
+    );
+}
+
+#[test]
+fn stale_temporary_files_are_removed_by_the_next_lock_holder() {
+    let (d, b) = backend();
+    let mut s = State::new();
+    b.lock("apply").unwrap().write(&mut s).unwrap();
+    let stale = d.path().join(".terrace.state.json.0123abcd.tmp");
+    let stale_backup = d.path().join(".terrace.state.json.backup.4567.tmp");
+    let other = d.path().join(".other.json.89.tmp");
+    for p in [&stale, &stale_backup, &other] {
+        fs::write(p, "secret").unwrap();
+    }
+    let _lock = b.lock("apply").unwrap();
+    assert!(!stale.exists() && !stale_backup.exists());
+    assert!(other.exists(), "other files are not touched");
+}
+
+#[test]
+fn the_lock_file_is_emptied_when_the_lock_is_released() {
+    let (_d, b) = backend();
+    let lock = b.lock("apply").unwrap();
+    let held: LockInfo = serde_json::from_str(&fs::read_to_string(b.lock_path()).unwrap()).unwrap();
+    assert_eq!(&held, lock.info());
+    assert!(!held.id.is_empty());
+    assert_eq!(b.lock_holder().unwrap(), Some(Some(held)));
+    drop(lock);
+    assert_eq!(fs::read(b.lock_path()).unwrap(), b"");
+    assert_eq!(b.lock_holder().unwrap(), None);
 }

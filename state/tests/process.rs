@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use terrace_state::{LocalBackend, State, StateError};
+use terrace_state::{ForceUnlocked, LocalBackend, State, StateError};
 
 const CHILD_ENV: &str = "TERRACE_STATE_TEST_LOCK_CHILD";
 const MARKER: &str = "<<child holds the lock>>";
@@ -144,4 +144,72 @@ fn foreign_flock_holder_is_refused() {
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
     backend.lock("apply").unwrap();
+}
+
+/// A lock whose holder is gone from view (a holder on another machine sharing the state)
+/// is removed by `force_unlock`, given the lock ID; a wrong ID removes nothing.
+#[test]
+fn force_unlock_removes_a_foreign_holders_lock_given_its_id() {
+    let Some(flock) = ["/usr/bin/flock", "/bin/flock"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("flock(1) not installed; skipping");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::in_dir(dir.path());
+    let info = serde_json::json!({"who": "ops@elsewhere", "pid": 4242, "operation": "apply",
+        "since": "2026-01-01T00:00:00Z", "id": "abc123"});
+    std::fs::write(backend.lock_path(), info.to_string()).unwrap();
+    let mut child = Command::new(flock)
+        .arg(backend.lock_path())
+        .args(["sh", "-c", "echo LOCKED; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let err = backend.lock("apply").unwrap_err();
+    assert!(
+        err.to_string().contains("terrace force-unlock abc123"),
+        "{err}"
+    );
+
+    let err = backend.force_unlock("wrong").unwrap_err();
+    assert!(err.to_string().contains("not wrong"), "{err}");
+    assert!(backend.lock_path().exists());
+
+    match backend.force_unlock("abc123").unwrap() {
+        ForceUnlocked::Removed(holder) => {
+            assert_eq!(holder.who, "ops@elsewhere");
+            assert_eq!(holder.pid, 4242);
+        }
+        other => panic!("{other:?}"),
+    }
+    backend
+        .lock("apply")
+        .expect("the lock is free after force-unlock");
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+#[test]
+fn force_unlock_refuses_a_live_holder_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::in_dir(dir.path());
+    let mut child = spawn_holder(backend.path());
+    let holder = backend.lock_holder().unwrap().unwrap().unwrap();
+    assert_eq!(holder.pid, child.id());
+    let err = backend.force_unlock(&holder.id).unwrap_err();
+    assert!(err.to_string().contains("still running"), "{err}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(matches!(
+        backend.force_unlock("anything").unwrap(),
+        ForceUnlocked::WasFree(None)
+    ));
 }

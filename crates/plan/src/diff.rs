@@ -24,7 +24,25 @@ pub struct PriorResource {
     pub sensitive_attrs: BTreeSet<String>,
     /// Dependencies recorded at the last apply (used to order deletions).
     pub depends_on: Vec<Address>,
+    /// An apply recorded that it was about to create this object and stopped before
+    /// recording that it had: whether it exists is not known until it is observed.
+    /// Present, it is adopted (no conflict, no drift); absent, it is created, reusing
+    /// the recorded computed values (a generated password).
+    pub pending: bool,
 }
+
+/// The note on the change of a pending resource that exists.
+pub const ADOPT_PENDING_NOTE: &str =
+    "an earlier apply stopped while creating it; apply adopts the object it created";
+
+/// The note on the change of a pending resource that does not exist.
+pub const CREATE_PENDING_NOTE: &str = "an earlier apply stopped before creating it";
+
+/// The note on the delete of a pending resource that is no longer wanted and does not
+/// exist: there is nothing to destroy, it only leaves the state (the executor makes no
+/// provider call for it).
+pub const FORGET_PENDING_NOTE: &str =
+    "an earlier apply stopped before creating it; it only leaves the state";
 
 /// Everything the planner looks at.
 #[derive(Clone, Copy)]
@@ -105,6 +123,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             continue;
         };
+        if p.pending {
+            out.changes
+                .push(pending_change(d, schema, p, observed, sensitive));
+            continue;
+        }
         let mut drifted_names: BTreeSet<String> = BTreeSet::new();
         let current = match observed {
             Some(Observed::Absent) => {
@@ -158,6 +181,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let schema = schema_for(&input, address, &p.type_name)?;
         let sensitive = schema.sensitive_names(&p.sensitive_attrs);
         let (before, note) = match input.observed.get(*address) {
+            Some(Observed::Absent) if p.pending => {
+                (p.attrs.clone(), Some(FORGET_PENDING_NOTE.to_string()))
+            }
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
                     address: p.address.clone(),
@@ -194,6 +220,52 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     out.drift.sort_by(|a, b| a.address.cmp(&b.address));
     out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(out)
+}
+
+/// The change for a desired resource that an interrupted apply was creating.
+fn pending_change(
+    d: &DesiredResource,
+    schema: &ResourceSchema,
+    p: &PriorResource,
+    observed: Option<&Observed>,
+    sensitive: BTreeSet<String>,
+) -> ResourceChange {
+    let live = match observed {
+        Some(Observed::Present(live)) => live,
+        // Not there (or not observed): create it, with the values recorded for it.
+        _ => {
+            let mut c = create(d, schema, sensitive, Some(CREATE_PENDING_NOTE.to_string()));
+            if let Some(after) = c.after.as_mut() {
+                carry_computed(schema, &p.attrs, after);
+                c.generated = generated(schema, after);
+            }
+            return c;
+        }
+    };
+    let current = refresh(schema, &p.attrs, live);
+    let mut c = update_or_replace(d, schema, &p.provider, current, sensitive);
+    if c.action == Action::Replace {
+        c.note = Some("an earlier apply stopped while creating it".to_string());
+        return c;
+    }
+    // What cannot be read back (a password) may not be what the interrupted create set
+    // (it may have stopped before setting it): set it again, to the recorded value.
+    let after = c.after.as_ref().expect("update_or_replace sets after");
+    for a in schema
+        .attrs
+        .iter()
+        .filter(|a| !a.observable && !a.force_new)
+    {
+        if after.get(a.name).is_some_and(|v| !v.is_null()) && !c.changed.iter().any(|k| k == a.name)
+        {
+            c.changed.push(a.name.to_string());
+        }
+    }
+    if !c.changed.is_empty() {
+        c.action = Action::Update;
+    }
+    c.note = Some(ADOPT_PENDING_NOTE.to_string());
+    c
 }
 
 fn schema_for(

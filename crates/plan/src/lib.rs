@@ -16,7 +16,10 @@ pub mod graph;
 mod model;
 pub mod render;
 
-pub use diff::{plan, PlanError, PlanInput, PriorResource, PROVIDER_ATTR};
+pub use diff::{
+    plan, PlanError, PlanInput, PriorResource, ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE,
+    FORGET_PENDING_NOTE, PROVIDER_ATTR,
+};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
     redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange, Summary,

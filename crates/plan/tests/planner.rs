@@ -73,6 +73,14 @@ fn prior(addr: &str, ty: &str, a: serde_json::Value) -> PriorResource {
         attrs: attrs(a),
         sensitive_attrs: BTreeSet::new(),
         depends_on: vec![],
+        pending: false,
+    }
+}
+
+fn pending(addr: &str, ty: &str, a: serde_json::Value) -> PriorResource {
+    PriorResource {
+        pending: true,
+        ..prior(addr, ty, a)
     }
 }
 
@@ -624,4 +632,95 @@ fn text_edited_by_hand_shows_as_a_line_diff_in_the_drift_section() {
     .unwrap();
     let t = text(&p);
     assert!(!t.contains("-b") && !t.contains("+B"), "{t}");
+}
+
+/// A pending user (an apply was killed while creating it) that exists is adopted with
+/// the recorded password set again: an update, neither a conflict nor drift.
+#[test]
+fn pending_resource_that_exists_is_adopted_and_its_recorded_password_set() {
+    let d = [
+        desired("user", "test_user", json!({"name": "app"})),
+        desired(
+            "db",
+            "test_db",
+            json!({"name": "app", "connection_limit": 5}),
+        ),
+    ];
+    let p = [
+        pending(
+            "user",
+            "test_user",
+            json!({"name": "app", "password": "journaled"}),
+        ),
+        pending(
+            "db",
+            "test_db",
+            json!({"name": "app", "connection_limit": 5}),
+        ),
+    ];
+    let plan = run(
+        &d,
+        &p,
+        &[
+            ("user", present(json!({"name": "app"}))),
+            ("db", present(json!({"name": "app", "connection_limit": 5}))),
+        ],
+    )
+    .unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+    let user = plan.change(&Address::new("user")).unwrap();
+    assert_eq!(user.action, Action::Update);
+    assert_eq!(user.changed, ["password"]);
+    assert_eq!(user.after.as_ref().unwrap()["password"], "journaled");
+    assert_eq!(user.note.as_deref(), Some(terrace_plan::ADOPT_PENDING_NOTE));
+    // Nothing to set again: adopted as it is, by the apply, without a step.
+    let db = plan.change(&Address::new("db")).unwrap();
+    assert_eq!(db.action, Action::NoOp);
+    let shown = text(&plan);
+    assert!(!shown.contains("journaled"), "{shown}");
+    assert!(shown.contains("apply adopts"), "{shown}");
+}
+
+#[test]
+fn pending_resource_that_is_absent_is_created_with_the_recorded_password() {
+    let d = [desired("user", "test_user", json!({"name": "app"}))];
+    let p = [pending(
+        "user",
+        "test_user",
+        json!({"name": "app", "password": "journaled"}),
+    )];
+    let plan = run(&d, &p, &[("user", Observed::Absent)]).unwrap();
+    assert!(plan.drift.is_empty(), "not drift: {:?}", plan.drift);
+    let c = plan.change(&Address::new("user")).unwrap();
+    assert_eq!(c.action, Action::Create);
+    assert_eq!(c.after.as_ref().unwrap()["password"], "journaled");
+    assert!(c.generated.is_empty());
+    assert_eq!(c.note.as_deref(), Some(terrace_plan::CREATE_PENDING_NOTE));
+}
+
+#[test]
+fn pending_resource_no_longer_wanted_is_destroyed_or_forgotten() {
+    let p = [
+        pending("here", "test_db", json!({"name": "here"})),
+        pending("gone", "test_db", json!({"name": "gone"})),
+    ];
+    let plan = run(
+        &[],
+        &p,
+        &[
+            ("here", present(json!({"name": "here"}))),
+            ("gone", Observed::Absent),
+        ],
+    )
+    .unwrap();
+    assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+    let here = plan.change(&Address::new("here")).unwrap();
+    assert_eq!(here.action, Action::Delete);
+    let gone = plan.change(&Address::new("gone")).unwrap();
+    assert_eq!(gone.action, Action::Delete);
+    assert_eq!(
+        gone.note.as_deref(),
+        Some(terrace_plan::FORGET_PENDING_NOTE)
+    );
 }

@@ -412,7 +412,17 @@ impl SqlProvider {
                 .collect(),
         };
         let found = self.observe(std::slice::from_ref(&req)).await?;
-        Ok(matches!(found.first(), Some(Observed::Present(_))))
+        Ok(match found.first() {
+            // PostgreSQL marks a database whose DROP DATABASE was interrupted (terrace
+            // killed mid-destroy) invalid, datconnlimit -2: nobody can connect to it any
+            // more, so it cannot be dumped, and part of it is already gone. Dropping it
+            // is the only thing left to do; refusing would block every later destroy.
+            Some(Observed::Present(a)) => {
+                !(self.server.engine == SqlEngine::Postgres
+                    && a.get("connection_limit") == Some(&Value::from(-2)))
+            }
+            _ => false,
+        })
     }
 
     async fn run(&self, address: &Address, stmts: &[stmt::Stmt]) -> ProviderResult<()> {
@@ -833,14 +843,21 @@ impl Provider for SqlProvider {
                 if let (DATABASE, Some(dir)) = (t, &self.backup_dir) {
                     let name = attrs::req_str(&prior, "name")?;
                     if self.database_exists(&step.address, name).await? {
-                        dump::dump_database(
+                        let dumped = dump::dump_database(
                             &self.server,
                             self.socket.as_deref(),
                             &step.address,
                             name,
                             dir,
                         )
-                        .await?;
+                        .await;
+                        // A database that vanished meanwhile (the DROP of a killed run
+                        // still finishing on the server) has nothing left to dump.
+                        if let Err(e) = dumped {
+                            if self.database_exists(&step.address, name).await? {
+                                return Err(e);
+                            }
+                        }
                     }
                 }
                 let stmts = self.plan_delete(t, &prior)?;

@@ -1,0 +1,241 @@
+//! The write-ahead journal: `<state>.journal`, an append-only file of JSON lines that
+//! records an apply's progress between two full writes of the state.
+//!
+//! ```text
+//! {"journal":1,"lineage":"0b6f…","base_serial":7}
+//! {"pending":{"address":"database.a.user","type":"sql_user",…,"pending":true}}
+//! {"upsert":{"address":"database.a.user","type":"sql_user",…}}
+//! {"remove":"database.old"}
+//! ```
+//!
+//! The first line says which state the records apply to: the state file with that
+//! lineage and serial. Each later line is one [`JournalRecord`], appended and `fsync`ed
+//! on its own, so a step's checkpoint costs one small write however large the state is.
+//! A full write of the state includes every record and then deletes the journal; a crash
+//! between the two leaves a journal whose `base_serial` is older than the state's, which
+//! readers recognise and ignore.
+//!
+//! Only the last line can be incomplete (the process died while appending it); it is
+//! ignored. Any other line that does not parse makes the journal corrupt: it is reported
+//! and never deleted, since it may be the only record of what was created.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use terrace_provider::Address;
+
+use crate::error::StateError;
+use crate::format::{ResourceState, State};
+
+/// Format version of the journal's header line.
+pub(crate) const JOURNAL_VERSION: u32 = 1;
+
+/// The journal's first line.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct Header {
+    /// [`JOURNAL_VERSION`].
+    pub(crate) journal: u32,
+    /// Lineage of the state the records apply to.
+    pub(crate) lineage: String,
+    /// Serial of the state file the records apply to.
+    pub(crate) base_serial: u64,
+}
+
+/// One change to the state, as recorded in the journal.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// About to create this resource: it is recorded with `pending` set, with the
+    /// attributes (and generated secrets) the create will use.
+    Pending(ResourceState),
+    /// The resource was created, updated or adopted: recorded as managed.
+    Upsert(ResourceState),
+    /// The resource was destroyed (or forgotten): it leaves the state.
+    Remove(Address),
+}
+
+impl JournalRecord {
+    /// Applies this record to `state` in memory.
+    pub fn apply_to(&self, state: &mut State) {
+        match self {
+            JournalRecord::Pending(r) => state.upsert(ResourceState {
+                pending: true,
+                ..r.clone()
+            }),
+            JournalRecord::Upsert(r) => state.upsert(ResourceState {
+                pending: false,
+                ..r.clone()
+            }),
+            JournalRecord::Remove(a) => {
+                state.remove(a);
+            }
+        }
+    }
+}
+
+/// Encodes one journal line, newline included.
+pub(crate) fn line<T: Serialize>(value: &T) -> Vec<u8> {
+    // Plain structs, strings and JSON values always serialise.
+    let mut bytes = serde_json::to_vec(value).expect("journal record serialises to JSON");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Applies the journal `bytes` (read from `path`) to `state`, the state file it sits
+/// beside. Returns how many records were applied: 0 for an empty journal or one that an
+/// earlier full write already included.
+pub(crate) fn replay(path: &Path, bytes: &[u8], state: &mut State) -> Result<usize, StateError> {
+    let corrupt = |line: usize, message: String| StateError::JournalCorrupt {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    // Only lines that end with a newline were completely written.
+    let mut lines = bytes.split_inclusive(|b| *b == b'\n');
+    let Some(first) = lines.next().filter(|l| l.ends_with(b"\n")) else {
+        // Killed while writing the header: nothing was recorded after it.
+        return Ok(0);
+    };
+    let header: Header =
+        serde_json::from_slice(first).map_err(|e| corrupt(1, format!("bad header: {e}")))?;
+    if header.journal != JOURNAL_VERSION {
+        return Err(corrupt(
+            1,
+            format!(
+                "journal format {} is not the one this terrace writes ({JOURNAL_VERSION})",
+                header.journal
+            ),
+        ));
+    }
+    if header.lineage != state.lineage {
+        return Err(corrupt(
+            1,
+            format!(
+                "it belongs to state lineage {}, but the state file has lineage {}",
+                header.lineage, state.lineage
+            ),
+        ));
+    }
+    if header.base_serial < state.serial {
+        // A full write already included these records (it was killed before it could
+        // delete the journal).
+        return Ok(0);
+    }
+    if header.base_serial > state.serial {
+        return Err(corrupt(
+            1,
+            format!(
+                "it continues state serial {}, but the state file has the older serial {} \
+                 (was the state file replaced by an older copy?)",
+                header.base_serial, state.serial
+            ),
+        ));
+    }
+    let mut applied = 0;
+    for (i, l) in lines.enumerate() {
+        if !l.ends_with(b"\n") {
+            // The torn last append of a killed run: that step was not recorded.
+            break;
+        }
+        let record: JournalRecord =
+            serde_json::from_slice(l).map_err(|e| corrupt(i + 2, e.to_string()))?;
+        record.apply_to(state);
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use terrace_provider::{Attrs, ProviderKey};
+
+    fn res(addr: &str) -> ResourceState {
+        ResourceState {
+            address: Address::new(addr),
+            type_name: "sql_user".into(),
+            provider: ProviderKey("service.pg".into()),
+            attributes: Attrs::from([("name".to_string(), json!(addr))]),
+            sensitive_attributes: vec![],
+            dependencies: vec![],
+            pending: false,
+        }
+    }
+
+    fn journal(state: &State, records: &[JournalRecord]) -> Vec<u8> {
+        let mut out = line(&Header {
+            journal: JOURNAL_VERSION,
+            lineage: state.lineage.clone(),
+            base_serial: state.serial,
+        });
+        for r in records {
+            out.extend(line(r));
+        }
+        out
+    }
+
+    #[test]
+    fn records_apply_in_order_and_a_torn_last_line_is_ignored() {
+        let mut s = State::new();
+        s.upsert(res("old"));
+        let mut bytes = journal(
+            &s,
+            &[
+                JournalRecord::Pending(res("a")),
+                JournalRecord::Pending(res("b")),
+                JournalRecord::Upsert(res("a")),
+                JournalRecord::Remove(Address::new("old")),
+            ],
+        );
+        bytes.extend_from_slice(b"{\"upsert\":{\"addr");
+        let n = replay(Path::new("j"), &bytes, &mut s).unwrap();
+        assert_eq!(n, 4);
+        let got: Vec<(&str, bool)> = s
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.pending))
+            .collect();
+        assert_eq!(got, [("a", false), ("b", true)]);
+    }
+
+    #[test]
+    fn a_journal_already_included_in_the_state_is_ignored() {
+        let mut s = State::new();
+        let bytes = journal(&s, &[JournalRecord::Pending(res("a"))]);
+        s.serial += 1;
+        assert_eq!(replay(Path::new("j"), &bytes, &mut s).unwrap(), 0);
+        assert!(s.resources.is_empty());
+    }
+
+    #[test]
+    fn foreign_newer_or_garbled_journals_are_errors() {
+        let s = State::new();
+        let bytes = journal(&State::new(), &[]);
+        let err = replay(Path::new("/p/j"), &bytes, &mut s.clone()).unwrap_err();
+        assert!(err.to_string().contains("lineage"), "{err}");
+        assert!(err.to_string().contains("/p/j"), "{err}");
+
+        let mut newer = s.clone();
+        newer.serial = 5;
+        let bytes = journal(&newer, &[]);
+        let err = replay(Path::new("j"), &bytes, &mut s.clone()).unwrap_err();
+        assert!(err.to_string().contains("older serial"), "{err}");
+
+        let mut bytes = journal(&s, &[JournalRecord::Pending(res("a"))]);
+        bytes.extend_from_slice(b"garbage\n");
+        bytes.extend(line(&JournalRecord::Pending(res("b"))));
+        let err = replay(Path::new("j"), &bytes, &mut s.clone()).unwrap_err();
+        assert!(
+            matches!(err, StateError::JournalCorrupt { line: 3, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_journal_killed_while_writing_its_header_is_empty() {
+        let mut s = State::new();
+        assert_eq!(replay(Path::new("j"), b"", &mut s).unwrap(), 0);
+        assert_eq!(replay(Path::new("j"), b"{\"journ", &mut s).unwrap(), 0);
+    }
+}
