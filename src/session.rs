@@ -243,7 +243,11 @@ impl Session {
         let mut prior = prior_resources(state);
         let mut kept = 0;
         let desired: Vec<DesiredResource> = match goal {
-            Goal::Converge => resolve_known(&self.project.resources, state),
+            Goal::Converge => {
+                let mut known = resolve_known(&self.project.resources, state);
+                self.renormalize(&mut known)?;
+                known
+            }
             Goal::Destroy { include_services } => {
                 if !include_services {
                     // Shared services are left alone entirely: not observed, not
@@ -290,6 +294,21 @@ impl Session {
             left_out: left_out.into_iter().collect(),
             kept,
         })
+    }
+
+    /// Normalises again the resources whose attributes changed when reference markers
+    /// were filled in, so that what providers derive from them (a file's
+    /// `content_sha256`) describes the real value, not the marker.
+    fn renormalize(&self, resolved: &mut [DesiredResource]) -> miette::Result<()> {
+        for (r, loaded) in resolved.iter_mut().zip(&self.project.resources) {
+            if r.attrs != loaded.attrs {
+                self.providers
+                    .get(&r.provider)?
+                    .normalize(&r.type_name, &mut r.attrs)
+                    .map_err(|e| miette::miette!("{}: {e}", r.address))?;
+            }
+        }
+        Ok(())
     }
 
     /// The containers of shared services and everything they depend on (volumes,

@@ -68,7 +68,7 @@ async fn observe_users(p: &SqlProvider, tenants: &[&Tenant]) -> Vec<Attrs> {
         .step_by(3)
         .map(|a| match a {
             Observed::Present(live) => live,
-            Observed::Absent => panic!("user is absent"),
+            other => panic!("user not observed: {other:?}"),
         })
         .collect()
 }

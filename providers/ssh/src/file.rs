@@ -42,14 +42,10 @@ fn check_path(path: &str) -> ProviderResult<()> {
 pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
     check_path(req_str(FILE, a, "path")?)?;
     if let Some(content) = opt_str(FILE, a, "content")? {
+        // Always derived from the content, never given: content holding a value known
+        // only after apply (a generated password) is normalised again once it is filled
+        // in, and the hash must then describe the filled-in text.
         let sha = sha256_hex(content.as_bytes());
-        if let Some(given) = opt_str(FILE, a, "content_sha256")? {
-            if given != sha {
-                return Err(ProviderError::Invalid(format!(
-                    "{FILE}: content_sha256 does not match content"
-                )));
-            }
-        }
         a.insert("content_sha256".into(), sha.into());
     }
     if let Some(m) = a.get("mode").filter(|v| !v.is_null()) {
