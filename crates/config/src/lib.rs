@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use terrace_provider::{DesiredResource, Secret};
+use terrace_provider::{DesiredResource, ResourceSchema, Secret};
 
 mod diagnostics;
 mod driver;
@@ -70,10 +70,35 @@ pub struct Project {
     pub secrets: Vec<Secret>,
 }
 
+/// The providers' resource schemas, by resource type: the language decodes the blocks
+/// of its one-to-one kinds (`image`, `file`, `firewall_rule`, ...) against them, as
+/// OpenTofu's core decodes resource blocks against provider schemas. The binary passes
+/// every provider's; the language names no provider crate.
+pub type SchemaSource<'a> = &'a dyn Fn(&str) -> Option<&'static ResourceSchema>;
+
 /// Loads every `*.hcl` file of `dir` (sorted by name, one namespace), evaluates it with
-/// the given variable values and lowers it to resources.
-pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors> {
+/// the given variable values and lowers it to resources, decoding resource blocks
+/// against `schemas`.
+pub fn load_dir(
+    dir: &Path,
+    inputs: &VarInputs,
+    schemas: SchemaSource<'_>,
+) -> Result<Project, ConfigErrors> {
     let mut errors = Vec::new();
+    let schemas = kind::Schemas(schemas);
+    let missing = schemas.missing();
+    if !missing.is_empty() {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "no provider schema for the resource types {}",
+                missing.join(", ")
+            ),
+        )
+        .help(
+            "the program that loads the configuration must pass every provider's schemas",
+        )]));
+    }
     let files = syntax::read_dir(dir).map_err(|e| ConfigErrors(vec![e]))?;
     let mut blocks = Vec::new();
     let mut bodies = Vec::new();
@@ -88,8 +113,14 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+    let top_schemas = syntax::TopSchemas::new(schemas);
     for (file, body) in &bodies {
-        blocks.extend(syntax::top_level_blocks(file, body, &mut errors));
+        blocks.extend(syntax::top_level_blocks(
+            file,
+            body,
+            &top_schemas,
+            &mut errors,
+        ));
     }
     let decls = syntax::Decls::collect(blocks, &mut errors);
 
@@ -107,7 +138,14 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
 
     let templates = templates::preload(&decls, &base, dir, &mut errors);
     let plan = graph::plan(&decls, &failed_vars, &templates, &mut errors);
-    let evaluated = driver::run(&decls, &vars, &plan, &templates, base, dir, &mut errors);
+    let env = driver::Inputs {
+        decls: &decls,
+        schemas,
+        vars: &vars,
+        templates: &templates,
+        dir,
+    };
+    let evaluated = driver::run(env, &plan, base, &mut errors);
     let resources = resolve::all(&evaluated, &mut errors);
 
     let mut secrets: Vec<String> = vars.secrets;

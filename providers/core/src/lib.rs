@@ -65,7 +65,90 @@ impl fmt::Display for ProviderKey {
     }
 }
 
-/// How the planner must treat one attribute of a resource type.
+/// The type of value an attribute takes, which the configuration language decodes and
+/// checks before anything else sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Any value; whoever lowers the attribute decodes it.
+    Any,
+    /// A string.
+    String,
+    /// `true` or `false`.
+    Bool,
+    /// A whole number within the bounds (inclusive).
+    Int {
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
+    /// A list of strings.
+    StringList,
+}
+
+/// Whether the configuration sets an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The configuration may set it.
+    Optional,
+    /// The resource needs it (a block may still default it, e.g. a name from the label).
+    Required,
+    /// Only the provider sets it (a content hash, an image id): not written in blocks.
+    Output,
+}
+
+/// Where a value being validated belongs, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The resource's address, e.g. `firewall_rule.ssh`.
+    pub address: &'a str,
+    /// The attribute path as written in messages: `comment`, or `allow_from[1]` for an
+    /// element of a list.
+    pub field: &'a str,
+}
+
+/// A value a provider rejects, worded for the user; the configuration language shows it
+/// at the value's place in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// What is wrong, e.g. `invalid allow_from[0] "x": not an IP address or CIDR network`.
+    pub message: String,
+    /// A short label under the value.
+    pub label: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A provider's check of one attribute value (of each element, for a list), the one
+/// copy of the rule that both the configuration language (for located diagnostics) and
+/// the provider (before touching a system) apply.
+#[derive(Clone, Copy)]
+pub struct Validate(pub fn(&Value, &Subject<'_>) -> Result<(), Invalid>);
+
+impl fmt::Debug for Validate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Validate(..)")
+    }
+}
+
+impl PartialEq for Validate {
+    /// Two checks are the same function (schemas compare equal only to themselves in
+    /// practice; this keeps `AttrSchema: Eq`).
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Validate {}
+
+/// How the planner must treat one attribute of a resource type, and how the
+/// configuration language decodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttrSchema {
     /// Attribute name, e.g. `connection_limit`.
@@ -79,6 +162,20 @@ pub struct AttrSchema {
     /// The provider can read it back from the live system; attributes that cannot be
     /// observed (password hashes) are never reported as drift.
     pub observable: bool,
+    /// The type of value it takes.
+    pub ty: ValueType,
+    /// Whether the configuration sets it.
+    pub presence: Presence,
+    /// The only values allowed (empty: any value of the type).
+    pub allowed: &'static [&'static str],
+    /// What one valid value is, with its article, for messages (`not a protocol`).
+    pub what: &'static str,
+    /// A one-line description.
+    pub doc: &'static str,
+    /// A valid value written in HCL, for help texts (`"tcp"`).
+    pub example: &'static str,
+    /// The provider's check of a value, beyond its type and allowed values.
+    pub validate: Option<Validate>,
 }
 
 impl AttrSchema {
@@ -90,6 +187,13 @@ impl AttrSchema {
             sensitive: false,
             computed: false,
             observable: true,
+            ty: ValueType::Any,
+            presence: Presence::Optional,
+            allowed: &[],
+            what: "",
+            doc: "",
+            example: "",
+            validate: None,
         }
     }
 
@@ -115,6 +219,73 @@ impl AttrSchema {
     pub const fn unobservable(mut self) -> Self {
         self.observable = false;
         self
+    }
+
+    /// A string attribute; `example` is a valid value written in HCL.
+    pub const fn string(mut self, example: &'static str) -> Self {
+        self.ty = ValueType::String;
+        self.example = example;
+        self
+    }
+
+    /// A boolean attribute.
+    pub const fn bool(mut self) -> Self {
+        self.ty = ValueType::Bool;
+        self.example = "true";
+        self
+    }
+
+    /// A whole-number attribute from `min` to `max`.
+    pub const fn int(mut self, min: i64, max: i64, example: &'static str) -> Self {
+        self.ty = ValueType::Int { min, max };
+        self.example = example;
+        self
+    }
+
+    /// A list of strings.
+    pub const fn string_list(mut self, example: &'static str) -> Self {
+        self.ty = ValueType::StringList;
+        self.example = example;
+        self
+    }
+
+    /// The resource needs the attribute.
+    pub const fn required(mut self) -> Self {
+        self.presence = Presence::Required;
+        self
+    }
+
+    /// Only the provider sets the attribute; configurations cannot.
+    pub const fn output(mut self) -> Self {
+        self.presence = Presence::Output;
+        self
+    }
+
+    /// The only values allowed, and what one of them is (`"a protocol"`).
+    pub const fn one_of(mut self, allowed: &'static [&'static str], what: &'static str) -> Self {
+        self.allowed = allowed;
+        self.what = what;
+        self
+    }
+
+    /// A one-line description.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+
+    /// The provider's check of a value (of each element, for a list).
+    pub const fn validate(mut self, f: fn(&Value, &Subject<'_>) -> Result<(), Invalid>) -> Self {
+        self.validate = Some(Validate(f));
+        self
+    }
+
+    /// Runs the provider's check, if any, on one value.
+    pub fn check(&self, value: &Value, subject: &Subject<'_>) -> Result<(), Invalid> {
+        match self.validate {
+            Some(Validate(f)) => f(value, subject),
+            None => Ok(()),
+        }
     }
 }
 

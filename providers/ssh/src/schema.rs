@@ -17,43 +17,98 @@ pub const FIREWALL_RULE: &str = "host_firewall_rule";
 pub const COMMAND: &str = "host_command";
 
 const FILE_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("path").force_new(),
+    AttrSchema::plain("path")
+        .force_new()
+        .string("\"/etc/nginx/nginx.conf\"")
+        .required()
+        .doc("Absolute path of the file on the host."),
     // Kept in state so that plans can show a line diff, but never read back: changes
     // on the host are detected through `content_sha256`.
-    AttrSchema::plain("content").unobservable(),
+    AttrSchema::plain("content")
+        .unobservable()
+        .string("\"bind 0.0.0.0\\n\"")
+        .doc("The file's content (a block sets it inline, or renders it from `source`)."),
     // Filled in by `normalize` from `content`; observe reports the live file's hash.
-    AttrSchema::plain("content_sha256").computed(),
-    AttrSchema::plain("mode"),
-    AttrSchema::plain("owner"),
-    AttrSchema::plain("group"),
+    AttrSchema::plain("content_sha256")
+        .computed()
+        .output()
+        .doc("SHA-256 of the content, as lower-case hex."),
+    // A string or a number: `"0644"`, `644`.
+    AttrSchema::plain("mode").doc("Octal file mode, e.g. \"0644\"."),
+    AttrSchema::plain("owner")
+        .string("\"root\"")
+        .doc("Owning user."),
+    AttrSchema::plain("group")
+        .string("\"root\"")
+        .doc("Owning group."),
 ];
 
 const PACKAGE_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
-    AttrSchema::plain("state"),
-    AttrSchema::plain("version"),
+    AttrSchema::plain("name")
+        .force_new()
+        .string("\"nginx\"")
+        .required()
+        .doc("Debian package name, optionally with `:arch`."),
+    AttrSchema::plain("state")
+        .string("\"present\"")
+        .one_of(&["present", "absent"], "a package state")
+        .doc("Whether the package is installed (default \"present\")."),
+    AttrSchema::plain("version")
+        .string("\"5:7.0.15-1~deb12u1\"")
+        .doc("Exact Debian version to install."),
 ];
 
 const SERVICE_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
-    AttrSchema::plain("running"),
-    AttrSchema::plain("enabled"),
+    AttrSchema::plain("name")
+        .force_new()
+        .string("\"nginx\"")
+        .required()
+        .doc("systemd unit or init script name."),
+    AttrSchema::plain("running")
+        .bool()
+        .doc("Whether the service runs (default true)."),
+    AttrSchema::plain("enabled")
+        .bool()
+        .doc("Whether the service starts at boot."),
     // An opaque token (a hash of the files the service reads): when it changes, the
     // update restarts the service. Nothing on the host records it.
-    AttrSchema::plain("restart_on").unobservable(),
+    AttrSchema::plain("restart_on")
+        .unobservable()
+        .doc("Restart token (a block lists the files whose content it hashes)."),
 ];
 
 const FIREWALL_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("port"),
-    AttrSchema::plain("proto"),
-    AttrSchema::plain("allow_from"),
-    AttrSchema::plain("comment"),
+    AttrSchema::plain("port")
+        .int(1, 65535, "6379")
+        .required()
+        .doc("The port reachable only from `allow_from`."),
+    AttrSchema::plain("proto")
+        .string("\"tcp\"")
+        .one_of(&["tcp", "udp"], "a protocol")
+        .doc("Protocol (default \"tcp\")."),
+    AttrSchema::plain("allow_from")
+        .string_list("[\"10.0.0.0/24\", host.web1.address]")
+        .required()
+        .doc("IP addresses and CIDR networks allowed to connect."),
+    AttrSchema::plain("comment")
+        .string("\"app servers only\"")
+        .doc("A note kept in the rule's nftables comment."),
 ];
 
 const COMMAND_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("command").unobservable(),
-    AttrSchema::plain("creates").unobservable(),
-    AttrSchema::plain("unless").unobservable(),
+    AttrSchema::plain("command")
+        .unobservable()
+        .string("\"mkswap /swapfile\"")
+        .required()
+        .doc("Shell command to run."),
+    AttrSchema::plain("creates")
+        .unobservable()
+        .string("\"/swapfile\"")
+        .doc("A file the command makes: the command is skipped while it exists."),
+    AttrSchema::plain("unless")
+        .unobservable()
+        .string("\"swapon --show | grep -q swapfile\"")
+        .doc("A shell test: the command is skipped while it exits 0."),
 ];
 
 /// The resource types this provider implements.

@@ -1,9 +1,7 @@
 //! `file` blocks: a file on a host (`host_file`), its content literal or rendered
 //! from a template.
 
-use serde_json::Value as Json;
-use terrace_provider::Attrs;
-
+use super::decode::Decoded;
 use super::hosted::*;
 use super::*;
 
@@ -30,10 +28,32 @@ fn account(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.hosted(label, &DEF)
+}
+
+static DEF: HostedDef = HostedDef {
+    kind: Kind::File,
+    own: &["content", "mode"],
+    body,
+};
+
+fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, d: Decoded) -> Option<Body> {
+    s.file_body(r, inst, d)
+}
+
 impl State<'_> {
-    pub(super) fn file_body(&mut self, r: &mut Reader, inst: &Instance) -> Option<Body> {
+    fn file_body(&mut self, r: &mut Reader, inst: &Instance, d: Decoded) -> Option<Body> {
         let block = inst.block;
-        let path = r.string(block, "path", "\"/etc/nginx/nginx.conf\"");
+        let Decoded {
+            mut attrs,
+            mut sensitive,
+        } = d;
+        let path = attrs
+            .get("path")
+            .and_then(Json::as_str)
+            .zip(block.attr("path"))
+            .map(|(p, a)| (p.to_string(), a.loc.clone()));
         if let Some((p, loc)) = &path {
             if let Err(why) = remote_path(p) {
                 r.errors.push(
@@ -132,10 +152,10 @@ impl State<'_> {
             }
             m
         });
-        let mut accounts = Vec::new();
         for key in ["owner", "group"] {
-            let v = r.string(block, key, "\"root\"");
-            if let Some((a, loc)) = &v {
+            let v = attrs.get(key).and_then(Json::as_str).zip(block.attr(key));
+            if let Some((a, attr)) = v {
+                let loc = &attr.loc;
                 if !account(a) {
                     r.errors.push(
                         ConfigError::new(
@@ -147,30 +167,16 @@ impl State<'_> {
                     );
                 }
             }
-            accounts.push(v.map(|x| x.0));
         }
         let ((path, path_loc), content) = (path?, content?);
-        let mut attrs = Attrs::new();
-        attrs.insert("path".into(), Json::from(path.as_str()));
         attrs.insert("content".into(), Json::from(content));
         if let Some(m) = mode {
             attrs.insert("mode".into(), Json::from(m));
         }
-        for (key, v) in ["owner", "group"].into_iter().zip(accounts) {
-            if let Some(v) = v {
-                attrs.insert(key.into(), Json::from(v));
-            }
-        }
-        let mut sensitive = self.sensitive_of(
+        sensitive.extend(self.sensitive_of(
             inst,
-            &[
-                ("path", &["path"]),
-                ("content", &["content", "source"]),
-                ("mode", &["mode"]),
-                ("owner", &["owner"]),
-                ("group", &["group"]),
-            ],
-        );
+            &[("content", &["content", "source"]), ("mode", &["mode"])],
+        ));
         if template_sensitive {
             sensitive.insert("content".into());
         }

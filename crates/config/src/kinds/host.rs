@@ -2,6 +2,10 @@
 
 use super::*;
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.host(label)
+}
+
 impl State<'_> {
     pub(super) fn host(&mut self, name: &str) -> bool {
         let block = &self.decls.of(Kind::Host)[name];

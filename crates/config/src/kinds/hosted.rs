@@ -9,49 +9,34 @@ use std::collections::BTreeSet;
 
 use terrace_provider::{Attrs, DesiredResource, ProviderKey};
 
+use super::decode::Decoded;
 use super::*;
 use crate::model::{BlockDep, HOST_PREFIX};
 
-/// The host block kinds (one `host_*` resource per instance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostedKind {
-    File,
-    Package,
-    Daemon,
-    FirewallRule,
-    Command,
+/// A host block kind (one resource of its provider schema's type per instance): what
+/// it reads itself beyond its schema.
+pub(super) struct HostedDef {
+    pub(super) kind: Kind,
+    /// Schema attributes the kind's `body` reads itself instead of the generic decoding.
+    pub(super) own: &'static [&'static str],
+    /// Completes an instance from the decoded attributes.
+    pub(super) body: for<'s> fn(&mut State<'s>, &mut Reader, &Instance, Decoded) -> Option<Body>,
 }
 
-impl HostedKind {
-    /// The block kind.
-    fn kind(self) -> Kind {
-        match self {
-            HostedKind::File => Kind::File,
-            HostedKind::Package => Kind::Package,
-            HostedKind::Daemon => Kind::Daemon,
-            HostedKind::FirewallRule => Kind::FirewallRule,
-            HostedKind::Command => Kind::Command,
-        }
-    }
-
-    /// Block type keyword and namespace.
-    fn ns(self) -> &'static str {
-        self.kind().keyword()
-    }
-
-    fn type_name(self) -> &'static str {
-        match self {
-            HostedKind::File => "host_file",
-            HostedKind::Package => "host_package",
-            HostedKind::Daemon => "host_service",
-            HostedKind::FirewallRule => "host_firewall_rule",
-            HostedKind::Command => "host_command",
-        }
-    }
-
-    fn node(self, label: &str) -> Node {
-        Node::Block(self.kind(), label.to_string())
-    }
+/// A body that is just the decoded attributes.
+pub(super) fn plain_body(
+    _: &mut State<'_>,
+    _: &mut Reader,
+    _: &Instance,
+    d: Decoded,
+) -> Option<Body> {
+    Some(Body {
+        attrs: d.attrs,
+        sensitive: d.sensitive,
+        identity: None,
+        fields: Vec::new(),
+        deps: Vec::new(),
+    })
 }
 
 /// One evaluated file instance, for `restart_on`.
@@ -69,7 +54,7 @@ pub(super) struct FileValue {
 #[derive(Clone, Copy)]
 struct HostedBlock<'b> {
     block: &'b RawBlock,
-    kind: HostedKind,
+    def: &'b HostedDef,
     label: &'b str,
     /// References of the block, without `depends_on` and `restart_on`.
     targets: &'b [Target],
@@ -143,9 +128,9 @@ pub(super) fn one_of(
 
 impl State<'_> {
     /// Evaluates every instance of a host block and declares its value.
-    pub(super) fn hosted(&mut self, label: &str, kind: HostedKind) -> bool {
+    pub(super) fn hosted(&mut self, label: &str, def: &HostedDef) -> bool {
         let decls = self.decls;
-        let node = kind.node(label);
+        let node = Node::Block(def.kind, label.to_string());
         let block = decls.block(&node).expect("host blocks have a block");
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
@@ -160,7 +145,7 @@ impl State<'_> {
         );
         let hb = HostedBlock {
             block,
-            kind,
+            def,
             label,
             targets: &targets,
         };
@@ -186,7 +171,7 @@ impl State<'_> {
                 Value::Object(values)
             }
         };
-        self.ns.declare(kind.kind(), label, value);
+        self.ns.declare(def.kind, label, value);
         ok
     }
 
@@ -200,11 +185,13 @@ impl State<'_> {
     ) -> Option<Value> {
         let HostedBlock {
             block,
-            kind,
+            def,
             label,
             targets,
         } = *b;
-        let ns = kind.ns();
+        let kind = def.kind;
+        let ns = kind.keyword();
+        let schema = self.resource_schema(kind);
         let address = match key {
             Some(k) => format!("{ns}.{label}[{}]", quote(k)),
             None => format!("{ns}.{label}"),
@@ -225,13 +212,8 @@ impl State<'_> {
             each_sensitive,
             host: host.clone(),
         };
-        let body = match kind {
-            HostedKind::File => self.file_body(&mut r, &inst),
-            HostedKind::Package => self.package_body(&mut r, &inst),
-            HostedKind::Daemon => self.daemon_body(&mut r, &inst),
-            HostedKind::FirewallRule => self.firewall_body(&mut r, &inst),
-            HostedKind::Command => self.command_body(&mut r, &inst),
-        };
+        let decoded = self.decode(&mut r, block, schema, def.own, &address, each_sensitive);
+        let body = (def.body)(self, &mut r, &inst, decoded);
         if !r.finish(self.errors) {
             return None;
         }
@@ -239,7 +221,7 @@ impl State<'_> {
         let mut fields = body.fields;
         fields.push(("host", Value::from(host.as_str())));
         let value = obj(fields);
-        if kind == HostedKind::File {
+        if kind == Kind::File {
             let content = body.attrs["content"]
                 .as_str()
                 .unwrap_or_default()
@@ -253,10 +235,10 @@ impl State<'_> {
             });
         }
         self.out.host_resources.push(HostItem {
-            node: kind.node(label),
+            node: Node::Block(kind, label.to_string()),
             resource: DesiredResource {
                 address: Address::new(address),
-                type_name: kind.type_name().to_string(),
+                type_name: schema.type_name.to_string(),
                 provider: ProviderKey(format!("{HOST_PREFIX}{host}")),
                 attrs: body.attrs,
                 sensitive_attrs: body.sensitive,
