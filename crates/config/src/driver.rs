@@ -3,7 +3,6 @@
 //! already).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use hcl::eval::Context;
 
@@ -12,6 +11,7 @@ use crate::graph::Plan;
 use crate::kind::Schemas;
 use crate::kinds::State;
 use crate::model::{target_node, Evaluated, Node};
+use crate::source::Fs;
 use crate::syntax::Decls;
 use crate::templates::Templates;
 use crate::variables::Variables;
@@ -24,8 +24,8 @@ pub(crate) struct Inputs<'a> {
     pub schemas: Schemas<'a>,
     pub vars: &'a Variables,
     pub templates: &'a Templates,
-    /// The configuration directory (relative paths resolve against it).
-    pub dir: &'a Path,
+    /// The configuration directory and the environment.
+    pub fs: Fs<'a>,
 }
 
 /// Evaluates every node of the plan in order.
@@ -40,9 +40,9 @@ pub(crate) fn run(
         schemas,
         vars,
         templates,
-        dir,
+        fs,
     } = inputs;
-    let mut st = State::new(decls, schemas, vars, templates, base, dir, errors);
+    let mut st = State::new(decls, schemas, vars, templates, base, fs, errors);
     let mut failed: BTreeSet<Node> = plan.broken.clone();
     for node in &plan.order {
         let deps_failed = plan.refs[node]

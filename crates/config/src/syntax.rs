@@ -4,7 +4,7 @@
 //! happens later, in dependency order.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
@@ -15,7 +15,7 @@ use terrace_provider::{Presence, ResourceSchema};
 
 use crate::kind::{Placement, ResourceKind, Schemas, Shape};
 use crate::model::{Kind, Node};
-use crate::source::{FileRef, Loc, SourceFile};
+use crate::source::{Env, FileRef, Loc, SourceFile};
 
 /// An attribute with its key and value locations.
 #[derive(Debug, Clone)]
@@ -374,8 +374,8 @@ impl TopSchemas {
     }
 }
 
-/// Reads every `*.hcl` file of `dir`, sorted by name.
-pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
+/// Reads every `*.hcl` file of `dir`, sorted by name, as (path, text) pairs.
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, ConfigError> {
     let io_err = |e: std::io::Error| {
         ConfigError::new(
             ErrorKind::Io,
@@ -392,24 +392,39 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
     }
     paths.sort();
     if paths.is_empty() {
-        return Err(ConfigError::new(
-            ErrorKind::Io,
-            format!("no *.hcl files in {}", dir.display()),
-        )
-        .help("terrace loads every *.hcl file of the configuration directory"));
+        return Err(no_files(dir));
     }
-    paths.into_iter().map(|p| read_file(&p)).collect()
+    paths
+        .into_iter()
+        .map(|p| match std::fs::read_to_string(&p) {
+            Ok(text) => Ok((p, text)),
+            Err(e) => Err(read_error(&p, e)),
+        })
+        .collect()
+}
+
+/// The error for a configuration without files.
+pub(crate) fn no_files(dir: &Path) -> ConfigError {
+    ConfigError::new(
+        ErrorKind::Io,
+        format!("no *.hcl files in {}", dir.display()),
+    )
+    .help("terrace loads every *.hcl file of the configuration directory")
 }
 
 /// Reads one file (a configuration or a --var-file).
-pub(crate) fn read_file(path: &Path) -> Result<FileRef, ConfigError> {
-    match std::fs::read_to_string(path) {
+pub(crate) fn read_file(env: &dyn Env, path: &Path) -> Result<FileRef, ConfigError> {
+    match env.read(path) {
         Ok(text) => Ok(SourceFile::new(path.to_path_buf(), text)),
-        Err(e) => Err(ConfigError::new(
-            ErrorKind::Io,
-            format!("cannot read {}: {e}", path.display()),
-        )),
+        Err(e) => Err(read_error(path, e)),
     }
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError::new(
+        ErrorKind::Io,
+        format!("cannot read {}: {e}", path.display()),
+    )
 }
 
 /// Parses a file into an hcl-edit body, turning a syntax error into a located diagnostic.

@@ -102,7 +102,7 @@ impl State<'_> {
                     Some(Some(t)) => t,
                     // Read before evaluation failed: reported already.
                     Some(None) => return None,
-                    None => match crate::templates::read(self.dir, &source, &loc) {
+                    None => match crate::templates::read(self.fs, &source, &loc) {
                         Ok(t) => {
                             for p in &t.problems {
                                 r.errors.push(

@@ -33,7 +33,7 @@ impl State<'_> {
         let source = r
             .string(block, "source", "\"images/rootfs.tar\"")
             .map(|(s, _)| {
-                let joined = self.dir.join(&s);
+                let joined = self.fs.dir.join(&s);
                 std::path::absolute(&joined)
                     .unwrap_or(joined)
                     .display()

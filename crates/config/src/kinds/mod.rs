@@ -6,7 +6,6 @@
 //! first, then the app block with `self` declared.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use hcl::edit::expr::Expression;
 use hcl::eval::{Context, Evaluate};
@@ -20,7 +19,7 @@ use crate::kind::Schemas;
 use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node};
 use crate::read::*;
 use crate::refs::{Ref, Target};
-use crate::source::Loc;
+use crate::source::{Fs, Loc};
 use crate::spec::{Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint};
 use crate::syntax::{Decls, RawAttr, RawBlock};
 use crate::templates::Templates;
@@ -56,8 +55,9 @@ pub(crate) struct State<'a> {
     schemas: Schemas<'a>,
     vars: &'a Variables,
     base: Context<'static>,
-    /// The configuration directory (relative image sources resolve against it).
-    dir: &'a Path,
+    /// The configuration directory (relative image sources resolve against it) and
+    /// the environment (templates read during evaluation, `$HOME`).
+    fs: Fs<'a>,
     /// Values declared so far.
     ns: Namespaces,
     sensitive_locals: BTreeSet<String>,
@@ -83,7 +83,7 @@ impl<'a> State<'a> {
         vars: &'a Variables,
         templates: &'a Templates,
         base: Context<'static>,
-        dir: &'a Path,
+        fs: Fs<'a>,
         errors: &'a mut Vec<ConfigError>,
     ) -> Self {
         State {
@@ -91,7 +91,7 @@ impl<'a> State<'a> {
             schemas,
             vars,
             base,
-            dir,
+            fs,
             ns: Namespaces::default(),
             sensitive_locals: BTreeSet::new(),
             self_sensitive: Vec::new(),
