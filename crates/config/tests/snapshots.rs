@@ -1433,3 +1433,46 @@ fn block_schema_from_the_provider_schema() {
         "#]],
     );
 }
+
+#[test]
+fn provider_checks_at_the_value() {
+    // The provider's own rules, reached through its schema: a file path ending in `/`
+    // (once accepted here and refused only by the provider at plan time), and the
+    // nftables comment length, which depends on the resource's address.
+    check(
+        &[(
+            "main.hcl",
+            "host \"web1\" { address = \"10.0.0.10\" }\nfile \"f\" {\n  host    = host.web1\n  path    = \"/etc/app/\"\n  content = \"x\"\n}\nfirewall_rule \"r\" {\n  host       = host.web1\n  port       = 22\n  allow_from = [\" 10.0.0.0/8\"]\n  comment    = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij\"\n}\n",
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 2 errors in the configuration
+
+            Error: terrace::config::invalid_value
+
+              × invalid path "/etc/app/": a file path does not end with `/`
+               ╭─[$DIR/main.hcl:4:13]
+             3 │   host    = host.web1
+             4 │   path    = "/etc/app/"
+               ·             ─────┬─────
+               ·                  ╰── a file path does not end with `/`
+             5 │   content = "x"
+               ╰────
+              help: a file's path on the host is absolute, e.g. "/etc/nginx/sites-available/app"
+
+            Error: terrace::config::invalid_value
+
+              × invalid comment: the rule's nftables comment "terrace:firewall_rule.r # 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij" would be
+              │ 136 bytes, more than the 128 nftables keeps
+                ╭─[$DIR/main.hcl:11:16]
+             10 │   allow_from = [" 10.0.0.0/8"]
+             11 │   comment    = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij"
+                ·                ────────────────────────────────────────────────────────┬───────────────────────────────────────────────────────
+                ·                                                                        ╰── this comment
+             12 │ }
+                ╰────
+              help: shorten the comment to one short line
+        "#]],
+    );
+}

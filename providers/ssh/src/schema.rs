@@ -3,7 +3,9 @@
 //! The attribute names here are the contract with the config crate, which lowers HCL
 //! into exactly these names.
 
-use terrace_provider::{AttrSchema, ResourceSchema};
+use std::net::IpAddr;
+
+use terrace_provider::{AttrSchema, Invalid, ResourceSchema, Subject, Value};
 
 /// Type name of a file on a host.
 pub const FILE: &str = "host_file";
@@ -16,11 +18,200 @@ pub const FIREWALL_RULE: &str = "host_firewall_rule";
 /// Type name of a guarded command.
 pub const COMMAND: &str = "host_command";
 
+// The checks of single values below are the provider's rules, written once: the
+// configuration language runs them through the schema (to show problems at the value in
+// the source), and the provider's `normalize` must run the same ones. MERGE NOTE for the
+// lead: `firewall.rs` (`normalize_source`, `MAX_COMMENT`), `attrs.rs` (`valid_account`),
+// `file.rs` (`check_path`), `command.rs` and `package.rs` (`check_version`) still hold
+// their own copies; make them call these and delete theirs.
+
+/// What a value is, for messages: strings as written (escaped), others as JSON.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.escape_debug().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Canonical form of one `allow_from` source: an address, or a network with its host
+/// bits clear (`10.0.0.0/8`); a full-length prefix is just the address. The error is
+/// the reason, for a message.
+pub(crate) fn normalize_source(s: &str) -> Result<String, String> {
+    let bad = || "not an IP address or CIDR network".to_string();
+    let (addr, len) = match s.trim().split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
+        None => (s.trim(), None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(bits);
+    if len > bits {
+        return Err(format!("a /{len} prefix is longer than {bits} bits"));
+    }
+    if len == bits {
+        return Ok(ip.to_string());
+    }
+    let masked = match ip {
+        IpAddr::V4(v4) => {
+            let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            IpAddr::from((u32::from(v4) & m).to_be_bytes())
+        }
+        IpAddr::V6(v6) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            IpAddr::from((u128::from(v6) & m).to_be_bytes())
+        }
+    };
+    if masked != ip {
+        return Err(format!(
+            "the network has host bits set; did you mean \"{masked}/{len}\"?"
+        ));
+    }
+    Ok(format!("{ip}/{len}"))
+}
+
+fn check_source(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+    normalize_source(v.as_str().unwrap_or_default())
+        .map(drop)
+        .map_err(|why| Invalid {
+            message: format!("invalid {} \"{}\": {why}", at.field, shown(v)),
+            label: "not an IP address or CIDR network".into(),
+            help: "allow_from takes IPv4 or IPv6 addresses and networks such as \"10.0.0.10\", \"10.0.0.0/24\" or \"fd00::/8\"; host names are not resolved".into(),
+        })
+}
+
+/// nftables keeps at most 128 bytes of a rule's comment.
+pub(crate) const MAX_COMMENT: usize = 128;
+
+/// The nftables comment of a rule: `terrace:<address>`, then ` # <comment>`.
+pub(crate) fn rule_comment(address: &str, comment: Option<&str>) -> String {
+    match comment {
+        Some(c) => format!("terrace:{address} # {c}"),
+        None => format!("terrace:{address}"),
+    }
+}
+
+fn check_comment(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+    let c = v.as_str().unwrap_or_default();
+    let full = rule_comment(at.address, Some(c));
+    let why = if c.contains(['\n', '\0']) {
+        "the comment must be one line".to_string()
+    } else if full.len() > MAX_COMMENT {
+        format!(
+            "the rule's nftables comment \"{}\" would be {} bytes, more than the {MAX_COMMENT} nftables keeps",
+            full.escape_debug(),
+            full.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Invalid {
+        message: format!("invalid {}: {why}", at.field),
+        label: "this comment".into(),
+        help: "shorten the comment to one short line".into(),
+    })
+}
+
+/// True if `s` is a safe account or group name (so it can be quoted without surprise
+/// and reads back as written).
+pub(crate) fn valid_account(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn check_account(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+    if v.as_str().is_some_and(valid_account) {
+        return Ok(());
+    }
+    let key = at.field;
+    Err(Invalid {
+        message: format!("invalid {key} \"{}\"", shown(v)),
+        label: format!("not a valid {key} name"),
+        help: format!(
+            "a {key} is an account name of letters, digits, `_`, `-` and `.`, e.g. \"www-data\""
+        ),
+    })
+}
+
+/// Why `p` is not an absolute path on a host, if it is not.
+fn remote_path(p: &str) -> Option<&'static str> {
+    if !p.starts_with('/') {
+        Some("not an absolute path")
+    } else if p.contains(['\n', '\0']) {
+        Some("the path contains a newline or NUL")
+    } else {
+        None
+    }
+}
+
+fn check_file_path(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+    let p = v.as_str().unwrap_or_default();
+    let why = match remote_path(p) {
+        Some(why) => why,
+        None if p.ends_with('/') => "a file path does not end with `/`",
+        None => return Ok(()),
+    };
+    Err(Invalid {
+        message: format!("invalid {} \"{}\": {why}", at.field, shown(v)),
+        label: why.into(),
+        help: "a file's path on the host is absolute, e.g. \"/etc/nginx/sites-available/app\""
+            .into(),
+    })
+}
+
+fn check_creates(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+    let Some(why) = remote_path(v.as_str().unwrap_or_default()) else {
+        return Ok(());
+    };
+    Err(Invalid {
+        message: format!("invalid {} \"{}\": {why}", at.field, shown(v)),
+        label: why.into(),
+        help: "`creates` is the absolute path of a file the command makes; the command is skipped while it exists".into(),
+    })
+}
+
+fn check_command(v: &Value, _: &Subject<'_>) -> Result<(), Invalid> {
+    if !v.as_str().unwrap_or_default().trim().is_empty() {
+        return Ok(());
+    }
+    Err(Invalid {
+        message: "the command is empty".into(),
+        label: "empty".into(),
+        help: "write the shell command to run, e.g. command = \"mkswap /swapfile\"".into(),
+    })
+}
+
+/// True if `v` is a Debian package version.
+pub(crate) fn valid_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+}
+
+fn check_version(v: &Value, _: &Subject<'_>) -> Result<(), Invalid> {
+    if v.as_str().is_some_and(valid_version) {
+        return Ok(());
+    }
+    Err(Invalid {
+        message: format!("invalid package version \"{}\"", shown(v)),
+        label: "not a Debian version".into(),
+        help: "a Debian version starts with a digit and has only letters, digits and `.+~:-`, e.g. \"5:7.0.15-1~deb12u1\" (see `apt-cache policy <package>`)".into(),
+    })
+}
+
 const FILE_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("path")
         .force_new()
         .string("\"/etc/nginx/nginx.conf\"")
         .required()
+        .validate(check_file_path)
         .doc("Absolute path of the file on the host."),
     // Kept in state so that plans can show a line diff, but never read back: changes
     // on the host are detected through `content_sha256`.
@@ -37,9 +228,11 @@ const FILE_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("mode").doc("Octal file mode, e.g. \"0644\"."),
     AttrSchema::plain("owner")
         .string("\"root\"")
+        .validate(check_account)
         .doc("Owning user."),
     AttrSchema::plain("group")
         .string("\"root\"")
+        .validate(check_account)
         .doc("Owning group."),
 ];
 
@@ -55,6 +248,7 @@ const PACKAGE_ATTRS: &[AttrSchema] = &[
         .doc("Whether the package is installed (default \"present\")."),
     AttrSchema::plain("version")
         .string("\"5:7.0.15-1~deb12u1\"")
+        .validate(check_version)
         .doc("Exact Debian version to install."),
 ];
 
@@ -89,9 +283,11 @@ const FIREWALL_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("allow_from")
         .string_list("[\"10.0.0.0/24\", host.web1.address]")
         .required()
+        .validate(check_source)
         .doc("IP addresses and CIDR networks allowed to connect."),
     AttrSchema::plain("comment")
         .string("\"app servers only\"")
+        .validate(check_comment)
         .doc("A note kept in the rule's nftables comment."),
 ];
 
@@ -100,10 +296,12 @@ const COMMAND_ATTRS: &[AttrSchema] = &[
         .unobservable()
         .string("\"mkswap /swapfile\"")
         .required()
+        .validate(check_command)
         .doc("Shell command to run."),
     AttrSchema::plain("creates")
         .unobservable()
         .string("\"/swapfile\"")
+        .validate(check_creates)
         .doc("A file the command makes: the command is skipped while it exists."),
     AttrSchema::plain("unless")
         .unobservable()
@@ -149,3 +347,64 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         attrs: COMMAND_ATTRS,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(type_name: &str, attr: &str, v: Value) -> Result<(), Invalid> {
+        let schema = SCHEMAS.iter().find(|s| s.type_name == type_name).unwrap();
+        let field = attr.to_string();
+        schema.attr(attr).unwrap().check(
+            &v,
+            &Subject {
+                address: "firewall_rule.r",
+                field: &field,
+            },
+        )
+    }
+
+    #[test]
+    fn sources_are_canonical_or_explained() {
+        assert_eq!(normalize_source(" 10.0.0.1/32").unwrap(), "10.0.0.1");
+        assert_eq!(normalize_source("2001:DB8::/32").unwrap(), "2001:db8::/32");
+        assert!(normalize_source("10.0.0.1/8")
+            .unwrap_err()
+            .contains("did you mean \"10.0.0.0/8\""));
+        assert_eq!(
+            normalize_source("10.0.0.0/33").unwrap_err(),
+            "a /33 prefix is longer than 32 bits"
+        );
+        let e = check(FIREWALL_RULE, "allow_from", "example.com".into()).unwrap_err();
+        assert_eq!(
+            e.message,
+            "invalid allow_from \"example.com\": not an IP address or CIDR network"
+        );
+    }
+
+    #[test]
+    fn the_comment_must_fit_with_the_address() {
+        assert!(check(FIREWALL_RULE, "comment", "short".into()).is_ok());
+        let long = "x".repeat(MAX_COMMENT);
+        let e = check(FIREWALL_RULE, "comment", long.into()).unwrap_err();
+        assert!(
+            e.message.contains("more than the 128 nftables keeps"),
+            "{e}"
+        );
+        assert!(check(FIREWALL_RULE, "comment", "a\nb".into()).is_err());
+    }
+
+    #[test]
+    fn accounts_paths_commands_and_versions() {
+        assert!(check(FILE, "owner", "www-data".into()).is_ok());
+        assert_eq!(
+            check(FILE, "group", "-x".into()).unwrap_err().label,
+            "not a valid group name"
+        );
+        assert!(check(FILE, "path", "/etc/".into()).is_err());
+        assert!(check(COMMAND, "creates", "rel".into()).is_err());
+        assert!(check(COMMAND, "command", " ".into()).is_err());
+        assert!(check(PACKAGE, "version", "1.0-1".into()).is_ok());
+        assert!(check(PACKAGE, "version", "v1".into()).is_err());
+    }
+}

@@ -19,15 +19,6 @@ fn file_mode(v: &Value) -> Option<String> {
     ok.then(|| format!("{raw:0>4}"))
 }
 
-/// User and group names the provider accepts.
-fn account(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
     s.hosted(label, &DEF)
 }
@@ -54,18 +45,6 @@ impl State<'_> {
             .and_then(Json::as_str)
             .zip(block.attr("path"))
             .map(|(p, a)| (p.to_string(), a.loc.clone()));
-        if let Some((p, loc)) = &path {
-            if let Err(why) = remote_path(p) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid path \"{}\": {why}", p.escape_debug()),
-                    )
-                    .at(loc, why)
-                    .help("a file's path on the host is absolute, e.g. \"/etc/nginx/sites-available/app\""),
-                );
-            }
-        }
         let (content_attr, source_attr) = (block.attr("content"), block.attr("source"));
         let mut template_sensitive = false;
         let content = match (content_attr, source_attr) {
@@ -152,22 +131,6 @@ impl State<'_> {
             }
             m
         });
-        for key in ["owner", "group"] {
-            let v = attrs.get(key).and_then(Json::as_str).zip(block.attr(key));
-            if let Some((a, attr)) = v {
-                let loc = &attr.loc;
-                if !account(a) {
-                    r.errors.push(
-                        ConfigError::new(
-                            ErrorKind::InvalidValue,
-                            format!("invalid {key} \"{}\"", a.escape_debug()),
-                        )
-                        .at(loc, format!("not a valid {key} name"))
-                        .help(format!("a {key} is an account name of letters, digits, `_`, `-` and `.`, e.g. \"www-data\"")),
-                    );
-                }
-            }
-        }
         let ((path, path_loc), content) = (path?, content?);
         attrs.insert("content".into(), Json::from(content));
         if let Some(m) = mode {

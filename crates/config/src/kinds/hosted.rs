@@ -2,8 +2,9 @@
 //! into `host_*` resources of the provider `host.<label>`.
 //!
 //! Only attributes the user set go into a resource, so that the planner compares
-//! nothing else. Values are checked here the way the SSH provider checks them, so that
-//! mistakes are reported with their place in the configuration.
+//! nothing else. Values are decoded against the provider's schema, whose checks are
+//! the provider's own, so that mistakes are reported with their place in the
+//! configuration.
 
 use std::collections::BTreeSet;
 
@@ -64,7 +65,6 @@ struct HostedBlock<'b> {
 pub(super) struct Instance<'b> {
     pub(super) block: &'b RawBlock,
     pub(super) label: &'b str,
-    pub(super) address: String,
     pub(super) ctx: Context<'static>,
     pub(super) each_sensitive: bool,
     pub(super) host: String,
@@ -90,17 +90,6 @@ fn resource_kinds() -> Vec<&'static str> {
 }
 
 pub(super) const DEPENDS_ON_EXAMPLE: &str = "[package.nginx, file.site]";
-
-/// Checks an absolute path on a host; the error is a reason for the message.
-pub(super) fn remote_path(p: &str) -> Result<(), &'static str> {
-    if !p.starts_with('/') {
-        Err("not an absolute path")
-    } else if p.contains(['\n', '\0']) {
-        Err("the path contains a newline or NUL")
-    } else {
-        Ok(())
-    }
-}
 
 /// One allowed value with did-you-mean on a miss.
 pub(super) fn one_of(
@@ -207,7 +196,6 @@ impl State<'_> {
         let inst = Instance {
             block,
             label,
-            address: address.clone(),
             ctx,
             each_sensitive,
             host: host.clone(),

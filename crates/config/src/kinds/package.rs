@@ -16,12 +16,6 @@ fn package_name(n: &str) -> bool {
         && arch.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-fn package_version(v: &str) -> bool {
-    v.starts_with(|c: char| c.is_ascii_digit())
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
-}
-
 pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
     s.hosted(label, &DEF)
 }
@@ -42,18 +36,6 @@ fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, mut d: Decoded) -> O
         "Debian package names have at least two characters: lower-case letters, digits, `+`, `-` and `.`, starting with a letter or digit (e.g. \"redis-server\"), optionally followed by `:arch`",
     );
     let version = d.attrs.get("version").and_then(Json::as_str);
-    if let (Some(v), Some(attr)) = (version, block.attr("version")) {
-        if !package_version(v) {
-            r.errors.push(
-                ConfigError::new(
-                    ErrorKind::InvalidValue,
-                    format!("invalid package version \"{}\"", v.escape_debug()),
-                )
-                .at(&attr.loc, "not a Debian version")
-                .help("a Debian version starts with a digit and has only letters, digits and `.+~:-`, e.g. \"5:7.0.15-1~deb12u1\" (see `apt-cache policy <package>`)"),
-            );
-        }
-    }
     if let (Some("absent"), Some(_), Some(attr)) = (
         d.attrs.get("state").and_then(Json::as_str),
         version,
