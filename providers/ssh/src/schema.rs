@@ -22,8 +22,9 @@ pub const COMMAND: &str = "host_command";
 // configuration language runs them through the schema (to show problems at the value in
 // the source), and the provider's `normalize` must run the same ones. MERGE NOTE for the
 // lead: `firewall.rs` (`normalize_source`, `MAX_COMMENT`), `attrs.rs` (`valid_account`),
-// `file.rs` (`check_path`), `command.rs` and `package.rs` (`check_version`) still hold
-// their own copies; make them call these and delete theirs.
+// `file.rs` (`check_path`), `command.rs`, `package.rs` (`check_name`, `check_version`)
+// and `service.rs` (`check_name`) still hold their own copies; make them call these and
+// delete theirs.
 
 /// What a value is, for messages: strings as written (escaped), others as JSON.
 fn shown(v: &Value) -> String {
@@ -206,6 +207,48 @@ fn check_version(v: &Value, _: &Subject<'_>) -> Result<(), Invalid> {
     })
 }
 
+/// True if `n` is a Debian package name, optionally with `:arch`.
+pub(crate) fn valid_package_name(n: &str) -> bool {
+    let (pkg, arch) = n.split_once(':').unwrap_or((n, "a"));
+    pkg.len() >= 2
+        && pkg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && pkg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+        && !arch.is_empty()
+        && arch.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn check_package_name(v: &Value, _: &Subject<'_>) -> Result<(), Invalid> {
+    if v.as_str().is_some_and(valid_package_name) {
+        return Ok(());
+    }
+    Err(Invalid {
+        message: format!("invalid package name \"{}\"", shown(v)),
+        label: "not a valid package name".into(),
+        help: "Debian package names have at least two characters: lower-case letters, digits, `+`, `-` and `.`, starting with a letter or digit (e.g. \"redis-server\"), optionally followed by `:arch`".into(),
+    })
+}
+
+/// True if `n` is a systemd unit or init script name.
+pub(crate) fn valid_service_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with(['-', '.'])
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._:-".contains(c))
+}
+
+fn check_service_name(v: &Value, _: &Subject<'_>) -> Result<(), Invalid> {
+    if v.as_str().is_some_and(valid_service_name) {
+        return Ok(());
+    }
+    Err(Invalid {
+        message: format!("invalid service name \"{}\"", shown(v)),
+        label: "not a valid service name".into(),
+        help: "service names have letters, digits and `@._:-`, and do not start with `-` or `.` (e.g. \"nginx\" or \"php8.2-fpm\")".into(),
+    })
+}
+
 const FILE_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("path")
         .force_new()
@@ -241,6 +284,7 @@ const PACKAGE_ATTRS: &[AttrSchema] = &[
         .force_new()
         .string("\"nginx\"")
         .required()
+        .validate(check_package_name)
         .doc("Debian package name, optionally with `:arch`."),
     AttrSchema::plain("state")
         .string("\"present\"")
@@ -257,6 +301,7 @@ const SERVICE_ATTRS: &[AttrSchema] = &[
         .force_new()
         .string("\"nginx\"")
         .required()
+        .validate(check_service_name)
         .doc("systemd unit or init script name."),
     AttrSchema::plain("running")
         .bool()
@@ -406,5 +451,9 @@ mod tests {
         assert!(check(COMMAND, "command", " ".into()).is_err());
         assert!(check(PACKAGE, "version", "1.0-1".into()).is_ok());
         assert!(check(PACKAGE, "version", "v1".into()).is_err());
+        assert!(check(PACKAGE, "name", "redis-server:amd64".into()).is_ok());
+        assert!(check(PACKAGE, "name", "P".into()).is_err());
+        assert!(check(SERVICE, "name", "php8.2-fpm".into()).is_ok());
+        assert!(check(SERVICE, "name", "-x".into()).is_err());
     }
 }

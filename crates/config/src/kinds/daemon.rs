@@ -6,14 +6,6 @@ use super::hosted::*;
 use super::*;
 use sha2::{Digest, Sha256};
 
-/// A systemd unit or init script name.
-fn service_name(n: &str) -> bool {
-    !n.is_empty()
-        && !n.starts_with(['-', '.'])
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@._:-".contains(c))
-}
-
 /// The lower-case hex SHA-256 of the files' contents, each followed by a NUL byte.
 fn restart_token(contents: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -36,13 +28,8 @@ static DEF: HostedDef = HostedDef {
 
 fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, mut d: Decoded) -> Option<Body> {
     let block = inst.block;
-    let name = s.object_name(
-        r,
-        inst,
-        "service",
-        service_name,
-        "service names have letters, digits and `@._:-`, and do not start with `-` or `.` (e.g. \"nginx\" or \"php8.2-fpm\")",
-    );
+    let schema = s.resource_schema(Kind::Daemon);
+    let name = s.object_name(r, inst, "service", schema);
     let restart = block
         .attr("restart_on")
         .and_then(|attr| s.restart_on(r, attr, &inst.host));

@@ -222,7 +222,9 @@ impl<'a> State<'a> {
             kind: "Docker",
             help: validate::DOCKER_NAME_HELP,
         };
-        r.name_or_default(block, &rule, validate::docker_name)
+        r.name_or_default(block, &rule, |n| {
+            validate::docker_name(n).map_err(|detail| (detail, None))
+        })
     }
 
     /// Records one evaluated Docker resource of `type_name`, owned and placed as

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use terrace_provider::{Attrs, DesiredResource, ProviderKey};
+use terrace_provider::{Attrs, DesiredResource, ProviderKey, ResourceSchema, Subject};
 
 use super::decode::Decoded;
 use super::*;
@@ -65,6 +65,7 @@ struct HostedBlock<'b> {
 pub(super) struct Instance<'b> {
     pub(super) block: &'b RawBlock,
     pub(super) label: &'b str,
+    pub(super) address: String,
     pub(super) ctx: Context<'static>,
     pub(super) each_sensitive: bool,
     pub(super) host: String,
@@ -196,6 +197,7 @@ impl State<'_> {
         let inst = Instance {
             block,
             label,
+            address: address.clone(),
             ctx,
             each_sensitive,
             host: host.clone(),
@@ -367,14 +369,13 @@ impl State<'_> {
             .collect()
     }
 
-    /// `name`, or the block label; checked with `valid`.
+    /// `name`, or the block label; checked by the provider's schema.
     pub(super) fn object_name(
         &self,
         r: &mut Reader,
         inst: &Instance,
         what: &str,
-        valid: fn(&str) -> bool,
-        help: &str,
+        schema: &ResourceSchema,
     ) -> Option<(String, Loc)> {
         let rule = NameRule {
             default: inst.label,
@@ -382,14 +383,16 @@ impl State<'_> {
             example: "\"nginx\"",
             what,
             kind: what,
-            help,
+            help: "",
         };
+        let attr = schema.attr("name").expect("named resources have a name");
         r.name_or_default(inst.block, &rule, |n| {
-            if valid(n) {
-                Ok(())
-            } else {
-                Err(String::new())
-            }
+            let subject = Subject {
+                address: &inst.address,
+                field: "name",
+            };
+            attr.check(&Json::from(n), &subject)
+                .map_err(|p| (String::new(), Some(p.help)))
         })
     }
 }

@@ -4,18 +4,6 @@ use super::decode::Decoded;
 use super::hosted::*;
 use super::*;
 
-/// A Debian package name, optionally with `:arch`.
-fn package_name(n: &str) -> bool {
-    let (pkg, arch) = n.split_once(':').unwrap_or((n, "a"));
-    pkg.len() >= 2
-        && pkg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && pkg
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
-        && !arch.is_empty()
-        && arch.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
 pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
     s.hosted(label, &DEF)
 }
@@ -28,13 +16,8 @@ static DEF: HostedDef = HostedDef {
 
 fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, mut d: Decoded) -> Option<Body> {
     let block = inst.block;
-    let name = s.object_name(
-        r,
-        inst,
-        "package",
-        package_name,
-        "Debian package names have at least two characters: lower-case letters, digits, `+`, `-` and `.`, starting with a letter or digit (e.g. \"redis-server\"), optionally followed by `:arch`",
-    );
+    let schema = s.resource_schema(Kind::Package);
+    let name = s.object_name(r, inst, "package", schema);
     let version = d.attrs.get("version").and_then(Json::as_str);
     if let (Some("absent"), Some(_), Some(attr)) = (
         d.attrs.get("state").and_then(Json::as_str),
