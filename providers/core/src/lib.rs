@@ -119,6 +119,13 @@ pub struct Invalid {
     pub help: String,
 }
 
+impl Invalid {
+    /// The problem as the error a provider returns for a resource of `type_name`.
+    pub fn into_error(self, type_name: &str) -> ProviderError {
+        ProviderError::Invalid(format!("{type_name}: {}", self.message))
+    }
+}
+
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -325,6 +332,37 @@ impl ResourceSchema {
             .map(|a| a.name.to_string())
             .chain(extra.into_iter().cloned())
             .collect()
+    }
+
+    /// Runs every attribute's check ([`AttrSchema::validate`]) on the attributes set,
+    /// element by element for lists: what a provider's `normalize` calls so that its
+    /// rules are the ones the configuration language applied. Returns the first problem.
+    pub fn check_attrs(&self, address: &str, attrs: &Attrs) -> Result<(), Invalid> {
+        for a in self.attrs.iter().filter(|a| a.validate.is_some()) {
+            match attrs.get(a.name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) if a.ty == ValueType::StringList => {
+                    for (i, v) in items.iter().enumerate() {
+                        let field = format!("{}[{i}]", a.name);
+                        a.check(
+                            v,
+                            &Subject {
+                                address,
+                                field: &field,
+                            },
+                        )?;
+                    }
+                }
+                Some(v) => a.check(
+                    v,
+                    &Subject {
+                        address,
+                        field: a.name,
+                    },
+                )?,
+            }
+        }
+        Ok(())
     }
 
     /// The ID `terrace import` takes for an object with these attributes, e.g. `app/app`
@@ -542,5 +580,62 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_empty(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+        if v.as_str().is_some_and(|s| !s.is_empty()) {
+            return Ok(());
+        }
+        Err(Invalid {
+            message: format!("{} of {} is empty", at.field, at.address),
+            label: "empty".into(),
+            help: "write something".into(),
+        })
+    }
+
+    static SCHEMA: ResourceSchema = ResourceSchema {
+        type_name: "t_thing",
+        description: "thing",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: &[
+            AttrSchema::plain("name")
+                .string("\"a\"")
+                .validate(not_empty),
+            AttrSchema::plain("tags")
+                .string_list("[\"a\"]")
+                .validate(not_empty),
+            AttrSchema::plain("free"),
+        ],
+    };
+
+    #[test]
+    fn check_attrs_runs_each_check_on_values_and_list_elements() {
+        let attrs = |v: serde_json::Value| -> Attrs { serde_json::from_value(v).unwrap() };
+        let ok = attrs(serde_json::json!({"name": "x", "tags": ["a", "b"], "free": ""}));
+        assert_eq!(SCHEMA.check_attrs("t.x", &ok), Ok(()));
+        let bad = attrs(serde_json::json!({"name": "x", "tags": ["a", ""]}));
+        let e = SCHEMA.check_attrs("t.x", &bad).unwrap_err();
+        assert_eq!(e.message, "tags[1] of t.x is empty");
+        assert_eq!(
+            e.into_error("t_thing").to_string(),
+            "t_thing: tags[1] of t.x is empty"
+        );
+    }
+
+    #[test]
+    fn builders_default_to_a_plain_optional_attribute() {
+        let a = AttrSchema::plain("x");
+        assert_eq!(a.ty, ValueType::Any);
+        assert_eq!(a.presence, Presence::Optional);
+        assert!(a.validate.is_none() && a.observable && !a.force_new);
+        let r = AttrSchema::plain("p").int(1, 9, "3").required();
+        assert_eq!(r.ty, ValueType::Int { min: 1, max: 9 });
+        assert_eq!(r.presence, Presence::Required);
     }
 }

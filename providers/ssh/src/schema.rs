@@ -24,7 +24,8 @@ pub const COMMAND: &str = "host_command";
 // lead: `firewall.rs` (`normalize_source`, `MAX_COMMENT`), `attrs.rs` (`valid_account`),
 // `file.rs` (`check_path`), `command.rs`, `package.rs` (`check_name`, `check_version`)
 // and `service.rs` (`check_name`) still hold their own copies; make them call these and
-// delete theirs.
+// delete theirs (`ResourceSchema::check_attrs` runs every check of a type at once, and
+// `Invalid::into_error` makes the provider error).
 
 /// What a value is, for messages: strings as written (escaped), others as JSON.
 fn shown(v: &Value) -> String {
@@ -424,6 +425,23 @@ mod tests {
         assert_eq!(
             e.message,
             "invalid allow_from \"example.com\": not an IP address or CIDR network"
+        );
+    }
+
+    #[test]
+    fn check_attrs_applies_the_same_rules_to_a_resource() {
+        let schema = SCHEMAS
+            .iter()
+            .find(|s| s.type_name == FIREWALL_RULE)
+            .unwrap();
+        let attrs: terrace_provider::Attrs = serde_json::from_value(serde_json::json!({
+            "port": 22, "allow_from": ["10.0.0.0/8", "10.0.0.1/8"], "comment": "ok"
+        }))
+        .unwrap();
+        let e = schema.check_attrs("firewall_rule.r", &attrs).unwrap_err();
+        assert_eq!(
+            e.into_error(FIREWALL_RULE).to_string(),
+            "host_firewall_rule: invalid allow_from[1] \"10.0.0.1/8\": the network has host bits set; did you mean \"10.0.0.0/8\"?"
         );
     }
 
