@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use terrace_provider::{AttrSchema, Attrs, Invalid, Presence, ResourceSchema, Subject, ValueType};
 
-use super::hosted::one_of;
 use super::*;
 use crate::kind::{ResourceKind, Shape};
 
@@ -140,4 +139,28 @@ fn check(r: &mut Reader, a: &AttrSchema, v: &Json, address: &str, field: &str, l
             false
         }
     }
+}
+
+/// One allowed value with did-you-mean on a miss.
+fn one_of(
+    r: &mut Reader,
+    key: &str,
+    (v, loc): &(String, Loc),
+    allowed: &[&str],
+    label: &str,
+) -> bool {
+    if allowed.contains(&v.as_str()) {
+        return true;
+    }
+    r.errors.push(
+        ConfigError::new(
+            ErrorKind::InvalidValue,
+            format!("invalid value for \"{key}\": \"{}\"", v.escape_debug()),
+        )
+        .at(loc, label)
+        .help(suggest(v, allowed.iter().copied(), |all| {
+            format!("{key} must be {}", list_names(&all))
+        })),
+    );
+    false
 }

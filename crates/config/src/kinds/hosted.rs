@@ -92,30 +92,6 @@ fn resource_kinds() -> Vec<&'static str> {
 
 pub(super) const DEPENDS_ON_EXAMPLE: &str = "[package.nginx, file.site]";
 
-/// One allowed value with did-you-mean on a miss.
-pub(super) fn one_of(
-    r: &mut Reader,
-    key: &str,
-    (v, loc): &(String, Loc),
-    allowed: &[&str],
-    label: &str,
-) -> bool {
-    if allowed.contains(&v.as_str()) {
-        return true;
-    }
-    r.errors.push(
-        ConfigError::new(
-            ErrorKind::InvalidValue,
-            format!("invalid value for \"{key}\": \"{}\"", v.escape_debug()),
-        )
-        .at(loc, label)
-        .help(suggest(v, allowed.iter().copied(), |all| {
-            format!("{key} must be {}", list_names(&all))
-        })),
-    );
-    false
-}
-
 impl State<'_> {
     /// Evaluates every instance of a host block and declares its value.
     pub(super) fn hosted(&mut self, label: &str, def: &HostedDef) -> bool {
