@@ -134,8 +134,8 @@ impl Session {
     /// report pointing at file, line and column.
     pub fn load(cli: &Cli, vars: &VarArgs) -> miette::Result<Session> {
         let inputs = var_inputs(vars)?;
-        let mut project =
-            terrace_config::load_dir(&cli.dir, &inputs).map_err(miette::Report::new)?;
+        let mut project = terrace_config::load_dir(&cli.dir, &inputs, &providers::schema)
+            .map_err(miette::Report::new)?;
         // Before anything else can fail and print a message.
         let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
         crate::output::install_global(&redactor);

@@ -3,29 +3,46 @@
 //! already).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use hcl::eval::Context;
 
 use crate::diagnostics::ConfigError;
 use crate::graph::Plan;
+use crate::kind::Schemas;
 use crate::kinds::State;
 use crate::model::{target_node, Evaluated, Node};
+use crate::source::Fs;
 use crate::syntax::Decls;
 use crate::templates::Templates;
 use crate::variables::Variables;
 
+/// What evaluation reads besides the plan: the declarations and everything resolved
+/// before evaluation.
+#[derive(Clone, Copy)]
+pub(crate) struct Inputs<'a> {
+    pub decls: &'a Decls,
+    pub schemas: Schemas<'a>,
+    pub vars: &'a Variables,
+    pub templates: &'a Templates,
+    /// The configuration directory and the environment.
+    pub fs: Fs<'a>,
+}
+
 /// Evaluates every node of the plan in order.
 pub(crate) fn run(
-    decls: &Decls,
-    vars: &Variables,
+    inputs: Inputs<'_>,
     plan: &Plan,
-    templates: &Templates,
     base: Context<'static>,
-    dir: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Evaluated {
-    let mut st = State::new(decls, vars, templates, base, dir, errors);
+    let Inputs {
+        decls,
+        schemas,
+        vars,
+        templates,
+        fs,
+    } = inputs;
+    let mut st = State::new(decls, schemas, vars, templates, base, fs, errors);
     let mut failed: BTreeSet<Node> = plan.broken.clone();
     for node in &plan.order {
         let deps_failed = plan.refs[node]

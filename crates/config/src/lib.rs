@@ -9,7 +9,8 @@
 //! provider `service.<name>`; Docker resources to `docker.local` or `docker.<host>`;
 //! host resources to `host.<host>`.
 //!
-//! The entry point is [`load_dir`]. Every problem is reported as a located miette
+//! The entry point is [`load_dir`], a thin wrapper that reads the files of a directory
+//! for [`load`], the language core, which does no I/O of its own (see [`Env`]). Every problem is reported as a located miette
 //! diagnostic, and all independent problems are reported together in [`ConfigErrors`].
 //!
 //! Pipeline: `syntax` (parse, schema) → `variables` (input values) → `graph`
@@ -24,9 +25,9 @@
 //! block kind); `driver`; `resolve`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use terrace_provider::{DesiredResource, Secret};
+use terrace_provider::{DesiredResource, ResourceSchema, Secret};
 
 mod diagnostics;
 mod driver;
@@ -48,6 +49,7 @@ mod validate;
 mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
+pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
     DockerEngineSpec, Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint, VarInputs,
 };
@@ -70,11 +72,59 @@ pub struct Project {
     pub secrets: Vec<Secret>,
 }
 
+/// The providers' resource schemas, by resource type: the language decodes the blocks
+/// of its one-to-one kinds (`image`, `file`, `firewall_rule`, ...) against them, as
+/// OpenTofu's core decodes resource blocks against provider schemas. The binary passes
+/// every provider's; the language names no provider crate.
+pub type SchemaSource<'a> = &'a dyn Fn(&str) -> Option<&'static ResourceSchema>;
+
 /// Loads every `*.hcl` file of `dir` (sorted by name, one namespace), evaluates it with
-/// the given variable values and lowers it to resources.
-pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors> {
-    let mut errors = Vec::new();
+/// the given variable values and lowers it to resources, decoding resource blocks
+/// against `schemas`: [`load`] over the files read from disk, with the real
+/// environment.
+pub fn load_dir(
+    dir: &Path,
+    inputs: &VarInputs,
+    schemas: SchemaSource<'_>,
+) -> Result<Project, ConfigErrors> {
     let files = syntax::read_dir(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    load(dir, files, inputs, &OsEnv, schemas)
+}
+
+/// Loads a configuration given as `(path, text)` pairs, in order (one namespace), as
+/// if they were the files of `dir`: the language core, which reads nothing itself.
+/// Relative paths in the configuration (templates, image sources) resolve against
+/// `dir`; templates, `--var-file`s and `~` come from `env`.
+pub fn load(
+    dir: &Path,
+    files: Vec<(PathBuf, String)>,
+    inputs: &VarInputs,
+    env: &dyn Env,
+    schemas: SchemaSource<'_>,
+) -> Result<Project, ConfigErrors> {
+    let mut errors = Vec::new();
+    let schemas = kind::Schemas(schemas);
+    let missing = schemas.missing();
+    if !missing.is_empty() {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "no provider schema for the resource types {}",
+                missing.join(", ")
+            ),
+        )
+        .help(
+            "the program that loads the configuration must pass every provider's schemas",
+        )]));
+    }
+    if files.is_empty() {
+        return Err(ConfigErrors(vec![syntax::no_files(dir)]));
+    }
+    let files: Vec<_> = files
+        .into_iter()
+        .map(|(path, text)| source::SourceFile::new(path, text))
+        .collect();
+    let fs = source::Fs { dir, env };
     let mut blocks = Vec::new();
     let mut bodies = Vec::new();
     for file in &files {
@@ -88,14 +138,20 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+    let top_schemas = syntax::TopSchemas::new(schemas);
     for (file, body) in &bodies {
-        blocks.extend(syntax::top_level_blocks(file, body, &mut errors));
+        blocks.extend(syntax::top_level_blocks(
+            file,
+            body,
+            &top_schemas,
+            &mut errors,
+        ));
     }
     let decls = syntax::Decls::collect(blocks, &mut errors);
 
     let mut base = hcl::eval::Context::new();
     functions::declare(&mut base);
-    let vars = variables::resolve(&decls.variables, inputs, &base, &mut errors);
+    let vars = variables::resolve(&decls.variables, inputs, &base, env, &mut errors);
     let var_object: hcl::Map<String, hcl::Value> = vars.values.clone().into_iter().collect();
     base.declare_var("var", hcl::Value::Object(var_object));
     let failed_vars = decls
@@ -105,9 +161,16 @@ pub fn load_dir(dir: &Path, inputs: &VarInputs) -> Result<Project, ConfigErrors>
         .cloned()
         .collect();
 
-    let templates = templates::preload(&decls, &base, dir, &mut errors);
+    let templates = templates::preload(&decls, &base, fs, &mut errors);
     let plan = graph::plan(&decls, &failed_vars, &templates, &mut errors);
-    let evaluated = driver::run(&decls, &vars, &plan, &templates, base, dir, &mut errors);
+    let env = driver::Inputs {
+        decls: &decls,
+        schemas,
+        vars: &vars,
+        templates: &templates,
+        fs,
+    };
+    let evaluated = driver::run(env, &plan, base, &mut errors);
     let resources = resolve::all(&evaluated, &mut errors);
 
     let mut secrets: Vec<String> = vars.secrets;

@@ -204,15 +204,16 @@ impl Reader {
         self.int_of(attr, &attr.loc, key, &v, range, example)
     }
 
-    /// `name`, or `rule.default` when the block leaves it unset, checked with `check`.
-    /// The error points at the value (or at `rule.default_loc` for a defaulted name),
-    /// names the kind of name expected, and says how to choose another when it was
-    /// defaulted.
+    /// `name`, or `rule.default` when the block leaves it unset, checked with `check`
+    /// (whose error is a detail for the message, and the rule for valid names when it
+    /// knows better than `rule.help`). The error points at the value (or at
+    /// `rule.default_loc` for a defaulted name), names the kind of name expected, and
+    /// says how to choose another when it was defaulted.
     pub(crate) fn name_or_default(
         &mut self,
         block: &RawBlock,
         rule: &NameRule<'_>,
-        check: impl Fn(&str) -> Result<(), String>,
+        check: impl Fn(&str) -> Result<(), (String, Option<String>)>,
     ) -> Option<(String, Loc)> {
         let NameRule {
             default,
@@ -229,10 +230,10 @@ impl Reader {
             }
             None => (default.to_string(), default_loc.clone(), true),
         };
-        let Err(msg) = check(&name) else {
+        let Err((msg, rule_help)) = check(&name) else {
             return Some((name, loc));
         };
-        let mut help = help.to_string();
+        let mut help = rule_help.unwrap_or_else(|| help.to_string());
         if defaulted {
             help.push_str(&format!(
                 "; the name defaults to \"{}\" here, set `name = ...` in the block to choose another",

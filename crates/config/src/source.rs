@@ -2,11 +2,69 @@
 //!
 //! Every diagnostic quotes the file it points into, so files are kept whole and shared.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::NamedSource;
+
+/// What loading reads besides the configuration files it is given: the files they
+/// refer to (templates, `--var-file`s) and the home directory (for `~/` paths). The
+/// language core does no I/O of its own: [`crate::load_dir`] passes [`OsEnv`], tests and
+/// other front ends a [`MemoryEnv`] or their own.
+pub trait Env {
+    /// The text of the file at `path`.
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+    /// The home directory, if known.
+    fn home(&self) -> Option<PathBuf>;
+}
+
+/// The real file system and `$HOME`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEnv;
+
+impl Env for OsEnv {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn home(&self) -> Option<PathBuf> {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+/// Files and a home directory held in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEnv {
+    /// File texts by path (as the configuration resolves them: absolute, or joined to
+    /// the configuration directory).
+    pub files: BTreeMap<PathBuf, String>,
+    /// The home directory.
+    pub home: Option<PathBuf>,
+}
+
+impl Env for MemoryEnv {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        self.files.get(path).cloned().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
+        })
+    }
+
+    fn home(&self) -> Option<PathBuf> {
+        self.home.clone()
+    }
+}
+
+/// The configuration directory and the environment, as evaluation sees them.
+#[derive(Clone, Copy)]
+pub(crate) struct Fs<'a> {
+    /// The configuration directory: relative paths resolve against it.
+    pub dir: &'a Path,
+    pub env: &'a dyn Env,
+}
 
 /// One configuration or variable file, kept in memory so diagnostics can quote it.
 #[derive(Debug)]

@@ -4,15 +4,18 @@
 //! happens later, in dependency order.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl::edit::Span;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use terrace_provider::{Presence, ResourceSchema};
+
+use crate::kind::{Placement, ResourceKind, Schemas, Shape};
 use crate::model::{Kind, Node};
-use crate::source::{FileRef, Loc, SourceFile};
+use crate::source::{Env, FileRef, Loc, SourceFile};
 
 /// An attribute with its key and value locations.
 #[derive(Debug, Clone)]
@@ -52,16 +55,19 @@ impl RawBlock {
     }
 }
 
-/// What a block type accepts.
-pub(crate) struct BlockSchema {
-    pub kind: &'static str,
+/// What a block type accepts: written out for `variable`, `locals` and the composite
+/// kinds, derived from the provider's schema for the one-to-one kinds.
+#[derive(Clone, Copy)]
+pub(crate) struct BlockSchema<'s> {
+    pub kind: &'s str,
     pub min_labels: usize,
     pub max_labels: usize,
-    pub label_hint: &'static str,
+    /// The block written out, for help texts (`host "name" { ... }`).
+    pub label_hint: &'s str,
     /// `None` accepts any attribute name (`locals`).
-    pub attrs: Option<&'static [&'static str]>,
-    pub required: &'static [&'static str],
-    pub blocks: &'static [&'static BlockSchema],
+    pub attrs: Option<&'s [&'s str]>,
+    pub required: &'s [&'s str],
+    pub blocks: &'s [&'s BlockSchema<'s>],
 }
 
 const DATABASE_ATTRS: &[&str] = &[
@@ -87,7 +93,7 @@ const TOP_DATABASE_ATTRS: &[&str] = &[
     "collation",
 ];
 
-static VARIABLE: BlockSchema = BlockSchema {
+static VARIABLE: BlockSchema<'static> = BlockSchema {
     kind: "variable",
     min_labels: 1,
     max_labels: 1,
@@ -96,7 +102,7 @@ static VARIABLE: BlockSchema = BlockSchema {
     required: &[],
     blocks: &[],
 };
-static LOCALS: BlockSchema = BlockSchema {
+static LOCALS: BlockSchema<'static> = BlockSchema {
     kind: "locals",
     min_labels: 0,
     max_labels: 0,
@@ -105,7 +111,7 @@ static LOCALS: BlockSchema = BlockSchema {
     required: &[],
     blocks: &[],
 };
-static HOST: BlockSchema = BlockSchema {
+static HOST: BlockSchema<'static> = BlockSchema {
     kind: "host",
     min_labels: 1,
     max_labels: 1,
@@ -123,7 +129,7 @@ static HOST: BlockSchema = BlockSchema {
     required: &["address"],
     blocks: &[],
 };
-static SERVICE: BlockSchema = BlockSchema {
+static SERVICE: BlockSchema<'static> = BlockSchema {
     kind: "service",
     min_labels: 1,
     max_labels: 1,
@@ -149,7 +155,7 @@ pub(crate) const CONTAINER_ATTRS: &[&str] = &[
     "running",
     "host",
 ];
-static CONTAINER: BlockSchema = BlockSchema {
+static CONTAINER: BlockSchema<'static> = BlockSchema {
     kind: "container",
     min_labels: 0,
     max_labels: 0,
@@ -158,7 +164,7 @@ static CONTAINER: BlockSchema = BlockSchema {
     required: &["image"],
     blocks: &[],
 };
-static APP: BlockSchema = BlockSchema {
+static APP: BlockSchema<'static> = BlockSchema {
     kind: "app",
     min_labels: 0,
     max_labels: 0,
@@ -183,7 +189,7 @@ static APP: BlockSchema = BlockSchema {
     required: &["image"],
     blocks: &[],
 };
-static NESTED_VOLUME: BlockSchema = BlockSchema {
+static NESTED_VOLUME: BlockSchema<'static> = BlockSchema {
     kind: "volume",
     min_labels: 1,
     max_labels: 1,
@@ -192,34 +198,7 @@ static NESTED_VOLUME: BlockSchema = BlockSchema {
     required: &[],
     blocks: &[],
 };
-static IMAGE: BlockSchema = BlockSchema {
-    kind: "image",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "image \"name\" { name = \"repo:tag\" }",
-    attrs: Some(&["for_each", "host", "name", "pull", "source", "cmd"]),
-    required: &["name"],
-    blocks: &[],
-};
-static NETWORK: BlockSchema = BlockSchema {
-    kind: "network",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "network \"name\" { ... }",
-    attrs: Some(&["for_each", "host", "name", "driver", "internal"]),
-    required: &[],
-    blocks: &[],
-};
-static VOLUME: BlockSchema = BlockSchema {
-    kind: "volume",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "volume \"name\" { ... }",
-    attrs: Some(&["for_each", "host", "name", "driver"]),
-    required: &[],
-    blocks: &[],
-};
-static NESTED_DATABASE: BlockSchema = BlockSchema {
+static NESTED_DATABASE: BlockSchema<'static> = BlockSchema {
     kind: "database",
     min_labels: 0,
     max_labels: 1,
@@ -228,7 +207,7 @@ static NESTED_DATABASE: BlockSchema = BlockSchema {
     required: &["service", "name"],
     blocks: &[],
 };
-static TENANT: BlockSchema = BlockSchema {
+static TENANT: BlockSchema<'static> = BlockSchema {
     kind: "tenant",
     min_labels: 1,
     max_labels: 1,
@@ -237,93 +216,13 @@ static TENANT: BlockSchema = BlockSchema {
     required: &[],
     blocks: &[&NESTED_DATABASE, &NESTED_VOLUME, &APP],
 };
-static DATABASE: BlockSchema = BlockSchema {
+static DATABASE: BlockSchema<'static> = BlockSchema {
     kind: "database",
     min_labels: 1,
     max_labels: 1,
     label_hint: "database \"name\" { ... }",
     attrs: Some(TOP_DATABASE_ATTRS),
     required: &["service", "name"],
-    blocks: &[],
-};
-
-static FILE: BlockSchema = BlockSchema {
-    kind: "file",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "file \"name\" { host = host.web1, path = \"/etc/...\" }",
-    attrs: Some(&[
-        "for_each",
-        "host",
-        "depends_on",
-        "path",
-        "content",
-        "source",
-        "mode",
-        "owner",
-        "group",
-    ]),
-    // Exactly one of `content` and `source`: checked on evaluation.
-    required: &["host", "path"],
-    blocks: &[],
-};
-static PACKAGE: BlockSchema = BlockSchema {
-    kind: "package",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "package \"name\" { host = host.web1 }",
-    attrs: Some(&["for_each", "host", "depends_on", "name", "state", "version"]),
-    required: &["host"],
-    blocks: &[],
-};
-static DAEMON: BlockSchema = BlockSchema {
-    kind: "daemon",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "daemon \"name\" { host = host.web1 }",
-    attrs: Some(&[
-        "for_each",
-        "host",
-        "depends_on",
-        "name",
-        "running",
-        "enabled",
-        "restart_on",
-    ]),
-    required: &["host"],
-    blocks: &[],
-};
-static FIREWALL_RULE: BlockSchema = BlockSchema {
-    kind: "firewall_rule",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "firewall_rule \"name\" { host = host.db1, port = 3306, allow_from = [...] }",
-    attrs: Some(&[
-        "for_each",
-        "host",
-        "depends_on",
-        "port",
-        "proto",
-        "allow_from",
-        "comment",
-    ]),
-    required: &["host", "port", "allow_from"],
-    blocks: &[],
-};
-static COMMAND: BlockSchema = BlockSchema {
-    kind: "command",
-    min_labels: 1,
-    max_labels: 1,
-    label_hint: "command \"name\" { host = host.web1, command = \"...\" }",
-    attrs: Some(&[
-        "for_each",
-        "host",
-        "depends_on",
-        "command",
-        "creates",
-        "unless",
-    ]),
-    required: &["host", "command"],
     blocks: &[],
 };
 
@@ -347,36 +246,136 @@ impl TopLevel {
             .chain(Kind::ALL.iter().map(|k| TopLevel::Block(*k)))
     }
 
-    /// What the block type accepts.
-    fn schema(self) -> &'static BlockSchema {
+    /// The block keyword.
+    fn keyword(self) -> &'static str {
         match self {
-            TopLevel::Variable => &VARIABLE,
-            TopLevel::Locals => &LOCALS,
-            TopLevel::Block(kind) => kind_schema(kind),
+            TopLevel::Variable => "variable",
+            TopLevel::Locals => "locals",
+            TopLevel::Block(kind) => kind.keyword(),
         }
     }
 }
 
-/// The schema of each labelled block kind.
-fn kind_schema(kind: Kind) -> &'static BlockSchema {
-    match kind {
-        Kind::Host => &HOST,
-        Kind::Service => &SERVICE,
-        Kind::Tenant => &TENANT,
-        Kind::Database => &DATABASE,
-        Kind::Image => &IMAGE,
-        Kind::Network => &NETWORK,
-        Kind::Volume => &VOLUME,
-        Kind::File => &FILE,
-        Kind::Package => &PACKAGE,
-        Kind::Daemon => &DAEMON,
-        Kind::FirewallRule => &FIREWALL_RULE,
-        Kind::Command => &COMMAND,
+/// The block schema of each composite kind, from the registry.
+macro_rules! composite_schemas {
+    ($($variant:ident => $module:ident, $noun:literal, $body:literal, $resources:literal, $shape:ident $args:tt;)*) => {
+        /// The written-out schema of a composite kind (`None` for a one-to-one kind).
+        fn composite_schema(kind: Kind) -> Option<&'static BlockSchema<'static>> {
+            match kind {
+                $(Kind::$variant => composite_schemas!(@one $shape $args),)*
+            }
+        }
+    };
+    (@one composite ($schema:ident)) => { Some(&$schema) };
+    (@one $placement:ident $args:tt) => { None };
+}
+crate::kind::with_registry!(composite_schemas);
+
+/// The parts of a one-to-one kind's block schema that are computed from its provider's
+/// resource schema.
+struct Derived {
+    keyword: &'static str,
+    attrs: Vec<&'static str>,
+    required: Vec<&'static str>,
+    hint: String,
+}
+
+impl Derived {
+    /// `for_each`, `host` (and `depends_on` on hosts), then every attribute of the
+    /// resource type a configuration may set, then the kind's own.
+    fn new(kind: Kind, rk: &ResourceKind, schema: &ResourceSchema) -> Derived {
+        let mut attrs = vec!["for_each", "host"];
+        let mut required = Vec::new();
+        if rk.placement == Placement::Host {
+            attrs.push("depends_on");
+            required.push("host");
+        }
+        for a in schema
+            .attrs
+            .iter()
+            .filter(|a| a.presence != Presence::Output)
+        {
+            attrs.push(a.name);
+            if a.presence == Presence::Required && !rk.defaulted.contains(&a.name) {
+                required.push(a.name);
+            }
+        }
+        attrs.extend(rk.block_only);
+        let mut fields: Vec<String> = Vec::new();
+        for r in &required {
+            let example = match schema.attr(r) {
+                Some(a) if !a.example.is_empty() => a.example,
+                _ if *r == "host" => "host.web1",
+                _ => "...",
+            };
+            fields.push(format!("{r} = {example}"));
+        }
+        let body = if fields.is_empty() {
+            "{ ... }".to_string()
+        } else {
+            format!("{{ {} }}", fields.join(", "))
+        };
+        Derived {
+            keyword: kind.keyword(),
+            attrs,
+            required,
+            hint: format!("{} \"name\" {body}", kind.keyword()),
+        }
+    }
+
+    fn schema(&self) -> BlockSchema<'_> {
+        BlockSchema {
+            kind: self.keyword,
+            min_labels: 1,
+            max_labels: 1,
+            label_hint: &self.hint,
+            attrs: Some(&self.attrs),
+            required: &self.required,
+            blocks: &[],
+        }
     }
 }
 
-/// Reads every `*.hcl` file of `dir`, sorted by name.
-pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
+/// The schema of every top-level block type, for one configuration.
+pub(crate) struct TopSchemas {
+    /// The derived schemas of the one-to-one kinds, by [`Kind::index`].
+    derived: Vec<Option<Derived>>,
+}
+
+impl TopSchemas {
+    /// Derives the one-to-one kinds' schemas from the providers' schemas.
+    pub(crate) fn new(schemas: Schemas<'_>) -> TopSchemas {
+        let derived = Kind::ALL
+            .iter()
+            .map(|k| match k.shape() {
+                Shape::Composite => None,
+                Shape::Resource(rk) => Some(Derived::new(*k, &rk, schemas.of(&rk))),
+            })
+            .collect();
+        TopSchemas { derived }
+    }
+
+    /// What a block type accepts.
+    fn get(&self, top: TopLevel) -> BlockSchema<'_> {
+        let fixed = match top {
+            TopLevel::Variable => &VARIABLE,
+            TopLevel::Locals => &LOCALS,
+            TopLevel::Block(kind) => match composite_schema(kind) {
+                Some(s) => s,
+                None => {
+                    return self.derived[kind.index()]
+                        .as_ref()
+                        .expect("one-to-one kinds have a derived schema")
+                        .schema()
+                }
+            },
+        };
+        *fixed
+    }
+}
+
+/// Reads every `*.hcl` file of `dir`, sorted by name, as (path, text) pairs.
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, ConfigError> {
     let io_err = |e: std::io::Error| {
         ConfigError::new(
             ErrorKind::Io,
@@ -393,24 +392,39 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
     }
     paths.sort();
     if paths.is_empty() {
-        return Err(ConfigError::new(
-            ErrorKind::Io,
-            format!("no *.hcl files in {}", dir.display()),
-        )
-        .help("terrace loads every *.hcl file of the configuration directory"));
+        return Err(no_files(dir));
     }
-    paths.into_iter().map(|p| read_file(&p)).collect()
+    paths
+        .into_iter()
+        .map(|p| match std::fs::read_to_string(&p) {
+            Ok(text) => Ok((p, text)),
+            Err(e) => Err(read_error(&p, e)),
+        })
+        .collect()
+}
+
+/// The error for a configuration without files.
+pub(crate) fn no_files(dir: &Path) -> ConfigError {
+    ConfigError::new(
+        ErrorKind::Io,
+        format!("no *.hcl files in {}", dir.display()),
+    )
+    .help("terrace loads every *.hcl file of the configuration directory")
 }
 
 /// Reads one file (a configuration or a --var-file).
-pub(crate) fn read_file(path: &Path) -> Result<FileRef, ConfigError> {
-    match std::fs::read_to_string(path) {
+pub(crate) fn read_file(env: &dyn Env, path: &Path) -> Result<FileRef, ConfigError> {
+    match env.read(path) {
         Ok(text) => Ok(SourceFile::new(path.to_path_buf(), text)),
-        Err(e) => Err(ConfigError::new(
-            ErrorKind::Io,
-            format!("cannot read {}: {e}", path.display()),
-        )),
+        Err(e) => Err(read_error(path, e)),
     }
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError::new(
+        ErrorKind::Io,
+        format!("cannot read {}: {e}", path.display()),
+    )
 }
 
 /// Parses a file into an hcl-edit body, turning a syntax error into a located diagnostic.
@@ -435,6 +449,7 @@ pub(crate) fn parse(file: &FileRef) -> Result<Body, ConfigError> {
 pub(crate) fn top_level_blocks(
     file: &FileRef,
     body: &Body,
+    schemas: &TopSchemas,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<(TopLevel, RawBlock)> {
     let mut out = Vec::new();
@@ -455,16 +470,16 @@ pub(crate) fn top_level_blocks(
             }
             Structure::Block(block) => {
                 let kind = block.ident.as_str();
-                match TopLevel::all().find(|t| t.schema().kind == kind) {
+                match TopLevel::all().find(|t| t.keyword() == kind) {
                     Some(top) => {
-                        if let Some(b) = check_block(file, block, top.schema(), errors) {
+                        if let Some(b) = check_block(file, block, &schemas.get(top), errors) {
                             out.push((top, b));
                         }
                     }
                     None => errors.push(unknown_block(
                         file,
                         block,
-                        TopLevel::all().map(|t| t.schema().kind),
+                        TopLevel::all().map(|t| t.keyword()),
                         "the top level",
                     )),
                 }
@@ -533,10 +548,7 @@ fn check_block(
                 ),
             )
             .at(&loc, "wrong number of labels")
-            .help(format!(
-                "write it as `{} {}`",
-                schema.kind, schema.label_hint
-            )),
+            .help(format!("write it as `{}`", schema.label_hint)),
         );
         ok = false;
     }

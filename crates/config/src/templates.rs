@@ -14,7 +14,7 @@ use hcl::eval::{Context, Evaluate};
 use crate::diagnostics::{ConfigError, ErrorKind};
 use crate::kind::Kind;
 use crate::refs::{self, Ref, RefProblem, Target};
-use crate::source::{FileRef, Loc, SourceFile};
+use crate::source::{FileRef, Fs, Loc, SourceFile};
 use crate::syntax::Decls;
 
 /// A parsed template and its references.
@@ -39,12 +39,13 @@ pub(crate) fn resolve(dir: &Path, source: &str) -> PathBuf {
 
 /// Reads and parses a template; `source_loc` is where its path is written.
 pub(crate) fn read(
-    dir: &Path,
+    fs: Fs<'_>,
     source: &str,
     source_loc: &Loc,
 ) -> Result<Template, Vec<ConfigError>> {
+    let dir = fs.dir;
     let path = resolve(dir, source);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match fs.env.read(&path) {
         Ok(t) => t,
         Err(e) => {
             let label = match e.kind() {
@@ -100,7 +101,7 @@ pub(crate) fn read(
 pub(crate) fn preload(
     decls: &Decls,
     base: &Context<'static>,
-    dir: &Path,
+    fs: Fs<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Templates {
     let mut out = Templates::new();
@@ -125,7 +126,7 @@ pub(crate) fn preload(
         else {
             continue;
         };
-        match read(dir, &source, &attr.loc) {
+        match read(fs, &source, &attr.loc) {
             Ok(t) => {
                 out.insert(label.clone(), Some(t));
             }

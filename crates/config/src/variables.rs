@@ -9,7 +9,7 @@ use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
-use crate::source::Loc;
+use crate::source::{Env, Loc};
 use crate::spec::VarInputs;
 use crate::syntax::{self, RawAttr, RawBlock};
 use crate::types::{self, VarType};
@@ -65,6 +65,7 @@ pub(crate) fn resolve(
     decls: &BTreeMap<String, RawBlock>,
     inputs: &VarInputs,
     ctx: &Context<'static>,
+    env: &dyn Env,
     errors: &mut Vec<ConfigError>,
 ) -> Variables {
     let mut out = Variables::default();
@@ -156,7 +157,7 @@ pub(crate) fn resolve(
     }
 
     for path in &inputs.var_files {
-        let file = match syntax::read_file(path) {
+        let file = match syntax::read_file(env, path) {
             Ok(f) => f,
             Err(e) => {
                 errors.push(e.help("check the --var-file path"));

@@ -462,3 +462,18 @@ fn wrong_label_count_and_bad_label() {
         ],
     );
 }
+
+#[test]
+fn a_missing_provider_schema_is_reported_before_anything_is_read() {
+    let dir = common::Dir::new(&[("main.hcl", "locals { a = 1 }\n")]);
+    let e = terrace_config::load_dir(dir.dir.path(), &VarInputs::default(), &|t| {
+        common::schemas(t).filter(|s| s.type_name != "host_command")
+    })
+    .unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e.0[0].kind(), ErrorKind::Unsupported);
+    assert_report(
+        &e,
+        &["no provider schema for the resource types host_command"],
+    );
+}

@@ -143,7 +143,7 @@ fn labels() {
                ·           ╰── wrong number of labels
              2 │ variable "1x" {}
                ╰────
-              help: write it as `host host "name" { ... }`
+              help: write it as `host "name" { ... }`
 
             Error: terrace::config::invalid_label
 
@@ -178,7 +178,7 @@ fn labels() {
                ·        ─┬─
                ·         ╰── wrong number of labels
                ╰────
-              help: write it as `locals locals { name = value }`
+              help: write it as `locals { name = value }`
         "#]],
     );
 }
@@ -1321,6 +1321,158 @@ fn sensitive_value_in_a_message_is_scrubbed() {
              8 │ }
                ╰────
               help: use only ASCII letters, digits and underscores, starting with a letter or underscore, at most 63 bytes (e.g. wp_calibre_web)
+        "#]],
+    );
+}
+
+#[test]
+fn block_schema_from_the_provider_schema() {
+    // `firewall_rule` has no schema of its own in the language: its attributes, which
+    // are required, and its example come from the SSH provider's `host_firewall_rule`.
+    check(
+        &[(
+            "main.hcl",
+            "host \"web1\" { address = \"10.0.0.10\" }\nfirewall_rule \"r\" {\n  host      = host.web1\n  alow_from = [\"10.0.0.0/8\"]\n  content   = \"x\"\n}\nfirewall_rule \"a\" \"b\" {}\n",
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 8 errors in the configuration
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "port"
+               ╭─[$DIR/main.hcl:2:1]
+             1 │ host "web1" { address = "10.0.0.10" }
+             2 │ firewall_rule "r" {
+               · ────────┬────────
+               ·         ╰── this firewall_rule block has no "port"
+             3 │   host      = host.web1
+               ╰────
+              help: add `port = ...` to the block
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "allow_from"
+               ╭─[$DIR/main.hcl:2:1]
+             1 │ host "web1" { address = "10.0.0.10" }
+             2 │ firewall_rule "r" {
+               · ────────┬────────
+               ·         ╰── this firewall_rule block has no "allow_from"
+             3 │   host      = host.web1
+               ╰────
+              help: add `allow_from = ...` to the block
+
+            Error: terrace::config::unknown_attribute
+
+              × unknown attribute "alow_from" in a firewall_rule block
+               ╭─[$DIR/main.hcl:4:3]
+             3 │   host      = host.web1
+             4 │   alow_from = ["10.0.0.0/8"]
+               ·   ────┬────
+               ·       ╰── unknown attribute
+             5 │   content   = "x"
+               ╰────
+              help: did you mean "allow_from"?
+
+            Error: terrace::config::unknown_attribute
+
+              × unknown attribute "content" in a firewall_rule block
+               ╭─[$DIR/main.hcl:5:3]
+             4 │   alow_from = ["10.0.0.0/8"]
+             5 │   content   = "x"
+               ·   ───┬───
+               ·      ╰── unknown attribute
+             6 │ }
+               ╰────
+              help: did you mean "comment"?
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "host"
+               ╭─[$DIR/main.hcl:7:1]
+             6 │ }
+             7 │ firewall_rule "a" "b" {}
+               · ──────────┬──────────
+               ·           ╰── this firewall_rule block has no "host"
+               ╰────
+              help: add `host = ...` to the block
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "port"
+               ╭─[$DIR/main.hcl:7:1]
+             6 │ }
+             7 │ firewall_rule "a" "b" {}
+               · ──────────┬──────────
+               ·           ╰── this firewall_rule block has no "port"
+               ╰────
+              help: add `port = ...` to the block
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "allow_from"
+               ╭─[$DIR/main.hcl:7:1]
+             6 │ }
+             7 │ firewall_rule "a" "b" {}
+               · ──────────┬──────────
+               ·           ╰── this firewall_rule block has no "allow_from"
+               ╰────
+              help: add `allow_from = ...` to the block
+
+            Error: terrace::config::invalid_label
+
+              × a firewall_rule block takes 1 label, found 2
+               ╭─[$DIR/main.hcl:7:19]
+             6 │ }
+             7 │ firewall_rule "a" "b" {}
+               ·                   ─┬─
+               ·                    ╰── wrong number of labels
+               ╰────
+              help: write it as `firewall_rule "name" { host = host.web1, port = 6379, allow_from = ["10.0.0.0/24", host.web1.address] }`
+        "#]],
+    );
+}
+
+#[test]
+fn provider_checks_at_the_value() {
+    // The provider's own rules, reached through its schema: a file path ending in `/`
+    // (once accepted here and refused only by the provider at plan time), and the
+    // nftables comment length, which depends on the resource's address.
+    check(
+        &[(
+            "main.hcl",
+            "host \"web1\" { address = \"10.0.0.10\" }\nfile \"f\" {\n  host    = host.web1\n  path    = \"/etc/app/\"\n  content = \"x\"\n}\nfirewall_rule \"r\" {\n  host       = host.web1\n  port       = 22\n  allow_from = [\" 10.0.0.0/8\"]\n  comment    = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij\"\n}\n",
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 2 errors in the configuration
+
+            Error: terrace::config::invalid_value
+
+              × invalid path "/etc/app/": a file path does not end with `/`
+               ╭─[$DIR/main.hcl:4:13]
+             3 │   host    = host.web1
+             4 │   path    = "/etc/app/"
+               ·             ─────┬─────
+               ·                  ╰── a file path does not end with `/`
+             5 │   content = "x"
+               ╰────
+              help: a file's path on the host is absolute, e.g. "/etc/nginx/sites-available/app"
+
+            Error: terrace::config::invalid_value
+
+              × invalid comment: the rule's nftables comment "terrace:firewall_rule.r # 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij" would be
+              │ 136 bytes, more than the 128 nftables keeps
+                ╭─[$DIR/main.hcl:11:16]
+             10 │   allow_from = [" 10.0.0.0/8"]
+             11 │   comment    = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789abcdefghij"
+                ·                ────────────────────────────────────────────────────────┬───────────────────────────────────────────────────────
+                ·                                                                        ╰── this comment
+             12 │ }
+                ╰────
+              help: shorten the comment to one short line
         "#]],
     );
 }

@@ -65,7 +65,97 @@ impl fmt::Display for ProviderKey {
     }
 }
 
-/// How the planner must treat one attribute of a resource type.
+/// The type of value an attribute takes, which the configuration language decodes and
+/// checks before anything else sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Any value; whoever lowers the attribute decodes it.
+    Any,
+    /// A string.
+    String,
+    /// `true` or `false`.
+    Bool,
+    /// A whole number within the bounds (inclusive).
+    Int {
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
+    /// A list of strings.
+    StringList,
+}
+
+/// Whether the configuration sets an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The configuration may set it.
+    Optional,
+    /// The resource needs it (a block may still default it, e.g. a name from the label).
+    Required,
+    /// Only the provider sets it (a content hash, an image id): not written in blocks.
+    Output,
+}
+
+/// Where a value being validated belongs, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The resource's address, e.g. `firewall_rule.ssh`.
+    pub address: &'a str,
+    /// The attribute path as written in messages: `comment`, or `allow_from[1]` for an
+    /// element of a list.
+    pub field: &'a str,
+}
+
+/// A value a provider rejects, worded for the user; the configuration language shows it
+/// at the value's place in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// What is wrong, e.g. `invalid allow_from[0] "x": not an IP address or CIDR network`.
+    pub message: String,
+    /// A short label under the value.
+    pub label: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+impl Invalid {
+    /// The problem as the error a provider returns for a resource of `type_name`.
+    pub fn into_error(self, type_name: &str) -> ProviderError {
+        ProviderError::Invalid(format!("{type_name}: {}", self.message))
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A provider's check of one attribute value (of each element, for a list), the one
+/// copy of the rule that both the configuration language (for located diagnostics) and
+/// the provider (before touching a system) apply.
+#[derive(Clone, Copy)]
+pub struct Validate(pub fn(&Value, &Subject<'_>) -> Result<(), Invalid>);
+
+impl fmt::Debug for Validate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Validate(..)")
+    }
+}
+
+impl PartialEq for Validate {
+    /// Two checks are the same function (schemas compare equal only to themselves in
+    /// practice; this keeps `AttrSchema: Eq`).
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Validate {}
+
+/// How the planner must treat one attribute of a resource type, and how the
+/// configuration language decodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttrSchema {
     /// Attribute name, e.g. `connection_limit`.
@@ -79,6 +169,20 @@ pub struct AttrSchema {
     /// The provider can read it back from the live system; attributes that cannot be
     /// observed (password hashes) are never reported as drift.
     pub observable: bool,
+    /// The type of value it takes.
+    pub ty: ValueType,
+    /// Whether the configuration sets it.
+    pub presence: Presence,
+    /// The only values allowed (empty: any value of the type).
+    pub allowed: &'static [&'static str],
+    /// What one valid value is, with its article, for messages (`not a protocol`).
+    pub what: &'static str,
+    /// A one-line description.
+    pub doc: &'static str,
+    /// A valid value written in HCL, for help texts (`"tcp"`).
+    pub example: &'static str,
+    /// The provider's check of a value, beyond its type and allowed values.
+    pub validate: Option<Validate>,
 }
 
 impl AttrSchema {
@@ -90,6 +194,13 @@ impl AttrSchema {
             sensitive: false,
             computed: false,
             observable: true,
+            ty: ValueType::Any,
+            presence: Presence::Optional,
+            allowed: &[],
+            what: "",
+            doc: "",
+            example: "",
+            validate: None,
         }
     }
 
@@ -115,6 +226,73 @@ impl AttrSchema {
     pub const fn unobservable(mut self) -> Self {
         self.observable = false;
         self
+    }
+
+    /// A string attribute; `example` is a valid value written in HCL.
+    pub const fn string(mut self, example: &'static str) -> Self {
+        self.ty = ValueType::String;
+        self.example = example;
+        self
+    }
+
+    /// A boolean attribute.
+    pub const fn bool(mut self) -> Self {
+        self.ty = ValueType::Bool;
+        self.example = "true";
+        self
+    }
+
+    /// A whole-number attribute from `min` to `max`.
+    pub const fn int(mut self, min: i64, max: i64, example: &'static str) -> Self {
+        self.ty = ValueType::Int { min, max };
+        self.example = example;
+        self
+    }
+
+    /// A list of strings.
+    pub const fn string_list(mut self, example: &'static str) -> Self {
+        self.ty = ValueType::StringList;
+        self.example = example;
+        self
+    }
+
+    /// The resource needs the attribute.
+    pub const fn required(mut self) -> Self {
+        self.presence = Presence::Required;
+        self
+    }
+
+    /// Only the provider sets the attribute; configurations cannot.
+    pub const fn output(mut self) -> Self {
+        self.presence = Presence::Output;
+        self
+    }
+
+    /// The only values allowed, and what one of them is (`"a protocol"`).
+    pub const fn one_of(mut self, allowed: &'static [&'static str], what: &'static str) -> Self {
+        self.allowed = allowed;
+        self.what = what;
+        self
+    }
+
+    /// A one-line description.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+
+    /// The provider's check of a value (of each element, for a list).
+    pub const fn validate(mut self, f: fn(&Value, &Subject<'_>) -> Result<(), Invalid>) -> Self {
+        self.validate = Some(Validate(f));
+        self
+    }
+
+    /// Runs the provider's check, if any, on one value.
+    pub fn check(&self, value: &Value, subject: &Subject<'_>) -> Result<(), Invalid> {
+        match self.validate {
+            Some(Validate(f)) => f(value, subject),
+            None => Ok(()),
+        }
     }
 }
 
@@ -154,6 +332,37 @@ impl ResourceSchema {
             .map(|a| a.name.to_string())
             .chain(extra.into_iter().cloned())
             .collect()
+    }
+
+    /// Runs every attribute's check ([`AttrSchema::validate`]) on the attributes set,
+    /// element by element for lists: what a provider's `normalize` calls so that its
+    /// rules are the ones the configuration language applied. Returns the first problem.
+    pub fn check_attrs(&self, address: &str, attrs: &Attrs) -> Result<(), Invalid> {
+        for a in self.attrs.iter().filter(|a| a.validate.is_some()) {
+            match attrs.get(a.name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) if a.ty == ValueType::StringList => {
+                    for (i, v) in items.iter().enumerate() {
+                        let field = format!("{}[{i}]", a.name);
+                        a.check(
+                            v,
+                            &Subject {
+                                address,
+                                field: &field,
+                            },
+                        )?;
+                    }
+                }
+                Some(v) => a.check(
+                    v,
+                    &Subject {
+                        address,
+                        field: a.name,
+                    },
+                )?,
+            }
+        }
+        Ok(())
     }
 
     /// The ID `terrace import` takes for an object with these attributes, e.g. `app/app`
@@ -384,5 +593,62 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_empty(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
+        if v.as_str().is_some_and(|s| !s.is_empty()) {
+            return Ok(());
+        }
+        Err(Invalid {
+            message: format!("{} of {} is empty", at.field, at.address),
+            label: "empty".into(),
+            help: "write something".into(),
+        })
+    }
+
+    static SCHEMA: ResourceSchema = ResourceSchema {
+        type_name: "t_thing",
+        description: "thing",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: &[
+            AttrSchema::plain("name")
+                .string("\"a\"")
+                .validate(not_empty),
+            AttrSchema::plain("tags")
+                .string_list("[\"a\"]")
+                .validate(not_empty),
+            AttrSchema::plain("free"),
+        ],
+    };
+
+    #[test]
+    fn check_attrs_runs_each_check_on_values_and_list_elements() {
+        let attrs = |v: serde_json::Value| -> Attrs { serde_json::from_value(v).unwrap() };
+        let ok = attrs(serde_json::json!({"name": "x", "tags": ["a", "b"], "free": ""}));
+        assert_eq!(SCHEMA.check_attrs("t.x", &ok), Ok(()));
+        let bad = attrs(serde_json::json!({"name": "x", "tags": ["a", ""]}));
+        let e = SCHEMA.check_attrs("t.x", &bad).unwrap_err();
+        assert_eq!(e.message, "tags[1] of t.x is empty");
+        assert_eq!(
+            e.into_error("t_thing").to_string(),
+            "t_thing: tags[1] of t.x is empty"
+        );
+    }
+
+    #[test]
+    fn builders_default_to_a_plain_optional_attribute() {
+        let a = AttrSchema::plain("x");
+        assert_eq!(a.ty, ValueType::Any);
+        assert_eq!(a.presence, Presence::Optional);
+        assert!(a.validate.is_none() && a.observable && !a.force_new);
+        let r = AttrSchema::plain("p").int(1, 9, "3").required();
+        assert_eq!(r.ty, ValueType::Int { min: 1, max: 9 });
+        assert_eq!(r.presence, Presence::Required);
     }
 }

@@ -15,23 +15,57 @@ pub const VOLUME: &str = "docker_volume";
 pub const CONTAINER: &str = "docker_container";
 
 const IMAGE_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
+    AttrSchema::plain("name")
+        .force_new()
+        .string("\"nginx:1.27\"")
+        .required()
+        .doc("Image reference, e.g. \"nginx:1.27\"."),
     // How to get the image, not a property of it: nothing to read back.
-    AttrSchema::plain("pull").unobservable(),
-    AttrSchema::plain("source").unobservable(),
-    AttrSchema::plain("cmd").unobservable(),
-    AttrSchema::plain("id").computed(),
+    AttrSchema::plain("pull")
+        .unobservable()
+        .string("\"if_missing\"")
+        .one_of(&["never", "if_missing", "always"], "a pull policy")
+        .doc("When to pull the image (default \"if_missing\")."),
+    AttrSchema::plain("source")
+        .unobservable()
+        .string("\"images/rootfs.tar\"")
+        .doc("A root filesystem tarball to import the image from."),
+    AttrSchema::plain("cmd")
+        .unobservable()
+        .string_list("[\"httpd\", \"-f\"]")
+        .doc("The default command of an image imported from `source`."),
+    AttrSchema::plain("id")
+        .computed()
+        .output()
+        .doc("The image id."),
 ];
 
 const NETWORK_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
-    AttrSchema::plain("driver").force_new(),
-    AttrSchema::plain("internal").force_new(),
+    AttrSchema::plain("name")
+        .force_new()
+        .string("\"farm\"")
+        .required()
+        .doc("Docker network name."),
+    AttrSchema::plain("driver")
+        .force_new()
+        .string("\"bridge\"")
+        .doc("Network driver."),
+    AttrSchema::plain("internal")
+        .force_new()
+        .bool()
+        .doc("No route to the outside."),
 ];
 
 const VOLUME_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
-    AttrSchema::plain("driver").force_new(),
+    AttrSchema::plain("name")
+        .force_new()
+        .string("\"db_data\"")
+        .required()
+        .doc("Docker volume name."),
+    AttrSchema::plain("driver")
+        .force_new()
+        .string("\"local\"")
+        .doc("Volume driver."),
 ];
 
 const CONTAINER_ATTRS: &[AttrSchema] = &[

@@ -1,20 +1,10 @@
 //! `daemon` blocks: a system service on a host (`host_service`), restarted when the
 //! files of `restart_on` change.
 
-use serde_json::Value as Json;
-use terrace_provider::Attrs;
-
+use super::decode::Decoded;
 use super::hosted::*;
 use super::*;
 use sha2::{Digest, Sha256};
-
-/// A systemd unit or init script name.
-fn service_name(n: &str) -> bool {
-    !n.is_empty()
-        && !n.starts_with(['-', '.'])
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@._:-".contains(c))
-}
 
 /// The lower-case hex SHA-256 of the files' contents, each followed by a NUL byte.
 fn restart_token(contents: &[&str]) -> String {
@@ -26,60 +16,52 @@ fn restart_token(contents: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl State<'_> {
-    pub(super) fn daemon_body(&mut self, r: &mut Reader, inst: &Instance) -> Option<Body> {
-        let block = inst.block;
-        let name = self.object_name(
-            r,
-            inst,
-            "service",
-            service_name,
-            "service names have letters, digits and `@._:-`, and do not start with `-` or `.` (e.g. \"nginx\" or \"php8.2-fpm\")",
-        );
-        let running = r.bool(block, "running");
-        let enabled = r.bool(block, "enabled");
-        let restart = block
-            .attr("restart_on")
-            .and_then(|attr| self.restart_on(r, attr, &inst.host));
-        let (name, name_loc) = name?;
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        if let Some(b) = running {
-            attrs.insert("running".into(), Json::Bool(b));
-        }
-        if let Some(b) = enabled {
-            attrs.insert("enabled".into(), Json::Bool(b));
-        }
-        let mut sensitive = self.sensitive_of(
-            inst,
-            &[
-                ("name", &["name"]),
-                ("running", &["running"]),
-                ("enabled", &["enabled"]),
-                ("restart_on", &["restart_on"]),
-            ],
-        );
-        let mut deps = Vec::new();
-        if let Some(files) = restart {
-            let contents: Vec<&str> = files.iter().map(|f| f.content.as_str()).collect();
-            attrs.insert("restart_on".into(), Json::from(restart_token(&contents)));
-            // A hash of a secret is as good as the secret for guessing it.
-            if files.iter().any(|f| f.sensitive) {
-                sensitive.insert("restart_on".into());
-            }
-            deps.extend(files.into_iter().map(|f| f.address));
-        } else if block.attr("restart_on").is_some() {
-            return None;
-        }
-        Some(Body {
-            attrs,
-            sensitive,
-            identity: Some((format!("service \"{name}\""), name_loc)),
-            fields: vec![("name", Value::from(name))],
-            deps,
-        })
-    }
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.hosted(label, &DEF)
+}
 
+static DEF: HostedDef = HostedDef {
+    kind: Kind::Daemon,
+    own: &["name", "restart_on"],
+    body,
+};
+
+fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, mut d: Decoded) -> Option<Body> {
+    let block = inst.block;
+    let schema = s.resource_schema(Kind::Daemon);
+    let name = s.object_name(r, inst, "service", schema);
+    let restart = block
+        .attr("restart_on")
+        .and_then(|attr| s.restart_on(r, attr, &inst.host));
+    let (name, name_loc) = name?;
+    d.attrs.insert("name".into(), Json::from(name.as_str()));
+    d.sensitive.extend(s.sensitive_of(
+        inst,
+        &[("name", &["name"]), ("restart_on", &["restart_on"])],
+    ));
+    let mut deps = Vec::new();
+    if let Some(files) = restart {
+        let contents: Vec<&str> = files.iter().map(|f| f.content.as_str()).collect();
+        d.attrs
+            .insert("restart_on".into(), Json::from(restart_token(&contents)));
+        // A hash of a secret is as good as the secret for guessing it.
+        if files.iter().any(|f| f.sensitive) {
+            d.sensitive.insert("restart_on".into());
+        }
+        deps.extend(files.into_iter().map(|f| f.address));
+    } else if block.attr("restart_on").is_some() {
+        return None;
+    }
+    Some(Body {
+        attrs: d.attrs,
+        sensitive: d.sensitive,
+        identity: Some((format!("service \"{name}\""), name_loc)),
+        fields: vec![("name", Value::from(name))],
+        deps,
+    })
+}
+
+impl State<'_> {
     /// `restart_on`: a list of file references (a for_each block stands for all its
     /// instances), in order.
     pub(super) fn restart_on(

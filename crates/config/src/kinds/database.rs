@@ -5,6 +5,10 @@ use super::*;
 use serde_json::{json, Value as Json};
 use terrace_provider::{Attrs, DesiredResource, ProviderKey};
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.top_database(label)
+}
+
 impl State<'_> {
     pub(super) fn top_database(&mut self, label: &str) -> bool {
         let decls = self.decls;

@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
-use terrace_provider::{Attrs, DesiredResource};
+use terrace_provider::{Attrs, DesiredResource, ResourceSchema};
+
+use super::decode::Decoded;
 
 use super::*;
 use crate::model::docker_key;
@@ -46,6 +48,24 @@ pub(super) struct ContainerCtx {
     pub deps: Vec<Address>,
     /// A tenant's app (`domain` and `port` allowed).
     pub app: bool,
+}
+
+/// The value of a Docker object under its namespace: every attribute a block can set
+/// (null when unset), then `host`.
+pub(super) fn object_value(schema: &ResourceSchema, attrs: &Attrs, host: Option<&str>) -> Value {
+    let mut fields: Vec<(&str, Value)> = schema
+        .attrs
+        .iter()
+        .filter(|a| a.presence != terrace_provider::Presence::Output)
+        .map(|a| {
+            let v = attrs.get(a.name).map_or(Value::Null, |v| {
+                hcl::to_value(v).expect("JSON values are HCL values")
+            });
+            (a.name, v)
+        })
+        .collect();
+    fields.push(("host", host.map_or(Value::Null, Value::from)));
+    obj(fields)
 }
 
 /// Which block owns a Docker resource, its address, and what it depends on.
@@ -127,6 +147,46 @@ impl<'a> State<'a> {
         ok
     }
 
+    /// A network or volume (any Docker object that is a name plus schema attributes):
+    /// `name` defaults to the instance's default name.
+    pub(super) fn docker_object(
+        &mut self,
+        kind: Kind,
+        block: &RawBlock,
+        inst: Instance,
+        example: &str,
+    ) -> Option<Value> {
+        let mut r = Reader::new(inst.ctx.clone());
+        let schema = self.resource_schema(kind);
+        let Decoded {
+            mut attrs,
+            mut sensitive,
+        } = self.decode(
+            &mut r,
+            block,
+            schema,
+            &["name"],
+            &inst.address,
+            inst.each_sensitive,
+        );
+        let name = self.docker_name(&mut r, block, kind.keyword(), &inst.default_name, example);
+        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
+        if !r.finish(self.errors) {
+            return None;
+        }
+        let (name, name_loc) = name?;
+        attrs.insert("name".into(), Json::from(name.as_str()));
+        sensitive.extend(self.sensitive_keys(block, &[("name", &["name"])], inst.each_sensitive));
+        let value = object_value(schema, &attrs, host.as_deref());
+        let body = DockerBody {
+            host,
+            attrs,
+            sensitive,
+            name: (name, name_loc),
+        };
+        self.push_shared(kind, inst, body, value)
+    }
+
     /// The resource attributes whose block attribute is sensitive.
     pub(super) fn sensitive_keys(
         &self,
@@ -162,7 +222,9 @@ impl<'a> State<'a> {
             kind: "Docker",
             help: validate::DOCKER_NAME_HELP,
         };
-        r.name_or_default(block, &rule, validate::docker_name)
+        r.name_or_default(block, &rule, |n| {
+            validate::docker_name(n).map_err(|detail| (detail, None))
+        })
     }
 
     /// Records one evaluated Docker resource of `type_name`, owned and placed as
@@ -209,7 +271,8 @@ impl<'a> State<'a> {
             targets: inst.targets,
             depends_on: Vec::new(),
         };
-        self.push_docker(at, &format!("docker_{}", kind.keyword()), body);
+        let type_name = self.resource_schema(kind).type_name;
+        self.push_docker(at, type_name, body);
         Some(value)
     }
 

@@ -1,9 +1,7 @@
 //! `file` blocks: a file on a host (`host_file`), its content literal or rendered
 //! from a template.
 
-use serde_json::Value as Json;
-use terrace_provider::Attrs;
-
+use super::decode::Decoded;
 use super::hosted::*;
 use super::*;
 
@@ -21,31 +19,32 @@ fn file_mode(v: &Value) -> Option<String> {
     ok.then(|| format!("{raw:0>4}"))
 }
 
-/// User and group names the provider accepts.
-fn account(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.hosted(label, &DEF)
+}
+
+static DEF: HostedDef = HostedDef {
+    kind: Kind::File,
+    own: &["content", "mode"],
+    body,
+};
+
+fn body(s: &mut State<'_>, r: &mut Reader, inst: &Instance, d: Decoded) -> Option<Body> {
+    s.file_body(r, inst, d)
 }
 
 impl State<'_> {
-    pub(super) fn file_body(&mut self, r: &mut Reader, inst: &Instance) -> Option<Body> {
+    fn file_body(&mut self, r: &mut Reader, inst: &Instance, d: Decoded) -> Option<Body> {
         let block = inst.block;
-        let path = r.string(block, "path", "\"/etc/nginx/nginx.conf\"");
-        if let Some((p, loc)) = &path {
-            if let Err(why) = remote_path(p) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid path \"{}\": {why}", p.escape_debug()),
-                    )
-                    .at(loc, why)
-                    .help("a file's path on the host is absolute, e.g. \"/etc/nginx/sites-available/app\""),
-                );
-            }
-        }
+        let Decoded {
+            mut attrs,
+            mut sensitive,
+        } = d;
+        let path = attrs
+            .get("path")
+            .and_then(Json::as_str)
+            .zip(block.attr("path"))
+            .map(|(p, a)| (p.to_string(), a.loc.clone()));
         let (content_attr, source_attr) = (block.attr("content"), block.attr("source"));
         let mut template_sensitive = false;
         let content = match (content_attr, source_attr) {
@@ -82,7 +81,7 @@ impl State<'_> {
                     Some(Some(t)) => t,
                     // Read before evaluation failed: reported already.
                     Some(None) => return None,
-                    None => match crate::templates::read(self.dir, &source, &loc) {
+                    None => match crate::templates::read(self.fs, &source, &loc) {
                         Ok(t) => {
                             for p in &t.problems {
                                 r.errors.push(
@@ -132,45 +131,15 @@ impl State<'_> {
             }
             m
         });
-        let mut accounts = Vec::new();
-        for key in ["owner", "group"] {
-            let v = r.string(block, key, "\"root\"");
-            if let Some((a, loc)) = &v {
-                if !account(a) {
-                    r.errors.push(
-                        ConfigError::new(
-                            ErrorKind::InvalidValue,
-                            format!("invalid {key} \"{}\"", a.escape_debug()),
-                        )
-                        .at(loc, format!("not a valid {key} name"))
-                        .help(format!("a {key} is an account name of letters, digits, `_`, `-` and `.`, e.g. \"www-data\"")),
-                    );
-                }
-            }
-            accounts.push(v.map(|x| x.0));
-        }
         let ((path, path_loc), content) = (path?, content?);
-        let mut attrs = Attrs::new();
-        attrs.insert("path".into(), Json::from(path.as_str()));
         attrs.insert("content".into(), Json::from(content));
         if let Some(m) = mode {
             attrs.insert("mode".into(), Json::from(m));
         }
-        for (key, v) in ["owner", "group"].into_iter().zip(accounts) {
-            if let Some(v) = v {
-                attrs.insert(key.into(), Json::from(v));
-            }
-        }
-        let mut sensitive = self.sensitive_of(
+        sensitive.extend(self.sensitive_of(
             inst,
-            &[
-                ("path", &["path"]),
-                ("content", &["content", "source"]),
-                ("mode", &["mode"]),
-                ("owner", &["owner"]),
-                ("group", &["group"]),
-            ],
-        );
+            &[("content", &["content", "source"]), ("mode", &["mode"])],
+        ));
         if template_sensitive {
             sensitive.insert("content".into());
         }

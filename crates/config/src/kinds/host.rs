@@ -2,6 +2,10 @@
 
 use super::*;
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.host(label)
+}
+
 impl State<'_> {
     pub(super) fn host(&mut self, name: &str) -> bool {
         let block = &self.decls.of(Kind::Host)[name];
@@ -13,10 +17,10 @@ impl State<'_> {
         let user = r.string(block, "user", "\"deploy\"");
         let identity_file = r
             .string(block, "identity_file", "\"~/.ssh/id_ed25519\"")
-            .and_then(|(p, loc)| local_path(&mut r, self.dir, "identity_file", &p, &loc));
+            .and_then(|(p, loc)| local_path(&mut r, self.fs, "identity_file", &p, &loc));
         let known_hosts = r
             .string(block, "known_hosts", "\"known_hosts\"")
-            .and_then(|(p, loc)| local_path(&mut r, self.dir, "known_hosts", &p, &loc));
+            .and_then(|(p, loc)| local_path(&mut r, self.fs, "known_hosts", &p, &loc));
         let host_key_check = r
             .string(block, "host_key_check", "\"strict\"")
             .and_then(|(v, loc)| {
@@ -102,15 +106,15 @@ impl State<'_> {
 
 /// A local path (`identity_file`, `known_hosts`) made absolute: `~/` is `$HOME`,
 /// relative paths resolve against the configuration directory.
-fn local_path(r: &mut Reader, dir: &Path, key: &str, p: &str, loc: &Loc) -> Option<String> {
+fn local_path(r: &mut Reader, fs: Fs<'_>, key: &str, p: &str, loc: &Loc) -> Option<String> {
     let home_rel = if p == "~" {
         Some("")
     } else {
         p.strip_prefix("~/")
     };
     let path = match home_rel {
-        Some(rest) => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-            Some(home) => std::path::PathBuf::from(home).join(rest),
+        Some(rest) => match fs.env.home() {
+            Some(home) => home.join(rest),
             None => {
                 r.errors.push(
                     ConfigError::new(
@@ -134,7 +138,7 @@ fn local_path(r: &mut Reader, dir: &Path, key: &str, p: &str, loc: &Loc) -> Opti
             );
             return None;
         }
-        None => dir.join(p),
+        None => fs.dir.join(p),
     };
     Some(
         std::path::absolute(&path)

@@ -2,56 +2,42 @@
 //! into `host_*` resources of the provider `host.<label>`.
 //!
 //! Only attributes the user set go into a resource, so that the planner compares
-//! nothing else. Values are checked here the way the SSH provider checks them, so that
-//! mistakes are reported with their place in the configuration.
+//! nothing else. Values are decoded against the provider's schema, whose checks are
+//! the provider's own, so that mistakes are reported with their place in the
+//! configuration.
 
 use std::collections::BTreeSet;
 
-use terrace_provider::{Attrs, DesiredResource, ProviderKey};
+use terrace_provider::{Attrs, DesiredResource, ProviderKey, ResourceSchema, Subject};
 
+use super::decode::Decoded;
 use super::*;
 use crate::model::{BlockDep, HOST_PREFIX};
 
-/// The host block kinds (one `host_*` resource per instance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostedKind {
-    File,
-    Package,
-    Daemon,
-    FirewallRule,
-    Command,
+/// A host block kind (one resource of its provider schema's type per instance): what
+/// it reads itself beyond its schema.
+pub(super) struct HostedDef {
+    pub(super) kind: Kind,
+    /// Schema attributes the kind's `body` reads itself instead of the generic decoding.
+    pub(super) own: &'static [&'static str],
+    /// Completes an instance from the decoded attributes.
+    pub(super) body: for<'s> fn(&mut State<'s>, &mut Reader, &Instance, Decoded) -> Option<Body>,
 }
 
-impl HostedKind {
-    /// The block kind.
-    fn kind(self) -> Kind {
-        match self {
-            HostedKind::File => Kind::File,
-            HostedKind::Package => Kind::Package,
-            HostedKind::Daemon => Kind::Daemon,
-            HostedKind::FirewallRule => Kind::FirewallRule,
-            HostedKind::Command => Kind::Command,
-        }
-    }
-
-    /// Block type keyword and namespace.
-    fn ns(self) -> &'static str {
-        self.kind().keyword()
-    }
-
-    fn type_name(self) -> &'static str {
-        match self {
-            HostedKind::File => "host_file",
-            HostedKind::Package => "host_package",
-            HostedKind::Daemon => "host_service",
-            HostedKind::FirewallRule => "host_firewall_rule",
-            HostedKind::Command => "host_command",
-        }
-    }
-
-    fn node(self, label: &str) -> Node {
-        Node::Block(self.kind(), label.to_string())
-    }
+/// A body that is just the decoded attributes.
+pub(super) fn plain_body(
+    _: &mut State<'_>,
+    _: &mut Reader,
+    _: &Instance,
+    d: Decoded,
+) -> Option<Body> {
+    Some(Body {
+        attrs: d.attrs,
+        sensitive: d.sensitive,
+        identity: None,
+        fields: Vec::new(),
+        deps: Vec::new(),
+    })
 }
 
 /// One evaluated file instance, for `restart_on`.
@@ -69,7 +55,7 @@ pub(super) struct FileValue {
 #[derive(Clone, Copy)]
 struct HostedBlock<'b> {
     block: &'b RawBlock,
-    kind: HostedKind,
+    def: &'b HostedDef,
     label: &'b str,
     /// References of the block, without `depends_on` and `restart_on`.
     targets: &'b [Target],
@@ -106,46 +92,11 @@ fn resource_kinds() -> Vec<&'static str> {
 
 pub(super) const DEPENDS_ON_EXAMPLE: &str = "[package.nginx, file.site]";
 
-/// Checks an absolute path on a host; the error is a reason for the message.
-pub(super) fn remote_path(p: &str) -> Result<(), &'static str> {
-    if !p.starts_with('/') {
-        Err("not an absolute path")
-    } else if p.contains(['\n', '\0']) {
-        Err("the path contains a newline or NUL")
-    } else {
-        Ok(())
-    }
-}
-
-/// One allowed value with did-you-mean on a miss.
-pub(super) fn one_of(
-    r: &mut Reader,
-    key: &str,
-    (v, loc): &(String, Loc),
-    allowed: &[&str],
-    label: &str,
-) -> bool {
-    if allowed.contains(&v.as_str()) {
-        return true;
-    }
-    r.errors.push(
-        ConfigError::new(
-            ErrorKind::InvalidValue,
-            format!("invalid value for \"{key}\": \"{}\"", v.escape_debug()),
-        )
-        .at(loc, label)
-        .help(suggest(v, allowed.iter().copied(), |all| {
-            format!("{key} must be {}", list_names(&all))
-        })),
-    );
-    false
-}
-
 impl State<'_> {
     /// Evaluates every instance of a host block and declares its value.
-    pub(super) fn hosted(&mut self, label: &str, kind: HostedKind) -> bool {
+    pub(super) fn hosted(&mut self, label: &str, def: &HostedDef) -> bool {
         let decls = self.decls;
-        let node = kind.node(label);
+        let node = Node::Block(def.kind, label.to_string());
         let block = decls.block(&node).expect("host blocks have a block");
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
@@ -160,7 +111,7 @@ impl State<'_> {
         );
         let hb = HostedBlock {
             block,
-            kind,
+            def,
             label,
             targets: &targets,
         };
@@ -186,7 +137,7 @@ impl State<'_> {
                 Value::Object(values)
             }
         };
-        self.ns.declare(kind.kind(), label, value);
+        self.ns.declare(def.kind, label, value);
         ok
     }
 
@@ -200,11 +151,13 @@ impl State<'_> {
     ) -> Option<Value> {
         let HostedBlock {
             block,
-            kind,
+            def,
             label,
             targets,
         } = *b;
-        let ns = kind.ns();
+        let kind = def.kind;
+        let ns = kind.keyword();
+        let schema = self.resource_schema(kind);
         let address = match key {
             Some(k) => format!("{ns}.{label}[{}]", quote(k)),
             None => format!("{ns}.{label}"),
@@ -225,13 +178,8 @@ impl State<'_> {
             each_sensitive,
             host: host.clone(),
         };
-        let body = match kind {
-            HostedKind::File => self.file_body(&mut r, &inst),
-            HostedKind::Package => self.package_body(&mut r, &inst),
-            HostedKind::Daemon => self.daemon_body(&mut r, &inst),
-            HostedKind::FirewallRule => self.firewall_body(&mut r, &inst),
-            HostedKind::Command => self.command_body(&mut r, &inst),
-        };
+        let decoded = self.decode(&mut r, block, schema, def.own, &address, each_sensitive);
+        let body = (def.body)(self, &mut r, &inst, decoded);
         if !r.finish(self.errors) {
             return None;
         }
@@ -239,7 +187,7 @@ impl State<'_> {
         let mut fields = body.fields;
         fields.push(("host", Value::from(host.as_str())));
         let value = obj(fields);
-        if kind == HostedKind::File {
+        if kind == Kind::File {
             let content = body.attrs["content"]
                 .as_str()
                 .unwrap_or_default()
@@ -253,10 +201,10 @@ impl State<'_> {
             });
         }
         self.out.host_resources.push(HostItem {
-            node: kind.node(label),
+            node: Node::Block(kind, label.to_string()),
             resource: DesiredResource {
                 address: Address::new(address),
-                type_name: kind.type_name().to_string(),
+                type_name: schema.type_name.to_string(),
                 provider: ProviderKey(format!("{HOST_PREFIX}{host}")),
                 attrs: body.attrs,
                 sensitive_attrs: body.sensitive,
@@ -397,14 +345,13 @@ impl State<'_> {
             .collect()
     }
 
-    /// `name`, or the block label; checked with `valid`.
+    /// `name`, or the block label; checked by the provider's schema.
     pub(super) fn object_name(
         &self,
         r: &mut Reader,
         inst: &Instance,
         what: &str,
-        valid: fn(&str) -> bool,
-        help: &str,
+        schema: &ResourceSchema,
     ) -> Option<(String, Loc)> {
         let rule = NameRule {
             default: inst.label,
@@ -412,14 +359,16 @@ impl State<'_> {
             example: "\"nginx\"",
             what,
             kind: what,
-            help,
+            help: "",
         };
+        let attr = schema.attr("name").expect("named resources have a name");
         r.name_or_default(inst.block, &rule, |n| {
-            if valid(n) {
-                Ok(())
-            } else {
-                Err(String::new())
-            }
+            let subject = Subject {
+                address: &inst.address,
+                field: "name",
+            };
+            attr.check(&Json::from(n), &subject)
+                .map_err(|p| (String::new(), Some(p.help)))
         })
     }
 }

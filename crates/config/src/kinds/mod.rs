@@ -6,19 +6,20 @@
 //! first, then the app block with `self` declared.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use hcl::edit::expr::Expression;
 use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
+use serde_json::Value as Json;
 use terrace_provider::Address;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::expr::evaluate;
+use crate::kind::Schemas;
 use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node};
 use crate::read::*;
 use crate::refs::{Ref, Target};
-use crate::source::Loc;
+use crate::source::{Fs, Loc};
 use crate::spec::{Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint};
 use crate::syntax::{Decls, RawAttr, RawBlock};
 use crate::templates::Templates;
@@ -26,30 +27,37 @@ use crate::types::describe;
 use crate::validate::{self, SqlName};
 use crate::variables::Variables;
 
-mod command;
-mod daemon;
-mod database;
+mod decode;
 mod docker;
-mod file;
-mod firewall_rule;
-mod host;
 mod hosted;
-mod image;
 mod local;
-mod network;
-mod package;
-mod service;
-mod tenant;
-mod volume;
 
-use hosted::HostedKind;
+/// One module per kind, named by its keyword, and the dispatch to each module's `eval`.
+macro_rules! kind_modules {
+    ($($variant:ident => $module:ident, $noun:literal, $body:literal, $resources:literal, $shape:ident $args:tt;)*) => {
+        $(mod $module;)*
+
+        impl State<'_> {
+            /// Evaluates every instance of block `label` of `kind`.
+            fn eval_block(&mut self, kind: Kind, label: &str) -> bool {
+                match kind {
+                    $(Kind::$variant => $module::eval(self, label),)*
+                }
+            }
+        }
+    };
+}
+crate::kind::with_registry!(kind_modules);
 
 pub(crate) struct State<'a> {
     decls: &'a Decls,
+    /// The providers' resource schemas.
+    schemas: Schemas<'a>,
     vars: &'a Variables,
     base: Context<'static>,
-    /// The configuration directory (relative image sources resolve against it).
-    dir: &'a Path,
+    /// The configuration directory (relative image sources resolve against it) and
+    /// the environment (templates read during evaluation, `$HOME`).
+    fs: Fs<'a>,
     /// Values declared so far.
     ns: Namespaces,
     sensitive_locals: BTreeSet<String>,
@@ -71,17 +79,19 @@ impl<'a> State<'a> {
     /// The evaluation state before any block is evaluated.
     pub(crate) fn new(
         decls: &'a Decls,
+        schemas: Schemas<'a>,
         vars: &'a Variables,
         templates: &'a Templates,
         base: Context<'static>,
-        dir: &'a Path,
+        fs: Fs<'a>,
         errors: &'a mut Vec<ConfigError>,
     ) -> Self {
         State {
             decls,
+            schemas,
             vars,
             base,
-            dir,
+            fs,
             ns: Namespaces::default(),
             sensitive_locals: BTreeSet::new(),
             self_sensitive: Vec::new(),
@@ -101,20 +111,7 @@ impl<'a> State<'a> {
             };
             return self.local(name);
         };
-        match kind {
-            Kind::Host => self.host(label),
-            Kind::Service => self.service(label),
-            Kind::Tenant => self.tenant(label),
-            Kind::Database => self.top_database(label),
-            Kind::Image => self.image(label),
-            Kind::Network => self.network(label),
-            Kind::Volume => self.volume(label),
-            Kind::File => self.hosted(label, HostedKind::File),
-            Kind::Package => self.hosted(label, HostedKind::Package),
-            Kind::Daemon => self.hosted(label, HostedKind::Daemon),
-            Kind::FirewallRule => self.hosted(label, HostedKind::FirewallRule),
-            Kind::Command => self.hosted(label, HostedKind::Command),
-        }
+        self.eval_block(*kind, label)
     }
 
     /// What evaluation produced.

@@ -2,6 +2,10 @@
 
 use super::*;
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.service(label)
+}
+
 impl State<'_> {
     pub(super) fn service(&mut self, name: &str) -> bool {
         let decls = self.decls;

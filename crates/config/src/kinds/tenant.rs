@@ -2,6 +2,10 @@
 
 use super::*;
 
+pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
+    s.tenant(label)
+}
+
 impl State<'_> {
     pub(super) fn tenant(&mut self, label: &str) -> bool {
         let decls = self.decls;

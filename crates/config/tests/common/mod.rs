@@ -4,6 +4,13 @@
 use std::path::PathBuf;
 
 use terrace_config::{load_dir, ConfigErrors, ErrorKind, Project, VarInputs};
+use terrace_provider::{find_schema, ResourceSchema};
+
+/// The resource schemas of the providers, as the binary passes them.
+pub fn schemas(type_name: &str) -> Option<&'static ResourceSchema> {
+    find_schema(terrace_provider_docker::SCHEMAS, type_name)
+        .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))
+}
 
 /// A temporary configuration directory.
 pub struct Dir {
@@ -24,7 +31,7 @@ impl Dir {
     }
 
     pub fn load(&self, inputs: &VarInputs) -> Result<Project, ConfigErrors> {
-        load_dir(self.dir.path(), inputs)
+        load_dir(self.dir.path(), inputs, &schemas)
     }
 }
 
