@@ -449,7 +449,7 @@ fn json_document_is_versioned_and_lists_actions() {
     ];
     let p = run(&d, &pr, &[]).unwrap();
     let v = render_json(&p, "0.1.0");
-    assert_eq!(v["format_version"], json!("1.0"));
+    assert_eq!(v["format_version"], json!("1.1"));
     assert_eq!(v["changes_present"], json!(true));
     assert_eq!(
         v["resource_changes"][0]["change"]["actions"],
@@ -463,7 +463,11 @@ fn json_document_is_versioned_and_lists_actions() {
         v["resource_changes"][1]["change"]["actions"],
         json!(["delete"])
     );
-    assert_eq!(v["summary"], json!({"add": 1, "change": 0, "destroy": 2}));
+    assert_eq!(
+        v["summary"],
+        json!({"add": 1, "change": 0, "destroy": 2, "has_destroy": true, "drops_data": false,
+               "has_drift": false, "has_conflicts": false})
+    );
 }
 
 #[test]
