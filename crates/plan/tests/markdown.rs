@@ -224,9 +224,9 @@ fn full_plan_as_one_markdown_comment() {
         - `tenant.app["d"].database` (`sql_database`): it moves from `service.pg` to `service.pg2`
 
         **4 with data dropped**
-        - volume `service.web.volume`: terrace announces no copy of its data
-        - database `tenant.app["c"].database`: terrace announces no copy of its data
-        - database `tenant.app["d"].database`: terrace announces no copy of its data
+        - volume `service.web.volume`: this plan does not say that a copy of its data is kept
+        - database `tenant.app["c"].database`: this plan does not say that a copy of its data is kept
+        - database `tenant.app["d"].database`: this plan does not say that a copy of its data is kept
         - database `tenant.app["e"].database`: a dump of its data is written to `.terrace/backups/e-<time>.sql` first; if that fails, it is not destroyed
 
         **1 conflict(s) block the apply**
@@ -1005,13 +1005,14 @@ fn a_small_part_size_splits_between_blocks_and_numbers_the_parts() {
         .collect();
     expect![[r#"
         [
-            "<!-- terrace-plan: shop --> | **terrace plan, part 1 of 7**",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 2 of 7** (continued)",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 3 of 7** (continued)",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 4 of 7** (continued)",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 5 of 7** (continued)",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 6 of 7** (continued)",
-            "<!-- terrace-plan: shop --> | **terrace plan, part 7 of 7** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 1 of 8**",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 2 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 3 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 4 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 5 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 6 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 7 of 8** (continued)",
+            "<!-- terrace-plan: shop --> | **terrace plan, part 8 of 8** (continued)",
         ]
     "#]]
     .assert_debug_eq(&heads);

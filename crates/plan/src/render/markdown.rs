@@ -179,7 +179,7 @@ fn warnings(blocks: &mut Vec<Block>, plan: &Plan, partial: &Partial) {
             let what = data_noun(&c.type_name);
             let copy = match plan.safeguard(&c.address) {
                 Some(g) => safeguard_text(g),
-                None => "terrace announces no copy of its data".to_string(),
+                None => "this plan does not say that a copy of its data is kept".to_string(),
             };
             format!("- {what} {}: {copy}", code(c.address.as_str()))
         })
