@@ -20,6 +20,9 @@ pub struct Refresh {
     /// What reachable providers could not verify (e.g. password hashes they may not
     /// read), prefixed with the provider, in provider order.
     pub unverified: Vec<String>,
+    /// Single resources their (reachable) provider could not observe, with the
+    /// (redacted) reason: only these, and what depends on them, are left out.
+    pub failed: BTreeMap<Address, String>,
 }
 
 /// Observes every resource in config or state. Each provider gets exactly one
@@ -115,7 +118,14 @@ async fn probe(
         match result {
             Ok(found) if found.len() == requests.len() => {
                 for (req, obs) in requests.into_iter().zip(found) {
-                    out.observed.insert(req.address, obs);
+                    match obs {
+                        Observed::Failed(why) => {
+                            out.failed.insert(req.address, redactor.scrub(&why));
+                        }
+                        obs => {
+                            out.observed.insert(req.address, obs);
+                        }
+                    }
                 }
                 let provider = providers.get(&key)?;
                 out.unverified.extend(

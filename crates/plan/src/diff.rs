@@ -137,7 +137,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 }
                 refresh(schema, &p.attrs, live)
             }
-            None => p.attrs.clone(),
+            // A failed observation is left out of the plan by the caller; if one gets
+            // here, the state is all that is known.
+            Some(Observed::Failed(_)) | None => p.attrs.clone(),
         };
         let mut change = update_or_replace(d, schema, &p.provider, current, sensitive);
         // A change that only undoes drift says so: the configuration did not change.
@@ -169,7 +171,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 )
             }
             Some(Observed::Present(live)) => (refresh(schema, &p.attrs, live), None),
-            None => (p.attrs.clone(), None),
+            Some(Observed::Failed(_)) | None => (p.attrs.clone(), None),
         };
         out.changes.push(ResourceChange {
             address: p.address.clone(),

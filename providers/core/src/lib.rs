@@ -212,6 +212,11 @@ pub enum Observed {
     Present(Attrs),
     /// No such object.
     Absent,
+    /// This one object could not be observed (a managed file replaced by a directory,
+    /// an unreadable file): an error for this resource alone, with the reason. The rest
+    /// of the batch is answered as usual; the resource, and what depends on it, is left
+    /// out of the plan instead of the whole server.
+    Failed(String),
 }
 
 /// The operation a [`Step`] asks a provider to perform.

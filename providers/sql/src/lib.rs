@@ -104,6 +104,32 @@ pub fn generate_password() -> Secret {
 /// How long a statement waits for a free pooled connection (or for the server to
 /// accept a new one) before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection attempt may take: a server that accepts TCP and then never
+/// answers must fail the provider, not hang terrace.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the catalog queries of one observe batch may take together.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one DDL statement may take (it can wait on a lock held by a client).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The error a timed-out call reports: a transport failure, like a dropped connection.
+fn timed_out(what: &str, limit: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what}: no answer within {}s", limit.as_secs()),
+    ))
+}
+
+/// `fut`, or a timeout error after `limit`.
+async fn within<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(what, limit)))
+}
 
 /// Which catalogs an observe batch needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -138,6 +164,9 @@ pub struct SqlProvider {
     /// What the last observe could not verify, for the plan.
     unverified: Mutex<Vec<String>>,
 }
+
+/// Why a user's password was not checked: terrace does not know it (imported).
+const PASSWORD_UNKNOWN: &str = "unknown";
 
 /// An account in the catalogs: (user, lower-case host) on MariaDB, (role, "") on
 /// PostgreSQL.
@@ -224,7 +253,7 @@ impl SqlProvider {
     {
         let started = std::time::Instant::now();
         loop {
-            let result = connect().await;
+            let result = within("connecting", CONNECT_TIMEOUT, connect()).await;
             // A server that answers with an error (wrong password) is up: only failures
             // to talk to it at all mean "not ready yet".
             let not_ready = matches!(&result, Err(e) if !matches!(e, sqlx::Error::Database(_)));
@@ -395,8 +424,20 @@ impl SqlProvider {
             let res = loop {
                 let sql = AssertSqlSafe(s.sql().to_string());
                 let res = match pool {
-                    Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-                    Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                    Pool::Mysql(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
+                    Pool::Postgres(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
                 };
                 // A server terrace runs in a container may have been restarted (its
                 // container replaced) since the pool connected: pooled connections are
@@ -584,6 +625,11 @@ impl SqlProvider {
                 let who = users.join(", ");
                 let target = self.server.target();
                 match why {
+                    PASSWORD_UNKNOWN => format!(
+                        "passwords of {who} on {target}: terrace does not know them (the users \
+                         were imported, and servers keep only a hash); set `password` in the \
+                         configuration to the one in use, or to a new one to rotate it"
+                    ),
                     "unreadable" => format!(
                         "passwords of {who} on {target}: the admin role may not read pg_authid \
                          (it is not a superuser), so a password changed by hand would go unseen"
@@ -683,17 +729,23 @@ impl Provider for SqlProvider {
         let mut answers: Vec<Observed> = Vec::with_capacity(requests.len());
         match pool {
             Pool::Mysql(p) => {
-                let snap = mysql::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    mysql::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
                 for r in requests {
                     let mut answer = mysql::answer(&snap, r)?;
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
                         let (user, host) = self.account_key(&r.attrs, "name")?;
                         let granted = allowed.databases.get(&(user.clone(), host.clone()));
                         let found = mysql::excess(&snap, &user, &host, granted.unwrap_or(&none));
-                        let verdict = attrs::opt_str(&r.attrs, "password")?
-                            .and_then(|pw| mysql::password_verdict(&snap, &user, &host, pw));
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => mysql::password_verdict(&snap, &user, &host, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
                         if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
                             unverified.entry(why).or_default().push(user);
                         }
@@ -702,9 +754,13 @@ impl Provider for SqlProvider {
                 }
             }
             Pool::Postgres(p) => {
-                let snap = postgres::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    postgres::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
                 for r in requests {
                     let mut answer = postgres::answer(&snap, r)?;
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
@@ -716,8 +772,10 @@ impl Provider for SqlProvider {
                             granted.unwrap_or(&none),
                             &allowed.owner_configured,
                         );
-                        let verdict = attrs::opt_str(&r.attrs, "password")?
-                            .and_then(|pw| postgres::password_verdict(&snap, &role, pw));
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => postgres::password_verdict(&snap, &role, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
                         if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
                             unverified.entry(why).or_default().push(role);
                         }

@@ -307,6 +307,16 @@ fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
                     let _ = writeln!(out, "        ]");
                     continue;
                 }
+                // Text edited by hand (a file) shows what changed, line by line.
+                if let (Some(Value::String(x)), Some(Value::String(y))) = (&a.before, &a.after) {
+                    if (x.contains('\n') || y.contains('\n')) && x != REDACTED && y != REDACTED {
+                        let _ =
+                            writeln!(out, "      {} {}{pad} = <<-EOT", p.sym(Sym::Change), a.name);
+                        render_line_diff(out, p, x, y);
+                        let _ = writeln!(out, "        EOT");
+                        continue;
+                    }
+                }
                 let b = a
                     .before
                     .as_ref()
