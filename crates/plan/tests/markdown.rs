@@ -160,6 +160,18 @@ fn full_plan() -> Plan {
                 sensitive: ["password".to_string()].into(),
             },
             Drift {
+                address: Address::new(r#"host.web.file["/etc/app.conf"]"#),
+                type_name: "host_file".into(),
+                kind: DriftKind::Changed {
+                    attrs: vec![AttrDiff {
+                        name: "content".into(),
+                        before: Some(json!("# app\nlisten = 80\nworkers = 2\n")),
+                        after: Some(json!("# app\nlisten = 80\nworkers = 16\n")),
+                    }],
+                },
+                sensitive: BTreeSet::new(),
+            },
+            Drift {
                 address: Address::new(r#"tenant.app["f"].database"#),
                 type_name: "sql_database".into(),
                 kind: DriftKind::Deleted,
@@ -235,12 +247,22 @@ fn full_plan_as_one_markdown_comment() {
         **not verified (the plan cannot vouch for these)**
         - service.pg: passwords of a, b: the admin may not read pg\_authid
 
-        ### Drift: 2 object(s) changed outside terrace since the last apply
+        ### Drift: 3 object(s) changed outside terrace since the last apply
 
         - `tenant.app["b"].database.user` (`sql_user`) has changed outside terrace:
           - `extra_access`:
             - added: `has role attribute CREATEDB`
           - `password`: `(sensitive value)` → `(sensitive value)`
+        - `host.web.file["/etc/app.conf"]` (`host_file`) has changed outside terrace:
+          - `content`:
+
+            ```diff
+            @@ -1,3 +1,3 @@
+             # app
+             listen = 80
+            -workers = 2
+            +workers = 16
+            ```
         - `tenant.app["f"].database` (`sql_database`) was deleted outside terrace
 
         ### Changes
@@ -778,6 +800,29 @@ fn the_json_document_of_a_partial_run() {
               ]
             },
             {
+              "address": "host.web.file[\"/etc/app.conf\"]",
+              "type": "host_file",
+              "kind": "changed",
+              "change": {
+                "actions": [
+                  "update"
+                ],
+                "before": {
+                  "content": "# app\nlisten = 80\nworkers = 2\n"
+                },
+                "after": {
+                  "content": "# app\nlisten = 80\nworkers = 16\n"
+                }
+              },
+              "changes": [
+                {
+                  "name": "content",
+                  "before": "# app\nlisten = 80\nworkers = 2\n",
+                  "after": "# app\nlisten = 80\nworkers = 16\n"
+                }
+              ]
+            },
+            {
               "address": "tenant.app[\"f\"].database",
               "type": "sql_database",
               "kind": "deleted",
@@ -832,6 +877,16 @@ fn the_text_rendering_of_the_same_plan() {
                   + has role attribute CREATEDB
                 ]
               ~ password     = (sensitive value) -> (sensitive value)
+            }
+          # host.web.file["/etc/app.conf"] has changed outside terrace
+          ~ host_file {
+              ~ content = <<-EOT
+                  @@ -1,3 +1,3 @@
+                   # app
+                   listen = 80
+                  -workers = 2
+                  +workers = 16
+                EOT
             }
           # tenant.app["f"].database was deleted outside terrace
 

@@ -309,7 +309,21 @@ fn drift_item(d: &Drift) -> String {
         return format!("{head} was deleted outside terrace\n");
     };
     let mut out = format!("{head} has changed outside terrace:\n");
+    let mut budget = RESOURCE_BUDGET;
     for a in attrs {
+        if multiline(a.before.as_ref()) || multiline(a.after.as_ref()) {
+            // Text edited by hand (a file's content) reads as a diff, nested in the item.
+            let _ = writeln!(out, "  - {}:\n", code(&a.name));
+            let (b, l) = (string_of(a.before.as_ref()), string_of(a.after.as_ref()));
+            for line in fenced(&unified_diff(&b, &l), &mut budget).lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+            continue;
+        }
         match (&a.before, &a.after) {
             // Lists (an account's extra access) read best item by item.
             (Some(Value::Array(before)), Some(Value::Array(after))) => {
