@@ -81,7 +81,7 @@ async fn plan_cmd(
     if format.is_text() {
         print!("{}", plan_text(s, &planned));
     } else {
-        format.emit(plan, &partial_of(s, &planned), VERSION, None)?;
+        format.emit(plan, &partial_of(s, &state, &planned), VERSION, None)?;
     }
     check_capacity(s, plan, json).await?;
     // A partial plan is shown, but neither saved nor reported as success.
@@ -243,16 +243,29 @@ fn show_cmd(path: &std::path::Path, format: &Format) -> miette::Result<ExitCode>
 }
 
 /// What the run could not plan, messages scrubbed of every known secret.
-fn partial_of(s: &Session, planned: &Planned) -> Partial {
+fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
+    let provider_of = |address: &Address| {
+        let desired = s.project.resources.iter().find(|r| &r.address == address);
+        desired
+            .map(|r| r.provider.clone())
+            .or_else(|| state.get(address).map(|r| r.provider.clone()))
+            .unwrap_or_else(|| terrace_provider::ProviderKey(String::new()))
+    };
+    let whole = planned
+        .unreachable
+        .iter()
+        .map(|(provider, message)| RunError {
+            provider: provider.clone(),
+            address: None,
+            message: s.redactor.scrub(message),
+        });
+    let single = planned.failed.iter().map(|(address, message)| RunError {
+        provider: provider_of(address),
+        address: Some(address.clone()),
+        message: s.redactor.scrub(message),
+    });
     Partial {
-        errors: planned
-            .unreachable
-            .iter()
-            .map(|(provider, message)| RunError {
-                provider: provider.clone(),
-                message: s.redactor.scrub(message),
-            })
-            .collect(),
+        errors: whole.chain(single).collect(),
         not_planned: planned.left_out.clone(),
     }
 }

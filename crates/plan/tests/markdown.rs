@@ -199,11 +199,22 @@ fn full_plan() -> Plan {
 
 fn partial() -> Partial {
     Partial {
-        errors: vec![RunError {
-            provider: ProviderKey("host.db2".into()),
-            message: "ssh: connect to host 10.0.0.9 port 22: Connection refused".into(),
-        }],
-        not_planned: vec![Address::new(r#"host.db2.package["postgresql"]"#)],
+        errors: vec![
+            RunError {
+                provider: ProviderKey("host.db2".into()),
+                address: None,
+                message: "ssh: connect to host 10.0.0.9 port 22: Connection refused".into(),
+            },
+            RunError {
+                provider: ProviderKey("host.web".into()),
+                address: Some(Address::new(r#"host.web.file["/etc/shadow.d/x"]"#)),
+                message: "cannot read /etc/shadow.d/x: permission denied".into(),
+            },
+        ],
+        not_planned: vec![
+            Address::new(r#"host.db2.package["postgresql"]"#),
+            Address::new(r#"host.web.file["/etc/shadow.d/x"]"#),
+        ],
     }
 }
 
@@ -412,19 +423,21 @@ fn a_partial_run_says_so_first_and_lists_what_was_left_out() {
     let parts = render_markdown(&Plan::default(), &opts(&partial));
     expect![[r#"
         <!-- terrace-plan: shop -->
-        **No changes** among the resources that could be planned; 1 resource(s) could not be (see the warnings).
+        **No changes** among the resources that could be planned; 2 resource(s) could not be (see the warnings).
 
         ### ⚠️ Warnings
 
         **not planned this run**
         - `host.db2` could not be reached: ssh: connect to host 10.0.0.9 port 22: Connection refused
+        - `host.web.file["/etc/shadow.d/x"]` could not be observed: cannot read /etc/shadow.d/x: permission denied
         - not planned: `host.db2.package["postgresql"]`
+        - not planned: `host.web.file["/etc/shadow.d/x"]`
     "#]]
     .assert_eq(&parts.join("\n=== next part ===\n"));
     let parts = render_markdown(&full_plan(), &opts(&partial));
     assert!(parts[0].starts_with(
         "<!-- terrace-plan: shop -->\n**Incomplete plan: 5 to add, 3 to change, 4 to destroy** \
-         among the resources that could be planned; 1 resource(s) could not be (see the warnings). \
+         among the resources that could be planned; 2 resource(s) could not be (see the warnings). \
          1 conflict(s) block this plan.\n"
     ), "{}", parts[0]);
 }
@@ -464,10 +477,16 @@ fn the_json_document_of_a_partial_run() {
             {
               "provider": "host.db2",
               "message": "ssh: connect to host 10.0.0.9 port 22: Connection refused"
+            },
+            {
+              "provider": "host.web",
+              "address": "host.web.file[\"/etc/shadow.d/x\"]",
+              "message": "cannot read /etc/shadow.d/x: permission denied"
             }
           ],
           "not_planned": [
-            "host.db2.package[\"postgresql\"]"
+            "host.db2.package[\"postgresql\"]",
+            "host.web.file[\"/etc/shadow.d/x\"]"
           ],
           "resource_changes": [
             {

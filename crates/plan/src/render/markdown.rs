@@ -216,12 +216,17 @@ fn warnings(blocks: &mut Vec<Block>, plan: &Plan, partial: &Partial) {
     let mut missing: Vec<String> = partial
         .errors
         .iter()
-        .map(|e| {
-            format!(
+        .map(|e| match &e.address {
+            Some(a) => format!(
+                "- {} could not be observed: {}",
+                code(a.as_str()),
+                text(&e.message)
+            ),
+            None => format!(
                 "- {} could not be reached: {}",
                 code(&e.provider.0),
                 text(&e.message)
-            )
+            ),
         })
         .collect();
     missing.extend(

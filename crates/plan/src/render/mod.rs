@@ -34,11 +34,15 @@ impl Partial {
     }
 }
 
-/// A provider that could not be asked during planning.
+/// A provider that could not be asked during planning, or one resource it could not
+/// observe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunError {
     /// The provider instance (`service.pg`, `host.web`).
     pub provider: ProviderKey,
+    /// The one resource that could not be observed; `None`: the whole provider failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
     /// What went wrong, secrets scrubbed.
     pub message: String,
 }
