@@ -46,6 +46,32 @@ pub struct VarArgs {
     pub var_files: Vec<PathBuf>,
 }
 
+/// Markdown output for pull-request comments, shared by `plan` and `show`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RenderArgs {
+    /// Print the plan as markdown for a pull-request comment (secrets redacted), in parts
+    /// below GitHub's comment limit, each starting with `<!-- terrace-plan: PROJECT -->`.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+
+    /// Write the markdown parts to DIR/part-001.md, part-002.md, ... instead of stdout
+    /// (other part-*.md files in DIR are removed). Implies --markdown.
+    #[arg(long, value_name = "DIR", conflicts_with = "json")]
+    pub markdown_dir: Option<PathBuf>,
+
+    /// Project name in the markdown marker [default: the one recorded in the saved plan,
+    /// else the project directory's name].
+    #[arg(long, value_name = "NAME", env = "TERRACE_PROJECT")]
+    pub project: Option<String>,
+}
+
+impl RenderArgs {
+    /// True when markdown is wanted, on stdout or in files.
+    pub fn markdown(&self) -> bool {
+        self.markdown || self.markdown_dir.is_some()
+    }
+}
+
 /// Flags shared by `apply` and `destroy`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
@@ -79,6 +105,20 @@ pub enum Command {
         /// Print the plan as a versioned JSON document (secrets redacted).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        render: RenderArgs,
+    },
+    /// Print a plan saved with `plan --out` (text, --json or --markdown), reading only
+    /// that file: no configuration, state or server is needed.
+    Show {
+        /// The saved plan.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: PathBuf,
+        /// Print the plan as a versioned JSON document.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        render: RenderArgs,
     },
     /// Make the live systems match the configuration (or a saved plan).
     Apply {

@@ -3,13 +3,16 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use terrace_plan::render::{render_json, render_text, TextOptions};
+use terrace_plan::render::{
+    render_json_run, render_markdown, render_text, MarkdownOptions, Partial, RunError, TextOptions,
+    DEFAULT_PART_CHARS,
+};
 use terrace_provider::Address;
 use terrace_state::{ForceUnlocked, ResourceState, State};
 
 use crate::apply::Executor;
 use crate::capacity;
-use crate::cli::{ApplyArgs, Cli, Command, StateCommand, VarArgs};
+use crate::cli::{ApplyArgs, Cli, Command, RenderArgs, StateCommand, VarArgs};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
 use crate::session::{
     backend, check_lineage, load_state, load_state_locked, record_lineage, Goal, Planned, Session,
@@ -29,12 +32,19 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             out,
             detailed_exitcode,
             json,
+            render,
         } => {
             let mut s = Session::load(&cli, vars)?;
-            let result = plan_cmd(&mut s, out.as_deref(), *detailed_exitcode, *json).await;
+            let format = Format::of(&cli, *json, render);
+            let result = plan_cmd(&mut s, out.as_deref(), *detailed_exitcode, &format).await;
             s.providers.close().await;
             result
         }
+        Command::Show {
+            plan_file,
+            json,
+            render,
+        } => show_cmd(plan_file, &Format::of(&cli, *json, render)),
         Command::Apply {
             plan_file,
             vars,
@@ -65,7 +75,7 @@ async fn plan_cmd(
     s: &mut Session,
     out: Option<&std::path::Path>,
     detailed_exitcode: bool,
-    json: bool,
+    format: &Format,
 ) -> miette::Result<ExitCode> {
     // While an apply runs, the live systems are half-way: its in-flight objects would
     // show as changes or conflicts and read like a broken server.
@@ -92,11 +102,11 @@ async fn plan_cmd(
     let state = s.read_state()?;
     let planned = s.plan(&state, Goal::Converge).await?;
     let plan = &planned.plan;
-    if json {
-        let doc = render_json(plan, VERSION);
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-    } else {
+    let json = !format.is_text();
+    if format.is_text() {
         print!("{}", plan_text(s, &planned));
+    } else {
+        format.emit(plan, &partial_of(s, &state, &planned), VERSION, None)?;
     }
     check_capacity(s, plan, json).await?;
     // A partial plan is shown, but neither saved nor reported as success.
@@ -108,6 +118,7 @@ async fn plan_cmd(
         let (lineage, serial) = state_ref(s, &state);
         SavedPlan {
             secrets_digest: secrets_digest(plan, &key),
+            project: Some(format.project.clone()),
             format_version: PLANFILE_VERSION,
             terrace_version: VERSION.to_string(),
             lineage,
@@ -128,6 +139,160 @@ async fn plan_cmd(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How `plan` and `show` print a plan.
+struct Format {
+    kind: Kind,
+    /// `--project`, else the project directory's name.
+    project: String,
+    /// The name came from `--project`: it wins over the one a saved plan records.
+    explicit: bool,
+}
+
+enum Kind {
+    /// Text for a terminal.
+    Text { color: bool },
+    /// The versioned JSON document.
+    Json,
+    /// Markdown parts for a pull-request comment, on stdout or as files in a directory.
+    Markdown { dir: Option<std::path::PathBuf> },
+}
+
+impl Format {
+    fn of(cli: &Cli, json: bool, render: &RenderArgs) -> Format {
+        let kind = if json {
+            Kind::Json
+        } else if render.markdown() {
+            Kind::Markdown {
+                dir: render.markdown_dir.clone(),
+            }
+        } else {
+            Kind::Text {
+                color: crate::output::use_color(cli.no_color),
+            }
+        };
+        let dir_name = || {
+            std::fs::canonicalize(&cli.dir)
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "terrace".to_string())
+        };
+        Format {
+            kind,
+            explicit: render.project.is_some(),
+            project: render.project.clone().unwrap_or_else(dir_name),
+        }
+    }
+
+    /// True for text on a terminal.
+    fn is_text(&self) -> bool {
+        matches!(self.kind, Kind::Text { .. })
+    }
+
+    /// Prints (or writes) `plan`; `recorded` is the project name a saved plan carries.
+    fn emit(
+        &self,
+        plan: &terrace_plan::Plan,
+        partial: &Partial,
+        version: &str,
+        recorded: Option<&str>,
+    ) -> miette::Result<()> {
+        match &self.kind {
+            Kind::Text { color } => {
+                let opts = TextOptions {
+                    color: *color,
+                    partial: !partial.is_empty(),
+                };
+                print!("{}", render_text(plan, opts));
+            }
+            Kind::Json => {
+                let doc = render_json_run(plan, version, partial);
+                println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+            }
+            Kind::Markdown { dir } => {
+                let project = match recorded {
+                    Some(r) if !self.explicit => r,
+                    _ => &self.project,
+                };
+                let opts = MarkdownOptions {
+                    project,
+                    partial,
+                    part_chars: DEFAULT_PART_CHARS,
+                };
+                let parts = render_markdown(plan, &opts);
+                match dir {
+                    Some(dir) => write_parts(dir, &parts)?,
+                    None => println!("{}", parts.join("\n\n")),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes markdown parts as DIR/part-001.md, ..., removing older parts first so that a
+/// bot never posts a stale one.
+fn write_parts(dir: &std::path::Path, parts: &[String]) -> miette::Result<()> {
+    let fail = |e: std::io::Error| miette::miette!("cannot write to {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    for old in list_dir(dir) {
+        let name = old.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("part-") && name.ends_with(".md") {
+            std::fs::remove_file(&old).map_err(fail)?;
+        }
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let path = dir.join(format!("part-{:03}.md", i + 1));
+        std::fs::write(&path, format!("{part}\n")).map_err(fail)?;
+    }
+    eprintln!(
+        "Wrote {} markdown part(s) to {}.",
+        parts.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `terrace show PLANFILE`: the saved plan alone, so it renders the same anywhere.
+fn show_cmd(path: &std::path::Path, format: &Format) -> miette::Result<ExitCode> {
+    let saved = SavedPlan::read(path)?;
+    // A partial plan is never saved, so a saved plan is complete.
+    format.emit(
+        &saved.plan,
+        &Partial::default(),
+        &saved.terrace_version,
+        saved.project.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the run could not plan, messages scrubbed of every known secret.
+fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
+    let provider_of = |address: &Address| {
+        let desired = s.project.resources.iter().find(|r| &r.address == address);
+        desired
+            .map(|r| r.provider.clone())
+            .or_else(|| state.get(address).map(|r| r.provider.clone()))
+            .unwrap_or_else(|| terrace_provider::ProviderKey(String::new()))
+    };
+    let whole = planned
+        .unreachable
+        .iter()
+        .map(|(provider, message)| RunError {
+            provider: provider.clone(),
+            address: None,
+            message: s.redactor.scrub(message),
+        });
+    let single = planned.failed.iter().map(|(address, message)| RunError {
+        provider: provider_of(address),
+        address: Some(address.clone()),
+        message: s.redactor.scrub(message),
+    });
+    Partial {
+        errors: whole.chain(single).collect(),
+        not_planned: planned.left_out.clone(),
+    }
 }
 
 /// The plan as text, never claiming that everything matches when something was left out.

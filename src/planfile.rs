@@ -36,6 +36,10 @@ pub struct SavedPlan {
     pub serial: Option<u64>,
     /// HMAC of the sensitive values the plan writes (hex).
     pub secrets_digest: String,
+    /// The project name for the markdown marker, fixed when the plan is made so that
+    /// `show` renders the same comment on any machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// The plan, redacted.
     pub plan: Plan,
 }

@@ -18,10 +18,10 @@ pub mod render;
 
 pub use diff::{
     plan, PlanError, PlanInput, PriorResource, ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE,
-    FORGET_PENDING_NOTE, PROVIDER_ATTR,
+    DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
 };
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
-    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange, Summary,
-    REDACTED,
+    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, PlannedSafeguard,
+    ResourceChange, Summary, REDACTED,
 };

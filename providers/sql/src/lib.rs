@@ -674,6 +674,17 @@ impl Provider for SqlProvider {
         SCHEMAS
     }
 
+    /// A database is dumped into the backup directory before it is dropped (see
+    /// [`dump`]); the plan says where, so a reviewer knows before approving.
+    fn safeguard(&self, type_name: &str, attrs: &Attrs) -> Option<terrace_provider::Safeguard> {
+        let dir = self.backup_dir.as_ref().filter(|_| type_name == DATABASE)?;
+        let name = attrs.get("name")?.as_str()?;
+        Some(terrace_provider::Safeguard {
+            kind: "dump".into(),
+            destination: dir.join(format!("{name}-<time>.sql")).display().to_string(),
+        })
+    }
+
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {
         match type_name {
             GRANT => {
@@ -925,6 +936,25 @@ mod tests {
         let other = sqlx::Error::Configuration("bad UserPw'7".into());
         let err = p.map_err(&other, &addr, &[Secret::new("UserPw'7")]);
         assert!(!err.to_string().contains("UserPw"));
+    }
+
+    #[test]
+    fn a_dropped_database_announces_its_dump_and_nothing_else_does() {
+        let attrs: Attrs = serde_json::from_value(serde_json::json!({"name": "shop"})).unwrap();
+        assert_eq!(
+            provider().safeguard(DATABASE, &attrs),
+            None,
+            "no backup dir: no dump"
+        );
+        let p = provider().with_backup_dir(std::path::Path::new("/p/.terrace/backups"));
+        assert_eq!(
+            p.safeguard(DATABASE, &attrs),
+            Some(terrace_provider::Safeguard {
+                kind: "dump".into(),
+                destination: "/p/.terrace/backups/shop-<time>.sql".into(),
+            })
+        );
+        assert_eq!(p.safeguard(USER, &attrs), None);
     }
 
     #[test]

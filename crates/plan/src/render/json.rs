@@ -3,13 +3,21 @@
 
 use serde_json::{json, Map, Value};
 
+use super::{Partial, PolicyFlags};
 use crate::model::{DriftKind, Plan};
 
-/// Version of the JSON document's shape. Bumped on any incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.0";
+/// Version of the JSON document's shape. Bumped on any incompatible change; keys
+/// added in a compatible way bump the minor number (documented in docs/json-plan.md).
+pub const JSON_FORMAT_VERSION: &str = "1.1";
 
-/// Renders the plan as a versioned JSON document.
+/// Renders a complete plan as a versioned JSON document.
 pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
+    render_json_run(plan, terrace_version, &Partial::default())
+}
+
+/// Renders the plan of a run as a versioned JSON document; `partial` says what the
+/// run could not plan, so a partial plan never reads as a complete one.
+pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) -> Value {
     let plan = plan.redacted();
     let sensitive_map = |names: &std::collections::BTreeSet<String>,
                          present: Option<&Map<String, Value>>| {
@@ -43,6 +51,7 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
                     "replace_paths": c.replace_because.iter().map(|r| vec![r]).collect::<Vec<_>>(),
                 },
                 "note": c.note,
+                "safeguard": plan.safeguard(&c.address).filter(|_| c.action.json_actions().contains(&"delete")),
             })
         })
         .collect();
@@ -50,24 +59,54 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
         .drift
         .iter()
         .map(|d| match &d.kind {
+            // `change` is Terraform's shape (what the state recorded → what is live);
+            // `kind` and `changes` are terrace's attribute-by-attribute view.
             DriftKind::Deleted => json!({
                 "address": d.address, "type": d.type_name, "kind": "deleted",
+                "change": { "actions": ["delete"], "before": null, "after": null },
             }),
-            DriftKind::Changed { attrs } => json!({
-                "address": d.address, "type": d.type_name, "kind": "changed",
-                "changes": attrs,
-            }),
+            DriftKind::Changed { attrs } => {
+                let side = |after: bool| {
+                    attrs
+                        .iter()
+                        .map(|a| {
+                            let v = if after { &a.after } else { &a.before };
+                            (a.name.clone(), v.clone().unwrap_or(Value::Null))
+                        })
+                        .collect::<Map<_, _>>()
+                };
+                json!({
+                    "address": d.address, "type": d.type_name, "kind": "changed",
+                    "change": { "actions": ["update"], "before": side(false), "after": side(true) },
+                    "changes": attrs,
+                })
+            }
         })
         .collect();
-    let summary = plan.summary();
+    let counts = plan.summary();
+    let flags = PolicyFlags::of(&plan);
+    let summary = json!({
+        "add": counts.add,
+        "change": counts.change,
+        "destroy": counts.destroy,
+        "has_destroy": flags.has_destroy,
+        "drops_data": flags.drops_data,
+        "has_drift": flags.has_drift,
+        "has_conflicts": !plan.conflicts.is_empty(),
+    });
     json!({
         "format_version": JSON_FORMAT_VERSION,
         "terrace_version": terrace_version,
+        "complete": partial.is_empty(),
         "changes_present": !plan.is_empty(),
         "summary": summary,
+        "errors": partial.errors,
+        "not_planned": partial.not_planned,
         "resource_changes": changes,
         "resource_drift": drift,
+        "output_changes": {},
         "conflicts": plan.conflicts,
         "unverified": plan.unverified,
+        "safeguards": plan.safeguards,
     })
 }

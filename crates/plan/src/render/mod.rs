@@ -1,7 +1,86 @@
-//! Plan renderers: text for terminals and pull requests, JSON for machines.
+//! Plan renderers: text for terminals, markdown for pull requests, JSON for machines.
+//!
+//! Every renderer works from the structured [`Plan`], never from another renderer's
+//! text, and redacts sensitive values itself.
 
 mod json;
+mod markdown;
 mod text;
 
-pub use json::{render_json, JSON_FORMAT_VERSION};
+use serde::{Deserialize, Serialize};
+use terrace_provider::{Address, ProviderKey};
+
+use crate::model::{Action, Plan};
+
+pub use json::{render_json, render_json_run, JSON_FORMAT_VERSION};
+pub use markdown::{render_markdown, MarkdownOptions, DEFAULT_PART_CHARS, GITHUB_COMMENT_LIMIT};
 pub use text::{render_text, TextOptions};
+
+/// What a plan run could not cover: the providers that could not be asked, and the
+/// resources left out because of them. Empty for a complete run, and for every saved
+/// plan (a partial plan is never saved). Messages must already be free of secrets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    /// One entry per provider that failed.
+    pub errors: Vec<RunError>,
+    /// Resources not planned this run, in address order.
+    pub not_planned: Vec<Address>,
+}
+
+impl Partial {
+    /// True for a complete run.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty() && self.not_planned.is_empty()
+    }
+}
+
+/// A provider that could not be asked during planning, or one resource it could not
+/// observe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    /// The provider instance (`service.pg`, `host.web`).
+    pub provider: ProviderKey,
+    /// The one resource that could not be observed; `None`: the whole provider failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// What went wrong, secrets scrubbed.
+    pub message: String,
+}
+
+/// Resource types whose destruction loses data someone put there (rows, files).
+const DATA_TYPES: &[&str] = &["sql_database", "docker_volume"];
+
+/// The yes/no facts a CI policy asks of a plan (e.g. "a destroy needs a second
+/// reviewer"), computed from the structured plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyFlags {
+    /// Some object is destroyed (deleted, or replaced).
+    pub has_destroy: bool,
+    /// Some object holding data (a database, a volume) is destroyed.
+    pub drops_data: bool,
+    /// Something changed outside terrace since the last apply.
+    pub has_drift: bool,
+}
+
+impl PolicyFlags {
+    /// The flags of `plan`.
+    pub fn of(plan: &Plan) -> PolicyFlags {
+        let destroys = || {
+            plan.changes
+                .iter()
+                .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        };
+        PolicyFlags {
+            has_destroy: destroys().next().is_some(),
+            drops_data: destroys().any(|c| drops_data(plan, c)),
+            has_drift: !plan.drift.is_empty(),
+        }
+    }
+}
+
+/// True if destroying `c` loses data: a data-holding type, or one whose provider
+/// announced it saves a copy first (it would not, if there were nothing to lose).
+fn drops_data(plan: &Plan, c: &crate::model::ResourceChange) -> bool {
+    matches!(c.action, Action::Delete | Action::Replace)
+        && (DATA_TYPES.contains(&c.type_name.as_str()) || plan.safeguard(&c.address).is_some())
+}
