@@ -229,7 +229,12 @@ async fn apply_session(
     let dumps_before = list_dir(&s.backups);
     let report = executor.run(plan, &mut state, &mut lock).await?;
     for dump in list_dir(&s.backups).difference(&dumps_before) {
-        println!("Dumped before dropping: {}", dump.display());
+        // Volume copies are tar archives; database dumps are SQL.
+        if dump.extension().is_some_and(|e| e == "tar") {
+            println!("Copied before destroying: {}", dump.display());
+        } else {
+            println!("Dumped before dropping: {}", dump.display());
+        }
     }
     s.learn_secrets(&state);
     println!();

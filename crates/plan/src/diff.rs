@@ -254,6 +254,7 @@ fn conflict(
             "a {}{name} already exists on {} but terrace does not manage it",
             schema.description, d.provider
         ),
+        hint: None,
     }
 }
 

@@ -19,6 +19,6 @@ pub mod render;
 pub use diff::{plan, PlanError, PlanInput, PriorResource, PROVIDER_ATTR};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
-    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, ResourceChange, Summary,
-    REDACTED,
+    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, PlannedSafeguard,
+    ResourceChange, Summary, REDACTED,
 };

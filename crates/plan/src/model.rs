@@ -116,6 +116,21 @@ pub struct Conflict {
     pub import_id: String,
     /// What exists.
     pub message: String,
+    /// What to do about it, when `terrace import` is not the answer (a port another
+    /// container holds); `None`: import it or remove it from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Data a destroy step saves before it destroys the object (a database dump, a copy
+/// of a volume's files), as its provider announced it at plan time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSafeguard {
+    /// The resource being destroyed (deleted or replaced).
+    pub address: Address,
+    /// What is taken and where it goes.
+    #[serde(flatten)]
+    pub safeguard: terrace_provider::Safeguard,
 }
 
 /// Counts for the summary line.
@@ -138,6 +153,10 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Objects that block an apply.
     pub conflicts: Vec<Conflict>,
+    /// What destroy steps save first, sorted by address (filled in after planning,
+    /// from the providers: the planner itself does no I/O).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub safeguards: Vec<PlannedSafeguard>,
 }
 
 impl Plan {
@@ -167,6 +186,14 @@ impl Plan {
             }
         }
         s
+    }
+
+    /// What the destroy of `address` saves first, if anything.
+    pub fn safeguard(&self, address: &Address) -> Option<&terrace_provider::Safeguard> {
+        self.safeguards
+            .iter()
+            .find(|s| &s.address == address)
+            .map(|s| &s.safeguard)
     }
 
     /// Looks up the change for `address`.

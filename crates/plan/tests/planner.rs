@@ -580,3 +580,83 @@ fn existing_object_of_an_adoptable_type_is_adopted_not_a_conflict() {
     let t = text(&p);
     assert!(t.contains("# (it exists already; apply adopts it)"), "{t}");
 }
+
+#[test]
+fn a_rename_by_hand_is_worded_as_a_rename() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 5}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "connection_limit": 5}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app-old", "connection_limit": 5})),
+        )],
+    )
+    .unwrap();
+    let t = text(&p);
+    assert!(
+        t.contains("# db was renamed to \"app-old\" outside terrace"),
+        "{t}"
+    );
+    assert!(!t.contains("has changed outside terrace"), "{t}");
+}
+
+#[test]
+fn a_safeguard_is_shown_on_the_destroy_in_text_and_json() {
+    let pr = [prior("db", "test_db", json!({"name": "app"}))];
+    let mut p = run(&[], &pr, &[("db", present(json!({"name": "app"})))]).unwrap();
+    p.safeguards.push(terrace_plan::PlannedSafeguard {
+        address: Address::new("db"),
+        safeguard: terrace_provider::Safeguard {
+            kind: "dump".into(),
+            destination: ".terrace/backups/app-<time>.sql".into(),
+        },
+    });
+    let t = text(&p);
+    assert!(
+        t.contains(
+            "  # db will be destroyed\n  # (it is no longer in the configuration)\n  \
+             # (a dump of its data is written to .terrace/backups/app-<time>.sql first; \
+             if that fails, it is not destroyed)\n"
+        ),
+        "{t}"
+    );
+    let v = render_json(&p, "0.0.0");
+    let expected = json!({
+        "address": "db", "kind": "dump", "destination": ".terrace/backups/app-<time>.sql",
+    });
+    assert_eq!(v["safeguards"], json!([expected]));
+    assert_eq!(
+        v["resource_changes"][0]["safeguard"],
+        json!({"kind": "dump", "destination": ".terrace/backups/app-<time>.sql"})
+    );
+}
+
+#[test]
+fn a_conflict_with_its_own_hint_shows_that_hint_not_import() {
+    let mut p = Plan::default();
+    p.conflicts.push(terrace_plan::Conflict {
+        address: Address::new("c.web"),
+        type_name: "docker_container".into(),
+        import_id: String::new(),
+        message: "host port 80/tcp is already published by container \"x\"".into(),
+        hint: Some("free the port".into()),
+    });
+    let t = text(&p);
+    assert!(
+        t.contains(
+            "  ! c.web: host port 80/tcp is already published by container \"x\"\n    hint: free the port\n"
+        ),
+        "{t}"
+    );
+    assert!(!t.contains("terrace import"), "{t}");
+}

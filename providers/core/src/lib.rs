@@ -243,6 +243,48 @@ pub struct Step {
     pub changed: Vec<String>,
 }
 
+/// What a provider does to keep an object's data before it destroys it (a database
+/// dump, a copy of a volume's files), so that the plan can say so before anything
+/// happens. Returned by [`Provider::safeguard`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Safeguard {
+    /// What is taken: `"dump"` (a database dump) or `"copy"` (an archive of files).
+    pub kind: String,
+    /// Where it is written: a file path in which `<time>` stands for the moment of the
+    /// copy. If writing it fails, the object is not destroyed.
+    pub destination: String,
+}
+
+/// One change of a plan as a provider sees it before anything is applied; input of
+/// [`Provider::check_plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedChange {
+    /// Resource address.
+    pub address: Address,
+    /// Resource type.
+    pub type_name: String,
+    /// The existing object goes away (a delete, or the first half of a replace).
+    pub destroys: bool,
+    /// A new object is made (a create, or the second half of a replace).
+    pub creates: bool,
+    /// The object as it is now, if it exists.
+    pub before: Option<Attrs>,
+    /// The object as it will be, if it will exist.
+    pub after: Option<Attrs>,
+}
+
+/// Why a planned change would fail on the live system (a port another container
+/// holds): the plan refuses it before anything is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProblem {
+    /// The resource whose change cannot be made.
+    pub address: Address,
+    /// What stands in the way, naming the holder.
+    pub message: String,
+    /// What the user can do about it.
+    pub hint: String,
+}
+
 /// A provider error, already free of secrets: providers must never put a password or
 /// other sensitive value into an error message.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +342,20 @@ pub trait Provider: Send + Sync {
     /// its host's memory). Used to refuse plans that over-fill a host.
     async fn capacity(&self) -> ProviderResult<Option<Capacity>> {
         Ok(None)
+    }
+
+    /// What deleting an object with these attributes does first to keep its data (a
+    /// dump, a copy), if anything; shown in the plan. No I/O. The default: nothing.
+    fn safeguard(&self, _type_name: &str, _attrs: &Attrs) -> Option<Safeguard> {
+        None
+    }
+
+    /// Checks the planned changes of this provider against the live system as the last
+    /// [`observe`](Provider::observe) saw it (no further round trip), e.g. a port or
+    /// name another object holds. Each problem becomes a conflict that blocks the plan,
+    /// so nothing is destroyed for a replacement that cannot be made. The default: none.
+    fn check_plan(&self, _changes: &[PlannedChange]) -> Vec<PlanProblem> {
+        Vec::new()
     }
 
     /// Reads an existing object by its provider-specific `id` (for SQL, its name) so

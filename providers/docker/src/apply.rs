@@ -8,7 +8,8 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RenameContainerOptions, StopContainerOptions,
 };
 use terrace_provider::{Address, Attrs, ProviderError, ProviderResult, Step, Value};
 
@@ -76,7 +77,10 @@ pub(crate) async fn update(p: &DockerProvider, t: &str, step: &Step) -> Provider
 }
 
 pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<()> {
-    let prior = resolved(t, require(&step.prior, "prior", step)?)?;
+    // The prior is what observe reported, which may hold what no configuration can say
+    // (a stale network endpoint): only its name matters here.
+    let given = require(&step.prior, "prior", step)?;
+    let prior = resolved(t, given).unwrap_or_else(|_| given.clone());
     let docker = p.docker().await?;
     let name = s(&prior, "name");
     let addr = &step.address;
@@ -94,6 +98,10 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
             gone(docker.remove_network(name).await, "network")
         }
         VOLUME => {
+            // The content first; no copy, no removal.
+            if let Some(dir) = p.backup_dir() {
+                crate::backup::copy_volume(p, addr, name, dir).await?;
+            }
             p.count();
             let r = docker
                 .remove_volume(name, None::<RemoveVolumeOptions>)
@@ -102,6 +110,13 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         CONTAINER => {
             let secrets = env_secrets([Some(&prior)]);
+            // By label, wherever its name went; never a container of that name that
+            // terrace did not make.
+            let Some((id, _)) = find_container(p, addr, name).await? else {
+                tracing::debug!(address = %addr, "nothing to do: container {name:?} is already gone");
+                return Ok(());
+            };
+            let name = id.as_str();
             p.count();
             let r = docker
                 .stop_container(
@@ -140,6 +155,32 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         other => Err(crate::unknown_type(other)),
     }
+}
+
+/// The container that is `address`'s object, as (id, current name): see
+/// [`crate::observe::resolve`]. One list call.
+async fn find_container(
+    p: &DockerProvider,
+    address: &Address,
+    name: &str,
+) -> ProviderResult<Option<(String, String)>> {
+    let docker = p.docker().await?;
+    p.count();
+    let listed = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
+    let view = crate::clash::EngineView {
+        containers: listed.iter().filter_map(crate::observe::holder).collect(),
+    };
+    let id = crate::observe::resolve(&view, address, name);
+    Ok(id.and_then(|id| {
+        let h = view.containers.into_iter().find(|h| h.id == id)?;
+        Some((h.id, h.name))
+    }))
 }
 
 async fn create_network(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
@@ -431,6 +472,50 @@ async fn update_container(
     let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
+    if changed.contains("name") {
+        // Renamed by hand, or in the configuration: Docker renames in place.
+        let Some((id, current)) = find_container(p, address, name).await? else {
+            return Err(ProviderError::Operation {
+                address: address.clone(),
+                message: format!("container {name:?} to rename was not found"),
+            });
+        };
+        if current != name {
+            p.count();
+            docker
+                .rename_container(
+                    &id,
+                    RenameContainerOptions {
+                        name: name.to_string(),
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    p.op_err(
+                        address,
+                        &format!("renaming container {current:?} to {name:?}"),
+                        &e,
+                        &secrets,
+                    )
+                })?;
+            tracing::info!(%address, container = name, from = current, "renamed container");
+        }
+    }
+    if changed.contains("paused") {
+        p.count();
+        let (r, what) = if b(a, "paused", false) {
+            (docker.pause_container(name).await, "pausing")
+        } else {
+            (docker.unpause_container(name).await, "unpausing")
+        };
+        match r {
+            // 409: already in that state.
+            Err(e) if status(&e) != Some(409) => {
+                return Err(p.op_err(address, &format!("{what} container {name:?}"), &e, &secrets))
+            }
+            _ => tracing::info!(%address, container = name, "{what} container done"),
+        }
+    }
     if changed.contains("memory") || changed.contains("restart") {
         let mut body = ContainerUpdateBody::default();
         if changed.contains("memory") {

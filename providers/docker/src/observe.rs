@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerSummary, ImageInspect, ImageSummary, Network, Volume,
+    ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum, ImageInspect,
+    ImageSummary, Network, PortSummaryTypeEnum, Volume,
 };
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -19,16 +20,21 @@ use terrace_provider::{
     Address, Attrs, ObserveRequest, Observed, ProviderError, ProviderResult, Value,
 };
 
+use crate::clash::{EngineView, Holder};
 use crate::error::status;
 use crate::normalize::{
     format_port, healthcheck_value, image_id_placeholder, mount_value, network_value, normalize,
-    restart_string, trim_slash, LABEL_MANAGED, LABEL_PREFIX,
+    restart_string, trim_slash, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
 };
 use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 use crate::{unknown_type, DockerProvider};
 
 /// How many inspects run at once: enough to hide latency, few enough to be polite.
 const INSPECT_CONCURRENCY: usize = 16;
+
+/// What observe reports on a container's endpoint whose network was removed since the
+/// container joined it (the container cannot start until it is re-created).
+pub(crate) const STALE_ENDPOINT: &str = "the network was removed after the container joined it";
 
 fn managed_filter() -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])])
@@ -37,9 +43,14 @@ fn managed_filter() -> HashMap<String, Vec<String>> {
 /// Everything one observe batch read from the engine.
 #[derive(Default)]
 struct Snapshot {
-    containers: HashMap<String, ContainerInspectResponse>,
+    /// The container each container request resolved to, by request address.
+    containers: HashMap<Address, ContainerInspectResponse>,
     images_by_id: HashMap<String, ImageInspect>,
+    /// terrace's networks, by name.
     networks: HashMap<String, Network>,
+    /// The id of every network on the engine, by name: a container's endpoint that
+    /// names another id belongs to a network that was removed since.
+    network_ids: HashMap<String, String>,
     volumes: HashMap<String, Volume>,
     images: Vec<ImageSummary>,
 }
@@ -94,7 +105,7 @@ pub(crate) async fn observe(
     let snap = snapshot(p, &kinds, &requests).await?;
     Ok(requests
         .iter()
-        .map(|(r, attrs)| answer(&snap, &r.type_name, attrs))
+        .map(|(r, attrs)| answer(&snap, r, attrs))
         .collect())
 }
 
@@ -119,29 +130,30 @@ async fn snapshot(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
+    // Every container, not only terrace's: a renamed one is found by its address
+    // label, and a name or port another container holds is found at plan time.
     let containers = async {
         if !kinds.contains(CONTAINER) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         p.count();
         docker
             .list_containers(Some(ListContainersOptions {
                 all: true,
-                filters: Some(managed_filter()),
                 ..Default::default()
             }))
             .await
+            .map(Some)
             .map_err(|e| err("listing containers", e))
     };
+    // Every network: containers' endpoints are checked against the ids they have now.
     let networks = async {
-        if !kinds.contains(NETWORK) {
+        if !kinds.contains(NETWORK) && !kinds.contains(CONTAINER) {
             return Ok(Vec::new());
         }
         p.count();
         docker
-            .list_networks(Some(ListNetworksOptions {
-                filters: Some(managed_filter()),
-            }))
+            .list_networks(None::<ListNetworksOptions>)
             .await
             .map_err(|e| err("listing networks", e))
     };
@@ -180,8 +192,17 @@ async fn snapshot(
         tokio::try_join!(containers, networks, volumes, images)?;
 
     let mut snap = Snapshot {
+        network_ids: networks
+            .iter()
+            .filter_map(|n| Some((n.name.clone()?, n.id.clone()?)))
+            .collect(),
         networks: networks
             .into_iter()
+            .filter(|n| {
+                n.labels
+                    .as_ref()
+                    .is_some_and(|l| l.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
+            })
             .filter_map(|n| Some((n.name.clone()?, n)))
             .collect(),
         volumes: volumes.into_iter().map(|v| (v.name.clone(), v)).collect(),
@@ -189,37 +210,46 @@ async fn snapshot(
         ..Default::default()
     };
 
-    // Inspect only the listed containers that some request names.
-    let wanted: BTreeSet<&str> = requests
+    let Some(containers) = containers else {
+        return Ok(snap);
+    };
+    let view = EngineView {
+        containers: containers.iter().filter_map(holder).collect(),
+    };
+    // Inspect only the containers some request resolves to, each once.
+    let resolved: Vec<(&Address, String)> = requests
         .iter()
         .filter(|(r, _)| r.type_name == CONTAINER)
-        .filter_map(|(_, a)| name_of(a))
+        .filter_map(|(r, a)| Some((&r.address, resolve(&view, &r.address, name_of(a)?)?)))
         .collect();
-    let found: Vec<String> = containers
-        .iter()
-        .filter_map(summary_name)
-        .filter(|n| wanted.contains(n.as_str()))
-        .collect();
+    *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+    let ids: BTreeSet<String> = resolved.iter().map(|(_, id)| id.clone()).collect();
     let inspected: Vec<(
         String,
         Result<ContainerInspectResponse, bollard::errors::Error>,
-    )> = stream::iter(found)
-        .map(|name| async move {
+    )> = stream::iter(ids)
+        .map(|id| async move {
             p.count();
-            let r = docker.inspect_container(&name, None).await;
-            (name, r)
+            let r = docker.inspect_container(&id, None).await;
+            (id, r)
         })
         .buffer_unordered(INSPECT_CONCURRENCY)
         .collect()
         .await;
-    for (name, r) in inspected {
+    let mut by_id = HashMap::new();
+    for (id, r) in inspected {
         match r {
             Ok(c) => {
-                snap.containers.insert(name, c);
+                by_id.insert(id, c);
             }
             // Removed between the list and the inspect: absent.
             Err(e) if status(&e) == Some(404) => {}
-            Err(e) => return Err(err(&format!("inspecting container {name:?}"), e)),
+            Err(e) => return Err(err(&format!("inspecting container {id}"), e)),
+        }
+    }
+    for (address, id) in resolved {
+        if let Some(c) = by_id.get(&id) {
+            snap.containers.insert(address.clone(), c.clone());
         }
     }
 
@@ -260,7 +290,66 @@ fn summary_name(c: &ContainerSummary) -> Option<String> {
         .map(|n| n.trim_start_matches('/').to_string())
 }
 
-fn answer(snap: &Snapshot, type_name: &str, req: &Attrs) -> Observed {
+/// A listed container as [`EngineView`] keeps it.
+pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
+    let labels = c.labels.clone().unwrap_or_default();
+    let holds_ports = matches!(
+        c.state,
+        Some(
+            ContainerSummaryStateEnum::RUNNING
+                | ContainerSummaryStateEnum::PAUSED
+                | ContainerSummaryStateEnum::RESTARTING
+        )
+    );
+    let ports = c
+        .ports
+        .iter()
+        .flatten()
+        .filter(|_| holds_ports)
+        .filter_map(|p| {
+            let proto = match p.typ {
+                Some(PortSummaryTypeEnum::UDP) => "udp",
+                Some(PortSummaryTypeEnum::SCTP) => "sctp",
+                _ => "tcp",
+            };
+            Some((
+                p.ip.clone().unwrap_or_default(),
+                p.public_port?,
+                proto.to_string(),
+            ))
+        })
+        .collect();
+    Some(Holder {
+        id: c.id.clone()?,
+        name: summary_name(c)?,
+        managed: labels.get(LABEL_MANAGED).map(String::as_str) == Some("true"),
+        address: labels.get(LABEL_ADDRESS).cloned(),
+        ports,
+    })
+}
+
+/// The id of the container a request means: the one with its name if terrace made it
+/// (for this address, or one whose address no other container carries), else the one
+/// container carrying its address label (renamed outside terrace). A container of that
+/// name without terrace's labels is not terrace's, whatever its name.
+pub(crate) fn resolve(view: &EngineView, address: &Address, name: &str) -> Option<String> {
+    let by_name = view.containers.iter().find(|h| h.name == name && h.managed);
+    let by_label: Vec<&Holder> = view
+        .containers
+        .iter()
+        .filter(|h| h.managed && h.address.as_deref() == Some(address.as_str()))
+        .collect();
+    match (by_name, by_label.as_slice()) {
+        (Some(h), _) if h.address.as_deref() == Some(address.as_str()) => Some(h.id.clone()),
+        (Some(h), []) => Some(h.id.clone()),
+        (_, [one]) => Some(one.id.clone()),
+        (Some(h), _) => Some(h.id.clone()),
+        (None, _) => None,
+    }
+}
+
+fn answer(snap: &Snapshot, r: &ObserveRequest, req: &Attrs) -> Observed {
+    let type_name = r.type_name.as_str();
     let Some(name) = name_of(req) else {
         return Observed::Absent;
     };
@@ -283,7 +372,7 @@ fn answer(snap: &Snapshot, type_name: &str, req: &Attrs) -> Observed {
             }
             None => Observed::Absent,
         },
-        CONTAINER => match snap.containers.get(name) {
+        CONTAINER => match snap.containers.get(&r.address) {
             Some(c) => {
                 let image = c.image.as_ref().and_then(|id| snap.images_by_id.get(id));
                 Observed::Present(container_attrs(snap, c, image, req))
@@ -446,13 +535,26 @@ fn container_attrs(
         .into_iter()
         .map(|(net, ep)| {
             let asked = requested_aliases(req, &net);
+            // Compared by id: a network removed (and maybe re-created under the same
+            // name) after the container joined it leaves an endpoint that cannot start.
+            let stale = ep
+                .network_id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+                .is_some_and(|id| snap.network_ids.get(&net).map(String::as_str) != Some(id));
             let aliases: Vec<String> = ep
                 .aliases
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|a| asked.contains(a) || (*a != name && *a != short_id && *a != id))
                 .collect();
-            (net.clone(), network_value(&net, aliases))
+            let mut value = network_value(&net, aliases);
+            if stale {
+                if let Value::Object(m) = &mut value {
+                    m.insert("stale".into(), json!(STALE_ENDPOINT));
+                }
+            }
+            (net.clone(), value)
         })
         .collect();
     networks.sort_by(|a, b| a.0.cmp(&b.0));
@@ -499,6 +601,8 @@ fn container_attrs(
 
     let running = c.state.as_ref().is_some_and(|s| s.running.unwrap_or(false));
     out.insert("running".into(), json!(running));
+    let paused = c.state.as_ref().is_some_and(|s| s.paused.unwrap_or(false));
+    out.insert("paused".into(), json!(paused));
     out
 }
 

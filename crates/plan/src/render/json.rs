@@ -43,6 +43,7 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
                     "replace_paths": c.replace_because.iter().map(|r| vec![r]).collect::<Vec<_>>(),
                 },
                 "note": c.note,
+                "safeguard": plan.safeguard(&c.address).filter(|_| c.action.json_actions().contains(&"delete")),
             })
         })
         .collect();
@@ -68,5 +69,6 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
         "resource_changes": changes,
         "resource_drift": drift,
         "conflicts": plan.conflicts,
+        "safeguards": plan.safeguards,
     })
 }

@@ -80,7 +80,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
     if !actionable.is_empty() {
         let _ = writeln!(out, "terrace will perform the following actions:\n");
         for c in actionable {
-            render_change(&mut out, &p, c);
+            render_change(&mut out, &p, c, plan.safeguard(&c.address));
         }
     }
 
@@ -118,7 +118,12 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
     out
 }
 
-fn render_change(out: &mut String, p: &Painter, c: &ResourceChange) {
+fn render_change(
+    out: &mut String,
+    p: &Painter,
+    c: &ResourceChange,
+    safeguard: Option<&terrace_provider::Safeguard>,
+) {
     let header = match c.action {
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in place".to_string(),
@@ -135,6 +140,13 @@ fn render_change(out: &mut String, p: &Painter, c: &ResourceChange) {
     let _ = writeln!(out, "  {} {header}", p.bold(&format!("# {}", c.address)));
     if let Some(note) = &c.note {
         let _ = writeln!(out, "  # ({note})");
+    }
+    if let Some(g) = safeguard.filter(|_| matches!(c.action, Action::Delete | Action::Replace)) {
+        let _ = writeln!(
+            out,
+            "  # (a {} of its data is written to {} first; if that fails, it is not destroyed)",
+            g.kind, g.destination
+        );
     }
     let sym = match c.action {
         Action::Create => Sym::Add,
@@ -248,11 +260,16 @@ fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
             );
         }
         DriftKind::Changed { attrs } => {
-            let _ = writeln!(
-                out,
-                "  {} has changed outside terrace",
-                p.bold(&format!("# {}", d.address))
-            );
+            // A new name is what the user did ("renamed"), not one attribute among others.
+            let renamed = attrs
+                .iter()
+                .find(|a| a.name == "name" && !d.sensitive.contains("name"))
+                .and_then(|a| a.after.as_ref());
+            let what = match renamed {
+                Some(to) => format!("was renamed to {} outside terrace", value_text(to)),
+                None => "has changed outside terrace".to_string(),
+            };
+            let _ = writeln!(out, "  {} {what}", p.bold(&format!("# {}", d.address)));
             let _ = writeln!(out, "  {} {} {{", p.sym(Sym::Change), d.type_name);
             let width = attrs.iter().map(|a| a.name.len()).max().unwrap_or(0);
             for a in attrs {
@@ -285,12 +302,19 @@ fn render_conflict(out: &mut String, p: &Painter, c: &Conflict) {
         "!",
     );
     let _ = writeln!(out, "  {bang} {}: {}", c.address, c.message);
-    let _ = writeln!(
-        out,
-        "    hint: adopt it with `terrace import {} {}`, or remove it from the configuration\n",
-        shell_quote(c.address.as_str()),
-        shell_quote(&c.import_id)
-    );
+    match &c.hint {
+        Some(hint) => {
+            let _ = writeln!(out, "    hint: {hint}\n");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "    hint: adopt it with `terrace import {} {}`, or remove it from the configuration\n",
+                shell_quote(c.address.as_str()),
+                shell_quote(&c.import_id)
+            );
+        }
+    }
 }
 
 /// Values print as HCL-ish literals: strings quoted, lists and objects as compact JSON.
