@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use terrace_config::{Project, VarInputs};
 use terrace_plan::{
     plan, Action, Conflict, DriftKind, Plan, PlanInput, PlannedSafeguard, PriorResource,
-    ResourceGraph,
+    ResourceGraph, DELETED_NOTE,
 };
 use terrace_provider::{refs, Address, DesiredResource, PlannedChange, ProviderKey};
 use terrace_state::{LocalBackend, State};
@@ -237,9 +237,18 @@ impl Session {
         }
         // What holds the object's place is not terrace's object: the conflict says what
         // it is, so "deleted outside terrace" would only mislead.
-        plan.drift.retain(|d| {
-            !(d.kind == DriftKind::Deleted && conflicts.iter().any(|c| c.address == d.address))
-        });
+        let held: BTreeSet<&Address> = conflicts.iter().map(|c| &c.address).collect();
+        plan.drift
+            .retain(|d| !(d.kind == DriftKind::Deleted && held.contains(&d.address)));
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| held.contains(&c.address))
+        {
+            if c.note.as_deref() == Some(DELETED_NOTE) {
+                c.note = Some("it cannot be made: see the conflict below".into());
+            }
+        }
         plan.conflicts.extend(conflicts);
         plan.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
         plan.safeguards = safeguards;

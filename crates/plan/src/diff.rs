@@ -113,7 +113,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     kind: DriftKind::Deleted,
                     sensitive: sensitive.clone(),
                 });
-                let note = "it was deleted outside terrace".to_string();
+                let note = DELETED_NOTE.to_string();
                 // Computed values (a generated password) are reused for the new object.
                 let mut c = create(d, schema, sensitive, Some(note));
                 if let Some(after) = c.after.as_mut() {
@@ -307,6 +307,9 @@ fn carry_computed(schema: &ResourceSchema, current: &Attrs, after: &mut Attrs) {
         }
     }
 }
+
+/// The note on a change that re-creates an object deleted outside terrace.
+pub const DELETED_NOTE: &str = "it was deleted outside terrace";
 
 /// The pseudo-attribute naming a move to another provider instance (service) in
 /// `changed` and `replace_because`.

@@ -16,7 +16,7 @@ pub mod graph;
 mod model;
 pub mod render;
 
-pub use diff::{plan, PlanError, PlanInput, PriorResource, PROVIDER_ATTR};
+pub use diff::{plan, PlanError, PlanInput, PriorResource, DELETED_NOTE, PROVIDER_ATTR};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
     redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, PlannedSafeguard,

@@ -46,11 +46,15 @@ fn labels(address: &Address, user: Option<&Value>) -> HashMap<String, String> {
 }
 
 pub(crate) async fn create(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<Attrs> {
-    let desired = resolved(t, require(&step.desired, "desired", step)?)?;
+    let mut desired = resolved(t, require(&step.desired, "desired", step)?)?;
     match t {
         NETWORK => create_network(p, &step.address, &desired).await?,
         VOLUME => create_volume(p, &step.address, &desired).await?,
-        CONTAINER => create_container(p, &step.address, &desired).await?,
+        CONTAINER => {
+            // The new container's id (a replacement's `desired` carries the old one).
+            let id = create_container(p, &step.address, &desired).await?;
+            desired.insert("id".into(), id.into());
+        }
         other => return Err(crate::unknown_type(other)),
     }
     Ok(desired)
@@ -58,7 +62,7 @@ pub(crate) async fn create(p: &DockerProvider, t: &str, step: &Step) -> Provider
 
 pub(crate) async fn update(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<Attrs> {
     let prior = resolved(t, require(&step.prior, "prior", step)?)?;
-    let desired = resolved(t, require(&step.desired, "desired", step)?)?;
+    let mut desired = resolved(t, require(&step.desired, "desired", step)?)?;
     // What the planner says changed (this includes drift: state and config agree but the
     // live object does not) plus what differs from state. force_new attributes are never
     // updated in place; the planner replaces instead.
@@ -71,7 +75,11 @@ pub(crate) async fn update(p: &DockerProvider, t: &str, step: &Step) -> Provider
     }
     changed.retain(|k| schema.attr(k).is_some_and(|a| !a.force_new) && desired.contains_key(k));
     if t == CONTAINER && !changed.is_empty() {
-        update_container(p, &step.address, &desired, &changed).await?;
+        update_container(p, &step.address, &prior, &desired, &changed).await?;
+    }
+    // Still the same object: it keeps its id.
+    if let (true, Some(id)) = (t == CONTAINER, prior.get("id")) {
+        desired.entry("id".into()).or_insert_with(|| id.clone());
     }
     Ok(desired)
 }
@@ -112,7 +120,7 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
             let secrets = env_secrets([Some(&prior)]);
             // By label, wherever its name went; never a container of that name that
             // terrace did not make.
-            let Some((id, _)) = find_container(p, addr, name).await? else {
+            let Some((id, _)) = find_container(p, addr, &prior).await? else {
                 tracing::debug!(address = %addr, "nothing to do: container {name:?} is already gone");
                 return Ok(());
             };
@@ -162,8 +170,9 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
 async fn find_container(
     p: &DockerProvider,
     address: &Address,
-    name: &str,
+    a: &Attrs,
 ) -> ProviderResult<Option<(String, String)>> {
+    let name = s(a, "name");
     let docker = p.docker().await?;
     p.count();
     let listed = docker
@@ -176,7 +185,8 @@ async fn find_container(
     let view = crate::clash::EngineView {
         containers: listed.iter().filter_map(crate::observe::holder).collect(),
     };
-    let id = crate::observe::resolve(&view, address, name);
+    let recorded = a.get("id").and_then(Value::as_str);
+    let id = crate::observe::resolve(&view, name, recorded);
     Ok(id.and_then(|id| {
         let h = view.containers.into_iter().find(|h| h.id == id)?;
         Some((h.id, h.name))
@@ -363,13 +373,18 @@ fn container_body(address: &Address, a: &Attrs) -> ProviderResult<ContainerCreat
     })
 }
 
-async fn create_container(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
+/// Creates (and starts, unless `running` is false) the container; returns its id.
+async fn create_container(
+    p: &DockerProvider,
+    address: &Address,
+    a: &Attrs,
+) -> ProviderResult<String> {
     let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
     let body = container_body(address, a)?;
     p.count();
-    docker
+    let created = docker
         .create_container(
             Some(CreateContainerOptions {
                 name: Some(name.to_string()),
@@ -437,7 +452,7 @@ async fn create_container(p: &DockerProvider, address: &Address, a: &Attrs) -> P
         }
         return Err(e);
     }
-    Ok(())
+    Ok(created.id)
 }
 
 async fn start(
@@ -466,6 +481,7 @@ async fn start(
 async fn update_container(
     p: &DockerProvider,
     address: &Address,
+    prior: &Attrs,
     a: &Attrs,
     changed: &BTreeSet<String>,
 ) -> ProviderResult<()> {
@@ -474,7 +490,7 @@ async fn update_container(
     let name = s(a, "name");
     if changed.contains("name") {
         // Renamed by hand, or in the configuration: Docker renames in place.
-        let Some((id, current)) = find_container(p, address, name).await? else {
+        let Some((id, current)) = find_container(p, address, prior).await? else {
             return Err(ProviderError::Operation {
                 address: address.clone(),
                 message: format!("container {name:?} to rename was not found"),

@@ -100,6 +100,7 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         "healthcheck",
         "running",
         "paused",
+        "id",
     ];
     if let Some(k) = attrs.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(invalid(CONTAINER, k, "unknown attribute"));

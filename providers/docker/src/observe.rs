@@ -220,7 +220,10 @@ async fn snapshot(
     let resolved: Vec<(&Address, String)> = requests
         .iter()
         .filter(|(r, _)| r.type_name == CONTAINER)
-        .filter_map(|(r, a)| Some((&r.address, resolve(&view, &r.address, name_of(a)?)?)))
+        .filter_map(|(r, a)| {
+            let id = a.get("id").and_then(Value::as_str);
+            Some((&r.address, resolve(&view, name_of(a)?, id)?))
+        })
         .collect();
     *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
     let ids: BTreeSet<String> = resolved.iter().map(|(_, id)| id.clone()).collect();
@@ -328,24 +331,17 @@ pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
     })
 }
 
-/// The id of the container a request means: the one with its name if terrace made it
-/// (for this address, or one whose address no other container carries), else the one
-/// container carrying its address label (renamed outside terrace). A container of that
-/// name without terrace's labels is not terrace's, whatever its name.
-pub(crate) fn resolve(view: &EngineView, address: &Address, name: &str) -> Option<String> {
-    let by_name = view.containers.iter().find(|h| h.name == name && h.managed);
-    let by_label: Vec<&Holder> = view
-        .containers
-        .iter()
-        .filter(|h| h.managed && h.address.as_deref() == Some(address.as_str()))
-        .collect();
-    match (by_name, by_label.as_slice()) {
-        (Some(h), _) if h.address.as_deref() == Some(address.as_str()) => Some(h.id.clone()),
-        (Some(h), []) => Some(h.id.clone()),
-        (_, [one]) => Some(one.id.clone()),
-        (Some(h), _) => Some(h.id.clone()),
-        (None, _) => None,
-    }
+/// The id of the container a request means: the one whose id the state recorded at
+/// creation, wherever its name went (renamed outside terrace); else terrace's container
+/// of that name. Never a container without terrace's labels, whatever its name. The
+/// address label alone is not an identity: several projects on one engine may use the
+/// same addresses.
+pub(crate) fn resolve(view: &EngineView, name: &str, recorded_id: Option<&str>) -> Option<String> {
+    let by_id = recorded_id.and_then(|id| view.containers.iter().find(|h| h.id == id));
+    by_id
+        .filter(|h| h.managed)
+        .or_else(|| view.containers.iter().find(|h| h.name == name && h.managed))
+        .map(|h| h.id.clone())
 }
 
 fn answer(snap: &Snapshot, r: &ObserveRequest, req: &Attrs) -> Observed {

@@ -53,6 +53,10 @@ const CONTAINER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("healthcheck").force_new(),
     AttrSchema::plain("running"),
     AttrSchema::plain("paused"),
+    // The engine's id, recorded at creation (and kept by updates): how observe finds
+    // the container whatever its name, even when another project on the engine uses the
+    // same address. Not `computed`: a re-created container must not carry the old one.
+    AttrSchema::plain("id").unobservable(),
 ];
 
 /// The resource types this provider implements: `docker_image`, `docker_network`,

@@ -1,4 +1,5 @@
-//! Identity by label, not only by name, and what is done by hand between two plans:
+//! Identity by the recorded id and terrace's labels, not only by name, and what is done
+//! by hand between two plans:
 //! a container renamed, replaced by one without terrace's labels, paused; a network
 //! removed and re-created under a stopped container; a port another container holds.
 
@@ -36,7 +37,7 @@ fn planned(address: &str, before: Option<&Attrs>, after: &Attrs) -> PlannedChang
 }
 
 #[tokio::test]
-async fn a_container_renamed_by_hand_is_found_by_its_label_and_renamed_back() {
+async fn a_container_renamed_by_hand_is_found_by_its_recorded_id_and_renamed_back() {
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("ren"));
@@ -254,5 +255,77 @@ async fn a_port_another_container_publishes_blocks_the_plan_naming_the_holder() 
     assert_eq!(
         p.check_plan(&[planned(&addr, Some(&live), &bigger)]),
         vec![]
+    );
+}
+
+#[tokio::test]
+async fn a_rename_is_found_by_the_recorded_id_when_another_project_shares_the_address() {
+    use terrace_provider::{Operation, Step};
+    let p = provider();
+    let mut c = Cleanup::default();
+    // Two projects on one engine, each with a container at the same address.
+    let addr = format!("service.proxy.container.{}", uniq("shared"));
+    let mut stored = Vec::new();
+    for which in ["mine", "theirs"] {
+        let name = c.container(&uniq(which));
+        let desired = normalized(
+            &p,
+            CONTAINER,
+            attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+        );
+        let created = p
+            .apply(&Step {
+                address: Address::new(&addr),
+                type_name: CONTAINER.into(),
+                operation: Operation::Create,
+                prior: None,
+                desired: Some(desired),
+                changed: vec![],
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        stored.push(created);
+    }
+    let mine = &stored[0];
+    let name = mine["name"].as_str().unwrap();
+    let moved = c.container(&format!("{name}-moved"));
+    docker(&["rename", name, &moved]).unwrap();
+    let live = present(
+        observe_at(&p, CONTAINER, &addr, mine).await,
+        "a renamed container whose address another project uses too",
+    );
+    assert_eq!(live["name"], json!(moved));
+}
+
+#[tokio::test]
+async fn another_project_s_container_with_the_same_address_is_not_taken_for_a_new_one() {
+    use terrace_provider::{Operation, Step};
+    let p = provider();
+    let mut c = Cleanup::default();
+    let addr = format!("service.proxy.container.{}", uniq("other"));
+    let theirs = c.container(&uniq("theirs"));
+    let desired = |name: &str| {
+        normalized(
+            &p,
+            CONTAINER,
+            attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+        )
+    };
+    p.apply(&Step {
+        address: Address::new(&addr),
+        type_name: CONTAINER.into(),
+        operation: Operation::Create,
+        prior: None,
+        desired: Some(desired(&theirs)),
+        changed: vec![],
+    })
+    .await
+    .unwrap();
+    // This project's resource at the same address, not created yet.
+    let mine = c.container(&uniq("mine"));
+    assert_eq!(
+        observe_at(&p, CONTAINER, &addr, &desired(&mine)).await,
+        Observed::Absent
     );
 }
