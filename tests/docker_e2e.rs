@@ -483,7 +483,10 @@ fn a_container_replaced_by_hand_without_labels_is_a_conflict_not_a_deletion() {
         plan.stdout
     );
     assert!(
-        plan.stdout.contains(&format!("docker rm -f {name}")),
+        plan.stdout.contains(&format!("docker rm -f {name}"))
+            && plan
+                .stdout
+                .contains(&format!("terrace import service.proxy.container {name}")),
         "{}",
         plan.stdout
     );
@@ -500,10 +503,31 @@ fn a_container_replaced_by_hand_without_labels_is_a_conflict_not_a_deletion() {
         "{}",
         apply.stderr
     );
-    // The hand-made container is left alone; removing it lets terrace converge.
-    assert!(docker(&["rm", "-f", &name]).0);
+    let (_, hand_made) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+
+    // Adopted as the hint says: known by its id from then on, and replaced by one
+    // made as configured (its command differs).
+    p.terrace(&["state", "rm", "service.proxy.container"])
+        .expect_code(0);
+    p.terrace(&["import", "service.proxy.container", &name])
+        .expect_code(0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# service.proxy.container must be replaced"),
+        "{}",
+        plan.stdout
+    );
     p.apply();
     p.plan().expect_code(0);
+    let (_, now) = docker(&[
+        "inspect",
+        "-f",
+        "{{.Id}} {{index .Config.Labels \"terrace.managed\"}}",
+        &name,
+    ]);
+    assert!(!now.starts_with(hand_made.trim()), "{now}");
+    assert!(now.trim().ends_with(" true"), "{now}");
 }
 
 #[test]

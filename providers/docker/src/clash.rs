@@ -66,16 +66,35 @@ fn same_address(a: &str, b: &str) -> bool {
     any(a) || any(b) || a == b
 }
 
+/// Quotes a word for a POSIX shell so that a hint can be pasted as is.
+fn shell_quote(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./@:=".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 /// The problems of the container changes in `changes`.
 pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanProblem> {
     // Containers this plan removes first (the destroy phase runs before any create):
     // what they hold is free by the time the new ones start.
-    let going: BTreeSet<&str> = changes
-        .iter()
-        .filter(|c| c.destroys && c.type_name == CONTAINER)
-        .map(|c| c.address.as_str())
+    let destroyed = || {
+        changes
+            .iter()
+            .filter(|c| c.destroys && c.type_name == CONTAINER)
+    };
+    let going: BTreeSet<&str> = destroyed().map(|c| c.address.as_str()).collect();
+    let going_ids: BTreeSet<&str> = destroyed()
+        .filter_map(|c| str_attr(c.before.as_ref(), "id"))
         .collect();
-    let leaves = |h: &Holder| h.managed && h.address.as_deref().is_some_and(|a| going.contains(a));
+    let leaves = |h: &Holder| {
+        going_ids.contains(h.id.as_str())
+            || (h.managed && h.address.as_deref().is_some_and(|a| going.contains(a)))
+    };
     let mut claimed: Vec<(String, u16, String, &Address)> = Vec::new();
     let mut out = Vec::new();
     for c in changes.iter().filter(|c| c.type_name == CONTAINER) {
@@ -85,9 +104,10 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
         // The object this change works on in place, if it stays.
         let itself = |h: &Holder| {
             !c.creates
-                && h.managed
-                && (h.address.as_deref() == Some(c.address.as_str())
-                    || Some(h.name.as_str()) == str_attr(c.before.as_ref(), "name"))
+                && (Some(h.id.as_str()) == str_attr(c.before.as_ref(), "id")
+                    || (h.managed
+                        && (h.address.as_deref() == Some(c.address.as_str())
+                            || Some(h.name.as_str()) == str_attr(c.before.as_ref(), "name"))))
         };
         let mut problems = Vec::new();
 
@@ -102,12 +122,13 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                 let hint = if h.managed {
                     format!("two resources want the name {name:?}: rename one in the configuration")
                 } else {
+                    let addr = shell_quote(c.address.as_str());
                     format!(
-                        "terrace cannot adopt a container it did not create (Docker cannot add \
-                         labels to an existing container): remove it (`docker rm -f {name}`) or \
-                         rename it (`docker rename {name} {name}-old`) and plan again, or give \
-                         {} another name",
-                        c.address
+                        "remove it (`docker rm -f {name}`) or rename it (`docker rename {name} \
+                         {name}-old`) and plan again; or adopt it as it is with `terrace import \
+                         {addr} {name}` (after `terrace state rm {addr}` if the state still \
+                         lists the container it replaced): terrace then knows it by its id, as \
+                         Docker cannot add terrace's labels to it"
                     )
                 };
                 problems.push((

@@ -263,6 +263,17 @@ impl Provider for DockerProvider {
         if t == CONTAINER && !attrs.contains_key("image") {
             attrs.insert("image".into(), "unknown".into());
         }
+        if t == CONTAINER {
+            // A container is known by its id from now on, so one made by hand (which
+            // Docker cannot give terrace's labels) can be adopted too.
+            let docker = self.docker().await?;
+            self.count();
+            if let Ok(found) = docker.inspect_container(id, None).await {
+                if let Some(cid) = found.id {
+                    attrs.insert("id".into(), cid.into());
+                }
+            }
+        }
         let attrs = resolved(t, &attrs)?;
         let req = ObserveRequest {
             address: Address::new(format!("{t}.{id}")),

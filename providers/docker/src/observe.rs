@@ -331,15 +331,14 @@ pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
     })
 }
 
-/// The id of the container a request means: the one whose id the state recorded at
-/// creation, wherever its name went (renamed outside terrace); else terrace's container
-/// of that name. Never a container without terrace's labels, whatever its name. The
-/// address label alone is not an identity: several projects on one engine may use the
-/// same addresses.
+/// The id of the container a request means: the one whose id the state recorded (at
+/// creation, or at an explicit import), wherever its name went (renamed outside
+/// terrace); else terrace's container of that name. A container without terrace's
+/// labels is never taken for terrace's by its name. The address label alone is not an
+/// identity: several projects on one engine may use the same addresses.
 pub(crate) fn resolve(view: &EngineView, name: &str, recorded_id: Option<&str>) -> Option<String> {
-    let by_id = recorded_id.and_then(|id| view.containers.iter().find(|h| h.id == id));
-    by_id
-        .filter(|h| h.managed)
+    recorded_id
+        .and_then(|id| view.containers.iter().find(|h| h.id == id))
         .or_else(|| view.containers.iter().find(|h| h.name == name && h.managed))
         .map(|h| h.id.clone())
 }
