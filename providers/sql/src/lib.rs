@@ -499,6 +499,16 @@ impl Provider for SqlProvider {
         Ok(())
     }
 
+    fn safeguard(&self, type_name: &str, attrs: &Attrs) -> Option<terrace_provider::Safeguard> {
+        // What `apply` does before a drop (see `dump`), announced in the plan.
+        let dir = self.backup_dir.as_ref()?;
+        let name = attrs.get("name").and_then(|v| v.as_str())?;
+        (type_name == DATABASE).then(|| terrace_provider::Safeguard {
+            kind: "dump".into(),
+            destination: dir.join(format!("{name}-<time>.sql")).display().to_string(),
+        })
+    }
+
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
         let mut needs = Needs::default();
         for r in requests {
@@ -661,6 +671,21 @@ mod tests {
         let other = sqlx::Error::Configuration("bad UserPw'7".into());
         let err = p.map_err(&other, &addr, &[Secret::new("UserPw'7")]);
         assert!(!err.to_string().contains("UserPw"));
+    }
+
+    #[test]
+    fn the_plan_learns_where_a_dropped_database_is_dumped() {
+        let a: Attrs = serde_json::from_value(serde_json::json!({"name": "shop"})).unwrap();
+        assert_eq!(
+            provider().safeguard(DATABASE, &a),
+            None,
+            "no dump without a directory"
+        );
+        let p = provider().with_backup_dir("/srv/backups");
+        let g = p.safeguard(DATABASE, &a).expect("databases are dumped");
+        assert_eq!(g.kind, "dump");
+        assert_eq!(g.destination, "/srv/backups/shop-<time>.sql");
+        assert_eq!(p.safeguard(USER, &a), None, "users hold no data");
     }
 
     #[test]
