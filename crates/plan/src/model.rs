@@ -223,6 +223,17 @@ impl Plan {
                 redact_attrs(attrs, &c.sensitive);
             }
         }
+        // A copy's file name holds the object's name: masked where the name is secret.
+        for g in &mut p.safeguards {
+            let original = self.changes.iter().find(|c| c.address == g.address);
+            let secret_name = original.and_then(|c| {
+                let name = c.before.as_ref()?.get("name")?.as_str()?;
+                c.sensitive.contains("name").then(|| name.to_string())
+            });
+            if let Some(name) = secret_name.filter(|n| !n.is_empty()) {
+                g.safeguard.destination = g.safeguard.destination.replace(&name, REDACTED);
+            }
+        }
         for d in &mut p.drift {
             if let DriftKind::Changed { attrs } = &mut d.kind {
                 for a in attrs.iter_mut().filter(|a| d.sensitive.contains(&a.name)) {

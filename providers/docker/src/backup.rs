@@ -119,12 +119,15 @@ async fn write_archive(
         format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
     };
     let path = dir.join(format!("docker-volume-{volume}-{stamp}.tar"));
+    // Written under another name and renamed when complete: a run killed mid-copy
+    // leaves a file that says it is partial, never one that looks like a full copy.
+    let partial = dir.join(format!("docker-volume-{volume}-{stamp}.tar.partial"));
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        .open(&partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let mut file = tokio::fs::File::from_std(file);
     let docker = p.docker().await.map_err(|e| e.to_string())?;
     let written = async {
@@ -140,16 +143,22 @@ async fn write_archive(
             let chunk = chunk.map_err(|e| format!("reading the volume failed: {e}"))?;
             file.write_all(&chunk)
                 .await
-                .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
+                .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
         }
         file.sync_all()
             .await
-            .map_err(|e| format!("writing {} failed: {e}", path.display()))
+            .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
+        std::fs::rename(&partial, &path)
+            .map_err(|e| format!("renaming {} failed: {e}", partial.display()))?;
+        // The rename itself must survive a crash before the volume goes.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("syncing {} failed: {e}", dir.display()))
     };
     match written.await {
         Ok(()) => Ok(path),
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&partial);
             Err(e)
         }
     }
