@@ -184,6 +184,7 @@ async fn find_container(
         .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
     let view = crate::clash::EngineView {
         containers: listed.iter().filter_map(crate::observe::holder).collect(),
+        ..Default::default()
     };
     let recorded = a.get("id").and_then(Value::as_str);
     let id = crate::observe::resolve(&view, name, recorded);

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use terrace_provider::{Address, Attrs, PlanProblem, PlannedChange, Value};
 
 use crate::normalize::parse_canonical_port;
-use crate::schema::CONTAINER;
+use crate::schema::{CONTAINER, NETWORK, VOLUME};
 
 /// One container on the engine, as the batched list reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,25 +29,34 @@ impl Holder {
         &self.id[..self.id.len().min(12)]
     }
 
-    /// "container "x" (id …, not created by terrace)" — who holds something.
+    /// `container "x" (id …, not created by terrace…)`: who holds something.
     fn describe(&self) -> String {
+        self.describe_as("container")
+    }
+
+    /// Like [`Holder::describe`], for a `kind` of object.
+    fn describe_as(&self, kind: &str) -> String {
         let owner = match (&self.managed, &self.address) {
             (true, Some(a)) => format!("managed by terrace as {a}"),
             (true, None) => "created by terrace".to_string(),
             (false, _) => "not created by terrace: it has no terrace labels".to_string(),
         };
-        format!(
-            "container {:?} (id {}, {owner})",
-            self.name,
-            self.short_id()
-        )
+        if self.id == self.name {
+            // Volumes have no id apart from their name.
+            format!("{kind} {:?} ({owner})", self.name)
+        } else {
+            format!("{kind} {:?} (id {}, {owner})", self.name, self.short_id())
+        }
     }
 }
 
-/// Every container on one engine at the last observe.
+/// Every container, network and volume on one engine at the last observe (networks
+/// and volumes only when observe listed them).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EngineView {
     pub containers: Vec<Holder>,
+    pub networks: Vec<Holder>,
+    pub volumes: Vec<Holder>,
 }
 
 fn str_attr<'a>(a: Option<&'a Attrs>, key: &str) -> Option<&'a str> {
@@ -96,7 +105,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
             || (h.managed && h.address.as_deref().is_some_and(|a| going.contains(a)))
     };
     let mut claimed: Vec<(String, u16, String, &Address)> = Vec::new();
-    let mut out = Vec::new();
+    let mut out = names_of_networks_and_volumes(view, changes);
     for c in changes.iter().filter(|c| c.type_name == CONTAINER) {
         let Some(after) = c.after.as_ref() else {
             continue;
@@ -200,6 +209,54 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
     out
 }
 
+/// Networks and volumes to create whose name another object holds: Docker would make a
+/// second network of the same name (every container joining it by name then fails), and
+/// terrace never adopts a volume it did not make (its data is someone else's).
+fn names_of_networks_and_volumes(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanProblem> {
+    let mut out = Vec::new();
+    for (kind, type_name, holders) in [
+        ("network", NETWORK, &view.networks),
+        ("volume", VOLUME, &view.volumes),
+    ] {
+        let going: BTreeSet<&str> = changes
+            .iter()
+            .filter(|c| c.destroys && c.type_name == type_name)
+            .map(|c| c.address.as_str())
+            .collect();
+        for c in changes
+            .iter()
+            .filter(|c| c.creates && c.type_name == type_name)
+        {
+            let Some(name) = str_attr(c.after.as_ref(), "name") else {
+                continue;
+            };
+            let holder = holders.iter().find(|h| {
+                h.name == name
+                    && !(h.managed && h.address.as_deref().is_some_and(|a| going.contains(a)))
+            });
+            let Some(h) = holder else { continue };
+            let hint = match kind {
+                "network" => format!(
+                    "remove it (`docker network rm {name}`) and plan again, or give {} another \
+                     name",
+                    c.address
+                ),
+                _ => format!(
+                    "terrace never adopts a volume it did not make: keep its content elsewhere \
+                     and remove it (`docker volume rm {name}`), or give {} another name",
+                    c.address
+                ),
+            };
+            out.push(PlanProblem {
+                address: c.address.clone(),
+                message: format!("the name {name:?} is held by {}", h.describe_as(kind)),
+                hint,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +297,7 @@ mod tests {
                 holder("proxy", true, Some("c.proxy"), Some(8080)),
                 holder("other", false, None, Some(9090)),
             ],
+            ..Default::default()
         };
         let moved = change(
             "c.proxy",
@@ -268,6 +326,7 @@ mod tests {
     fn a_name_held_by_a_container_without_labels_is_named() {
         let view = EngineView {
             containers: vec![holder("web", false, None, None)],
+            ..Default::default()
         };
         let problems = check(&view, &[change("c.web", None, json!({"name": "web"}))]);
         assert_eq!(problems.len(), 1);

@@ -36,10 +36,6 @@ const INSPECT_CONCURRENCY: usize = 16;
 /// container joined it (the container cannot start until it is re-created).
 pub(crate) const STALE_ENDPOINT: &str = "the network was removed after the container joined it";
 
-fn managed_filter() -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])])
-}
-
 /// Everything one observe batch read from the engine.
 #[derive(Default)]
 struct Snapshot {
@@ -161,11 +157,10 @@ async fn snapshot(
         if !kinds.contains(VOLUME) {
             return Ok(Vec::new());
         }
+        // Every volume: one of that name terrace did not make is a conflict at plan time.
         p.count();
         docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(managed_filter()),
-            }))
+            .list_volumes(None::<ListVolumesOptions>)
             .await
             .map(|r| r.volumes.unwrap_or_default())
             .map_err(|e| err("listing volumes", e))
@@ -191,6 +186,14 @@ async fn snapshot(
     let (containers, networks, volumes, images) =
         tokio::try_join!(containers, networks, volumes, images)?;
 
+    let network_holders: Vec<Holder> = networks
+        .iter()
+        .filter_map(|n| Some(named(n.id.clone()?, n.name.clone()?, n.labels.as_ref())))
+        .collect();
+    let volume_holders: Vec<Holder> = volumes
+        .iter()
+        .map(|v| named(v.name.clone(), v.name.clone(), Some(&v.labels)))
+        .collect();
     let mut snap = Snapshot {
         network_ids: networks
             .iter()
@@ -198,24 +201,27 @@ async fn snapshot(
             .collect(),
         networks: networks
             .into_iter()
-            .filter(|n| {
-                n.labels
-                    .as_ref()
-                    .is_some_and(|l| l.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
-            })
+            .filter(|n| is_managed(n.labels.as_ref()))
             .filter_map(|n| Some((n.name.clone()?, n)))
             .collect(),
-        volumes: volumes.into_iter().map(|v| (v.name.clone(), v)).collect(),
+        volumes: volumes
+            .into_iter()
+            .filter(|v| is_managed(Some(&v.labels)))
+            .map(|v| (v.name.clone(), v))
+            .collect(),
         images,
         ..Default::default()
     };
 
-    let Some(containers) = containers else {
-        return Ok(snap);
-    };
     let view = EngineView {
-        containers: containers.iter().filter_map(holder).collect(),
+        containers: containers.iter().flatten().filter_map(holder).collect(),
+        networks: network_holders,
+        volumes: volume_holders,
     };
+    if containers.is_none() {
+        *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        return Ok(snap);
+    }
     // Inspect only the containers some request resolves to, each once.
     let resolved: Vec<(&Address, String)> = requests
         .iter()
@@ -291,6 +297,21 @@ fn summary_name(c: &ContainerSummary) -> Option<String> {
         .as_ref()?
         .first()
         .map(|n| n.trim_start_matches('/').to_string())
+}
+
+fn is_managed(labels: Option<&HashMap<String, String>>) -> bool {
+    labels.is_some_and(|l| l.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
+}
+
+/// A listed network or volume as [`EngineView`] keeps it.
+fn named(id: String, name: String, labels: Option<&HashMap<String, String>>) -> Holder {
+    Holder {
+        id,
+        name,
+        managed: is_managed(labels),
+        address: labels.and_then(|l| l.get(LABEL_ADDRESS).cloned()),
+        ports: Vec::new(),
+    }
 }
 
 /// A listed container as [`EngineView`] keeps it.

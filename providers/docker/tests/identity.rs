@@ -329,3 +329,60 @@ async fn another_project_s_container_with_the_same_address_is_not_taken_for_a_ne
         Observed::Absent
     );
 }
+
+#[tokio::test]
+async fn a_network_or_volume_name_held_by_hand_is_a_conflict_at_plan_time() {
+    use terrace_provider_docker::VOLUME;
+    let p = provider();
+    let mut c = Cleanup::default();
+    let net = c.network(&uniq("handnet"));
+    let vol = c.volume(&uniq("handvol"));
+    // Made by hand where terrace wants to create them.
+    docker(&["network", "create", &net]).unwrap();
+    docker(&["volume", "create", &vol]).unwrap();
+    let net_attrs = normalized(&p, NETWORK, attrs(json!({"name": net})));
+    let vol_attrs = normalized(&p, VOLUME, attrs(json!({"name": vol})));
+    let requests = [
+        (NETWORK, address_of(NETWORK, &net), net_attrs.clone()),
+        (VOLUME, address_of(VOLUME, &vol), vol_attrs.clone()),
+    ];
+    let observe: Vec<terrace_provider::ObserveRequest> = requests
+        .iter()
+        .map(|(t, a, attrs)| terrace_provider::ObserveRequest {
+            address: Address::new(a),
+            type_name: t.to_string(),
+            attrs: attrs.clone(),
+        })
+        .collect();
+    let found = p.observe(&observe).await.unwrap();
+    assert_eq!(found, vec![Observed::Absent, Observed::Absent]);
+    let changes: Vec<PlannedChange> = requests
+        .iter()
+        .map(|(t, a, attrs)| PlannedChange {
+            address: Address::new(a),
+            type_name: t.to_string(),
+            destroys: false,
+            creates: true,
+            before: None,
+            after: Some(attrs.clone()),
+        })
+        .collect();
+    let problems = p.check_plan(&changes);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0]
+            .message
+            .starts_with(&format!("the name {net:?} is held by network {net:?} (id "))
+            && problems[0].message.contains("not created by terrace"),
+        "{}",
+        problems[0].message
+    );
+    assert!(
+        problems[1].message
+            == format!(
+                "the name {vol:?} is held by volume {vol:?} (not created by terrace: it has no terrace labels)"
+            ),
+        "{}",
+        problems[1].message
+    );
+}
