@@ -118,8 +118,8 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         CONTAINER => {
             let secrets = env_secrets([Some(&prior)]);
-            // By label, wherever its name went; never a container of that name that
-            // terrace did not make.
+            // By the id recorded at creation, wherever its name went; never a container
+            // of that name that terrace did not make.
             let Some((id, _)) = find_container(p, addr, &prior).await? else {
                 tracing::debug!(address = %addr, "nothing to do: container {name:?} is already gone");
                 return Ok(());
@@ -166,27 +166,42 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
 }
 
 /// The container that is `address`'s object, as (id, current name): see
-/// [`crate::observe::resolve`]. One list call.
+/// [`crate::observe::resolve`]. One or two list calls filtered by id and by name, so that
+/// a destroy of many containers does not list the whole engine for each.
 async fn find_container(
     p: &DockerProvider,
     address: &Address,
     a: &Attrs,
 ) -> ProviderResult<Option<(String, String)>> {
     let name = s(a, "name");
+    let recorded = a.get("id").and_then(Value::as_str);
     let docker = p.docker().await?;
-    p.count();
-    let listed = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
+    // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; the filter is a regular expression.
+    let by_name = format!("^/{}$", name.replace('.', "\\."));
+    let filters = recorded
+        .map(|id| ("id", id.to_string()))
+        .into_iter()
+        .chain((!name.is_empty()).then_some(("name", by_name)));
+    let mut containers = Vec::new();
+    for (key, value) in filters {
+        p.count();
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(key.to_string(), vec![value])])),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
+        containers.extend(listed.iter().filter_map(crate::observe::holder));
+        if key == "id" && !containers.is_empty() {
+            break;
+        }
+    }
     let view = crate::clash::EngineView {
-        containers: listed.iter().filter_map(crate::observe::holder).collect(),
+        containers,
         ..Default::default()
     };
-    let recorded = a.get("id").and_then(Value::as_str);
     let id = crate::observe::resolve(&view, name, recorded);
     Ok(id.and_then(|id| {
         let h = view.containers.into_iter().find(|h| h.id == id)?;

@@ -84,8 +84,9 @@ pub struct DockerProvider {
     calls: AtomicU64,
     /// Where a volume's content is copied before the volume is removed; `None`: no copy.
     backup_dir: Option<PathBuf>,
-    /// Every container on the engine as the last observe listed it: what
-    /// [`Provider::check_plan`] checks names and ports against, with no further call.
+    /// Every container (and network and volume) on the engine as the last observe listed
+    /// it: what [`Provider::check_plan`] checks names and ports against, with no further
+    /// call.
     view: Mutex<Option<clash::EngineView>>,
 }
 

@@ -126,8 +126,8 @@ async fn snapshot(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
-    // Every container, not only terrace's: a renamed one is found by its address
-    // label, and a name or port another container holds is found at plan time.
+    // Every container, not only terrace's: a renamed one is found by the id recorded
+    // at creation, and a name or port another container holds is found at plan time.
     let containers = async {
         if !kinds.contains(CONTAINER) {
             return Ok(None);
