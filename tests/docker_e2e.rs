@@ -567,7 +567,14 @@ fn moving_to_a_port_another_container_holds_is_refused_before_anything_is_destro
         "{}",
         plan.stdout
     );
-    p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    let apply = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        apply
+            .stderr
+            .contains("1 conflict(s) block this plan; nothing was changed"),
+        "{}",
+        apply.stderr
+    );
     let (_, after) = docker(&["inspect", "-f", "{{.Id}} {{.State.Running}}", &name]);
     assert_eq!(
         after.trim(),
