@@ -219,8 +219,12 @@ impl Session {
                 });
         }
         let mut conflicts = Vec::new();
+        let mut taken: BTreeSet<Address> = BTreeSet::new();
         for (key, changes) in by_provider {
             for problem in self.providers.get(key)?.check_plan(&changes) {
+                if problem.identity_taken {
+                    taken.insert(problem.address.clone());
+                }
                 let type_name = changes
                     .iter()
                     .find(|c| c.address == problem.address)
@@ -235,15 +239,14 @@ impl Session {
                 });
             }
         }
-        // What holds the object's place is not terrace's object: the conflict says what
+        // What holds the object's name is not terrace's object: the conflict says what
         // it is, so "deleted outside terrace" would only mislead.
-        let held: BTreeSet<&Address> = conflicts.iter().map(|c| &c.address).collect();
         plan.drift
-            .retain(|d| !(d.kind == DriftKind::Deleted && held.contains(&d.address)));
+            .retain(|d| !(d.kind == DriftKind::Deleted && taken.contains(&d.address)));
         for c in plan
             .changes
             .iter_mut()
-            .filter(|c| held.contains(&c.address))
+            .filter(|c| taken.contains(&c.address))
         {
             if c.note.as_deref() == Some(DELETED_NOTE) {
                 c.note = Some("it cannot be made: see the conflict below".into());

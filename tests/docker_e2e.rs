@@ -668,3 +668,42 @@ service "app" {{
     p.apply();
     p.plan().expect_code(0);
 }
+
+#[test]
+fn a_container_deleted_by_hand_whose_port_was_taken_is_both_deleted_and_blocked() {
+    let prefix = unique("tfd").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let name = format!("{prefix}-px");
+    let port = free_port();
+    let p = Project::new(&proxy_project(&name, port));
+    p.apply();
+    assert!(docker(&["rm", "-f", &name]).0);
+    let holder = format!("{prefix}-holder");
+    assert!(
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &holder,
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "terrace/busybox:1",
+            "httpd",
+            "-f",
+            "-p",
+            "80"
+        ])
+        .0
+    );
+    let plan = p.plan();
+    // Both true: terrace's container is gone, and its port is someone else's now.
+    assert!(
+        plan.stdout
+            .contains("# service.proxy.container was deleted outside terrace")
+            && plan.stdout.contains(&format!(
+                "host port {port}/tcp is already published by container \"{holder}\""
+            )),
+        "{}",
+        plan.stdout
+    );
+}

@@ -143,6 +143,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                 problems.push((
                     format!("the name {name:?} is held by {}", h.describe()),
                     hint,
+                    true,
                 ));
             }
         }
@@ -185,6 +186,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                         "free the port (stop or reconfigure that container) or choose another \
                          one; nothing was changed, and nothing will be until then"
                             .to_string(),
+                        false,
                     ));
                 } else if let Some((_, _, _, other)) =
                     claimed.iter().find(|(cip, cport, cproto, _)| {
@@ -194,17 +196,23 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                     problems.push((
                         format!("{what} is also asked for by {other}"),
                         "give each container its own host port".to_string(),
+                        false,
                     ));
                 } else {
                     claimed.push((ip.clone(), host, proto, &c.address));
                 }
             }
         }
-        out.extend(problems.into_iter().map(|(message, hint)| PlanProblem {
-            address: c.address.clone(),
-            message,
-            hint,
-        }));
+        out.extend(
+            problems
+                .into_iter()
+                .map(|(message, hint, identity_taken)| PlanProblem {
+                    address: c.address.clone(),
+                    message,
+                    hint,
+                    identity_taken,
+                }),
+        );
     }
     out
 }
@@ -251,6 +259,7 @@ fn names_of_networks_and_volumes(view: &EngineView, changes: &[PlannedChange]) -
                 address: c.address.clone(),
                 message: format!("the name {name:?} is held by {}", h.describe_as(kind)),
                 hint,
+                identity_taken: true,
             });
         }
     }
