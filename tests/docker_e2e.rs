@@ -707,3 +707,27 @@ fn a_container_deleted_by_hand_whose_port_was_taken_is_both_deleted_and_blocked(
         plan.stdout
     );
 }
+
+#[test]
+fn a_replacement_whose_image_is_missing_is_refused_before_the_working_one_goes() {
+    let prefix = unique("tfi").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let name = format!("{prefix}-px");
+    let hcl = proxy_project(&name, free_port());
+    let p = Project::new(&hcl);
+    p.apply();
+    let (_, id) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let missing = format!("terrace/{prefix}-missing:1");
+    p.write(&hcl.replace("image.busybox", &format!("\"{missing}\"")));
+    let plan = p.plan();
+    assert!(
+        plan.stdout.contains(&format!(
+            "image \"{missing}\" is not on the engine, and nothing in this plan provides it"
+        )),
+        "{}",
+        plan.stdout
+    );
+    p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    let (_, after) = docker(&["inspect", "-f", "{{.Id}} {{.State.Running}}", &name]);
+    assert_eq!(after.trim(), format!("{} true", id.trim()));
+}

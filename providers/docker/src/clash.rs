@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use terrace_provider::{Address, Attrs, PlanProblem, PlannedChange, Value};
 
 use crate::normalize::parse_canonical_port;
-use crate::schema::{CONTAINER, NETWORK, VOLUME};
+use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 
 /// One container on the engine, as the batched list reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub(crate) struct EngineView {
     pub containers: Vec<Holder>,
     pub networks: Vec<Holder>,
     pub volumes: Vec<Holder>,
+    /// Every local image's tags and digests (`None`: images were not listed).
+    pub images: Option<BTreeSet<String>>,
 }
 
 fn str_attr<'a>(a: Option<&'a Attrs>, key: &str) -> Option<&'a str> {
@@ -146,6 +148,28 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                     true,
                 ));
             }
+        }
+
+        // Docker does not pull on create: the image must be there, or be made by an
+        // `image` resource of this plan.
+        let image = str_attr(Some(after), "image").unwrap_or_default();
+        let provided = changes.iter().any(|i| {
+            i.type_name == IMAGE && i.creates && str_attr(i.after.as_ref(), "name") == Some(image)
+        });
+        let missing = view
+            .images
+            .as_ref()
+            .is_some_and(|local| !image.is_empty() && !local.contains(image));
+        if c.creates && missing && !provided {
+            problems.push((
+                format!(
+                    "image {image:?} is not on the engine, and nothing in this plan provides it"
+                ),
+                "declare it in an `image` block (pulled or imported) or load it on the engine; \
+                 nothing was changed"
+                    .to_string(),
+                false,
+            ));
         }
 
         let starts = bool_attr(Some(after), "running", true)

@@ -166,20 +166,15 @@ async fn snapshot(
             .map_err(|e| err("listing volumes", e))
     };
     let images = async {
-        if refs.is_empty() {
+        if refs.is_empty() && !kinds.contains(CONTAINER) {
             return Ok(Vec::new());
         }
         // Images are found by reference, not label: pulled and adopted images carry no
-        // terrace label. Several `reference` filters match any of them.
+        // terrace label. Every local image, not only those asked for: a container's new
+        // image (known only to the plan) must be there before its old container goes.
         p.count();
         docker
-            .list_images(Some(ListImagesOptions {
-                filters: Some(HashMap::from([(
-                    "reference".to_string(),
-                    refs.iter().cloned().collect(),
-                )])),
-                ..Default::default()
-            }))
+            .list_images(None::<ListImagesOptions>)
             .await
             .map_err(|e| err("listing images", e))
     };
@@ -217,6 +212,12 @@ async fn snapshot(
         containers: containers.iter().flatten().filter_map(holder).collect(),
         networks: network_holders,
         volumes: volume_holders,
+        images: kinds.contains(CONTAINER).then(|| {
+            snap.images
+                .iter()
+                .flat_map(|i| i.repo_tags.iter().chain(&i.repo_digests).cloned())
+                .collect()
+        }),
     };
     if containers.is_none() {
         *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);

@@ -386,3 +386,45 @@ async fn a_network_or_volume_name_held_by_hand_is_a_conflict_at_plan_time() {
         problems[1].message
     );
 }
+
+#[tokio::test]
+async fn a_replacement_whose_image_is_not_on_the_engine_blocks_the_plan() {
+    use terrace_provider_docker::IMAGE;
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("noimg"));
+    let stored = create(
+        &p,
+        CONTAINER,
+        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+    )
+    .await
+    .unwrap();
+    let addr = address_of(CONTAINER, &name);
+    let live = present(observe_at(&p, CONTAINER, &addr, &stored).await, "it");
+    let missing = format!("terrace/{}:1", uniq("missing"));
+    let moved = normalized(
+        &p,
+        CONTAINER,
+        attrs(json!({"name": name, "image": missing, "command": forever(), "running": false})),
+    );
+    let problems = p.check_plan(&[planned(&addr, Some(&live), &moved)]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].message,
+        format!("image {missing:?} is not on the engine, and nothing in this plan provides it")
+    );
+    // An `image` resource of the same plan that makes it: fine.
+    let image = PlannedChange {
+        address: Address::new("image.new"),
+        type_name: IMAGE.into(),
+        destroys: false,
+        creates: true,
+        before: None,
+        after: Some(normalized(&p, IMAGE, attrs(json!({"name": missing})))),
+    };
+    assert_eq!(
+        p.check_plan(&[planned(&addr, Some(&live), &moved), image]),
+        vec![]
+    );
+}
