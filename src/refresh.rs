@@ -17,6 +17,12 @@ pub struct Refresh {
     /// Providers that could not be asked (an unreachable host or server), with the
     /// (redacted) reason. Their resources cannot be planned this run.
     pub failures: BTreeMap<ProviderKey, String>,
+    /// What reachable providers could not verify (e.g. password hashes they may not
+    /// read), prefixed with the provider, in provider order.
+    pub unverified: Vec<String>,
+    /// Single resources their (reachable) provider could not observe, with the
+    /// (redacted) reason: only these, and what depends on them, are left out.
+    pub failed: BTreeMap<Address, String>,
 }
 
 /// Observes every resource in config or state. Each provider gets exactly one
@@ -87,6 +93,7 @@ pub async fn observe_all(
         })
         .collect();
     probe(providers, reachable, redactor, &mut out).await?;
+    out.unverified.sort();
     Ok(out)
 }
 
@@ -111,8 +118,22 @@ async fn probe(
         match result {
             Ok(found) if found.len() == requests.len() => {
                 for (req, obs) in requests.into_iter().zip(found) {
-                    out.observed.insert(req.address, obs);
+                    match obs {
+                        Observed::Failed(why) => {
+                            out.failed.insert(req.address, redactor.scrub(&why));
+                        }
+                        obs => {
+                            out.observed.insert(req.address, obs);
+                        }
+                    }
                 }
+                let provider = providers.get(&key)?;
+                out.unverified.extend(
+                    provider
+                        .unverified()
+                        .into_iter()
+                        .map(|note| redactor.scrub(&format!("{key}: {note}"))),
+                );
             }
             Ok(found) => {
                 out.failures.insert(

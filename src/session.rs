@@ -152,7 +152,7 @@ impl Session {
             }
         };
         let refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
-        let left_out = left_out(&desired, &prior, &refresh.failures);
+        let left_out = left_out(&desired, &prior, &refresh.failures, &refresh.failed);
         let held = dependencies_of(&left_out, &desired, &prior);
         let desired: Vec<DesiredResource> = desired
             .into_iter()
@@ -169,6 +169,7 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        plan.unverified = refresh.unverified;
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.
         plan.changes.retain(|c| {
@@ -178,6 +179,7 @@ impl Session {
         Ok(Planned {
             plan,
             unreachable: refresh.failures,
+            failed: refresh.failed,
             left_out: left_out.into_iter().collect(),
             kept,
         })
@@ -292,6 +294,9 @@ pub struct Planned {
     pub plan: Plan,
     /// Unreachable providers and why; their resources are not in `plan`.
     pub unreachable: BTreeMap<ProviderKey, String>,
+    /// Single resources that could not be observed and why (their provider answered for
+    /// the others); they are not in `plan` either.
+    pub failed: BTreeMap<Address, String>,
     /// Resources not planned because of them (their own, and everything depending on
     /// those), in address order.
     pub left_out: Vec<Address>,
@@ -300,12 +305,16 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// Prints the unreachable providers to stderr. True if there were any.
+    /// Prints the unreachable providers and the resources that could not be observed
+    /// to stderr. True if there were any.
     pub fn report_unreachable(&self) -> bool {
         for (key, reason) in &self.unreachable {
             eprintln!(
                 "error: {key} could not be reached, its resources were not planned: {reason}"
             );
+        }
+        for (address, reason) in &self.failed {
+            eprintln!("error: {address} could not be observed, it was not planned: {reason}");
         }
         if !self.left_out.is_empty() {
             eprintln!("Not planned this run ({}):", self.left_out.len());
@@ -313,22 +322,23 @@ impl Planned {
                 eprintln!("  {a}");
             }
         }
-        !self.unreachable.is_empty()
+        !self.unreachable.is_empty() || !self.failed.is_empty()
     }
 }
 
-/// Resources whose provider failed, and (transitively) every resource that depends on
-/// one of them.
+/// Resources whose provider failed or that could not be observed themselves, and
+/// (transitively) every resource that depends on one of them.
 fn left_out(
     desired: &[DesiredResource],
     prior: &[PriorResource],
     failed: &BTreeMap<ProviderKey, String>,
+    failed_resources: &BTreeMap<Address, String>,
 ) -> BTreeSet<Address> {
     let mut out: BTreeSet<Address> = desired
         .iter()
         .map(|d| (&d.address, &d.provider))
         .chain(prior.iter().map(|p| (&p.address, &p.provider)))
-        .filter(|(_, provider)| failed.contains_key(*provider))
+        .filter(|(a, provider)| failed.contains_key(*provider) || failed_resources.contains_key(*a))
         .map(|(a, _)| a.clone())
         .collect();
     if out.is_empty() {

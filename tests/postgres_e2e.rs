@@ -469,7 +469,17 @@ fn importing_a_user_warns_that_its_password_is_unknown() {
         run.stderr
     );
     p.apply();
-    p.plan().expect_code(0);
+    // The plan never vouches for a password terrace does not know.
+    let plan = p.plan().expect_code(0);
+    assert!(
+        plan.stdout.contains(&format!(
+            "service.pg: passwords of {db} on postgres://terrace_admin@127.0.0.1:5432: terrace does not know them"
+        )) && plan
+            .stdout
+            .contains("No changes among what could be verified"),
+        "{}",
+        plan.stdout
+    );
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
 

@@ -280,8 +280,12 @@ fn reachable(addr: &str) -> bool {
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(700)).is_ok()
 }
 
+/// Tests that change the `terrace-fw` namespace's one terrace table run one at a time.
+static FW_TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn multi_server_example_end_to_end() {
+    let _fw = FW_TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let hcl = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/multi-server/main.hcl"
@@ -491,5 +495,457 @@ database "app" {{
             .unwrap()
             .contains("CREATE DATABASE"),
         "pg_dump through the socket"
+    );
+}
+
+#[test]
+fn a_broken_file_is_its_own_error_while_drift_elsewhere_shows_the_changed_lines() {
+    let dir = format!("/tmp/{}", unique("brk"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let file = |name: &str, host: &str, content: &str| {
+        format!(
+            "file \"{name}\" {{\n  host    = host.{host}\n  path    = \"{dir}/{name}.conf\"\n  content = \"{content}\"\n  mode    = \"0644\"\n}}\n"
+        )
+    };
+    let hcl = host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+        + &host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
+        + &file("linked", "h1", "a\\n")
+        + &file("edited", "h1", "one\\ntwo\\nthree\\n")
+        + &file("other", "h2", "x\\n")
+        + "command \"uses\" {\n  host       = host.h1\n  command    = \"true\"\n  unless     = \"true\"\n  depends_on = [file.linked]\n}\n";
+    let p = Project::new(&hcl);
+    p.apply();
+    p.plan().expect_code(0);
+
+    // By hand: one managed file becomes a symlink, another is edited.
+    let linked = format!("{dir}/linked.conf");
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &linked).unwrap();
+    std::fs::write(format!("{dir}/edited.conf"), "one\nTWO\nthree\n").unwrap();
+
+    let plan = p.plan().expect_code(1);
+    // The symlink is that file's error, not the host's.
+    assert!(
+        plan.stderr
+            .contains("error: file.linked could not be observed")
+            && plan.stderr.contains("symbolic link"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        !plan.stderr.contains("could not be reached"),
+        "{}",
+        plan.stderr
+    );
+    // The rest of h1 is planned: the edit shows as lines, in the drift and the change.
+    let drift = &plan.stdout[..plan.stdout.find("terrace will perform").unwrap()];
+    assert!(
+        drift.contains("# file.edited has changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        drift.contains("      ~ content        = <<-EOT\n          @@ -1,3 +1,3 @@\n           one\n          -two\n          +TWO\n"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("# file.edited will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("          -TWO\n          +two\n"),
+        "{}",
+        plan.stdout
+    );
+    // What depends on the broken file waits with it.
+    assert!(
+        plan.stderr
+            .contains("Not planned this run (2):\n  command.uses\n  file.linked\n"),
+        "{}",
+        plan.stderr
+    );
+
+    // Apply repairs what it can and says what it could not.
+    let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(run.stderr.contains("file.linked"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/edited.conf")).unwrap(),
+        "one\ntwo\nthree\n"
+    );
+    assert_eq!(
+        std::fs::read_link(&linked).unwrap(),
+        std::path::PathBuf::from("/etc/hostname"),
+        "terrace does not write through or over a link"
+    );
+    // Once the link is gone, the file is recreated and everything converges.
+    std::fs::remove_file(&linked).unwrap();
+    p.plan().expect_code(2);
+    p.apply();
+    p.plan().expect_code(0);
+    assert_eq!(std::fs::read_to_string(&linked).unwrap(), "a\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An sshd of this test's own (host1's config and key on a free port), so that the
+/// test can freeze or kill it without touching the hosts other tests use.
+struct PrivateHost {
+    child: std::process::Child,
+    known_hosts: std::path::PathBuf,
+}
+
+impl PrivateHost {
+    fn start(dir: &std::path::Path, port: u16) -> PrivateHost {
+        let ssh_dir = std::path::Path::new(&env("TERRACE_TEST_SSH_KEY"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(ssh_dir.join("host1/sshd_config"))
+            .arg("-o")
+            .arg(format!("Port={port}"))
+            .arg("-o")
+            .arg(format!("PidFile={}", dir.join("sshd.pid").display()))
+            .arg("-E")
+            .arg(dir.join("sshd.log"))
+            .spawn()
+            .expect("start a private sshd");
+        let key = std::fs::read_to_string(ssh_dir.join("host1/ssh_host_ed25519_key.pub")).unwrap();
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        let known_hosts = dir.join("known_hosts");
+        std::fs::write(
+            &known_hosts,
+            format!("[127.0.0.1]:{port} {}\n", key.join(" ")),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "the private sshd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        PrivateHost { child, known_hosts }
+    }
+
+    /// The listener and every process it started (sessions, their commands).
+    fn processes(&self) -> Vec<u32> {
+        let mut all = vec![self.child.id()];
+        let mut i = 0;
+        while i < all.len() {
+            let parent = all[i];
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let ppid = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(parent) && !all.contains(&pid) {
+                    all.push(pid);
+                }
+            }
+            i += 1;
+        }
+        all
+    }
+
+    fn signal(&self, sig: &str) {
+        for pid in self.processes() {
+            let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+        }
+    }
+}
+
+impl Drop for PrivateHost {
+    fn drop(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_host_that_freezes_mid_apply_fails_alone_and_state_stays_truthful() {
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hx = PrivateHost::start(work.path(), port);
+    let dir = format!("/tmp/{}", unique("frz"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let hcl = format!(
+        r#"{h1}{hx}
+file "up" {{
+  for_each = toset(["a", "b"])
+  host     = host.h1
+  path     = "{dir}/up-${{each.key}}"
+  content  = "up\n"
+}}
+command "slow" {{
+  host    = host.hx
+  command = "touch {dir}/started; sleep 30; touch {dir}/slow.done"
+  creates = "{dir}/slow.done"
+}}
+file "after" {{
+  host       = host.hx
+  path       = "{dir}/after"
+  content    = "x\n"
+  depends_on = [command.slow]
+}}
+file "beside" {{
+  host    = host.hx
+  path    = "{dir}/beside"
+  content = "y\n"
+}}
+"#,
+        h1 = host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        hx = host_block(
+            "hx",
+            &format!("127.0.0.1:{port}"),
+            hx.known_hosts.to_str().unwrap(),
+            ""
+        ),
+    );
+    let p = Project::new(&hcl);
+    let apply = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "--auto-approve"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-apply, the host freezes: its connections stay open and nothing answers.
+    let started = format!("{dir}/started");
+    let t0 = std::time::Instant::now();
+    while !std::path::Path::new(&started).exists() {
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "the slow command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    hx.signal("-STOP");
+    let frozen_at = std::time::Instant::now();
+    let out = apply.wait_with_output().unwrap();
+    let took = frozen_at.elapsed();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        took.as_secs() < 90,
+        "gave up on the frozen host after {took:?}"
+    );
+    assert!(
+        stderr.contains("command.slow") && stderr.contains("connection to the host was lost"),
+        "{stderr}"
+    );
+    // The other host was applied and saved; the frozen host's state is what happened.
+    for k in ["a", "b"] {
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/up-{k}")).unwrap(),
+            "up\n"
+        );
+        assert!(p.state_attrs(&format!("file.up[\"{k}\"]")).is_object());
+    }
+    let in_state = |a: &str| {
+        p.state()["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["address"] == a)
+    };
+    assert!(!in_state("command.slow"), "the command did not finish");
+    assert!(!in_state("file.after") && !std::path::Path::new(&format!("{dir}/after")).exists());
+    assert_eq!(
+        in_state("file.beside"),
+        std::path::Path::new(&format!("{dir}/beside")).exists(),
+        "state says what exists"
+    );
+
+    // The host comes back (restarted): the next run converges by itself.
+    drop(hx);
+    let _hx = PrivateHost::start(work.path(), port);
+    let _ = std::fs::remove_file(&started);
+    p.write(&hcl.replace("sleep 30", "sleep 0"));
+    p.apply();
+    p.plan().expect_code(0);
+    assert!(std::path::Path::new(&format!("{dir}/after")).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn fw_nft(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "terrace-fw", "nft"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn firewall_merged_networks_converge_and_a_foreign_rule_is_drift_until_applied_away() {
+    let _fw = FW_TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let hcl = host_block("fw", &env("TERRACE_TEST_SSH_FW"), &kh, "")
+        + r#"
+firewall_rule "m" {
+  host       = host.fw
+  port       = 18083
+  allow_from = ["10.203.0.2", "192.0.2.0/25", "10.203.0.1", "192.0.2.128/25", "192.0.2.9"]
+}
+"#;
+    let p = Project::new(&hcl);
+    p.apply();
+    // nft keeps {10.203.0.1-10.203.0.2, 192.0.2.0/24}: that is no drift.
+    p.plan().expect_code(0);
+    // Rules in another table are not terrace's business: no alarm.
+    let other = unique("other");
+    fw_nft(&["add", "table", "inet", &other]);
+    fw_nft(&[
+        "add",
+        "chain",
+        "inet",
+        &other,
+        "c",
+        "{ type filter hook input priority 10 ; }",
+    ]);
+    fw_nft(&[
+        "add", "rule", "inet", &other, "c", "tcp", "dport", "18083", "accept",
+    ]);
+    let quiet = p.plan();
+    fw_nft(&["delete", "table", "inet", &other]);
+    quiet.expect_code(0);
+
+    fw_nft(&[
+        "insert", "rule", "inet", "terrace", "input", "tcp", "dport", "18083", "accept",
+    ]);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# firewall_rule.m has changed outside terrace")
+            && plan
+                .stdout
+                .contains(r#"~ foreign_rules = [] -> ["tcp dport 18083 accept"]"#),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    p.plan().expect_code(0);
+    assert!(!fw_nft(&["list", "table", "inet", "terrace"]).contains("dport 18083 accept"));
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn sensitive_file_content_never_shows_in_a_drift_diff() {
+    let dir = format!("/tmp/{}", unique("sec"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    // Readable by everyone on the host (the mode says so), but the content is secret.
+    let hcl = format!(
+        r#"{}
+variable "token" {{
+  type      = string
+  sensitive = true
+}}
+file "env" {{
+  host    = host.h1
+  path    = "{dir}/app.env"
+  content = "TOKEN=${{var.token}}\nLOG=info\n"
+  mode    = "0644"
+}}
+"#,
+        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+    );
+    let p = Project::new(&hcl);
+    let vars = [("TERRACE_VAR_token", "tok-5ecr3t")];
+    p.terrace_env(&["apply", "--auto-approve"], &vars)
+        .expect_code(0);
+    std::fs::write(
+        format!("{dir}/app.env"),
+        "TOKEN=by-hand-0therSecret\nLOG=debug\n",
+    )
+    .unwrap();
+    let plan = p
+        .terrace_env(&["plan", "--detailed-exitcode"], &vars)
+        .expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# file.env has changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    for secret in ["tok-5ecr3t", "0therSecret", "LOG=debug", "LOG=info"] {
+        assert!(
+            !plan.all().contains(secret),
+            "{secret} shown:\n{}",
+            plan.all()
+        );
+    }
+    p.terrace_env(&["apply", "--auto-approve"], &vars)
+        .expect_code(0);
+    p.terrace_env(&["plan", "--detailed-exitcode"], &vars)
+        .expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_host_that_accepts_and_never_answers_cannot_hang_a_plan() {
+    // Accepts TCP connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let path = format!("/tmp/{}", unique("mute"));
+    let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
+    let hcl = format!(
+        "{}{}\nfile \"ok\" {{\n  host = host.h1\n  path = \"{path}\"\n  content = \"up\\n\"\n}}\nfile \"mute\" {{\n  host = host.mute\n  path = \"{path}.mute\"\n  content = \"x\"\n}}\n",
+        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        host_block("mute", &format!("127.0.0.1:{port}"), &kh, "")
+    );
+    let p = Project::new(&hcl);
+    let started = std::time::Instant::now();
+    let plan = p.plan().expect_code(1);
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert!(
+        plan.stderr.contains("host.mute could not be reached") && plan.stderr.contains("timed out"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stdout.contains("# file.ok will be created"),
+        "{}",
+        plan.stdout
     );
 }

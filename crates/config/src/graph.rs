@@ -1,53 +1,15 @@
 //! The block dependency graph: nodes, reference checking, cycle detection and order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::model::{Kind, Node};
 use crate::refs::{self, Target};
 use crate::source::Loc;
-use crate::syntax::{Decls, RawAttr, RawBlock};
+use crate::syntax::{Decls, RawAttr};
 use crate::templates::{Template, Templates};
-
-/// A unit of evaluation: one local value or one top-level block (with all its instances).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Node {
-    Local(String),
-    Host(String),
-    Service(String),
-    Tenant(String),
-    Database(String),
-    Image(String),
-    Network(String),
-    Volume(String),
-    File(String),
-    Package(String),
-    Daemon(String),
-    FirewallRule(String),
-    Command(String),
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Node::Local(n) => write!(f, "local.{n}"),
-            Node::Host(n) => write!(f, "host.{n}"),
-            Node::Service(n) => write!(f, "service.{n}"),
-            Node::Tenant(n) => write!(f, "tenant.{n}"),
-            Node::Database(n) => write!(f, "database.{n}"),
-            Node::Image(n) => write!(f, "image.{n}"),
-            Node::Network(n) => write!(f, "network.{n}"),
-            Node::Volume(n) => write!(f, "volume.{n}"),
-            Node::File(n) => write!(f, "file.{n}"),
-            Node::Package(n) => write!(f, "package.{n}"),
-            Node::Daemon(n) => write!(f, "daemon.{n}"),
-            Node::FirewallRule(n) => write!(f, "firewall_rule.{n}"),
-            Node::Command(n) => write!(f, "command.{n}"),
-        }
-    }
-}
 
 /// A checked reference of one node.
 #[derive(Debug, Clone)]
@@ -74,28 +36,9 @@ struct Scope {
     self_: bool,
 }
 
-/// The top-level block of a node (`None` for a local value).
-pub(crate) fn node_block<'a>(node: &Node, decls: &'a Decls) -> Option<&'a RawBlock> {
-    Some(match node {
-        Node::Local(_) => return None,
-        Node::Host(n) => &decls.hosts[n],
-        Node::Service(n) => &decls.services[n],
-        Node::Tenant(n) => &decls.tenants[n],
-        Node::Database(n) => &decls.databases[n],
-        Node::Image(n) => &decls.images[n],
-        Node::Network(n) => &decls.networks[n],
-        Node::Volume(n) => &decls.volumes[n],
-        Node::File(n) => &decls.files[n],
-        Node::Package(n) => &decls.packages[n],
-        Node::Daemon(n) => &decls.daemons[n],
-        Node::FirewallRule(n) => &decls.firewall_rules[n],
-        Node::Command(n) => &decls.commands[n],
-    })
-}
-
 /// The attributes of a node with the names in scope for each.
 fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
-    let Some(block) = node_block(node, decls) else {
+    let Some(block) = decls.block(node) else {
         let Node::Local(n) = node else {
             unreachable!("only locals have no block")
         };
@@ -141,18 +84,14 @@ pub(crate) fn plan(
 ) -> Plan {
     let mut nodes: Vec<Node> = Vec::new();
     nodes.extend(decls.locals.keys().cloned().map(Node::Local));
-    nodes.extend(decls.hosts.keys().cloned().map(Node::Host));
-    nodes.extend(decls.services.keys().cloned().map(Node::Service));
-    nodes.extend(decls.tenants.keys().cloned().map(Node::Tenant));
-    nodes.extend(decls.databases.keys().cloned().map(Node::Database));
-    nodes.extend(decls.images.keys().cloned().map(Node::Image));
-    nodes.extend(decls.networks.keys().cloned().map(Node::Network));
-    nodes.extend(decls.volumes.keys().cloned().map(Node::Volume));
-    nodes.extend(decls.files.keys().cloned().map(Node::File));
-    nodes.extend(decls.packages.keys().cloned().map(Node::Package));
-    nodes.extend(decls.daemons.keys().cloned().map(Node::Daemon));
-    nodes.extend(decls.firewall_rules.keys().cloned().map(Node::FirewallRule));
-    nodes.extend(decls.commands.keys().cloned().map(Node::Command));
+    for kind in Kind::ALL {
+        nodes.extend(
+            decls
+                .of(*kind)
+                .keys()
+                .map(|l| Node::Block(*kind, l.clone())),
+        );
+    }
 
     let mut graph: DiGraph<Node, Loc> = DiGraph::new();
     let index: BTreeMap<Node, NodeIndex> = nodes
@@ -168,8 +107,8 @@ pub(crate) fn plan(
             .into_iter()
             .map(|(a, s)| (a, s, None))
             .collect();
-        if let Node::File(label) = node {
-            let block = &decls.files[label];
+        if let Node::Block(Kind::File, label) = node {
+            let block = &decls.of(Kind::File)[label];
             let source = block
                 .attr("source")
                 .filter(|_| block.attr("content").is_none());
@@ -247,7 +186,7 @@ pub(crate) fn plan(
         let file = index[&node];
         for dep in nodes
             .iter()
-            .filter(|n| matches!(n, Node::Host(_) | Node::Local(_)))
+            .filter(|n| matches!(n, Node::Block(Kind::Host, _) | Node::Local(_)))
         {
             let d = index[dep];
             if !petgraph::algo::has_path_connecting(&graph, file, d, None) {
@@ -320,80 +259,13 @@ fn check_target(
             &format!("locals {{ {n} = ... }}"),
         )
         .map(|_| Some(Node::Local(n.clone()))),
-        Target::Host(n) => exists(&decls.hosts, n, "host", &format!("host \"{n}\" {{ ... }}"))
-            .map(|_| Some(Node::Host(n.clone()))),
-        Target::Service(n) => exists(
-            &decls.services,
+        Target::Block(kind, n) => exists(
+            decls.of(*kind),
             n,
-            "service",
-            &format!("service \"{n}\" {{ ... }}"),
+            kind.noun(),
+            &format!("{} \"{n}\" {}", kind.keyword(), kind.example_body()),
         )
-        .map(|_| Some(Node::Service(n.clone()))),
-        Target::Tenant(n) => exists(
-            &decls.tenants,
-            n,
-            "tenant",
-            &format!("tenant \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::Tenant(n.clone()))),
-        Target::Database(n) => exists(
-            &decls.databases,
-            n,
-            "database",
-            &format!("database \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::Database(n.clone()))),
-        Target::Image(n) => exists(&decls.images, n, "image", &format!("image \"{n}\" {{ ... }}"))
-            .map(|_| Some(Node::Image(n.clone()))),
-        Target::Network(n) => exists(
-            &decls.networks,
-            n,
-            "network",
-            &format!("network \"{n}\" {{}}"),
-        )
-        .map(|_| Some(Node::Network(n.clone()))),
-        Target::Volume(n) => exists(
-            &decls.volumes,
-            n,
-            "volume",
-            &format!("volume \"{n}\" {{}}"),
-        )
-        .map(|_| Some(Node::Volume(n.clone()))),
-        Target::File(n) => exists(
-            &decls.files,
-            n,
-            "file",
-            &format!("file \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::File(n.clone()))),
-        Target::Package(n) => exists(
-            &decls.packages,
-            n,
-            "package",
-            &format!("package \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::Package(n.clone()))),
-        Target::Daemon(n) => exists(
-            &decls.daemons,
-            n,
-            "daemon",
-            &format!("daemon \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::Daemon(n.clone()))),
-        Target::FirewallRule(n) => exists(
-            &decls.firewall_rules,
-            n,
-            "firewall rule",
-            &format!("firewall_rule \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::FirewallRule(n.clone()))),
-        Target::Command(n) => exists(
-            &decls.commands,
-            n,
-            "command",
-            &format!("command \"{n}\" {{ ... }}"),
-        )
-        .map(|_| Some(Node::Command(n.clone()))),
+        .map(|_| Some(Node::Block(*kind, n.clone()))),
         Target::SelfRef(_) if scope.self_ => Ok(None),
         Target::SelfRef(_) => Err(ConfigError::new(
             ErrorKind::UnknownReference,

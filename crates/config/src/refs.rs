@@ -13,24 +13,15 @@ use hcl::edit::{Decorated, Ident, Span};
 
 use crate::diagnostics::{list_names, suggest, ErrorKind};
 use crate::functions::FUNCTION_NAMES;
+use crate::kind::Kind;
 
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Target {
     Var(String),
     Local(String),
-    Host(String),
-    Service(String),
-    Tenant(String),
-    Database(String),
-    Image(String),
-    Network(String),
-    Volume(String),
-    File(String),
-    Package(String),
-    Daemon(String),
-    FirewallRule(String),
-    Command(String),
+    /// A labelled block: `host.web1`, `firewall_rule.ssh`.
+    Block(Kind, String),
     /// `self.<attr>` inside a tenant's app block (`database` or `volume`).
     SelfRef(String),
     EachKey,
@@ -53,7 +44,7 @@ impl Ref {
     pub fn reads_password(&self) -> bool {
         matches!(
             self.target,
-            Target::Tenant(_) | Target::Database(_) | Target::SelfRef(_)
+            Target::Block(Kind::Tenant | Kind::Database, _) | Target::SelfRef(_)
         ) && self.path.iter().any(|p| p == "password")
     }
 }
@@ -68,27 +59,24 @@ pub(crate) struct RefProblem {
     pub help: String,
 }
 
-const ROOTS: &[&str] = &[
-    "var",
-    "local",
-    "host",
-    "service",
-    "tenant",
-    "database",
-    "image",
-    "network",
-    "volume",
-    "file",
-    "package",
-    "daemon",
-    "firewall_rule",
-    "command",
-    "each",
-    "self",
-];
+/// Names a reference can start with besides the block kinds' keywords.
+const VALUE_ROOTS: &[&str] = &["var", "local"];
+/// Names that are only valid in some places.
+const SCOPED_ROOTS: &[&str] = &["each", "self"];
 
 /// The roots a plain reference example can start with (all but `each` and `self`).
-const NAMED_ROOTS: usize = ROOTS.len() - 2;
+fn named_roots() -> Vec<&'static str> {
+    let mut out = VALUE_ROOTS.to_vec();
+    out.extend(Kind::ALL.iter().map(|k| k.keyword()));
+    out
+}
+
+/// Every name a reference can start with.
+fn roots() -> Vec<&'static str> {
+    let mut out = named_roots();
+    out.extend(SCOPED_ROOTS);
+    out
+}
 
 /// The attributes `self` has inside a tenant's app block.
 pub(crate) const SELF_ATTRS: &[&str] = &["database", "volume"];
@@ -131,13 +119,14 @@ impl Walker {
             TraversalOperator::GetAttr(ident) => Some(ident),
             _ => None,
         });
-        if !ROOTS.contains(&name) {
-            let mut candidates: Vec<&str> = ROOTS.to_vec();
+        let roots = roots();
+        if !roots.contains(&name) {
+            let mut candidates: Vec<&str> = roots;
             candidates.extend(self.scope.iter().map(String::as_str));
             let help = suggest(name, candidates.iter().copied(), |_| {
                 format!(
                     "references start with {}, e.g. var.example",
-                    list_names(&ROOTS[..NAMED_ROOTS])
+                    list_names(&named_roots())
                 )
             });
             self.problems.push(RefProblem {
@@ -181,22 +170,11 @@ impl Walker {
                     .collect()
             })
             .unwrap_or_default();
-        let target = match name {
-            "var" => Target::Var(key),
-            "local" => Target::Local(key),
-            "host" => Target::Host(key),
-            "service" => Target::Service(key),
-            "tenant" => Target::Tenant(key),
-            "database" => Target::Database(key),
-            "image" => Target::Image(key),
-            "network" => Target::Network(key),
-            "volume" => Target::Volume(key),
-            "file" => Target::File(key),
-            "package" => Target::Package(key),
-            "daemon" => Target::Daemon(key),
-            "firewall_rule" => Target::FirewallRule(key),
-            "command" => Target::Command(key),
-            "self" => {
+        let target = match (name, Kind::from_keyword(name)) {
+            (_, Some(kind)) => Target::Block(kind, key),
+            ("var", None) => Target::Var(key),
+            ("local", None) => Target::Local(key),
+            ("self", None) => {
                 if !SELF_ATTRS.contains(&key.as_str()) {
                     self.problems.push(RefProblem {
                         kind: ErrorKind::UnknownReference,
@@ -211,7 +189,7 @@ impl Walker {
                 }
                 Target::SelfRef(key)
             }
-            _ => match key.as_str() {
+            ("each", None) => match key.as_str() {
                 "key" => Target::EachKey,
                 "value" => Target::EachValue,
                 _ => {
@@ -225,6 +203,8 @@ impl Walker {
                     return;
                 }
             },
+            // Any other name is not a root: reported above.
+            (_, None) => return,
         };
         self.refs.push(Ref { target, span, path });
     }

@@ -11,6 +11,7 @@ use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl::edit::Span;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
+use crate::model::{Kind, Node};
 use crate::source::{FileRef, Loc, SourceFile};
 
 /// An attribute with its key and value locations.
@@ -326,23 +327,53 @@ static COMMAND: BlockSchema = BlockSchema {
     blocks: &[],
 };
 
-/// The block types allowed at the top level of a configuration file.
-static TOP_LEVEL: &[&BlockSchema] = &[
-    &VARIABLE,
-    &LOCALS,
-    &HOST,
-    &SERVICE,
-    &TENANT,
-    &DATABASE,
-    &IMAGE,
-    &NETWORK,
-    &VOLUME,
-    &FILE,
-    &PACKAGE,
-    &DAEMON,
-    &FIREWALL_RULE,
-    &COMMAND,
-];
+/// What a top-level block declares: an input variable, local values, or a labelled
+/// block of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopLevel {
+    /// `variable "name" { ... }`.
+    Variable,
+    /// `locals { ... }`.
+    Locals,
+    /// A labelled block of a kind from the registry.
+    Block(Kind),
+}
+
+impl TopLevel {
+    /// Every top-level block type, in the order help texts list them.
+    fn all() -> impl Iterator<Item = TopLevel> + Clone {
+        [TopLevel::Variable, TopLevel::Locals]
+            .into_iter()
+            .chain(Kind::ALL.iter().map(|k| TopLevel::Block(*k)))
+    }
+
+    /// What the block type accepts.
+    fn schema(self) -> &'static BlockSchema {
+        match self {
+            TopLevel::Variable => &VARIABLE,
+            TopLevel::Locals => &LOCALS,
+            TopLevel::Block(kind) => kind_schema(kind),
+        }
+    }
+}
+
+/// The schema of each labelled block kind.
+fn kind_schema(kind: Kind) -> &'static BlockSchema {
+    match kind {
+        Kind::Host => &HOST,
+        Kind::Service => &SERVICE,
+        Kind::Tenant => &TENANT,
+        Kind::Database => &DATABASE,
+        Kind::Image => &IMAGE,
+        Kind::Network => &NETWORK,
+        Kind::Volume => &VOLUME,
+        Kind::File => &FILE,
+        Kind::Package => &PACKAGE,
+        Kind::Daemon => &DAEMON,
+        Kind::FirewallRule => &FIREWALL_RULE,
+        Kind::Command => &COMMAND,
+    }
+}
 
 /// Reads every `*.hcl` file of `dir`, sorted by name.
 pub(crate) fn read_dir(dir: &Path) -> Result<Vec<FileRef>, ConfigError> {
@@ -405,7 +436,7 @@ pub(crate) fn top_level_blocks(
     file: &FileRef,
     body: &Body,
     errors: &mut Vec<ConfigError>,
-) -> Vec<RawBlock> {
+) -> Vec<(TopLevel, RawBlock)> {
     let mut out = Vec::new();
     for structure in body.iter() {
         match structure {
@@ -424,16 +455,16 @@ pub(crate) fn top_level_blocks(
             }
             Structure::Block(block) => {
                 let kind = block.ident.as_str();
-                match TOP_LEVEL.iter().find(|s| s.kind == kind) {
-                    Some(schema) => {
-                        if let Some(b) = check_block(file, block, schema, errors) {
-                            out.push(b);
+                match TopLevel::all().find(|t| t.schema().kind == kind) {
+                    Some(top) => {
+                        if let Some(b) = check_block(file, block, top.schema(), errors) {
+                            out.push((top, b));
                         }
                     }
                     None => errors.push(unknown_block(
                         file,
                         block,
-                        TOP_LEVEL.iter().map(|s| s.kind),
+                        TopLevel::all().map(|t| t.schema().kind),
                         "the top level",
                     )),
                 }
@@ -621,57 +652,51 @@ pub(crate) fn is_name(s: &str) -> bool {
 pub(crate) struct Decls {
     pub variables: BTreeMap<String, RawBlock>,
     pub locals: BTreeMap<String, RawAttr>,
-    pub hosts: BTreeMap<String, RawBlock>,
-    pub services: BTreeMap<String, RawBlock>,
-    pub tenants: BTreeMap<String, RawBlock>,
-    pub databases: BTreeMap<String, RawBlock>,
-    pub images: BTreeMap<String, RawBlock>,
-    pub networks: BTreeMap<String, RawBlock>,
-    pub volumes: BTreeMap<String, RawBlock>,
-    pub files: BTreeMap<String, RawBlock>,
-    pub packages: BTreeMap<String, RawBlock>,
-    pub daemons: BTreeMap<String, RawBlock>,
-    pub firewall_rules: BTreeMap<String, RawBlock>,
-    pub commands: BTreeMap<String, RawBlock>,
+    /// Labelled blocks by kind ([`Kind::index`]), then by label.
+    blocks: [BTreeMap<String, RawBlock>; Kind::COUNT],
 }
 
 impl Decls {
+    /// The blocks of one kind, by label.
+    pub fn of(&self, kind: Kind) -> &BTreeMap<String, RawBlock> {
+        &self.blocks[kind.index()]
+    }
+
+    /// The top-level block of a node (`None` for a local value, or an unknown label).
+    pub fn block(&self, node: &Node) -> Option<&RawBlock> {
+        match node {
+            Node::Local(_) => None,
+            Node::Block(kind, label) => self.of(*kind).get(label),
+        }
+    }
+
     /// Sorts blocks into their namespaces.
-    pub fn collect(blocks: Vec<RawBlock>, errors: &mut Vec<ConfigError>) -> Decls {
+    pub fn collect(blocks: Vec<(TopLevel, RawBlock)>, errors: &mut Vec<ConfigError>) -> Decls {
         let mut d = Decls::default();
-        for block in blocks {
-            if block.kind == "locals" {
-                for attr in block.attrs {
-                    if let Some(first) = d.locals.get(&attr.key) {
-                        errors.push(duplicate(
-                            "local value",
-                            &attr.key,
-                            &attr.key_loc,
-                            &first.key_loc,
-                        ));
-                    } else {
-                        d.locals.insert(attr.key.clone(), attr);
+        for (top, block) in blocks {
+            let (map, what) = match top {
+                TopLevel::Locals => {
+                    for attr in block.attrs {
+                        if let Some(first) = d.locals.get(&attr.key) {
+                            errors.push(duplicate(
+                                "local value",
+                                &attr.key,
+                                &attr.key_loc,
+                                &first.key_loc,
+                            ));
+                        } else {
+                            d.locals.insert(attr.key.clone(), attr);
+                        }
                     }
+                    continue;
                 }
-                continue;
-            }
-            let (map, what) = match block.kind.as_str() {
-                "variable" => (&mut d.variables, "variable"),
-                "host" => (&mut d.hosts, "host"),
-                "service" => (&mut d.services, "service"),
-                "tenant" => {
-                    check_tenant_blocks(&block, errors);
-                    (&mut d.tenants, "tenant")
+                TopLevel::Variable => (&mut d.variables, "variable"),
+                TopLevel::Block(kind) => {
+                    if kind == Kind::Tenant {
+                        check_tenant_blocks(&block, errors);
+                    }
+                    (&mut d.blocks[kind.index()], kind.keyword())
                 }
-                "image" => (&mut d.images, "image"),
-                "network" => (&mut d.networks, "network"),
-                "volume" => (&mut d.volumes, "volume"),
-                "file" => (&mut d.files, "file"),
-                "package" => (&mut d.packages, "package"),
-                "daemon" => (&mut d.daemons, "daemon"),
-                "firewall_rule" => (&mut d.firewall_rules, "firewall_rule"),
-                "command" => (&mut d.commands, "command"),
-                _ => (&mut d.databases, "database"),
             };
             let name = block.label().to_string();
             if let Some(first) = map.get(&name) {

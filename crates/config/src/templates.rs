@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate};
 
 use crate::diagnostics::{ConfigError, ErrorKind};
+use crate::kind::Kind;
 use crate::refs::{self, Ref, RefProblem, Target};
 use crate::source::{FileRef, Loc, SourceFile};
 use crate::syntax::Decls;
@@ -103,7 +104,7 @@ pub(crate) fn preload(
     errors: &mut Vec<ConfigError>,
 ) -> Templates {
     let mut out = Templates::new();
-    for (label, block) in &decls.files {
+    for (label, block) in decls.of(Kind::File) {
         // With `content` too, the conflict is what gets reported.
         let Some(attr) = block
             .attr("source")

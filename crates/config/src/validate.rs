@@ -4,7 +4,7 @@
 //! confusable names (quotes, backticks, semicolons, unicode look-alikes) never get that
 //! far, and the user learns about them with a location at load time.
 
-use crate::Engine;
+use crate::spec::Engine;
 
 /// Which SQL name is being checked (limits differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

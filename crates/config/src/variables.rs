@@ -10,9 +10,9 @@ use hcl::Value;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::source::Loc;
+use crate::spec::VarInputs;
 use crate::syntax::{self, RawAttr, RawBlock};
 use crate::types::{self, VarType};
-use crate::VarInputs;
 
 /// The environment variable prefix for variable values.
 pub const ENV_PREFIX: &str = "TERRACE_VAR_";
@@ -57,7 +57,7 @@ pub(crate) fn eval_constant(attr: &RawAttr, ctx: &Context<'static>) -> Result<Va
         .at(&Loc { file: attr.loc.file.clone(), span: r.span.clone() }, "references are not allowed here")
         .help("variable defaults and --var-file values cannot refer to other values; use a local instead"));
     }
-    crate::eval::evaluate(&attr.expr, &attr.loc, ctx)
+    crate::expr::evaluate(&attr.expr, &attr.loc, ctx)
 }
 
 /// Resolves every declared variable.

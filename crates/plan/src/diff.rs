@@ -105,6 +105,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             continue;
         };
+        let mut drifted_names: BTreeSet<String> = BTreeSet::new();
         let current = match observed {
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
@@ -125,6 +126,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             Some(Observed::Present(live)) => {
                 let drifted = drift_between(schema, &p.attrs, live);
+                drifted_names = drifted.iter().map(|a| a.name.clone()).collect();
                 if !drifted.is_empty() {
                     out.drift.push(Drift {
                         address: d.address.clone(),
@@ -135,15 +137,18 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 }
                 refresh(schema, &p.attrs, live)
             }
-            None => p.attrs.clone(),
+            // A failed observation is left out of the plan by the caller; if one gets
+            // here, the state is all that is known.
+            Some(Observed::Failed(_)) | None => p.attrs.clone(),
         };
-        out.changes.push(update_or_replace(
-            d,
-            schema,
-            &p.provider,
-            current,
-            sensitive,
-        ));
+        let mut change = update_or_replace(d, schema, &p.provider, current, sensitive);
+        // A change that only undoes drift says so: the configuration did not change.
+        if change.action == Action::Update
+            && change.changed.iter().all(|k| drifted_names.contains(k))
+        {
+            change.note = Some("changed outside terrace; apply sets it back".to_string());
+        }
+        out.changes.push(change);
     }
 
     for (address, p) in &prior {
@@ -166,7 +171,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 )
             }
             Some(Observed::Present(live)) => (refresh(schema, &p.attrs, live), None),
-            None => (p.attrs.clone(), None),
+            Some(Observed::Failed(_)) | None => (p.attrs.clone(), None),
         };
         out.changes.push(ResourceChange {
             address: p.address.clone(),

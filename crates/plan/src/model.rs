@@ -157,6 +157,10 @@ pub struct Plan {
     /// from the providers: the planner itself does no I/O).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub safeguards: Vec<PlannedSafeguard>,
+    /// What the providers could not verify (e.g. password hashes the admin may not
+    /// read): the plan lists it and never claims that everything matches.
+    #[serde(default)]
+    pub unverified: Vec<String>,
 }
 
 impl Plan {

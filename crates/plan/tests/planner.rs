@@ -582,6 +582,51 @@ fn existing_object_of_an_adoptable_type_is_adopted_not_a_conflict() {
 }
 
 #[test]
+fn text_edited_by_hand_shows_as_a_line_diff_in_the_drift_section() {
+    let d = [desired(
+        "db",
+        "test_db",
+        json!({"name": "app", "content": "a\nb\nc\n"}),
+    )];
+    let pr = [prior(
+        "db",
+        "test_db",
+        json!({"name": "app", "content": "a\nb\nc\n"}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "content": "a\nB\nc\n"})),
+        )],
+    )
+    .unwrap();
+    let t = text(&p);
+    let drift = &t[..t.find("terrace will perform").expect("actions")];
+    assert!(
+        drift.contains(
+            "  ~ test_db {\n      ~ content = <<-EOT\n          @@ -1,3 +1,3 @@\n           a\n          -b\n          +B\n           c\n        EOT\n    }\n"
+        ),
+        "{t}"
+    );
+    // Sensitive text never shows, not even as a diff.
+    let mut secret = d[0].clone();
+    secret.sensitive_attrs.insert("content".into());
+    let p = run(
+        &[secret],
+        &pr,
+        &[(
+            "db",
+            present(json!({"name": "app", "content": "a\nB\nc\n"})),
+        )],
+    )
+    .unwrap();
+    let t = text(&p);
+    assert!(!t.contains("-b") && !t.contains("+B"), "{t}");
+}
+
+#[test]
 fn a_rename_by_hand_is_worded_as_a_rename() {
     let d = [desired(
         "db",

@@ -212,6 +212,11 @@ pub enum Observed {
     Present(Attrs),
     /// No such object.
     Absent,
+    /// This one object could not be observed (a managed file replaced by a directory,
+    /// an unreadable file): an error for this resource alone, with the reason. The rest
+    /// of the batch is answered as usual; the resource, and what depends on it, is left
+    /// out of the plan instead of the whole server.
+    Failed(String),
 }
 
 /// The operation a [`Step`] asks a provider to perform.
@@ -336,6 +341,14 @@ pub trait Provider: Send + Sync {
     /// the backing system however many resources are asked for. Returns one
     /// [`Observed`] per request, in the same order.
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>>;
+
+    /// What the last [`observe`](Provider::observe) could not verify, worded for the
+    /// plan (e.g. "passwords of app1 on postgres://admin@db:5432: the admin role may not
+    /// read pg_authid"). The plan lists these and never claims that everything matches
+    /// while one is present. Empty when everything asked for was checked.
+    fn unverified(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Performs one step and returns the attributes to record in state (None after a
     /// delete). Computed attributes (generated passwords) are filled in here; an update

@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 fn present(o: Observed, what: &str) -> Attrs {
     match o {
         Observed::Present(a) => a,
-        Observed::Absent => panic!("{what} reads as absent"),
+        other => panic!("{what} reads as {other:?}"),
     }
 }
 

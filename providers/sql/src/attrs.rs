@@ -126,6 +126,41 @@ pub(crate) const MYSQL_DB_PRIVILEGES: &[(&str, &str)] = &[
     ("Delete_history_priv", "DELETE HISTORY"),
 ];
 
+/// Global privileges MariaDB keeps as `mysql.user` columns, as (column, keyword).
+/// Any of them on an account terrace manages is access beyond the configuration.
+pub(crate) const MYSQL_GLOBAL_PRIVILEGES: &[(&str, &str)] = &[
+    ("Select_priv", "SELECT"),
+    ("Insert_priv", "INSERT"),
+    ("Update_priv", "UPDATE"),
+    ("Delete_priv", "DELETE"),
+    ("Create_priv", "CREATE"),
+    ("Drop_priv", "DROP"),
+    ("Reload_priv", "RELOAD"),
+    ("Shutdown_priv", "SHUTDOWN"),
+    ("Process_priv", "PROCESS"),
+    ("File_priv", "FILE"),
+    ("Grant_priv", "GRANT OPTION"),
+    ("References_priv", "REFERENCES"),
+    ("Index_priv", "INDEX"),
+    ("Alter_priv", "ALTER"),
+    ("Show_db_priv", "SHOW DATABASES"),
+    ("Super_priv", "SUPER"),
+    ("Create_tmp_table_priv", "CREATE TEMPORARY TABLES"),
+    ("Lock_tables_priv", "LOCK TABLES"),
+    ("Execute_priv", "EXECUTE"),
+    ("Repl_slave_priv", "REPLICATION SLAVE"),
+    ("Repl_client_priv", "BINLOG MONITOR"),
+    ("Create_view_priv", "CREATE VIEW"),
+    ("Show_view_priv", "SHOW VIEW"),
+    ("Create_routine_priv", "CREATE ROUTINE"),
+    ("Alter_routine_priv", "ALTER ROUTINE"),
+    ("Create_user_priv", "CREATE USER"),
+    ("Event_priv", "EVENT"),
+    ("Trigger_priv", "TRIGGER"),
+    ("Create_tablespace_priv", "CREATE TABLESPACE"),
+    ("Delete_history_priv", "DELETE HISTORY"),
+];
+
 /// Database privileges in PostgreSQL; holding all three is `ALL`.
 pub(crate) const PG_DB_PRIVILEGES: &[&str] = &["CONNECT", "CREATE", "TEMPORARY"];
 

@@ -82,6 +82,11 @@ pub(crate) async fn dump_database(
     let output = tokio::process::Command::new(&program)
         .args(&args)
         .env(password_var, server.admin_password.expose())
+        // A server that accepts and never answers must not hang pg_dump's connection.
+        // (MariaDB's dump tool has no such option; the provider's own connection,
+        // which checks the database exists first, has already timed out there.)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .kill_on_drop(true)
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(Stdio::piped())

@@ -6,17 +6,20 @@
 //! request from that snapshot. Every step is a handful of DDL statements built only
 //! from quoted names (see [`quote`]); passwords never reach logs or error messages.
 
+mod access;
 mod attrs;
 mod dump;
 mod mysql;
+mod password;
 mod postgres;
 pub mod quote;
 mod schema;
 mod stmt;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::distr::{Alphanumeric, SampleString};
@@ -28,6 +31,9 @@ use terrace_provider::{
     ProviderResult, ResourceSchema, Secret, Step, Value,
 };
 use tokio::sync::OnceCell;
+
+use access::{Excess, EXTRA_ACCESS};
+use password::{Verdict, PASSWORD_CHANGED, PASSWORD_MATCHES, PASSWORD_STATUS};
 
 pub use attrs::normalize_privileges;
 pub use schema::{DATABASE, GRANT, SCHEMAS, USER};
@@ -98,6 +104,32 @@ pub fn generate_password() -> Secret {
 /// How long a statement waits for a free pooled connection (or for the server to
 /// accept a new one) before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection attempt may take: a server that accepts TCP and then never
+/// answers must fail the provider, not hang terrace.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the catalog queries of one observe batch may take together.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one DDL statement may take (it can wait on a lock held by a client).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The error a timed-out call reports: a transport failure, like a dropped connection.
+fn timed_out(what: &str, limit: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what}: no answer within {}s", limit.as_secs()),
+    ))
+}
+
+/// `fut`, or a timeout error after `limit`.
+async fn within<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(what, limit)))
+}
 
 /// Which catalogs an observe batch needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,6 +158,29 @@ pub struct SqlProvider {
     /// A local unix socket that reaches the server (an SSH forward), used instead of
     /// `address:port`. For PostgreSQL its file name is `.s.PGSQL.<port>`.
     socket: Option<std::path::PathBuf>,
+    /// What the last observe found each managed account holding beyond the
+    /// configuration, by account; an update of `extra_access` revokes exactly this.
+    audit: Mutex<HashMap<AccountKey, Vec<Excess>>>,
+    /// What the last observe could not verify, for the plan.
+    unverified: Mutex<Vec<String>>,
+}
+
+/// Why a user's password was not checked: terrace does not know it (imported).
+const PASSWORD_UNKNOWN: &str = "unknown";
+
+/// An account in the catalogs: (user, lower-case host) on MariaDB, (role, "") on
+/// PostgreSQL.
+type AccountKey = (String, String);
+
+/// What the configuration gives each account, collected from one observe batch: the
+/// audit compares every account's live privileges against it.
+#[derive(Debug, Default)]
+struct Allowed {
+    /// Account → databases (MariaDB: escaped grant patterns) its grants and
+    /// ownerships name.
+    databases: HashMap<AccountKey, HashSet<String>>,
+    /// Databases whose owner the configuration sets (PostgreSQL).
+    owner_configured: HashSet<String>,
 }
 
 impl fmt::Debug for SqlProvider {
@@ -162,6 +217,8 @@ impl SqlProvider {
             ready_timeout: None,
             backup_dir: None,
             socket: None,
+            audit: Mutex::new(HashMap::new()),
+            unverified: Mutex::new(Vec::new()),
         }
     }
 
@@ -196,7 +253,7 @@ impl SqlProvider {
     {
         let started = std::time::Instant::now();
         loop {
-            let result = connect().await;
+            let result = within("connecting", CONNECT_TIMEOUT, connect()).await;
             // A server that answers with an error (wrong password) is up: only failures
             // to talk to it at all mean "not ready yet".
             let not_ready = matches!(&result, Err(e) if !matches!(e, sqlx::Error::Database(_)));
@@ -367,8 +424,20 @@ impl SqlProvider {
             let res = loop {
                 let sql = AssertSqlSafe(s.sql().to_string());
                 let res = match pool {
-                    Pool::Mysql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-                    Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+                    Pool::Mysql(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
+                    Pool::Postgres(p) => within(
+                        "statement",
+                        STATEMENT_TIMEOUT,
+                        sqlx::raw_sql(sql).execute(p),
+                    )
+                    .await
+                    .map(|_| ()),
                 };
                 // A server terrace runs in a container may have been restarted (its
                 // container replaced) since the pool connected: pooled connections are
@@ -463,6 +532,118 @@ impl SqlProvider {
         }
     }
 
+    /// The catalog key of the account a user or grant request names.
+    fn account_key(&self, attrs: &Attrs, user_key: &str) -> ProviderResult<AccountKey> {
+        let user = attrs::req_str(attrs, user_key)?.to_string();
+        Ok(match self.server.engine {
+            SqlEngine::Mysql => (user, mysql::host(attrs)?.to_lowercase()),
+            SqlEngine::Postgres => (user, String::new()),
+        })
+    }
+
+    /// What the configuration gives each account, from the requests of one batch.
+    /// Grants and databases being deleted are included: their own steps remove them.
+    fn allowed(&self, requests: &[ObserveRequest]) -> ProviderResult<Allowed> {
+        let mut out = Allowed::default();
+        for r in requests {
+            match r.type_name.as_str() {
+                GRANT => {
+                    let db = attrs::req_str(&r.attrs, "database")?;
+                    let db = match self.server.engine {
+                        SqlEngine::Mysql => quote::mysql_grant_db_pattern(db),
+                        SqlEngine::Postgres => db.to_string(),
+                    };
+                    let k = self.account_key(&r.attrs, "user")?;
+                    out.databases.entry(k).or_default().insert(db);
+                }
+                DATABASE if self.server.engine == SqlEngine::Postgres => {
+                    if let Some(owner) = attrs::opt_str(&r.attrs, "owner")? {
+                        let name = attrs::req_str(&r.attrs, "name")?.to_string();
+                        out.owner_configured.insert(name.clone());
+                        out.databases
+                            .entry((owner.to_string(), String::new()))
+                            .or_default()
+                            .insert(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds the audit attributes to one observed user: `extra_access` (what it holds
+    /// beyond the configuration) and `password_status` (whether the password terrace
+    /// knows is still the live one). Returns what could not be verified.
+    fn audit_user(
+        &self,
+        req: &ObserveRequest,
+        live: &mut Attrs,
+        found: Vec<Excess>,
+        verdict: Option<Verdict>,
+        audit: &mut HashMap<AccountKey, Vec<Excess>>,
+    ) -> ProviderResult<Option<&'static str>> {
+        live.insert(EXTRA_ACCESS.into(), access::describe(&found));
+        audit.insert(self.account_key(&req.attrs, "name")?, found);
+        Ok(match verdict {
+            Some(Verdict::Matches) => {
+                live.insert(PASSWORD_STATUS.into(), PASSWORD_MATCHES.into());
+                None
+            }
+            Some(Verdict::Differs) => {
+                live.insert(PASSWORD_STATUS.into(), PASSWORD_CHANGED.into());
+                None
+            }
+            Some(Verdict::Unknown(why)) => Some(why),
+            None => None,
+        })
+    }
+
+    /// Statements revoking what the last observe found the user in `attrs` holding
+    /// beyond the configuration.
+    fn revoke_excess(&self, attrs: &Attrs) -> ProviderResult<Vec<stmt::Stmt>> {
+        let key = self.account_key(attrs, "name")?;
+        let found = self
+            .audit
+            .lock()
+            .expect("audit lock")
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        match self.server.engine {
+            SqlEngine::Mysql => mysql::revoke_excess(attrs, &found),
+            SqlEngine::Postgres => postgres::revoke_excess(attrs, &found),
+        }
+    }
+
+    /// Words what the last batch could not verify, once per reason.
+    fn record_unverified(&self, reasons: HashMap<&'static str, Vec<String>>) {
+        let mut notes: Vec<String> = reasons
+            .into_iter()
+            .map(|(why, mut users)| {
+                users.sort();
+                let who = users.join(", ");
+                let target = self.server.target();
+                match why {
+                    PASSWORD_UNKNOWN => format!(
+                        "passwords of {who} on {target}: terrace does not know them (the users \
+                         were imported, and servers keep only a hash); set `password` in the \
+                         configuration to the one in use, or to a new one to rotate it"
+                    ),
+                    "unreadable" => format!(
+                        "passwords of {who} on {target}: the admin role may not read pg_authid \
+                         (it is not a superuser), so a password changed by hand would go unseen"
+                    ),
+                    other => format!(
+                        "passwords of {who} on {target}: they use {other}, which terrace cannot check"
+                    ),
+                }
+            })
+            .collect();
+        notes.sort();
+        *self.unverified.lock().expect("unverified lock") = notes;
+    }
+
     fn schema(type_name: &str) -> ProviderResult<&'static ResourceSchema> {
         find_schema(SCHEMAS, type_name).ok_or_else(|| unknown_type(type_name))
     }
@@ -494,6 +675,12 @@ impl Provider for SqlProvider {
             DATABASE if self.server.engine == SqlEngine::Mysql => {
                 attrs::normalize_charset(attrs)?;
             }
+            // A user holds nothing beyond its grants, and its password is the one
+            // terrace set: both are checked on every plan.
+            USER => {
+                attrs.insert(EXTRA_ACCESS.into(), serde_json::json!([]));
+                attrs.insert(PASSWORD_STATUS.into(), PASSWORD_MATCHES.into());
+            }
             _ => {}
         }
         Ok(())
@@ -509,8 +696,13 @@ impl Provider for SqlProvider {
         })
     }
 
+    fn unverified(&self) -> Vec<String> {
+        self.unverified.lock().expect("unverified lock").clone()
+    }
+
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
         let mut needs = Needs::default();
+        self.unverified.lock().expect("unverified lock").clear();
         for r in requests {
             match r.type_name.as_str() {
                 DATABASE => needs.databases = true,
@@ -522,28 +714,79 @@ impl Provider for SqlProvider {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
+        // Auditing users needs every grant (and on PostgreSQL every owner) too.
+        if needs.users {
+            needs.grants = true;
+            needs.databases |= self.server.engine == SqlEngine::Postgres;
+        }
+        let allowed = self.allowed(requests)?;
+        let none = HashSet::new();
+        let mut audit = HashMap::new();
+        let mut unverified: HashMap<&'static str, Vec<String>> = HashMap::new();
         let pool = self.pool().await?;
         let whole = Address::new(self.server.target());
-        let answers: Vec<Observed> = match pool {
+        let mut answers: Vec<Observed> = Vec::with_capacity(requests.len());
+        match pool {
             Pool::Mysql(p) => {
-                let snap = mysql::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
-                requests
-                    .iter()
-                    .map(|r| mysql::answer(&snap, r))
-                    .collect::<ProviderResult<_>>()?
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    mysql::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                for r in requests {
+                    let mut answer = mysql::answer(&snap, r)?;
+                    if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
+                        let (user, host) = self.account_key(&r.attrs, "name")?;
+                        let granted = allowed.databases.get(&(user.clone(), host.clone()));
+                        let found = mysql::excess(&snap, &user, &host, granted.unwrap_or(&none));
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => mysql::password_verdict(&snap, &user, &host, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
+                        if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
+                            unverified.entry(why).or_default().push(user);
+                        }
+                    }
+                    answers.push(answer);
+                }
             }
             Pool::Postgres(p) => {
-                let snap = postgres::snapshot(p, needs, &self.statements)
-                    .await
-                    .map_err(|e| self.map_err(&e, &whole, &[]))?;
-                requests
-                    .iter()
-                    .map(|r| postgres::answer(&snap, r))
-                    .collect::<ProviderResult<_>>()?
+                let snap = within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    postgres::snapshot(p, needs, &self.statements),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                for r in requests {
+                    let mut answer = postgres::answer(&snap, r)?;
+                    if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
+                        let (role, _) = self.account_key(&r.attrs, "name")?;
+                        let granted = allowed.databases.get(&(role.clone(), String::new()));
+                        let found = postgres::excess(
+                            &snap,
+                            &role,
+                            granted.unwrap_or(&none),
+                            &allowed.owner_configured,
+                        );
+                        let verdict = match attrs::opt_str(&r.attrs, "password")? {
+                            Some(pw) => postgres::password_verdict(&snap, &role, pw),
+                            None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
+                        };
+                        if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
+                            unverified.entry(why).or_default().push(role);
+                        }
+                    }
+                    answers.push(answer);
+                }
             }
-        };
+        }
+        // Merged, not replaced: a lookup made during apply (does this database still
+        // exist?) must not forget what the plan's audit found.
+        self.audit.lock().expect("audit lock").extend(audit);
+        self.record_unverified(unverified);
         Ok(requests
             .iter()
             .zip(answers)
@@ -587,7 +830,11 @@ impl Provider for SqlProvider {
                     }
                 }
                 changed.retain(|k| schema.attr(k).is_some_and(|a| !a.force_new));
-                let stmts = self.plan_update(t, &prior, &stored, &changed)?;
+                let mut stmts = Vec::new();
+                if t == USER && changed.contains(EXTRA_ACCESS) {
+                    stmts.extend(self.revoke_excess(&prior)?);
+                }
+                stmts.extend(self.plan_update(t, &prior, &stored, &changed)?);
                 self.run(&step.address, &stmts).await?;
                 Ok(Some(stored))
             }

@@ -1,15 +1,17 @@
 //! MariaDB/MySQL: catalog snapshot for batched observe, and DDL for each step.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{AssertSqlSafe, MySqlPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret, Value};
 
+use crate::access::{has_wildcard, Excess};
 use crate::attrs::{
     collapse_all, opt_int, opt_str, opt_str_list, reject_attrs, req_str, str_list,
-    MYSQL_DB_PRIVILEGES,
+    MYSQL_DB_PRIVILEGES, MYSQL_GLOBAL_PRIVILEGES,
 };
+use crate::password::{Verdict, PASSWORD_STATUS};
 use crate::quote::{
     mysql_grant_db_pattern, mysql_ident, mysql_string, validate_mysql_charset, validate_mysql_db,
     validate_mysql_host, validate_mysql_user, validate_password,
@@ -24,15 +26,63 @@ const ENGINE: SqlEngine = SqlEngine::Mysql;
 /// user" (user gone): all mean that there is nothing left to revoke.
 const REVOKE_GONE: &[&str] = &["1141", "1147", "1396"];
 
-/// Everything observe needs, read in at most three queries.
+/// One account as `mysql.user` describes it.
+#[derive(Debug, Default)]
+pub(crate) struct Account {
+    max_user_connections: i64,
+    /// Authentication plugin and its stored string (the password hash).
+    plugin: String,
+    auth: String,
+    /// Global privileges (`ON *.*`).
+    global: Vec<String>,
+}
+
+/// One `mysql.db` row: privileges on a database pattern.
+#[derive(Debug, Default, Clone)]
+struct DbGrant {
+    privileges: Vec<String>,
+    grant_option: bool,
+}
+
+/// Everything observe needs, read in at most four queries.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     /// database name → (charset, collation)
     databases: HashMap<String, (String, String)>,
-    /// (user, lower-case host) → max_user_connections
-    users: HashMap<(String, String), i64>,
+    /// (user, lower-case host) → account
+    users: HashMap<(String, String), Account>,
     /// (user, lower-case host, Db column as stored) → privileges held
-    grants: HashMap<(String, String, String), Vec<String>>,
+    grants: HashMap<(String, String, String), DbGrant>,
+    /// (user, lower-case host) → Db patterns with a `mysql.db` row, for the audit.
+    patterns: HashMap<(String, String), Vec<String>>,
+    /// (user, lower-case host) → table-level grants and granted roles.
+    other: HashMap<(String, String), Vec<Excess>>,
+}
+
+/// The catalog key of an account.
+fn key(user: &str, host: &str) -> (String, String) {
+    (user.to_string(), host.to_lowercase())
+}
+
+/// `CONCAT` of the Y/N flag columns `columns`, for one string per row. Built from
+/// constant column names only, hence safe to assert.
+fn flags(columns: &[(&str, &str)]) -> String {
+    let cols = columns
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("CAST(CONCAT({cols}) AS CHAR)")
+}
+
+/// The keywords of the `Y` flags in a `flags` string.
+fn set_flags(columns: &[(&str, &'static str)], flags: &str) -> Vec<String> {
+    columns
+        .iter()
+        .zip(flags.chars())
+        .filter(|(_, f)| *f == 'Y')
+        .map(|((_, p), _)| p.to_string())
+        .collect()
 }
 
 /// Reads the catalog tables that `needs` asks for, counting each query in `counter`.
@@ -60,52 +110,234 @@ pub(crate) async fn snapshot(
     if needs.users {
         counter.fetch_add(1, Ordering::Relaxed);
         // mysql.user also lists roles (is_role = 'Y'), which are not login users.
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT CAST(User AS CHAR) AS user, CAST(Host AS CHAR) AS host, \
-                    CAST(max_user_connections AS SIGNED) AS maxconn \
+                    CAST(max_user_connections AS SIGNED) AS maxconn, \
+                    CAST(plugin AS CHAR) AS plugin, \
+                    CAST(authentication_string AS CHAR) AS auth, \
+                    {} AS global \
              FROM mysql.user WHERE COALESCE(is_role, 'N') <> 'Y'",
-        )
-        .fetch_all(pool)
-        .await?;
+            flags(MYSQL_GLOBAL_PRIVILEGES)
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
         for r in rows {
+            let user: String = r.try_get("user")?;
             let host: String = r.try_get("host")?;
+            let global: String = r.try_get("global")?;
             snap.users.insert(
-                (r.try_get("user")?, host.to_lowercase()),
-                r.try_get("maxconn")?,
+                key(&user, &host),
+                Account {
+                    max_user_connections: r.try_get("maxconn")?,
+                    plugin: r
+                        .try_get::<Option<String>, _>("plugin")?
+                        .unwrap_or_default(),
+                    auth: r.try_get::<Option<String>, _>("auth")?.unwrap_or_default(),
+                    global: set_flags(MYSQL_GLOBAL_PRIVILEGES, &global),
+                },
             );
         }
     }
     if needs.grants {
         counter.fetch_add(1, Ordering::Relaxed);
-        // One string of Y/N flags in MYSQL_DB_PRIVILEGES order. Built from constant
-        // column names only, hence safe to assert.
-        let flags = MYSQL_DB_PRIVILEGES
-            .iter()
-            .map(|(col, _)| *col)
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT CAST(Db AS CHAR) AS db, CAST(User AS CHAR) AS user, \
-                    CAST(Host AS CHAR) AS host, CAST(CONCAT({flags}) AS CHAR) AS flags \
-             FROM mysql.db"
+                    CAST(Host AS CHAR) AS host, {} AS flags, \
+                    CAST(Grant_priv AS CHAR) AS grant_option \
+             FROM mysql.db",
+            flags(MYSQL_DB_PRIVILEGES)
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
         for r in rows {
             let flags: String = r.try_get("flags")?;
-            let privs: Vec<String> = MYSQL_DB_PRIVILEGES
-                .iter()
-                .zip(flags.chars())
-                .filter(|(_, f)| *f == 'Y')
-                .map(|((_, p), _)| p.to_string())
-                .collect();
+            let user: String = r.try_get("user")?;
             let host: String = r.try_get("host")?;
+            let db: String = r.try_get("db")?;
+            let grant_option: String = r.try_get("grant_option")?;
+            snap.patterns
+                .entry(key(&user, &host))
+                .or_default()
+                .push(db.clone());
             snap.grants.insert(
-                (r.try_get("user")?, host.to_lowercase(), r.try_get("db")?),
-                privs,
+                (user, host.to_lowercase(), db),
+                DbGrant {
+                    privileges: set_flags(MYSQL_DB_PRIVILEGES, &flags),
+                    grant_option: grant_option == "Y",
+                },
             );
         }
     }
+    if needs.users {
+        // Table- and column-level grants and granted roles, for the isolation audit.
+        counter.fetch_add(1, Ordering::Relaxed);
+        let rows = sqlx::query(
+            "SELECT 'table' AS kind, CAST(User AS CHAR) AS user, CAST(Host AS CHAR) AS host, \
+                    CAST(Db AS CHAR) AS db, CAST(Table_name AS CHAR) AS obj, \
+                    CAST(CONCAT_WS(',', NULLIF(Table_priv, ''), NULLIF(Column_priv, '')) AS CHAR) AS privs \
+             FROM mysql.tables_priv \
+             UNION ALL \
+             SELECT 'role', CAST(User AS CHAR), CAST(Host AS CHAR), '', CAST(Role AS CHAR), '' \
+             FROM mysql.roles_mapping",
+        )
+        .fetch_all(pool)
+        .await?;
+        for r in rows {
+            let kind: String = r.try_get("kind")?;
+            let user: String = r.try_get("user")?;
+            let host: String = r.try_get("host")?;
+            let obj: String = r.try_get("obj")?;
+            let found = if kind == "role" {
+                Excess::Role(obj)
+            } else {
+                let privs: Option<String> = r.try_get("privs")?;
+                let mut privileges: Vec<String> = privs
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.to_uppercase())
+                    .collect();
+                privileges.sort();
+                privileges.dedup();
+                Excess::Table {
+                    database: r.try_get("db")?,
+                    table: obj,
+                    privileges,
+                }
+            };
+            snap.other.entry(key(&user, &host)).or_default().push(found);
+        }
+    }
     Ok(snap)
+}
+
+/// What account `user@host` holds beyond `allowed` (the escaped database patterns its
+/// configured grants use).
+pub(crate) fn excess(
+    snap: &Snapshot,
+    user: &str,
+    host: &str,
+    allowed: &HashSet<String>,
+) -> Vec<Excess> {
+    let k = key(user, host);
+    let mut out = Vec::new();
+    if let Some(acct) = snap.users.get(&k) {
+        if !acct.global.is_empty() {
+            out.push(Excess::Global(acct.global.clone()));
+        }
+    }
+    let has_row = |pattern: &str| {
+        snap.grants
+            .contains_key(&(k.0.clone(), k.1.clone(), pattern.to_string()))
+    };
+    for pattern in snap.patterns.get(&k).into_iter().flatten() {
+        let Some(g) = snap
+            .grants
+            .get(&(k.0.clone(), k.1.clone(), pattern.clone()))
+        else {
+            continue;
+        };
+        // A configured grant made by hand on the raw name, with no escaped grant beside
+        // it, is that grant (as `answer` reads it), not something extra.
+        let escaped = mysql_grant_db_pattern(pattern);
+        let hand_made_configured =
+            escaped != *pattern && allowed.contains(&escaped) && !has_row(&escaped);
+        if allowed.contains(pattern) || hand_made_configured {
+            if g.grant_option {
+                out.push(Excess::GrantOption {
+                    pattern: pattern.clone(),
+                });
+            }
+        } else if !g.privileges.is_empty() || g.grant_option {
+            let known: Vec<&str> = MYSQL_DB_PRIVILEGES.iter().map(|(_, p)| *p).collect();
+            let mut privileges = collapse_all(g.privileges.clone(), &known);
+            if g.grant_option {
+                privileges.push("GRANT OPTION".into());
+            }
+            out.push(Excess::Database {
+                pattern: pattern.clone(),
+                wildcard: has_wildcard(pattern),
+                privileges,
+            });
+        }
+    }
+    out.extend(snap.other.get(&k).into_iter().flatten().cloned());
+    out.sort();
+    out
+}
+
+/// Checks the known `password` of `user@host` against its stored hash; None when the
+/// account does not exist.
+pub(crate) fn password_verdict(
+    snap: &Snapshot,
+    user: &str,
+    host: &str,
+    password: &str,
+) -> Option<Verdict> {
+    let acct = snap.users.get(&key(user, host))?;
+    Some(crate::password::mysql_check(
+        password,
+        &acct.plugin,
+        &acct.auth,
+    ))
+}
+
+/// `<what><target> FROM <account>`, where a grant already gone counts as done. MariaDB
+/// takes `ALL PRIVILEGES` and `GRANT OPTION` only in separate statements.
+fn revoke_on(what: &'static str, target: &str, acct: &str) -> Stmt {
+    Stmt::new(what)
+        .q(target)
+        .kw(" FROM ")
+        .q(acct)
+        .ignoring(REVOKE_GONE)
+}
+
+/// Statements that take away everything in `found` from the account in `attrs`.
+pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>, ProviderError> {
+    let acct = account(attrs, "name")?;
+    let mut out = Vec::new();
+    for e in found {
+        match e {
+            Excess::Global(_) => {
+                out.push(
+                    Stmt::new("REVOKE ALL PRIVILEGES ON *.* FROM ")
+                        .q(&acct)
+                        .ignoring(REVOKE_GONE),
+                );
+                out.push(
+                    Stmt::new("REVOKE GRANT OPTION ON *.* FROM ")
+                        .q(&acct)
+                        .ignoring(REVOKE_GONE),
+                );
+            }
+            Excess::Database { pattern, .. } => {
+                let target = format!("{}.*", mysql_ident(pattern));
+                out.push(revoke_on("REVOKE ALL PRIVILEGES ON ", &target, &acct));
+                out.push(revoke_on("REVOKE GRANT OPTION ON ", &target, &acct));
+            }
+            Excess::GrantOption { pattern } => {
+                let target = format!("{}.*", mysql_ident(pattern));
+                out.push(revoke_on("REVOKE GRANT OPTION ON ", &target, &acct));
+            }
+            Excess::Table {
+                database, table, ..
+            } => {
+                let target = format!("{}.{}", mysql_ident(database), mysql_ident(table));
+                out.push(revoke_on("REVOKE ALL PRIVILEGES ON ", &target, &acct));
+                out.push(revoke_on("REVOKE GRANT OPTION ON ", &target, &acct));
+            }
+            Excess::Role(role) => {
+                out.push(
+                    Stmt::new("REVOKE ")
+                        .q(&mysql_ident(role))
+                        .kw(" FROM ")
+                        .q(&acct)
+                        .ignoring(REVOKE_GONE),
+                );
+            }
+            // PostgreSQL-only findings never come from a MariaDB snapshot.
+            Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The host of a user or grant, `%` when unset.
@@ -130,23 +362,27 @@ pub(crate) fn answer(snap: &Snapshot, req: &ObserveRequest) -> Result<Observed, 
         USER => {
             let name = req_str(a, "name")?;
             let host = host(a)?;
-            let Some(limit) = snap.users.get(&(name.to_string(), host.to_lowercase())) else {
+            let Some(acct) = snap.users.get(&key(name, host)) else {
                 return Ok(Observed::Absent);
             };
             out.insert("name".into(), name.into());
             out.insert("host".into(), host.into());
-            out.insert("connection_limit".into(), (*limit).into());
+            out.insert("connection_limit".into(), acct.max_user_connections.into());
         }
         GRANT => {
             let db = req_str(a, "database")?;
             let user = req_str(a, "user")?;
             let host = host(a)?;
             let key = |stored: String| (user.to_string(), host.to_lowercase(), stored);
-            // Our grants use the escaped pattern; one made by hand may use the raw name.
+            // Terrace's grants use the escaped pattern. One made by hand on the raw name
+            // (as people do) stands for this grant only when there is no escaped one;
+            // beside an escaped one it is access beyond the configuration, which the
+            // user's audit reports, never masked by this grant.
             let privs = snap
                 .grants
                 .get(&key(mysql_grant_db_pattern(db)))
-                .or_else(|| snap.grants.get(&key(db.to_string())));
+                .or_else(|| snap.grants.get(&key(db.to_string())))
+                .map(|g| &g.privileges);
             let Some(privs) = privs.filter(|p| !p.is_empty()) else {
                 return Ok(Observed::Absent);
             };
@@ -209,6 +445,16 @@ fn password(attrs: &Attrs) -> Result<Option<Secret>, ProviderError> {
         validate_password(pw.expose())?;
     }
     Ok(pw)
+}
+
+/// ` IDENTIFIED WITH mysql_native_password AS '*…'`: the server gets the hash it stores,
+/// never the password, so the password cannot reach its statement or audit logs. The
+/// hash is still treated as a secret.
+fn identified(s: Stmt, pw: &Secret) -> Stmt {
+    let hash = Secret::new(crate::password::mysql_native_hash(pw.expose()));
+    s.kw(" IDENTIFIED WITH mysql_native_password AS ")
+        .secret(mysql_string(hash.expose()), &hash)
+        .also_hide(pw)
 }
 
 fn grant_target(attrs: &Attrs) -> Result<(String, String), ProviderError> {
@@ -280,10 +526,7 @@ pub(crate) fn plan_create(type_name: &str, attrs: &Attrs) -> Result<Vec<Stmt>, P
         USER => {
             let pw = password(attrs)?
                 .ok_or_else(|| ProviderError::Invalid("a password is required".into()))?;
-            let mut s = Stmt::new("CREATE USER ")
-                .q(&account(attrs, "name")?)
-                .kw(" IDENTIFIED BY ")
-                .secret(mysql_string(pw.expose()), &pw);
+            let mut s = identified(Stmt::new("CREATE USER ").q(&account(attrs, "name")?), &pw);
             if let Some(n) = conn_limit(attrs)? {
                 s = s.kw(" WITH MAX_USER_CONNECTIONS ").q(&n.to_string());
             }
@@ -325,16 +568,13 @@ pub(crate) fn plan_update(
                         .q(&acct),
                 );
             }
+            // Set again when it changed in the configuration, or by hand on the server.
+            let reset = changed.contains(PASSWORD_STATUS);
             let new_pw = password(desired)?;
-            if let Some(pw) =
-                new_pw.filter(|pw| opt_str(prior, "password").ok().flatten() != Some(pw.expose()))
-            {
-                out.push(
-                    Stmt::new("ALTER USER ")
-                        .q(&acct)
-                        .kw(" IDENTIFIED BY ")
-                        .secret(mysql_string(pw.expose()), &pw),
-                );
+            if let Some(pw) = new_pw.filter(|pw| {
+                reset || opt_str(prior, "password").ok().flatten() != Some(pw.expose())
+            }) {
+                out.push(identified(Stmt::new("ALTER USER ").q(&acct), &pw));
             }
             if changed.contains("connection_limit") {
                 if let Some(n) = conn_limit(desired)? {
@@ -429,11 +669,19 @@ mod tests {
         );
         let a = attrs(json!({"name": "o'b\\", "host": "%", "password": "p'w"}));
         let s = plan_create(USER, &a).unwrap();
+        // The server receives the hash it stores, never the password itself.
         assert_eq!(
             s[0].sql(),
-            "CREATE USER 'o''b\\\\'@'%' IDENTIFIED BY 'p''w'"
+            format!(
+                "CREATE USER 'o''b\\\\'@'%' IDENTIFIED WITH mysql_native_password AS '{}'",
+                crate::password::mysql_native_hash("p'w")
+            )
         );
+        assert!(!s[0].sql().contains("p''w"));
         assert!(!s[0].shown().contains("p''w"));
+        assert!(!s[0]
+            .shown()
+            .contains(&crate::password::mysql_native_hash("p'w")));
         let a = attrs(json!({"database": "d_b", "user": "u", "privileges": ["select"]}));
         let s = plan_create(GRANT, &a).unwrap();
         assert_eq!(s[0].sql(), "GRANT SELECT ON `d\\_b`.* TO 'u'@'%'");

@@ -3,13 +3,15 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{PgPool, Row};
+use sqlx::{AssertSqlSafe, PgPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret};
 
+use crate::access::Excess;
 use crate::attrs::{
     collapse_all, normalize_privileges, opt_bool, opt_int, opt_str, opt_str_list, reject_attrs,
     req_str, str_list, PG_DB_PRIVILEGES,
 };
+use crate::password::{Verdict, PASSWORD_STATUS};
 use crate::quote::{pg_ident, pg_string, validate_password, validate_pg_name};
 use crate::schema::{DATABASE, GRANT, USER};
 use crate::stmt::Stmt;
@@ -20,15 +22,61 @@ const ENGINE: SqlEngine = SqlEngine::Postgres;
 /// invalid_catalog_name (database gone), undefined_object (role gone).
 const REVOKE_GONE: &[&str] = &["3D000", "42704"];
 
-/// Everything observe needs, read in at most three queries.
+/// One role as `pg_authid` (or, without the right to read it, `pg_roles`) describes it.
+#[derive(Debug, Default)]
+pub(crate) struct Role {
+    connection_limit: i32,
+    /// The stored password verifier; None when there is none or it cannot be read.
+    password: Option<String>,
+    /// Attributes terrace never sets (`SUPERUSER`, ...) that the role has.
+    attributes: Vec<&'static str>,
+    can_login: bool,
+    /// Roles it is a member of.
+    member_of: Vec<String>,
+}
+
+/// Everything observe needs, read in at most three queries (four when the admin may
+/// not read password verifiers).
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     /// database name → (owner, connection limit)
     databases: HashMap<String, (String, i32)>,
-    /// role name → connection limit
-    roles: HashMap<String, i32>,
+    /// role name → role
+    roles: HashMap<String, Role>,
+    /// Whether `pg_authid` could be read, i.e. passwords can be checked.
+    pub(crate) passwords_readable: bool,
     /// (database, role) → privileges; PUBLIC is the role `None`.
     grants: HashMap<(String, Option<String>), HashSet<String>>,
+    /// role → databases it holds privileges on, for the isolation audit.
+    reach: HashMap<String, Vec<String>>,
+    /// role → databases it owns.
+    owns: HashMap<String, Vec<String>>,
+}
+
+/// Role attributes that terrace never grants, as (`pg_authid` column, keyword).
+const ROLE_ATTRIBUTES: &[(&str, &str)] = &[
+    ("rolsuper", "SUPERUSER"),
+    ("rolcreatedb", "CREATEDB"),
+    ("rolcreaterole", "CREATEROLE"),
+    ("rolreplication", "REPLICATION"),
+    ("rolbypassrls", "BYPASSRLS"),
+];
+
+/// The roles query over `catalog` (`pg_authid` or `pg_roles`): constant text only.
+fn roles_query(catalog: &str) -> String {
+    let attrs = ROLE_ATTRIBUTES
+        .iter()
+        .map(|(c, _)| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT r.rolname::text AS name, r.rolconnlimit AS connlimit, r.rolcanlogin AS login, \
+                r.rolpassword::text AS password, {attrs}, \
+                ARRAY(SELECT g.rolname::text FROM pg_auth_members m \
+                      JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
+                      ORDER BY 1) AS member_of \
+         FROM {catalog} r"
+    )
 }
 
 /// Reads the catalogs that `needs` asks for, counting each query in `counter`.
@@ -48,21 +96,57 @@ pub(crate) async fn snapshot(
         .fetch_all(pool)
         .await?;
         for r in rows {
-            snap.databases.insert(
-                r.try_get("name")?,
-                (r.try_get("owner")?, r.try_get("connlimit")?),
-            );
+            let name: String = r.try_get("name")?;
+            let owner: String = r.try_get("owner")?;
+            snap.owns
+                .entry(owner.clone())
+                .or_default()
+                .push(name.clone());
+            snap.databases
+                .insert(name, (owner, r.try_get("connlimit")?));
         }
     }
     if needs.users {
         counter.fetch_add(1, Ordering::Relaxed);
-        let rows =
-            sqlx::query("SELECT rolname::text AS name, rolconnlimit AS connlimit FROM pg_roles")
-                .fetch_all(pool)
-                .await?;
+        // Password verifiers live in pg_authid, which only superusers may read; an
+        // admin without that right still gets everything else from pg_roles, and the
+        // plan says the passwords could not be checked.
+        let rows = match sqlx::query(AssertSqlSafe(roles_query("pg_authid")))
+            .fetch_all(pool)
+            .await
+        {
+            Ok(rows) => {
+                snap.passwords_readable = true;
+                rows
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {
+                counter.fetch_add(1, Ordering::Relaxed);
+                sqlx::query(AssertSqlSafe(roles_query("pg_roles")))
+                    .fetch_all(pool)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         for r in rows {
-            snap.roles
-                .insert(r.try_get("name")?, r.try_get("connlimit")?);
+            let attributes = ROLE_ATTRIBUTES
+                .iter()
+                .map(|(c, k)| Ok::<_, sqlx::Error>((r.try_get::<bool, _>(*c)?, *k)))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter_map(|(set, k)| set.then_some(k))
+                .collect();
+            snap.roles.insert(
+                r.try_get("name")?,
+                Role {
+                    connection_limit: r.try_get("connlimit")?,
+                    password: r
+                        .try_get::<Option<String>, _>("password")?
+                        .filter(|_| snap.passwords_readable),
+                    attributes,
+                    can_login: r.try_get("login")?,
+                    member_of: r.try_get("member_of")?,
+                },
+            );
         }
     }
     if needs.grants {
@@ -80,13 +164,127 @@ pub(crate) async fn snapshot(
         .fetch_all(pool)
         .await?;
         for r in rows {
-            snap.grants
-                .entry((r.try_get("db")?, r.try_get("grantee")?))
-                .or_default()
-                .insert(r.try_get("privilege")?);
+            let db: String = r.try_get("db")?;
+            let grantee: Option<String> = r.try_get("grantee")?;
+            let privs = snap
+                .grants
+                .entry((db.clone(), grantee.clone()))
+                .or_default();
+            if privs.is_empty() {
+                if let Some(role) = grantee {
+                    snap.reach.entry(role).or_default().push(db);
+                }
+            }
+            privs.insert(r.try_get("privilege")?);
         }
     }
     Ok(snap)
+}
+
+/// What role `role` holds beyond `allowed` (the databases its configured grants and
+/// ownerships name). Ownership of a database whose owner the configuration sets
+/// (`owner_configured`) is that database's drift, not repeated here.
+pub(crate) fn excess(
+    snap: &Snapshot,
+    role: &str,
+    allowed: &HashSet<String>,
+    owner_configured: &HashSet<String>,
+) -> Vec<Excess> {
+    let mut out = Vec::new();
+    if let Some(r) = snap.roles.get(role) {
+        out.extend(r.attributes.iter().map(|a| Excess::Attribute(a)));
+        if !r.can_login {
+            out.push(Excess::NoLogin);
+        }
+        out.extend(r.member_of.iter().cloned().map(Excess::Role));
+    }
+    let owned: HashSet<&String> = snap.owns.get(role).into_iter().flatten().collect();
+    for db in &owned {
+        if !allowed.contains(*db) && !owner_configured.contains(*db) {
+            out.push(Excess::Owner {
+                database: db.to_string(),
+            });
+        }
+    }
+    for db in snap.reach.get(role).into_iter().flatten() {
+        if allowed.contains(db) || owned.contains(db) {
+            continue;
+        }
+        let privs = &snap.grants[&(db.clone(), Some(role.to_string()))];
+        out.push(Excess::Database {
+            pattern: db.clone(),
+            wildcard: false,
+            privileges: collapse_all(privs.iter().cloned().collect(), PG_DB_PRIVILEGES),
+        });
+    }
+    out.sort();
+    out
+}
+
+/// Checks the known `password` of `role` against its stored verifier. None when the
+/// role does not exist; `Unknown` when verifiers cannot be read.
+pub(crate) fn password_verdict(snap: &Snapshot, role: &str, password: &str) -> Option<Verdict> {
+    let r = snap.roles.get(role)?;
+    if !snap.passwords_readable {
+        return Some(Verdict::Unknown("unreadable"));
+    }
+    Some(crate::password::pg_check(
+        password,
+        role,
+        r.password.as_deref(),
+    ))
+}
+
+/// Statements that take away everything in `found` from the role in `attrs`.
+pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>, ProviderError> {
+    let role = name(attrs, "name", "role name")?;
+    let mut out = Vec::new();
+    let mut alter = Stmt::new("ALTER ROLE ").q(&role);
+    let mut altered = false;
+    for e in found {
+        match e {
+            Excess::Attribute(a) => {
+                // Only keywords from ROLE_ATTRIBUTES: NO + the attribute.
+                let kw = ROLE_ATTRIBUTES
+                    .iter()
+                    .find(|(_, k)| k == a)
+                    .map(|(_, k)| *k)
+                    .ok_or_else(|| ProviderError::Invalid(format!("unknown role attribute {a}")))?;
+                alter = alter.kw(" NO").q(kw);
+                altered = true;
+            }
+            Excess::NoLogin => {
+                alter = alter.kw(" LOGIN");
+                altered = true;
+            }
+            Excess::Role(g) => out.push(
+                Stmt::new("REVOKE ")
+                    .q(&pg_ident(g))
+                    .kw(" FROM ")
+                    .q(&role)
+                    .ignoring(REVOKE_GONE),
+            ),
+            Excess::Database { pattern, .. } => out.push(
+                Stmt::new("REVOKE ALL PRIVILEGES ON DATABASE ")
+                    .q(&pg_ident(pattern))
+                    .kw(" FROM ")
+                    .q(&role)
+                    .ignoring(REVOKE_GONE),
+            ),
+            Excess::Owner { database } => out.push(
+                Stmt::new("ALTER DATABASE ")
+                    .q(&pg_ident(database))
+                    .kw(" OWNER TO CURRENT_USER")
+                    .ignoring(REVOKE_GONE),
+            ),
+            // MariaDB-only findings never come from a PostgreSQL snapshot.
+            Excess::Global(_) | Excess::GrantOption { .. } | Excess::Table { .. } => {}
+        }
+    }
+    if altered {
+        out.insert(0, alter);
+    }
+    Ok(out)
 }
 
 /// Answers one request from the snapshot.
@@ -105,11 +303,11 @@ pub(crate) fn answer(snap: &Snapshot, req: &ObserveRequest) -> Result<Observed, 
         }
         USER => {
             let name = req_str(a, "name")?;
-            let Some(limit) = snap.roles.get(name) else {
+            let Some(role) = snap.roles.get(name) else {
                 return Ok(Observed::Absent);
             };
             out.insert("name".into(), name.into());
-            out.insert("connection_limit".into(), (*limit).into());
+            out.insert("connection_limit".into(), role.connection_limit.into());
         }
         GRANT => {
             let db = req_str(a, "database")?;
@@ -118,15 +316,17 @@ pub(crate) fn answer(snap: &Snapshot, req: &ObserveRequest) -> Result<Observed, 
             let Some(privs) = privs.filter(|p| !p.is_empty()) else {
                 return Ok(Observed::Absent);
             };
-            let public_connect = snap
+            // Any privilege of PUBLIC (not only CONNECT: TEMPORARY or CREATE granted by
+            // hand reach every role too) means the database is not closed.
+            let public_open = snap
                 .grants
                 .get(&(db.to_string(), None))
-                .is_some_and(|p| p.contains("CONNECT"));
+                .is_some_and(|p| !p.is_empty());
             let privs = collapse_all(privs.iter().cloned().collect(), PG_DB_PRIVILEGES);
             out.insert("database".into(), db.into());
             out.insert("user".into(), user.into());
             out.insert("privileges".into(), str_list(&privs));
-            out.insert("revoke_public".into(), (!public_connect).into());
+            out.insert("revoke_public".into(), (!public_open).into());
         }
         other => return Err(crate::unknown_type(other)),
     }
@@ -157,6 +357,15 @@ fn password(attrs: &Attrs) -> Result<Option<Secret>, ProviderError> {
         validate_password(pw.expose())?;
     }
     Ok(pw)
+}
+
+/// ` PASSWORD '<SCRAM verifier>'`, computed here: the server stores it as it is and
+/// never sees the password, so `log_statement` cannot write the password to its log.
+fn with_password(s: Stmt, pw: &Secret) -> Stmt {
+    let verifier = Secret::new(crate::password::scram_verifier(pw.expose()));
+    s.kw(" PASSWORD ")
+        .secret(pg_string(verifier.expose()), &verifier)
+        .also_hide(pw)
 }
 
 fn grant_stmt(attrs: &Attrs) -> Result<Stmt, ProviderError> {
@@ -228,10 +437,12 @@ pub(crate) fn plan_create(type_name: &str, attrs: &Attrs) -> Result<Vec<Stmt>, P
         USER => {
             let pw = password(attrs)?
                 .ok_or_else(|| ProviderError::Invalid("a password is required".into()))?;
-            let mut s = Stmt::new("CREATE ROLE ")
-                .q(&name(attrs, "name", "role name")?)
-                .kw(" LOGIN PASSWORD ")
-                .secret(pg_string(pw.expose()), &pw);
+            let mut s = with_password(
+                Stmt::new("CREATE ROLE ")
+                    .q(&name(attrs, "name", "role name")?)
+                    .kw(" LOGIN"),
+                &pw,
+            );
             if let Some(n) = conn_limit(attrs)? {
                 s = s.kw(" CONNECTION LIMIT ").q(&n.to_string());
             }
@@ -293,15 +504,12 @@ pub(crate) fn plan_update(
                         .q(&role),
                 );
             }
+            // Set again when it changed in the configuration, or by hand on the server.
+            let reset = renamed || changed.contains(PASSWORD_STATUS);
             let prior_pw = opt_str(prior, "password").ok().flatten();
-            let set_pw = password(desired)?.filter(|pw| renamed || prior_pw != Some(pw.expose()));
+            let set_pw = password(desired)?.filter(|pw| reset || prior_pw != Some(pw.expose()));
             if let Some(pw) = set_pw {
-                out.push(
-                    Stmt::new("ALTER ROLE ")
-                        .q(&role)
-                        .kw(" PASSWORD ")
-                        .secret(pg_string(pw.expose()), &pw),
-                );
+                out.push(with_password(Stmt::new("ALTER ROLE ").q(&role), &pw));
             }
             if changed.contains("connection_limit") {
                 if let Some(n) = conn_limit(desired)? {
@@ -386,7 +594,18 @@ mod tests {
         );
         let a = attrs(json!({"name": "r\\", "password": "p'\\w"}));
         let s = plan_create(USER, &a).unwrap();
-        assert_eq!(s[0].sql(), "CREATE ROLE \"r\\\" LOGIN PASSWORD E'p''\\\\w'");
+        // The server receives a SCRAM verifier computed here, never the password.
+        let sent = s[0].sql();
+        assert!(
+            sent.starts_with("CREATE ROLE \"r\\\" LOGIN PASSWORD E'SCRAM-SHA-256$4096:"),
+            "{sent}"
+        );
+        assert!(!sent.contains("p'"), "{sent}");
+        let verifier = sent.split('\'').nth(1).unwrap();
+        assert_eq!(
+            crate::password::pg_check("p'\\w", "r\\", Some(verifier)),
+            Verdict::Matches
+        );
         assert_eq!(
             s[0].shown(),
             "CREATE ROLE \"r\\\" LOGIN PASSWORD '(sensitive value)'"

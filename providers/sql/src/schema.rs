@@ -34,6 +34,11 @@ const USER_ATTRS: &[AttrSchema] = &[
         .computed()
         .unobservable(),
     AttrSchema::plain("connection_limit"),
+    // Audit attributes: the provider sets their desired value ([] and "matches") and
+    // observe reports what it finds, so any privilege beyond the configuration and a
+    // password changed by hand are drift that apply repairs.
+    AttrSchema::plain("extra_access"),
+    AttrSchema::plain("password_status"),
 ];
 
 const GRANT_ATTRS: &[AttrSchema] = &[

@@ -51,6 +51,13 @@ impl Stmt {
         self
     }
 
+    /// Remembers one more secret for scrubbing error messages, one the statement does
+    /// not carry itself (the password behind a hash it sends).
+    pub(crate) fn also_hide(mut self, secret: &Secret) -> Self {
+        self.secrets.push(secret.clone());
+        self
+    }
+
     /// Treats these server error codes as success.
     pub(crate) fn ignoring(mut self, codes: &'static [&'static str]) -> Self {
         self.ignore = codes;

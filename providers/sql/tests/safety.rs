@@ -176,3 +176,46 @@ async fn unknown_type_and_foreign_attributes_are_invalid() {
         assert_eq!(p.statements_executed(), 0);
     }
 }
+
+/// A server that accepts TCP connections and then never answers fails the provider
+/// with a connection error naming it, within the connect timeout: plan and apply never
+/// hang on it.
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection, silently.
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            conns.push(c);
+        }
+    });
+    let checks = ENGINES.map(|engine| {
+        tokio::spawn(async move {
+            let mut s = server(engine);
+            s.address = "127.0.0.1".into();
+            s.port = port;
+            let p = terrace_provider_sql::SqlProvider::new(s);
+            let started = std::time::Instant::now();
+            let req = request(DATABASE, &attrs(json!({"name": "x"})));
+            // Without a timeout inside the provider this would hang: fail instead.
+            let answer =
+                tokio::time::timeout(std::time::Duration::from_secs(30), p.observe(&[req]))
+                    .await
+                    .expect("observe hangs on a silent server");
+            let err = answer.expect_err("a silent server fails");
+            assert!(started.elapsed() < std::time::Duration::from_secs(20));
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("127.0.0.1:{port}"))
+                    && text.contains("no answer within 10s"),
+                "{text}"
+            );
+        })
+    });
+    for check in checks {
+        check.await.unwrap();
+    }
+    held.abort();
+}

@@ -1,7 +1,8 @@
 //! `host_file`: a regular file's content, mode, owner and group.
 //!
 //! State keeps the content (so that plans can show a line diff); the host is compared
-//! by SHA-256 only, so observing a file never transfers it. Writes go to a temp file
+//! by SHA-256, and a file's content is transferred only when its hash differs (then
+//! the plan shows what changed), only for world-readable files, and size-capped. Writes go to a temp file
 //! in the same directory whose mode and owner are set before an atomic rename, so
 //! readers never see a half-written file or one with the wrong permissions, and the
 //! content travels inside the script on stdin, never on a command line.
@@ -67,22 +68,75 @@ pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
     Ok(())
 }
 
+/// The largest file whose live content a probe fetches to show a line diff.
+pub(crate) const DIFF_MAX_FILE: u64 = 64 * 1024;
+/// The most live content one probe fetches, over all files.
+const DIFF_MAX_TOTAL: u64 = 1024 * 1024;
+
+/// Probes one file. Every problem (a symlink, a directory, an unreadable file) is
+/// reported on the file's own tag, so that it is this resource's error and never the
+/// host's. When the live content differs from the expected hash, the content itself is
+/// fetched (base64, size-capped) so that the plan can show a line diff, but only for
+/// files everyone on the host may read: a private file may hold secrets, and its
+/// content never leaves the host.
 pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
     let path = req_str(FILE, a, "path")?;
     check_path(path)?;
+    // A file recorded as private (no read for others) is never fetched, even if it
+    // was made readable by hand since: its content may be a secret.
+    let private = a
+        .get("mode")
+        .and_then(|m| normalize_mode(m).ok())
+        .is_some_and(|m| m.ends_with(['0', '1', '2', '3']));
+    // Only a well-formed hash goes into the script (it comes from state or config).
+    let want = opt_str(FILE, a, "content_sha256")
+        .ok()
+        .flatten()
+        .filter(|h| !private && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or("");
     let t = tag(i);
     p.push(&format!(
         r#"p={path}
-if [ -L "$p" ]; then echo '{t} kind symlink'
+if [ -L "$p" ]; then printf '{t} kind symlink %s\n' "$(readlink -- "$p" | tr '\n' ' ')"
+elif [ -d "$p" ]; then echo '{t} kind directory'
 elif [ -f "$p" ]; then
   echo '{t} kind file'
-  printf '{t} stat %s\n' "$(stat -c '%a %U %G' -- "$p")"
-  if h=$(sha256sum <"$p"); then printf '{t} sha %s\n' "${{h%% *}}"; fi
+  if st=$(stat -c '%a %U %G %s' -- "$p" 2>&1); then
+    printf '{t} stat %s\n' "$st"
+    if h=$(sha256sum <"$p" 2>/dev/null); then
+      h=${{h%% *}}
+      printf '{t} sha %s\n' "$h"
+      if [ -n '{want}' ] && [ "$h" != '{want}' ]; then
+        set -- $st
+        case "$1" in
+          *[4567])
+            if [ "$4" -le {max} ] && [ $((${{tb:-0}} + $4)) -le {total} ]; then
+              tb=$((${{tb:-0}} + $4))
+              printf '{t} content %s\n' "$(base64 <"$p" | tr -d '\n')"
+            fi ;;
+        esac
+      fi
+    else echo '{t} error cannot read the file (permission denied?)'; fi
+  else printf '{t} error cannot stat the file: %s\n' "$(printf '%s' "$st" | tr '\n' ' ')"; fi
 elif [ -e "$p" ]; then echo '{t} kind other'
 else echo '{t} kind absent'; fi"#,
-        path = quote(path)
+        path = quote(path),
+        max = DIFF_MAX_FILE,
+        total = DIFF_MAX_TOTAL,
     ));
     Ok(())
+}
+
+/// The live content from a probe line, when it is text worth a line diff.
+fn live_content(encoded: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    if bytes.len() as u64 > DIFF_MAX_FILE || bytes.contains(&0) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 pub(crate) fn answer(
@@ -96,6 +150,9 @@ pub(crate) fn answer(
         address: req.address.clone(),
         message: format!("{path}: {why}"),
     };
+    if let Some(why) = out.get(&t, "error") {
+        return Err(fail(why));
+    }
     match out.get(&t, "kind") {
         Some("absent") => Ok(Observed::Absent),
         Some("file") => {
@@ -111,12 +168,28 @@ pub(crate) fn answer(
             let mut live = Attrs::new();
             live.insert("path".into(), path.into());
             live.insert("content_sha256".into(), sha.into());
+            if let Some(content) = out.get(&t, "content").and_then(live_content) {
+                live.insert("content".into(), content.into());
+            }
             live.insert("mode".into(), format!("{mode:0>4}").into());
             live.insert("owner".into(), owner.into());
             live.insert("group".into(), group.into());
             Ok(Observed::Present(live))
         }
-        Some(kind) => Err(fail(&format!("exists but is not a regular file ({kind})"))),
+        Some("directory") => Err(fail(
+            "is a directory, not a regular file; terrace does not replace it: \
+             remove it by hand, or change the path",
+        )),
+        Some(kind) if kind.starts_with("symlink") => {
+            let target = kind.trim_start_matches("symlink").trim();
+            Err(fail(&format!(
+                "is a symbolic link (to {target:?}), not a regular file; terrace does not \
+                 write through links: remove the link to let apply write the file"
+            )))
+        }
+        Some(_) => Err(fail(
+            "exists but is not a regular file (a device, socket or pipe)",
+        )),
         None => Err(fail("the probe did not report it")),
     }
 }
@@ -130,6 +203,8 @@ pub(crate) fn write_script(a: &Attrs) -> ProviderResult<String> {
 p={path}
 d=$(dirname -- "$p")
 if [ ! -d "$d" ]; then echo "directory $d does not exist" >&2; exit 3; fi
+if [ -L "$p" ]; then echo "$p is a symbolic link; terrace does not write through links" >&2; exit 3; fi
+if [ -e "$p" ] && [ ! -f "$p" ]; then echo "$p exists but is not a regular file" >&2; exit 3; fi
 "#,
         path = quote(path)
     );

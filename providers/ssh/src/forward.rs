@@ -3,14 +3,15 @@
 //! services without exposing them on the network.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use openssh::{ForwardType, Socket};
 use terrace_provider::ProviderError;
 use tokio::sync::Mutex;
 
-use crate::session::SshHost;
+use crate::session::{SshHost, CONTROL_TIMEOUT};
 
 #[derive(Debug, Clone)]
 enum Forward {
@@ -31,8 +32,9 @@ enum Forward {
     },
 }
 
-/// The forwards open on one host. Local unix sockets live in a private temp directory
-/// that is removed with this value, because ssh leaves the socket files behind.
+/// The forwards open on one host. Local unix sockets (and the ssh control socket) live
+/// in a private (0700) temp directory that is removed with this value, because ssh
+/// leaves the socket files behind.
 #[derive(Debug, Default)]
 pub(crate) struct Forwards {
     open: Mutex<Vec<Forward>>,
@@ -40,19 +42,81 @@ pub(crate) struct Forwards {
     next: AtomicU64,
 }
 
+/// Private directories are named `terrace-fwd-<pid>-<random>` in the temp directory.
+const DIR_PREFIX: &str = "terrace-fwd-";
+
+/// Removes the private directories that killed runs left beside `ours`: those of this
+/// user whose process is gone and in which no socket answers any more (ssh removes its
+/// sockets when the master ends, a few seconds after terrace). A directory whose
+/// socket still answers belongs to a live run, whatever its pid says.
+fn remove_stale(ours: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (Some(tmp), Ok(me)) = (ours.parent(), std::fs::metadata(ours)) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return; // cannot tell a dead process from a live one here
+    }
+    let answers = |dir: &Path| {
+        let mut todo = vec![(dir.to_path_buf(), 0)];
+        while let Some((d, depth)) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_socket() && std::os::unix::net::UnixStream::connect(e.path()).is_ok() {
+                    return true;
+                }
+                if t.is_dir() && depth < 2 {
+                    todo.push((e.path(), depth + 1));
+                }
+            }
+        }
+        false
+    };
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let path = e.path();
+        let mine =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me.uid());
+        if !mine || pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if !answers(&path) {
+            tracing::debug!(dir = %path.display(), "removing what a killed run left");
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 impl Forwards {
-    fn socket_path(&self) -> std::io::Result<PathBuf> {
+    /// The host's private directory, created on first use. Only the owner may enter
+    /// it: a socket inside is as good as the connection it forwards to.
+    pub(crate) fn private_dir(&self) -> std::io::Result<&Path> {
         let dir = match self.dir.get() {
             Some(d) => d,
             None => {
-                let d = tempfile::Builder::new().prefix("terrace-fwd").tempdir()?;
+                let d = tempfile::Builder::new()
+                    .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+                    .permissions(std::fs::Permissions::from_mode(0o700))
+                    .tempdir()?;
+                remove_stale(d.path());
                 // Another task may have won the race; either directory works.
                 let _ = self.dir.set(d);
                 self.dir.get().expect("just set")
             }
         };
+        Ok(dir.path())
+    }
+
+    fn socket_path(&self) -> std::io::Result<PathBuf> {
+        let dir = self.private_dir()?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Ok(dir.path().join(format!("{n}.sock")))
+        Ok(dir.join(format!("{n}.sock")))
     }
 
     /// Closes every forward and removes the local socket files.
@@ -63,27 +127,27 @@ impl Forwards {
             if let Some(s) = &session {
                 let res = match &f {
                     Forward::Unix { local, remote } => {
-                        s.close_port_forward(
+                        timed(s.close_port_forward(
                             ForwardType::Local,
                             Socket::from(local.as_path()),
                             Socket::from(PathBuf::from(remote)),
-                        )
+                        ))
                         .await
                     }
                     Forward::Tcp { local, host, port } => {
-                        s.close_port_forward(
+                        timed(s.close_port_forward(
                             ForwardType::Local,
                             Socket::from(*local),
                             Socket::new(host.as_str(), *port),
-                        )
+                        ))
                         .await
                     }
                     Forward::SocketToTcp { local, host, port } => {
-                        s.close_port_forward(
+                        timed(s.close_port_forward(
                             ForwardType::Local,
                             Socket::from(local.as_path()),
                             Socket::new(host.as_str(), *port),
-                        )
+                        ))
                         .await
                     }
                 };
@@ -114,14 +178,13 @@ impl SshHost {
             .socket_path()
             .map_err(|e| self.connect_error(format!("cannot create a local socket: {e}")))?;
         let session = self.session().await?;
-        session
-            .request_port_forward(
-                ForwardType::Local,
-                Socket::from(local.as_path()),
-                Socket::from(PathBuf::from(remote_socket)),
-            )
-            .await
-            .map_err(|e| self.connect_error(format!("cannot forward to {remote_socket}: {e}")))?;
+        timed(session.request_port_forward(
+            ForwardType::Local,
+            Socket::from(local.as_path()),
+            Socket::from(PathBuf::from(remote_socket)),
+        ))
+        .await
+        .map_err(|e| self.connect_error(format!("cannot forward to {remote_socket}: {e}")))?;
         self.forwards.open.lock().await.push(Forward::Unix {
             local: local.clone(),
             remote: remote_socket.to_string(),
@@ -145,22 +208,23 @@ impl SshHost {
             .socket_path()
             .map_err(|e| self.connect_error(format!("cannot create a local socket: {e}")))?
             .with_extension("d");
-        std::fs::create_dir(&dir)
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
             .map_err(|e| self.connect_error(format!("cannot create {}: {e}", dir.display())))?;
         let local = dir.join(file_name);
         let session = self.session().await?;
-        session
-            .request_port_forward(
-                ForwardType::Local,
-                Socket::from(local.as_path()),
-                Socket::new(remote_host, remote_port),
-            )
-            .await
-            .map_err(|e| {
-                self.connect_error(format!(
-                    "cannot forward to {remote_host}:{remote_port}: {e}"
-                ))
-            })?;
+        timed(session.request_port_forward(
+            ForwardType::Local,
+            Socket::from(local.as_path()),
+            Socket::new(remote_host, remote_port),
+        ))
+        .await
+        .map_err(|e| {
+            self.connect_error(format!(
+                "cannot forward to {remote_host}:{remote_port}: {e}"
+            ))
+        })?;
         self.forwards.open.lock().await.push(Forward::SocketToTcp {
             local: local.clone(),
             host: remote_host.to_string(),
@@ -184,13 +248,12 @@ impl SshHost {
             let local = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
                 .and_then(|l| l.local_addr())
                 .map_err(|e| self.connect_error(format!("no free local port: {e}")))?;
-            match session
-                .request_port_forward(
-                    ForwardType::Local,
-                    Socket::from(local),
-                    Socket::new(remote_host, remote_port),
-                )
-                .await
+            match timed(session.request_port_forward(
+                ForwardType::Local,
+                Socket::from(local),
+                Socket::new(remote_host, remote_port),
+            ))
+            .await
             {
                 Ok(()) => {
                     self.forwards.open.lock().await.push(Forward::Tcp {
@@ -207,4 +270,19 @@ impl SshHost {
             "cannot forward to {remote_host}:{remote_port}: {last}"
         )))
     }
+}
+
+/// A control-socket request that cannot hang: a master that no longer answers fails it
+/// after [`CONTROL_TIMEOUT`].
+async fn timed<T>(
+    req: impl std::future::Future<Output = Result<T, openssh::Error>>,
+) -> Result<T, openssh::Error> {
+    tokio::time::timeout(CONTROL_TIMEOUT, req)
+        .await
+        .unwrap_or_else(|_| {
+            Err(openssh::Error::Master(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from ssh within {}s", CONTROL_TIMEOUT.as_secs()),
+            )))
+        })
 }

@@ -109,6 +109,11 @@ impl SshProvider {
         self.host.run(script, true).await
     }
 
+    /// [`SshProvider::run`] with its own time limit.
+    async fn run_for(&self, script: &str, limit: std::time::Duration) -> ProviderResult<RunOutput> {
+        self.host.run_for(script, true, limit).await
+    }
+
     /// Runs a script that must succeed.
     async fn exec(&self, address: &Address, what: &str, script: &str) -> ProviderResult<()> {
         let out = self.run(script).await?;
@@ -118,32 +123,66 @@ impl SshProvider {
         Ok(())
     }
 
-    /// Builds the one probe script for a batch.
-    fn probe_script(&self, requests: &[ObserveRequest]) -> ProviderResult<String> {
+    /// Builds the one probe script for a batch. A request the script cannot ask about
+    /// (invalid attributes) gets its error in the returned list instead, so that it
+    /// fails alone.
+    fn probe_script(&self, requests: &[ObserveRequest]) -> (String, Vec<Option<Observed>>) {
         let mut p = Probe::default();
+        let mut failed = vec![None; requests.len()];
         let mut packages = Vec::new();
         let mut services = 0;
         let mut firewall = false;
         for (i, r) in requests.iter().enumerate() {
-            match r.type_name.as_str() {
-                FILE => file::probe(&mut p, i, &r.attrs)?,
-                PACKAGE => packages.push(r),
-                SERVICE => {
-                    service::probe(&mut p, services == 0, i, &r.attrs)?;
-                    services += 1;
+            let res = match r.type_name.as_str() {
+                FILE => file::probe(&mut p, i, &r.attrs),
+                PACKAGE => {
+                    packages.push(r);
+                    Ok(())
                 }
-                FIREWALL_RULE => firewall = true,
-                COMMAND => command::probe(&mut p, i, &r.attrs)?,
-                other => return Err(unknown_type(other)),
+                SERVICE => {
+                    let res = service::probe(&mut p, services == 0, i, &r.attrs);
+                    services += 1;
+                    res
+                }
+                FIREWALL_RULE => {
+                    firewall = true;
+                    Ok(())
+                }
+                COMMAND => command::probe(&mut p, i, &r.attrs),
+                other => Err(unknown_type(other)),
+            };
+            if let Err(e) = res {
+                failed[i] = Some(self.resource_error(e));
             }
         }
         if !packages.is_empty() {
-            package::probe(&mut p, &packages)?;
+            if let Err(e) = package::probe(&mut p, &packages) {
+                let why = self.resource_error(e);
+                for (i, r) in requests.iter().enumerate() {
+                    if r.type_name == PACKAGE {
+                        failed[i] = Some(why.clone());
+                    }
+                }
+            }
         }
         if firewall {
             p.push(firewall::LIST_SCRIPT);
         }
-        Ok(p.finish())
+        (p.finish(), failed)
+    }
+
+    /// What one resource's failure says in the plan: the host, then the problem.
+    fn resource_error(&self, e: ProviderError) -> Observed {
+        let message = match e {
+            ProviderError::Operation { message, .. } => message,
+            other => other.to_string(),
+        };
+        let target = self.host.cfg.target();
+        if message.starts_with("on host ") {
+            Observed::Failed(message)
+        } else {
+            Observed::Failed(format!("on {target}: {message}"))
+        }
     }
 
     /// The terrace nftables table, read in its own command (for firewall steps).
@@ -154,9 +193,10 @@ impl SshProvider {
     }
 
     fn table_from(&self, out: &ProbeOutput, address: &Address) -> ProviderResult<firewall::Table> {
+        let texts = out.all("nft", "rule");
         let res = match (out.get("nft", "json"), out.get("nft", "error")) {
-            (Some(json), _) => firewall::Table::parse("json", json),
-            (None, Some(err)) => firewall::Table::parse("error", err),
+            (Some(json), _) => firewall::Table::parse("json", json, texts),
+            (None, Some(err)) => firewall::Table::parse("error", err, texts),
             (None, None) => Err("the probe did not list the firewall".to_string()),
         };
         res.map_err(|message| ProviderError::Operation {
@@ -242,7 +282,9 @@ impl SshProvider {
         if stored.is_none() && handles.is_empty() {
             return Ok(None);
         }
-        let tx = firewall::transaction(&step.address, &handles, stored.as_ref())?;
+        // The chain is terrace's: rules inserted by hand go with any change to it.
+        let foreign = table.foreign_handles();
+        let tx = firewall::transaction(&step.address, &handles, &foreign, stored.as_ref())?;
         let script = format!(
             "t=$(mktemp) || exit 125\n{}nft -j -f \"$t\"; rc=$?; rm -f \"$t\"; exit $rc\n",
             script::write_data("\"$t\"", tx.as_bytes())
@@ -290,8 +332,8 @@ impl Provider for SshProvider {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        let script = self.probe_script(requests)?;
-        let out = self.run(&script).await?;
+        let (script, failed) = self.probe_script(requests);
+        let out = self.run_for(&script, self.host.probe_limit()).await?;
         let whole = Address::new(self.host.cfg.target());
         if !out.success() {
             return Err(self.failed(&whole, "the probe", &out));
@@ -301,23 +343,43 @@ impl Provider for SshProvider {
                 address: whole.clone(),
                 message: e.to_string(),
             })?;
+        // A firewall that cannot be listed fails the firewall rules, not the host.
         let table = if requests.iter().any(|r| r.type_name == FIREWALL_RULE) {
-            Some(self.table_from(&parsed, &whole)?)
+            Some(self.table_from(&parsed, &whole).map_err(|e| match e {
+                ProviderError::Operation { message, .. } => message,
+                other => other.to_string(),
+            }))
         } else {
             None
         };
-        requests
+        let firewall_requests: Vec<&ObserveRequest> = requests
+            .iter()
+            .filter(|r| r.type_name == FIREWALL_RULE)
+            .collect();
+        Ok(requests
             .iter()
             .enumerate()
-            .map(|(i, r)| match r.type_name.as_str() {
-                FILE => file::answer(&parsed, i, r),
-                PACKAGE => package::answer(&parsed, r),
-                SERVICE => service::answer(&parsed, i, r),
-                FIREWALL_RULE => Ok(table.as_ref().expect("listed").answer(r)),
-                COMMAND => command::answer(&parsed, i, r),
-                other => Err(unknown_type(other)),
+            .map(|(i, r)| {
+                if let Some(why) = &failed[i] {
+                    return why.clone();
+                }
+                let res = match r.type_name.as_str() {
+                    FILE => file::answer(&parsed, i, r),
+                    PACKAGE => package::answer(&parsed, r),
+                    SERVICE => service::answer(&parsed, i, r),
+                    FIREWALL_RULE => match table.as_ref().expect("listed") {
+                        Ok(t) => Ok(t.answer(r, &firewall_requests)),
+                        Err(message) => Err(ProviderError::Operation {
+                            address: r.address.clone(),
+                            message: message.clone(),
+                        }),
+                    },
+                    COMMAND => command::answer(&parsed, i, r),
+                    other => Err(unknown_type(other)),
+                };
+                res.unwrap_or_else(|e| self.resource_error(e))
             })
-            .collect()
+            .collect())
     }
 
     async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
@@ -362,6 +424,9 @@ impl Provider for SshProvider {
             self.observe(std::slice::from_ref(&req)).await?.pop()
         };
         match found {
+            Some(Observed::Failed(why)) => Err(ProviderError::Invalid(format!(
+                "cannot import {t} {id:?}: {why}"
+            ))),
             Some(Observed::Present(mut live)) => {
                 // What cannot be read back (file content, commands) comes from the
                 // configuration.

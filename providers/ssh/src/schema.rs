@@ -18,9 +18,11 @@ pub const COMMAND: &str = "host_command";
 
 const FILE_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("path").force_new(),
-    // Kept in state so that plans can show a line diff, but never read back: changes
-    // on the host are detected through `content_sha256`.
-    AttrSchema::plain("content").unobservable(),
+    // Kept in state so that plans can show a line diff. Changes on the host are
+    // detected through `content_sha256`; observe reads the content back only when the
+    // hash differs (world-readable text files under a size cap), so that drift shows
+    // as a line diff; otherwise the recorded value stands.
+    AttrSchema::plain("content"),
     // Filled in by `normalize` from `content`; observe reports the live file's hash.
     AttrSchema::plain("content_sha256").computed(),
     AttrSchema::plain("mode"),
@@ -48,6 +50,10 @@ const FIREWALL_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("proto"),
     AttrSchema::plain("allow_from"),
     AttrSchema::plain("comment"),
+    // Rules in terrace's chain that terrace did not write and that can match this
+    // rule's traffic, as nft prints them. Always `[]` in the configuration: anything
+    // else is drift, and apply removes them.
+    AttrSchema::plain("foreign_rules"),
 ];
 
 const COMMAND_ATTRS: &[AttrSchema] = &[

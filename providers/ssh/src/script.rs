@@ -6,12 +6,21 @@
 //! rest of the script by reading stdin, and data (file contents, user commands) is
 //! embedded as base64 in quoted here-documents, never as arguments.
 
-/// The one command line ever sent: fixed text, no data in it.
-pub(crate) fn wrapper(sudo: bool) -> String {
+/// Exit status of a script that the host itself stopped at its time limit
+/// (coreutils' and busybox's `timeout`).
+pub(crate) const TIMED_OUT: i32 = 124;
+
+/// The one command line ever sent: fixed text, no data in it but the time limit in
+/// seconds. The host stops the script itself after `limit_secs` (where `timeout`
+/// exists), so that a command terrace gave up on does not run on forever.
+pub(crate) fn wrapper(sudo: bool, limit_secs: u64) -> String {
     // 077 only while the script is saved (it may carry secrets); the script itself runs
     // with the usual 022, so directories and files it creates are readable as expected.
-    let body = "umask 077; f=$(mktemp) || exit 125; cat >\"$f\"; umask 022; \
-                sh \"$f\" </dev/null; rc=$?; rm -f \"$f\"; exit $rc";
+    let body = format!(
+        "umask 077; f=$(mktemp) || exit 125; cat >\"$f\"; umask 022; \
+         if command -v timeout >/dev/null 2>&1; then timeout -k 5 {limit_secs} sh \"$f\" </dev/null; \
+         else sh \"$f\" </dev/null; fi; rc=$?; rm -f \"$f\"; exit $rc"
+    );
     if sudo {
         format!("sudo -n sh -c '{body}'")
     } else {
@@ -74,7 +83,7 @@ mod tests {
     #[test]
     fn the_command_line_is_fixed_and_carries_no_data() {
         for sudo in [false, true] {
-            let w = wrapper(sudo);
+            let w = wrapper(sudo, 60);
             assert!(w.contains("cat >\"$f\""), "{w}");
             assert!(w.contains("</dev/null"), "{w}");
             assert_eq!(w.starts_with("sudo -n "), sudo);

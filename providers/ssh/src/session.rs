@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use terrace_provider::ProviderError;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, Semaphore};
@@ -70,7 +70,27 @@ impl HostConfig {
 const MAX_CONCURRENT: usize = 6;
 /// How often a refused channel is retried (with growing pauses) before giving up.
 const OPEN_RETRIES: u32 = 8;
+/// TCP connect and SSH banner: a host that accepts connections and never answers
+/// fails after this long (ssh's `ConnectTimeout` covers the banner exchange).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole login (key exchange, authentication), in case a host stalls after its
+/// banner, where ssh has no timeout of its own.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Keep-alive probes on the connection: a host that stops answering mid-command
+/// (powered off, frozen, cut off) is given up after three missed probes, so about
+/// 15 s, however long a command may legitimately run.
+const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the ssh master (a background process, by ssh's design) outlives its last
+/// user. terrace holds a connection to the master's control socket for as long as it
+/// runs, so this only counts once terrace is gone, even after `kill -9`: then the
+/// master, and every forward it holds, ends within this many seconds.
+pub(crate) const MASTER_LINGER_SECS: usize = 5;
+/// A probe (observe) that takes longer than this has hung (a guard that never ends).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
+/// One apply step (a package install, a user command) that takes longer has hung.
+const STEP_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Local control-socket requests: opening or closing a forward, a liveness check.
+pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The output of one remote command.
 #[derive(Debug, Clone)]
@@ -93,9 +113,16 @@ impl RunOutput {
 pub struct SshHost {
     pub(crate) cfg: HostConfig,
     session: Mutex<Option<Arc<Session>>>,
+    /// A connection to the master's control socket, held (idle) while this host is
+    /// open: it keeps the master from expiring (see [`MASTER_LINGER_SECS`]) and is
+    /// closed by the kernel if terrace dies, whatever the signal.
+    hold: Mutex<Option<tokio::net::UnixStream>>,
     permits: Semaphore,
     commands: AtomicU64,
     pub(crate) forwards: Forwards,
+    /// Time limits of a probe and of an apply step.
+    probe_limit: Duration,
+    step_limit: Duration,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -112,10 +139,27 @@ impl SshHost {
         SshHost {
             cfg,
             session: Mutex::new(None),
+            hold: Mutex::new(None),
             permits: Semaphore::new(MAX_CONCURRENT),
             commands: AtomicU64::new(0),
             forwards: Forwards::default(),
+            probe_limit: PROBE_TIMEOUT,
+            step_limit: STEP_TIMEOUT,
         }
+    }
+
+    /// The same host with other time limits for a probe (observe: 5 minutes unless
+    /// set) and for one apply step (30 minutes): a remote command that runs longer is
+    /// abandoned with an error naming the host, so that nothing waits forever on it.
+    pub fn with_time_limits(mut self, probe: Duration, step: Duration) -> Self {
+        self.probe_limit = probe;
+        self.step_limit = step;
+        self
+    }
+
+    /// The time limit of one probe.
+    pub(crate) fn probe_limit(&self) -> Duration {
+        self.probe_limit
     }
 
     /// The host's configuration.
@@ -136,15 +180,19 @@ impl SshHost {
         let taken = self.session.lock().await.take();
         if let Some(session) = taken {
             match Arc::try_unwrap(session) {
-                Ok(s) => {
-                    if let Err(e) = s.close().await {
-                        tracing::debug!(target = %self.cfg.target(), error = %e, "close");
+                Ok(s) => match tokio::time::timeout(CONTROL_TIMEOUT, s.close()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(target = %self.cfg.target(), error = %e, "close")
                     }
-                }
+                    Err(_) => tracing::debug!(target = %self.cfg.target(), "close timed out"),
+                },
                 // Still used by a running command: its Drop shuts the master down.
                 Err(shared) => drop(shared),
             }
         }
+        // Released last: without it the master ends by itself shortly.
+        self.hold.lock().await.take();
     }
 
     pub(crate) fn connect_error(&self, message: impl Into<String>) -> ProviderError {
@@ -163,13 +211,18 @@ impl SshHost {
         }
         let c = &self.cfg;
         let mut b = SessionBuilder::default();
+        let linger = std::num::NonZeroUsize::new(MASTER_LINGER_SECS).expect("not zero");
         b.user(c.user.clone())
             .port(c.port)
             .connect_timeout(CONNECT_TIMEOUT)
-            .server_alive_interval(Duration::from_secs(15))
-            // The control socket lives in the system temp dir: the default (the
-            // current directory) may be read-only or too long a path for a socket.
-            .control_directory(std::env::temp_dir())
+            .server_alive_interval(ALIVE_INTERVAL)
+            .control_persist(ControlPersist::IdleFor(linger))
+            // The control socket lives in the host's private (0700) temp directory:
+            // the default (the current directory) may be read-only or too long a
+            // path for a socket, and whoever reaches the socket uses the connection.
+            .control_directory(self.forwards.private_dir().map_err(|e| {
+                self.connect_error(format!("cannot create a private directory: {e}"))
+            })?)
             .known_hosts_check(match c.host_key_check {
                 HostKeyCheck::Strict => KnownHosts::Strict,
                 HostKeyCheck::AcceptNew => KnownHosts::Add,
@@ -180,10 +233,26 @@ impl SshHost {
         if let Some(k) = &c.known_hosts {
             b.user_known_hosts_file(k);
         }
-        let session = b
-            .connect_mux(&c.address)
+        let session = tokio::time::timeout(LOGIN_TIMEOUT, b.connect_mux(&c.address))
             .await
+            .map_err(|_| {
+                self.connect_error(format!(
+                    "no answer within {}s (the host accepts connections but does not \
+                     complete the SSH login)",
+                    LOGIN_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|e| self.connect_error(describe_connect_error(&e)))?;
+        let hold = match hold_master(session.control_socket()).await {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = tokio::time::timeout(CONTROL_TIMEOUT, session.close()).await;
+                return Err(
+                    self.connect_error(format!("cannot attach to the ssh control socket: {e}"))
+                );
+            }
+        };
+        *self.hold.lock().await = Some(hold);
         let session = Arc::new(session);
         *slot = Some(session.clone());
         tracing::debug!(target = %c.target(), "connected");
@@ -200,24 +269,69 @@ impl SshHost {
         let mut slot = self.session.lock().await;
         if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, dead)) {
             *slot = None;
+            self.hold.lock().await.take();
         }
     }
 
+    /// After a failed or timed-out command: if the master no longer answers, forget it
+    /// (the next command reconnects) and return true.
+    async fn forget_if_dead(&self, session: &Arc<Session>) -> bool {
+        let alive = matches!(
+            tokio::time::timeout(CONTROL_TIMEOUT, session.check()).await,
+            Ok(Ok(()))
+        );
+        if !alive {
+            self.reset(session).await;
+        }
+        !alive
+    }
+
     /// Runs a shell script on the host (as root through `sudo -n` when `root` and the
-    /// login user is not root). The script goes over stdin: the command line is always
-    /// the fixed [`script::wrapper`].
+    /// login user is not root), giving up after the step time limit. The script goes over
+    /// stdin: the command line is always the fixed [`script::wrapper`].
     pub(crate) async fn run(&self, body: &str, root: bool) -> Result<RunOutput, ProviderError> {
+        self.run_for(body, root, self.step_limit).await
+    }
+
+    /// [`SshHost::run`] with its own time limit.
+    pub(crate) async fn run_for(
+        &self,
+        body: &str,
+        root: bool,
+        limit: Duration,
+    ) -> Result<RunOutput, ProviderError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| self.connect_error("connection closed"))?;
-        let wrapper = script::wrapper(root && self.cfg.sudo());
+        let wrapper = script::wrapper(root && self.cfg.sudo(), limit.as_secs().max(1));
+        let too_long = || {
+            self.connect_error(format!(
+                "the remote command did not finish within {}s",
+                limit.as_secs()
+            ))
+        };
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             let session = self.session().await?;
             self.commands.fetch_add(1, Ordering::Relaxed);
-            match self.run_once(&session, &wrapper, body).await {
+            // The host stops the script at `limit`; this side waits a little longer,
+            // for a host that no longer answers at all.
+            let res = tokio::time::timeout(
+                limit + CONTROL_TIMEOUT,
+                self.run_once(&session, &wrapper, body),
+            )
+            .await;
+            let Ok(res) = res else {
+                self.forget_if_dead(&session).await;
+                return Err(too_long());
+            };
+            match res {
+                Ok(out) if out.code == Some(script::TIMED_OUT) && started.elapsed() >= limit => {
+                    return Err(too_long())
+                }
                 Ok(out) => return self.check_sudo(out),
                 Err(e) if is_refused(&e) && attempt < OPEN_RETRIES => {
                     // Another user of the same connection (a forward) holds channels.
@@ -225,8 +339,13 @@ impl SshHost {
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
                 Err(e) => {
-                    if session.check().await.is_err() {
-                        self.reset(&session).await;
+                    if self.forget_if_dead(&session).await {
+                        // The command was under way: say that its outcome is unknown.
+                        return Err(self.connect_error(format!(
+                            "the connection to the host was lost while a command ran \
+                             (no answer to keep-alives, or the host went down); whether \
+                             it completed is unknown: {e}"
+                        )));
                     }
                     return Err(self.connect_error(format!("remote command failed: {e}")));
                 }
@@ -287,6 +406,27 @@ impl SshHost {
         }
         Ok(out)
     }
+}
+
+/// Opens an idle client connection to the master's control socket and completes the
+/// mux hello (the master's `MUX_MSG_HELLO`, version 4, answered in kind), so that the
+/// master counts a live client for as long as the connection is open.
+async fn hold_master(ctl: &std::path::Path) -> std::io::Result<tokio::net::UnixStream> {
+    use tokio::io::AsyncReadExt;
+    const HELLO: [u8; 12] = [0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 4];
+    let attach = async {
+        let mut s = tokio::net::UnixStream::connect(ctl).await?;
+        let mut theirs = [0u8; 12];
+        s.read_exact(&mut theirs).await?;
+        if theirs[..8] != HELLO[..8] {
+            return Err(std::io::Error::other("unexpected mux hello"));
+        }
+        s.write_all(&HELLO).await?;
+        Ok(s)
+    };
+    tokio::time::timeout(CONTROL_TIMEOUT, attach)
+        .await
+        .map_err(|_| std::io::Error::other("timed out"))?
 }
 
 /// "Session open refused by peer": sshd's MaxSessions is exhausted for the moment.

@@ -111,3 +111,98 @@ async fn a_missing_directory_is_a_clear_error_naming_the_host() {
     assert!(err.contains("host testhost"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[tokio::test]
+async fn drift_reads_back_the_live_text_of_world_readable_files_only() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let want = |path: &str, mode: &str| {
+        normalized(
+            &p,
+            FILE,
+            attrs(json!({"path": path, "content": "a\nb\n", "mode": mode})),
+        )
+    };
+    let live_of = |o: Observed| match o {
+        Observed::Present(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let (public, private, big, binary, same) = (
+        dir.path("public"),
+        dir.path("private"),
+        dir.path("big"),
+        dir.path("binary"),
+        dir.path("same"),
+    );
+    let write = |path: &str, content: &[u8], mode: u32| {
+        std::fs::write(path, content).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write(&public, b"a\nchanged by hand\n", 0o644);
+    write(&private, b"a\nDB_PASSWORD=x\n", 0o640);
+    write(&big, &vec![b'x'; 70 * 1024], 0o644);
+    write(&binary, b"a\0b\n", 0o644);
+    write(&same, b"a\nb\n", 0o644);
+
+    let live = live_of(observe(&p, FILE, &want(&public, "0644")).await);
+    assert_eq!(live["content"], "a\nchanged by hand\n");
+    // Not readable by everyone on the host: may be secret, never fetched.
+    let live = live_of(observe(&p, FILE, &want(&private, "0640")).await);
+    assert!(!live.contains_key("content"), "{live:?}");
+    assert_ne!(
+        live["content_sha256"],
+        want(&private, "0640")["content_sha256"]
+    );
+    // Recorded as private, made readable by hand: still never fetched.
+    let live = live_of(observe(&p, FILE, &want(&public, "0640")).await);
+    assert!(!live.contains_key("content"), "{live:?}");
+    // Over the size cap, or not text: the hashes tell the drift.
+    let live = live_of(observe(&p, FILE, &want(&big, "0644")).await);
+    assert!(!live.contains_key("content"));
+    let live = live_of(observe(&p, FILE, &want(&binary, "0644")).await);
+    assert!(!live.contains_key("content"));
+    // Unchanged: nothing is transferred.
+    let live = live_of(observe(&p, FILE, &want(&same, "0644")).await);
+    assert!(!live.contains_key("content"));
+}
+
+#[tokio::test]
+async fn apply_never_writes_through_a_link_or_into_a_directory() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    // A link planted where a managed file goes (since the plan) points at a file
+    // root owns: applying must not change that file's content or mode.
+    let victim = dir.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (link, sub) = (dir.path("link.conf"), dir.path("sub"));
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    for (path, content) in [(&link, Some("x\n")), (&link, None), (&sub, Some("x\n"))] {
+        let mut a = json!({"path": path, "mode": "0666"});
+        if let Some(c) = content {
+            a["content"] = json!(c);
+        }
+        let desired = normalized(&p, FILE, attrs(a));
+        let err = step(&p, FILE, Operation::Update, Some(&desired), Some(&desired))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") || err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_dir(&sub).unwrap().count(),
+        0,
+        "nothing moved into it"
+    );
+}

@@ -13,6 +13,9 @@ use terrace_provider_ssh::FIREWALL_RULE;
 
 const NS: &str = "terrace-fw";
 const PORT: u16 = 18081;
+/// The tests share the namespace's one terrace table: a foreign rule one test inserts
+/// is (rightly) visible to the others, so they run one at a time.
+static TABLE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A TCP listener inside the namespace, killed on drop.
 struct Listener(Child);
@@ -62,6 +65,7 @@ fn reachable(from_inside: bool) -> bool {
 
 #[tokio::test]
 async fn a_rule_blocks_all_but_the_allowed_address() {
+    let _one_at_a_time = TABLE.lock().await;
     let p = provider("TERRACE_TEST_SSH_FW");
     let addr = Address::new("host_firewall_rule.test[\"app\"]");
     let _listener = Listener::start();
@@ -152,4 +156,118 @@ async fn a_rule_blocks_all_but_the_allowed_address() {
         observe_at(&p, FIREWALL_RULE, &addr, &flipped).await,
         Observed::Absent
     );
+}
+
+fn nft(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", NS, "nft"])
+        .args(args)
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn merged_networks_converge_and_foreign_rules_are_drift_until_applied_away() {
+    let _one_at_a_time = TABLE.lock().await;
+    let p = provider("TERRACE_TEST_SSH_FW");
+    let port = 18082;
+    let addr = Address::new("host_firewall_rule.test[\"merge\"]");
+    // Adjacent addresses (nft prints them as a range), adjacent halves of a network and
+    // an address inside it: nft keeps {10.203.0.1-10.203.0.2, 192.0.2.0/24}.
+    let desired = normalized(
+        &p,
+        FIREWALL_RULE,
+        attrs(json!({"port": port, "allow_from":
+            ["10.203.0.2", "192.0.2.128/25", "10.203.0.1", "192.0.2.0/25", "192.0.2.7"]})),
+    );
+    assert_eq!(
+        desired["allow_from"],
+        json!(["10.203.0.1", "10.203.0.2", "192.0.2.0/24"])
+    );
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Delete,
+        Some(&desired),
+        None,
+    )
+    .await
+    .unwrap();
+    let stored = step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Create,
+        None,
+        Some(&desired),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Reads back equal: the next plan is empty instead of drifting forever.
+    assert_matches(
+        &observe_at(&p, FIREWALL_RULE, &addr, &desired).await,
+        &desired,
+    );
+
+    // Someone opens the port by hand in terrace's own chain.
+    nft(&[
+        "insert",
+        "rule",
+        "inet",
+        "terrace",
+        "input",
+        "tcp",
+        "dport",
+        &port.to_string(),
+        "accept",
+    ]);
+    let Observed::Present(live) = observe_at(&p, FIREWALL_RULE, &addr, &desired).await else {
+        panic!("rule vanished")
+    };
+    assert_eq!(
+        live["foreign_rules"],
+        json!([format!("tcp dport {port} accept")]),
+        "{live:?}"
+    );
+    assert_eq!(live["allow_from"], desired["allow_from"]);
+
+    // Apply (an update back to the configuration) removes it.
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Update,
+        Some(&stored),
+        Some(&desired),
+    )
+    .await
+    .unwrap();
+    assert_matches(
+        &observe_at(&p, FIREWALL_RULE, &addr, &desired).await,
+        &desired,
+    );
+    let listing = nft(&["list", "table", "inet", "terrace"]);
+    assert!(
+        !listing.contains(&format!("dport {port} accept")),
+        "{listing}"
+    );
+
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Delete,
+        Some(&desired),
+        None,
+    )
+    .await
+    .unwrap();
 }

@@ -70,5 +70,6 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
         "resource_drift": drift,
         "conflicts": plan.conflicts,
         "safeguards": plan.safeguards,
+        "unverified": plan.unverified,
     })
 }

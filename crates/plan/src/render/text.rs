@@ -95,9 +95,26 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         }
     }
 
-    if plan.is_empty() && opts.partial {
+    if !plan.unverified.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            p.bold("Not verified (terrace could not check these; the plan cannot vouch for them):")
+        );
+        for note in &plan.unverified {
+            let _ = writeln!(out, "  - {note}");
+        }
+        out.push('\n');
+    }
+
+    if plan.is_empty() && (opts.partial || !plan.unverified.is_empty()) {
+        let rest = if opts.partial {
+            " among the resources that could be planned; the others are listed below.\n"
+        } else {
+            " among what could be verified; see what was not, above.\n"
+        };
         out.push_str(&p.bold("No changes"));
-        out.push_str(" among the resources that could be planned; the others are listed below.\n");
+        out.push_str(rest);
     } else if plan.is_empty() {
         out.push_str(&p.bold("No changes."));
         out.push_str(" The live systems match the configuration.\n");
@@ -274,6 +291,32 @@ fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
             let width = attrs.iter().map(|a| a.name.len()).max().unwrap_or(0);
             for a in attrs {
                 let pad = " ".repeat(width - a.name.len());
+                // Lists (an account's extra access) read best item by item: what
+                // appeared and what went away.
+                if let (Some(Value::Array(before)), Some(Value::Array(after))) =
+                    (&a.before, &a.after)
+                {
+                    let _ = writeln!(out, "      {} {}{pad} = [", p.sym(Sym::Change), a.name);
+                    for gone in before.iter().filter(|v| !after.contains(v)) {
+                        let _ =
+                            writeln!(out, "          {} {}", p.sym(Sym::Remove), item_text(gone));
+                    }
+                    for new in after.iter().filter(|v| !before.contains(v)) {
+                        let _ = writeln!(out, "          {} {}", p.sym(Sym::Add), item_text(new));
+                    }
+                    let _ = writeln!(out, "        ]");
+                    continue;
+                }
+                // Text edited by hand (a file) shows what changed, line by line.
+                if let (Some(Value::String(x)), Some(Value::String(y))) = (&a.before, &a.after) {
+                    if (x.contains('\n') || y.contains('\n')) && x != REDACTED && y != REDACTED {
+                        let _ =
+                            writeln!(out, "      {} {}{pad} = <<-EOT", p.sym(Sym::Change), a.name);
+                        render_line_diff(out, p, x, y);
+                        let _ = writeln!(out, "        EOT");
+                        continue;
+                    }
+                }
                 let b = a
                     .before
                     .as_ref()
@@ -318,6 +361,14 @@ fn render_conflict(out: &mut String, p: &Painter, c: &Conflict) {
 }
 
 /// Values print as HCL-ish literals: strings quoted, lists and objects as compact JSON.
+/// One list item: strings without JSON quotes, so worded findings read as sentences.
+fn item_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => value_text(other),
+    }
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) if s == REDACTED => REDACTED.to_string(),

@@ -172,7 +172,7 @@ pub fn address_of(type_name: &str, name: &str) -> String {
 pub async fn observe_present(p: &DockerProvider, type_name: &str, stored: &Attrs) -> Attrs {
     match observe(p, type_name, stored).await {
         Observed::Present(a) => a,
-        Observed::Absent => panic!("{type_name} {:?} is absent", stored.get("name")),
+        other => panic!("{type_name} {:?}: {other:?}", stored.get("name")),
     }
 }
 

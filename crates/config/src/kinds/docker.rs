@@ -1,5 +1,6 @@
-//! Evaluating `image`, `network` and `volume` blocks, tenant volumes, service
-//! `container` blocks and tenant `app` blocks straight into `docker_*` resources.
+//! Code shared by the Docker kinds (`image`, `network`, `volume`), and the containers
+//! of service `container` blocks and tenant `app` blocks, evaluated straight into
+//! `docker_*` resources.
 //!
 //! Only attributes the user set (plus derived routing labels) go into a resource, so
 //! that the planner compares nothing else. Lists are normalised here (`networks` items
@@ -12,10 +13,7 @@ use serde_json::Value as Json;
 use terrace_provider::{Attrs, DesiredResource};
 
 use super::*;
-use crate::lower::docker_key;
-
-/// Pull policies of an `image` block.
-const PULL: &[&str] = &["never", "if_missing", "always"];
+use crate::model::docker_key;
 
 /// One instance of an image, network or volume block.
 pub(super) struct Instance {
@@ -50,145 +48,40 @@ pub(super) struct ContainerCtx {
     pub app: bool,
 }
 
-/// An HCL value as an attribute value.
-fn json(v: &Value) -> Json {
-    serde_json::to_value(v).expect("HCL values always serialize")
+/// Which block owns a Docker resource, its address, and what it depends on.
+pub(super) struct Placement {
+    owner: Node,
+    address: String,
+    /// References of the block (cross-block dependencies).
+    targets: Vec<Target>,
+    /// Dependencies known at evaluation.
+    depends_on: Vec<Address>,
 }
 
-/// A string list item or map value: strings, numbers and bools (as strings).
-fn scalar_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-impl Reader {
-    /// A list of strings (`command`, `ports`, `cmd`), each element checked in place.
-    pub(super) fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
-        let v = self.value(attr)?;
-        self.string_list_of(attr, &attr.loc, &attr.key, &v, example, false)
-    }
-
-    /// `v` as a list of strings. Elements of a list literal written as the attribute
-    /// value are located one by one; in a `nested` list (`healthcheck.test`) errors
-    /// point at `loc`.
-    fn string_list_of(
-        &mut self,
-        attr: &RawAttr,
-        loc: &Loc,
-        field: &str,
-        v: &Value,
-        example: &str,
-        nested: bool,
-    ) -> Option<Vec<String>> {
-        let Value::Array(items) = v else {
-            self.errors.push(wrong_type(
-                attr,
-                loc,
-                field,
-                "a list of strings",
-                v,
-                example,
-            ));
-            return None;
-        };
-        let mut out = Vec::new();
-        for (i, x) in items.iter().enumerate() {
-            match x {
-                Value::String(s) => out.push(s.clone()),
-                other => {
-                    let at = if nested {
-                        loc.clone()
-                    } else {
-                        item_loc(attr, i)
-                    };
-                    self.errors.push(wrong_type(
-                        attr,
-                        &at,
-                        &format!("{field}[{i}]"),
-                        "a string",
-                        other,
-                        example,
-                    ));
-                    return None;
-                }
-            }
-        }
-        Some(out)
-    }
-
-    /// A map of strings (`env`, `labels`); numbers and bools become strings.
-    fn string_map(
-        &mut self,
-        attr: &RawAttr,
-        example: &str,
-    ) -> Option<serde_json::Map<String, Json>> {
-        let v = self.value(attr)?;
-        let Value::Object(map) = &v else {
-            self.errors.push(wrong_type(
-                attr,
-                &attr.loc,
-                &attr.key,
-                "a map of strings",
-                &v,
-                example,
-            ));
-            return None;
-        };
-        let mut out = serde_json::Map::new();
-        let mut ok = true;
-        for (k, x) in map {
-            match scalar_string(x) {
-                Some(s) => {
-                    out.insert(k.clone(), Json::String(s));
-                }
-                None => {
-                    self.errors.push(wrong_type(
-                        attr,
-                        &field_loc(attr, k),
-                        &format!("{}.{k}", attr.key),
-                        "a string",
-                        x,
-                        example,
-                    ));
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(out)
-    }
+/// What a Docker block body evaluated to.
+pub(super) struct DockerBody {
+    /// The host whose engine runs it (`None`: the local engine).
+    pub(super) host: Option<String>,
+    pub(super) attrs: Attrs,
+    /// Resource attributes whose value came from something sensitive.
+    pub(super) sensitive: BTreeSet<String>,
+    /// The Docker name and where it is written.
+    pub(super) name: (String, Loc),
 }
 
 impl<'a> State<'a> {
-    pub(super) fn image(&mut self, label: &str) -> bool {
-        self.top_level(label, "image", Self::image_body)
-    }
-
-    pub(super) fn network(&mut self, label: &str) -> bool {
-        self.top_level(label, "network", Self::network_body)
-    }
-
-    pub(super) fn volume(&mut self, label: &str) -> bool {
-        self.top_level(label, "volume", Self::volume_body)
-    }
-
     /// Evaluates every instance of a top-level image, network or volume block and
-    /// declares its value under `ns`.
-    fn top_level(
+    /// declares its value under the kind's namespace.
+    pub(super) fn top_level(
         &mut self,
         label: &str,
-        ns: &'static str,
+        kind: Kind,
         body: fn(&mut State<'a>, &RawBlock, Instance) -> Option<Value>,
     ) -> bool {
         let decls = self.decls;
-        let (block, owner) = match ns {
-            "image" => (&decls.images[label], Node::Image(label.to_string())),
-            "network" => (&decls.networks[label], Node::Network(label.to_string())),
-            _ => (&decls.volumes[label], Node::Volume(label.to_string())),
-        };
+        let block = &decls.of(kind)[label];
+        let owner = Node::Block(kind, label.to_string());
+        let ns = kind.keyword();
         let Some((instances, each_sensitive)) = self.instances(block) else {
             return false;
         };
@@ -230,15 +123,12 @@ impl<'a> State<'a> {
                 Value::Object(values)
             }
         };
-        self.ns
-            .get_mut(ns)
-            .expect("namespace")
-            .insert(label.to_string(), value);
+        self.ns.declare(kind, label, value);
         ok
     }
 
     /// The resource attributes whose block attribute is sensitive.
-    fn sensitive_keys(
+    pub(super) fn sensitive_keys(
         &self,
         block: &RawBlock,
         pairs: &[(&str, &[&str])],
@@ -256,7 +146,7 @@ impl<'a> State<'a> {
     }
 
     /// `name`, or the default; checked as a Docker name.
-    fn docker_name(
+    pub(super) fn docker_name(
         &self,
         r: &mut Reader,
         block: &RawBlock,
@@ -264,249 +154,69 @@ impl<'a> State<'a> {
         default: &str,
         example: &str,
     ) -> Option<(String, Loc)> {
-        r.name_or_default(
-            block,
+        let rule = NameRule {
             default,
-            &block.head_loc,
+            default_loc: &block.head_loc,
             example,
             what,
-            "Docker",
-            validate::docker_name,
-            validate::DOCKER_NAME_HELP,
-        )
+            kind: "Docker",
+            help: validate::DOCKER_NAME_HELP,
+        };
+        r.name_or_default(block, &rule, validate::docker_name)
     }
 
-    /// Records one evaluated Docker resource.
-    #[allow(clippy::too_many_arguments)]
-    fn push_docker(
-        &mut self,
-        inst_owner: Node,
-        address: String,
-        type_name: &str,
-        host: Option<&str>,
-        attrs: Attrs,
-        sensitive_attrs: BTreeSet<String>,
-        (name, name_loc): (String, Loc),
-        targets: Vec<Target>,
-        depends_on: Vec<Address>,
-    ) {
+    /// Records one evaluated Docker resource of `type_name`, owned and placed as
+    /// `at` says.
+    pub(super) fn push_docker(&mut self, at: Placement, type_name: &str, body: DockerBody) {
+        let DockerBody {
+            host,
+            attrs,
+            sensitive,
+            name: (name, name_loc),
+        } = body;
         self.out.docker.push(DockerItem {
-            node: inst_owner,
+            node: at.owner,
             resource: DesiredResource {
-                address: Address::new(address),
+                address: Address::new(at.address),
                 type_name: type_name.to_string(),
-                provider: docker_key(host),
+                provider: docker_key(host.as_deref()),
                 attrs,
-                sensitive_attrs,
-                depends_on,
+                sensitive_attrs: sensitive,
+                depends_on: at.depends_on,
             },
             name,
             name_loc,
-            targets,
+            targets: at.targets,
         });
-    }
-
-    fn image_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = r.string(block, "name", "\"nginx:1.27\"");
-        if let Some((n, loc)) = &name {
-            if let Err(msg) = validate::image_name(n) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid image name \"{}\": {msg}", n.escape_debug()),
-                    )
-                    .at(loc, "not an image reference")
-                    .help("write an image reference like \"nginx:1.27\" or \"registry.example/team/app:2\""),
-                );
-            }
-        }
-        let pull = r.string(block, "pull", "\"if_missing\"");
-        if let Some((p, loc)) = &pull {
-            if !PULL.contains(&p.as_str()) {
-                r.errors.push(
-                    ConfigError::new(
-                        ErrorKind::InvalidValue,
-                        format!("invalid value for \"pull\": \"{}\"", p.escape_debug()),
-                    )
-                    .at(loc, "not a pull policy")
-                    .help(suggest(p, PULL.iter().copied(), |all| {
-                        format!("pull must be {}", list_names(&all))
-                    })),
-                );
-            }
-        }
-        let source = r
-            .string(block, "source", "\"images/rootfs.tar\"")
-            .map(|(s, _)| {
-                let joined = self.dir.join(&s);
-                std::path::absolute(&joined)
-                    .unwrap_or(joined)
-                    .display()
-                    .to_string()
-            });
-        let cmd = block
-            .attr("cmd")
-            .and_then(|a| r.string_list(a, "[\"httpd\", \"-f\"]"));
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let pull = pull.map_or_else(|| "if_missing".to_string(), |p| p.0);
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        attrs.insert("pull".into(), Json::from(pull.as_str()));
-        if let Some(s) = &source {
-            attrs.insert("source".into(), Json::from(s.as_str()));
-        }
-        if let Some(c) = &cmd {
-            attrs.insert("cmd".into(), Json::from(c.clone()));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[
-                ("name", &["name"]),
-                ("pull", &["pull"]),
-                ("source", &["source"]),
-                ("cmd", &["cmd"]),
-            ],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("pull", Value::from(pull)),
-            ("source", source.map_or(Value::Null, Value::from)),
-            (
-                "cmd",
-                cmd.map_or(Value::Null, |c| {
-                    Value::Array(c.into_iter().map(Value::from).collect())
-                }),
-            ),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        self.push_shared(
-            "image",
-            inst,
-            host,
-            attrs,
-            sensitive,
-            value,
-            (name, name_loc),
-        )
-    }
-
-    fn network_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = self.docker_name(&mut r, block, "network", &inst.default_name, "\"farm\"");
-        let driver = r.string(block, "driver", "\"bridge\"").map(|d| d.0);
-        let internal = r.bool(block, "internal");
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        if let Some(d) = &driver {
-            attrs.insert("driver".into(), Json::from(d.as_str()));
-        }
-        if let Some(i) = internal {
-            attrs.insert("internal".into(), Json::Bool(i));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[("name", &["name"]), ("driver", &["driver"])],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("driver", driver.map_or(Value::Null, Value::from)),
-            ("internal", internal.map_or(Value::Null, Value::Bool)),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        self.push_shared(
-            "network",
-            inst,
-            host,
-            attrs,
-            sensitive,
-            value,
-            (name, name_loc),
-        )
     }
 
     /// Records an image, network or volume: its referenceable `value` (matched by
     /// name when containers refer to it) and its resource.
-    #[allow(clippy::too_many_arguments)]
-    fn push_shared(
+    pub(super) fn push_shared(
         &mut self,
-        kind: &'static str,
+        kind: Kind,
         inst: Instance,
-        host: Option<String>,
-        attrs: Attrs,
-        sensitive: BTreeSet<String>,
+        body: DockerBody,
         value: Value,
-        (name, name_loc): (String, Loc),
     ) -> Option<Value> {
         self.docker_values
             .entry(kind)
             .or_default()
-            .push((value.clone(), name.clone()));
-        self.push_docker(
-            inst.owner,
-            inst.address,
-            &format!("docker_{kind}"),
-            host.as_deref(),
-            attrs,
-            sensitive,
-            (name, name_loc),
-            inst.targets,
-            Vec::new(),
-        );
+            .push((value.clone(), body.name.0.clone()));
+        let at = Placement {
+            owner: inst.owner,
+            address: inst.address,
+            targets: inst.targets,
+            depends_on: Vec::new(),
+        };
+        self.push_docker(at, &format!("docker_{}", kind.keyword()), body);
         Some(value)
     }
 
-    /// A top-level volume instance or a tenant's volume.
-    pub(super) fn volume_body(&mut self, block: &RawBlock, inst: Instance) -> Option<Value> {
-        let mut r = Reader::new(inst.ctx.clone());
-        let name = self.docker_name(&mut r, block, "volume", &inst.default_name, "\"db_data\"");
-        let driver = r.string(block, "driver", "\"local\"").map(|d| d.0);
-        let host = self.host_attr(&mut r, block).or(inst.default_host.clone());
-        if !r.finish(self.errors) {
-            return None;
-        }
-        let (name, name_loc) = name?;
-        let mut attrs = Attrs::new();
-        attrs.insert("name".into(), Json::from(name.as_str()));
-        if let Some(d) = &driver {
-            attrs.insert("driver".into(), Json::from(d.as_str()));
-        }
-        let sensitive = self.sensitive_keys(
-            block,
-            &[("name", &["name"]), ("driver", &["driver"])],
-            inst.each_sensitive,
-        );
-        let value = obj(vec![
-            ("name", Value::from(name.as_str())),
-            ("driver", driver.map_or(Value::Null, Value::from)),
-            ("host", host.clone().map_or(Value::Null, Value::from)),
-        ]);
-        self.push_shared(
-            "volume",
-            inst,
-            host,
-            attrs,
-            sensitive,
-            value,
-            (name, name_loc),
-        )
-    }
-
     /// The Docker name of an evaluated image, network or volume equal to `v`.
-    fn referenced(&self, kind: &str, v: &Value) -> Option<String> {
+    pub(super) fn referenced(&self, kind: Kind, v: &Value) -> Option<String> {
         self.docker_values
-            .get(kind)?
+            .get(&kind)?
             .iter()
             .find(|(x, _)| x == v)
             .map(|(_, n)| n.clone())
@@ -521,7 +231,7 @@ impl<'a> State<'a> {
             let v = r.value(attr)?;
             let name = match &v {
                 Value::String(s) => Some(s.clone()),
-                Value::Object(_) => self.referenced("image", &v),
+                Value::Object(_) => self.referenced(Kind::Image, &v),
                 _ => None,
             };
             let Some(name) = name else {
@@ -693,17 +403,19 @@ impl<'a> State<'a> {
             ("running", &["running"]),
         ];
         let sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
-        self.push_docker(
-            c.owner,
-            c.address,
-            "docker_container",
-            host.as_deref(),
+        let at = Placement {
+            owner: c.owner,
+            address: c.address,
+            targets: c.targets,
+            depends_on: c.deps,
+        };
+        let body = DockerBody {
+            host,
             attrs,
             sensitive,
-            (name.clone(), name_loc),
-            c.targets,
-            c.deps,
-        );
+            name: (name.clone(), name_loc),
+        };
+        self.push_docker(at, "docker_container", body);
         Some(name)
     }
 
@@ -745,8 +457,10 @@ impl<'a> State<'a> {
                 attr,
                 i,
                 map,
-                &["source", "target", "read_only"],
-                &["source", "target"],
+                Keys {
+                    allowed: &["source", "target", "read_only"],
+                    required: &["source", "target"],
+                },
                 &field,
                 example,
             ) {
@@ -755,7 +469,7 @@ impl<'a> State<'a> {
             }
             let source = match &map["source"] {
                 Value::String(s) => Some(s.clone()),
-                o @ Value::Object(_) => self.referenced("volume", o),
+                o @ Value::Object(_) => self.referenced(Kind::Volume, o),
                 _ => None,
             };
             let Some(source) = source else {
@@ -840,7 +554,7 @@ impl<'a> State<'a> {
             let (name, aliases) = match item {
                 Value::String(s) => (s.clone(), Vec::new()),
                 Value::Object(map) => {
-                    if let Some(n) = self.referenced("network", item) {
+                    if let Some(n) = self.referenced(Kind::Network, item) {
                         (n, Vec::new())
                     } else {
                         if !check_keys(
@@ -848,8 +562,10 @@ impl<'a> State<'a> {
                             attr,
                             i,
                             map,
-                            &["name", "aliases"],
-                            &["name"],
+                            Keys {
+                                allowed: &["name", "aliases"],
+                                required: &["name"],
+                            },
                             &field,
                             "[{ name = network.farm.name, aliases = [\"db\"] }]",
                         ) {
@@ -949,38 +665,4 @@ impl<'a> State<'a> {
         }
         Some(out)
     }
-}
-
-/// Checks the keys of object element `i` of a list attribute.
-#[allow(clippy::too_many_arguments)]
-fn check_keys(
-    r: &mut Reader,
-    attr: &RawAttr,
-    i: usize,
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    required: &[&str],
-    field: &str,
-    example: &str,
-) -> bool {
-    let write_like = format!("{} = {example}", attr.key);
-    r.check_keys(
-        map,
-        allowed,
-        required,
-        field,
-        |k| item_key_loc(attr, i, k),
-        &item_loc(attr, i),
-        &write_like,
-    )
-}
-
-/// The location of key `key` in object element `i` of a list literal.
-fn item_key_loc(attr: &RawAttr, i: usize, key: &str) -> Loc {
-    let item = match &attr.expr {
-        Expression::Array(a) => a.iter().nth(i),
-        _ => None,
-    };
-    item.and_then(|e| crate::eval::key_in_object(e, attr, key))
-        .unwrap_or_else(|| item_loc(attr, i))
 }

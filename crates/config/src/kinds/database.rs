@@ -1,0 +1,431 @@
+//! `database` blocks (top level and inside tenants): evaluation, and lowering of one
+//! instance to the `sql_database`, `sql_user` and `sql_grant` resources.
+
+use super::*;
+use serde_json::{json, Value as Json};
+use terrace_provider::{Attrs, DesiredResource, ProviderKey};
+
+impl State<'_> {
+    pub(super) fn top_database(&mut self, label: &str) -> bool {
+        let decls = self.decls;
+        let block = &decls.of(Kind::Database)[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let node = Node::Block(Kind::Database, label.to_string());
+        let targets = block_targets(&block.attrs);
+        let mut ok = true;
+        let value = match instances {
+            None => {
+                let v = self.database_body(
+                    &node,
+                    block,
+                    format!("database.{label}"),
+                    self.ctx(),
+                    false,
+                    targets,
+                );
+                ok = v.is_some();
+                v.unwrap_or(Value::Null)
+            }
+            Some(list) => {
+                let mut values = Map::new();
+                for (key, each) in list {
+                    let mut ctx = self.ctx();
+                    ctx.declare_var("each", each);
+                    let base = format!("database.{label}[{}]", quote(&key));
+                    match self.database_body(
+                        &node,
+                        block,
+                        base,
+                        ctx,
+                        each_sensitive,
+                        targets.clone(),
+                    ) {
+                        Some(v) => {
+                            values.insert(key, v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                Value::Object(values)
+            }
+        };
+        self.ns.declare(Kind::Database, label, value);
+        ok
+    }
+
+    /// Evaluates one database block instance; returns its value for references. The
+    /// password is the configured one, or a marker for the one generated during apply.
+    pub(super) fn database_body(
+        &mut self,
+        owner: &Node,
+        block: &RawBlock,
+        base: String,
+        ctx: Context<'static>,
+        each_sensitive: bool,
+        targets: Vec<Target>,
+    ) -> Option<Value> {
+        let mut r = Reader::new(ctx);
+        let service = block.attr("service").and_then(|attr| {
+            let v = r.value(attr)?;
+            let name = v
+                .as_object()
+                .and_then(|o| o.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match name.and_then(|n| self.out.services.get(&n)) {
+                Some(s) if s.engine.is_sql() => Some((s.name.clone(), s.engine)),
+                Some(s) => {
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!(
+                                "service \"{}\" has engine \"{}\", which has no databases",
+                                s.name, s.engine
+                            ),
+                        )
+                        .at(&attr.loc, "not a SQL service")
+                        .help("a database block needs a service with engine \"postgres\", \"mysql\" or \"mariadb\""),
+                    );
+                    None
+                }
+                None => {
+                    r.errors.push(wrong_type(
+                        attr,
+                        &attr.loc,
+                        "service",
+                        "a reference to a service block",
+                        &v,
+                        "service.pg",
+                    ));
+                    None
+                }
+            }
+        });
+        let name = r.string(block, "name", "\"wp_app\"");
+        let user = r.string(block, "user", "\"wp_app\"");
+        let engine = service.as_ref().map(|s| s.1);
+        let limit_range = match engine {
+            Some(Engine::Postgres) => (-1, i64::from(i32::MAX)),
+            _ => (0, i64::from(u32::MAX)),
+        };
+        let connection_limit = block
+            .attr("connection_limit")
+            .and_then(|_| r.int(block, "connection_limit", limit_range, "10"));
+        let password = r.string(block, "password", "var.app_password");
+        let privileges = block.attr("privileges").and_then(|attr| {
+            let v = r.value(attr)?;
+            let Value::Array(items) = &v else {
+                r.errors.push(wrong_type(attr, &attr.loc, "privileges", "a list of strings", &v, "[\"ALL\"]"));
+                return None;
+            };
+            let mut out = Vec::new();
+            for item in items {
+                let Value::String(p) = item else {
+                    r.errors.push(wrong_type(attr, &attr.loc, "privileges", "a list of strings", &v, "[\"ALL\"]"));
+                    return None;
+                };
+                match validate::privilege(p) {
+                    Ok(p) => out.push(p),
+                    Err(msg) => {
+                        r.errors.push(
+                            ConfigError::new(ErrorKind::InvalidIdentifier, msg)
+                                .at(&attr.loc, "not a privilege keyword")
+                                .help("privileges are SQL keywords made of letters and single spaces, e.g. \"ALL\", \"SELECT\", \"ALL PRIVILEGES\""),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(out)
+        });
+        let mut charsets = Vec::new();
+        for key in ["charset", "collation"] {
+            let Some(attr) = block.attr(key) else {
+                charsets.push(None);
+                continue;
+            };
+            if engine == Some(Engine::Postgres) {
+                r.errors.push(
+                    ConfigError::new(ErrorKind::Unsupported, format!("\"{key}\" is not supported on postgres"))
+                        .at(&attr.key_loc, "MySQL/MariaDB only")
+                        .help(format!("remove \"{key}\": PostgreSQL databases use the server's encoding and locale")),
+                );
+                charsets.push(None);
+                continue;
+            }
+            let v = r.string(block, key, "\"utf8mb4\"");
+            if let Some((s, loc)) = &v {
+                if !validate::charset_name(s) {
+                    r.errors.push(
+                        ConfigError::new(ErrorKind::InvalidIdentifier, format!("invalid {key} \"{s}\""))
+                            .at(loc, format!("not a {key} name"))
+                            .help(format!("a {key} name has only ASCII letters, digits and underscores, e.g. utf8mb4")),
+                    );
+                }
+            }
+            charsets.push(v.map(|x| x.0));
+        }
+        // SQL names, checked with the span of the expression that produced them.
+        if let (Some((_, engine)), Some((n, loc))) = (&service, &name) {
+            check_sql_name(
+                &mut r.errors,
+                n,
+                loc,
+                *engine,
+                SqlName::Database,
+                "database name",
+            );
+            match &user {
+                Some((u, uloc)) => {
+                    check_sql_name(&mut r.errors, u, uloc, *engine, SqlName::User, "user name")
+                }
+                None => {
+                    if validate::sql_name(n, *engine, SqlName::Database).is_ok() {
+                        check_sql_name(
+                            &mut r.errors,
+                            n,
+                            loc,
+                            *engine,
+                            SqlName::User,
+                            "user name (defaulted from name)",
+                        );
+                    }
+                }
+            }
+        }
+        let mut sensitive = BTreeSet::new();
+        for key in [
+            "name",
+            "user",
+            "connection_limit",
+            "password",
+            "privileges",
+            "charset",
+            "collation",
+        ] {
+            if let Some(attr) = block.attr(key) {
+                if self.is_sensitive(attr, each_sensitive) {
+                    sensitive.insert(key);
+                }
+            }
+        }
+        let ok = r.finish(self.errors);
+        let (Some((service, engine)), Some((name, name_loc))) = (service, name) else {
+            return None;
+        };
+        if !ok {
+            return None;
+        }
+        if let Some((p, _)) = &password {
+            if !p.is_empty() {
+                self.out.secrets.push(p.clone());
+            }
+        }
+        let password_value = match &password {
+            Some((p, _)) => Value::from(p.as_str()),
+            None => Value::from(terrace_provider::refs::marker(
+                &Address::new(format!("{base}.user")),
+                "password",
+            )),
+        };
+        let inst = DbInstance {
+            base,
+            service: service.clone(),
+            engine,
+            user_set: user.is_some(),
+            user: user.as_ref().map_or_else(|| name.clone(), |u| u.0.clone()),
+            name: name.clone(),
+            connection_limit,
+            password: password.map(|p| p.0),
+            privileges: privileges.unwrap_or_else(|| vec!["ALL".to_string()]),
+            charset: charsets[0].clone(),
+            collation: charsets[1].clone(),
+            sensitive,
+        };
+        let value = obj(vec![
+            ("service", Value::from(service.as_str())),
+            ("name", Value::from(inst.name.as_str())),
+            ("user", Value::from(inst.user.as_str())),
+            (
+                "connection_limit",
+                inst.connection_limit.map_or(Value::Null, Value::from),
+            ),
+            (
+                "privileges",
+                Value::Array(
+                    inst.privileges
+                        .iter()
+                        .map(|p| Value::from(p.as_str()))
+                        .collect(),
+                ),
+            ),
+            (
+                "charset",
+                match engine {
+                    Engine::Postgres => Value::Null,
+                    _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
+                },
+            ),
+            (
+                "collation",
+                inst.collation.clone().map_or(Value::Null, Value::from),
+            ),
+            ("password", password_value),
+        ]);
+        self.out.databases.push(DbItem {
+            node: owner.clone(),
+            inst,
+            head: block.head_loc.clone(),
+            name_loc,
+            targets,
+        });
+        Some(value)
+    }
+}
+
+fn check_sql_name(
+    errors: &mut Vec<ConfigError>,
+    name: &str,
+    loc: &Loc,
+    engine: Engine,
+    what: SqlName,
+    desc: &str,
+) {
+    if let Err(msg) = validate::sql_name(name, engine, what) {
+        errors.push(
+            ConfigError::new(
+                ErrorKind::InvalidIdentifier,
+                format!("invalid {desc} \"{}\": {msg}", name.escape_debug()),
+            )
+            .at(loc, "this value is not a valid SQL name")
+            .help(validate::sql_name_help(engine, what)),
+        );
+    }
+}
+
+fn attrs(pairs: Vec<(&str, Option<Json>)>) -> Attrs {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// The three resources of one database instance.
+pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
+    let b = Address::new(db.base.clone());
+    let user_addr = Address::new(format!("{}.user", db.base));
+    let grant_addr = Address::new(format!("{}.grant", db.base));
+    let provider = ProviderKey(format!("service.{}", db.service));
+    let s = |attr: &'static str| db.sensitive.contains(attr);
+    // The user name comes from `user`, or from `name` when `user` is not set.
+    let user_sensitive = if db.user_set { s("user") } else { s("name") };
+    let limit = db.connection_limit.map(|n| json!(n));
+    let password = db.password.as_ref().map(|p| json!(p));
+    let privileges = json!(db.privileges);
+
+    let mut database_sens = BTreeSet::new();
+    let mut user_sens = BTreeSet::new();
+    let mut grant_sens = BTreeSet::new();
+    let mark = |set: &mut BTreeSet<String>, cond: bool, name: &str| {
+        if cond {
+            set.insert(name.to_string());
+        }
+    };
+    mark(&mut database_sens, s("name"), "name");
+    mark(&mut user_sens, user_sensitive, "name");
+    mark(&mut user_sens, s("password"), "password");
+    mark(&mut grant_sens, s("name"), "database");
+    mark(&mut grant_sens, user_sensitive, "user");
+    mark(&mut grant_sens, s("privileges"), "privileges");
+
+    let (database_attrs, user_attrs, grant_attrs) = match db.engine {
+        Engine::Postgres => {
+            mark(&mut database_sens, user_sensitive, "owner");
+            mark(
+                &mut database_sens,
+                s("connection_limit"),
+                "connection_limit",
+            );
+            (
+                attrs(vec![
+                    ("name", Some(json!(db.name))),
+                    ("owner", Some(json!(db.user))),
+                    ("connection_limit", limit),
+                ]),
+                attrs(vec![("name", Some(json!(db.user))), ("password", password)]),
+                attrs(vec![
+                    ("database", Some(json!(db.name))),
+                    ("user", Some(json!(db.user))),
+                    ("privileges", Some(privileges)),
+                    ("revoke_public", Some(json!(true))),
+                ]),
+            )
+        }
+        _ => {
+            mark(&mut database_sens, s("charset"), "charset");
+            mark(&mut database_sens, s("collation"), "collation");
+            mark(&mut user_sens, s("connection_limit"), "connection_limit");
+            (
+                attrs(vec![
+                    ("name", Some(json!(db.name))),
+                    (
+                        "charset",
+                        // A collation implies its charset: only default the charset
+                        // when neither is given (the provider derives it otherwise).
+                        match (&db.charset, &db.collation) {
+                            (Some(c), _) => Some(json!(c)),
+                            (None, None) => Some(json!("utf8mb4")),
+                            (None, Some(_)) => None,
+                        },
+                    ),
+                    ("collation", db.collation.as_ref().map(|c| json!(c))),
+                ]),
+                attrs(vec![
+                    ("name", Some(json!(db.user))),
+                    ("host", Some(json!("%"))),
+                    ("connection_limit", limit),
+                    ("password", password),
+                ]),
+                attrs(vec![
+                    ("database", Some(json!(db.name))),
+                    ("user", Some(json!(db.user))),
+                    ("host", Some(json!("%"))),
+                    ("privileges", Some(privileges)),
+                ]),
+            )
+        }
+    };
+    let database_deps = match db.engine {
+        // The owner must exist before the database that names it.
+        Engine::Postgres => vec![user_addr.clone()],
+        _ => vec![],
+    };
+    vec![
+        DesiredResource {
+            address: b.clone(),
+            type_name: "sql_database".into(),
+            provider: provider.clone(),
+            attrs: database_attrs,
+            sensitive_attrs: database_sens,
+            depends_on: database_deps,
+        },
+        DesiredResource {
+            address: user_addr.clone(),
+            type_name: "sql_user".into(),
+            provider: provider.clone(),
+            attrs: user_attrs,
+            sensitive_attrs: user_sens,
+            depends_on: vec![],
+        },
+        DesiredResource {
+            address: grant_addr,
+            type_name: "sql_grant".into(),
+            provider,
+            attrs: grant_attrs,
+            sensitive_attrs: grant_sens,
+            depends_on: vec![b, user_addr],
+        },
+    ]
+}

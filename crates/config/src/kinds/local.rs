@@ -1,0 +1,22 @@
+//! `locals { name = value }`: one node per local value.
+
+use super::*;
+
+impl State<'_> {
+    pub(super) fn local(&mut self, name: &str) -> bool {
+        let attr = &self.decls.locals[name];
+        match evaluate(&attr.expr, &attr.loc, &self.ctx()) {
+            Ok(v) => {
+                if self.is_sensitive(attr, false) {
+                    self.sensitive_locals.insert(name.to_string());
+                }
+                self.ns.locals.insert(name.to_string(), v);
+                true
+            }
+            Err(e) => {
+                self.errors.push(e);
+                false
+            }
+        }
+    }
+}

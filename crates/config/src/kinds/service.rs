@@ -1,0 +1,224 @@
+//! `service` blocks: SQL servers terrace logs in to, containers, or both.
+
+use super::*;
+
+impl State<'_> {
+    pub(super) fn service(&mut self, name: &str) -> bool {
+        let decls = self.decls;
+        let block = &decls.of(Kind::Service)[name];
+        let mut r = Reader::new(self.ctx());
+        let engine = r
+            .string(block, "engine", "\"postgres\"")
+            .and_then(|(e, loc)| {
+                let parsed = Engine::ALL.into_iter().find(|x| x.as_str() == e);
+                if parsed.is_none() {
+                    let allowed = Engine::ALL.map(Engine::as_str);
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::InvalidValue,
+                            format!("unknown engine \"{e}\""),
+                        )
+                        .at(&loc, "unknown engine")
+                        .help(suggest(&e, allowed, |all| {
+                            format!("engine must be {}", list_names(&all))
+                        })),
+                    );
+                }
+                parsed
+            });
+        let is_sql = engine.map(Engine::is_sql);
+        let endpoint_example = "{ address = \"127.0.0.1\", port = 5432 }";
+        let admin_example = "{ user = \"terrace_admin\", password = var.admin_password }";
+        for (key, example) in [("endpoint", endpoint_example), ("admin", admin_example)] {
+            match (is_sql, block.attr(key)) {
+                (Some(false), Some(attr)) => {
+                    let engine = engine.expect("known engine");
+                    r.errors.push(
+                        ConfigError::new(
+                            ErrorKind::Unsupported,
+                            format!("\"{key}\" is not used by a {engine} service"),
+                        )
+                        .at(&attr.key_loc, format!("not for engine \"{engine}\""))
+                        .help(format!(
+                            "remove \"{key}\": terrace runs a {engine} service as a container and does not log in to it; only postgres, mysql and mariadb services take endpoint and admin"
+                        )),
+                    );
+                }
+                (Some(true), None) => r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::MissingAttribute,
+                        format!("missing required attribute \"{key}\""),
+                    )
+                    .at(&block.head_loc, format!("this service block has no \"{key}\""))
+                    .help(format!(
+                        "add `{key} = {example}` to the block: terrace logs in to a {} server to manage its databases",
+                        engine.expect("known engine")
+                    )),
+                ),
+                _ => {}
+            }
+        }
+        let endpoint = block
+            .attr("endpoint")
+            .filter(|_| is_sql != Some(false))
+            .and_then(|attr| {
+                let map = r.object(attr, &["address", "port"], &["address"], endpoint_example)?;
+                let address = r.string_of(
+                    attr,
+                    &field_loc(attr, "address"),
+                    "address",
+                    &map["address"],
+                    endpoint_example,
+                )?;
+                let port = match map.get("port") {
+                    Some(p) => Some(r.int_of(
+                        attr,
+                        &field_loc(attr, "port"),
+                        "port",
+                        p,
+                        (1, 65535),
+                        endpoint_example,
+                    )?),
+                    None => None,
+                };
+                Some((address, port))
+            });
+        let admin = block
+            .attr("admin")
+            .filter(|_| is_sql != Some(false))
+            .and_then(|attr| {
+                let map = r.object(
+                    attr,
+                    &["user", "password"],
+                    &["user", "password"],
+                    admin_example,
+                )?;
+                let user = r.string_of(
+                    attr,
+                    &field_loc(attr, "user"),
+                    "user",
+                    &map["user"],
+                    admin_example,
+                )?;
+                let password = r.string_of(
+                    attr,
+                    &field_loc(attr, "password"),
+                    "password",
+                    &map["password"],
+                    admin_example,
+                )?;
+                Some((user, password))
+            });
+        let host = self.host_attr(&mut r, block);
+        let containers: Vec<&RawBlock> = block
+            .blocks
+            .iter()
+            .filter(|b| b.kind == "container")
+            .collect();
+        for extra in containers.iter().skip(1) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::Duplicate,
+                    format!("service \"{name}\" has more than one container block"),
+                )
+                .at(&extra.head_loc, "another container block")
+                .at(&containers[0].head_loc, "first container block")
+                .help("a service runs in one container; declare another service for another container"),
+            );
+        }
+        if let (Some(engine), Some(false), None) = (engine, is_sql, containers.first()) {
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::MissingAttribute,
+                    "missing required block \"container\"",
+                )
+                .at(&block.head_loc, "this service block has no container block")
+                .help(format!(
+                    "add `container {{ image = ... }}`: a {engine} service is run as a container"
+                )),
+            );
+        }
+        if !r.finish(self.errors) {
+            return false;
+        }
+        let Some(engine) = engine else {
+            return false;
+        };
+        let sql = if engine.is_sql() {
+            let (Some((address, port)), Some((admin_user, admin_password))) = (endpoint, admin)
+            else {
+                return false;
+            };
+            let port = port.unwrap_or(match engine {
+                Engine::Postgres => 5432,
+                _ => 3306,
+            }) as u16;
+            if !admin_password.is_empty() {
+                self.out.secrets.push(admin_password.clone());
+            }
+            Some(SqlEndpoint {
+                address,
+                port,
+                admin_user,
+                admin_password: terrace_provider::Secret::new(admin_password),
+            })
+        } else {
+            None
+        };
+        let container = match containers.first() {
+            Some(c) => {
+                let address = format!("service.{name}.container");
+                let spec = docker::ContainerCtx {
+                    owner: Node::Block(Kind::Service, name.to_string()),
+                    address: address.clone(),
+                    default_name: name.to_string(),
+                    ctx: self.ctx(),
+                    each_sensitive: false,
+                    default_host: host.clone(),
+                    targets: block_targets(&c.attrs),
+                    deps: Vec::new(),
+                    app: false,
+                };
+                match self.container_body(c, spec) {
+                    Some(container_name) => Some((Address::new(address), container_name)),
+                    None => return false,
+                }
+            }
+            None => None,
+        };
+        let value = obj(vec![
+            ("name", Value::from(name)),
+            ("engine", Value::from(engine.as_str())),
+            (
+                "endpoint",
+                match &sql {
+                    Some(s) => obj(vec![
+                        ("address", Value::from(s.address.as_str())),
+                        ("port", Value::from(s.port)),
+                    ]),
+                    None => Value::Null,
+                },
+            ),
+            ("host", host.clone().map_or(Value::Null, Value::from)),
+            (
+                "container",
+                match &container {
+                    Some((_, n)) => obj(vec![("name", Value::from(n.as_str()))]),
+                    None => Value::Null,
+                },
+            ),
+        ]);
+        self.ns.declare(Kind::Service, name, value);
+        self.out.services.insert(
+            name.to_string(),
+            ServiceSpec {
+                name: name.to_string(),
+                engine,
+                sql,
+                container: container.map(|c| c.0),
+                host,
+            },
+        );
+        true
+    }
+}

@@ -1,0 +1,182 @@
+//! `tenant` blocks: per instance, databases, volumes and one `app` container.
+
+use super::*;
+
+impl State<'_> {
+    pub(super) fn tenant(&mut self, label: &str) -> bool {
+        let decls = self.decls;
+        let block = &decls.of(Kind::Tenant)[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let node = Node::Block(Kind::Tenant, label.to_string());
+        let for_each_targets = block_targets(&block.attrs);
+        let app = block.blocks.iter().find(|b| b.kind == "app");
+        let mut ok = true;
+        let keyed = instances.is_some();
+        let list: Vec<(Option<String>, Option<Value>)> = match instances {
+            Some(v) => v.into_iter().map(|(k, e)| (Some(k), Some(e))).collect(),
+            None => vec![(None, None)],
+        };
+        let mut values = Map::new();
+        for (key, each) in list {
+            let mut ctx = self.ctx();
+            if let Some(each) = each {
+                ctx.declare_var("each", each);
+            }
+            let instance = match &key {
+                Some(k) => format!("tenant.{label}[{}]", quote(k)),
+                None => format!("tenant.{label}"),
+            };
+            let mut instance_ok = true;
+
+            // Databases first: the app refers to them through `self.database`.
+            let prefix = format!("{instance}.database");
+            let mut dbs = Map::new();
+            let mut db_addresses = Vec::new();
+            let mut sensitive_paths = Vec::new();
+            for db in block.blocks.iter().filter(|b| b.kind == "database") {
+                let (base, db_label) = match db.labels.first() {
+                    Some((l, _)) => (format!("{prefix}[{}]", quote(l)), Some(l.clone())),
+                    None => (prefix.clone(), None),
+                };
+                let mut targets = for_each_targets.clone();
+                targets.extend(block_targets(&db.attrs));
+                let v = self.database_body(
+                    &node,
+                    db,
+                    base.clone(),
+                    ctx.clone(),
+                    each_sensitive,
+                    targets,
+                );
+                let Some(v) = v else {
+                    instance_ok = false;
+                    continue;
+                };
+                for suffix in ["", ".user", ".grant"] {
+                    db_addresses.push(Address::new(format!("{base}{suffix}")));
+                }
+                let item = self.out.databases.last().expect("just evaluated");
+                let mut fields: Vec<&str> = item.inst.sensitive.iter().copied().collect();
+                if !item.inst.user_set && item.inst.sensitive.contains("name") {
+                    fields.push("user");
+                }
+                fields.push("password");
+                for f in fields {
+                    let mut path = vec!["database".to_string()];
+                    path.extend(db_label.clone());
+                    path.push(f.to_string());
+                    sensitive_paths.push(path);
+                }
+                match (db_label, v) {
+                    (Some(l), v) => {
+                        dbs.insert(l, v);
+                    }
+                    (None, Value::Object(fields)) => dbs.extend(fields),
+                    (None, _) => {}
+                }
+            }
+
+            // Volumes default to the engine the app runs on.
+            let app_host = app.and_then(|a| {
+                // Errors are reported when the app block itself is evaluated.
+                let mut r = Reader::new(ctx.clone());
+                self.host_attr(&mut r, a)
+            });
+            let mut volumes = Map::new();
+            let mut volume_addresses = Vec::new();
+            for v in block.blocks.iter().filter(|b| b.kind == "volume") {
+                let l = v.label();
+                let address = format!("{instance}.volume[{}]", quote(l));
+                let default_name = match &key {
+                    Some(k) => format!("{label}_{k}_{l}"),
+                    None => format!("{label}_{l}"),
+                };
+                let mut targets = for_each_targets.clone();
+                targets.extend(block_targets(&v.attrs));
+                let inst = docker::Instance {
+                    owner: node.clone(),
+                    address: address.clone(),
+                    default_name,
+                    ctx: ctx.clone(),
+                    each_sensitive,
+                    default_host: app_host.clone(),
+                    targets,
+                };
+                match self.volume_body(v, inst) {
+                    Some(value) => {
+                        volumes.insert(l.to_string(), value);
+                        volume_addresses.push(Address::new(address));
+                    }
+                    None => instance_ok = false,
+                }
+            }
+
+            let mut app_value = Value::Null;
+            match app {
+                Some(a) if instance_ok => {
+                    let mut actx = ctx.clone();
+                    actx.declare_var(
+                        "self",
+                        obj(vec![
+                            ("database", Value::Object(dbs.clone())),
+                            ("volume", Value::Object(volumes.clone())),
+                        ]),
+                    );
+                    // The app is created after what it reads through `self`.
+                    let mut deps = Vec::new();
+                    for r in a.attrs.iter().flat_map(|x| crate::refs::collect(&x.expr).0) {
+                        match &r.target {
+                            Target::SelfRef(s) if s == "database" => {
+                                deps.extend(db_addresses.iter().cloned())
+                            }
+                            Target::SelfRef(_) => deps.extend(volume_addresses.iter().cloned()),
+                            _ => {}
+                        }
+                    }
+                    let mut targets = for_each_targets.clone();
+                    targets.extend(block_targets(&a.attrs));
+                    let spec = docker::ContainerCtx {
+                        owner: node.clone(),
+                        address: format!("{instance}.app"),
+                        default_name: match &key {
+                            Some(k) => format!("{label}-{k}"),
+                            None => label.to_string(),
+                        },
+                        ctx: actx,
+                        each_sensitive,
+                        default_host: None,
+                        targets,
+                        deps,
+                        app: true,
+                    };
+                    self.self_sensitive = sensitive_paths;
+                    let name = self.container_body(a, spec);
+                    self.self_sensitive.clear();
+                    match name {
+                        Some(n) => app_value = obj(vec![("name", Value::from(n))]),
+                        None => instance_ok = false,
+                    }
+                }
+                _ => {}
+            }
+            ok &= instance_ok;
+            let value = obj(vec![
+                ("name", Value::from(label)),
+                ("key", key.clone().map_or(Value::Null, Value::from)),
+                ("database", Value::Object(dbs)),
+                ("volume", Value::Object(volumes)),
+                ("app", app_value),
+            ]);
+            values.insert(key.unwrap_or_default(), value);
+        }
+        let value = if keyed {
+            Value::Object(values)
+        } else {
+            values.swap_remove("").unwrap_or(Value::Null)
+        };
+        self.ns.declare(Kind::Tenant, label, value);
+        ok
+    }
+}

@@ -1,0 +1,182 @@
+//! The public description of a loaded configuration's services, hosts and engines.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use terrace_provider::{Address, Secret};
+
+/// Values for input variables from outside the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct VarInputs {
+    /// `--var name=value` flags, in command-line order (later wins).
+    pub vars: Vec<(String, String)>,
+    /// `--var-file` paths, in command-line order (later wins); HCL `name = value` files.
+    pub var_files: Vec<PathBuf>,
+    /// Environment variables; only `TERRACE_VAR_<name>` entries are used (the caller
+    /// passes `std::env::vars()`, filtered or not).
+    pub env: Vec<(String, String)>,
+}
+
+/// Provider keys of Docker engines start with this.
+pub(crate) const DOCKER_PREFIX: &str = "docker.";
+
+/// A `service` block: a database server that terrace administers, a container, or both
+/// (a database server that terrace also runs as a container).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    /// Block label.
+    pub name: String,
+    /// Engine.
+    pub engine: Engine,
+    /// How terrace reaches and logs in to a SQL server (SQL engines only).
+    pub sql: Option<SqlEndpoint>,
+    /// The address of the `docker_container` resource running the service
+    /// (`service.<name>.container`), if it has a `container` block.
+    pub container: Option<Address>,
+    /// The `host` block the service runs on, if given.
+    pub host: Option<String>,
+}
+
+/// Where and as whom terrace administers a SQL server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlEndpoint {
+    /// Server address (`endpoint.address`).
+    pub address: String,
+    /// Server port (`endpoint.port`, default 5432 or 3306).
+    pub port: u16,
+    /// Administrative user terrace logs in as.
+    pub admin_user: String,
+    /// That user's password.
+    pub admin_password: Secret,
+}
+
+/// A supported service engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL.
+    Mysql,
+    /// MariaDB.
+    Mariadb,
+    /// Redis (run as a container; no users or databases managed yet).
+    Redis,
+    /// A plain container service.
+    Container,
+}
+
+impl Engine {
+    /// Every engine, in the order help texts list them.
+    pub const ALL: [Engine; 5] = [
+        Engine::Postgres,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Redis,
+        Engine::Container,
+    ];
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Mariadb => "mariadb",
+            Engine::Redis => "redis",
+            Engine::Container => "container",
+        }
+    }
+
+    /// True for SQL servers (they have an endpoint, an admin login and databases).
+    pub fn is_sql(self) -> bool {
+        matches!(self, Engine::Postgres | Engine::Mysql | Engine::Mariadb)
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `host` block: a machine reachable over SSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Block label.
+    pub name: String,
+    /// Address or hostname.
+    pub address: String,
+    /// SSH port (default 22).
+    pub port: u16,
+    /// Login user (default `root`).
+    pub user: String,
+    /// Private key file, if not the SSH default: an absolute path (`~/` is expanded
+    /// to `$HOME`, relative paths resolve against the configuration directory).
+    pub identity_file: Option<String>,
+    /// known_hosts file to check the host key against, if not ssh's default; an
+    /// absolute path, resolved like `identity_file`.
+    pub known_hosts: Option<String>,
+    /// What to do with a host key that is not known yet (`host_key_check`).
+    pub host_key_check: HostKeyCheck,
+    /// Whether commands run through sudo (`become = true`).
+    pub become_root: bool,
+    /// The Docker engine's socket on that machine (`docker = { socket = "..." }`).
+    pub docker_socket: Option<String>,
+}
+
+/// A host's SSH host key policy (`host_key_check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HostKeyCheck {
+    /// The host key must already be known (`"strict"`, the default).
+    #[default]
+    Strict,
+    /// An unknown host key is added to known_hosts; a changed one is refused
+    /// (`"accept-new"`).
+    AcceptNew,
+}
+
+impl HostKeyCheck {
+    /// Every policy, in the order help texts list them.
+    pub const ALL: [HostKeyCheck; 2] = [HostKeyCheck::Strict, HostKeyCheck::AcceptNew];
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyCheck::Strict => "strict",
+            HostKeyCheck::AcceptNew => "accept-new",
+        }
+    }
+}
+
+impl fmt::Display for HostKeyCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Docker engine that resources are placed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerEngineSpec {
+    /// The provider key of its resources: `docker.local`, or `docker.<host label>` for
+    /// resources with `host = host.<label>`.
+    pub key: String,
+    /// The socket from the host block's `docker = { socket = ... }`, if set.
+    pub socket: Option<String>,
+    /// The host block the engine runs on. For `docker.local` this is the host block
+    /// labelled `local` if one is declared (it carries the local engine's settings),
+    /// else `None`.
+    pub host: Option<String>,
+}
+
+impl DockerEngineSpec {
+    /// The engine behind provider key `docker.<label>`: the host block of that label if
+    /// one is declared (its socket and name), else the machine's own engine.
+    pub fn for_label(label: &str, hosts: &BTreeMap<String, HostSpec>) -> Self {
+        let host = hosts.get(label);
+        DockerEngineSpec {
+            key: format!("{}{label}", DOCKER_PREFIX),
+            socket: host.and_then(|h| h.docker_socket.clone()),
+            host: host.map(|h| h.name.clone()),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Isolation audit: what an account terrace manages can reach beyond what the
+//! configuration grants it.
+//!
+//! On a shared server, "no cross-tenant access" is the promise. It is checked, not
+//! assumed: observe reads every privilege of every managed account (global, on any
+//! database or database pattern, on tables, role attributes and memberships) in the
+//! same batch as everything else, and reports what goes beyond the configuration as
+//! the user's `extra_access` attribute, whose desired value is always empty. An
+//! update of that attribute revokes exactly what was found.
+
+use std::fmt;
+
+/// The attribute of `sql_user` listing access beyond the configuration.
+pub(crate) const EXTRA_ACCESS: &str = "extra_access";
+
+/// One privilege an account holds that the configuration does not give it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Excess {
+    /// Privileges on every database (MariaDB `ON *.*`), including `GRANT OPTION`.
+    Global(Vec<String>),
+    /// Privileges on a database (PostgreSQL) or a `mysql.db` pattern (MariaDB) the
+    /// configuration does not grant. `pattern` is the name as the server stores it.
+    Database {
+        /// The database name or MariaDB pattern, as stored.
+        pattern: String,
+        /// True when the MariaDB pattern holds unescaped wildcards (`_`, `%`).
+        wildcard: bool,
+        /// Privileges held there.
+        privileges: Vec<String>,
+    },
+    /// `GRANT OPTION` on a database the configuration does grant: the account can pass
+    /// its access on to anyone (MariaDB).
+    GrantOption {
+        /// The stored pattern.
+        pattern: String,
+    },
+    /// Table- or column-level privileges (MariaDB `mysql.tables_priv`).
+    Table {
+        /// Database name as stored.
+        database: String,
+        /// Table name.
+        table: String,
+        /// Privileges held there.
+        privileges: Vec<String>,
+    },
+    /// Owner of a database the configuration does not give it (PostgreSQL).
+    Owner {
+        /// The database.
+        database: String,
+    },
+    /// Member of (MariaDB: granted) another role, whose privileges it can use.
+    Role(String),
+    /// A PostgreSQL role attribute terrace never sets: `SUPERUSER`, `CREATEDB`,
+    /// `CREATEROLE`, `REPLICATION`, `BYPASSRLS`.
+    Attribute(&'static str),
+    /// The PostgreSQL role lost `LOGIN`: the application cannot connect.
+    NoLogin,
+}
+
+impl fmt::Display for Excess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Excess::Global(p) => write!(
+                f,
+                "holds privileges on every database ({})",
+                p.join(", ")
+            ),
+            Excess::Database {
+                pattern,
+                wildcard: true,
+                privileges,
+            } => write!(
+                f,
+                "can reach every database matching `{pattern}` (`_` and `%` are wildcards there) ({})",
+                privileges.join(", ")
+            ),
+            Excess::Database {
+                pattern,
+                privileges,
+                ..
+            } => write!(
+                f,
+                "can reach database `{}` ({})",
+                unescape(pattern),
+                privileges.join(", ")
+            ),
+            Excess::GrantOption { pattern } => write!(
+                f,
+                "can pass its access to database `{}` on to other accounts (GRANT OPTION)",
+                unescape(pattern)
+            ),
+            Excess::Table {
+                database,
+                table,
+                privileges,
+            } => write!(
+                f,
+                "can reach table `{}` of database `{}` ({})",
+                table,
+                database,
+                privileges.join(", ")
+            ),
+            Excess::Owner { database } => write!(f, "owns database `{database}`"),
+            Excess::Role(role) => write!(f, "is a member of role `{role}` and holds its privileges"),
+            Excess::Attribute(attr) => write!(f, "has role attribute {attr}"),
+            Excess::NoLogin => write!(f, "cannot log in (NOLOGIN)"),
+        }
+    }
+}
+
+/// A MariaDB grant pattern with its wildcard escapes removed, for messages.
+fn unescape(pattern: &str) -> String {
+    pattern.replace("\\_", "_").replace("\\%", "%")
+}
+
+/// True when a MariaDB grant pattern contains a wildcard that is not escaped.
+pub(crate) fn has_wildcard(pattern: &str) -> bool {
+    let mut escaped = false;
+    for c in pattern.chars() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '_' | '%' if !escaped => return true,
+            _ => escaped = false,
+        }
+    }
+    false
+}
+
+/// The `extra_access` value for a list of findings: sorted, worded for operators.
+pub(crate) fn describe(found: &[Excess]) -> serde_json::Value {
+    let mut lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+    lines.sort();
+    lines.dedup();
+    serde_json::json!(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_found_only_when_unescaped() {
+        assert!(has_wildcard("wordpress_a"));
+        assert!(has_wildcard("a%"));
+        assert!(!has_wildcard("wordpress\\_a"));
+        assert!(!has_wildcard("plain"));
+        assert!(has_wildcard("a\\_b_c"));
+    }
+
+    #[test]
+    fn findings_are_worded_for_operators() {
+        let found = vec![
+            Excess::Database {
+                pattern: "wordpress\\_a".into(),
+                wildcard: false,
+                privileges: vec!["SELECT".into()],
+            },
+            Excess::Database {
+                pattern: "wordpress_b".into(),
+                wildcard: true,
+                privileges: vec!["ALL".into()],
+            },
+            Excess::Global(vec!["CREATE USER".into()]),
+            Excess::Attribute("CREATEDB"),
+            Excess::NoLogin,
+            Excess::Role("tenant_a".into()),
+            Excess::Owner {
+                database: "a".into(),
+            },
+        ];
+        expect_test::expect![[r#"
+            [
+              "can reach database `wordpress_a` (SELECT)",
+              "can reach every database matching `wordpress_b` (`_` and `%` are wildcards there) (ALL)",
+              "cannot log in (NOLOGIN)",
+              "has role attribute CREATEDB",
+              "holds privileges on every database (CREATE USER)",
+              "is a member of role `tenant_a` and holds its privileges",
+              "owns database `a`"
+            ]"#]]
+        .assert_eq(&serde_json::to_string_pretty(&describe(&found)).unwrap());
+    }
+}

@@ -1,0 +1,411 @@
+//! Isolation audit and password checks against the real servers: privileges and
+//! passwords changed by hand (with the engines' own SQL) are observed as drift on the
+//! account, an update repairs them, and a real login proves the repair.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use terrace_provider::{Attrs, Observed, Provider};
+use terrace_provider_sql::{SqlEngine, SqlProvider, DATABASE, GRANT, USER};
+
+/// One tenant as the configuration describes it: database, user, grant on it.
+struct Tenant {
+    db: Attrs,
+    user: Attrs,
+    grant: Attrs,
+}
+
+impl Tenant {
+    fn name(&self) -> &str {
+        self.user["name"].as_str().unwrap()
+    }
+    fn db_name(&self) -> &str {
+        self.db["name"].as_str().unwrap()
+    }
+    fn password(&self) -> &str {
+        self.user["password"].as_str().unwrap()
+    }
+}
+
+/// Creates a tenant as terrace's lowering does (on PostgreSQL the user owns its
+/// database and PUBLIC is shut out), with the attributes normalize adds.
+async fn tenant(p: &SqlProvider, cleanup: &Cleanup, engine: SqlEngine, name: &str) -> Tenant {
+    let mut user = attrs(json!({ "name": name }));
+    p.normalize(USER, &mut user).unwrap();
+    let db = match engine {
+        SqlEngine::Mysql => attrs(json!({ "name": name })),
+        SqlEngine::Postgres => attrs(json!({ "name": name, "owner": name })),
+    };
+    let grant = match engine {
+        SqlEngine::Mysql => attrs(json!({ "database": name, "user": name, "privileges": ["ALL"] })),
+        SqlEngine::Postgres => attrs(
+            json!({ "database": name, "user": name, "privileges": ["ALL"], "revoke_public": true }),
+        ),
+    };
+    cleanup.add(USER, &user);
+    cleanup.add(DATABASE, &db);
+    cleanup.add(GRANT, &grant);
+    let user = create(p, USER, &user).await.unwrap();
+    let db = create(p, DATABASE, &db).await.unwrap();
+    let grant = create(p, GRANT, &grant).await.unwrap();
+    Tenant { db, user, grant }
+}
+
+/// Observes every object of `tenants` in one batch, as a plan does, and returns the
+/// live attributes of each tenant's user.
+async fn observe_users(p: &SqlProvider, tenants: &[&Tenant]) -> Vec<Attrs> {
+    let mut reqs = Vec::new();
+    for t in tenants {
+        reqs.push(request(DATABASE, &t.db));
+        reqs.push(request(USER, &t.user));
+        reqs.push(request(GRANT, &t.grant));
+    }
+    let answers = p.observe(&reqs).await.expect("observe");
+    answers
+        .into_iter()
+        .skip(1)
+        .step_by(3)
+        .map(|a| match a {
+            Observed::Present(live) => live,
+            Observed::Absent => panic!("user is absent"),
+        })
+        .collect()
+}
+
+fn extra(live: &Attrs) -> Vec<String> {
+    serde_json::from_value(live["extra_access"].clone()).unwrap()
+}
+
+/// Repairs the user as apply does when a plan shows drift on `changed`.
+async fn repair(p: &SqlProvider, t: &Tenant, changed: &[&str]) {
+    update(p, USER, &t.user, &t.user, changed).await.unwrap();
+}
+
+/// Tenant B's user granted rights on tenant A's database by hand: observed as
+/// "can reach database a", revoked by the update, and B's login to A is refused again.
+/// Unrelated objects (another account with its own grants) raise no alarm.
+async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    // An unrelated, unmanaged account with its own database and grant.
+    let stranger = format!("{pre}x");
+    let stranger_db = attrs(json!({ "name": stranger }));
+    let stranger_user = attrs(json!({ "name": stranger, "password": "Stranger42" }));
+    let stranger_grant =
+        attrs(json!({ "database": stranger, "user": stranger, "privileges": ["ALL"] }));
+    cleanup.add(USER, &stranger_user);
+    cleanup.add(DATABASE, &stranger_db);
+    cleanup.add(GRANT, &stranger_grant);
+    create(&p, USER, &stranger_user).await.unwrap();
+    create(&p, DATABASE, &stranger_db).await.unwrap();
+    create(&p, GRANT, &stranger_grant).await.unwrap();
+
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[0]), Vec::<String>::new(), "{live:?}");
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    assert_eq!(live[1]["password_status"], "matches");
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("before the escalation B cannot reach A");
+
+    // The escalation, by hand.
+    match engine {
+        SqlEngine::Mysql => {
+            admin_exec(
+                engine,
+                format!(
+                    "GRANT SELECT, INSERT ON `{}`.* TO '{}'@'%'",
+                    a.db_name(),
+                    b.name()
+                ),
+            )
+            .await
+        }
+        SqlEngine::Postgres => {
+            admin_exec(
+                engine,
+                format!(
+                    "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\"",
+                    a.db_name(),
+                    b.name()
+                ),
+            )
+            .await
+        }
+    }
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect("the escalation lets B reach A");
+
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(
+        extra(&live[0]),
+        Vec::<String>::new(),
+        "A itself gained nothing"
+    );
+    let expected = match engine {
+        // The name has `_`, a wildcard: the hand-made grant on the raw name reaches
+        // every database matching it.
+        SqlEngine::Mysql => format!(
+            "can reach every database matching `{}` (`_` and `%` are wildcards there) (INSERT, SELECT)",
+            a.db_name()
+        ),
+        SqlEngine::Postgres => format!("can reach database `{}` (CONNECT)", a.db_name()),
+    };
+    assert_eq!(extra(&live[1]), vec![expected]);
+
+    repair(&p, &b, &["extra_access"]).await;
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("after repair B is refused on A again");
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .expect("B still reaches its own database");
+}
+
+#[tokio::test]
+async fn mysql_cross_tenant_access_is_drift_and_repaired() {
+    cross_tenant_access_is_drift_and_repaired(SqlEngine::Mysql).await;
+}
+
+#[tokio::test]
+async fn postgres_cross_tenant_access_is_drift_and_repaired() {
+    cross_tenant_access_is_drift_and_repaired(SqlEngine::Postgres).await;
+}
+
+/// MariaDB: global grants, a grant on the escaped name of another database, a grant
+/// on its own raw name beside the escaped one, GRANT OPTION on its own, a table grant
+/// and a role are all seen and all revoked, while the configured grant survives.
+#[tokio::test]
+async fn mysql_global_table_role_and_grant_option_are_audited() {
+    let engine = SqlEngine::Mysql;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    let role = format!("{pre}role");
+    let escaped_a = a.db_name().replace('_', "\\_");
+    admin_exec(engine, format!("CREATE TABLE `{}`.t (x INT)", a.db_name())).await;
+    admin_exec(engine, format!("CREATE ROLE `{role}`")).await;
+    for sql in [
+        format!("GRANT CREATE USER, PROCESS ON *.* TO '{}'@'%'", b.name()),
+        format!("GRANT SELECT ON `{escaped_a}`.* TO '{}'@'%'", b.name()),
+        format!(
+            "GRANT SELECT ON `{}`.`t` TO '{}'@'%'",
+            a.db_name(),
+            b.name()
+        ),
+        format!("GRANT `{role}` TO '{}'@'%'", b.name()),
+        // Beside terrace's escaped grant, one on B's raw name (a wildcard pattern) must
+        // not be masked by it.
+        format!("GRANT DELETE ON `{}`.* TO '{}'@'%'", b.db_name(), b.name()),
+        format!(
+            "GRANT ALL ON `{}`.* TO '{}'@'%' WITH GRANT OPTION",
+            b.db_name().replace('_', "\\_"),
+            b.name()
+        ),
+    ] {
+        admin_exec(engine, sql).await;
+    }
+    let live = observe_users(&p, &[&a, &b]).await;
+    let mut want = vec![
+        format!(
+            "can pass its access to database `{}` on to other accounts (GRANT OPTION)",
+            b.db_name()
+        ),
+        format!("can reach database `{}` (SELECT)", a.db_name()),
+        format!(
+            "can reach every database matching `{}` (`_` and `%` are wildcards there) (DELETE)",
+            b.db_name()
+        ),
+        format!("can reach table `t` of database `{}` (SELECT)", a.db_name()),
+        "holds privileges on every database (PROCESS, CREATE USER)".to_string(),
+        format!("is a member of role `{role}` and holds its privileges"),
+    ];
+    want.sort();
+    assert_eq!(extra(&live[1]), want);
+
+    repair(&p, &b, &["extra_access"]).await;
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    // The configured grant is untouched.
+    let Observed::Present(g) = observe(&p, GRANT, &b.grant).await else {
+        panic!("B's grant is gone");
+    };
+    assert_eq!(g["privileges"], json!(["ALL"]));
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .unwrap();
+    admin_exec(engine, format!("DROP ROLE `{role}`")).await;
+}
+
+/// PostgreSQL: role attributes, NOLOGIN, membership in another tenant's role (which
+/// would hand B everything A owns) and privileges for PUBLIC are all seen and repaired.
+#[tokio::test]
+async fn postgres_role_attributes_membership_and_public_are_audited() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    for sql in [
+        format!("ALTER ROLE \"{}\" CREATEDB CREATEROLE", b.name()),
+        format!("GRANT \"{}\" TO \"{}\"", a.name(), b.name()),
+        format!("GRANT TEMPORARY ON DATABASE \"{}\" TO PUBLIC", a.db_name()),
+    ] {
+        admin_exec(engine, sql).await;
+    }
+    // Membership in A's role lets B into A's database (A owns it).
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect("membership lets B reach A");
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(
+        extra(&live[1]),
+        vec![
+            "has role attribute CREATEDB".to_string(),
+            "has role attribute CREATEROLE".to_string(),
+            format!(
+                "is a member of role `{}` and holds its privileges",
+                a.name()
+            ),
+        ]
+    );
+    let Observed::Present(g) = observe(&p, GRANT, &a.grant).await else {
+        panic!("A's grant is gone");
+    };
+    assert_eq!(
+        g["revoke_public"],
+        Value::Bool(false),
+        "PUBLIC holds TEMPORARY on A"
+    );
+
+    repair(&p, &b, &["extra_access"]).await;
+    update(&p, GRANT, &a.grant, &a.grant, &["revoke_public"])
+        .await
+        .unwrap();
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    let Observed::Present(g) = observe(&p, GRANT, &a.grant).await else {
+        panic!("A's grant is gone");
+    };
+    assert_eq!(g["revoke_public"], Value::Bool(true));
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("after repair B is refused on A again");
+
+    // A role that lost LOGIN is reported, and gets it back.
+    admin_exec(engine, format!("ALTER ROLE \"{}\" NOLOGIN", b.name())).await;
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), vec!["cannot log in (NOLOGIN)".to_string()]);
+    repair(&p, &b, &["extra_access"]).await;
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .unwrap();
+}
+
+/// A password changed by hand is seen without logging in, and set back by the update;
+/// the application's password (the one in state) works again.
+async fn password_changed_by_hand_is_drift_and_repaired(engine: SqlEngine) {
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(live[0]["password_status"], "matches");
+    match engine {
+        SqlEngine::Mysql => {
+            admin_exec(
+                engine,
+                format!("ALTER USER '{}'@'%' IDENTIFIED BY 'ByHand123'", a.name()),
+            )
+            .await
+        }
+        SqlEngine::Postgres => {
+            admin_exec(
+                engine,
+                format!("ALTER ROLE \"{}\" PASSWORD 'ByHand123'", a.name()),
+            )
+            .await
+        }
+    }
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect_err("the application's password no longer works");
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(live[0]["password_status"], "changed outside terrace");
+
+    repair(&p, &a, &["password_status"]).await;
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(live[0]["password_status"], "matches");
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("the application's password works again");
+}
+
+#[tokio::test]
+async fn mysql_password_changed_by_hand_is_drift_and_repaired() {
+    password_changed_by_hand_is_drift_and_repaired(SqlEngine::Mysql).await;
+}
+
+#[tokio::test]
+async fn postgres_password_changed_by_hand_is_drift_and_repaired() {
+    password_changed_by_hand_is_drift_and_repaired(SqlEngine::Postgres).await;
+}
+
+/// PostgreSQL stores the verifier terrace computed: the server never saw the password
+/// (so `log_statement` cannot log it), yet the password logs in.
+#[tokio::test]
+async fn postgres_stores_a_scram_verifier_computed_by_terrace() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .unwrap();
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(live[0]["password_status"], "matches");
+    assert!(p.unverified().is_empty(), "{:?}", p.unverified());
+}
+
+/// An admin that may not read `pg_authid` (not a superuser) still audits privileges,
+/// but cannot check passwords: the provider says so instead of reporting a match.
+#[tokio::test]
+async fn postgres_passwords_an_admin_cannot_read_are_reported_unverified() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let admin = format!("{pre}adm");
+    admin_exec(
+        engine,
+        format!("CREATE ROLE \"{admin}\" LOGIN CREATEROLE PASSWORD 'Adm1nPw42'"),
+    )
+    .await;
+    let mut server = server(engine);
+    server.admin_user = admin.clone();
+    server.admin_password = terrace_provider::Secret::new("Adm1nPw42");
+    let limited = SqlProvider::new(server);
+    let live = observe_users(&limited, &[&a]).await;
+    admin_exec(engine, format!("DROP ROLE \"{admin}\"")).await;
+    assert!(!live[0].contains_key("password_status"), "{live:?}");
+    assert_eq!(extra(&live[0]), Vec::<String>::new());
+    let notes = limited.unverified();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("passwords of {} on postgres://{admin}@", a.name()))
+            && notes[0].contains("may not read pg_authid"),
+        "{notes:?}"
+    );
+}
