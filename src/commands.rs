@@ -391,9 +391,19 @@ async fn apply_session(
         );
     }
     if !plan.conflicts.is_empty() {
+        // Conflicts with their own hint (a port another container holds) are not about
+        // importing anything.
+        let unmanaged = plan.conflicts.iter().filter(|c| c.hint.is_none()).count();
+        let others = plan.conflicts.len() - unmanaged;
+        if others == 0 {
+            miette::bail!(
+                help = "import each object with the command shown, or remove it from the configuration",
+                "refusing to apply: {unmanaged} object(s) exist but are not managed by terrace"
+            );
+        }
         miette::bail!(
-            help = "import each object with the command shown, or remove it from the configuration",
-            "refusing to apply: {} object(s) exist but are not managed by terrace",
+            help = "resolve each conflict as its hint above says, then plan again",
+            "refusing to apply: {} conflict(s) block this plan; nothing was changed",
             plan.conflicts.len()
         );
     }
@@ -438,7 +448,12 @@ async fn apply_session(
     let report = executor.run(plan, &mut state, &mut lock).await?;
     record_lineage(&s.dir, &s.backend, &state)?;
     for dump in list_dir(&s.backups).difference(&dumps_before) {
-        println!("Dumped before dropping: {}", dump.display());
+        // Volume copies are tar archives; database dumps are SQL.
+        if dump.extension().is_some_and(|e| e == "tar") {
+            println!("Copied before destroying: {}", dump.display());
+        } else {
+            println!("Dumped before dropping: {}", dump.display());
+        }
     }
     s.learn_secrets(&state);
     println!();

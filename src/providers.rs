@@ -163,8 +163,9 @@ impl ProviderSet {
             let engine = DockerEngine {
                 socket: engine.socket.as_ref().map(PathBuf::from),
             };
-            set.providers
-                .insert(key, Arc::new(DockerProvider::new(engine)));
+            // Every volume's content is copied before the volume is removed.
+            let provider = DockerProvider::new(engine).with_backup_dir(&set.backups);
+            set.providers.insert(key, Arc::new(provider));
         }
         set
     }
@@ -211,9 +212,12 @@ impl ProviderSet {
                         .forward_unix(&socket)
                         .await
                         .map(|local| {
-                            Arc::new(DockerProvider::new(DockerEngine {
-                                socket: Some(local),
-                            })) as Arc<dyn Provider>
+                            Arc::new(
+                                DockerProvider::new(DockerEngine {
+                                    socket: Some(local),
+                                })
+                                .with_backup_dir(&backups),
+                            ) as Arc<dyn Provider>
                         })
                         .map_err(|e| e.to_string()),
                 };

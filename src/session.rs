@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use terrace_config::{Project, VarInputs};
-use terrace_plan::{plan, Action, Plan, PlanInput, PriorResource, ResourceGraph};
-use terrace_provider::{refs, Address, DesiredResource, ProviderKey};
+use terrace_plan::{
+    plan, Action, Conflict, DriftKind, Plan, PlanInput, PlannedSafeguard, PriorResource,
+    ResourceGraph, DELETED_NOTE,
+};
+use terrace_provider::{refs, Address, DesiredResource, PlannedChange, ProviderKey};
 use terrace_state::{write_atomically, LocalBackend, State, StateLock};
 
 use crate::cli::{Cli, VarArgs};
@@ -287,6 +290,7 @@ impl Session {
         plan.changes.retain(|c| {
             !(held.contains(&c.address) && matches!(c.action, Action::Delete | Action::Replace))
         });
+        self.safeguard_and_check(&mut plan)?;
         Ok(Planned {
             plan,
             unreachable: refresh.failures,
@@ -308,6 +312,82 @@ impl Session {
                     .map_err(|e| miette::miette!("{}: {e}", r.address))?;
             }
         }
+        Ok(())
+    }
+
+    /// Asks each provider what its destroy steps save first (shown in the plan), and
+    /// whether its planned changes can be made on the live system as observed (a port
+    /// or name another container holds): those become conflicts, so nothing is
+    /// destroyed for a replacement that could not start.
+    fn safeguard_and_check(&self, plan: &mut Plan) -> miette::Result<()> {
+        let mut by_provider: BTreeMap<&ProviderKey, Vec<PlannedChange>> = BTreeMap::new();
+        let mut safeguards = Vec::new();
+        for c in plan.actionable() {
+            let destroys = matches!(c.action, Action::Delete | Action::Replace);
+            // Destroys go through the provider that manages the existing object.
+            let destroyer = c.prior_provider.as_ref().unwrap_or(&c.provider);
+            if let (true, Some(before)) = (destroys, c.before.as_ref()) {
+                if let Some(g) = self
+                    .providers
+                    .get(destroyer)?
+                    .safeguard(&c.type_name, before)
+                {
+                    safeguards.push(PlannedSafeguard {
+                        address: c.address.clone(),
+                        safeguard: g,
+                    });
+                }
+            }
+            by_provider
+                .entry(&c.provider)
+                .or_default()
+                .push(PlannedChange {
+                    address: c.address.clone(),
+                    type_name: c.type_name.clone(),
+                    destroys,
+                    creates: matches!(c.action, Action::Create | Action::Replace),
+                    before: c.before.clone(),
+                    after: c.after.clone(),
+                });
+        }
+        let mut conflicts = Vec::new();
+        let mut taken: BTreeSet<Address> = BTreeSet::new();
+        for (key, changes) in by_provider {
+            for problem in self.providers.get(key)?.check_plan(&changes) {
+                if problem.identity_taken {
+                    taken.insert(problem.address.clone());
+                }
+                let type_name = changes
+                    .iter()
+                    .find(|c| c.address == problem.address)
+                    .map(|c| c.type_name.clone())
+                    .unwrap_or_default();
+                conflicts.push(Conflict {
+                    import_id: String::new(),
+                    address: problem.address,
+                    type_name,
+                    message: self.redactor.scrub(&problem.message),
+                    hint: Some(self.redactor.scrub(&problem.hint)),
+                });
+            }
+        }
+        // What holds the object's name is not terrace's object: the conflict says what
+        // it is, so "deleted outside terrace" would only mislead.
+        plan.drift
+            .retain(|d| !(d.kind == DriftKind::Deleted && taken.contains(&d.address)));
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| taken.contains(&c.address))
+        {
+            if c.note.as_deref() == Some(DELETED_NOTE) {
+                c.note = Some("it cannot be made: see the conflict below".into());
+            }
+        }
+        plan.conflicts.extend(conflicts);
+        plan.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
+        plan.safeguards = safeguards;
+        plan.safeguards.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(())
     }
 

@@ -360,3 +360,374 @@ fn a_plan_that_over_fills_the_host_is_refused() {
         "nothing was applied"
     );
 }
+
+/// A project with one proxy container named `name`, publishing `port`.
+fn proxy_project(name: &str, port: u16) -> String {
+    format!(
+        r#"image "busybox" {{
+  name = "terrace/busybox:1"
+  pull = "never"
+}}
+
+service "proxy" {{
+  engine = "container"
+  container {{
+    name    = "{name}"
+    image   = image.busybox
+    command = ["httpd", "-f", "-p", "80", "-h", "/"]
+    ports   = ["127.0.0.1:{port}:80"]
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_volume_is_copied_before_it_is_destroyed_and_the_plan_says_where() {
+    let prefix = unique("tfc").replace('_', "");
+    let name = format!("{prefix}_v");
+    let _cleanup = Cleanup(prefix);
+    let p = Project::new(&format!("volume \"v\" {{\n  name = \"{name}\"\n}}\n"));
+    p.apply();
+    assert!(
+        docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{name}:/data"),
+            "terrace/busybox:1",
+            "sh",
+            "-c",
+            "echo uploads > /data/a.txt"
+        ])
+        .0
+    );
+    p.write("");
+    let dir = p.path().join(".terrace/backups");
+    let plan = p.plan().expect_code(2);
+    let promise = format!(
+        "  # volume.v will be destroyed\n  # (it is no longer in the configuration)\n  \
+         # (a copy of its data is written to {}/docker-volume-{name}-<time>.tar first; \
+         if that fails, it is not destroyed)\n",
+        dir.display()
+    );
+    assert!(plan.stdout.contains(&promise), "{}", plan.stdout);
+    let json = p.terrace(&["plan", "--json"]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["safeguards"][0]["address"], "volume.v", "{v:#}");
+    assert_eq!(v["safeguards"][0]["kind"], "copy", "{v:#}");
+
+    let apply = p.apply();
+    let path = apply
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Copied before destroying: "))
+        .unwrap_or_else(|| panic!("no copy printed: {}", apply.stdout));
+    assert!(path.starts_with(&dir.display().to_string()), "{path}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    let out = Command::new("tar")
+        .args(["-xOf", path, "./a.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "uploads\n");
+    assert!(!docker(&["volume", "inspect", &name]).0);
+}
+
+#[test]
+fn a_container_renamed_by_hand_is_named_so_and_renamed_back() {
+    let prefix = unique("tfr").replace('_', "");
+    let name = format!("{prefix}-ren");
+    let _cleanup = Cleanup(prefix);
+    let p = Project::new(&proxy_project(&name, free_port()));
+    p.apply();
+    let (_, id) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let moved = format!("{name}-moved");
+    assert!(docker(&["rename", &name, &moved]).0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains(&format!(
+            "# service.proxy.container was renamed to \"{moved}\" outside terrace"
+        )),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("# service.proxy.container will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("deleted"), "{}", plan.stdout);
+    p.apply();
+    assert_eq!(docker(&["inspect", "-f", "{{.Id}}", &name]).1, id);
+    p.plan().expect_code(0);
+}
+
+#[test]
+fn a_container_replaced_by_hand_without_labels_is_a_conflict_not_a_deletion() {
+    let prefix = unique("tfo").replace('_', "");
+    let name = format!("{prefix}-own");
+    let _cleanup = Cleanup(prefix);
+    let p = Project::new(&proxy_project(&name, free_port()));
+    p.apply();
+    assert!(docker(&["rm", "-f", &name]).0);
+    assert!(docker(&["create", "--name", &name, "terrace/busybox:1", "true"]).0);
+    let plan = p.plan();
+    assert!(
+        plan.stdout.contains(&format!(
+            "! service.proxy.container: the name \"{name}\" is held by container \"{name}\""
+        )) && plan.stdout.contains("not created by terrace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(&format!("docker rm -f {name}"))
+            && plan
+                .stdout
+                .contains(&format!("terrace import service.proxy.container {name}")),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("deleted outside"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("# (it cannot be made: see the conflict below)"),
+        "{}",
+        plan.stdout
+    );
+    let apply = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        apply.stderr.contains("refusing to apply"),
+        "{}",
+        apply.stderr
+    );
+    let (_, hand_made) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+
+    // Adopted as the hint says: known by its id from then on, and replaced by one
+    // made as configured (its command differs).
+    p.terrace(&["state", "rm", "service.proxy.container"])
+        .expect_code(0);
+    p.terrace(&["import", "service.proxy.container", &name])
+        .expect_code(0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# service.proxy.container must be replaced"),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    p.plan().expect_code(0);
+    let (_, now) = docker(&[
+        "inspect",
+        "-f",
+        "{{.Id}} {{index .Config.Labels \"terrace.managed\"}}",
+        &name,
+    ]);
+    assert!(!now.starts_with(hand_made.trim()), "{now}");
+    assert!(now.trim().ends_with(" true"), "{now}");
+}
+
+#[test]
+fn moving_to_a_port_another_container_holds_is_refused_before_anything_is_destroyed() {
+    let prefix = unique("tfp").replace('_', "");
+    let name = format!("{prefix}-px");
+    let _cleanup = Cleanup(prefix);
+    let p = Project::new(&proxy_project(&name, free_port()));
+    p.apply();
+    let (_, id) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let taken = free_port();
+    let holder = format!("{name}-holder");
+    assert!(
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &holder,
+            "-p",
+            &format!("127.0.0.1:{taken}:80"),
+            "terrace/busybox:1",
+            "httpd",
+            "-f",
+            "-p",
+            "80"
+        ])
+        .0
+    );
+    // Someone else's container on the engine is no alarm while nothing clashes with it.
+    p.plan().expect_code(0);
+    p.write(&proxy_project(&name, taken));
+    let plan = p.plan();
+    assert!(
+        plan.stdout.contains(&format!(
+            "host port {taken}/tcp is already published by container \"{holder}\""
+        )),
+        "{}",
+        plan.stdout
+    );
+    let apply = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        apply
+            .stderr
+            .contains("1 conflict(s) block this plan; nothing was changed"),
+        "{}",
+        apply.stderr
+    );
+    let (_, after) = docker(&["inspect", "-f", "{{.Id}} {{.State.Running}}", &name]);
+    assert_eq!(
+        after.trim(),
+        format!("{} true", id.trim()),
+        "the working proxy was touched"
+    );
+}
+
+#[test]
+fn a_paused_container_is_drift_and_apply_unpauses_it() {
+    let prefix = unique("tfz").replace('_', "");
+    let name = format!("{prefix}-pz");
+    let _cleanup = Cleanup(prefix);
+    let p = Project::new(&proxy_project(&name, free_port()));
+    p.apply();
+    assert!(docker(&["pause", &name]).0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("paused") && plan.stdout.contains("false -> true"),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Paused}}", &name])
+            .1
+            .trim(),
+        "false"
+    );
+    p.plan().expect_code(0);
+}
+
+#[test]
+fn a_network_re_created_under_a_stopped_container_is_repaired() {
+    let prefix = unique("tfn").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let project = |running: bool| {
+        format!(
+            r#"image "busybox" {{
+  name = "terrace/busybox:1"
+  pull = "never"
+}}
+
+network "net" {{
+  name = "{prefix}_net"
+}}
+
+service "app" {{
+  engine = "container"
+  container {{
+    name     = "{prefix}-app"
+    image    = image.busybox
+    command  = ["httpd", "-f", "-p", "80", "-h", "/"]
+    networks = [network.net]
+    running  = {running}
+  }}
+}}
+"#
+        )
+    };
+    let p = Project::new(&project(true));
+    p.apply();
+    p.write(&project(false));
+    p.apply();
+    // By hand: the network goes away under the stopped container (terrace re-creates
+    // it; the container's endpoint still names the old network's id).
+    let net = format!("{prefix}_net");
+    assert!(docker(&["network", "rm", &net]).0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# network.net was deleted outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("# service.app.container has changed outside terrace")
+            && plan
+                .stdout
+                .contains("the network was removed after the container joined it")
+            && plan
+                .stdout
+                .contains("must be replaced (networks cannot change in place)"),
+        "{}",
+        plan.stdout
+    );
+    p.apply();
+    p.plan().expect_code(0);
+    p.write(&project(true));
+    p.apply();
+    p.plan().expect_code(0);
+}
+
+#[test]
+fn a_container_deleted_by_hand_whose_port_was_taken_is_both_deleted_and_blocked() {
+    let prefix = unique("tfd").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let name = format!("{prefix}-px");
+    let port = free_port();
+    let p = Project::new(&proxy_project(&name, port));
+    p.apply();
+    assert!(docker(&["rm", "-f", &name]).0);
+    let holder = format!("{prefix}-holder");
+    assert!(
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &holder,
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "terrace/busybox:1",
+            "httpd",
+            "-f",
+            "-p",
+            "80"
+        ])
+        .0
+    );
+    let plan = p.plan();
+    // Both true: terrace's container is gone, and its port is someone else's now.
+    assert!(
+        plan.stdout
+            .contains("# service.proxy.container was deleted outside terrace")
+            && plan.stdout.contains(&format!(
+                "host port {port}/tcp is already published by container \"{holder}\""
+            )),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_replacement_whose_image_is_missing_is_refused_before_the_working_one_goes() {
+    let prefix = unique("tfi").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let name = format!("{prefix}-px");
+    let hcl = proxy_project(&name, free_port());
+    let p = Project::new(&hcl);
+    p.apply();
+    let (_, id) = docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let missing = format!("terrace/{prefix}-missing:1");
+    p.write(&hcl.replace("image.busybox", &format!("\"{missing}\"")));
+    let plan = p.plan();
+    assert!(
+        plan.stdout.contains(&format!(
+            "image \"{missing}\" is not on the engine, and nothing in this plan provides it"
+        )),
+        "{}",
+        plan.stdout
+    );
+    p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    let (_, after) = docker(&["inspect", "-f", "{{.Id}} {{.State.Running}}", &name]);
+    assert_eq!(after.trim(), format!("{} true", id.trim()));
+}

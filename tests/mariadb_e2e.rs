@@ -193,6 +193,13 @@ fn a_database_is_dumped_before_it_is_dropped() {
         .unwrap();
     });
     p.write(&mysql_service());
+    // The plan says so before anything happens.
+    let plan = p.plan().expect_code(2);
+    let promise = format!(
+        "# (a dump of its data is written to {}/{db}-<time>.sql first",
+        p.path().join(".terrace/backups").display()
+    );
+    assert!(plan.stdout.contains(&promise), "{}", plan.stdout);
     let run = p.apply();
     let line = run
         .stdout

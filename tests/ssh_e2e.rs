@@ -193,7 +193,14 @@ fn docker_over_ssh_through_a_forwarded_socket() {
     let labels = String::from_utf8_lossy(&inspect.stdout).to_string();
     assert!(labels.contains("terrace.managed"), "{labels}");
     p.plan().expect_code(0);
-    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    let destroy = p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    // The volume's content came through the forwarded socket into a local copy first.
+    let copy = destroy
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Copied before destroying: "))
+        .unwrap_or_else(|| panic!("no copy printed: {}", destroy.stdout));
+    assert!(std::path::Path::new(copy).is_file(), "{copy}");
     assert!(!Command::new("docker")
         .args(["volume", "inspect", &name])
         .output()

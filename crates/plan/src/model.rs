@@ -153,6 +153,10 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Objects that block an apply.
     pub conflicts: Vec<Conflict>,
+    /// What destroy steps save first, sorted by address (filled in after planning,
+    /// from the providers: the planner itself does no I/O).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub safeguards: Vec<PlannedSafeguard>,
     /// What the providers could not verify (e.g. password hashes the admin may not
     /// read): the plan lists it and never claims that everything matches.
     #[serde(default)]
@@ -225,6 +229,17 @@ impl Plan {
         for c in &mut p.changes {
             for attrs in [c.before.as_mut(), c.after.as_mut()].into_iter().flatten() {
                 redact_attrs(attrs, &c.sensitive);
+            }
+        }
+        // A copy's file name holds the object's name: masked where the name is secret.
+        for g in &mut p.safeguards {
+            let original = self.changes.iter().find(|c| c.address == g.address);
+            let secret_name = original.and_then(|c| {
+                let name = c.before.as_ref()?.get("name")?.as_str()?;
+                c.sensitive.contains("name").then(|| name.to_string())
+            });
+            if let Some(name) = secret_name.filter(|n| !n.is_empty()) {
+                g.safeguard.destination = g.safeguard.destination.replace(&name, REDACTED);
             }
         }
         for d in &mut p.drift {

@@ -808,3 +808,22 @@ fn a_conflict_with_its_own_hint_shows_that_hint_not_import() {
     );
     assert!(!t.contains("terrace import"), "{t}");
 }
+
+#[test]
+fn a_safeguard_never_shows_a_secret_name() {
+    let mut pr = prior("db", "test_db", json!({"name": "hidden_client"}));
+    pr.sensitive_attrs.insert("name".into());
+    let mut p = run(&[], &[pr], &[]).unwrap();
+    p.safeguards.push(terrace_plan::PlannedSafeguard {
+        address: Address::new("db"),
+        safeguard: terrace_provider::Safeguard {
+            kind: "dump".into(),
+            destination: "/b/hidden_client-<time>.sql".into(),
+        },
+    });
+    let t = text(&p);
+    assert!(!t.contains("hidden_client"), "{t}");
+    assert!(t.contains("/b/(sensitive value)-<time>.sql"), "{t}");
+    let j = render_json(&p, "0").to_string();
+    assert!(!j.contains("hidden_client"), "{j}");
+}

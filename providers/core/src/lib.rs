@@ -497,6 +497,10 @@ pub struct PlanProblem {
     pub message: String,
     /// What the user can do about it.
     pub hint: String,
+    /// Another object holds this one's identity (its name): what the state records may
+    /// have been replaced by hand rather than deleted, and the plan must not say
+    /// "deleted".
+    pub identity_taken: bool,
 }
 
 /// A provider error, already free of secrets: providers must never put a password or

@@ -8,7 +8,8 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RenameContainerOptions, StopContainerOptions,
 };
 use terrace_provider::{Address, Attrs, ProviderError, ProviderResult, Step, Value};
 
@@ -45,11 +46,15 @@ fn labels(address: &Address, user: Option<&Value>) -> HashMap<String, String> {
 }
 
 pub(crate) async fn create(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<Attrs> {
-    let desired = resolved(t, require(&step.desired, "desired", step)?)?;
+    let mut desired = resolved(t, require(&step.desired, "desired", step)?)?;
     match t {
         NETWORK => create_network(p, &step.address, &desired).await?,
         VOLUME => create_volume(p, &step.address, &desired).await?,
-        CONTAINER => create_container(p, &step.address, &desired).await?,
+        CONTAINER => {
+            // The new container's id (a replacement's `desired` carries the old one).
+            let id = create_container(p, &step.address, &desired).await?;
+            desired.insert("id".into(), id.into());
+        }
         other => return Err(crate::unknown_type(other)),
     }
     Ok(desired)
@@ -57,7 +62,7 @@ pub(crate) async fn create(p: &DockerProvider, t: &str, step: &Step) -> Provider
 
 pub(crate) async fn update(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<Attrs> {
     let prior = resolved(t, require(&step.prior, "prior", step)?)?;
-    let desired = resolved(t, require(&step.desired, "desired", step)?)?;
+    let mut desired = resolved(t, require(&step.desired, "desired", step)?)?;
     // What the planner says changed (this includes drift: state and config agree but the
     // live object does not) plus what differs from state. force_new attributes are never
     // updated in place; the planner replaces instead.
@@ -70,13 +75,20 @@ pub(crate) async fn update(p: &DockerProvider, t: &str, step: &Step) -> Provider
     }
     changed.retain(|k| schema.attr(k).is_some_and(|a| !a.force_new) && desired.contains_key(k));
     if t == CONTAINER && !changed.is_empty() {
-        update_container(p, &step.address, &desired, &changed).await?;
+        update_container(p, &step.address, &prior, &desired, &changed).await?;
+    }
+    // Still the same object: it keeps its id.
+    if let (true, Some(id)) = (t == CONTAINER, prior.get("id")) {
+        desired.entry("id".into()).or_insert_with(|| id.clone());
     }
     Ok(desired)
 }
 
 pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> ProviderResult<()> {
-    let prior = resolved(t, require(&step.prior, "prior", step)?)?;
+    // The prior is what observe reported, which may hold what no configuration can say
+    // (a stale network endpoint): only its name matters here.
+    let given = require(&step.prior, "prior", step)?;
+    let prior = resolved(t, given).unwrap_or_else(|_| given.clone());
     let docker = p.docker().await?;
     let name = s(&prior, "name");
     let addr = &step.address;
@@ -94,6 +106,10 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
             gone(docker.remove_network(name).await, "network")
         }
         VOLUME => {
+            // The content first; no copy, no removal.
+            if let Some(dir) = p.backup_dir() {
+                crate::backup::copy_volume(p, addr, name, dir).await?;
+            }
             p.count();
             let r = docker
                 .remove_volume(name, None::<RemoveVolumeOptions>)
@@ -102,6 +118,13 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         CONTAINER => {
             let secrets = env_secrets([Some(&prior)]);
+            // By the id recorded at creation, wherever its name went; never a container
+            // of that name that terrace did not make.
+            let Some((id, _)) = find_container(p, addr, &prior).await? else {
+                tracing::debug!(address = %addr, "nothing to do: container {name:?} is already gone");
+                return Ok(());
+            };
+            let name = id.as_str();
             p.count();
             let r = docker
                 .stop_container(
@@ -140,6 +163,50 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         other => Err(crate::unknown_type(other)),
     }
+}
+
+/// The container that is `address`'s object, as (id, current name): see
+/// [`crate::observe::resolve`]. One or two list calls filtered by id and by name, so that
+/// a destroy of many containers does not list the whole engine for each.
+async fn find_container(
+    p: &DockerProvider,
+    address: &Address,
+    a: &Attrs,
+) -> ProviderResult<Option<(String, String)>> {
+    let name = s(a, "name");
+    let recorded = a.get("id").and_then(Value::as_str);
+    let docker = p.docker().await?;
+    // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; the filter is a regular expression.
+    let by_name = format!("^/{}$", name.replace('.', "\\."));
+    let filters = recorded
+        .map(|id| ("id", id.to_string()))
+        .into_iter()
+        .chain((!name.is_empty()).then_some(("name", by_name)));
+    let mut containers = Vec::new();
+    for (key, value) in filters {
+        p.count();
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(key.to_string(), vec![value])])),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
+        containers.extend(listed.iter().filter_map(crate::observe::holder));
+        if key == "id" && !containers.is_empty() {
+            break;
+        }
+    }
+    let view = crate::clash::EngineView {
+        containers,
+        ..Default::default()
+    };
+    let id = crate::observe::resolve(&view, name, recorded);
+    Ok(id.and_then(|id| {
+        let h = view.containers.into_iter().find(|h| h.id == id)?;
+        Some((h.id, h.name))
+    }))
 }
 
 async fn create_network(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
@@ -322,13 +389,18 @@ fn container_body(address: &Address, a: &Attrs) -> ProviderResult<ContainerCreat
     })
 }
 
-async fn create_container(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
+/// Creates (and starts, unless `running` is false) the container; returns its id.
+async fn create_container(
+    p: &DockerProvider,
+    address: &Address,
+    a: &Attrs,
+) -> ProviderResult<String> {
     let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
     let body = container_body(address, a)?;
     p.count();
-    docker
+    let created = docker
         .create_container(
             Some(CreateContainerOptions {
                 name: Some(name.to_string()),
@@ -396,7 +468,7 @@ async fn create_container(p: &DockerProvider, address: &Address, a: &Attrs) -> P
         }
         return Err(e);
     }
-    Ok(())
+    Ok(created.id)
 }
 
 async fn start(
@@ -425,12 +497,57 @@ async fn start(
 async fn update_container(
     p: &DockerProvider,
     address: &Address,
+    prior: &Attrs,
     a: &Attrs,
     changed: &BTreeSet<String>,
 ) -> ProviderResult<()> {
     let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
+    if changed.contains("name") {
+        // Renamed by hand, or in the configuration: Docker renames in place.
+        let Some((id, current)) = find_container(p, address, prior).await? else {
+            return Err(ProviderError::Operation {
+                address: address.clone(),
+                message: format!("container {name:?} to rename was not found"),
+            });
+        };
+        if current != name {
+            p.count();
+            docker
+                .rename_container(
+                    &id,
+                    RenameContainerOptions {
+                        name: name.to_string(),
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    p.op_err(
+                        address,
+                        &format!("renaming container {current:?} to {name:?}"),
+                        &e,
+                        &secrets,
+                    )
+                })?;
+            tracing::info!(%address, container = name, from = current, "renamed container");
+        }
+    }
+    if changed.contains("paused") {
+        p.count();
+        let (r, what) = if b(a, "paused", false) {
+            (docker.pause_container(name).await, "pausing")
+        } else {
+            (docker.unpause_container(name).await, "unpausing")
+        };
+        match r {
+            // 409: already in that state.
+            Err(e) if status(&e) != Some(409) => {
+                return Err(p.op_err(address, &format!("{what} container {name:?}"), &e, &secrets))
+            }
+            _ => tracing::info!(%address, container = name, "{what} container done"),
+        }
+    }
     if changed.contains("memory") || changed.contains("restart") {
         let mut body = ContainerUpdateBody::default();
         if changed.contains("memory") {

@@ -13,6 +13,8 @@
 //! `env` values may be secrets: they are never logged and are scrubbed from errors.
 
 mod apply;
+mod backup;
+mod clash;
 mod error;
 mod image;
 pub mod normalize;
@@ -22,11 +24,12 @@ mod schema;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use bollard::{Docker, API_DEFAULT_VERSION};
 use terrace_provider::{
-    find_schema, Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderError,
-    ProviderResult, ResourceSchema, Step,
+    find_schema, Address, Attrs, ObserveRequest, Observed, Operation, PlanProblem, PlannedChange,
+    Provider, ProviderError, ProviderResult, ResourceSchema, Safeguard, Step,
 };
 use tokio::sync::OnceCell;
 
@@ -79,6 +82,12 @@ pub struct DockerProvider {
     engine: DockerEngine,
     client: OnceCell<Docker>,
     calls: AtomicU64,
+    /// Where a volume's content is copied before the volume is removed; `None`: no copy.
+    backup_dir: Option<PathBuf>,
+    /// Every container (and network and volume) on the engine as the last observe listed
+    /// it: what [`Provider::check_plan`] checks names and ports against, with no further
+    /// call.
+    view: Mutex<Option<clash::EngineView>>,
 }
 
 impl fmt::Debug for DockerProvider {
@@ -100,7 +109,22 @@ impl DockerProvider {
             engine,
             client: OnceCell::new(),
             calls: AtomicU64::new(0),
+            backup_dir: None,
+            view: Mutex::new(None),
         }
+    }
+
+    /// Copies every volume's content into a tar file in `dir` (mode 0600) before the
+    /// volume is removed, and refuses the removal when the copy fails: data is never
+    /// destroyed silently. The plan names the file ([`Provider::safeguard`]).
+    pub fn with_backup_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// Where volume copies go, if they are taken.
+    pub fn backup_dir(&self) -> Option<&std::path::Path> {
+        self.backup_dir.as_deref()
     }
 
     /// The engine this provider manages.
@@ -197,6 +221,23 @@ impl Provider for DockerProvider {
         normalize::normalize(type_name, attrs)
     }
 
+    fn safeguard(&self, type_name: &str, attrs: &Attrs) -> Option<Safeguard> {
+        let dir = self.backup_dir.as_ref()?;
+        let name = attrs.get("name").and_then(|v| v.as_str())?;
+        (type_name == VOLUME).then(|| Safeguard {
+            kind: "copy".into(),
+            destination: backup::destination_pattern(dir, name),
+        })
+    }
+
+    fn check_plan(&self, changes: &[PlannedChange]) -> Vec<PlanProblem> {
+        let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        match view.as_ref() {
+            Some(view) => clash::check(view, changes),
+            None => Vec::new(),
+        }
+    }
+
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
         observe::observe(self, requests).await
     }
@@ -222,6 +263,17 @@ impl Provider for DockerProvider {
         attrs.insert("name".into(), id.into());
         if t == CONTAINER && !attrs.contains_key("image") {
             attrs.insert("image".into(), "unknown".into());
+        }
+        if t == CONTAINER {
+            // A container is known by its id from now on, so one made by hand (which
+            // Docker cannot give terrace's labels) can be adopted too.
+            let docker = self.docker().await?;
+            self.count();
+            if let Ok(found) = docker.inspect_container(id, None).await {
+                if let Some(cid) = found.id {
+                    attrs.insert("id".into(), cid.into());
+                }
+            }
         }
         let attrs = resolved(t, &attrs)?;
         let req = ObserveRequest {

@@ -99,6 +99,8 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         "restart",
         "healthcheck",
         "running",
+        "paused",
+        "id",
     ];
     if let Some(k) = attrs.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(invalid(CONTAINER, k, "unknown attribute"));
@@ -189,7 +191,9 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         let h = healthcheck(h)?;
         attrs.insert("healthcheck".into(), h);
     }
-    default_bool(CONTAINER, attrs, "running", true)
+    default_bool(CONTAINER, attrs, "running", true)?;
+    // Nobody asks for a paused container; observing it makes a pause by hand drift.
+    default_bool(CONTAINER, attrs, "paused", false)
 }
 
 // ---- scalar helpers -------------------------------------------------------------------

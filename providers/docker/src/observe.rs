@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerSummary, ImageInspect, ImageSummary, Network, Volume,
+    ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum, ImageInspect,
+    ImageSummary, Network, PortSummaryTypeEnum, Volume,
 };
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -19,10 +20,11 @@ use terrace_provider::{
     Address, Attrs, ObserveRequest, Observed, ProviderError, ProviderResult, Value,
 };
 
+use crate::clash::{EngineView, Holder};
 use crate::error::status;
 use crate::normalize::{
     format_port, healthcheck_value, image_id_placeholder, mount_value, network_value, normalize,
-    restart_string, trim_slash, LABEL_MANAGED, LABEL_PREFIX,
+    restart_string, trim_slash, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
 };
 use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 use crate::{unknown_type, DockerProvider};
@@ -30,16 +32,21 @@ use crate::{unknown_type, DockerProvider};
 /// How many inspects run at once: enough to hide latency, few enough to be polite.
 const INSPECT_CONCURRENCY: usize = 16;
 
-fn managed_filter() -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])])
-}
+/// What observe reports on a container's endpoint whose network was removed since the
+/// container joined it (the container cannot start until it is re-created).
+pub(crate) const STALE_ENDPOINT: &str = "the network was removed after the container joined it";
 
 /// Everything one observe batch read from the engine.
 #[derive(Default)]
 struct Snapshot {
-    containers: HashMap<String, ContainerInspectResponse>,
+    /// The container each container request resolved to, by request address.
+    containers: HashMap<Address, ContainerInspectResponse>,
     images_by_id: HashMap<String, ImageInspect>,
+    /// terrace's networks, by name.
     networks: HashMap<String, Network>,
+    /// The id of every network on the engine, by name: a container's endpoint that
+    /// names another id belongs to a network that was removed since.
+    network_ids: HashMap<String, String>,
     volumes: HashMap<String, Volume>,
     images: Vec<ImageSummary>,
 }
@@ -94,7 +101,7 @@ pub(crate) async fn observe(
     let snap = snapshot(p, &kinds, &requests).await?;
     Ok(requests
         .iter()
-        .map(|(r, attrs)| answer(&snap, &r.type_name, attrs))
+        .map(|(r, attrs)| answer(&snap, r, attrs))
         .collect())
 }
 
@@ -119,29 +126,30 @@ async fn snapshot(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
+    // Every container, not only terrace's: a renamed one is found by the id recorded
+    // at creation, and a name or port another container holds is found at plan time.
     let containers = async {
         if !kinds.contains(CONTAINER) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         p.count();
         docker
             .list_containers(Some(ListContainersOptions {
                 all: true,
-                filters: Some(managed_filter()),
                 ..Default::default()
             }))
             .await
+            .map(Some)
             .map_err(|e| err("listing containers", e))
     };
+    // Every network: containers' endpoints are checked against the ids they have now.
     let networks = async {
-        if !kinds.contains(NETWORK) {
+        if !kinds.contains(NETWORK) && !kinds.contains(CONTAINER) {
             return Ok(Vec::new());
         }
         p.count();
         docker
-            .list_networks(Some(ListNetworksOptions {
-                filters: Some(managed_filter()),
-            }))
+            .list_networks(None::<ListNetworksOptions>)
             .await
             .map_err(|e| err("listing networks", e))
     };
@@ -149,77 +157,109 @@ async fn snapshot(
         if !kinds.contains(VOLUME) {
             return Ok(Vec::new());
         }
+        // Every volume: one of that name terrace did not make is a conflict at plan time.
         p.count();
         docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(managed_filter()),
-            }))
+            .list_volumes(None::<ListVolumesOptions>)
             .await
             .map(|r| r.volumes.unwrap_or_default())
             .map_err(|e| err("listing volumes", e))
     };
     let images = async {
-        if refs.is_empty() {
+        if refs.is_empty() && !kinds.contains(CONTAINER) {
             return Ok(Vec::new());
         }
         // Images are found by reference, not label: pulled and adopted images carry no
-        // terrace label. Several `reference` filters match any of them.
+        // terrace label. Every local image, not only those asked for: a container's new
+        // image (known only to the plan) must be there before its old container goes.
         p.count();
         docker
-            .list_images(Some(ListImagesOptions {
-                filters: Some(HashMap::from([(
-                    "reference".to_string(),
-                    refs.iter().cloned().collect(),
-                )])),
-                ..Default::default()
-            }))
+            .list_images(None::<ListImagesOptions>)
             .await
             .map_err(|e| err("listing images", e))
     };
     let (containers, networks, volumes, images) =
         tokio::try_join!(containers, networks, volumes, images)?;
 
+    let network_holders: Vec<Holder> = networks
+        .iter()
+        .filter_map(|n| Some(named(n.id.clone()?, n.name.clone()?, n.labels.as_ref())))
+        .collect();
+    let volume_holders: Vec<Holder> = volumes
+        .iter()
+        .map(|v| named(v.name.clone(), v.name.clone(), Some(&v.labels)))
+        .collect();
     let mut snap = Snapshot {
+        network_ids: networks
+            .iter()
+            .filter_map(|n| Some((n.name.clone()?, n.id.clone()?)))
+            .collect(),
         networks: networks
             .into_iter()
+            .filter(|n| is_managed(n.labels.as_ref()))
             .filter_map(|n| Some((n.name.clone()?, n)))
             .collect(),
-        volumes: volumes.into_iter().map(|v| (v.name.clone(), v)).collect(),
+        volumes: volumes
+            .into_iter()
+            .filter(|v| is_managed(Some(&v.labels)))
+            .map(|v| (v.name.clone(), v))
+            .collect(),
         images,
         ..Default::default()
     };
 
-    // Inspect only the listed containers that some request names.
-    let wanted: BTreeSet<&str> = requests
+    let view = EngineView {
+        containers: containers.iter().flatten().filter_map(holder).collect(),
+        networks: network_holders,
+        volumes: volume_holders,
+        images: kinds.contains(CONTAINER).then(|| {
+            snap.images
+                .iter()
+                .flat_map(|i| i.repo_tags.iter().chain(&i.repo_digests).cloned())
+                .collect()
+        }),
+    };
+    if containers.is_none() {
+        *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        return Ok(snap);
+    }
+    // Inspect only the containers some request resolves to, each once.
+    let resolved: Vec<(&Address, String)> = requests
         .iter()
         .filter(|(r, _)| r.type_name == CONTAINER)
-        .filter_map(|(_, a)| name_of(a))
+        .filter_map(|(r, a)| {
+            let id = a.get("id").and_then(Value::as_str);
+            Some((&r.address, resolve(&view, name_of(a)?, id)?))
+        })
         .collect();
-    let found: Vec<String> = containers
-        .iter()
-        .filter_map(summary_name)
-        .filter(|n| wanted.contains(n.as_str()))
-        .collect();
+    *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+    let ids: BTreeSet<String> = resolved.iter().map(|(_, id)| id.clone()).collect();
     let inspected: Vec<(
         String,
         Result<ContainerInspectResponse, bollard::errors::Error>,
-    )> = stream::iter(found)
-        .map(|name| async move {
+    )> = stream::iter(ids)
+        .map(|id| async move {
             p.count();
-            let r = docker.inspect_container(&name, None).await;
-            (name, r)
+            let r = docker.inspect_container(&id, None).await;
+            (id, r)
         })
         .buffer_unordered(INSPECT_CONCURRENCY)
         .collect()
         .await;
-    for (name, r) in inspected {
+    let mut by_id = HashMap::new();
+    for (id, r) in inspected {
         match r {
             Ok(c) => {
-                snap.containers.insert(name, c);
+                by_id.insert(id, c);
             }
             // Removed between the list and the inspect: absent.
             Err(e) if status(&e) == Some(404) => {}
-            Err(e) => return Err(err(&format!("inspecting container {name:?}"), e)),
+            Err(e) => return Err(err(&format!("inspecting container {id}"), e)),
+        }
+    }
+    for (address, id) in resolved {
+        if let Some(c) = by_id.get(&id) {
+            snap.containers.insert(address.clone(), c.clone());
         }
     }
 
@@ -260,7 +300,73 @@ fn summary_name(c: &ContainerSummary) -> Option<String> {
         .map(|n| n.trim_start_matches('/').to_string())
 }
 
-fn answer(snap: &Snapshot, type_name: &str, req: &Attrs) -> Observed {
+fn is_managed(labels: Option<&HashMap<String, String>>) -> bool {
+    labels.is_some_and(|l| l.get(LABEL_MANAGED).map(String::as_str) == Some("true"))
+}
+
+/// A listed network or volume as [`EngineView`] keeps it.
+fn named(id: String, name: String, labels: Option<&HashMap<String, String>>) -> Holder {
+    Holder {
+        id,
+        name,
+        managed: is_managed(labels),
+        address: labels.and_then(|l| l.get(LABEL_ADDRESS).cloned()),
+        ports: Vec::new(),
+    }
+}
+
+/// A listed container as [`EngineView`] keeps it.
+pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
+    let labels = c.labels.clone().unwrap_or_default();
+    let holds_ports = matches!(
+        c.state,
+        Some(
+            ContainerSummaryStateEnum::RUNNING
+                | ContainerSummaryStateEnum::PAUSED
+                | ContainerSummaryStateEnum::RESTARTING
+        )
+    );
+    let ports = c
+        .ports
+        .iter()
+        .flatten()
+        .filter(|_| holds_ports)
+        .filter_map(|p| {
+            let proto = match p.typ {
+                Some(PortSummaryTypeEnum::UDP) => "udp",
+                Some(PortSummaryTypeEnum::SCTP) => "sctp",
+                _ => "tcp",
+            };
+            Some((
+                p.ip.clone().unwrap_or_default(),
+                p.public_port?,
+                proto.to_string(),
+            ))
+        })
+        .collect();
+    Some(Holder {
+        id: c.id.clone()?,
+        name: summary_name(c)?,
+        managed: labels.get(LABEL_MANAGED).map(String::as_str) == Some("true"),
+        address: labels.get(LABEL_ADDRESS).cloned(),
+        ports,
+    })
+}
+
+/// The id of the container a request means: the one whose id the state recorded (at
+/// creation, or at an explicit import), wherever its name went (renamed outside
+/// terrace); else terrace's container of that name. A container without terrace's
+/// labels is never taken for terrace's by its name. The address label alone is not an
+/// identity: several projects on one engine may use the same addresses.
+pub(crate) fn resolve(view: &EngineView, name: &str, recorded_id: Option<&str>) -> Option<String> {
+    recorded_id
+        .and_then(|id| view.containers.iter().find(|h| h.id == id))
+        .or_else(|| view.containers.iter().find(|h| h.name == name && h.managed))
+        .map(|h| h.id.clone())
+}
+
+fn answer(snap: &Snapshot, r: &ObserveRequest, req: &Attrs) -> Observed {
+    let type_name = r.type_name.as_str();
     let Some(name) = name_of(req) else {
         return Observed::Absent;
     };
@@ -283,7 +389,7 @@ fn answer(snap: &Snapshot, type_name: &str, req: &Attrs) -> Observed {
             }
             None => Observed::Absent,
         },
-        CONTAINER => match snap.containers.get(name) {
+        CONTAINER => match snap.containers.get(&r.address) {
             Some(c) => {
                 let image = c.image.as_ref().and_then(|id| snap.images_by_id.get(id));
                 Observed::Present(container_attrs(snap, c, image, req))
@@ -446,13 +552,26 @@ fn container_attrs(
         .into_iter()
         .map(|(net, ep)| {
             let asked = requested_aliases(req, &net);
+            // Compared by id: a network removed (and maybe re-created under the same
+            // name) after the container joined it leaves an endpoint that cannot start.
+            let stale = ep
+                .network_id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+                .is_some_and(|id| snap.network_ids.get(&net).map(String::as_str) != Some(id));
             let aliases: Vec<String> = ep
                 .aliases
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|a| asked.contains(a) || (*a != name && *a != short_id && *a != id))
                 .collect();
-            (net.clone(), network_value(&net, aliases))
+            let mut value = network_value(&net, aliases);
+            if stale {
+                if let Value::Object(m) = &mut value {
+                    m.insert("stale".into(), json!(STALE_ENDPOINT));
+                }
+            }
+            (net.clone(), value)
         })
         .collect();
     networks.sort_by(|a, b| a.0.cmp(&b.0));
@@ -499,6 +618,8 @@ fn container_attrs(
 
     let running = c.state.as_ref().is_some_and(|s| s.running.unwrap_or(false));
     out.insert("running".into(), json!(running));
+    let paused = c.state.as_ref().is_some_and(|s| s.paused.unwrap_or(false));
+    out.insert("paused".into(), json!(paused));
     out
 }
 

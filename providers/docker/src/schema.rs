@@ -69,7 +69,9 @@ const VOLUME_ATTRS: &[AttrSchema] = &[
 ];
 
 const CONTAINER_ATTRS: &[AttrSchema] = &[
-    AttrSchema::plain("name").force_new(),
+    // Docker renames in place; observe finds a container by its address label, so a
+    // rename by hand is drift that apply renames back.
+    AttrSchema::plain("name"),
     AttrSchema::plain("image").force_new(),
     // Normalised to "(id of IMAGE)"; observe reports that while the container still runs
     // the image the name points to, and the old id once the tag has moved: a replace.
@@ -84,6 +86,11 @@ const CONTAINER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("restart"),
     AttrSchema::plain("healthcheck").force_new(),
     AttrSchema::plain("running"),
+    AttrSchema::plain("paused"),
+    // The engine's id, recorded at creation (and kept by updates): how observe finds
+    // the container whatever its name, even when another project on the engine uses the
+    // same address. Not `computed`: a re-created container must not carry the old one.
+    AttrSchema::plain("id").unobservable(),
 ];
 
 /// The resource types this provider implements: `docker_image`, `docker_network`,

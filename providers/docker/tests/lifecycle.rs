@@ -239,7 +239,7 @@ async fn container_lifecycle() {
 }
 
 #[tokio::test]
-async fn import_reads_a_managed_container_and_refuses_a_foreign_one() {
+async fn import_reads_a_managed_container_and_adopts_a_foreign_one_by_its_id() {
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("imp"));
@@ -258,14 +258,19 @@ async fn import_reads_a_managed_container_and_refuses_a_foreign_one() {
     let got = p.import(CONTAINER, &name, &desired).await.unwrap();
     assert_no_diff(CONTAINER, &stored, &got);
 
+    // One made by hand cannot get terrace's labels: it is adopted by its id, and found
+    // by it from then on (its name alone would not make it terrace's).
     let foreign = c.container(&uniq("foreign"));
     docker(&["create", "--name", &foreign, BUSYBOX, "true"]).unwrap();
-    let err = p
-        .import(CONTAINER, &foreign, &desired)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not created by terrace"), "{err}");
+    let id = docker(&["inspect", "-f", "{{.Id}}", &foreign]).unwrap();
+    let got = p.import(CONTAINER, &foreign, &desired).await.unwrap();
+    assert_eq!(got["id"], json!(id));
+    assert_eq!(got["command"], json!(["true"]));
+    let again = observe_at(&p, CONTAINER, "c.adopted", &got).await;
+    assert!(
+        matches!(again, terrace_provider::Observed::Present(_)),
+        "{again:?}"
+    );
 }
 
 use terrace_provider::Provider;

@@ -145,6 +145,30 @@ pub async fn observe(p: &DockerProvider, type_name: &str, stored: &Attrs) -> Obs
         .remove(0)
 }
 
+/// Observes one resource by its address (as refresh does: the address is what the
+/// container's `terrace.address` label holds) and its stored attributes.
+pub async fn observe_at(
+    p: &DockerProvider,
+    type_name: &str,
+    address: &str,
+    stored: &Attrs,
+) -> Observed {
+    let req = ObserveRequest {
+        address: Address::new(address),
+        type_name: type_name.to_string(),
+        attrs: stored.clone(),
+    };
+    p.observe(std::slice::from_ref(&req))
+        .await
+        .expect("observe")
+        .remove(0)
+}
+
+/// The address the helpers above give a resource named `name`.
+pub fn address_of(type_name: &str, name: &str) -> String {
+    format!("{type_name}.{name}")
+}
+
 pub async fn observe_present(p: &DockerProvider, type_name: &str, stored: &Attrs) -> Attrs {
     match observe(p, type_name, stored).await {
         Observed::Present(a) => a,

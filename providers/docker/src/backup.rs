@@ -1,0 +1,217 @@
+//! A copy of a volume's content before the volume is removed: data is never destroyed
+//! silently.
+//!
+//! The copy goes through the engine API only (so it works for an engine behind an SSH
+//! forward too): a helper container that is created but never started mounts the volume
+//! read-only, and the engine's archive endpoint streams its files as a tar, which is
+//! written to a local file created with mode 0600 before any byte is written. If any of
+//! it fails, the partial file is removed and the volume is not.
+
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
+    RemoveContainerOptions,
+};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use terrace_provider::{Address, ProviderError, ProviderResult};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::error::status;
+use crate::normalize::LABEL_PREFIX;
+use crate::DockerProvider;
+
+/// The image of the helper container: an empty file system, imported on first use. It
+/// is never run, so it needs no program.
+const COPY_IMAGE_REPO: &str = "terrace/volume-copy";
+const COPY_IMAGE_TAG: &str = "1";
+/// Where the helper container mounts the volume.
+const MOUNT_POINT: &str = "/volume";
+/// Marks terrace's helper containers (not resources: never observed as such).
+const LABEL_HELPER: &str = "terrace.helper";
+
+/// The file a copy of `volume` goes to, `<time>` standing for the moment of the copy:
+/// what the plan shows.
+pub(crate) fn destination_pattern(dir: &Path, volume: &str) -> String {
+    dir.join(format!("docker-volume-{volume}-<time>.tar"))
+        .display()
+        .to_string()
+}
+
+/// Copies the content of volume `name` into a new tar file in `dir` and returns its
+/// path; `None` if the volume does not exist (nothing to keep).
+pub(crate) async fn copy_volume(
+    p: &DockerProvider,
+    address: &Address,
+    name: &str,
+    dir: &Path,
+) -> ProviderResult<Option<PathBuf>> {
+    let fail = |message: String| ProviderError::Operation {
+        address: address.clone(),
+        message: format!("refusing to remove volume {name:?} without a copy first: {message}"),
+    };
+    let docker = p.docker().await?;
+    p.count();
+    match docker.inspect_volume(name).await {
+        Ok(_) => {}
+        Err(e) if status(&e) == Some(404) => return Ok(None),
+        Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
+    }
+    ensure_image(p)
+        .await
+        .map_err(|e| fail(format!("cannot prepare the copy image: {e}")))?;
+
+    // One helper per volume, by name: one left behind by a killed run is replaced.
+    let helper = format!("terrace-copy-{name}");
+    remove_helper(p, &helper).await;
+    p.count();
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(helper.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(format!("{COPY_IMAGE_REPO}:{COPY_IMAGE_TAG}")),
+                // Never started: the engine only needs something to record.
+                cmd: Some(vec!["/terrace-volume-copy".into()]),
+                labels: Some([(LABEL_HELPER.to_string(), "volume-copy".to_string())].into()),
+                network_disabled: Some(true),
+                host_config: Some(HostConfig {
+                    mounts: Some(vec![Mount {
+                        target: Some(MOUNT_POINT.into()),
+                        source: Some(name.to_string()),
+                        typ: Some(MountType::VOLUME),
+                        read_only: Some(true),
+                        ..Default::default()
+                    }]),
+                    network_mode: Some("none".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
+
+    let result = write_archive(p, &helper, name, dir).await;
+    remove_helper(p, &helper).await;
+    let path = result.map_err(fail)?;
+    tracing::info!(%address, volume = name, copy = %path.display(), "volume copied before removal");
+    Ok(Some(path))
+}
+
+/// Streams the helper's view of the volume into a new 0600 file; removes it on failure.
+async fn write_archive(
+    p: &DockerProvider,
+    helper: &str,
+    volume: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Nanoseconds keep two copies of the same volume apart.
+    let stamp = {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+    };
+    let path = dir.join(format!("docker-volume-{volume}-{stamp}.tar"));
+    // Written under another name and renamed when complete: a run killed mid-copy
+    // leaves a file that says it is partial, never one that looks like a full copy.
+    let partial = dir.join(format!("docker-volume-{volume}-{stamp}.tar.partial"));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let mut file = tokio::fs::File::from_std(file);
+    let docker = p.docker().await.map_err(|e| e.to_string())?;
+    let written = async {
+        p.count();
+        // `/.` at the end: the volume's content at the root of the archive.
+        let mut chunks = docker.download_from_container(
+            helper,
+            Some(DownloadFromContainerOptions {
+                path: format!("{MOUNT_POINT}/."),
+            }),
+        );
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| format!("reading the volume failed: {e}"))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
+        std::fs::rename(&partial, &path)
+            .map_err(|e| format!("renaming {} failed: {e}", partial.display()))?;
+        // The rename itself must survive a crash before the volume goes.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("syncing {} failed: {e}", dir.display()))
+    };
+    match written.await {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+async fn remove_helper(p: &DockerProvider, helper: &str) {
+    let Ok(docker) = p.docker().await else { return };
+    p.count();
+    let r = docker
+        .remove_container(
+            helper,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: false,
+                link: false,
+            }),
+        )
+        .await;
+    if let Err(e) = r.as_ref().map_err(|e| (status(e), e)) {
+        if e.0 != Some(404) {
+            tracing::warn!(container = helper, error = %e.1, "could not remove the volume-copy helper container");
+        }
+    }
+}
+
+/// Imports the empty helper image unless it is there.
+async fn ensure_image(p: &DockerProvider) -> Result<(), String> {
+    let docker = p.docker().await.map_err(|e| e.to_string())?;
+    let reference = format!("{COPY_IMAGE_REPO}:{COPY_IMAGE_TAG}");
+    p.count();
+    match docker.inspect_image(&reference).await {
+        Ok(_) => return Ok(()),
+        Err(e) if status(&e) == Some(404) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    // An empty tar archive: two zero blocks.
+    let empty: Vec<u8> = vec![0; 1024];
+    let body = stream::iter([Ok::<_, std::io::Error>(empty.into())]);
+    p.count();
+    docker
+        .create_image(
+            Some(CreateImageOptions {
+                from_src: Some("-".into()),
+                repo: Some(COPY_IMAGE_REPO.into()),
+                tag: Some(COPY_IMAGE_TAG.into()),
+                changes: vec![format!("LABEL {LABEL_PREFIX}helper=volume-copy")],
+                ..Default::default()
+            }),
+            Some(bollard::body_try_stream(body)),
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
