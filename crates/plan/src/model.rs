@@ -161,10 +161,6 @@ pub struct Plan {
     /// read): the plan lists it and never claims that everything matches.
     #[serde(default)]
     pub unverified: Vec<String>,
-    /// What destroy steps save first, sorted by address (filled in after planning,
-    /// from the providers: the planner itself does no I/O).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub safeguards: Vec<PlannedSafeguard>,
 }
 
 impl Plan {

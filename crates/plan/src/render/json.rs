@@ -106,7 +106,6 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
         "resource_drift": drift,
         "output_changes": {},
         "conflicts": plan.conflicts,
-        "safeguards": plan.safeguards,
         "unverified": plan.unverified,
         "safeguards": plan.safeguards,
     })
