@@ -82,7 +82,7 @@ async fn plan_cmd(
     if let Some(holder) = s
         .backend
         .lock_holder()
-        .map_err(|e| miette::miette!("{e}"))?
+        .map_err(miette::Report::new)?
     {
         let who = match holder {
             Some(i) => format!(
@@ -358,7 +358,7 @@ async fn apply_session(
     let mut lock = s
         .backend
         .lock(operation)
-        .map_err(|e| miette::miette!("{e}"))?;
+        .map_err(miette::Report::new)?;
     let mut state = s.read_state_locked(&mut lock)?;
 
     if let Some(saved) = saved {
@@ -536,7 +536,7 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
     let mut lock = s
         .backend
         .lock("import")
-        .map_err(|e| miette::miette!("{e}"))?;
+        .map_err(miette::Report::new)?;
     let mut state = s.read_state_locked(&mut lock)?;
     if state.get(&address).is_some_and(|r| !r.pending) {
         miette::bail!(
@@ -588,7 +588,7 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
         dependencies: desired.depends_on.clone(),
         pending: false,
     });
-    lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+    lock.write(&mut state).map_err(miette::Report::new)?;
     record_lineage(&s.dir, &s.backend, &state)?;
     println!(
         "Imported {address} (id {id}). Run `terrace plan` to compare it with the configuration."
@@ -632,7 +632,7 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
         StateCommand::Rm { addresses } => {
             let mut lock = backend
                 .lock("state rm")
-                .map_err(|e| miette::miette!("{e}"))?;
+                .map_err(miette::Report::new)?;
             let mut state = load_state_locked(&mut lock)?;
             check_lineage(&cli.dir, &backend, &state)?;
             for a in addresses {
@@ -640,7 +640,7 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
                     miette::bail!("{a} is not in the state (nothing was removed)");
                 }
             }
-            lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+            lock.write(&mut state).map_err(miette::Report::new)?;
             record_lineage(&cli.dir, &backend, &state)?;
             println!(
                 "Removed {} resource(s) from the state; the live objects were not touched.",
@@ -656,7 +656,7 @@ fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
     let backend = backend(cli);
     match backend
         .force_unlock(lock_id)
-        .map_err(|e| miette::miette!("{e}"))?
+        .map_err(miette::Report::new)?
     {
         ForceUnlocked::WasFree(stale) => match stale {
             Some(i) => println!(

@@ -56,7 +56,7 @@ pub fn backend(cli: &Cli) -> LocalBackend {
 pub fn load_state(backend: &LocalBackend) -> miette::Result<State> {
     Ok(backend
         .load()
-        .map_err(|e| miette::miette!("{e}"))?
+        .map_err(miette::Report::new)?
         .unwrap_or_default())
 }
 
@@ -65,7 +65,7 @@ pub fn load_state(backend: &LocalBackend) -> miette::Result<State> {
 pub fn load_state_locked(lock: &mut StateLock) -> miette::Result<State> {
     Ok(lock
         .load()
-        .map_err(|e| miette::miette!("{e}"))?
+        .map_err(miette::Report::new)?
         .unwrap_or_default())
 }
 
@@ -129,7 +129,7 @@ pub fn record_lineage(
             .map_err(|e| miette::miette!("cannot create {}: {e}", parent.display()))?;
     }
     write_atomically(&file, format!("{}\n", state.lineage).as_bytes())
-        .map_err(|e| miette::miette!("{e}"))
+        .map_err(miette::Report::new)
 }
 
 impl Session {

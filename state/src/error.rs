@@ -11,10 +11,11 @@ use crate::format::FORMAT_VERSION;
 use crate::lock::LockInfo;
 
 /// Everything that can go wrong reading, locking or writing state.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
     /// Another command (in this or another process) holds the state lock.
     #[error("{}", locked_message(info.as_ref(), path))]
+    #[diagnostic(code(terrace::state::locked))]
     Locked {
         /// Who holds the lock, as recorded in the lock file. `None` if the file could not
         /// be read or parsed: the holder may have only just taken the lock, or may not be
@@ -24,15 +25,16 @@ pub enum StateError {
         path: PathBuf,
     },
     /// A file-system operation failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
+    #[diagnostic(code(terrace::state::io), help("check that the path exists and that this user may read and write it"))]
     Io {
         /// What we were doing, e.g. `read state file`.
         action: &'static str,
         /// The file or directory concerned.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error: part of the message (so every caller shows it), not a
+        /// separate cause that a report would print twice.
+        cause: io::Error,
     },
     /// The state file exists but is not a valid state document. It is never replaced
     /// automatically: it may be the only record of what terrace manages.
@@ -42,6 +44,7 @@ pub enum StateError {
         path.display(),
         backup_hint(path)
     )]
+    #[diagnostic(code(terrace::state::corrupt))]
     Corrupt {
         /// The state file.
         path: PathBuf,
@@ -50,6 +53,7 @@ pub enum StateError {
     },
     /// The state file has a format version this terrace does not understand.
     #[error("{}", version_message(path, *found))]
+    #[diagnostic(code(terrace::state::version))]
     UnsupportedVersion {
         /// The state file.
         path: PathBuf,
@@ -65,6 +69,7 @@ pub enum StateError {
          written has lineage {expected}); refusing to overwrite it",
         path.display()
     )]
+    #[diagnostic(code(terrace::state::lineage), help("point --state at this project's own state file"))]
     LineageMismatch {
         /// The state file.
         path: PathBuf,
@@ -80,6 +85,7 @@ pub enum StateError {
          {ours}): it changed after it was loaded; load it again and retry",
         path.display()
     )]
+    #[diagnostic(code(terrace::state::stale_serial))]
     StaleSerial {
         /// The state file.
         path: PathBuf,
@@ -96,6 +102,7 @@ pub enum StateError {
          are in the state or gone",
         path.display()
     )]
+    #[diagnostic(code(terrace::state::journal))]
     JournalCorrupt {
         /// The journal file.
         path: PathBuf,
@@ -116,6 +123,7 @@ pub enum StateError {
         path.display(),
         companion.display()
     )]
+    #[diagnostic(code(terrace::state::missing))]
     MissingState {
         /// The state file that is missing.
         path: PathBuf,
@@ -124,12 +132,14 @@ pub enum StateError {
     },
     /// `force-unlock` was asked to remove a lock it must not remove.
     #[error("{message}")]
+    #[diagnostic(code(terrace::state::force_unlock))]
     ForceUnlock {
         /// Why not.
         message: String,
     },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
+    #[diagnostic(code(terrace::state::duplicate), help("remove one of them with `terrace state rm ADDRESS`"))]
     DuplicateAddress {
         /// The duplicated address.
         address: Address,
@@ -141,7 +151,7 @@ impl StateError {
         StateError::Io {
             action,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 }

@@ -505,10 +505,14 @@ pub struct PlanProblem {
 
 /// A provider error, already free of secrets: providers must never put a password or
 /// other sensitive value into an error message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ProviderError {
     /// Could not reach or log in to the backing system.
     #[error("cannot connect to {target}: {message}")]
+    #[diagnostic(
+        code(terrace::provider::connect),
+        help("check that it is running and reachable from here, and the credentials terrace uses for it")
+    )]
     Connect {
         /// What we tried to reach (never includes credentials).
         target: String,
@@ -517,6 +521,7 @@ pub enum ProviderError {
     },
     /// The backing system rejected an operation.
     #[error("{address}: {message}")]
+    #[diagnostic(code(terrace::provider::operation))]
     Operation {
         /// The resource being worked on.
         address: Address,
@@ -525,6 +530,7 @@ pub enum ProviderError {
     },
     /// The request itself is invalid (unknown type, missing attribute, bad name).
     #[error("{0}")]
+    #[diagnostic(code(terrace::provider::invalid))]
     Invalid(String),
 }
 
