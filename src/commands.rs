@@ -79,11 +79,7 @@ async fn plan_cmd(
 ) -> miette::Result<ExitCode> {
     // While an apply runs, the live systems are half-way: its in-flight objects would
     // show as changes or conflicts and read like a broken server.
-    if let Some(holder) = s
-        .backend
-        .lock_holder()
-        .map_err(miette::Report::new)?
-    {
+    if let Some(holder) = s.backend.lock_holder().map_err(miette::Report::new)? {
         let who = match holder {
             Some(i) => format!(
                 "{} is running (pid {}, {}, since {})",
@@ -355,10 +351,7 @@ async fn apply_session(
 ) -> miette::Result<ExitCode> {
     let destroy = goal != Goal::Converge;
     let operation = if destroy { "destroy" } else { "apply" };
-    let mut lock = s
-        .backend
-        .lock(operation)
-        .map_err(miette::Report::new)?;
+    let mut lock = s.backend.lock(operation).map_err(miette::Report::new)?;
     let mut state = s.read_state_locked(&mut lock)?;
 
     if let Some(saved) = saved {
@@ -533,10 +526,7 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
             "{address} is not in the configuration"
         );
     };
-    let mut lock = s
-        .backend
-        .lock("import")
-        .map_err(miette::Report::new)?;
+    let mut lock = s.backend.lock("import").map_err(miette::Report::new)?;
     let mut state = s.read_state_locked(&mut lock)?;
     if state.get(&address).is_some_and(|r| !r.pending) {
         miette::bail!(
@@ -630,9 +620,7 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
         }
         StateCommand::Rm { addresses } => {
-            let mut lock = backend
-                .lock("state rm")
-                .map_err(miette::Report::new)?;
+            let mut lock = backend.lock("state rm").map_err(miette::Report::new)?;
             let mut state = load_state_locked(&mut lock)?;
             check_lineage(&cli.dir, &backend, &state)?;
             for a in addresses {
@@ -654,10 +642,7 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
 /// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it.
 fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
     let backend = backend(cli);
-    match backend
-        .force_unlock(lock_id)
-        .map_err(miette::Report::new)?
-    {
+    match backend.force_unlock(lock_id).map_err(miette::Report::new)? {
         ForceUnlocked::WasFree(stale) => match stale {
             Some(i) => println!(
                 "The state is not locked: {} (pid {}, {}) is gone and its lock was already \

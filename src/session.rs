@@ -128,8 +128,7 @@ pub fn record_lineage(
         std::fs::create_dir_all(parent)
             .map_err(|e| miette::miette!("cannot create {}: {e}", parent.display()))?;
     }
-    write_atomically(&file, format!("{}\n", state.lineage).as_bytes())
-        .map_err(miette::Report::new)
+    write_atomically(&file, format!("{}\n", state.lineage).as_bytes()).map_err(miette::Report::new)
 }
 
 impl Session {

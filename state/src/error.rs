@@ -26,7 +26,10 @@ pub enum StateError {
     },
     /// A file-system operation failed.
     #[error("cannot {action} {}: {cause}", path.display())]
-    #[diagnostic(code(terrace::state::io), help("check that the path exists and that this user may read and write it"))]
+    #[diagnostic(
+        code(terrace::state::io),
+        help("check that the path exists and that this user may read and write it")
+    )]
     Io {
         /// What we were doing, e.g. `read state file`.
         action: &'static str,
@@ -69,7 +72,10 @@ pub enum StateError {
          written has lineage {expected}); refusing to overwrite it",
         path.display()
     )]
-    #[diagnostic(code(terrace::state::lineage), help("point --state at this project's own state file"))]
+    #[diagnostic(
+        code(terrace::state::lineage),
+        help("point --state at this project's own state file")
+    )]
     LineageMismatch {
         /// The state file.
         path: PathBuf,
@@ -139,7 +145,10 @@ pub enum StateError {
     },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
-    #[diagnostic(code(terrace::state::duplicate), help("remove one of them with `terrace state rm ADDRESS`"))]
+    #[diagnostic(
+        code(terrace::state::duplicate),
+        help("remove one of them with `terrace state rm ADDRESS`")
+    )]
     DuplicateAddress {
         /// The duplicated address.
         address: Address,
