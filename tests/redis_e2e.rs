@@ -36,7 +36,15 @@ tenant "client" {{
 /// Runs `redis-cli` as `user` (password through the environment); stdout and stderr.
 fn cli(user: &str, password: &str, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
-        .args(["--no-auth-warning", "-h", "127.0.0.1", "-p", "6379", "--user", user])
+        .args([
+            "--no-auth-warning",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "--user",
+            user,
+        ])
         .args(args)
         .env("REDISCLI_AUTH", password)
         .output()
@@ -49,8 +57,7 @@ fn cli(user: &str, password: &str, args: &[&str]) -> String {
 }
 
 fn admin(args: &[&str]) -> String {
-    let pw = std::env::var("TERRACE_VAR_redis_admin_password")
-        .expect("source target/services.env");
+    let pw = std::env::var("TERRACE_VAR_redis_admin_password").expect("source target/services.env");
     cli("terrace_admin", &pw, args)
 }
 
@@ -60,7 +67,12 @@ fn tenants_get_confined_users_and_a_widened_pattern_is_drift_that_apply_repairs(
     let b = unique("rb");
     let p = Project::new(&project_hcl(&[&a, &b]));
     let plan = p.plan().expect_code(2);
-    assert!(plan.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
     let applied = p.apply();
     p.plan().expect_code(0);
 

@@ -10,19 +10,19 @@ use terrace_provider::{DesiredResource, ProviderKey, Subject};
 const USER: &str = "redis_user";
 
 impl State<'_> {
-    /// Evaluates one `redis` block of tenant instance `instance`; `default_user` is the
-    /// ACL user name when the block sets none. Returns the block's value and the
-    /// address of its resource.
+    /// Evaluates one `redis` block of a tenant instance; `names` is the instance's
+    /// address and the ACL user name when the block sets none. Returns the block's
+    /// value and the address of its resource.
     pub(super) fn redis_body(
         &mut self,
         owner: &Node,
         block: &RawBlock,
-        instance: &str,
-        default_user: String,
+        names: (&str, String),
         ctx: Context<'static>,
         each_sensitive: bool,
         targets: Vec<Target>,
     ) -> Option<(Value, Address)> {
+        let (instance, default_user) = names;
         let mut r = Reader::new(ctx);
         let service = block.attr("service").and_then(|attr| {
             let v = r.value(attr)?;
@@ -66,20 +66,35 @@ impl State<'_> {
         // The provider's own checks of the name and prefix, shown at the value.
         let address = format!("{instance}.redis");
         let schema = (self.schemas.0)(USER);
-        let user_loc = user.as_ref().map(|u| u.1.clone()).unwrap_or(block.head_loc.clone());
+        let user_loc = user
+            .as_ref()
+            .map(|u| u.1.clone())
+            .unwrap_or(block.head_loc.clone());
         let name = user.as_ref().map_or(default_user, |u| u.0.clone());
         for (field, value, loc) in [
             ("name", Some(name.as_str()), Some(&user_loc)),
-            ("prefix", prefix.as_ref().map(|p| p.0.as_str()), prefix.as_ref().map(|p| &p.1)),
+            (
+                "prefix",
+                prefix.as_ref().map(|p| p.0.as_str()),
+                prefix.as_ref().map(|p| &p.1),
+            ),
         ] {
             let (Some(schema), Some(value), Some(loc)) = (schema, value, loc) else {
                 continue;
             };
-            let Some(a) = schema.attr(field) else { continue };
-            let subject = Subject { address: &address, field };
+            let Some(a) = schema.attr(field) else {
+                continue;
+            };
+            let subject = Subject {
+                address: &address,
+                field,
+            };
             if let Err(e) = a.check(&json!(value), &subject) {
                 let help = if user.is_none() && field == "name" {
-                    format!("{} (the name defaults to the tenant and its key; set `user = ...`)", e.help)
+                    format!(
+                        "{} (the name defaults to the tenant and its key; set `user = ...`)",
+                        e.help
+                    )
                 } else {
                     e.help
                 };
@@ -91,8 +106,15 @@ impl State<'_> {
             }
         }
         let mut sensitive = BTreeSet::new();
-        for (key, attr) in [("prefix", "prefix"), ("user", "name"), ("password", "password")] {
-            if block.attr(key).is_some_and(|a| self.is_sensitive(a, each_sensitive)) {
+        for (key, attr) in [
+            ("prefix", "prefix"),
+            ("user", "name"),
+            ("password", "password"),
+        ] {
+            if block
+                .attr(key)
+                .is_some_and(|a| self.is_sensitive(a, each_sensitive))
+            {
                 sensitive.insert(attr.to_string());
             }
         }
@@ -153,6 +175,12 @@ pub(super) fn default_user(label: &str, key: Option<&str>) -> String {
         None => label.to_string(),
     };
     raw.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -103,7 +103,7 @@ impl State<'_> {
                 let mut targets = for_each_targets.clone();
                 targets.extend(block_targets(&rb.attrs));
                 let user = super::redis::default_user(label, key.as_deref());
-                match self.redis_body(&node, rb, &instance, user, ctx.clone(), each_sensitive, targets) {
+                match self.redis_body(&node, rb, (&instance, user), ctx.clone(), each_sensitive, targets) {
                     Some((v, a)) => {
                         redis_value = v;
                         redis_address = Some(a);
