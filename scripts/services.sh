@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (if missing) and start the real local services terrace's tests and examples use:
-# MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432, each with a password-
-# authenticated admin account for TCP logins. Idempotent: safe to run again.
+# MariaDB on 127.0.0.1:3306, PostgreSQL on 127.0.0.1:5432 and Redis 7 on 127.0.0.1:6379,
+# each with a password-authenticated admin account for TCP logins (Redis: an ACL user, the
+# `default` user disabled). Idempotent: safe to run again.
 #
 # Writes the connection settings to target/services.env (mode 0600) for the tests and the
 # demo to source. Debian 12, run as root (as on CI and the dev machines).
@@ -16,12 +17,18 @@ MYSQL_ADMIN_USER=terrace_admin
 MYSQL_ADMIN_PASSWORD=${TERRACE_DEV_MYSQL_PASSWORD:-terrace-dev-mysql}
 PG_ADMIN_USER=terrace_admin
 PG_ADMIN_PASSWORD=${TERRACE_DEV_PG_PASSWORD:-terrace-dev-pg}
+REDIS_ADMIN_USER=terrace_admin
+REDIS_ADMIN_PASSWORD=${TERRACE_DEV_REDIS_PASSWORD:-terrace-dev-redis}
+REDIS_DIR=/var/lib/terrace-redis
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
 need_install=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server mariadb-client)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_install+=(postgresql)
+# ACL users need Redis >= 6; Debian 12 ships 7.0.
+command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_install+=(redis-tools)
 if [ ${#need_install[@]} -gt 0 ]; then
   log "installing ${need_install[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -72,11 +79,40 @@ END \$\$;
 ALTER ROLE $PG_ADMIN_USER WITH LOGIN SUPERUSER PASSWORD '$PG_ADMIN_PASSWORD';
 SQL
 
+# --- Redis ---------------------------------------------------------------------------
+# Its own config file (0600: it holds the admin password, which must not be in argv) and
+# data directory, not Debian's packaged instance. The admin user is declared in the file;
+# `default` is off, so nothing logs in without a password.
+redis_ping() { REDISCLI_AUTH="$REDIS_ADMIN_PASSWORD" redis-cli --no-auth-warning -h 127.0.0.1 -p 6379 \
+  --user "$REDIS_ADMIN_USER" ping 2>/dev/null | grep -qx PONG; }
+if ! redis_ping; then
+  log "starting Redis"
+  mkdir -p "$REDIS_DIR"
+  chown redis:redis "$REDIS_DIR" 2>/dev/null || true
+  (umask 077; cat >"$REDIS_DIR/redis.conf" <<CONF
+bind 127.0.0.1
+port 6379
+dir $REDIS_DIR
+daemonize no
+save ""
+appendonly no
+user default off
+user $REDIS_ADMIN_USER on >$REDIS_ADMIN_PASSWORD ~* &* +@all
+CONF
+  )
+  chown redis:redis "$REDIS_DIR/redis.conf" 2>/dev/null || true
+  if id redis >/dev/null 2>&1; then run_as=(setpriv --reuid=redis --regid=redis --init-groups); else run_as=(); fi
+  (setsid "${run_as[@]}" redis-server "$REDIS_DIR/redis.conf" >/tmp/terrace-redis.log 2>&1 &)
+  wait_for Redis redis_ping
+fi
+
 umask 077
 cat >"$env_file" <<ENV
 export TERRACE_TEST_MYSQL_URL='mysql://$MYSQL_ADMIN_USER:$MYSQL_ADMIN_PASSWORD@127.0.0.1:3306'
 export TERRACE_TEST_PG_URL='postgres://$PG_ADMIN_USER:$PG_ADMIN_PASSWORD@127.0.0.1:5432/postgres'
 export TERRACE_VAR_mysql_admin_password='$MYSQL_ADMIN_PASSWORD'
 export TERRACE_VAR_pg_admin_password='$PG_ADMIN_PASSWORD'
+export TERRACE_TEST_REDIS_URL='redis://$REDIS_ADMIN_USER:$REDIS_ADMIN_PASSWORD@127.0.0.1:6379'
+export TERRACE_VAR_redis_admin_password='$REDIS_ADMIN_PASSWORD'
 ENV
-log "MariaDB on 127.0.0.1:3306, PostgreSQL on 127.0.0.1:5432 (settings in target/services.env)"
+log "MariaDB on 127.0.0.1:3306, PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379 (settings in target/services.env)"

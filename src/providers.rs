@@ -1,4 +1,4 @@
-//! The provider registry: one provider instance per host, SQL service and Docker engine,
+//! The provider registry: one provider instance per host, SQL or Redis service and Docker engine,
 //! and the schema of every resource type terrace knows.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,6 +10,7 @@ use std::time::Duration;
 use terrace_config::{DockerEngineSpec, Engine, Project};
 use terrace_provider::{find_schema, Address, Provider, ProviderKey, ResourceSchema};
 use terrace_provider_docker::{DockerEngine, DockerProvider};
+use terrace_provider_redis::{RedisProvider, RedisServer};
 use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer};
 use terrace_provider_ssh::{HostConfig, HostKeyCheck, SshHost, SshProvider};
 
@@ -18,6 +19,7 @@ pub fn schema(type_name: &str) -> Option<&'static ResourceSchema> {
     find_schema(terrace_provider_sql::SCHEMAS, type_name)
         .or_else(|| find_schema(terrace_provider_docker::SCHEMAS, type_name))
         .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))
+        .or_else(|| find_schema(terrace_provider_redis::SCHEMAS, type_name))
 }
 
 fn sql_provider(server: SqlServer, ready: Option<Duration>, backups: &Path) -> SqlProvider {
@@ -102,6 +104,22 @@ impl ProviderSet {
             set.hosts.insert(name.clone(), ssh);
         }
         for (name, svc) in &project.services {
+            // A Redis server terrace administers: one provider for its ACL users,
+            // reached directly (not yet through a host's SSH forward).
+            if let Some(redis) = &svc.redis {
+                let key = ProviderKey(format!("service.{name}"));
+                if let Some(container) = &svc.container {
+                    set.gated_by.insert(key.clone(), container.clone());
+                }
+                let provider = RedisProvider::new(RedisServer {
+                    address: redis.address.clone(),
+                    port: redis.port,
+                    admin_user: redis.admin_user.clone(),
+                    admin_password: redis.admin_password.clone(),
+                });
+                set.providers.insert(key, Arc::new(provider));
+                continue;
+            }
             let Some(sql) = &svc.sql else { continue };
             let engine = match svc.engine {
                 Engine::Postgres => SqlEngine::Postgres,

@@ -141,11 +141,14 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
         if let Some((what, loc)) = &item.identity {
             let key = (r.provider.0.as_str(), r.type_name.as_str(), what.as_str());
             if let Some(first) = identities.get(&key) {
-                let host = r.provider.0.trim_start_matches(HOST_PREFIX);
+                let place = match r.provider.0.strip_prefix(HOST_PREFIX) {
+                    Some(host) => format!("host \"{host}\""),
+                    None => format!("{}", r.provider).replacen('.', " \"", 1) + "\"",
+                };
                 errors.push(
                     ConfigError::new(
                         ErrorKind::Duplicate,
-                        format!("{what} is managed twice on host \"{host}\""),
+                        format!("{what} is managed twice on {place}"),
                     )
                     .at(loc, format!("{} has {what} here", r.address))
                     .at(first, "first used here")

@@ -31,6 +31,9 @@ pub struct ServiceSpec {
     pub engine: Engine,
     /// How terrace reaches and logs in to a SQL server (SQL engines only).
     pub sql: Option<SqlEndpoint>,
+    /// How terrace reaches and logs in to a Redis server as an admin ACL user, to manage
+    /// tenants' ACL users (`engine = "redis"` with `endpoint` and `admin`).
+    pub redis: Option<SqlEndpoint>,
     /// The address of the `docker_container` resource running the service
     /// (`service.<name>.container`), if it has a `container` block.
     pub container: Option<Address>,
@@ -38,7 +41,7 @@ pub struct ServiceSpec {
     pub host: Option<String>,
 }
 
-/// Where and as whom terrace administers a SQL server.
+/// Where and as whom terrace administers a server (SQL, or Redis ACLs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlEndpoint {
     /// Server address (`endpoint.address`).
@@ -60,7 +63,8 @@ pub enum Engine {
     Mysql,
     /// MariaDB.
     Mariadb,
-    /// Redis (run as a container; no users or databases managed yet).
+    /// Redis: run as a container, administered (ACL users) through `endpoint` and
+    /// `admin`, or both.
     Redis,
     /// A plain container service.
     Container,

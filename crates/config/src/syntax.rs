@@ -207,6 +207,16 @@ static NESTED_DATABASE: BlockSchema<'static> = BlockSchema {
     required: &["service", "name"],
     blocks: &[],
 };
+/// A tenant's Redis ACL user (`kinds/redis.rs`).
+static NESTED_REDIS: BlockSchema<'static> = BlockSchema {
+    kind: "redis",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "redis { service = service.cache  prefix = \"app:\" }",
+    attrs: Some(&["service", "prefix", "user", "password"]),
+    required: &["service", "prefix"],
+    blocks: &[],
+};
 static TENANT: BlockSchema<'static> = BlockSchema {
     kind: "tenant",
     min_labels: 1,
@@ -214,7 +224,7 @@ static TENANT: BlockSchema<'static> = BlockSchema {
     label_hint: "tenant \"name\" { ... }",
     attrs: Some(&["for_each"]),
     required: &[],
-    blocks: &[&NESTED_DATABASE, &NESTED_VOLUME, &APP],
+    blocks: &[&NESTED_DATABASE, &NESTED_REDIS, &NESTED_VOLUME, &APP],
 };
 static DATABASE: BlockSchema<'static> = BlockSchema {
     kind: "database",

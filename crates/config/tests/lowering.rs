@@ -297,3 +297,59 @@ database "b" {
     );
     assert_eq!(db("database.b").attrs["charset"], "utf8mb4");
 }
+
+#[test]
+fn redis_block_lowers_to_a_redis_user_and_self_redis_reaches_the_app() {
+    let p = common::load(&[(
+        "main.hcl",
+        r#"
+service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "adm" }
+}
+image "app" { name = "app:1" }
+tenant "client" {
+  for_each = toset(["a-1"])
+  redis {
+    service = service.cache
+    prefix  = "wp_${each.key}:"
+  }
+  app {
+    image = image.app
+    env = {
+      REDIS_USER     = self.redis.user
+      REDIS_PASSWORD = self.redis.password
+      REDIS_PREFIX   = self.redis.prefix
+    }
+  }
+}
+"#,
+    )]);
+    let svc = &p.services["cache"];
+    assert_eq!(svc.redis.as_ref().map(|r| r.port), Some(6379));
+    assert!(svc.sql.is_none());
+    let user = p
+        .resources
+        .iter()
+        .find(|r| r.type_name == "redis_user")
+        .expect("a redis_user");
+    assert_eq!(user.address.as_str(), "tenant.client[\"a-1\"].redis");
+    assert_eq!(user.provider, ProviderKey("service.cache".into()));
+    assert_eq!(
+        Value::Object(user.attrs.clone().into_iter().collect()),
+        json!({"name": "client_a-1", "prefix": "wp_a-1:"})
+    );
+    let app = p
+        .resources
+        .iter()
+        .find(|r| r.address.as_str() == "tenant.client[\"a-1\"].app")
+        .expect("the app");
+    let env = app.attrs["env"].to_string();
+    assert!(env.contains("\"REDIS_USER\":\"client_a-1\""), "{env}");
+    assert!(env.contains("\"REDIS_PREFIX\":\"wp_a-1:\""), "{env}");
+    // The generated password travels as a marker, and the app waits for the user.
+    let marker = terrace_provider::refs::marker(&user.address, "password");
+    assert_eq!(app.attrs["env"]["REDIS_PASSWORD"], json!(marker));
+    assert!(app.depends_on.contains(&user.address));
+}

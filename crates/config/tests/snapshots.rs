@@ -623,13 +623,134 @@ fn sql_database_errors() {
 }
 
 #[test]
+fn redis_errors() {
+    check(
+        &[(
+            "main.hcl",
+            r#"service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+}
+service "db" {
+  engine   = "mariadb"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+}
+tenant "a" {
+  redis {
+    service = service.cache
+    prefix  = "a*"
+  }
+}
+tenant "b" {
+  redis {
+    service = service.db
+    prefix  = "b:"
+  }
+}
+tenant "c" {
+  redis {
+    service = service.cache
+    prefix  = "c:"
+    user    = "a"
+  }
+  redis {
+    service = service.cache
+    prefix  = "c2:"
+  }
+}
+tenant "d" {
+  redis {
+    service = service.cache
+    user    = "default"
+  }
+}
+"#,
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 5 errors in the configuration
+
+            Error: terrace::config::invalid_identifier
+
+              × invalid Redis key prefix "a*": '*' is not allowed
+                ╭─[$DIR/main.hcl:14:15]
+             13 │     service = service.cache
+             14 │     prefix  = "a*"
+                ·               ──┬─
+                ·                 ╰── not a valid key prefix
+             15 │   }
+                ╰────
+              help: a key prefix has 1 to 64 ASCII letters, digits, `_`, `-`, `.`, `:` or `/`, e.g. "wp_client:"; glob characters would let the tenant reach other keys
+
+            Error: terrace::config::invalid_value
+
+              × service "db" is not a Redis server terrace administers
+                ╭─[$DIR/main.hcl:19:15]
+             18 │   redis {
+             19 │     service = service.db
+                ·               ─────┬────
+                ·                    ╰── engine "mariadb"
+             20 │     prefix  = "b:"
+                ╰────
+              help: a redis block needs a service with engine "redis" and `endpoint` and `admin`, which terrace logs in with to manage ACL users
+
+            Error: terrace::config::duplicate
+
+              × tenant "c" has more than one redis block
+                ╭─[$DIR/main.hcl:29:3]
+             23 │ tenant "c" {
+             24 │   redis {
+                ·   ──┬──
+                ·     ╰── first redis block
+             25 │     service = service.cache
+             26 │     prefix  = "c:"
+             27 │     user    = "a"
+             28 │   }
+             29 │   redis {
+                ·   ──┬──
+                ·     ╰── another redis block
+             30 │     service = service.cache
+                ╰────
+              help: a tenant has one Redis user; its prefix confines all of its keys
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "prefix"
+                ╭─[$DIR/main.hcl:35:3]
+             34 │ tenant "d" {
+             35 │   redis {
+                ·   ──┬──
+                ·     ╰── this redis block has no "prefix"
+             36 │     service = service.cache
+                ╰────
+              help: add `prefix = ...` to the block
+
+            Error: terrace::config::invalid_identifier
+
+              × invalid Redis user name "default": "default" is Redis' built-in user
+                ╭─[$DIR/main.hcl:37:15]
+             36 │     service = service.cache
+             37 │     user    = "default"
+                ·               ────┬────
+                ·                   ╰── not a valid Redis user name
+             38 │   }
+                ╰────
+              help: a Redis user name has 1 to 64 ASCII letters, digits, `_`, `-` or `.`, and is not "default"
+        "#]],
+    );
+}
+
+#[test]
 fn service_errors() {
     check(
         &[("main.hcl", "service \"a\" {\n  engine = \"postgress\"\n}\nservice \"b\" {\n  engine   = \"redis\"\n  endpoint = { address = \"h\" }\n}\nservice \"c\" {\n  engine   = \"postgres\"\n  endpoint = { address = \"h\", prot = 1, port = 70000 }\n}\n")],
         expect![[r#"
             terrace::config
 
-              × 5 errors in the configuration
+              × 4 errors in the configuration
 
             Error: terrace::config::invalid_value
 
@@ -645,27 +766,15 @@ fn service_errors() {
 
             Error: terrace::config::missing_attribute
 
-              × missing required block "container"
+              × missing required attribute "admin"
                ╭─[$DIR/main.hcl:4:1]
              3 │ }
              4 │ service "b" {
                · ─────┬─────
-               ·      ╰── this service block has no container block
+               ·      ╰── this service block has no "admin"
              5 │   engine   = "redis"
                ╰────
-              help: add `container { image = ... }`: a redis service is run as a container
-
-            Error: terrace::config::unsupported
-
-              × "endpoint" is not used by a redis service
-               ╭─[$DIR/main.hcl:6:3]
-             5 │   engine   = "redis"
-             6 │   endpoint = { address = "h" }
-               ·   ────┬───
-               ·       ╰── not for engine "redis"
-             7 │ }
-               ╰────
-              help: remove "endpoint": terrace runs a redis service as a container and does not log in to it; only postgres, mysql and mariadb services take endpoint and admin
+              help: add `admin = { user = "terrace_admin", password = var.admin_password }` to the block: terrace logs in to a redis server to manage its databases and users
 
             Error: terrace::config::missing_attribute
 
@@ -677,7 +786,7 @@ fn service_errors() {
                ·      ╰── this service block has no "admin"
              9 │   engine   = "postgres"
                ╰────
-              help: add `admin = { user = "terrace_admin", password = var.admin_password }` to the block: terrace logs in to a postgres server to manage its databases
+              help: add `admin = { user = "terrace_admin", password = var.admin_password }` to the block: terrace logs in to a postgres server to manage its databases and users
 
             Error: terrace::config::unknown_attribute
 

@@ -31,6 +31,7 @@ mod decode;
 mod docker;
 mod hosted;
 mod local;
+mod redis;
 
 /// One module per kind, named by its keyword, and the dispatch to each module's `eval`.
 macro_rules! kind_modules {

@@ -30,7 +30,11 @@ impl State<'_> {
                 }
                 parsed
             });
-        let is_sql = engine.map(Engine::is_sql);
+        // Redis takes `endpoint` and `admin` when terrace manages its ACL users; without
+        // them it is only a container, like before.
+        let is_redis = engine == Some(Engine::Redis);
+        let administered = is_redis && (block.attr("endpoint").is_some() || block.attr("admin").is_some());
+        let is_sql = engine.map(|e| e.is_sql() || administered);
         let endpoint_example = "{ address = \"127.0.0.1\", port = 5432 }";
         let admin_example = "{ user = \"terrace_admin\", password = var.admin_password }";
         for (key, example) in [("endpoint", endpoint_example), ("admin", admin_example)] {
@@ -44,7 +48,7 @@ impl State<'_> {
                         )
                         .at(&attr.key_loc, format!("not for engine \"{engine}\""))
                         .help(format!(
-                            "remove \"{key}\": terrace runs a {engine} service as a container and does not log in to it; only postgres, mysql and mariadb services take endpoint and admin"
+                            "remove \"{key}\": terrace runs a {engine} service as a container and does not log in to it; only postgres, mysql, mariadb and redis services take endpoint and admin"
                         )),
                     );
                 }
@@ -55,7 +59,7 @@ impl State<'_> {
                     )
                     .at(&block.head_loc, format!("this service block has no \"{key}\""))
                     .help(format!(
-                        "add `{key} = {example}` to the block: terrace logs in to a {} server to manage its databases",
+                        "add `{key} = {example}` to the block: terrace logs in to a {} server to manage its databases and users",
                         engine.expect("known engine")
                     )),
                 ),
@@ -148,13 +152,14 @@ impl State<'_> {
         let Some(engine) = engine else {
             return false;
         };
-        let sql = if engine.is_sql() {
+        let sql = if engine.is_sql() || administered {
             let (Some((address, port)), Some((admin_user, admin_password))) = (endpoint, admin)
             else {
                 return false;
             };
             let port = port.unwrap_or(match engine {
                 Engine::Postgres => 5432,
+                Engine::Redis => 6379,
                 _ => 3306,
             }) as u16;
             if !admin_password.is_empty() {
@@ -218,7 +223,8 @@ impl State<'_> {
             ServiceSpec {
                 name: name.to_string(),
                 engine,
-                sql,
+                redis: sql.clone().filter(|_| administered),
+                sql: sql.filter(|_| !administered),
                 container: container.map(|c| c.0),
                 host,
             },

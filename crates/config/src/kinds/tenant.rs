@@ -82,6 +82,42 @@ impl State<'_> {
                 }
             }
 
+            // The Redis ACL user, before the app that reads `self.redis`.
+            let mut redis_value = Value::Null;
+            let mut redis_address = None;
+            let redis_blocks: Vec<&RawBlock> =
+                block.blocks.iter().filter(|b| b.kind == "redis").collect();
+            for extra in redis_blocks.iter().skip(1) {
+                self.errors.push(
+                    ConfigError::new(
+                        ErrorKind::Duplicate,
+                        format!("tenant \"{label}\" has more than one redis block"),
+                    )
+                    .at(&extra.head_loc, "another redis block")
+                    .at(&redis_blocks[0].head_loc, "first redis block")
+                    .help("a tenant has one Redis user; its prefix confines all of its keys"),
+                );
+                instance_ok = false;
+            }
+            if let Some(rb) = redis_blocks.first() {
+                let mut targets = for_each_targets.clone();
+                targets.extend(block_targets(&rb.attrs));
+                let user = super::redis::default_user(label, key.as_deref());
+                match self.redis_body(&node, rb, (&instance, user), ctx.clone(), each_sensitive, targets) {
+                    Some((v, a)) => {
+                        redis_value = v;
+                        redis_address = Some(a);
+                        sensitive_paths.push(vec!["redis".into(), "password".into()]);
+                        for (attr, field) in [("prefix", "prefix"), ("user", "user")] {
+                            if rb.attr(attr).is_some_and(|x| self.is_sensitive(x, each_sensitive)) {
+                                sensitive_paths.push(vec!["redis".into(), field.into()]);
+                            }
+                        }
+                    }
+                    None => instance_ok = false,
+                }
+            }
+
             // Volumes default to the engine the app runs on.
             let app_host = app.and_then(|a| {
                 // Errors are reported when the app block itself is evaluated.
@@ -125,6 +161,7 @@ impl State<'_> {
                         "self",
                         obj(vec![
                             ("database", Value::Object(dbs.clone())),
+                            ("redis", redis_value.clone()),
                             ("volume", Value::Object(volumes.clone())),
                         ]),
                     );
@@ -134,6 +171,9 @@ impl State<'_> {
                         match &r.target {
                             Target::SelfRef(s) if s == "database" => {
                                 deps.extend(db_addresses.iter().cloned())
+                            }
+                            Target::SelfRef(s) if s == "redis" => {
+                                deps.extend(redis_address.iter().cloned())
                             }
                             Target::SelfRef(_) => deps.extend(volume_addresses.iter().cloned()),
                             _ => {}
@@ -170,6 +210,7 @@ impl State<'_> {
                 ("name", Value::from(label)),
                 ("key", key.clone().map_or(Value::Null, Value::from)),
                 ("database", Value::Object(dbs)),
+                ("redis", redis_value),
                 ("volume", Value::Object(volumes)),
                 ("app", app_value),
             ]);

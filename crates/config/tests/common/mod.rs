@@ -10,6 +10,7 @@ use terrace_provider::{find_schema, ResourceSchema};
 pub fn schemas(type_name: &str) -> Option<&'static ResourceSchema> {
     find_schema(terrace_provider_docker::SCHEMAS, type_name)
         .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))
+        .or_else(|| find_schema(terrace_provider_redis::SCHEMAS, type_name))
 }
 
 /// A temporary configuration directory.
