@@ -40,6 +40,21 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             s.providers.close().await;
             result
         }
+        Command::Drift {
+            vars,
+            json,
+            metrics_file,
+            ignore_file,
+            project,
+        } => {
+            let opts = crate::drift::DriftOptions {
+                json: *json,
+                metrics_file: metrics_file.clone(),
+                ignore_file: ignore_file.clone(),
+                project: project.clone(),
+            };
+            crate::drift::drift_cmd(&cli, vars, &opts, VERSION).await
+        }
         Command::Show {
             plan_file,
             json,
@@ -77,28 +92,7 @@ async fn plan_cmd(
     detailed_exitcode: bool,
     format: &Format,
 ) -> miette::Result<ExitCode> {
-    // While an apply runs, the live systems are half-way: its in-flight objects would
-    // show as changes or conflicts and read like a broken server.
-    if let Some(holder) = s
-        .backend
-        .lock_holder()
-        .map_err(|e| miette::miette!("{e}"))?
-    {
-        let who = match holder {
-            Some(i) => format!(
-                "{} is running (pid {}, {}, since {})",
-                i.operation,
-                i.pid,
-                i.who,
-                i.since.format("%Y-%m-%dT%H:%M:%SZ")
-            ),
-            None => "another process holds the state lock".to_string(),
-        };
-        miette::bail!(
-            help = "run plan again once it has finished",
-            "cannot plan now: {who}; the live systems are changing under it, so a plan would show its work in flight as changes"
-        );
-    }
+    refuse_while_locked(s, "plan")?;
     let state = s.read_state()?;
     let planned = s.plan(&state, Goal::Converge).await?;
     let plan = &planned.plan;
@@ -139,6 +133,33 @@ async fn plan_cmd(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses to run `what` while another command holds the state lock: while an apply
+/// runs, the live systems are half-way, and its in-flight objects would show as changes
+/// (or drift) and read like a broken server.
+pub(crate) fn refuse_while_locked(s: &Session, what: &str) -> miette::Result<()> {
+    if let Some(holder) = s
+        .backend
+        .lock_holder()
+        .map_err(|e| miette::miette!("{e}"))?
+    {
+        let who = match holder {
+            Some(i) => format!(
+                "{} is running (pid {}, {}, since {})",
+                i.operation,
+                i.pid,
+                i.who,
+                i.since.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => "another process holds the state lock".to_string(),
+        };
+        miette::bail!(
+            help = format!("run {what} again once it has finished"),
+            "cannot {what} now: {who}; the live systems are changing under it, so its work in flight would show as changes"
+        );
+    }
+    Ok(())
 }
 
 /// How `plan` and `show` print a plan.
@@ -268,7 +289,7 @@ fn show_cmd(path: &std::path::Path, format: &Format) -> miette::Result<ExitCode>
 }
 
 /// What the run could not plan, messages scrubbed of every known secret.
-fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
+pub(crate) fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
     let provider_of = |address: &Address| {
         let desired = s.project.resources.iter().find(|r| &r.address == address);
         desired

@@ -246,7 +246,7 @@ impl Session {
         let mut prior = prior_resources(state);
         let mut kept = 0;
         let desired: Vec<DesiredResource> = match goal {
-            Goal::Converge => {
+            Goal::Converge | Goal::Refresh => {
                 let mut known = resolve_known(&self.project.resources, state);
                 self.renormalize(&mut known)?;
                 known
@@ -411,6 +411,9 @@ impl Session {
 pub enum Goal {
     /// Make the live systems match the configuration.
     Converge,
+    /// Only look: a drift run plans like `Converge` but applies nothing, so what
+    /// would only stop an apply (`prevent_destroy`) does not stop it.
+    Refresh,
     /// Remove what the state records; shared services stay unless included.
     Destroy {
         /// Destroy shared services too.

@@ -12,6 +12,7 @@
 //! - sensitive values are redacted by every renderer ([`Plan::redacted`]).
 
 mod diff;
+pub mod drift;
 pub mod graph;
 mod model;
 pub mod render;

@@ -1,0 +1,183 @@
+//! `terrace drift` end to end against the real local PostgreSQL: exit codes, the JSON
+//! report, the metrics file, read-only-ness, `lifecycle { ignore_changes }` and the
+//! ignore file of acknowledged drift.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{block_on, pg_admin, pg_service, unique, Project};
+
+fn hcl(db: &str, lifecycle: &str) -> String {
+    format!(
+        r#"{}
+tenant "app" {{
+  database {{
+    service          = service.pg
+    name             = "{db}"
+    connection_limit = 7
+  }}
+  {lifecycle}
+}}
+"#,
+        pg_service()
+    )
+}
+
+fn set_limit(db: &str, limit: i32) {
+    block_on(async {
+        // The name comes from `unique`: a plain identifier.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{db}\" CONNECTION LIMIT {limit}"
+        )))
+        .execute(&pg_admin().await)
+        .await
+        .unwrap();
+    });
+}
+
+/// Every file of the project directory (recursively) with its bytes and mtime.
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let meta = e.metadata().unwrap();
+                out.insert(
+                    path.strip_prefix(dir).unwrap().display().to_string(),
+                    (std::fs::read(&path).unwrap(), meta.modified().unwrap()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The value of the metrics line starting with `prefix`.
+fn metric(text: &str, prefix: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn drift_run_exit_codes_metrics_and_read_only() {
+    let db = unique("dr");
+    let p = Project::new(&hcl(&db, ""));
+    p.apply();
+    let metrics_dir = tempfile::tempdir().unwrap();
+    let metrics = metrics_dir.path().join("terrace.prom");
+    let metrics_arg = metrics.to_str().unwrap();
+
+    // Right after an apply there is nothing to report: exit 0, never 2.
+    let run = p
+        .terrace(&["drift", "--metrics-file", metrics_arg])
+        .expect_code(0);
+    assert!(
+        run.stdout
+            .contains("No drift: the 3 managed objects match the state."),
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let project = p.path().file_name().unwrap().to_str().unwrap().to_string();
+    let label = |t: &str| format!("{{project=\"{project}\",resource_type=\"{t}\"}}");
+    assert_eq!(
+        metric(
+            &text,
+            &format!("terrace_managed_resources{}", label("sql_database"))
+        ),
+        "1"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("terrace_drifted_resources{}", label("sql_database"))
+        ),
+        "0"
+    );
+    assert_eq!(metric(&text, "terrace_drift_last_run_success{"), "1");
+    let first_success = metric(&text, "terrace_drift_last_success_timestamp_seconds{");
+    assert_eq!(
+        first_success,
+        metric(&text, "terrace_drift_last_run_timestamp_seconds{")
+    );
+    assert!(text.contains("# TYPE terrace_drift_last_run_duration_seconds gauge"));
+
+    // Changed by hand: reported with before -> live, exit 2, and the run writes
+    // nothing in the project (state bytes and mtime, no journal, no new file).
+    set_limit(&db, 42);
+    let before = snapshot(p.path());
+    let run = p
+        .terrace(&["drift", "--metrics-file", metrics_arg])
+        .expect_code(2);
+    assert!(
+        run.stdout.contains("~ connection_limit = 7 -> 42"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Drift: 1 object changed outside terrace."),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        snapshot(p.path()),
+        before,
+        "a drift run wrote in the project"
+    );
+    assert!(!p.path().join("terrace.state.json.journal").exists());
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            &format!("terrace_drifted_resources{}", label("sql_database"))
+        ),
+        "1"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("terrace_drifted_resources{}", label("sql_user"))
+        ),
+        "0"
+    );
+
+    // JSON: the same drift, machine-readable.
+    let run = p.terrace(&["drift", "--json"]).expect_code(2);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["has_drift"], true);
+    assert_eq!(doc["complete"], true);
+    let d = &doc["resource_drift"][0];
+    assert_eq!(d["type"], "sql_database");
+    assert_eq!(d["kind"], "changed");
+    assert_eq!(d["attrs"][0]["name"], "connection_limit");
+    assert_eq!(d["attrs"][0]["before"], 7);
+    assert_eq!(d["attrs"][0]["after"], 42);
+
+    // A run that cannot observe (wrong admin password) exits 1 and keeps the last
+    // success timestamp, while the run timestamp moves on.
+    p.terrace_env(
+        &["drift", "--metrics-file", metrics_arg],
+        &[("TERRACE_VAR_pg_admin_password", "wrong")],
+    )
+    .expect_code(1);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(metric(&text, "terrace_drift_last_run_success{"), "0");
+    assert!(
+        metric(&text, "terrace_drift_last_success_timestamp_seconds{")
+            < metric(&text, "terrace_drift_last_run_timestamp_seconds{")
+    );
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
