@@ -284,6 +284,11 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        // A drift run applies nothing, so nothing it plans is refused.
+        if goal != Goal::Refresh {
+            terrace_plan::check_prevent_destroy(&plan, &self.project.resources)
+                .map_err(|e| miette::miette!("{e}"))?;
+        }
         plan.unverified = refresh.unverified;
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.

@@ -59,6 +59,14 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
     out
 }
 
+/// miette's wrapped report on one line: words joined by single spaces, no gutters.
+fn flat(s: &str) -> String {
+    s.split_whitespace()
+        .filter(|w| *w != "|" && *w != "x")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The value of the metrics line starting with `prefix`.
 fn metric(text: &str, prefix: &str) -> String {
     text.lines()
@@ -179,5 +187,99 @@ fn drift_run_exit_codes_metrics_and_read_only() {
         metric(&text, "terrace_drift_last_success_timestamp_seconds{")
             < metric(&text, "terrace_drift_last_run_timestamp_seconds{")
     );
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn ignore_changes_silences_drift_and_prevent_destroy_refuses_destroy() {
+    let db = unique("drl");
+    let p = Project::new(&hcl(
+        &db,
+        "lifecycle {\n    prevent_destroy = true\n    ignore_changes  = [connection_limit]\n  }",
+    ));
+    p.apply();
+    set_limit(&db, 42);
+    // Managed by hand on purpose: neither drift nor a change.
+    let run = p.terrace(&["drift"]).expect_code(0);
+    assert!(run.stdout.contains("No drift"), "{}", run.stdout);
+    p.plan().expect_code(0);
+    let run = p.terrace(&["destroy", "--auto-approve"]).expect_code(1);
+    assert!(
+        flat(&run.stderr).contains("tenant.app.database would be destroyed")
+            && run.stderr.contains("prevent_destroy = true"),
+        "{}",
+        run.stderr
+    );
+    // Renaming the database forces a replacement: refused, naming the attribute.
+    p.write(&hcl(
+        &format!("{db}_x"),
+        "lifecycle {\n    prevent_destroy = true\n  }",
+    ));
+    let run = p.terrace(&["plan"]).expect_code(1);
+    assert!(
+        flat(&run.stderr)
+            .contains("tenant.app.database would be replaced (destroyed and created again), forced by a change of \"name\""),
+        "{}",
+        run.stderr
+    );
+    // A drift run applies nothing: a plan that would be refused does not stop it, and
+    // the limit changed by hand is drift again now that it is no longer ignored.
+    let run = p.terrace(&["drift"]).expect_code(2);
+    assert!(
+        run.stdout.contains("~ connection_limit = 7 -> 42"),
+        "{}",
+        run.stdout
+    );
+    p.write(&hcl(&db, ""));
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn acknowledged_drift_does_not_alert_until_it_expires() {
+    let db = unique("dra");
+    let p = Project::new(&hcl(&db, ""));
+    p.apply();
+    set_limit(&db, 42);
+    let ignore = p.path().join("terrace.driftignore");
+    std::fs::write(
+        &ignore,
+        "# accepted drift\ntenant.app.database.connection_limit expires=2999-12-31 raised for the migration (OPS-1)\n",
+    )
+    .unwrap();
+    let run = p.terrace(&["drift"]).expect_code(0);
+    assert!(
+        run.stdout
+            .contains("Acknowledged drift (terrace.driftignore):"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("acknowledged by line 2 (`tenant.app.database.connection_limit`, until 2999-12-31): raised for the migration (OPS-1)"),
+        "{}",
+        run.stdout
+    );
+    let run = p.terrace(&["drift", "--json"]).expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["has_drift"], false);
+    assert_eq!(
+        doc["acknowledged"][0]["acknowledgement"]["reason"],
+        "raised for the migration (OPS-1)"
+    );
+    // Expired: it alerts again, saying which acknowledgement ran out.
+    std::fs::write(
+        &ignore,
+        "tenant.app.* expires=2020-01-31 raised for the migration\n",
+    )
+    .unwrap();
+    let run = p.terrace(&["drift"]).expect_code(2);
+    assert!(
+        run.stdout.contains("acknowledgement expired on 2020-01-31"),
+        "{}",
+        run.stdout
+    );
+    // A malformed file is an error, not silence.
+    std::fs::write(&ignore, "tenant.app.database\n").unwrap();
+    let run = p.terrace(&["drift"]).expect_code(1);
+    assert!(run.stderr.contains("has no reason"), "{}", run.stderr);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
