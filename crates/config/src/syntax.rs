@@ -25,6 +25,9 @@ pub(crate) struct RawAttr {
     pub expr: Expression,
     /// The value expression's location.
     pub loc: Loc,
+    /// The block's schema requires it: `null` is an error here, where for an optional
+    /// attribute it means "not set".
+    pub required: bool,
 }
 
 /// A block whose attribute names and nesting have been checked.
@@ -623,6 +626,7 @@ fn check_block(
                     continue;
                 }
                 attrs.push(RawAttr {
+                    required: schema.required.contains(&key.as_str()),
                     key,
                     key_loc,
                     loc: Loc::new(file, attr.value.span()),

@@ -1549,3 +1549,33 @@ fn lifecycle_unknown_ignored_attribute_and_non_literal_values() {
         "#]],
     );
 }
+
+#[test]
+fn null_for_a_required_attribute() {
+    check(
+        &[
+            ("a.hcl", PG),
+            (
+                "main.hcl",
+                "database \"d\" {\n  service = null\n  name    = \"d\"\n  charset = null\n}\n",
+            ),
+        ],
+        expect![[r#"
+            terrace::config
+
+              × 1 error in the configuration
+
+            Error: terrace::config::missing_attribute
+
+              × "service" is required and cannot be null
+               ╭─[$DIR/main.hcl:2:13]
+             1 │ database "d" {
+             2 │   service = null
+               ·             ──┬─
+               ·               ╰── this is null
+             3 │   name    = "d"
+               ╰────
+              help: give "service" a value
+        "#]],
+    );
+}

@@ -146,7 +146,7 @@ impl State<'_> {
         });
         let mut charsets = Vec::new();
         for key in ["charset", "collation"] {
-            let Some(attr) = block.attr(key) else {
+            let Some(attr) = block.attr(key).filter(|a| !r.is_null(a)) else {
                 charsets.push(None);
                 continue;
             };
