@@ -157,6 +157,11 @@ pub enum Command {
         /// A plan saved with `terrace plan --out`; applied as shown, or refused if stale.
         #[arg(value_name = "PLANFILE")]
         plan_file: Option<PathBuf>,
+        /// Accept drift instead: record the live values of what changed outside terrace
+        /// in the state (objects deleted outside terrace leave it), shown first like a
+        /// plan, without changing any server.
+        #[arg(long, conflicts_with = "plan_file")]
+        refresh_only: bool,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]

@@ -61,9 +61,16 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             render,
         } => show_cmd(plan_file, &Format::of(&cli, *json, render)),
         Command::Apply {
+            refresh_only: true,
+            vars,
+            apply,
+            ..
+        } => crate::drift::accept_cmd(&cli, vars, apply).await,
+        Command::Apply {
             plan_file,
             vars,
             apply,
+            ..
         } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), Goal::Converge).await,
         Command::Destroy {
             vars,
@@ -511,7 +518,7 @@ async fn apply_session(
 }
 
 /// Asks for confirmation on a terminal; refuses outright when nobody can answer.
-fn confirm(destroy: bool) -> miette::Result<bool> {
+pub(crate) fn confirm(destroy: bool) -> miette::Result<bool> {
     if !std::io::stdin().is_terminal() {
         miette::bail!(
             help = "review the plan, then run again with --auto-approve (or apply a saved plan)",

@@ -16,9 +16,11 @@ use terrace_plan::drift::{
     DriftReport, IgnoreRule, RunTimes, DRIFT_IGNORE_FILE,
 };
 
-use crate::cli::{Cli, VarArgs};
-use crate::commands::{partial_of, refuse_while_locked};
-use crate::session::{Goal, Session};
+use terrace_plan::DriftKind;
+
+use crate::cli::{ApplyArgs, Cli, VarArgs};
+use crate::commands::{confirm, partial_of, refuse_while_locked};
+use crate::session::{record_lineage, Goal, Session};
 
 /// Exit code when something drifted (and is not acknowledged).
 const EXIT_DRIFT: u8 = 2;
@@ -113,6 +115,82 @@ async fn run(
     .await;
     s.providers.close().await;
     result
+}
+
+/// Runs `terrace apply --refresh-only`: records the live values of drifted attributes
+/// in the state, and forgets objects deleted outside terrace, after showing what it
+/// will record and asking (unless `--auto-approve`). No provider is asked to change
+/// anything. The ignore file does not apply: accepting is explicit.
+pub async fn accept_cmd(cli: &Cli, vars: &VarArgs, args: &ApplyArgs) -> miette::Result<ExitCode> {
+    let mut s = Session::load(cli, vars)?;
+    let result = accept(&mut s, args).await;
+    s.providers.close().await;
+    result
+}
+
+async fn accept(s: &mut Session, args: &ApplyArgs) -> miette::Result<ExitCode> {
+    let mut lock = s
+        .backend
+        .lock("apply --refresh-only")
+        .map_err(|e| miette::miette!("{e}"))?;
+    let mut state = s.read_state_locked(&mut lock)?;
+    let planned = s.plan(&state, Goal::Refresh).await?;
+    let drift = &planned.plan.drift;
+    let mut managed: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &state.resources {
+        *managed.entry(r.type_name.clone()).or_default() += 1;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let report = DriftReport::new(&planned.plan, &[], managed, &utc_date(now));
+    print!("{}", render_drift_text(&report, s.color, false));
+    let incomplete = planned.report_unreachable();
+    let code = |incomplete: bool| {
+        if incomplete {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    };
+    if drift.is_empty() {
+        println!("\nNothing to accept: the state already records what is live.");
+        return Ok(code(incomplete));
+    }
+    println!(
+        "\napply --refresh-only records these live values in the state (objects deleted \
+         outside terrace leave it); no server is changed."
+    );
+    if !args.auto_approve && !confirm(false)? {
+        println!("Apply cancelled.");
+        return Ok(ExitCode::FAILURE);
+    }
+    for d in drift {
+        match &d.kind {
+            DriftKind::Deleted => {
+                state.remove(&d.address);
+            }
+            DriftKind::Changed { attrs } => {
+                let Some(r) = state.resources.iter_mut().find(|r| r.address == d.address) else {
+                    continue;
+                };
+                for a in attrs {
+                    match &a.after {
+                        Some(v) => r.attributes.insert(a.name.clone(), v.clone()),
+                        None => r.attributes.remove(&a.name),
+                    };
+                }
+            }
+        }
+    }
+    lock.write(&mut state).map_err(|e| miette::miette!("{e}"))?;
+    record_lineage(&s.dir, &s.backend, &state)?;
+    println!(
+        "\nAccepted the drift of {} object(s) into the state; no server was changed.",
+        drift.len()
+    );
+    Ok(code(incomplete))
 }
 
 /// The ignore rules: `--ignore-file` (which must exist), else the project's

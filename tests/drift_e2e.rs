@@ -37,6 +37,18 @@ fn set_limit(db: &str, limit: i32) {
     });
 }
 
+fn limit(db: &str) -> i32 {
+    block_on(async {
+        use sqlx::Row;
+        sqlx::query("SELECT datconnlimit FROM pg_database WHERE datname = $1")
+            .bind(db)
+            .fetch_one(&pg_admin().await)
+            .await
+            .unwrap()
+            .get::<i32, _>(0)
+    })
+}
+
 /// Every file of the project directory (recursively) with its bytes and mtime.
 fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
     let mut out = BTreeMap::new();
@@ -281,5 +293,52 @@ fn acknowledged_drift_does_not_alert_until_it_expires() {
     std::fs::write(&ignore, "tenant.app.database\n").unwrap();
     let run = p.terrace(&["drift"]).expect_code(1);
     assert!(run.stderr.contains("has no reason"), "{}", run.stderr);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn apply_refresh_only_records_live_values_without_touching_the_server() {
+    let db = unique("drr");
+    let p = Project::new(&hcl(&db, ""));
+    p.apply();
+    set_limit(&db, 42);
+    let address = "tenant.app.database";
+    // Without a terminal it shows what it would record, then refuses to go on.
+    let run = p.terrace(&["apply", "--refresh-only"]).expect_code(1);
+    assert!(
+        run.stdout.contains("~ connection_limit = 7 -> 42"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(p.state_attrs(address)["connection_limit"], 7);
+    let run = p
+        .terrace(&["apply", "--refresh-only", "--auto-approve"])
+        .expect_code(0);
+    assert!(
+        run.stdout
+            .contains("Accepted the drift of 1 object(s) into the state; no server was changed."),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(p.state_attrs(address)["connection_limit"], 42);
+    assert_eq!(limit(&db), 42);
+    // Accepted: no drift any more; the configuration still says 7, so plan sets it back
+    // (as a configured change, not as drift), and the server was not touched.
+    p.terrace(&["drift"]).expect_code(0);
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains("~ connection_limit = 42 -> 7"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stdout.contains("changed outside terrace"),
+        "{}",
+        plan.stdout
+    );
+    let run = p
+        .terrace(&["apply", "--refresh-only", "--auto-approve"])
+        .expect_code(0);
+    assert!(run.stdout.contains("Nothing to accept"), "{}", run.stdout);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
