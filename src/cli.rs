@@ -108,6 +108,38 @@ pub enum Command {
         #[command(flatten)]
         render: RenderArgs,
     },
+    /// Report what changed outside terrace since the last apply, and nothing else
+    /// (read-only: writes neither servers nor the state). For scheduled drift checks.
+    ///
+    /// Exit status: 0 no drift (or only drift acknowledged in terrace.driftignore),
+    /// 2 drift, 1 error (including a server that could not be observed; what could be
+    /// observed is still reported). Attributes listed in a block's
+    /// `lifecycle { ignore_changes = [...] }` are never reported.
+    ///
+    /// The ignore file (default DIR/terrace.driftignore) acknowledges known drift, one
+    /// rule a line: `PATTERN [expires=YYYY-MM-DD] REASON`, PATTERN being an address or
+    /// ADDRESS.ATTRIBUTE, `*` matching anything. Acknowledged drift is listed but does
+    /// not alert; after its expiry date it alerts again.
+    Drift {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Print the report as a versioned JSON document (secrets redacted).
+        #[arg(long)]
+        json: bool,
+        /// Also write the run's Prometheus metrics to FILE (atomically), for
+        /// node_exporter's textfile collector: managed, drifted and acknowledged
+        /// resources per type, last run and last successful run timestamps, duration.
+        #[arg(long, value_name = "FILE")]
+        metrics_file: Option<PathBuf>,
+        /// The ignore file of acknowledged drift [default: DIR/terrace.driftignore,
+        /// if it exists].
+        #[arg(long, value_name = "FILE")]
+        ignore_file: Option<PathBuf>,
+        /// Project name in the metrics' `project` label [default: the project
+        /// directory's name].
+        #[arg(long, value_name = "NAME", env = "TERRACE_PROJECT")]
+        project: Option<String>,
+    },
     /// Print a plan saved with `plan --out` (text, --json or --markdown), reading only
     /// that file: no configuration, state or server is needed.
     Show {
@@ -125,6 +157,11 @@ pub enum Command {
         /// A plan saved with `terrace plan --out`; applied as shown, or refused if stale.
         #[arg(value_name = "PLANFILE")]
         plan_file: Option<PathBuf>,
+        /// Accept drift instead: record the live values of what changed outside terrace
+        /// in the state (objects deleted outside terrace leave it), shown first like a
+        /// plan, without changing any server.
+        #[arg(long, conflicts_with = "plan_file")]
+        refresh_only: bool,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]

@@ -40,15 +40,37 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             s.providers.close().await;
             result
         }
+        Command::Drift {
+            vars,
+            json,
+            metrics_file,
+            ignore_file,
+            project,
+        } => {
+            let opts = crate::drift::DriftOptions {
+                json: *json,
+                metrics_file: metrics_file.clone(),
+                ignore_file: ignore_file.clone(),
+                project: project.clone(),
+            };
+            crate::drift::drift_cmd(&cli, vars, &opts, VERSION).await
+        }
         Command::Show {
             plan_file,
             json,
             render,
         } => show_cmd(plan_file, &Format::of(&cli, *json, render)),
         Command::Apply {
+            refresh_only: true,
+            vars,
+            apply,
+            ..
+        } => crate::drift::accept_cmd(&cli, vars, apply).await,
+        Command::Apply {
             plan_file,
             vars,
             apply,
+            ..
         } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), Goal::Converge).await,
         Command::Destroy {
             vars,
@@ -77,24 +99,7 @@ async fn plan_cmd(
     detailed_exitcode: bool,
     format: &Format,
 ) -> miette::Result<ExitCode> {
-    // While an apply runs, the live systems are half-way: its in-flight objects would
-    // show as changes or conflicts and read like a broken server.
-    if let Some(holder) = s.backend.lock_holder().map_err(miette::Report::new)? {
-        let who = match holder {
-            Some(i) => format!(
-                "{} is running (pid {}, {}, since {})",
-                i.operation,
-                i.pid,
-                i.who,
-                i.since.format("%Y-%m-%dT%H:%M:%SZ")
-            ),
-            None => "another process holds the state lock".to_string(),
-        };
-        miette::bail!(
-            help = "run plan again once it has finished",
-            "cannot plan now: {who}; the live systems are changing under it, so a plan would show its work in flight as changes"
-        );
-    }
+    refuse_while_locked(s, "plan")?;
     let state = s.read_state()?;
     let planned = s.plan(&state, Goal::Converge).await?;
     let plan = &planned.plan;
@@ -135,6 +140,29 @@ async fn plan_cmd(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses to run `what` while another command holds the state lock: while an apply
+/// runs, the live systems are half-way, and its in-flight objects would show as changes
+/// (or drift) and read like a broken server.
+pub(crate) fn refuse_while_locked(s: &Session, what: &str) -> miette::Result<()> {
+    if let Some(holder) = s.backend.lock_holder().map_err(miette::Report::new)? {
+        let who = match holder {
+            Some(i) => format!(
+                "{} is running (pid {}, {}, since {})",
+                i.operation,
+                i.pid,
+                i.who,
+                i.since.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => "another process holds the state lock".to_string(),
+        };
+        miette::bail!(
+            help = format!("run {what} again once it has finished"),
+            "cannot {what} now: {who}; the live systems are changing under it, so its work in flight would show as changes"
+        );
+    }
+    Ok(())
 }
 
 /// How `plan` and `show` print a plan.
@@ -264,7 +292,7 @@ fn show_cmd(path: &std::path::Path, format: &Format) -> miette::Result<ExitCode>
 }
 
 /// What the run could not plan, messages scrubbed of every known secret.
-fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
+pub(crate) fn partial_of(s: &Session, state: &State, planned: &Planned) -> Partial {
     let provider_of = |address: &Address| {
         let desired = s.project.resources.iter().find(|r| &r.address == address);
         desired
@@ -483,7 +511,7 @@ async fn apply_session(
 }
 
 /// Asks for confirmation on a terminal; refuses outright when nobody can answer.
-fn confirm(destroy: bool) -> miette::Result<bool> {
+pub(crate) fn confirm(destroy: bool) -> miette::Result<bool> {
     if !std::io::stdin().is_terminal() {
         miette::bail!(
             help = "review the plan, then run again with --auto-approve (or apply a saved plan)",

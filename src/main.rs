@@ -6,6 +6,7 @@ mod apply;
 mod capacity;
 mod cli;
 mod commands;
+mod drift;
 mod output;
 mod planfile;
 mod providers;

@@ -245,7 +245,7 @@ impl Session {
         let mut prior = prior_resources(state);
         let mut kept = 0;
         let desired: Vec<DesiredResource> = match goal {
-            Goal::Converge => {
+            Goal::Converge | Goal::Refresh => {
                 let mut known = resolve_known(&self.project.resources, state);
                 self.renormalize(&mut known)?;
                 known
@@ -283,6 +283,11 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        // A drift run applies nothing, so nothing it plans is refused.
+        if goal != Goal::Refresh {
+            terrace_plan::check_prevent_destroy(&plan, &self.project.resources)
+                .map_err(|e| miette::miette!("{e}"))?;
+        }
         plan.unverified = refresh.unverified;
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.
@@ -410,6 +415,9 @@ impl Session {
 pub enum Goal {
     /// Make the live systems match the configuration.
     Converge,
+    /// Only look: a drift run plans like `Converge` but applies nothing, so what
+    /// would only stop an apply (`prevent_destroy`) does not stop it.
+    Refresh,
     /// Remove what the state records; shared services stay unless included.
     Destroy {
         /// Destroy shared services too.

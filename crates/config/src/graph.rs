@@ -65,7 +65,8 @@ fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
             (a, scope)
         })
         .collect();
-    for inner in &block.blocks {
+    // `lifecycle` names attributes, not values: it refers to nothing.
+    for inner in block.blocks.iter().filter(|b| b.kind != "lifecycle") {
         let scope = Scope {
             each: has_each,
             self_: block.kind == "tenant" && inner.kind == "app",

@@ -36,6 +36,7 @@ mod functions;
 mod graph;
 mod kind;
 mod kinds;
+mod lifecycle;
 mod model;
 mod read;
 mod refs;
@@ -171,7 +172,8 @@ pub fn load(
         fs,
     };
     let evaluated = driver::run(env, &plan, base, &mut errors);
-    let resources = resolve::all(&evaluated, &mut errors);
+    let lifecycles = lifecycle::collect(&decls, &mut errors);
+    let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
 
     let mut secrets: Vec<String> = vars.secrets;
     secrets.extend(evaluated.secrets.iter().cloned());

@@ -116,14 +116,37 @@ impl Reader {
         }
     }
 
+    /// The attribute's value; `None` when it cannot be evaluated (the error is
+    /// recorded) or is `null`, which means "not set" for an optional attribute (so
+    /// `lookup(var.limits, each.key, null)` leaves it to its default) and is an error
+    /// for a required one.
     pub(crate) fn value(&mut self, attr: &RawAttr) -> Option<Value> {
         match evaluate(&attr.expr, &attr.loc, &self.ctx) {
+            Ok(Value::Null) => {
+                if attr.required {
+                    self.errors.push(
+                        ConfigError::new(
+                            ErrorKind::MissingAttribute,
+                            format!("\"{}\" is required and cannot be null", attr.key),
+                        )
+                        .at(&attr.loc, "this is null")
+                        .help(format!("give \"{}\" a value", attr.key)),
+                    );
+                }
+                None
+            }
             Ok(v) => Some(v),
             Err(e) => {
                 self.errors.push(e);
                 None
             }
         }
+    }
+
+    /// True if the attribute evaluates to `null` ("not set"); evaluation errors are
+    /// left for the reading that follows.
+    pub(crate) fn is_null(&self, attr: &RawAttr) -> bool {
+        matches!(evaluate(&attr.expr, &attr.loc, &self.ctx), Ok(Value::Null))
     }
 
     pub(crate) fn string_of(
@@ -223,7 +246,7 @@ impl Reader {
             kind,
             help,
         } = *rule;
-        let (name, loc, defaulted) = match block.attr("name") {
+        let (name, loc, defaulted) = match block.attr("name").filter(|a| !self.is_null(a)) {
             Some(_) => {
                 let (n, loc) = self.string(block, "name", example)?;
                 (n, loc, false)

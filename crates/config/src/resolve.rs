@@ -10,6 +10,7 @@ use terrace_provider::{refs, Address, DesiredResource, ProviderKey};
 
 use crate::diagnostics::{ConfigError, ErrorKind};
 use crate::kinds::lower_database;
+use crate::lifecycle;
 use crate::model::{target_node, BlockDep, DockerItem, Evaluated, HostItem, Node, HOST_PREFIX};
 use crate::refs::Target;
 use crate::source::Loc;
@@ -37,7 +38,15 @@ pub(crate) fn markers(v: &Value) -> Vec<(Address, String)> {
 /// images, networks and volumes a container uses (by reference or by name), on the
 /// resources whose markers an attribute holds, and of SQL resources on the container
 /// running their server.
-pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredResource> {
+///
+/// Each resource takes its block's `lifecycle`, whose `ignore_changes` names are checked
+/// against the types the block lowered to.
+pub(crate) fn all(
+    ev: &Evaluated,
+    lifecycles: &BTreeMap<Node, lifecycle::Declared>,
+    schemas: &dyn Fn(&str) -> Option<&'static terrace_provider::ResourceSchema>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<DesiredResource> {
     let mut by_address: BTreeMap<String, &Loc> = BTreeMap::new();
     let mut by_name: BTreeMap<(String, String), &Loc> = BTreeMap::new();
     let mut per_node: BTreeMap<&Node, Vec<Address>> = BTreeMap::new();
@@ -174,7 +183,9 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
     };
 
     let mut out = Vec::new();
+    let mut types: BTreeMap<&Node, std::collections::BTreeSet<String>> = BTreeMap::new();
     for (node, targets, block_deps, mut r) in lowered {
+        lifecycle::apply(lifecycles.get(node), &mut r);
         let mut deps = std::mem::take(&mut r.depends_on);
         // `depends_on`: every resource of the block, or of the one instance named.
         for d in block_deps {
@@ -239,7 +250,12 @@ pub(crate) fn all(ev: &Evaluated, errors: &mut Vec<ConfigError>) -> Vec<DesiredR
         deps.dedup();
         deps.retain(|a| a != &r.address);
         r.depends_on = deps;
+        types.entry(node).or_default().insert(r.type_name.clone());
         out.push(r);
+    }
+    for (node, declared) in lifecycles {
+        let none = std::collections::BTreeSet::new();
+        lifecycle::check_names(declared, types.get(node).unwrap_or(&none), schemas, errors);
     }
     out.sort_by(|a, b| a.address.cmp(&b.address));
     out

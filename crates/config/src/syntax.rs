@@ -25,6 +25,9 @@ pub(crate) struct RawAttr {
     pub expr: Expression,
     /// The value expression's location.
     pub loc: Loc,
+    /// The block's schema requires it: `null` is an error here, where for an optional
+    /// attribute it means "not set".
+    pub required: bool,
 }
 
 /// A block whose attribute names and nesting have been checked.
@@ -455,6 +458,18 @@ pub(crate) fn parse(file: &FileRef) -> Result<Body, ConfigError> {
     })
 }
 
+/// `lifecycle { ... }`, the meta-block every resource-owning block accepts (read by
+/// `lifecycle.rs`).
+pub(crate) static LIFECYCLE: BlockSchema<'static> = BlockSchema {
+    kind: "lifecycle",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "lifecycle { ... }",
+    attrs: Some(&["prevent_destroy", "ignore_changes"]),
+    required: &[],
+    blocks: &[],
+};
+
 /// Checks the top-level blocks of one parsed file.
 pub(crate) fn top_level_blocks(
     file: &FileRef,
@@ -482,7 +497,11 @@ pub(crate) fn top_level_blocks(
                 let kind = block.ident.as_str();
                 match TopLevel::all().find(|t| t.keyword() == kind) {
                     Some(top) => {
-                        if let Some(b) = check_block(file, block, &schemas.get(top), errors) {
+                        let meta: &[&BlockSchema] = match top {
+                            TopLevel::Block(k) if k.owns_resources() => &[&LIFECYCLE],
+                            _ => &[],
+                        };
+                        if let Some(b) = check_block(file, block, &schemas.get(top), meta, errors) {
                             out.push((top, b));
                         }
                     }
@@ -520,10 +539,13 @@ fn label_loc(file: &FileRef, label: &BlockLabel) -> Loc {
     Loc::new(file, label.span())
 }
 
+/// Checks one block against its schema; `meta` are the meta-blocks it accepts besides
+/// its schema's own (`lifecycle` on top-level blocks that own resources).
 fn check_block(
     file: &FileRef,
     block: &Block,
     schema: &BlockSchema,
+    meta: &[&BlockSchema],
     errors: &mut Vec<ConfigError>,
 ) -> Option<RawBlock> {
     let ident_loc = Loc::new(file, block.ident.span());
@@ -614,6 +636,7 @@ fn check_block(
                     continue;
                 }
                 attrs.push(RawAttr {
+                    required: schema.required.contains(&key.as_str()),
                     key,
                     key_loc,
                     loc: Loc::new(file, attr.value.span()),
@@ -622,16 +645,16 @@ fn check_block(
             }
             Structure::Block(inner) => {
                 let kind = inner.ident.as_str();
-                match schema.blocks.iter().find(|s| s.kind == kind) {
+                match schema.blocks.iter().chain(meta).find(|s| s.kind == kind) {
                     Some(inner_schema) => {
-                        if let Some(b) = check_block(file, inner, inner_schema, errors) {
+                        if let Some(b) = check_block(file, inner, inner_schema, &[], errors) {
                             blocks.push(b);
                         }
                     }
                     None => errors.push(unknown_block(
                         file,
                         inner,
-                        schema.blocks.iter().map(|s| s.kind),
+                        schema.blocks.iter().chain(meta).map(|s| s.kind),
                         &format!("a {} block", schema.kind),
                     )),
                 }

@@ -187,6 +187,7 @@ pub(crate) fn resolve(
                 }
             };
             let raw = RawAttr {
+                required: false,
                 key: attr.key.as_str().to_string(),
                 key_loc: Loc::new(&file, attr.key.span()),
                 expr: attr.value.clone(),

@@ -23,6 +23,7 @@ fn res(
         attrs: serde_json::from_value(attrs).unwrap(),
         sensitive_attrs: sensitive.iter().map(|s| s.to_string()).collect(),
         depends_on: deps.iter().map(|d| Address::new(*d)).collect(),
+        lifecycle: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@ fn res(address: &str, type_name: &str, attrs: Value, deps: &[&str]) -> DesiredRe
         attrs: serde_json::from_value(attrs).unwrap(),
         sensitive_attrs: BTreeSet::new(),
         depends_on: deps.iter().map(|d| Address::new(*d)).collect(),
+        lifecycle: Default::default(),
     }
 }
 

@@ -1585,3 +1585,106 @@ fn provider_checks_at_the_value() {
         "#]],
     );
 }
+
+#[test]
+fn lifecycle_unknown_ignored_attribute_and_non_literal_values() {
+    check(
+        &[
+            ("a.hcl", PG),
+            (
+                "main.hcl",
+                "network \"net\" {\n  lifecycle {\n    prevent_destroy = var.x\n    ignore_changes  = [labls, \"driver\", 1]\n  }\n  lifecycle {}\n}\n",
+            ),
+        ],
+        expect![[r#"
+            terrace::config
+
+              × 4 errors in the configuration
+
+            Error: terrace::config::wrong_type
+
+              × prevent_destroy must be the literal true or false
+               ╭─[$DIR/main.hcl:3:23]
+             2 │   lifecycle {
+             3 │     prevent_destroy = var.x
+               ·                       ──┬──
+               ·                         ╰── not a literal bool
+             4 │     ignore_changes  = [labls, "driver", 1]
+               ╰────
+              help: write `prevent_destroy = true`; it cannot depend on variables
+
+            Error: terrace::config::unknown_attribute
+
+              × ignore_changes names "labls", which the block's resources (docker_network) do not have
+               ╭─[$DIR/main.hcl:4:24]
+             3 │     prevent_destroy = var.x
+             4 │     ignore_changes  = [labls, "driver", 1]
+               ·                        ──┬──
+               ·                          ╰── unknown attribute
+             5 │   }
+               ╰────
+              help: attributes that can be ignored here: "driver", "internal" or "name"
+
+            Error: terrace::config::wrong_type
+
+              × ignore_changes[2] is not an attribute name
+               ╭─[$DIR/main.hcl:4:41]
+             3 │     prevent_destroy = var.x
+             4 │     ignore_changes  = [labls, "driver", 1]
+               ·                                         ┬
+               ·                                         ╰── not an attribute name
+             5 │   }
+               ╰────
+              help: write it like `ignore_changes = [connection_limit, owner]`
+
+            Error: terrace::config::duplicate
+
+              × a block has two lifecycle blocks
+               ╭─[$DIR/main.hcl:2:3]
+             1 │ network "net" {
+             2 │   lifecycle {
+               ·   ────┬────
+               ·       ╰── first lifecycle block
+             3 │     prevent_destroy = var.x
+               ╰────
+               ╭─[$DIR/main.hcl:6:3]
+             5 │   }
+             6 │   lifecycle {}
+               ·   ────┬────
+               ·       ╰── second lifecycle block
+             7 │ }
+               ╰────
+              help: merge them into one
+        "#]],
+    );
+}
+
+#[test]
+fn null_for_a_required_attribute() {
+    check(
+        &[
+            ("a.hcl", PG),
+            (
+                "main.hcl",
+                "database \"d\" {\n  service = null\n  name    = \"d\"\n  charset = null\n}\n",
+            ),
+        ],
+        expect![[r#"
+            terrace::config
+
+              × 1 error in the configuration
+
+            Error: terrace::config::missing_attribute
+
+              × "service" is required and cannot be null
+               ╭─[$DIR/main.hcl:2:13]
+             1 │ database "d" {
+             2 │   service = null
+               ·             ──┬─
+               ·               ╰── this is null
+             3 │   name    = "d"
+               ╰────
+              help: give "service" a value
+        "#]],
+    );
+}

@@ -75,6 +75,78 @@ pub enum PlanError {
     /// The configuration names the same address twice.
     #[error("{0} is declared more than once")]
     DuplicateAddress(Address),
+    /// The plan destroys or replaces resources whose block says `prevent_destroy`.
+    #[error("{}", refused_message(.0))]
+    PreventDestroy(Vec<Refused>),
+}
+
+/// A destroy or replacement that `lifecycle { prevent_destroy = true }` forbids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The protected resource.
+    pub address: Address,
+    /// For a replacement: the attributes forcing it; empty for a destroy.
+    pub replace_because: Vec<String>,
+}
+
+fn refused_message(refused: &[Refused]) -> String {
+    let lines: Vec<String> = refused
+        .iter()
+        .map(|r| {
+            if r.replace_because.is_empty() {
+                format!("{} would be destroyed", r.address)
+            } else {
+                let names: Vec<String> =
+                    r.replace_because.iter().map(|a| format!("{a:?}")).collect();
+                format!(
+                    "{} would be replaced (destroyed and created again), forced by a change of {}",
+                    r.address,
+                    names.join(", ")
+                )
+            }
+        })
+        .collect();
+    format!(
+        "the plan destroys what `lifecycle {{ prevent_destroy = true }}` protects:\n  {}\nchange the configuration so that it does not (or remove prevent_destroy first, on purpose)",
+        lines.join("\n  ")
+    )
+}
+
+/// Refuses a plan that destroys or replaces a resource whose configuration has
+/// `lifecycle { prevent_destroy = true }`. `config` is every resource the configuration
+/// declares (also for a destroy, whose desired set is empty). Pure, like [`plan`]; the
+/// caller decides which plans it applies to (a read-only drift run applies nothing).
+pub fn check_prevent_destroy(plan: &Plan, config: &[DesiredResource]) -> Result<(), PlanError> {
+    let protected: BTreeSet<&Address> = config
+        .iter()
+        .filter(|d| d.lifecycle.prevent_destroy)
+        .map(|d| &d.address)
+        .collect();
+    let refused: Vec<Refused> = plan
+        .changes
+        .iter()
+        .filter(|c| protected.contains(&c.address))
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        // Leaving the state an object that is already gone destroys nothing.
+        .filter(|c| {
+            !c.note.as_deref().is_some_and(|n| {
+                n == FORGET_PENDING_NOTE || n.starts_with("already deleted outside terrace")
+            })
+        })
+        .map(|c| Refused {
+            address: c.address.clone(),
+            replace_because: if c.action == Action::Replace {
+                c.replace_because.clone()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::PreventDestroy(refused))
+    }
 }
 
 /// Computes the plan. Pure: the same input always gives the same plan.
@@ -148,7 +220,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 continue;
             }
             Some(Observed::Present(live)) => {
-                let drifted = drift_between(schema, &p.attrs, live);
+                let mut drifted = drift_between(schema, &p.attrs, live);
+                // `lifecycle { ignore_changes }`: managed by hand, on purpose.
+                drifted.retain(|a| !d.lifecycle.ignores(&a.name));
                 drifted_names = drifted.iter().map(|a| a.name.clone()).collect();
                 if !drifted.is_empty() {
                     out.drift.push(Drift {
@@ -401,9 +475,18 @@ fn update_or_replace(
 ) -> ResourceChange {
     let mut after = d.attrs.clone();
     carry_computed(schema, &current, &mut after);
+    // An ignored attribute keeps its current value: apply neither sets it back nor
+    // replaces the object for it.
+    for k in &d.lifecycle.ignore_changes {
+        match current.get(k) {
+            Some(v) => after.insert(k.clone(), v.clone()),
+            None => after.remove(k),
+        };
+    }
     let mut changed: Vec<String> = d
         .attrs
         .iter()
+        .filter(|(k, _)| !d.lifecycle.ignores(k))
         .filter(|(k, v)| current.get(*k).is_none_or(|c| !values_equal(c, v)))
         .map(|(k, _)| k.clone())
         .collect();

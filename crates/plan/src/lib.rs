@@ -12,13 +12,14 @@
 //! - sensitive values are redacted by every renderer ([`Plan::redacted`]).
 
 mod diff;
+pub mod drift;
 pub mod graph;
 mod model;
 pub mod render;
 
 pub use diff::{
-    plan, PlanError, PlanInput, PriorResource, ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE,
-    DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
+    check_prevent_destroy, plan, PlanError, PlanInput, PriorResource, Refused, ADOPT_PENDING_NOTE,
+    CREATE_PENDING_NOTE, DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
 };
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{

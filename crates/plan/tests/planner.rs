@@ -62,6 +62,7 @@ fn desired(addr: &str, ty: &str, a: serde_json::Value) -> DesiredResource {
         attrs: attrs(a),
         sensitive_attrs: BTreeSet::new(),
         depends_on: vec![],
+        lifecycle: Default::default(),
     }
 }
 
@@ -826,4 +827,126 @@ fn a_safeguard_never_shows_a_secret_name() {
     assert!(t.contains("/b/(sensitive value)-<time>.sql"), "{t}");
     let j = render_json(&p, "0").to_string();
     assert!(!j.contains("hidden_client"), "{j}");
+}
+
+fn with_lifecycle(
+    mut d: DesiredResource,
+    prevent_destroy: bool,
+    ignore: &[&str],
+) -> DesiredResource {
+    d.lifecycle = terrace_provider::Lifecycle {
+        prevent_destroy,
+        ignore_changes: ignore.iter().map(|s| s.to_string()).collect(),
+    };
+    d
+}
+
+#[test]
+fn ignore_changes_silences_drift_and_config_changes_of_those_attributes() {
+    let d = with_lifecycle(
+        desired(
+            "db.a",
+            "test_db",
+            json!({"name": "a", "connection_limit": 5, "content": "x"}),
+        ),
+        false,
+        &["connection_limit", "name"],
+    );
+    let p = prior(
+        "db.a",
+        "test_db",
+        json!({"name": "old", "connection_limit": 7, "content": "x"}),
+    );
+    // Live: the limit changed by hand; config changes the limit and the (force-new)
+    // name: both ignored, so no drift, no update and no replacement.
+    let plan = run(
+        std::slice::from_ref(&d),
+        std::slice::from_ref(&p),
+        &[(
+            "db.a",
+            present(json!({"name": "old", "connection_limit": 99, "content": "x"})),
+        )],
+    )
+    .unwrap();
+    assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+    assert!(plan.is_empty(), "{}", text(&plan));
+    // Other attributes still drift and change; the ignored one keeps its live value.
+    let plan = run(
+        &[d],
+        &[p],
+        &[(
+            "db.a",
+            present(json!({"name": "old", "connection_limit": 99, "content": "y"})),
+        )],
+    )
+    .unwrap();
+    assert_eq!(plan.drift.len(), 1);
+    let DriftKind::Changed { attrs } = &plan.drift[0].kind else {
+        panic!("changed")
+    };
+    assert_eq!(attrs.len(), 1);
+    assert_eq!(attrs[0].name, "content");
+    let c = plan.change(&Address::new("db.a")).unwrap();
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.changed, ["content"]);
+    assert_eq!(c.after.as_ref().unwrap()["connection_limit"], json!(99));
+    assert_eq!(c.after.as_ref().unwrap()["name"], json!("old"));
+}
+
+#[test]
+fn prevent_destroy_refuses_replacements_and_destroys_naming_the_attribute() {
+    let d = with_lifecycle(
+        desired(
+            "db.a",
+            "test_db",
+            json!({"name": "new", "connection_limit": 5}),
+        ),
+        true,
+        &[],
+    );
+    let p = prior(
+        "db.a",
+        "test_db",
+        json!({"name": "old", "connection_limit": 5}),
+    );
+    let live = [(
+        "db.a",
+        present(json!({"name": "old", "connection_limit": 5})),
+    )];
+    let replacing = run(std::slice::from_ref(&d), std::slice::from_ref(&p), &live).unwrap();
+    let err =
+        terrace_plan::check_prevent_destroy(&replacing, std::slice::from_ref(&d)).unwrap_err();
+    expect_test::expect![[r#"
+        the plan destroys what `lifecycle { prevent_destroy = true }` protects:
+          db.a would be replaced (destroyed and created again), forced by a change of "name"
+        change the configuration so that it does not (or remove prevent_destroy first, on purpose)"#]]
+    .assert_eq(&err.to_string());
+    // A destroy (the configuration is still loaded, the desired set is empty).
+    let destroying = run(&[], std::slice::from_ref(&p), &live).unwrap();
+    let err =
+        terrace_plan::check_prevent_destroy(&destroying, std::slice::from_ref(&d)).unwrap_err();
+    assert!(err.to_string().contains("db.a would be destroyed"), "{err}");
+    // An in-place update, or an unprotected resource, passes.
+    let same_name = with_lifecycle(
+        desired(
+            "db.a",
+            "test_db",
+            json!({"name": "old", "connection_limit": 9}),
+        ),
+        true,
+        &[],
+    );
+    let updating = run(
+        std::slice::from_ref(&same_name),
+        std::slice::from_ref(&p),
+        &live,
+    )
+    .unwrap();
+    terrace_plan::check_prevent_destroy(&updating, &[same_name]).unwrap();
+    let unprotected = desired(
+        "db.a",
+        "test_db",
+        json!({"name": "new", "connection_limit": 5}),
+    );
+    terrace_plan::check_prevent_destroy(&replacing, &[unprotected]).unwrap();
 }

@@ -397,6 +397,34 @@ pub struct DesiredResource {
     pub sensitive_attrs: BTreeSet<String>,
     /// Resources this one must be created after (and destroyed before).
     pub depends_on: Vec<Address>,
+    /// The block's `lifecycle { ... }` meta-arguments.
+    #[serde(default, skip_serializing_if = "Lifecycle::is_default")]
+    pub lifecycle: Lifecycle,
+}
+
+/// A block's `lifecycle { prevent_destroy = true, ignore_changes = [attr, ...] }`,
+/// carried by every resource the block lowers to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// Refuse any plan that destroys or replaces the resource.
+    #[serde(default)]
+    pub prevent_destroy: bool,
+    /// Attributes whose changes (in configuration or outside terrace) are not acted on
+    /// nor reported as drift.
+    #[serde(default)]
+    pub ignore_changes: Vec<String>,
+}
+
+impl Lifecycle {
+    /// True when nothing is set.
+    pub fn is_default(&self) -> bool {
+        self == &Lifecycle::default()
+    }
+
+    /// True if changes of `attr` are ignored.
+    pub fn ignores(&self, attr: &str) -> bool {
+        self.ignore_changes.iter().any(|a| a == attr)
+    }
 }
 
 /// What a provider needs to find one resource on the live system: its type and the

@@ -146,7 +146,7 @@ impl State<'_> {
         });
         let mut charsets = Vec::new();
         for key in ["charset", "collation"] {
-            let Some(attr) = block.attr(key) else {
+            let Some(attr) = block.attr(key).filter(|a| !r.is_null(a)) else {
                 charsets.push(None);
                 continue;
             };
@@ -414,6 +414,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             attrs: database_attrs,
             sensitive_attrs: database_sens,
             depends_on: database_deps,
+            lifecycle: Default::default(),
         },
         DesiredResource {
             address: user_addr.clone(),
@@ -422,6 +423,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             attrs: user_attrs,
             sensitive_attrs: user_sens,
             depends_on: vec![],
+            lifecycle: Default::default(),
         },
         DesiredResource {
             address: grant_addr,
@@ -430,6 +432,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             attrs: grant_attrs,
             sensitive_attrs: grant_sens,
             depends_on: vec![b, user_addr],
+            lifecycle: Default::default(),
         },
     ]
 }

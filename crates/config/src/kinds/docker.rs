@@ -245,6 +245,7 @@ impl<'a> State<'a> {
                 attrs,
                 sensitive_attrs: sensitive,
                 depends_on: at.depends_on,
+                lifecycle: Default::default(),
             },
             name,
             name_loc,

@@ -45,7 +45,10 @@ impl State<'_> {
             .and_then(Json::as_str)
             .zip(block.attr("path"))
             .map(|(p, a)| (p.to_string(), a.loc.clone()));
-        let (content_attr, source_attr) = (block.attr("content"), block.attr("source"));
+        // `null` is "not set": `content = lookup(var.inline, each.key, null)` with a
+        // `source` fallback reads as either one.
+        let set = |key: &str| block.attr(key).filter(|a| !r.is_null(a));
+        let (content_attr, source_attr) = (set("content"), set("source"));
         let mut template_sensitive = false;
         let content = match (content_attr, source_attr) {
             (Some(c), Some(s)) => {

@@ -209,6 +209,7 @@ impl State<'_> {
                 attrs: body.attrs,
                 sensitive_attrs: body.sensitive,
                 depends_on: body.deps,
+                lifecycle: Default::default(),
             },
             identity: body.identity,
             targets: targets.to_vec(),

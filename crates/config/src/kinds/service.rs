@@ -38,7 +38,8 @@ impl State<'_> {
         let endpoint_example = "{ address = \"127.0.0.1\", port = 5432 }";
         let admin_example = "{ user = \"terrace_admin\", password = var.admin_password }";
         for (key, example) in [("endpoint", endpoint_example), ("admin", admin_example)] {
-            match (is_sql, block.attr(key)) {
+            // `null` is "not set": missing where required, fine where not used.
+            match (is_sql, block.attr(key).filter(|a| !r.is_null(a))) {
                 (Some(false), Some(attr)) => {
                     let engine = engine.expect("known engine");
                     r.errors.push(

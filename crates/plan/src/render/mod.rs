@@ -14,6 +14,7 @@ use crate::model::{Action, Plan};
 
 pub use json::{render_json, render_json_run, JSON_FORMAT_VERSION};
 pub use markdown::{render_markdown, MarkdownOptions, DEFAULT_PART_CHARS, GITHUB_COMMENT_LIMIT};
+pub(crate) use text::{bold, drift_text};
 pub use text::{render_text, TextOptions};
 
 /// What a plan run could not cover: the providers that could not be asked, and the

@@ -267,6 +267,18 @@ fn render_line_diff(out: &mut String, p: &Painter, before: &str, after: &str) {
     }
 }
 
+/// One drift entry as the plan shows it (values must already be redacted).
+pub(crate) fn drift_text(d: &Drift, color: bool) -> String {
+    let mut out = String::new();
+    render_drift(&mut out, &Painter { color }, d);
+    out
+}
+
+/// Bold text, when colour is on.
+pub(crate) fn bold(text: &str, color: bool) -> String {
+    Painter { color }.bold(text)
+}
+
 fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
     match &d.kind {
         DriftKind::Deleted => {
