@@ -151,6 +151,7 @@ impl State<'_> {
                 sensitive_attrs: sensitive,
                 // The server must run before terrace can log in to it.
                 depends_on: service.container.iter().cloned().collect(),
+                lifecycle: Default::default(),
             },
             // One ACL user per name and server: two blocks would fight over it.
             identity: Some((format!("Redis user \"{name}\""), user_loc)),
