@@ -10,11 +10,11 @@
 //! GitHub's comment limit. Only file diffs are ever shortened, with a note; warnings
 //! are never dropped. Everything comes from the structured plan, redacted here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use similar::{ChangeTag, TextDiff};
-use terrace_provider::{Attrs, Safeguard, Value};
+use terrace_provider::{Safeguard, Value};
 
 use super::{drops_data, Partial};
 use crate::model::{Action, Drift, DriftKind, Plan, ResourceChange, REDACTED};
@@ -450,14 +450,7 @@ fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
         out.push('\n');
     }
 
-    let empty = Attrs::new();
-    let before = c.before.as_ref().unwrap_or(&empty);
-    let after = c.after.as_ref().unwrap_or(&empty);
-    let mut names: BTreeSet<&str> = after.keys().map(String::as_str).collect();
-    if c.action == Action::Delete {
-        names.extend(before.keys().map(String::as_str));
-    }
-    names.extend(c.generated.iter().map(String::as_str));
+    let (before, after, names) = super::shown_attrs(c);
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
 
     let mut lines = Vec::new();

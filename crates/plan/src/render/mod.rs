@@ -7,10 +7,27 @@ mod json;
 mod markdown;
 mod text;
 
-use serde::{Deserialize, Serialize};
-use terrace_provider::{Address, ProviderKey};
+use std::collections::BTreeSet;
 
-use crate::model::{Action, Plan};
+use serde::{Deserialize, Serialize};
+use terrace_provider::{Address, Attrs, ProviderKey};
+
+use crate::model::{Action, Plan, ResourceChange};
+
+/// What a change shows, shared by the text and markdown renderers: its attributes
+/// before and after (empty where there are none) and the names to list — everything
+/// after it, everything before a delete, and what apply generates.
+pub(crate) fn shown_attrs(c: &ResourceChange) -> (&Attrs, &Attrs, BTreeSet<&str>) {
+    static EMPTY: Attrs = Attrs::new();
+    let before = c.before.as_ref().unwrap_or(&EMPTY);
+    let after = c.after.as_ref().unwrap_or(&EMPTY);
+    let mut names: BTreeSet<&str> = after.keys().map(String::as_str).collect();
+    if c.action == Action::Delete {
+        names.extend(before.keys().map(String::as_str));
+    }
+    names.extend(c.generated.iter().map(String::as_str));
+    (before, after, names)
+}
 
 pub use json::{render_json, render_json_run, JSON_FORMAT_VERSION};
 pub use markdown::{render_markdown, MarkdownOptions, DEFAULT_PART_CHARS, GITHUB_COMMENT_LIMIT};

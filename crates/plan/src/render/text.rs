@@ -1,11 +1,10 @@
 //! The human-readable plan, in the shape Terraform users know (`+ ~ - -/+`).
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
-use terrace_provider::{Attrs, Value};
+use terrace_provider::Value;
 
 use crate::model::{Action, Conflict, Drift, DriftKind, Plan, ResourceChange, REDACTED};
 
@@ -174,14 +173,7 @@ fn render_change(
     let prefix = if sym == Sym::Replace { "" } else { "  " };
     let _ = writeln!(out, "{prefix}{} {} {{", p.sym(sym), c.type_name);
 
-    let empty = Attrs::new();
-    let before = c.before.as_ref().unwrap_or(&empty);
-    let after = c.after.as_ref().unwrap_or(&empty);
-    let mut names: BTreeSet<&str> = after.keys().map(String::as_str).collect();
-    if c.action == Action::Delete {
-        names.extend(before.keys().map(String::as_str));
-    }
-    names.extend(c.generated.iter().map(String::as_str));
+    let (before, after, names) = super::shown_attrs(c);
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
 
     for name in names {
