@@ -60,12 +60,4 @@ pub(crate) fn req_port(t: &str, a: &Attrs, key: &str) -> ProviderResult<u16> {
     }
 }
 
-/// True if `s` is a safe account or group name (so it can be quoted without surprise
-/// and reads back as written).
-pub(crate) fn valid_account(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
+pub(crate) use crate::schema::valid_account;

@@ -25,13 +25,11 @@ use serde_json::{json, Value};
 use terrace_provider::{Address, Attrs, ObserveRequest, Observed, ProviderError, ProviderResult};
 
 use crate::attrs::{opt_str, opt_str_list, req_port};
-use crate::schema::FIREWALL_RULE;
+use crate::schema::{FIREWALL_RULE, MAX_COMMENT};
 
 /// The table terrace owns.
 pub(crate) const TABLE: &str = "terrace";
 const CHAIN: &str = "input";
-/// nftables keeps at most 128 bytes of comment.
-const MAX_COMMENT: usize = 128;
 
 /// Shell text printing the table as JSON on one line (or the error), then each rule as
 /// nft prints it (`nft rule <handle> <text>`), to name foreign rules in plans.
@@ -41,32 +39,13 @@ pub(crate) const LIST_SCRIPT: &str = r#"if o=$(nft -j list table inet terrace 2>
 /// Parses one allowed source: an address, or a network with its host bits clear
 /// (`10.0.0.0/8`).
 fn parse_source(s: &str) -> ProviderResult<IpNet> {
-    let bad = || {
-        ProviderError::Invalid(format!(
-            "{FIREWALL_RULE}: {s:?} in allow_from is not an IP address or CIDR network"
-        ))
-    };
-    let t = s.trim();
-    let net = match t.split_once('/') {
-        Some(_) => t.parse::<IpNet>().map_err(|_| bad())?,
-        None => IpNet::from(t.parse::<IpAddr>().map_err(|_| bad())?),
-    };
-    if net.trunc() != net {
-        return Err(ProviderError::Invalid(format!(
-            "{FIREWALL_RULE}: {s:?} has host bits set; did you mean {}?",
-            net.trunc()
-        )));
-    }
-    Ok(net)
+    crate::schema::parse_source(s).map_err(|why| {
+        ProviderError::Invalid(format!("{FIREWALL_RULE}: {s:?} in allow_from: {why}"))
+    })
 }
 
-/// How a network is written: a full-length prefix is just the address.
 fn render(n: &IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
+    crate::schema::render_source(n)
 }
 
 /// The canonical list for a set of networks, as nft keeps it: overlapping and

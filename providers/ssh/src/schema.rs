@@ -5,6 +5,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use terrace_provider::{AttrSchema, Invalid, ResourceSchema, Subject, Value};
 
 /// Type name of a file on a host.
@@ -20,12 +22,10 @@ pub const COMMAND: &str = "host_command";
 
 // The checks of single values below are the provider's rules, written once: the
 // configuration language runs them through the schema (to show problems at the value in
-// the source), and the provider's `normalize` must run the same ones. MERGE NOTE for the
-// lead: `firewall.rs` (`normalize_source`, `MAX_COMMENT`), `attrs.rs` (`valid_account`),
-// `file.rs` (`check_path`), `command.rs`, `package.rs` (`check_name`, `check_version`)
-// and `service.rs` (`check_name`) still hold their own copies; make them call these and
-// delete theirs (`ResourceSchema::check_attrs` runs every check of a type at once, and
-// `Invalid::into_error` makes the provider error).
+// the source), and the provider uses the same functions (`parse_source`, `MAX_COMMENT`,
+// `valid_account`). Still written twice: `file.rs` (`check_path`), `command.rs`,
+// `package.rs` (`check_name`, `check_version`) and `service.rs` (`check_name`);
+// `ResourceSchema::check_attrs` can run every check of a type at once.
 
 /// What a value is, for messages: strings as written (escaped), others as JSON.
 fn shown(v: &Value) -> String {
@@ -35,44 +35,46 @@ fn shown(v: &Value) -> String {
     }
 }
 
-/// Canonical form of one `allow_from` source: an address, or a network with its host
-/// bits clear (`10.0.0.0/8`); a full-length prefix is just the address. The error is
-/// the reason, for a message.
-pub(crate) fn normalize_source(s: &str) -> Result<String, String> {
+/// One `allow_from` source as a network (an address is a full-length network). The
+/// error is the reason, for a message. The only parser of sources: configuration
+/// checks and the provider's rules both use it.
+pub(crate) fn parse_source(s: &str) -> Result<IpNet, String> {
     let bad = || "not an IP address or CIDR network".to_string();
-    let (addr, len) = match s.trim().split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
-        None => (s.trim(), None),
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| bad())?;
-    let bits = if ip.is_ipv4() { 32 } else { 128 };
-    let len = len.unwrap_or(bits);
-    if len > bits {
-        return Err(format!("a /{len} prefix is longer than {bits} bits"));
-    }
-    if len == bits {
-        return Ok(ip.to_string());
-    }
-    let masked = match ip {
-        IpAddr::V4(v4) => {
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            IpAddr::from((u32::from(v4) & m).to_be_bytes())
+    let t = s.trim();
+    let net = match t.split_once('/') {
+        Some((addr, len)) => {
+            let ip: IpAddr = addr.parse().map_err(|_| bad())?;
+            let len: u8 = len.parse().map_err(|_| bad())?;
+            let bits = if ip.is_ipv4() { 32 } else { 128 };
+            if len > bits {
+                return Err(format!("a /{len} prefix is longer than {bits} bits"));
+            }
+            IpNet::new(ip, len).map_err(|_| bad())?
         }
-        IpAddr::V6(v6) => {
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            IpAddr::from((u128::from(v6) & m).to_be_bytes())
-        }
+        None => IpNet::from(t.parse::<IpAddr>().map_err(|_| bad())?),
     };
-    if masked != ip {
+    if net.trunc() != net {
         return Err(format!(
-            "the network has host bits set; did you mean \"{masked}/{len}\"?"
+            "the network has host bits set; did you mean \"{}\"?",
+            net.trunc()
         ));
     }
-    Ok(format!("{ip}/{len}"))
+    Ok(net)
+}
+
+/// How a network is written: a full-length prefix is just the address.
+pub(crate) fn render_source(n: &IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// Canonical form of one `allow_from` source: an address, or a network with its host
+/// bits clear (`10.0.0.0/8`); a full-length prefix is just the address.
+pub(crate) fn normalize_source(s: &str) -> Result<String, String> {
+    parse_source(s).map(|n| render_source(&n))
 }
 
 fn check_source(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
