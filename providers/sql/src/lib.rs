@@ -33,7 +33,9 @@ use terrace_provider::{
 use tokio::sync::OnceCell;
 
 use access::{Excess, EXTRA_ACCESS};
-use password::{Verdict, PASSWORD_CHANGED, PASSWORD_MATCHES, PASSWORD_STATUS};
+use password::{
+    Verdict, PASSWORD_CHANGED, PASSWORD_FINGERPRINT, PASSWORD_MATCHES, PASSWORD_STATUS,
+};
 
 pub use attrs::normalize_privileges;
 pub use schema::{DATABASE, GRANT, SCHEMAS, USER};
@@ -659,6 +661,22 @@ impl SqlProvider {
     }
 }
 
+/// Records in `stored` the fingerprint of the password hash the statements set, or,
+/// when they set none, keeps the one recorded before (`prior`): the password did not
+/// change.
+fn record_fingerprint(stmts: &[stmt::Stmt], prior: Option<&Attrs>, stored: &mut Attrs) {
+    let set = stmts.iter().find_map(stmt::Stmt::fingerprint);
+    match (set, prior.and_then(|p| p.get(PASSWORD_FINGERPRINT))) {
+        (Some(fp), _) => {
+            stored.insert(PASSWORD_FINGERPRINT.into(), fp.into());
+        }
+        (None, Some(old)) => {
+            stored.insert(PASSWORD_FINGERPRINT.into(), old.clone());
+        }
+        (None, None) => {}
+    }
+}
+
 fn require<'a>(attrs: &'a Option<Attrs>, what: &str, step: &Step) -> ProviderResult<&'a Attrs> {
     attrs.as_ref().ok_or_else(|| {
         ProviderError::Invalid(format!(
@@ -783,7 +801,12 @@ impl Provider for SqlProvider {
                             &allowed.owner_configured,
                         );
                         let verdict = match attrs::opt_str(&r.attrs, "password")? {
-                            Some(pw) => postgres::password_verdict(&snap, &role, pw),
+                            Some(pw) => postgres::password_verdict(
+                                &snap,
+                                &role,
+                                pw,
+                                attrs::opt_str(&r.attrs, PASSWORD_FINGERPRINT)?,
+                            ),
                             None => Some(Verdict::Unknown(PASSWORD_UNKNOWN)),
                         };
                         if let Some(why) = self.audit_user(r, live, found, verdict, &mut audit)? {
@@ -819,6 +842,7 @@ impl Provider for SqlProvider {
                 }
                 let stmts = self.plan_create(t, &stored)?;
                 self.run(&step.address, &stmts).await?;
+                record_fingerprint(&stmts, None, &mut stored);
                 Ok(Some(stored))
             }
             Operation::Update => {
@@ -847,6 +871,7 @@ impl Provider for SqlProvider {
                 }
                 stmts.extend(self.plan_update(t, &prior, &stored, &changed)?);
                 self.run(&step.address, &stmts).await?;
+                record_fingerprint(&stmts, Some(&prior), &mut stored);
                 Ok(Some(stored))
             }
             Operation::Delete => {

@@ -31,6 +31,17 @@ pub(crate) const PASSWORD_MATCHES: &str = "matches";
 /// The live password is another one.
 pub(crate) const PASSWORD_CHANGED: &str = "changed outside terrace";
 
+/// The attribute of `sql_user` holding the fingerprint of the verifier terrace last set
+/// (PostgreSQL): while the server still holds exactly that verifier, the password is
+/// the known one, without the 4,096 PBKDF2 rounds a SCRAM check costs per user.
+pub(crate) const PASSWORD_FINGERPRINT: &str = "password_fingerprint";
+
+/// SHA-256 (hex) of a stored password hash or verifier. It reveals nothing usable: the
+/// verifier itself cannot be recovered from it, let alone the password.
+pub(crate) fn fingerprint(stored: &str) -> String {
+    hex::encode(Sha256::digest(stored.as_bytes()))
+}
+
 /// What comparing a known password with a server's stored hash found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {

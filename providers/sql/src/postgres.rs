@@ -221,18 +221,24 @@ pub(crate) fn excess(
     out
 }
 
-/// Checks the known `password` of `role` against its stored verifier. None when the
-/// role does not exist; `Unknown` when verifiers cannot be read.
-pub(crate) fn password_verdict(snap: &Snapshot, role: &str, password: &str) -> Option<Verdict> {
+/// Checks the known `password` of `role` against its stored verifier: at once when the
+/// verifier is the one terrace set (its `fingerprint` from state), else by recomputing
+/// it. None when the role does not exist; `Unknown` when verifiers cannot be read.
+pub(crate) fn password_verdict(
+    snap: &Snapshot,
+    role: &str,
+    password: &str,
+    fingerprint: Option<&str>,
+) -> Option<Verdict> {
     let r = snap.roles.get(role)?;
     if !snap.passwords_readable {
         return Some(Verdict::Unknown("unreadable"));
     }
-    Some(crate::password::pg_check(
-        password,
-        role,
-        r.password.as_deref(),
-    ))
+    let stored = r.password.as_deref();
+    if stored.is_some_and(|v| Some(crate::password::fingerprint(v).as_str()) == fingerprint) {
+        return Some(Verdict::Matches);
+    }
+    Some(crate::password::pg_check(password, role, stored))
 }
 
 /// Statements that take away everything in `found` from the role in `attrs`.
@@ -366,6 +372,7 @@ fn with_password(s: Stmt, pw: &Secret) -> Stmt {
     s.kw(" PASSWORD ")
         .secret(pg_string(verifier.expose()), &verifier)
         .also_hide(pw)
+        .with_fingerprint(crate::password::fingerprint(verifier.expose()))
 }
 
 fn grant_stmt(attrs: &Attrs) -> Result<Stmt, ProviderError> {
@@ -622,6 +629,46 @@ mod tests {
         assert_eq!(
             s[2].sql(),
             "REVOKE ALL PRIVILEGES ON DATABASE \"d\" FROM PUBLIC"
+        );
+    }
+
+    #[test]
+    fn a_verifier_terrace_set_is_recognised_by_its_fingerprint_alone() {
+        let verifier = crate::password::scram_verifier("right");
+        let mut snap = Snapshot {
+            passwords_readable: true,
+            ..Snapshot::default()
+        };
+        snap.roles.insert(
+            "r".into(),
+            Role {
+                password: Some(verifier.clone()),
+                can_login: true,
+                ..Role::default()
+            },
+        );
+        let fp = crate::password::fingerprint(&verifier);
+        // The fingerprint alone decides (no PBKDF2): what state recorded is still there.
+        assert_eq!(
+            password_verdict(&snap, "r", "not-even-checked", Some(&fp)),
+            Some(Verdict::Matches)
+        );
+        // Without it, or with another one, the password is checked for real.
+        assert_eq!(
+            password_verdict(&snap, "r", "right", None),
+            Some(Verdict::Matches)
+        );
+        assert_eq!(
+            password_verdict(&snap, "r", "wrong", Some("00")),
+            Some(Verdict::Differs)
+        );
+        // The statement that sets a verifier carries its fingerprint.
+        let a = attrs(json!({"name": "r", "password": "pw"}));
+        let s = plan_create(USER, &a).unwrap();
+        let sent = s[0].sql().split('\'').nth(1).unwrap().to_string();
+        assert_eq!(
+            s[0].fingerprint(),
+            Some(crate::password::fingerprint(&sent).as_str())
         );
     }
 

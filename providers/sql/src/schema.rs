@@ -39,6 +39,9 @@ const USER_ATTRS: &[AttrSchema] = &[
     // password changed by hand are drift that apply repairs.
     AttrSchema::plain("extra_access"),
     AttrSchema::plain("password_status"),
+    // The SHA-256 of the SCRAM verifier terrace last set (PostgreSQL): lets a plan
+    // recognise it without the PBKDF2 rounds of a full check. Never read back or diffed.
+    AttrSchema::plain("password_fingerprint").unobservable(),
 ];
 
 const GRANT_ATTRS: &[AttrSchema] = &[

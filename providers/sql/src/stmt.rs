@@ -18,6 +18,10 @@ pub(crate) struct Stmt {
     /// Server error codes (MariaDB error numbers, PostgreSQL SQLSTATEs) that mean "already
     /// done" for this statement, e.g. revoking a grant whose database is gone.
     ignore: &'static [&'static str],
+    /// For a statement that sets a password as a hash computed here: the fingerprint
+    /// of that hash (see [`crate::password::fingerprint`]), recorded in state so that a
+    /// later plan recognises it without recomputing the hash.
+    fingerprint: Option<String>,
 }
 
 impl Stmt {
@@ -56,6 +60,17 @@ impl Stmt {
     pub(crate) fn also_hide(mut self, secret: &Secret) -> Self {
         self.secrets.push(secret.clone());
         self
+    }
+
+    /// Records the fingerprint of the password hash this statement sets.
+    pub(crate) fn with_fingerprint(mut self, fingerprint: String) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
+    }
+
+    /// The fingerprint of the password hash this statement sets, if it sets one.
+    pub(crate) fn fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// Treats these server error codes as success.

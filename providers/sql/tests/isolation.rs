@@ -376,6 +376,11 @@ async fn postgres_stores_a_scram_verifier_computed_by_terrace() {
     let live = observe_users(&p, &[&a]).await;
     assert_eq!(live[0]["password_status"], "matches");
     assert!(p.unverified().is_empty(), "{:?}", p.unverified());
+    // State records the fingerprint of the verifier, which later plans compare first.
+    assert_eq!(
+        a.user["password_fingerprint"].as_str().map(str::len),
+        Some(64)
+    );
 }
 
 /// An admin that may not read `pg_authid` (not a superuser) still audits privileges,
