@@ -224,4 +224,14 @@ pub enum StateCommand {
         #[arg(required = true)]
         addresses: Vec<String>,
     },
+    /// Encrypt the state's secrets with the configured state key (TERRACE_STATE_KEY,
+    /// TERRACE_STATE_KEY_FILE or TERRACE_STATE_PASSPHRASE), or re-encrypt them with a new
+    /// key (the old one as TERRACE_STATE_FALLBACK_KEY, _KEY_FILE or _PASSPHRASE).
+    ///
+    /// Once a key is configured, a state in clear is refused until this has run once.
+    /// The backup is rewritten too, so no copy in clear is left beside the state.
+    Encrypt,
+    /// Write the state's secrets back in clear (needs the key), e.g. to stop using
+    /// encryption. Unset the state key variables afterwards.
+    Decrypt,
 }

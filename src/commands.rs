@@ -629,7 +629,7 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
 }
 
 fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
-    let backend = backend(cli);
+    let backend = backend(cli)?;
     match command {
         StateCommand::List => {
             let state = load_state(&backend)?;
@@ -663,13 +663,15 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
                 addresses.len()
             );
         }
+        StateCommand::Encrypt => crate::state_admin::encrypt(cli, &backend)?,
+        StateCommand::Decrypt => crate::state_admin::decrypt(cli, &backend)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it.
 fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
-    let backend = backend(cli);
+    let backend = backend(cli)?;
     match backend.force_unlock(lock_id).map_err(miette::Report::new)? {
         ForceUnlocked::WasFree(stale) => match stale {
             Some(i) => println!(

@@ -10,7 +10,7 @@ use terrace_plan::{
     ResourceGraph, DELETED_NOTE,
 };
 use terrace_provider::{refs, Address, DesiredResource, PlannedChange, ProviderKey};
-use terrace_state::{write_atomically, LocalBackend, State, StateLock};
+use terrace_state::{write_atomically, Keyring, LocalBackend, State, StateLock};
 
 use crate::cli::{Cli, VarArgs};
 use crate::output::{use_color, Redactor};
@@ -44,12 +44,14 @@ pub struct Session {
     pub dir: PathBuf,
 }
 
-/// The state backend selected by the global flags.
-pub fn backend(cli: &Cli) -> LocalBackend {
-    match &cli.state {
+/// The state backend selected by the global flags, with the state key the environment
+/// configures (`TERRACE_STATE_KEY`, ...; see `terrace_state::Keyring::from_env`).
+pub fn backend(cli: &Cli) -> miette::Result<LocalBackend> {
+    let local = match &cli.state {
         Some(path) => LocalBackend::new(path.clone()),
         None => LocalBackend::in_dir(&cli.dir),
-    }
+    };
+    Ok(local.with_keys(Keyring::from_env().map_err(miette::Report::new)?))
 }
 
 /// The state in `backend` (an empty one if there is no file yet).
@@ -159,7 +161,7 @@ impl Session {
             providers,
             backups,
             dir: cli.dir.clone(),
-            backend: backend(cli),
+            backend: backend(cli)?,
             redactor,
             color: use_color(cli.no_color),
             project,

@@ -143,6 +143,41 @@ pub enum StateError {
         /// Why not.
         message: String,
     },
+    /// The state key configuration is wrong (bad base64, wrong length, a key file others
+    /// can read, several sources at once). Never shows key material.
+    #[error("{message}")]
+    #[diagnostic(code(terrace::state::key))]
+    Key {
+        /// What is wrong.
+        message: String,
+    },
+    /// The state's secrets cannot be decrypted (no key, or not the right one). Nothing
+    /// was written.
+    #[error("cannot read state {}: {message}; nothing was changed", path.display())]
+    #[diagnostic(code(terrace::state::encrypted))]
+    Encrypted {
+        /// The state document.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Encryption is configured but the state holds its secrets in clear: it is refused
+    /// rather than silently accepted (it may be a copy someone swapped in).
+    #[error(
+        "state {} is not encrypted, but a state key is configured; nothing was changed",
+        path.display()
+    )]
+    #[diagnostic(
+        code(terrace::state::plaintext),
+        help(
+            "run `terrace state encrypt` once to encrypt its secrets with the configured key, \
+             or unset the state key variables to keep it in clear"
+        )
+    )]
+    Plaintext {
+        /// The state document.
+        path: PathBuf,
+    },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
     #[diagnostic(

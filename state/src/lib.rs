@@ -43,8 +43,14 @@
 //!   takes it as managed (its next plan then recreates it if absent, with the recorded
 //!   password).
 //!
-//! Sensitive values are stored in clear, as in every tool of this kind: the file is
-//! created with mode 0600 and must be protected like a credential.
+//! Sensitive values are stored in clear unless a state key is configured
+//! ([`Keyring`], from `TERRACE_STATE_KEY`, `TERRACE_STATE_KEY_FILE` or
+//! `TERRACE_STATE_PASSPHRASE`): then every value named in a resource's
+//! `sensitive_attributes` is encrypted (XChaCha20-Poly1305) in the state file, its backup
+//! and the journal, the document says so in an `"encryption"` field placed before
+//! `"resources"`, and everything else stays readable JSON. See the `crypt` module for
+//! the format, key rotation and what this does not protect against. Either way the file
+//! is created with mode 0600.
 //!
 //! # Files next to the state file
 //!
@@ -66,12 +72,14 @@
 //! state file is either the old or the new complete document. A temporary file left by
 //! a killed writer is removed by the next command that takes the lock.
 
+mod crypt;
 mod error;
 mod format;
 mod journal;
 mod local;
 mod lock;
 
+pub use crypt::Keyring;
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
 pub use journal::JournalRecord;

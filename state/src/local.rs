@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::crypt::Keyring;
 use crate::error::StateError;
-use crate::format::{decode, encode, State};
+use crate::format::{decode, encode, peek, State};
 use crate::journal::{self, Header, JournalRecord, JOURNAL_VERSION};
 use crate::lock::{acquire, force_unlock, probe, ForceUnlocked, LockInfo};
 
@@ -19,6 +20,8 @@ pub const DEFAULT_STATE_FILE: &str = "terrace.state.json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalBackend {
     path: PathBuf,
+    /// The keys that encrypt the state's secrets; none by default.
+    keys: Keyring,
 }
 
 impl LocalBackend {
@@ -32,7 +35,22 @@ impl LocalBackend {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         LocalBackend {
             path: resolve(path.into()),
+            keys: Keyring::none(),
         }
+    }
+
+    /// This backend with its secrets encrypted at rest by `keys` (see [`Keyring`]): the
+    /// state file, its backup and the journal hold the sensitive values encrypted, and a
+    /// state in clear is refused ([`StateError::Plaintext`]) until
+    /// [`StateLock::convert`] encrypts it.
+    pub fn with_keys(mut self, keys: Keyring) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The keys this backend uses.
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// A backend for [`DEFAULT_STATE_FILE`] in the project directory `dir`.
@@ -77,6 +95,12 @@ impl LocalBackend {
 
     /// [`LocalBackend::load`], with the number of journal records applied.
     fn load_counting(&self) -> Result<Option<(State, usize)>, StateError> {
+        self.load_with(false)
+    }
+
+    /// [`LocalBackend::load_counting`]; `allow_plain` accepts a state in clear although
+    /// a key is configured (to encrypt it).
+    fn load_with(&self, allow_plain: bool) -> Result<Option<(State, usize)>, StateError> {
         let Some(bytes) = read_optional(&self.path, "read state file")? else {
             for companion in [self.backup_path(), self.journal_path()] {
                 if companion.exists() {
@@ -88,10 +112,16 @@ impl LocalBackend {
             }
             return Ok(None);
         };
-        let mut state = decode(&self.path, &bytes)?;
+        let decoded = decode(&self.path, &bytes, &self.keys)?;
+        if self.keys.is_configured() && !decoded.encrypted && !allow_plain {
+            return Err(StateError::Plaintext {
+                path: self.path.clone(),
+            });
+        }
+        let mut state = decoded.state;
         let journal_path = self.journal_path();
         let applied = match read_optional(&journal_path, "read state journal")? {
-            Some(j) => journal::replay(&journal_path, &j, &mut state)?,
+            Some(j) => journal::replay(&journal_path, &j, &mut state, &self.keys)?,
             None => 0,
         };
         Ok(Some((state, applied)))
@@ -167,6 +197,32 @@ impl StateLock {
         &self.info
     }
 
+    /// Rewrites the state with its secrets sealed by `to` (encrypted with its key, or in
+    /// clear if it has none): `terrace state encrypt`, `state decrypt` and key rotation.
+    /// Reads the state with this backend's keys, accepting a state in clear; the backup
+    /// is rewritten the same way, so no copy in the old form stays beside the state
+    /// (a journal is folded in and deleted). Returns the state, or `None` if there is
+    /// none.
+    pub fn convert(&mut self, to: Keyring) -> Result<Option<State>, StateError> {
+        let Some((mut state, _)) = self.backend.load_with(true)? else {
+            return Ok(None);
+        };
+        let backup = self.backend.backup_path();
+        let old_backup = match read_optional(&backup, "read state backup")? {
+            Some(bytes) => Some(decode(&backup, &bytes, &self.backend.keys)?.state),
+            None => None,
+        };
+        self.backend.keys = to;
+        let mut previous = match old_backup {
+            Some(b) if b.lineage == state.lineage => b,
+            _ => state.clone(),
+        };
+        write_atomically(&backup, &encode(&mut previous, &self.backend.keys)?)?;
+        self.backed_up = true;
+        self.write(&mut state)?;
+        Ok(Some(state))
+    }
+
     /// Reads the state while holding the lock; same as [`LocalBackend::load`], and if a
     /// journal left by an interrupted apply had records, the state with them is written
     /// in full at once (and the journal deleted), so that recovery happens exactly once.
@@ -210,7 +266,11 @@ impl StateLock {
         let mut bytes = Vec::new();
         for record in records {
             record.apply_to(state);
-            bytes.extend(journal::line(record));
+            bytes.extend(journal::record_line(
+                record,
+                &self.backend.keys,
+                &state.lineage,
+            ));
         }
         let path = self.backend.journal_path();
         let file = self.journal.as_mut().expect("journal started above");
@@ -255,18 +315,19 @@ impl StateLock {
         let path = self.backend.path.clone();
         let existing = read_optional(&path, "read state file")?;
         if let Some(bytes) = &existing {
-            let on_disk = decode(&path, bytes)?;
-            if on_disk.lineage != state.lineage {
+            // Only lineage and serial matter here: the secrets stay sealed.
+            let (lineage, serial) = peek(&path, bytes)?;
+            if lineage != state.lineage {
                 return Err(StateError::LineageMismatch {
                     path,
                     expected: state.lineage.clone(),
-                    found: on_disk.lineage,
+                    found: lineage,
                 });
             }
-            if on_disk.serial > state.serial {
+            if serial > state.serial {
                 return Err(StateError::StaleSerial {
                     path,
-                    found: on_disk.serial,
+                    found: serial,
                     ours: state.serial,
                 });
             }
@@ -280,7 +341,8 @@ impl StateLock {
 
         let previous = state.serial;
         state.serial = previous + 1;
-        let result = encode(state).and_then(|bytes| write_atomically(&path, &bytes));
+        let result =
+            encode(state, &self.backend.keys).and_then(|bytes| write_atomically(&path, &bytes));
         if result.is_err() {
             state.serial = previous;
             return result;
