@@ -178,6 +178,41 @@ pub enum StateError {
         /// The state document.
         path: PathBuf,
     },
+    /// The state database could not be reached or answered with an error.
+    #[error("state backend {location}: {message}")]
+    #[diagnostic(
+        code(terrace::state::backend),
+        help("check the backend URL, that the server is up, and this role's privileges")
+    )]
+    Backend {
+        /// Where the state is (never with a password).
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Another command holds the lease on a shared state.
+    #[error("{}", lease_message(location, info.as_ref(), expires.as_ref()))]
+    #[diagnostic(code(terrace::state::locked))]
+    LeaseHeld {
+        /// Where the state is.
+        location: String,
+        /// The holder, if the lease was still there when read back.
+        info: Option<LockInfo>,
+        /// When the holder's lease expires unless it renews it.
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// This command's lease was broken (force-unlocked, or expired while the command was
+    /// stalled) and another command may hold it now: nothing more is written.
+    #[error(
+        "the lock on state {location} was lost (force-unlocked, or it expired while this \
+         command was stalled); nothing more was written. Run the command again: the next \
+         run picks up what this one recorded"
+    )]
+    #[diagnostic(code(terrace::state::lease_lost))]
+    LeaseLost {
+        /// Where the state is.
+        location: String,
+    },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
     #[diagnostic(
@@ -222,6 +257,32 @@ fn locked_message(info: Option<&LockInfo>, path: &Path) -> String {
         "{holder}; lock file {}. The lock is released automatically when that process \
          exits: wait for it to finish, or stop it if it is stuck{force}",
         path.display()
+    )
+}
+
+fn lease_message(
+    location: &str,
+    info: Option<&LockInfo>,
+    expires: Option<&chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let Some(i) = info else {
+        return format!(
+            "state {location} is locked by another command, whose lease ended as it was \
+             read: run again"
+        );
+    };
+    let expires = expires
+        .map(|e| e.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    format!(
+        "state {location} is locked by {} (pid {}, {}) since {}; its lease is renewed while \
+         it runs and expires at {expires} if it stops. If that command is gone, wait for \
+         the lease to expire, or remove it with `terrace force-unlock {}`",
+        i.who,
+        i.pid,
+        i.operation,
+        i.since.to_rfc3339_opts(SecondsFormat::Secs, true),
+        i.id
     )
 }
 

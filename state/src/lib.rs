@@ -72,16 +72,20 @@
 //! state file is either the old or the new complete document. A temporary file left by
 //! a killed writer is removed by the next command that takes the lock.
 
+mod backend;
 mod crypt;
 mod error;
 mod format;
 mod journal;
 mod local;
 mod lock;
+mod pg;
 
+pub use backend::{Backend, StateLock};
 pub use crypt::Keyring;
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
 pub use journal::JournalRecord;
-pub use local::{write_atomically, LocalBackend, StateLock, DEFAULT_STATE_FILE};
+pub use local::{write_atomically, LocalBackend, DEFAULT_STATE_FILE};
 pub use lock::{ForceUnlocked, LockInfo};
+pub use pg::{HistoryEntry, PgBackend, DEFAULT_HISTORY, DEFAULT_LEASE, QUERY_TIMEOUT};

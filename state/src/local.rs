@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::backend::StateLock;
 use crate::crypt::Keyring;
 use crate::error::StateError;
 use crate::format::{decode, encode, peek, State};
@@ -100,7 +101,10 @@ impl LocalBackend {
 
     /// [`LocalBackend::load_counting`]; `allow_plain` accepts a state in clear although
     /// a key is configured (to encrypt it).
-    fn load_with(&self, allow_plain: bool) -> Result<Option<(State, usize)>, StateError> {
+    pub(crate) fn load_with(
+        &self,
+        allow_plain: bool,
+    ) -> Result<Option<(State, usize)>, StateError> {
         let Some(bytes) = read_optional(&self.path, "read state file")? else {
             for companion in [self.backup_path(), self.journal_path()] {
                 if companion.exists() {
@@ -134,10 +138,15 @@ impl LocalBackend {
     /// Temporary files that a killed command left beside the state are removed: only a
     /// lock holder creates them, so once the lock is ours none of them is in use.
     pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+        self.lock_local(operation).map(StateLock::from)
+    }
+
+    /// [`LocalBackend::lock`], unwrapped.
+    fn lock_local(&self, operation: &str) -> Result<LocalLock, StateError> {
         let lock_path = self.lock_path();
         let info = LockInfo::current(operation);
         let file = acquire(&lock_path, &info)?;
-        let lock = StateLock {
+        let lock = LocalLock {
             backend: self.clone(),
             file,
             info,
@@ -165,11 +174,11 @@ impl LocalBackend {
     }
 }
 
-/// The held state lock. Dropping it releases the lock (so does the process exiting).
+/// The held lock of a local state. Dropping it releases the lock (so does the process exiting).
 ///
 /// Writing state is only possible through a `StateLock`, so every write is serialised.
 #[derive(Debug)]
-pub struct StateLock {
+pub(crate) struct LocalLock {
     backend: LocalBackend,
     /// Holds the `flock`: the kernel releases it when this descriptor is closed on drop.
     /// The lock file is deliberately not deleted, since a holder that deletes it could
@@ -182,7 +191,7 @@ pub struct StateLock {
     journal: Option<File>,
 }
 
-impl Drop for StateLock {
+impl Drop for LocalLock {
     /// Empties the lock file before the descriptor closes, so that a finished command
     /// does not leave details that read like a live holder. Still holding the `flock`
     /// here, so no new holder can be writing its own details yet.
@@ -191,7 +200,7 @@ impl Drop for StateLock {
     }
 }
 
-impl StateLock {
+impl LocalLock {
     /// Who holds this lock (this process).
     pub fn info(&self) -> &LockInfo {
         &self.info
@@ -221,6 +230,30 @@ impl StateLock {
         self.backed_up = true;
         self.write(&mut state)?;
         Ok(Some(state))
+    }
+
+    /// Writes the backup back as the next version, if it has serial `serial` (the local
+    /// backend keeps one previous version).
+    pub(crate) fn restore(&mut self, serial: u64) -> Result<State, StateError> {
+        let current = self.load()?;
+        let backup = self.backend.backup_path();
+        let old = match read_optional(&backup, "read state backup")? {
+            Some(bytes) => Some(decode(&backup, &bytes, &self.backend.keys)?.state),
+            None => None,
+        };
+        let Some(mut old) = old.filter(|o| o.serial == serial) else {
+            return Err(StateError::ForceUnlock {
+                message: format!(
+                    "a local state keeps one previous version (its .backup), and it does not \
+                     have serial {serial}; nothing was changed"
+                ),
+            });
+        };
+        if let Some(current) = current {
+            old.serial = current.serial;
+        }
+        self.write(&mut old)?;
+        Ok(old)
     }
 
     /// Reads the state while holding the lock; same as [`LocalBackend::load`], and if a
