@@ -857,12 +857,64 @@ impl PgLock {
 
     /// Rewrites the state with its secrets sealed by `to` (see
     /// [`crate::StateLock::convert`]); the history keeps older versions as they were.
+    ///
+    /// The history rows are rewritten the same way, in one transaction, so that no
+    /// version in the old form (secrets in clear, or under a retired key) stays behind.
     pub fn convert(&mut self, to: Keyring) -> Result<Option<State>, StateError> {
         let Some((mut state, _)) = self.backend.load_counting(true)? else {
             return Ok(None);
         };
-        self.backend.keys = to;
+        let old_keys = std::mem::replace(&mut self.backend.keys, to.clone());
+        // The write moves the current version into the history: rewrite after it.
         self.write(&mut state)?;
+        let (pool, name) = (
+            self.backend.inner.pool.clone(),
+            self.backend.inner.name.clone(),
+        );
+        let rows = block(&self.backend.inner.display, async move {
+            let r =
+                sqlx::query("SELECT serial, document FROM terrace_state_history WHERE name = $1")
+                    .bind(&name)
+                    .fetch_all(&pool)
+                    .await?;
+            Ok(r.iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        let path = self.backend.path();
+        let mut rewritten = Vec::new();
+        for (serial, doc) in rows {
+            let mut old = decode(&path, doc.as_bytes(), &old_keys)?.state;
+            let bytes = encode(&mut old, &to)?;
+            rewritten.push((serial, String::from_utf8(bytes).expect("JSON is UTF-8")));
+        }
+        let (pool, name, id) = (
+            self.backend.inner.pool.clone(),
+            self.backend.inner.name.clone(),
+            self.info.id.clone(),
+        );
+        let ok = block(&self.backend.inner.display, async move {
+            let mut tx = pool.begin().await?;
+            if !fence(&mut tx, &name, &id).await? {
+                return Ok(false);
+            }
+            for (serial, doc) in &rewritten {
+                sqlx::query(
+                    "UPDATE terrace_state_history SET document = $3 \
+                     WHERE name = $1 AND serial = $2",
+                )
+                .bind(&name)
+                .bind(serial)
+                .bind(doc)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })?;
+        if !ok {
+            return Err(self.lease_lost());
+        }
         Ok(Some(state))
     }
 
@@ -907,5 +959,38 @@ impl PgLock {
         }
         self.write(&mut old)?;
         Ok(old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_the_state_and_never_show_the_password() {
+        let b = PgBackend::from_url(
+            "pg://alice:s3cret@db.example:6432/infra?state=team-a.prod&lease=5&sslmode=disable",
+            "dir",
+        )
+        .unwrap();
+        assert_eq!(b.name(), "team-a.prod");
+        assert_eq!(b.inner.lease, Duration::from_secs(5));
+        assert_eq!(
+            b.location(),
+            "pg://alice@db.example:6432/infra?state=team-a.prod"
+        );
+        assert!(!format!("{b:?}").contains("s3cret"));
+        let d = PgBackend::from_url("postgres://bob@h/db", "myproject").unwrap();
+        assert_eq!(d.name(), "myproject");
+        for bad in [
+            "pg://h/db?state=a'b",
+            "pg://h/db?state=",
+            "pg://h/db?lease=0",
+            "pg://h/db?history=x",
+            "mysql://h/db",
+        ] {
+            let err = PgBackend::from_url(bad, "d").unwrap_err().to_string();
+            assert!(!err.is_empty(), "{bad}");
+        }
     }
 }

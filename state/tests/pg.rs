@@ -173,12 +173,37 @@ fn encrypted_states_hide_secrets_in_every_table() {
     drop(lock);
     let loaded = b.load().unwrap().unwrap();
     assert_eq!(loaded.resources.len(), 3);
+    let text = stored(&name);
+    assert!(text.contains("terrace-enc:v1:"), "{text}");
+    assert!(!text.contains("pw-Hidden"), "{text}");
     let plain = backend(&name, "");
     assert!(plain
         .load()
         .unwrap_err()
         .to_string()
         .contains("no state key"));
+
+    // Encrypting a state written in clear rewrites its history too.
+    let name = unique("enc-later");
+    let plain = backend(&name, "");
+    let mut state = State::new();
+    state.upsert(user("a", "pw-Hidden-4"));
+    plain.lock("apply").unwrap().write(&mut state).unwrap();
+    plain.lock("apply").unwrap().write(&mut state).unwrap();
+    assert!(stored(&name).contains("pw-Hidden-4"));
+    let keyed = backend(&name, "").with_keys(Keyring::from_key([9; 32]));
+    assert!(matches!(keyed.load(), Err(StateError::Plaintext { .. })));
+    keyed
+        .lock("state encrypt")
+        .unwrap()
+        .convert(Keyring::from_key([9; 32]))
+        .unwrap();
+    assert!(!stored(&name).contains("pw-Hidden-4"), "{}", stored(&name));
+    assert_eq!(keyed.load().unwrap().unwrap().resources, state.resources);
+}
+
+/// Every stored row of state `name` (document, history, journal), read with psql.
+fn stored(name: &str) -> String {
     let out = std::process::Command::new("psql")
         .arg(url())
         .args(["-At", "-c"])
@@ -189,10 +214,6 @@ fn encrypted_states_hide_secrets_in_every_table() {
         ))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("terrace-enc:v1:"),
-        "{text}"
-    );
-    assert!(!text.contains("pw-Hidden"), "{text}");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
