@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{pg_service, unique, Project};
+use common::{block_on, pg_admin, pg_service, unique, Project};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::ConnectOptions;
 
 const CHILD_ENV: &str = "TERRACE_PG_TEST_LEASE_CHILD";
 const MARKER: &str = "<<child holds the lease>>";
@@ -87,9 +89,11 @@ fn plan_apply_drift_and_destroy_with_the_state_in_postgres() {
     let p = Project::new(&hcl(&db));
     let url = backend_url(&db, "");
     let env = [("TERRACE_BACKEND", url.as_str())];
-    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
+    let planfile = p.path().join("plan.tfplan");
+    let planfile = planfile.to_string_lossy();
+    p.terrace_env(&["plan", "--detailed-exitcode", "--out", &planfile], &env)
         .expect_code(2);
-    p.terrace_env(&["apply", "--auto-approve"], &env)
+    p.terrace_env(&["apply", "--auto-approve", &planfile], &env)
         .expect_code(0);
     assert!(!p.state_path().exists(), "no local state file is written");
     p.terrace_env(&["plan", "--detailed-exitcode"], &env)
@@ -238,4 +242,112 @@ fn migrate_local_to_pg_and_back_keeps_lineage_serial_and_content() {
     );
 
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+/// Journal rows of state `name`.
+fn journal_rows(name: &str) -> i64 {
+    block_on(async {
+        let pool = pg_admin().await;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM terrace_state_journal WHERE name = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+        pool.close().await;
+        n
+    })
+}
+
+#[test]
+fn an_apply_killed_mid_way_converges_on_the_next_run() {
+    let prefix = unique("pgcrash");
+    let dbs: Vec<String> = (0..4).map(|i| format!("{prefix}_{i}")).collect();
+    let mut hcl_text = pg_service();
+    for (i, db) in dbs.iter().enumerate() {
+        hcl_text.push_str(&format!(
+            "tenant \"t{i}\" {{\n  database {{\n    service = service.pg\n    name = \"{db}\"\n  }}\n}}\n"
+        ));
+    }
+    let p = Project::new(&hcl_text);
+    let url = backend_url(&prefix, "&lease=3");
+    let env = [("TERRACE_BACKEND", url.as_str())];
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .env("TERRACE_BACKEND", &url)
+        .env(
+            "TERRACE_VAR_pg_admin_password",
+            std::env::var("TERRACE_VAR_pg_admin_password").unwrap(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the journal holds the intents and at least one outcome.
+    let start = Instant::now();
+    while journal_rows(&prefix) < 14 && start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let rows = journal_rows(&prefix);
+    assert!(
+        !status.success() && rows >= 14,
+        "the apply was not killed mid-way ({status}, {rows} journal rows)"
+    );
+
+    // The rerun waits out the dead run's lease, then converges.
+    let start = Instant::now();
+    loop {
+        let run = p.terrace_env(&["apply", "--auto-approve"], &env);
+        if run.code == 0 {
+            break;
+        }
+        assert!(flat(&run.stderr).contains("is locked by"), "{}", run.stderr);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "lease never expired"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
+        .expect_code(0);
+    assert_eq!(journal_rows(&prefix), 0, "the journal was folded in");
+
+    // Every generated password in the state logs in.
+    let state = terrace_state::Backend::parse(&url, "unused")
+        .unwrap()
+        .load()
+        .unwrap()
+        .unwrap();
+    let users: Vec<_> = state
+        .resources
+        .iter()
+        .filter(|r| r.type_name == "sql_user")
+        .collect();
+    assert_eq!(users.len(), dbs.len());
+    for u in users {
+        let name = u.attributes["name"].as_str().unwrap().to_string();
+        let pw = u.attributes["password"].as_str().unwrap().to_string();
+        block_on(async {
+            PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(5432)
+                .username(&name)
+                .password(&pw)
+                .database(&name)
+                .connect()
+                .await
+                .map(|_| ())
+        })
+        .unwrap_or_else(|e| panic!("{name} cannot log in: {e}"));
+    }
+    p.terrace_env(&["destroy", "--auto-approve"], &env)
+        .expect_code(0);
 }
