@@ -351,3 +351,104 @@ fn an_apply_killed_mid_way_converges_on_the_next_run() {
     p.terrace_env(&["destroy", "--auto-approve"], &env)
         .expect_code(0);
 }
+
+#[test]
+fn force_unlock_removes_a_dead_holders_lease_naming_it() {
+    let name = unique("pgforce");
+    let p = Project::new(&pg_service());
+    let url = backend_url(&name, "&lease=600");
+    let env = [("TERRACE_BACKEND", url.as_str())];
+    let mut holder = spawn_holder(&url);
+    let pid = holder.id();
+    let refused = flat(&p.terrace_env(&["state", "list"], &env).stderr);
+    let refused = if refused.contains("is locked by") {
+        refused
+    } else {
+        flat(&p.terrace_env(&["apply", "--auto-approve"], &env).stderr)
+    };
+    let id = refused
+        .split("terrace force-unlock ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_hexdigit()).next())
+        .unwrap_or_else(|| panic!("no lock ID in: {refused}"))
+        .to_string();
+    // Alive on this machine: refused.
+    let alive = p.terrace_env(&["force-unlock", &id], &env);
+    assert_ne!(alive.code, 0);
+    assert!(
+        flat(&alive.stderr).contains("still running"),
+        "{}",
+        alive.stderr
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let wrong = p.terrace_env(&["force-unlock", "0123abcd"], &env);
+    assert_ne!(wrong.code, 0);
+    assert!(
+        flat(&wrong.stderr).contains("nothing was removed"),
+        "{}",
+        wrong.stderr
+    );
+    let removed = p.terrace_env(&["force-unlock", &id], &env).expect_code(0);
+    assert!(
+        removed.stdout.contains(&format!("pid {pid}, apply")) && removed.stdout.contains(&id),
+        "{}",
+        removed.stdout
+    );
+    // The next run proceeds at once, without waiting for the 10-minute lease.
+    p.terrace_env(&["apply", "--auto-approve"], &env)
+        .expect_code(0);
+}
+
+#[test]
+fn a_read_only_role_can_plan_but_not_apply() {
+    let db = unique("pgro");
+    let p = Project::new(&hcl(&db));
+    let url = backend_url(&db, "");
+    let env = [("TERRACE_BACKEND", url.as_str())];
+    p.terrace_env(&["apply", "--auto-approve"], &env)
+        .expect_code(0);
+    let role = unique("terrace_ro");
+    block_on(async {
+        let pool = pg_admin().await;
+        for sql in [
+            format!("CREATE ROLE {role} LOGIN PASSWORD 'ro-pass-1'"),
+            format!(
+                "GRANT SELECT ON terrace_states, terrace_state_history, \
+                 terrace_state_journal, terrace_state_locks TO {role}"
+            ),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    });
+    let ro_url = format!("pg://{role}:ro-pass-1@127.0.0.1:5432/postgres?state={db}");
+    let ro = [("TERRACE_BACKEND", ro_url.as_str())];
+    let plan = p.terrace_env(&["plan", "--detailed-exitcode"], &ro);
+    let apply = p.terrace_env(&["apply", "--auto-approve"], &ro);
+    block_on(async {
+        let pool = pg_admin().await;
+        for sql in [
+            format!(
+                "REVOKE ALL ON terrace_states, terrace_state_history, \
+                 terrace_state_journal, terrace_state_locks FROM {role}"
+            ),
+            format!("DROP ROLE {role}"),
+        ] {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+        }
+    });
+    let plan = plan.expect_code(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    assert_ne!(apply.code, 0);
+    assert!(
+        flat(&apply.stderr).contains("permission denied"),
+        "{}",
+        apply.stderr
+    );
+    assert!(!apply.all().contains("ro-pass-1"));
+    p.terrace_env(&["destroy", "--auto-approve"], &env)
+        .expect_code(0);
+}
