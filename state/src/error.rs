@@ -65,10 +65,10 @@ pub enum StateError {
         /// The only version this terrace reads and writes.
         supported: u32,
     },
-    /// The state being written is not the one stored in the file (different lineage), so
+    /// The state being written is not the one stored (different lineage), so
     /// writing it would silently discard the other state.
     #[error(
-        "state file {} holds a different state (lineage {found}, but the state being \
+        "state {} holds a different state (lineage {found}, but the state being \
          written has lineage {expected}); refusing to overwrite it",
         path.display()
     )]
@@ -84,16 +84,17 @@ pub enum StateError {
         /// Lineage found in the file.
         found: String,
     },
-    /// The file was written by someone else after this state was loaded; writing would
+    /// The state was written by someone else after this one was loaded; writing would
     /// lose their changes.
     #[error(
-        "state file {} has serial {found}, newer than the state being written (serial \
-         {ours}): it changed after it was loaded; load it again and retry",
+        "state {} has serial {found}, newer than the state being written (serial \
+         {ours}): another command wrote it after this one loaded it; nothing was written: \
+         run the command again",
         path.display()
     )]
     #[diagnostic(code(terrace::state::stale_serial))]
     StaleSerial {
-        /// The state file.
+        /// The state file (or the `pg://` location).
         path: PathBuf,
         /// Serial in the file.
         found: u64,

@@ -1,5 +1,9 @@
 //! terrace's state: what terrace believes it manages, stored between runs.
 //!
+//! Two backends behind one API ([`Backend`], [`StateLock`]): the local file described
+//! below (the default), and a named state in PostgreSQL ([`PgBackend`]: serial-checked
+//! transactional writes, history, the journal in a table, leased locks).
+//!
 //! # The state file
 //!
 //! The local backend keeps one JSON document, `terrace.state.json` by default, next to
