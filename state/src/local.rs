@@ -242,7 +242,8 @@ impl LocalLock {
             None => None,
         };
         let Some(mut old) = old.filter(|o| o.serial == serial) else {
-            return Err(StateError::ForceUnlock {
+            return Err(StateError::Backend {
+                location: self.backend.path.display().to_string(),
                 message: format!(
                     "a local state keeps one previous version (its .backup), and it does not \
                      have serial {serial}; nothing was changed"
