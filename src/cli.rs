@@ -22,8 +22,14 @@ pub struct Cli {
     pub dir: PathBuf,
 
     /// State file to use [default: DIR/terrace.state.json].
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "backend")]
     pub state: Option<PathBuf>,
+
+    /// Keep the state in PostgreSQL: pg://USER@HOST[:PORT]/DATABASE[?state=NAME] (NAME
+    /// defaults to the project directory's name). Also TERRACE_BACKEND, which is where a
+    /// URL with a password belongs (or PGPASSWORD): this flag refuses one.
+    #[arg(long, value_name = "URL", global = true)]
+    pub backend: Option<String>,
 
     /// Never colour output (colour is also off when stdout is not a terminal, or NO_COLOR is set).
     #[arg(long, global = true)]
@@ -223,5 +229,32 @@ pub enum StateCommand {
         /// The resource addresses.
         #[arg(required = true)]
         addresses: Vec<String>,
+    },
+    /// Encrypt the state's secrets with the configured state key (TERRACE_STATE_KEY,
+    /// TERRACE_STATE_KEY_FILE or TERRACE_STATE_PASSPHRASE), or re-encrypt them with a new
+    /// key (the old one as TERRACE_STATE_FALLBACK_KEY, _KEY_FILE or _PASSPHRASE).
+    ///
+    /// Once a key is configured, a state in clear is refused until this has run once.
+    /// The backup is rewritten too, so no copy in clear is left beside the state.
+    Encrypt,
+    /// Write the state's secrets back in clear (needs the key), e.g. to stop using
+    /// encryption. Unset the state key variables afterwards.
+    Decrypt,
+    /// List the previous versions kept (PostgreSQL: the last 20, or ?history=N; a local
+    /// state: its backup).
+    History,
+    /// Write a kept version back as the next version of the state (the current one is
+    /// kept in the history, so this can be undone the same way).
+    Restore {
+        /// The serial of the version, as `state history` lists it.
+        serial: u64,
+    },
+    /// Copy the state to another backend (a pg:// URL, or a file path), keeping its
+    /// lineage and serial; refuses a destination that holds another state or a newer
+    /// version. The source is left as it was; use the new backend from then on.
+    Migrate {
+        /// The destination: pg://... or a state file path.
+        #[arg(long, value_name = "URL|FILE")]
+        to: String,
     },
 }

@@ -115,7 +115,7 @@ async fn plan_cmd(
         return Ok(ExitCode::FAILURE);
     }
     if let Some(path) = out {
-        let key = load_or_create_key(&key_path(s.backend.path()))?;
+        let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
         let (lineage, serial) = state_ref(s, &state);
         SavedPlan {
             secrets_digest: secrets_digest(plan, &key),
@@ -350,7 +350,7 @@ fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
 
 /// The lineage and serial a saved plan refers to: None when there is no state file yet.
 fn state_ref(s: &Session, state: &State) -> (Option<String>, Option<u64>) {
-    if s.backend.path().exists() {
+    if s.backend.exists().unwrap_or(false) {
         (Some(state.lineage.clone()), Some(state.serial))
     } else {
         (None, None)
@@ -394,7 +394,7 @@ async fn apply_session(
     let plan = &planned.plan;
     let text = plan_text(s, &planned);
     if let Some(saved) = saved {
-        let key = load_or_create_key(&key_path(s.backend.path()))?;
+        let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
         if !saved.matches(plan, &key) {
             print!("{text}");
             miette::bail!(
@@ -629,7 +629,7 @@ async fn import_session(s: &mut Session, address: &str, id: &str) -> miette::Res
 }
 
 fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
-    let backend = backend(cli);
+    let backend = backend(cli)?;
     match command {
         StateCommand::List => {
             let state = load_state(&backend)?;
@@ -663,13 +663,18 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
                 addresses.len()
             );
         }
+        StateCommand::Encrypt => crate::state_admin::encrypt(cli, &backend)?,
+        StateCommand::Decrypt => crate::state_admin::decrypt(cli, &backend)?,
+        StateCommand::History => crate::state_admin::history(&backend)?,
+        StateCommand::Restore { serial } => crate::state_admin::restore(cli, &backend, *serial)?,
+        StateCommand::Migrate { to } => crate::state_admin::migrate(cli, &backend, to)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it.
 fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
-    let backend = backend(cli);
+    let backend = backend(cli)?;
     match backend.force_unlock(lock_id).map_err(miette::Report::new)? {
         ForceUnlocked::WasFree(stale) => match stale {
             Some(i) => println!(
@@ -678,7 +683,7 @@ fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
                 i.who,
                 i.pid,
                 i.operation,
-                backend.lock_path().display()
+                backend.lock_location()
             ),
             None => println!("The state is not locked; nothing to do."),
         },

@@ -12,6 +12,7 @@ mod planfile;
 mod providers;
 mod refresh;
 mod session;
+mod state_admin;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -58,6 +58,11 @@ pub fn load_or_create_key(path: &Path) -> miette::Result<Vec<u8>> {
     }
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
+    // Beside a PostgreSQL state the key lives in the project's `.terrace/`.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| miette::miette!("cannot create {}: {e}", dir.display()))?;
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -10,7 +10,7 @@ use terrace_plan::{
     ResourceGraph, DELETED_NOTE,
 };
 use terrace_provider::{refs, Address, DesiredResource, PlannedChange, ProviderKey};
-use terrace_state::{write_atomically, LocalBackend, State, StateLock};
+use terrace_state::{write_atomically, Backend, Keyring, LocalBackend, State, StateLock};
 
 use crate::cli::{Cli, VarArgs};
 use crate::output::{use_color, Redactor};
@@ -31,7 +31,7 @@ pub struct Session {
     /// The evaluated configuration.
     pub project: Project,
     /// Where state lives.
-    pub backend: LocalBackend,
+    pub backend: Backend,
     /// One provider per host, SQL service and Docker engine.
     pub providers: ProviderSet,
     /// Masks every known secret in printed messages.
@@ -44,16 +44,57 @@ pub struct Session {
     pub dir: PathBuf,
 }
 
-/// The state backend selected by the global flags.
-pub fn backend(cli: &Cli) -> LocalBackend {
-    match &cli.state {
-        Some(path) => LocalBackend::new(path.clone()),
-        None => LocalBackend::in_dir(&cli.dir),
+/// The state backend selected by the global flags (`--state`, `--backend`) or
+/// `TERRACE_BACKEND`, with the state key the environment configures
+/// (`TERRACE_STATE_KEY`, ...; see `terrace_state::Keyring::from_env`).
+pub fn backend(cli: &Cli) -> miette::Result<Backend> {
+    let keys = Keyring::from_env().map_err(miette::Report::new)?;
+    if let Some(path) = &cli.state {
+        return Ok(Backend::from(LocalBackend::new(path.clone())).with_keys(keys));
     }
+    let spec = match &cli.backend {
+        Some(url) => {
+            if url_has_password(url) {
+                miette::bail!(
+                    help = "set TERRACE_BACKEND to the URL instead, or give the password in \
+                            PGPASSWORD or ~/.pgpass",
+                    "--backend holds a password, which other users can read in the process \
+                     list; refusing to use it"
+                );
+            }
+            Some(url.clone())
+        }
+        None => std::env::var("TERRACE_BACKEND")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    };
+    let Some(spec) = spec else {
+        return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys));
+    };
+    Ok(Backend::parse(&spec, &default_state_name(cli))
+        .map_err(miette::Report::new)?
+        .with_keys(keys))
+}
+
+/// The name of a PostgreSQL state whose URL has no `?state=`: the project directory's.
+pub fn default_state_name(cli: &Cli) -> String {
+    std::fs::canonicalize(&cli.dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Whether a backend URL carries a password (`user:password@`).
+pub fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// The state in `backend` (an empty one if there is no file yet).
-pub fn load_state(backend: &LocalBackend) -> miette::Result<State> {
+pub fn load_state(backend: &Backend) -> miette::Result<State> {
     Ok(backend
         .load()
         .map_err(miette::Report::new)?
@@ -73,7 +114,7 @@ pub fn load_state_locked(lock: &mut StateLock) -> miette::Result<State> {
 /// ([`LINEAGE_FILE`]), and a missing state file when the project has used one.
 pub fn check_lineage(
     dir: &std::path::Path,
-    backend: &LocalBackend,
+    backend: &Backend,
     state: &State,
 ) -> miette::Result<()> {
     let file = dir.join(LINEAGE_FILE);
@@ -87,15 +128,15 @@ pub fn check_lineage(
     let help = format!(
         "point --state at this project's state file; if {} really is this project's state \
          now (you moved the project to another state on purpose), delete {} and run again",
-        backend.path().display(),
+        backend.location(),
         file.display()
     );
-    if !backend.path().exists() {
+    if !backend.exists().map_err(miette::Report::new)? {
         miette::bail!(
             help = help,
             "there is no state file at {}, but this project has used a state (lineage \
              {recorded}): refusing to start from an empty state",
-            backend.path().display()
+            backend.location()
         );
     }
     if state.lineage != recorded {
@@ -104,7 +145,7 @@ pub fn check_lineage(
             "state file {} has lineage {}, but this project last used lineage {recorded}: \
              it is another state, and planning this configuration against it could destroy \
              everything it manages",
-            backend.path().display(),
+            backend.location(),
             state.lineage
         );
     }
@@ -115,11 +156,11 @@ pub fn check_lineage(
 /// exists and the record differs.
 pub fn record_lineage(
     dir: &std::path::Path,
-    backend: &LocalBackend,
+    backend: &Backend,
     state: &State,
 ) -> miette::Result<()> {
     let file = dir.join(LINEAGE_FILE);
-    if !backend.path().exists()
+    if !backend.exists().map_err(miette::Report::new)?
         || std::fs::read_to_string(&file).is_ok_and(|l| l.trim() == state.lineage)
     {
         return Ok(());
@@ -159,7 +200,7 @@ impl Session {
             providers,
             backups,
             dir: cli.dir.clone(),
-            backend: backend(cli),
+            backend: backend(cli)?,
             redactor,
             color: use_color(cli.no_color),
             project,

@@ -65,10 +65,10 @@ pub enum StateError {
         /// The only version this terrace reads and writes.
         supported: u32,
     },
-    /// The state being written is not the one stored in the file (different lineage), so
+    /// The state being written is not the one stored (different lineage), so
     /// writing it would silently discard the other state.
     #[error(
-        "state file {} holds a different state (lineage {found}, but the state being \
+        "state {} holds a different state (lineage {found}, but the state being \
          written has lineage {expected}); refusing to overwrite it",
         path.display()
     )]
@@ -84,16 +84,17 @@ pub enum StateError {
         /// Lineage found in the file.
         found: String,
     },
-    /// The file was written by someone else after this state was loaded; writing would
+    /// The state was written by someone else after this one was loaded; writing would
     /// lose their changes.
     #[error(
-        "state file {} has serial {found}, newer than the state being written (serial \
-         {ours}): it changed after it was loaded; load it again and retry",
+        "state {} has serial {found}, newer than the state being written (serial \
+         {ours}): another command wrote it after this one loaded it; nothing was written: \
+         run the command again",
         path.display()
     )]
     #[diagnostic(code(terrace::state::stale_serial))]
     StaleSerial {
-        /// The state file.
+        /// The state file (or the `pg://` location).
         path: PathBuf,
         /// Serial in the file.
         found: u64,
@@ -143,6 +144,76 @@ pub enum StateError {
         /// Why not.
         message: String,
     },
+    /// The state key configuration is wrong (bad base64, wrong length, a key file others
+    /// can read, several sources at once). Never shows key material.
+    #[error("{message}")]
+    #[diagnostic(code(terrace::state::key))]
+    Key {
+        /// What is wrong.
+        message: String,
+    },
+    /// The state's secrets cannot be decrypted (no key, or not the right one). Nothing
+    /// was written.
+    #[error("cannot read state {}: {message}; nothing was changed", path.display())]
+    #[diagnostic(code(terrace::state::encrypted))]
+    Encrypted {
+        /// The state document.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Encryption is configured but the state holds its secrets in clear: it is refused
+    /// rather than silently accepted (it may be a copy someone swapped in).
+    #[error(
+        "state {} is not encrypted, but a state key is configured; nothing was changed",
+        path.display()
+    )]
+    #[diagnostic(
+        code(terrace::state::plaintext),
+        help(
+            "run `terrace state encrypt` once to encrypt its secrets with the configured key, \
+             or unset the state key variables to keep it in clear"
+        )
+    )]
+    Plaintext {
+        /// The state document.
+        path: PathBuf,
+    },
+    /// The state database could not be reached or answered with an error.
+    #[error("state backend {location}: {message}")]
+    #[diagnostic(
+        code(terrace::state::backend),
+        help("check the backend URL, that the server is up, and this role's privileges")
+    )]
+    Backend {
+        /// Where the state is (never with a password).
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Another command holds the lease on a shared state.
+    #[error("{}", lease_message(location, info.as_ref(), expires.as_ref()))]
+    #[diagnostic(code(terrace::state::locked))]
+    LeaseHeld {
+        /// Where the state is.
+        location: String,
+        /// The holder, if the lease was still there when read back.
+        info: Option<LockInfo>,
+        /// When the holder's lease expires unless it renews it.
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// This command's lease was broken (force-unlocked, or expired while the command was
+    /// stalled) and another command may hold it now: nothing more is written.
+    #[error(
+        "the lock on state {location} was lost (force-unlocked, or it expired while this \
+         command was stalled); nothing more was written. Run the command again: the next \
+         run picks up what this one recorded"
+    )]
+    #[diagnostic(code(terrace::state::lease_lost))]
+    LeaseLost {
+        /// Where the state is.
+        location: String,
+    },
     /// Two resources share an address; the state cannot be written unambiguously.
     #[error("resource {address} appears more than once in the state")]
     #[diagnostic(
@@ -187,6 +258,32 @@ fn locked_message(info: Option<&LockInfo>, path: &Path) -> String {
         "{holder}; lock file {}. The lock is released automatically when that process \
          exits: wait for it to finish, or stop it if it is stuck{force}",
         path.display()
+    )
+}
+
+fn lease_message(
+    location: &str,
+    info: Option<&LockInfo>,
+    expires: Option<&chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let Some(i) = info else {
+        return format!(
+            "state {location} is locked by another command, whose lease ended as it was \
+             read: run again"
+        );
+    };
+    let expires = expires
+        .map(|e| e.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    format!(
+        "state {location} is locked by {} (pid {}, {}) since {}; its lease is renewed while \
+         it runs and expires at {expires} if it stops. If that command is gone, wait for \
+         the lease to expire, or remove it with `terrace force-unlock {}`",
+        i.who,
+        i.pid,
+        i.operation,
+        i.since.to_rfc3339_opts(SecondsFormat::Secs, true),
+        i.id
     )
 }
 

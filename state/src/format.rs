@@ -5,6 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use terrace_provider::{Address, Attrs, ProviderKey};
 
+use serde_json::{Map, Value};
+
+use crate::crypt::{self, Keyring};
 use crate::error::StateError;
 
 /// The state format version this crate reads and writes. Bump it (and add a migration)
@@ -139,19 +142,99 @@ impl Default for State {
     }
 }
 
-/// Encodes `state` as pretty JSON with a trailing newline, normalising it first.
-pub(crate) fn encode(state: &mut State) -> Result<Vec<u8>, StateError> {
+/// Encodes `state` as pretty JSON with a trailing newline, normalising it first. With a
+/// configured key the sensitive attribute values are encrypted and the document gets an
+/// `"encryption"` field (see [`crate::crypt`]); without one, the bytes are exactly those
+/// of an unencrypted state.
+pub(crate) fn encode(state: &mut State, keys: &Keyring) -> Result<Vec<u8>, StateError> {
     state.normalize()?;
     // Serialising plain structs, strings and JSON values cannot fail.
-    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises to JSON");
+    let mut value = serde_json::to_value(&*state).expect("state serialises to JSON");
+    if let Some(header) = crypt::header(keys, &state.lineage) {
+        let mut object = Map::new();
+        for (k, v) in value.as_object_mut().expect("a state is an object") {
+            if k == "resources" {
+                object.insert("encryption".to_string(), header.clone());
+                let mut resources = v.take();
+                for r in resources.as_array_mut().into_iter().flatten() {
+                    crypt::seal_resource(keys, &state.lineage, r);
+                }
+                object.insert(k.clone(), resources);
+            } else {
+                object.insert(k.clone(), v.take());
+            }
+        }
+        value = Value::Object(object);
+    }
+    let mut bytes = serde_json::to_vec_pretty(&value).expect("state serialises to JSON");
     bytes.push(b'\n');
     Ok(bytes)
 }
 
-/// Decodes a state document read from `path`. The version is checked before the rest is
-/// interpreted, so a newer format is reported as such rather than as a confusing
-/// missing-field error.
-pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+/// A decoded state document.
+pub(crate) struct Decoded {
+    /// The state, secrets in clear.
+    pub(crate) state: State,
+    /// Whether the document was encrypted (had an `"encryption"` field).
+    pub(crate) encrypted: bool,
+}
+
+/// Decodes a state document read from `path`, decrypting its secrets with `keys`. The
+/// version is checked before the rest is interpreted, so a newer format is reported as
+/// such rather than as a confusing missing-field error. An encrypted document without a
+/// configured key is refused (so it is never rewritten in clear by mistake).
+pub(crate) fn decode(path: &Path, bytes: &[u8], keys: &Keyring) -> Result<Decoded, StateError> {
+    let corrupt = |message: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut value = header_checked(path, bytes)?;
+    let object = value.as_object_mut().expect("checked by header_checked");
+    let encrypted = object.remove("encryption").is_some();
+    if encrypted && !keys.is_configured() {
+        return Err(crypt::OpenError::NoKey.into_state_error(path));
+    }
+    let lineage = object
+        .get("lineage")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    for r in object
+        .get_mut("resources")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        crypt::open_resource(keys, &lineage, r).map_err(|e| e.into_state_error(path))?;
+    }
+    let mut state: State = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    if state.lineage.is_empty() {
+        return Err(corrupt("empty \"lineage\"".to_string()));
+    }
+    state.normalize().map_err(|e| corrupt(e.to_string()))?;
+    Ok(Decoded { state, encrypted })
+}
+
+/// The lineage and serial of a state document, read without opening its secrets (a
+/// writer checks them before replacing the file).
+pub(crate) fn peek(path: &Path, bytes: &[u8]) -> Result<(String, u64), StateError> {
+    let value = header_checked(path, bytes)?;
+    let corrupt = |message: &str| StateError::Corrupt {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    let lineage = value["lineage"]
+        .as_str()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| corrupt("no valid \"lineage\""))?;
+    let serial = value["serial"]
+        .as_u64()
+        .ok_or_else(|| corrupt("no valid \"serial\""))?;
+    Ok((lineage.to_string(), serial))
+}
+
+/// Parses `bytes` as a JSON object with the supported `version`.
+fn header_checked(path: &Path, bytes: &[u8]) -> Result<Value, StateError> {
     let corrupt = |message: String| StateError::Corrupt {
         path: path.to_path_buf(),
         message,
@@ -174,12 +257,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
             supported: FORMAT_VERSION,
         });
     }
-    let mut state: State = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
-    if state.lineage.is_empty() {
-        return Err(corrupt("empty \"lineage\"".to_string()));
-    }
-    state.normalize().map_err(|e| corrupt(e.to_string()))?;
-    Ok(state)
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -251,7 +329,7 @@ mod tests {
         r.dependencies = vec![Address::new("y"), Address::new("x")];
         s.resources.push(r);
         s.resources.push(res("a"));
-        let bytes = encode(&mut s).unwrap();
+        let bytes = encode(&mut s, &Keyring::none()).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.ends_with("}\n"));
         assert!(text.contains("\n  \"version\": 1,"));
@@ -275,8 +353,13 @@ mod tests {
             .map(|k| text.find(&format!("\"{k}\"")).unwrap())
             .collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
-        assert_eq!(encode(&mut s.clone()).unwrap(), bytes);
-        assert_eq!(decode(Path::new("x"), &bytes).unwrap(), s);
+        assert_eq!(encode(&mut s.clone(), &Keyring::none()).unwrap(), bytes);
+        assert_eq!(
+            decode(Path::new("x"), &bytes, &Keyring::none())
+                .unwrap()
+                .state,
+            s
+        );
     }
 
     #[test]
@@ -285,7 +368,7 @@ mod tests {
         s.resources.push(res("a"));
         s.resources.push(res("a"));
         assert!(matches!(
-            encode(&mut s),
+            encode(&mut s, &Keyring::none()),
             Err(StateError::DuplicateAddress { address }) if address.as_str() == "a"
         ));
     }
@@ -295,7 +378,13 @@ mod tests {
         for v in [0u64, 2, 99] {
             let doc = json!({"version": v, "lineage": "l", "serial": 1,
                              "terrace_version": "9", "resources": []});
-            let err = decode(Path::new("/p/s.json"), doc.to_string().as_bytes()).unwrap_err();
+            let err = decode(
+                Path::new("/p/s.json"),
+                doc.to_string().as_bytes(),
+                &Keyring::none(),
+            )
+            .err()
+            .unwrap();
             assert!(
                 matches!(err, StateError::UnsupportedVersion { found, supported: 1, .. } if found == v),
                 "{err}"
@@ -303,7 +392,9 @@ mod tests {
             assert!(err.to_string().contains("/p/s.json"));
         }
         let doc = json!({"version": 2, "something": "new"});
-        let err = decode(Path::new("s"), doc.to_string().as_bytes()).unwrap_err();
+        let err = decode(Path::new("s"), doc.to_string().as_bytes(), &Keyring::none())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("newer terrace"), "{err}");
     }
 
@@ -318,7 +409,9 @@ mod tests {
             b"{\"version\": 1, \"lineage\": \"x\"}",
         ];
         for bytes in cases {
-            let err = decode(Path::new("/p/s.json"), bytes).unwrap_err();
+            let err = decode(Path::new("/p/s.json"), bytes, &Keyring::none())
+                .err()
+                .unwrap();
             assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
             assert!(err.to_string().contains("/p/s.json"));
         }
@@ -329,7 +422,9 @@ mod tests {
         let r = serde_json::to_value(res("a")).unwrap();
         let doc = json!({"version": 1, "lineage": "l", "serial": 1,
                          "terrace_version": "9", "resources": [r, r]});
-        let err = decode(Path::new("s"), doc.to_string().as_bytes()).unwrap_err();
+        let err = decode(Path::new("s"), doc.to_string().as_bytes(), &Keyring::none())
+            .err()
+            .unwrap();
         assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
     }
 }

@@ -24,6 +24,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use terrace_provider::Address;
 
+use serde_json::Value;
+
+use crate::crypt::{self, Keyring};
 use crate::error::StateError;
 use crate::format::{ResourceState, State};
 
@@ -81,10 +84,32 @@ pub(crate) fn line<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
+/// Encodes one record as a journal line, its resource's sensitive values encrypted
+/// with `keys` when a key is configured (as in the state file).
+pub(crate) fn record_line(record: &JournalRecord, keys: &Keyring, lineage: &str) -> Vec<u8> {
+    let mut value = serde_json::to_value(record).expect("journal record serialises to JSON");
+    if let Some(resource) = resource_of(&mut value) {
+        crypt::seal_resource(keys, lineage, resource);
+    }
+    line(&value)
+}
+
+/// The resource inside an encoded `pending` or `upsert` record.
+fn resource_of(value: &mut Value) -> Option<&mut Value> {
+    let object = value.as_object_mut()?;
+    let (_, resource) = object.iter_mut().next()?;
+    resource.is_object().then_some(resource)
+}
+
 /// Applies the journal `bytes` (read from `path`) to `state`, the state file it sits
 /// beside. Returns how many records were applied: 0 for an empty journal or one that an
 /// earlier full write already included.
-pub(crate) fn replay(path: &Path, bytes: &[u8], state: &mut State) -> Result<usize, StateError> {
+pub(crate) fn replay(
+    path: &Path,
+    bytes: &[u8],
+    state: &mut State,
+    keys: &Keyring,
+) -> Result<usize, StateError> {
     let corrupt = |line: usize, message: String| StateError::JournalCorrupt {
         path: path.to_path_buf(),
         line,
@@ -137,8 +162,14 @@ pub(crate) fn replay(path: &Path, bytes: &[u8], state: &mut State) -> Result<usi
             // The torn last append of a killed run: that step was not recorded.
             break;
         }
-        let record: JournalRecord =
+        let mut value: Value =
             serde_json::from_slice(l).map_err(|e| corrupt(i + 2, e.to_string()))?;
+        if let Some(resource) = resource_of(&mut value) {
+            crypt::open_resource(keys, &state.lineage, resource)
+                .map_err(|e| e.into_state_error(path))?;
+        }
+        let record: JournalRecord =
+            serde_json::from_value(value).map_err(|e| corrupt(i + 2, e.to_string()))?;
         record.apply_to(state);
         applied += 1;
     }
@@ -170,7 +201,7 @@ mod tests {
             base_serial: state.serial,
         });
         for r in records {
-            out.extend(line(r));
+            out.extend(record_line(r, &Keyring::none(), &state.lineage));
         }
         out
     }
@@ -189,7 +220,7 @@ mod tests {
             ],
         );
         bytes.extend_from_slice(b"{\"upsert\":{\"addr");
-        let n = replay(Path::new("j"), &bytes, &mut s).unwrap();
+        let n = replay(Path::new("j"), &bytes, &mut s, &Keyring::none()).unwrap();
         assert_eq!(n, 4);
         let got: Vec<(&str, bool)> = s
             .resources
@@ -204,7 +235,10 @@ mod tests {
         let mut s = State::new();
         let bytes = journal(&s, &[JournalRecord::Pending(res("a"))]);
         s.serial += 1;
-        assert_eq!(replay(Path::new("j"), &bytes, &mut s).unwrap(), 0);
+        assert_eq!(
+            replay(Path::new("j"), &bytes, &mut s, &Keyring::none()).unwrap(),
+            0
+        );
         assert!(s.resources.is_empty());
     }
 
@@ -212,20 +246,24 @@ mod tests {
     fn foreign_newer_or_garbled_journals_are_errors() {
         let s = State::new();
         let bytes = journal(&State::new(), &[]);
-        let err = replay(Path::new("/p/j"), &bytes, &mut s.clone()).unwrap_err();
+        let err = replay(Path::new("/p/j"), &bytes, &mut s.clone(), &Keyring::none()).unwrap_err();
         assert!(err.to_string().contains("lineage"), "{err}");
         assert!(err.to_string().contains("/p/j"), "{err}");
 
         let mut newer = s.clone();
         newer.serial = 5;
         let bytes = journal(&newer, &[]);
-        let err = replay(Path::new("j"), &bytes, &mut s.clone()).unwrap_err();
+        let err = replay(Path::new("j"), &bytes, &mut s.clone(), &Keyring::none()).unwrap_err();
         assert!(err.to_string().contains("older serial"), "{err}");
 
         let mut bytes = journal(&s, &[JournalRecord::Pending(res("a"))]);
         bytes.extend_from_slice(b"garbage\n");
-        bytes.extend(line(&JournalRecord::Pending(res("b"))));
-        let err = replay(Path::new("j"), &bytes, &mut s.clone()).unwrap_err();
+        bytes.extend(record_line(
+            &JournalRecord::Pending(res("b")),
+            &Keyring::none(),
+            &s.lineage,
+        ));
+        let err = replay(Path::new("j"), &bytes, &mut s.clone(), &Keyring::none()).unwrap_err();
         assert!(
             matches!(err, StateError::JournalCorrupt { line: 3, .. }),
             "{err}"
@@ -235,7 +273,13 @@ mod tests {
     #[test]
     fn a_journal_killed_while_writing_its_header_is_empty() {
         let mut s = State::new();
-        assert_eq!(replay(Path::new("j"), b"", &mut s).unwrap(), 0);
-        assert_eq!(replay(Path::new("j"), b"{\"journ", &mut s).unwrap(), 0);
+        assert_eq!(
+            replay(Path::new("j"), b"", &mut s, &Keyring::none()).unwrap(),
+            0
+        );
+        assert_eq!(
+            replay(Path::new("j"), b"{\"journ", &mut s, &Keyring::none()).unwrap(),
+            0
+        );
     }
 }

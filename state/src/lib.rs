@@ -1,5 +1,9 @@
 //! terrace's state: what terrace believes it manages, stored between runs.
 //!
+//! Two backends behind one API ([`Backend`], [`StateLock`]): the local file described
+//! below (the default), and a named state in PostgreSQL ([`PgBackend`]: serial-checked
+//! transactional writes, history, the journal in a table, leased locks).
+//!
 //! # The state file
 //!
 //! The local backend keeps one JSON document, `terrace.state.json` by default, next to
@@ -43,8 +47,14 @@
 //!   takes it as managed (its next plan then recreates it if absent, with the recorded
 //!   password).
 //!
-//! Sensitive values are stored in clear, as in every tool of this kind: the file is
-//! created with mode 0600 and must be protected like a credential.
+//! Sensitive values are stored in clear unless a state key is configured
+//! ([`Keyring`], from `TERRACE_STATE_KEY`, `TERRACE_STATE_KEY_FILE` or
+//! `TERRACE_STATE_PASSPHRASE`): then every value named in a resource's
+//! `sensitive_attributes` is encrypted (XChaCha20-Poly1305) in the state file, its backup
+//! and the journal, the document says so in an `"encryption"` field placed before
+//! `"resources"`, and everything else stays readable JSON. See the `crypt` module for
+//! the format, key rotation and what this does not protect against. Either way the file
+//! is created with mode 0600.
 //!
 //! # Files next to the state file
 //!
@@ -66,14 +76,20 @@
 //! state file is either the old or the new complete document. A temporary file left by
 //! a killed writer is removed by the next command that takes the lock.
 
+mod backend;
+mod crypt;
 mod error;
 mod format;
 mod journal;
 mod local;
 mod lock;
+mod pg;
 
+pub use backend::{Backend, StateLock};
+pub use crypt::Keyring;
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
 pub use journal::JournalRecord;
-pub use local::{write_atomically, LocalBackend, StateLock, DEFAULT_STATE_FILE};
+pub use local::{write_atomically, LocalBackend, DEFAULT_STATE_FILE};
 pub use lock::{ForceUnlocked, LockInfo};
+pub use pg::{HistoryEntry, PgBackend, DEFAULT_HISTORY, DEFAULT_LEASE, QUERY_TIMEOUT};

@@ -6,8 +6,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::backend::StateLock;
+use crate::crypt::Keyring;
 use crate::error::StateError;
-use crate::format::{decode, encode, State};
+use crate::format::{decode, encode, peek, State};
 use crate::journal::{self, Header, JournalRecord, JOURNAL_VERSION};
 use crate::lock::{acquire, force_unlock, probe, ForceUnlocked, LockInfo};
 
@@ -19,6 +21,8 @@ pub const DEFAULT_STATE_FILE: &str = "terrace.state.json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalBackend {
     path: PathBuf,
+    /// The keys that encrypt the state's secrets; none by default.
+    keys: Keyring,
 }
 
 impl LocalBackend {
@@ -32,7 +36,22 @@ impl LocalBackend {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         LocalBackend {
             path: resolve(path.into()),
+            keys: Keyring::none(),
         }
+    }
+
+    /// This backend with its secrets encrypted at rest by `keys` (see [`Keyring`]): the
+    /// state file, its backup and the journal hold the sensitive values encrypted, and a
+    /// state in clear is refused ([`StateError::Plaintext`]) until
+    /// [`StateLock::convert`] encrypts it.
+    pub fn with_keys(mut self, keys: Keyring) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The keys this backend uses.
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// A backend for [`DEFAULT_STATE_FILE`] in the project directory `dir`.
@@ -77,6 +96,15 @@ impl LocalBackend {
 
     /// [`LocalBackend::load`], with the number of journal records applied.
     fn load_counting(&self) -> Result<Option<(State, usize)>, StateError> {
+        self.load_with(false)
+    }
+
+    /// [`LocalBackend::load_counting`]; `allow_plain` accepts a state in clear although
+    /// a key is configured (to encrypt it).
+    pub(crate) fn load_with(
+        &self,
+        allow_plain: bool,
+    ) -> Result<Option<(State, usize)>, StateError> {
         let Some(bytes) = read_optional(&self.path, "read state file")? else {
             for companion in [self.backup_path(), self.journal_path()] {
                 if companion.exists() {
@@ -88,10 +116,16 @@ impl LocalBackend {
             }
             return Ok(None);
         };
-        let mut state = decode(&self.path, &bytes)?;
+        let decoded = decode(&self.path, &bytes, &self.keys)?;
+        if self.keys.is_configured() && !decoded.encrypted && !allow_plain {
+            return Err(StateError::Plaintext {
+                path: self.path.clone(),
+            });
+        }
+        let mut state = decoded.state;
         let journal_path = self.journal_path();
         let applied = match read_optional(&journal_path, "read state journal")? {
-            Some(j) => journal::replay(&journal_path, &j, &mut state)?,
+            Some(j) => journal::replay(&journal_path, &j, &mut state, &self.keys)?,
             None => 0,
         };
         Ok(Some((state, applied)))
@@ -104,10 +138,15 @@ impl LocalBackend {
     /// Temporary files that a killed command left beside the state are removed: only a
     /// lock holder creates them, so once the lock is ours none of them is in use.
     pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+        self.lock_local(operation).map(StateLock::from)
+    }
+
+    /// [`LocalBackend::lock`], unwrapped.
+    fn lock_local(&self, operation: &str) -> Result<LocalLock, StateError> {
         let lock_path = self.lock_path();
         let info = LockInfo::current(operation);
         let file = acquire(&lock_path, &info)?;
-        let lock = StateLock {
+        let lock = LocalLock {
             backend: self.clone(),
             file,
             info,
@@ -135,11 +174,11 @@ impl LocalBackend {
     }
 }
 
-/// The held state lock. Dropping it releases the lock (so does the process exiting).
+/// The held lock of a local state. Dropping it releases the lock (so does the process exiting).
 ///
 /// Writing state is only possible through a `StateLock`, so every write is serialised.
 #[derive(Debug)]
-pub struct StateLock {
+pub(crate) struct LocalLock {
     backend: LocalBackend,
     /// Holds the `flock`: the kernel releases it when this descriptor is closed on drop.
     /// The lock file is deliberately not deleted, since a holder that deletes it could
@@ -152,7 +191,7 @@ pub struct StateLock {
     journal: Option<File>,
 }
 
-impl Drop for StateLock {
+impl Drop for LocalLock {
     /// Empties the lock file before the descriptor closes, so that a finished command
     /// does not leave details that read like a live holder. Still holding the `flock`
     /// here, so no new holder can be writing its own details yet.
@@ -161,10 +200,61 @@ impl Drop for StateLock {
     }
 }
 
-impl StateLock {
+impl LocalLock {
     /// Who holds this lock (this process).
     pub fn info(&self) -> &LockInfo {
         &self.info
+    }
+
+    /// Rewrites the state with its secrets sealed by `to` (encrypted with its key, or in
+    /// clear if it has none): `terrace state encrypt`, `state decrypt` and key rotation.
+    /// Reads the state with this backend's keys, accepting a state in clear; the backup
+    /// is rewritten the same way, so no copy in the old form stays beside the state
+    /// (a journal is folded in and deleted). Returns the state, or `None` if there is
+    /// none.
+    pub fn convert(&mut self, to: Keyring) -> Result<Option<State>, StateError> {
+        let Some((mut state, _)) = self.backend.load_with(true)? else {
+            return Ok(None);
+        };
+        let backup = self.backend.backup_path();
+        let old_backup = match read_optional(&backup, "read state backup")? {
+            Some(bytes) => Some(decode(&backup, &bytes, &self.backend.keys)?.state),
+            None => None,
+        };
+        self.backend.keys = to;
+        let mut previous = match old_backup {
+            Some(b) if b.lineage == state.lineage => b,
+            _ => state.clone(),
+        };
+        write_atomically(&backup, &encode(&mut previous, &self.backend.keys)?)?;
+        self.backed_up = true;
+        self.write(&mut state)?;
+        Ok(Some(state))
+    }
+
+    /// Writes the backup back as the next version, if it has serial `serial` (the local
+    /// backend keeps one previous version).
+    pub(crate) fn restore(&mut self, serial: u64) -> Result<State, StateError> {
+        let current = self.load()?;
+        let backup = self.backend.backup_path();
+        let old = match read_optional(&backup, "read state backup")? {
+            Some(bytes) => Some(decode(&backup, &bytes, &self.backend.keys)?.state),
+            None => None,
+        };
+        let Some(mut old) = old.filter(|o| o.serial == serial) else {
+            return Err(StateError::Backend {
+                location: self.backend.path.display().to_string(),
+                message: format!(
+                    "a local state keeps one previous version (its .backup), and it does not \
+                     have serial {serial}; nothing was changed"
+                ),
+            });
+        };
+        if let Some(current) = current {
+            old.serial = current.serial;
+        }
+        self.write(&mut old)?;
+        Ok(old)
     }
 
     /// Reads the state while holding the lock; same as [`LocalBackend::load`], and if a
@@ -210,7 +300,11 @@ impl StateLock {
         let mut bytes = Vec::new();
         for record in records {
             record.apply_to(state);
-            bytes.extend(journal::line(record));
+            bytes.extend(journal::record_line(
+                record,
+                &self.backend.keys,
+                &state.lineage,
+            ));
         }
         let path = self.backend.journal_path();
         let file = self.journal.as_mut().expect("journal started above");
@@ -255,18 +349,19 @@ impl StateLock {
         let path = self.backend.path.clone();
         let existing = read_optional(&path, "read state file")?;
         if let Some(bytes) = &existing {
-            let on_disk = decode(&path, bytes)?;
-            if on_disk.lineage != state.lineage {
+            // Only lineage and serial matter here: the secrets stay sealed.
+            let (lineage, serial) = peek(&path, bytes)?;
+            if lineage != state.lineage {
                 return Err(StateError::LineageMismatch {
                     path,
                     expected: state.lineage.clone(),
-                    found: on_disk.lineage,
+                    found: lineage,
                 });
             }
-            if on_disk.serial > state.serial {
+            if serial > state.serial {
                 return Err(StateError::StaleSerial {
                     path,
-                    found: on_disk.serial,
+                    found: serial,
                     ours: state.serial,
                 });
             }
@@ -280,7 +375,8 @@ impl StateLock {
 
         let previous = state.serial;
         state.serial = previous + 1;
-        let result = encode(state).and_then(|bytes| write_atomically(&path, &bytes));
+        let result =
+            encode(state, &self.backend.keys).and_then(|bytes| write_atomically(&path, &bytes));
         if result.is_err() {
             state.serial = previous;
             return result;

@@ -504,3 +504,28 @@ fn the_lock_file_is_emptied_when_the_lock_is_released() {
     assert_eq!(fs::read(b.lock_path()).unwrap(), b"");
     assert_eq!(b.lock_holder().unwrap(), None);
 }
+
+#[test]
+fn history_lists_the_backup_and_restore_writes_it_back_as_the_next_version() {
+    let (_d, b) = backend();
+    let b = terrace_state::Backend::from(b);
+    assert!(b.history().unwrap().is_empty());
+    let mut state = State::new();
+    state.upsert(resource("database.a", "a"));
+    b.lock("apply").unwrap().write(&mut state).unwrap();
+    state.upsert(resource("database.b", "b"));
+    b.lock("apply").unwrap().write(&mut state).unwrap();
+    let history = b.history().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].serial, history[0].resources), (1, 1));
+    let mut lock = b.lock("state restore").unwrap();
+    assert!(lock
+        .restore(2)
+        .unwrap_err()
+        .to_string()
+        .contains("serial 2"));
+    let restored = lock.restore(1).unwrap();
+    drop(lock);
+    assert_eq!(restored.serial, 3);
+    assert_eq!(b.load().unwrap().unwrap().resources.len(), 1);
+}
