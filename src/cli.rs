@@ -88,6 +88,10 @@ pub struct ApplyArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration for errors without contacting any server.
+    ///
+    /// Needs no secrets: a variable without a value (no default, --var, --var-file or
+    /// TERRACE_VAR_NAME) is checked with a placeholder of its type ("placeholder", 1,
+    /// false, empty list or map), and named in the output.
     Validate {
         #[command(flatten)]
         vars: VarArgs,

@@ -338,13 +338,23 @@ async fn check_capacity(s: &Session, plan: &terrace_plan::Plan, quiet: bool) -> 
 }
 
 fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
-    let s = Session::load(cli, vars)?;
+    // Like `terraform validate`: a lint job needs no secrets, so a required variable
+    // without a value is checked with a placeholder of its type.
+    let mut inputs = crate::session::var_inputs(vars)?;
+    inputs.placeholders = true;
+    let s = Session::load_inputs(cli, &inputs)?;
     s.graph()?;
     println!(
         "The configuration is valid: {} resources across {} services.",
         s.project.resources.len(),
         s.project.services.len()
     );
+    if !s.project.placeholders.is_empty() {
+        println!(
+            "Variables without a value were checked with a placeholder of their type: {}.",
+            s.project.placeholders.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,7 +135,13 @@ impl Session {
     /// Loads and validates the configuration. Config errors come back as one miette
     /// report pointing at file, line and column.
     pub fn load(cli: &Cli, vars: &VarArgs) -> miette::Result<Session> {
-        let inputs = var_inputs(vars)?;
+        Session::load_inputs(cli, &var_inputs(vars)?)
+    }
+
+    /// [`Session::load`] with variable inputs already gathered (`validate` sets
+    /// [`VarInputs::placeholders`]).
+    pub fn load_inputs(cli: &Cli, inputs: &VarInputs) -> miette::Result<Session> {
+        let inputs = inputs.clone();
         let mut project = terrace_config::load_dir(&cli.dir, &inputs, &providers::schema)
             .map_err(miette::Report::new)?;
         // Before anything else can fail and print a message.
@@ -580,7 +586,7 @@ pub fn prior_resources(state: &State) -> Vec<PriorResource> {
         .collect()
 }
 
-fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
+pub(crate) fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
     let mut vars = Vec::new();
     for v in &args.vars {
         let Some((name, value)) = v.split_once('=') else {
@@ -597,5 +603,6 @@ fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
         env: std::env::vars()
             .filter(|(k, _)| k.starts_with("TERRACE_VAR_"))
             .collect(),
+        placeholders: false,
     })
 }

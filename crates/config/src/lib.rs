@@ -71,6 +71,10 @@ pub struct Project {
     /// Every sensitive value known at load time (sensitive variables' strings, admin
     /// and database passwords), so that callers can scrub them from any output.
     pub secrets: Vec<Secret>,
+    /// Variables that had no value and were given a placeholder of their type
+    /// ([`VarInputs::placeholders`]): checks that depend on their values were made with
+    /// the placeholder only.
+    pub placeholders: Vec<String>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -175,6 +179,7 @@ pub fn load(
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
 
+    let placeholders = vars.placeholders.clone();
     let mut secrets: Vec<String> = vars.secrets;
     secrets.extend(evaluated.secrets.iter().cloned());
     secrets.sort();
@@ -193,6 +198,7 @@ pub fn load(
         docker_engines,
         resources,
         secrets: secrets.into_iter().map(Secret::new).collect(),
+        placeholders,
     })
 }
 

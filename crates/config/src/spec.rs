@@ -16,6 +16,10 @@ pub struct VarInputs {
     /// Environment variables; only `TERRACE_VAR_<name>` entries are used (the caller
     /// passes `std::env::vars()`, filtered or not).
     pub env: Vec<(String, String)>,
+    /// `terrace validate` without values: a required variable with no value gets a
+    /// placeholder of its type (see [`crate::Project::placeholders`]) instead of being an
+    /// error, so a lint job needs no secrets.
+    pub placeholders: bool,
 }
 
 /// Provider keys of Docker engines start with this.

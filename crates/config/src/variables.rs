@@ -26,6 +26,8 @@ pub(crate) struct Variables {
     pub sensitive: BTreeSet<String>,
     /// String values of sensitive variables, for scrubbing output.
     pub secrets: Vec<String>,
+    /// Variables given a placeholder because they had no value (`VarInputs::placeholders`).
+    pub placeholders: Vec<String>,
 }
 
 struct Decl<'a> {
@@ -252,6 +254,12 @@ pub(crate) fn resolve(
                     collect_strings(&v, &mut out.secrets);
                 }
                 out.values.insert(name.to_string(), v);
+            }
+            None if inputs.placeholders => {
+                // Not a secret: the placeholder is never anyone's value.
+                out.values
+                    .insert(name.to_string(), types::placeholder(d.ty.as_ref()));
+                out.placeholders.push(name.to_string());
             }
             None => errors.push(
                 ConfigError::new(ErrorKind::MissingVariable, format!("no value for variable \"{name}\""))
