@@ -72,6 +72,31 @@ impl RenderArgs {
     }
 }
 
+/// `--target` and `--replace`, shared by `plan` and `apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FocusArgs {
+    /// Plan (or apply) only ADDR and what it depends on; repeatable. ADDR may be a
+    /// block (`tenant.app["x"]`: all its resources) or one resource
+    /// (`tenant.app["x"].database`). The result is partial: other changes may be pending.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+
+    /// Replace ADDR (destroy and create it again) even if nothing changed, e.g. a
+    /// container whose data is in a volume; repeatable. Shown as "(requested)".
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
+}
+
+impl FocusArgs {
+    /// As the planner takes it.
+    pub fn focus(&self) -> terrace_plan::Focus {
+        terrace_plan::Focus {
+            targets: self.target.clone(),
+            replace: self.replace.clone(),
+        }
+    }
+}
+
 /// Flags shared by `apply` and `destroy`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
@@ -111,6 +136,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         render: RenderArgs,
+        #[command(flatten)]
+        focus: FocusArgs,
     },
     /// Report what changed outside terrace since the last apply, and nothing else
     /// (read-only: writes neither servers nor the state). For scheduled drift checks.
@@ -170,6 +197,8 @@ pub enum Command {
         vars: VarArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        #[command(flatten)]
+        focus: FocusArgs,
     },
     /// Destroy everything recorded in the state, except shared services (see --include-services).
     Destroy {

@@ -33,8 +33,10 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             detailed_exitcode,
             json,
             render,
+            focus,
         } => {
             let mut s = Session::load(&cli, vars)?;
+            s.focus = focus.focus();
             let format = Format::of(&cli, *json, render);
             let result = plan_cmd(&mut s, out.as_deref(), *detailed_exitcode, &format).await;
             s.providers.close().await;
@@ -62,6 +64,13 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         } => show_cmd(plan_file, &Format::of(&cli, *json, render)),
         Command::Apply {
             refresh_only: true,
+            focus,
+            ..
+        } if !focus.focus().is_empty() => {
+            miette::bail!("--target and --replace do not apply to --refresh-only")
+        }
+        Command::Apply {
+            refresh_only: true,
             vars,
             apply,
             ..
@@ -70,8 +79,18 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             plan_file,
             vars,
             apply,
+            focus,
             ..
-        } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), Goal::Converge).await,
+        } => {
+            if plan_file.is_some() && !focus.focus().is_empty() {
+                miette::bail!(
+                    help = "give --target and --replace to `terrace plan --out`; the saved plan records them",
+                    "--target and --replace cannot be given with a saved plan"
+                );
+            }
+            let goal = Goal::Converge;
+            apply_cmd(&cli, vars, apply, plan_file.as_deref(), goal, focus.focus()).await
+        }
         Command::Destroy {
             vars,
             apply,
@@ -80,7 +99,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             let goal = Goal::Destroy {
                 include_services: *include_services,
             };
-            apply_cmd(&cli, vars, apply, None, goal).await
+            apply_cmd(&cli, vars, apply, None, goal, Default::default()).await
         }
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
@@ -109,6 +128,7 @@ async fn plan_cmd(
     } else {
         format.emit(plan, &partial_of(s, &state, &planned), VERSION, None)?;
     }
+    warn_targeted(s);
     check_capacity(s, plan, json).await?;
     // A partial plan is shown, but neither saved nor reported as success.
     if planned.report_unreachable() {
@@ -124,6 +144,7 @@ async fn plan_cmd(
             terrace_version: VERSION.to_string(),
             lineage,
             serial,
+            focus: s.focus.clone(),
             plan: plan.redacted(),
         }
         .write(path)?;
@@ -373,9 +394,14 @@ async fn apply_cmd(
     args: &ApplyArgs,
     plan_file: Option<&std::path::Path>,
     goal: Goal,
+    focus: terrace_plan::Focus,
 ) -> miette::Result<ExitCode> {
     let saved = plan_file.map(SavedPlan::read).transpose()?;
     let mut s = Session::load(cli, vars)?;
+    s.focus = match &saved {
+        Some(saved) => saved.focus.clone(),
+        None => focus,
+    };
     let result = apply_session(&mut s, args, saved.as_ref(), goal).await;
     s.providers.close().await;
     result
@@ -414,6 +440,7 @@ async fn apply_session(
         }
     }
     print!("{text}");
+    warn_targeted(s);
     check_capacity(s, plan, false).await?;
     if planned.kept > 0 {
         println!(
@@ -517,6 +544,18 @@ async fn apply_session(
         }
         planned.report_unreachable();
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Says that a targeted plan is partial (on stderr, so JSON on stdout stays clean).
+fn warn_targeted(s: &Session) {
+    if !s.focus.targets.is_empty() {
+        eprintln!(
+            "\nWarning: resource targeting is in effect: only {} and what they depend on were \
+             planned, so other changes may be pending. Use --target for exceptions (a \
+             mistake to fix, an urgent change), then run `terrace plan` without it.",
+            s.focus.targets.join(", ")
+        );
     }
 }
 

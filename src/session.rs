@@ -42,6 +42,8 @@ pub struct Session {
     pub backups: PathBuf,
     /// The project directory.
     pub dir: PathBuf,
+    /// `--target` / `--replace` for the next converging plan (none: the whole plan).
+    pub focus: terrace_plan::Focus,
 }
 
 /// The state backend selected by the global flags.
@@ -169,6 +171,7 @@ impl Session {
             redactor,
             color: use_color(cli.no_color),
             project,
+            focus: terrace_plan::Focus::default(),
         })
     }
 
@@ -289,6 +292,16 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        // Before prevent_destroy: a requested replacement of a protected resource is
+        // refused like any other.
+        if goal == Goal::Converge {
+            self.focus.apply(&mut plan).map_err(|e| {
+                miette::miette!(
+                    help = "`terrace state list` and `terrace plan` show the addresses",
+                    "{e}"
+                )
+            })?;
+        }
         // A drift run applies nothing, so nothing it plans is refused.
         if goal != Goal::Refresh {
             terrace_plan::check_prevent_destroy(&plan, &self.project.resources)

@@ -267,8 +267,21 @@ fn replace_reason(c: &ResourceChange) -> String {
     match &c.prior_provider {
         Some(from) => format!("it moves from {} to {}", code(&from.0), code(&c.provider.0)),
         None => {
-            let names: Vec<String> = c.replace_because.iter().map(|n| code(n)).collect();
-            format!("{} cannot change in place", names.join(", "))
+            let requested = c
+                .replace_because
+                .iter()
+                .any(|b| b == crate::REPLACE_REQUESTED);
+            let names: Vec<String> = c
+                .replace_because
+                .iter()
+                .filter(|b| *b != crate::REPLACE_REQUESTED)
+                .map(|n| code(n))
+                .collect();
+            match (requested, names.is_empty()) {
+                (true, true) => "requested".to_string(),
+                (true, false) => format!("requested; {} cannot change in place", names.join(", ")),
+                _ => format!("{} cannot change in place", names.join(", ")),
+            }
         }
     }
 }

@@ -146,10 +146,25 @@ fn render_change(
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => match &c.prior_provider {
             Some(from) => format!("must be replaced (it moves from {from} to {})", c.provider),
-            None => format!(
-                "must be replaced ({} cannot change in place)",
-                c.replace_because.join(", ")
-            ),
+            None => {
+                // `--replace`: asked for, whatever else forces it.
+                let (requested, forced): (Vec<&String>, Vec<&String>) = c
+                    .replace_because
+                    .iter()
+                    .partition(|b| *b == crate::REPLACE_REQUESTED);
+                let forced: Vec<&str> = forced.iter().map(|s| s.as_str()).collect();
+                match (requested.is_empty(), forced.is_empty()) {
+                    (false, true) => "must be replaced (requested)".to_string(),
+                    (false, false) => format!(
+                        "must be replaced (requested; {} cannot change in place)",
+                        forced.join(", ")
+                    ),
+                    _ => format!(
+                        "must be replaced ({} cannot change in place)",
+                        forced.join(", ")
+                    ),
+                }
+            }
         },
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => return,
