@@ -225,10 +225,34 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
-    /// Print the resource dependency graph in Graphviz DOT.
+    /// Print the resource dependency graph (Graphviz DOT, or Mermaid for pull requests).
+    ///
+    /// An edge A -> B means A depends on B (B is created first, destroyed last).
+    /// `terrace graph | dot -Tsvg > graph.svg` draws it; `--format mermaid` prints a
+    /// flowchart that GitHub and GitLab render inside a ```mermaid block.
     Graph {
         #[command(flatten)]
         vars: VarArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print terrace's version and the versions of the formats it reads and writes
+    /// (state, saved plans, plan and drift JSON).
+    Version {
+        /// As a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script for bash, zsh or fish (also elvish, powershell).
+    ///
+    /// bash: `terrace completions bash > /etc/bash_completion.d/terrace`;
+    /// zsh: `terrace completions zsh > "${fpath[1]}/_terrace"`;
+    /// fish: `terrace completions fish > ~/.config/fish/completions/terrace.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Remove a state lock whose holder is gone (state on shared storage), naming it.
     ///
@@ -239,6 +263,15 @@ pub enum Command {
         /// The lock ID from the "state is locked" error.
         lock_id: String,
     },
+}
+
+/// `terrace graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 /// `terrace state ...`

@@ -104,11 +104,9 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
         Command::ForceUnlock { lock_id } => force_unlock(&cli, lock_id),
-        Command::Graph { vars } => {
-            let s = Session::load(&cli, vars)?;
-            print!("{}", s.graph()?.to_dot());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Graph { vars, format } => crate::extra::graph(&cli, vars, *format),
+        Command::Version { json } => crate::extra::version(*json),
+        Command::Completions { shell } => crate::extra::completions(*shell),
     }
 }
 
