@@ -237,6 +237,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Print the values of the configuration's `output` blocks (e.g. a tenant's database
+    /// URL for an app terrace does not run), taking generated values from the state.
+    ///
+    /// Without NAME: every output, sensitive ones shown as <sensitive>. With NAME: that
+    /// output's value, sensitive or not. A value that depends on something not applied
+    /// yet is "(known after apply)" (with NAME: an error). Outputs are never part of a plan.
+    Output {
+        /// The output to print.
+        name: Option<String>,
+        /// Print JSON: with NAME its value; without, every output as
+        /// {"NAME": {"value": ..., "sensitive": false}} (sensitive values left out).
+        #[arg(long)]
+        json: bool,
+        /// With NAME: print a string, number or bool as it is, without quotes or a
+        /// final newline, for `$(terrace output -raw db_url)`-style use.
+        #[arg(long, conflicts_with = "json", requires = "name")]
+        raw: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Print terrace's version and the versions of the formats it reads and writes
     /// (state, saved plans, plan and drift JSON).
     Version {

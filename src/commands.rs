@@ -105,6 +105,12 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::State { command } => state_cmd(&cli, command),
         Command::ForceUnlock { lock_id } => force_unlock(&cli, lock_id),
         Command::Graph { vars, format } => crate::extra::graph(&cli, vars, *format),
+        Command::Output {
+            name,
+            json,
+            raw,
+            vars,
+        } => crate::extra::output(&cli, vars, name.as_deref(), *json, *raw),
         Command::Version { json } => crate::extra::version(*json),
         Command::Completions { shell } => crate::extra::completions(*shell),
     }

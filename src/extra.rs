@@ -65,3 +65,96 @@ pub fn completions(shell: clap_complete::Shell) -> miette::Result<ExitCode> {
     clap_complete::generate(shell, &mut cmd, "terrace", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }
+
+/// An output's value with the markers the state can fill filled; `None` while some
+/// value it needs is known only after the next apply.
+fn output_value(
+    value: &serde_json::Value,
+    lookup: &dyn Fn(&terrace_provider::Address, &str) -> Option<String>,
+) -> Option<serde_json::Value> {
+    let mut attrs = terrace_provider::Attrs::new();
+    attrs.insert("value".to_string(), value.clone());
+    let unresolved = terrace_provider::refs::resolve_attrs(&mut attrs, lookup);
+    unresolved
+        .is_empty()
+        .then(|| attrs.remove("value").expect("inserted"))
+}
+
+/// `terrace output [NAME] [--json] [--raw]`.
+pub fn output(
+    cli: &Cli,
+    vars: &VarArgs,
+    name: Option<&str>,
+    json: bool,
+    raw: bool,
+) -> miette::Result<ExitCode> {
+    let mut s = Session::load(cli, vars)?;
+    let state = s.read_state()?;
+    let lookup = crate::session::state_lookup(&state);
+    let outputs = &s.project.outputs;
+    let Some(name) = name else {
+        if json {
+            let doc: serde_json::Map<String, serde_json::Value> = outputs
+                .iter()
+                .map(|(k, o)| {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("sensitive".into(), o.sensitive.into());
+                    let value = output_value(&o.value, &lookup);
+                    entry.insert("known".into(), value.is_some().into());
+                    if let (false, Some(v)) = (o.sensitive, value) {
+                        entry.insert("value".into(), v);
+                    }
+                    if let Some(d) = &o.description {
+                        entry.insert("description".into(), d.clone().into());
+                    }
+                    (k.clone(), entry.into())
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        } else if outputs.is_empty() {
+            eprintln!("No outputs: the configuration declares no `output` blocks.");
+        } else {
+            for (k, o) in outputs {
+                let shown = match output_value(&o.value, &lookup) {
+                    _ if o.sensitive => "<sensitive>".to_string(),
+                    Some(v) => serde_json::to_string_pretty(&v).expect("json"),
+                    None => "(known after apply)".to_string(),
+                };
+                println!("{k} = {shown}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(o) = outputs.get(name) else {
+        let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
+        miette::bail!(
+            help = if names.is_empty() {
+                "the configuration declares no `output` blocks".to_string()
+            } else {
+                format!("declared outputs: {}", names.join(", "))
+            },
+            "no output named {name:?}"
+        );
+    };
+    let Some(value) = output_value(&o.value, &lookup) else {
+        miette::bail!(
+            help = "run `terrace apply` first",
+            "output {name:?} is not known yet: it depends on a value generated during apply"
+        );
+    };
+    if raw {
+        let text = match &value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => miette::bail!(
+                help = "use --json for lists, maps and null",
+                "output {name:?} is not a string, number or bool"
+            ),
+        };
+        print!("{text}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    }
+    Ok(ExitCode::SUCCESS)
+}

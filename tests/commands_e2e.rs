@@ -89,7 +89,8 @@ tenant "app" {
           n0 --> n2
           n1 --> n0
           n1 --> n2
-    "#]].assert_eq(&out);
+    "#]]
+    .assert_eq(&out);
     let (code, dot, _) = terrace(dir.path(), &["graph", "--var", "pw=x"]);
     assert_eq!(code, 0);
     assert!(dot.starts_with("digraph terrace {"), "{dot}");

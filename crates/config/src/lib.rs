@@ -52,7 +52,8 @@ mod variables;
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
-    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint, VarInputs,
+    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, OutputSpec, ServiceSpec, SqlEndpoint,
+    VarInputs,
 };
 pub use variables::ENV_PREFIX;
 
@@ -75,6 +76,8 @@ pub struct Project {
     /// ([`VarInputs::placeholders`]): checks that depend on their values were made with
     /// the placeholder only.
     pub placeholders: Vec<String>,
+    /// `output` blocks, by name.
+    pub outputs: BTreeMap<String, OutputSpec>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -199,6 +202,7 @@ pub fn load(
         resources,
         secrets: secrets.into_iter().map(Secret::new).collect(),
         placeholders,
+        outputs: evaluated.outputs,
     })
 }
 

@@ -22,6 +22,19 @@ pub struct VarInputs {
     pub placeholders: bool,
 }
 
+/// An `output` block: a value for tools and people outside terrace (`terrace output`),
+/// never part of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// The value. Strings may hold markers for values known only after apply
+    /// (`terrace_provider::refs`), which the binary fills from the state.
+    pub value: serde_json::Value,
+    /// Shown only when asked for by name.
+    pub sensitive: bool,
+    /// `description`, if set.
+    pub description: Option<String>,
+}
+
 /// Provider keys of Docker engines start with this.
 pub(crate) const DOCKER_PREFIX: &str = "docker.";
 

@@ -229,6 +229,15 @@ static TENANT: BlockSchema<'static> = BlockSchema {
     required: &[],
     blocks: &[&NESTED_DATABASE, &NESTED_REDIS, &NESTED_VOLUME, &APP],
 };
+static OUTPUT: BlockSchema<'static> = BlockSchema {
+    kind: "output",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "output \"name\" { value = ... }",
+    attrs: Some(&["value", "sensitive", "description"]),
+    required: &["value"],
+    blocks: &[],
+};
 static DATABASE: BlockSchema<'static> = BlockSchema {
     kind: "database",
     min_labels: 1,
