@@ -257,6 +257,20 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Rewrite the project's *.hcl files in the canonical layout, keeping comments.
+    ///
+    /// Two-space indentation, aligned `=` in runs of attributes, one space around block
+    /// labels, at most one blank line; expressions stay as written. Prints the files it
+    /// changed. With --check nothing is written and the exit status is 3 when a file
+    /// would change (for CI), 0 otherwise.
+    Fmt {
+        /// Write nothing; exit 3 if any file is not formatted, naming it.
+        #[arg(long)]
+        check: bool,
+        /// Print a unified diff of each change.
+        #[arg(long)]
+        diff: bool,
+    },
     /// Print terrace's version and the versions of the formats it reads and writes
     /// (state, saved plans, plan and drift JSON).
     Version {

@@ -111,6 +111,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             raw,
             vars,
         } => crate::extra::output(&cli, vars, name.as_deref(), *json, *raw),
+        Command::Fmt { check, diff } => crate::extra::fmt(&cli, *check, *diff),
         Command::Version { json } => crate::extra::version(*json),
         Command::Completions { shell } => crate::extra::completions(*shell),
     }

@@ -158,3 +158,66 @@ pub fn output(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Exit status of `fmt --check` when a file is not formatted (as `terraform fmt -check`).
+const EXIT_UNFORMATTED: u8 = 3;
+
+/// `terrace fmt [--check] [--diff]`.
+pub fn fmt(cli: &Cli, check: bool, diff: bool) -> miette::Result<ExitCode> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&cli.dir)
+        .map_err(|e| miette::miette!("cannot read {}: {e}", cli.dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "hcl"))
+        .collect();
+    files.sort();
+    let mut unformatted = 0;
+    for path in &files {
+        let shown = path
+            .strip_prefix(&cli.dir)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
+        let out = terrace_config::format_hcl(&src).map_err(|e| {
+            miette::miette!(
+                help = "`terrace validate` shows where",
+                "{shown}: cannot format: {e}"
+            )
+        })?;
+        if out == src {
+            continue;
+        }
+        unformatted += 1;
+        println!("{shown}");
+        if diff {
+            let d = similar::TextDiff::from_lines(&src, &out);
+            print!(
+                "{}",
+                d.unified_diff()
+                    .header(&format!("a/{shown}"), &format!("b/{shown}"))
+            );
+        }
+        if !check {
+            // Atomically, keeping the file's permissions (a rename would not).
+            let tmp = path.with_extension("hcl.fmt-tmp");
+            let perms = std::fs::metadata(path).map(|m| m.permissions()).ok();
+            std::fs::write(&tmp, &out)
+                .and_then(|()| match perms {
+                    Some(p) => std::fs::set_permissions(&tmp, p),
+                    None => Ok(()),
+                })
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    miette::miette!("cannot write {}: {e}", path.display())
+                })?;
+        }
+    }
+    Ok(if check && unformatted > 0 {
+        eprintln!("{unformatted} file(s) are not formatted; run `terrace fmt` to fix them.");
+        ExitCode::from(EXIT_UNFORMATTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

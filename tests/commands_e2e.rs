@@ -97,3 +97,54 @@ tenant "app" {
     let (code, _, err) = terrace(dir.path(), &["graph", "--format", "svg", "--var", "pw=x"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn fmt_checks_shows_and_rewrites_keeping_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "# Keep me.\nnetwork   \"farm\"   {\n    name = \"farm\"  # and me\n}\n";
+    let path = dir.path().join("main.hcl");
+    std::fs::write(&path, messy).unwrap();
+    std::fs::write(dir.path().join("ok.hcl"), "volume \"v\" {}\n").unwrap();
+
+    let (code, out, err) = terrace(dir.path(), &["fmt", "--check"]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(out, "main.hcl\n");
+    assert!(err.contains("1 file(s) are not formatted"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        messy,
+        "--check writes nothing"
+    );
+
+    let (code, out, _) = terrace(dir.path(), &["fmt", "--check", "--diff"]);
+    assert_eq!(code, 3);
+    expect![[r#"
+        main.hcl
+        --- a/main.hcl
+        +++ b/main.hcl
+        @@ -1,4 +1,4 @@
+         # Keep me.
+        -network   "farm"   {
+        -    name = "farm"  # and me
+        +network "farm" {
+        +  name = "farm"  # and me
+         }
+    "#]]
+    .assert_eq(&out);
+
+    let (code, out, err) = terrace(dir.path(), &["fmt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "main.hcl\n");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "# Keep me.\nnetwork \"farm\" {\n  name = \"farm\"  # and me\n}\n"
+    );
+    let (code, out, _) = terrace(dir.path(), &["fmt", "--check"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+
+    // A file that does not parse is an error naming it, and is left alone.
+    std::fs::write(&path, "network \"x\" { a = 1  b = 2 }\n").unwrap();
+    let (code, _, err) = terrace(dir.path(), &["fmt"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("main.hcl: cannot format"), "{err}");
+}

@@ -1,5 +1,5 @@
 //! The README's HCL snippets are what users copy first: each ```hcl block must pass
-//! `terrace validate` as written, with no variable values (validate's placeholders),
+//! `terrace validate` as written, in `terrace fmt`'s layout, with no variable values (validate's placeholders),
 //! so a snippet that does not parse or references something it does not declare fails CI.
 
 use std::process::Command;
@@ -42,6 +42,20 @@ fn every_readme_hcl_snippet_validates_as_written() {
             cmd.env_remove(k);
         }
         let out = cmd.output().expect("run terrace");
+        // And in the canonical layout, so that a copied snippet is left alone by fmt.
+        let fmt = Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .arg("-C")
+            .arg(dir.path())
+            .args(["fmt", "--check", "--diff"])
+            .output()
+            .expect("run terrace");
+        if !fmt.status.success() {
+            failures.push(format!(
+                "README.md:{line}: not formatted:\n{}{}",
+                String::from_utf8_lossy(&fmt.stdout),
+                String::from_utf8_lossy(&fmt.stderr)
+            ));
+        }
         if !out.status.success() {
             failures.push(format!(
                 "README.md:{line}:\n{}{}",

@@ -32,6 +32,7 @@ use terrace_provider::{DesiredResource, ResourceSchema, Secret};
 mod diagnostics;
 mod driver;
 mod expr;
+mod format;
 mod functions;
 mod graph;
 mod kind;
@@ -50,6 +51,7 @@ mod validate;
 mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
+pub use format::{format_hcl, FormatError};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
     DockerEngineSpec, Engine, HostKeyCheck, HostSpec, OutputSpec, ServiceSpec, SqlEndpoint,
