@@ -324,4 +324,19 @@ pub enum StateCommand {
         #[arg(required = true)]
         addresses: Vec<String>,
     },
+    /// Give recorded objects a new address without touching them, e.g. after renaming a
+    /// tenant's key, so that the next plan does not destroy and create them again.
+    ///
+    /// OLD is a resource address or a block (`'tenant.app["old"]'`: every resource under
+    /// it moves to the same place under NEW). Refused, with nothing changed, if a
+    /// destination is already in the state.
+    Mv {
+        /// The current address (or block).
+        old: String,
+        /// The new address (or block).
+        new: String,
+        /// Print what would move, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

@@ -701,6 +701,9 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             terrace_plan::redact_attrs(&mut shown.attributes, &sensitive);
             println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
         }
+        StateCommand::Mv { old, new, dry_run } => {
+            return crate::extra::state_mv(cli, old, new, *dry_run);
+        }
         StateCommand::Rm { addresses } => {
             let mut lock = backend.lock("state rm").map_err(miette::Report::new)?;
             let mut state = load_state_locked(&mut lock)?;

@@ -221,3 +221,66 @@ pub fn fmt(cli: &Cli, check: bool, diff: bool) -> miette::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+/// `terrace state mv OLD NEW [--dry-run]`: renames addresses in the state (and the
+/// dependencies that name them), under the lock, touching no server.
+pub fn state_mv(cli: &Cli, old: &str, new: &str, dry_run: bool) -> miette::Result<ExitCode> {
+    use terrace_provider::Address;
+
+    let backend = crate::session::backend(cli);
+    let mut lock = backend.lock("state mv").map_err(miette::Report::new)?;
+    let mut state = crate::session::load_state_locked(&mut lock)?;
+    crate::session::check_lineage(&cli.dir, &backend, &state)?;
+    let moves: Vec<(Address, Address)> = state
+        .resources
+        .iter()
+        .filter(|r| terrace_plan::focus::address_matches(old, &r.address))
+        .map(|r| {
+            let rest = &r.address.as_str()[old.len()..];
+            (r.address.clone(), Address::new(format!("{new}{rest}")))
+        })
+        .collect();
+    if moves.is_empty() {
+        miette::bail!(
+            help = "`terrace state list` shows the recorded addresses",
+            "{old} is not in the state (nothing was moved)"
+        );
+    }
+    for (from, to) in &moves {
+        if state.get(to).is_some() && !moves.iter().any(|(f, _)| f == to) {
+            miette::bail!(
+                help = "`terrace state rm` the object recorded there first, if it is really gone",
+                "cannot move {from} to {to}: {to} is already in the state (nothing was moved)"
+            );
+        }
+    }
+    for (from, to) in &moves {
+        println!("{}{from} -> {to}", if dry_run { "would move " } else { "" });
+    }
+    if dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let renamed = |a: &Address| {
+        moves
+            .iter()
+            .find(|(from, _)| from == a)
+            .map_or_else(|| a.clone(), |(_, to)| to.clone())
+    };
+    let mut resources = std::mem::take(&mut state.resources);
+    for r in &mut resources {
+        r.address = renamed(&r.address);
+        for d in &mut r.dependencies {
+            *d = renamed(d);
+        }
+    }
+    for r in resources {
+        state.upsert(r);
+    }
+    lock.write(&mut state).map_err(miette::Report::new)?;
+    crate::session::record_lineage(&cli.dir, &backend, &state)?;
+    println!(
+        "Moved {} resource(s) in the state; the live objects were not touched. Run `terrace plan` to check that the configuration matches.",
+        moves.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
