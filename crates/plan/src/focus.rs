@@ -93,7 +93,30 @@ impl Focus {
                 todo.extend(c.depends_on.iter().cloned());
             }
         }
-        plan.changes.retain(|c| kept.contains(&c.address));
+        // What is not targeted stays as it is: a create is left out, anything else
+        // becomes a no-op on the object as it is now, so that what reads the whole plan
+        // (host capacity: the containers a plan leaves on an engine) still sees it.
+        plan.changes.retain_mut(|c| {
+            if kept.contains(&c.address) {
+                return true;
+            }
+            match c.action {
+                Action::Create => false,
+                Action::NoOp => true,
+                Action::Update | Action::Replace | Action::Delete => {
+                    c.action = Action::NoOp;
+                    c.after = c.before.clone();
+                    if let Some(prior) = c.prior_provider.take() {
+                        c.provider = prior;
+                    }
+                    c.changed.clear();
+                    c.replace_because.clear();
+                    c.generated.clear();
+                    c.note = None;
+                    true
+                }
+            }
+        });
         plan.drift.retain(|d| kept.contains(&d.address));
         plan.conflicts.retain(|c| kept.contains(&c.address));
         plan.safeguards.retain(|g| kept.contains(&g.address));

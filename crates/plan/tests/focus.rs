@@ -184,3 +184,27 @@ fn replace_and_target_together_replace_only_within_the_target() {
     assert_eq!(p.summary().add, 1);
     assert_eq!(p.summary().destroy, 1);
 }
+
+#[test]
+fn what_is_not_targeted_stays_as_it_is_now() {
+    let mut p = base_plan();
+    Focus {
+        targets: vec!["tenant.t[\"c\"]".into()],
+        replace: vec![],
+    }
+    .apply(&mut p)
+    .unwrap();
+    // b's update and old's delete are not made: both stay, unchanged; a's creates are
+    // left out.
+    let b = p.change(&Address::new("tenant.t[\"b\"].database")).unwrap();
+    assert_eq!(b.action, Action::NoOp);
+    assert_eq!(b.after, b.before);
+    assert!(b.changed.is_empty());
+    let old = p.change(&Address::new("database.old")).unwrap();
+    assert_eq!(old.action, Action::NoOp);
+    assert_eq!(old.after, old.before);
+    assert!(p
+        .change(&Address::new("tenant.t[\"a\"].database"))
+        .is_none());
+    assert!(p.is_empty());
+}
