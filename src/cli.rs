@@ -340,3 +340,110 @@ pub enum StateCommand {
         dry_run: bool,
     },
 }
+
+/// The command line with Terraform's single-dash spellings of long options (`-var`,
+/// `-var-file=F`, `-auto-approve`, `-target=ADDR`, ...) turned into terrace's
+/// (`--var`, ...), so that muscle memory works. Only a whole argument naming a known
+/// long option is rewritten (short options such as `-C` and values are left alone),
+/// and nothing after `--`.
+pub fn terraform_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory as _;
+
+    fn longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for a in cmd.get_arguments() {
+            out.extend(a.get_long().map(str::to_string));
+        }
+        for sub in cmd.get_subcommands() {
+            longs(sub, out);
+        }
+    }
+    let mut known = std::collections::BTreeSet::new();
+    longs(&Cli::command(), &mut known);
+    let mut rest_is_positional = false;
+    args.into_iter()
+        .map(|arg| {
+            if rest_is_positional {
+                return arg;
+            }
+            let Some(s) = arg.to_str() else { return arg };
+            if s == "--" {
+                rest_is_positional = true;
+                return arg;
+            }
+            match s.strip_prefix('-') {
+                Some(name) if !name.starts_with('-') && name.len() > 1 => {
+                    let option = name.split_once('=').map_or(name, |(n, _)| n);
+                    if known.contains(option) {
+                        return format!("-{s}").into();
+                    }
+                    arg
+                }
+                _ => arg,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        terraform_spellings(args.iter().map(|a| a.into()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn terraform_single_dash_options_are_accepted() {
+        assert_eq!(
+            rewrite(&[
+                "terrace",
+                "-C",
+                "dir",
+                "plan",
+                "-var",
+                "a=-1",
+                "-var-file=x.tfvars",
+                "-target=db",
+                "-detailed-exitcode",
+                "-x",
+                "-",
+                "--json",
+                "--",
+                "-var"
+            ]),
+            [
+                "terrace",
+                "-C",
+                "dir",
+                "plan",
+                "--var",
+                "a=-1",
+                "--var-file=x.tfvars",
+                "--target=db",
+                "--detailed-exitcode",
+                "-x",
+                "-",
+                "--json",
+                "--",
+                "-var"
+            ]
+        );
+        let cli = Cli::try_parse_from(rewrite(&[
+            "terrace",
+            "apply",
+            "-auto-approve",
+            "-var",
+            "a=b",
+        ]))
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Apply { ref apply, ref vars, .. }
+            if apply.auto_approve && vars.vars == ["a=b"])
+        );
+    }
+}
