@@ -501,6 +501,11 @@ async fn apply_session(
     }
 
     println!();
+    if !plan.moved.is_empty() {
+        // The new addresses first: every journal record of this apply uses them.
+        lock.write(&mut state).map_err(miette::Report::new)?;
+        println!("Moved {} object(s) in the state.", plan.moved.len());
+    }
     let executor = Executor {
         providers: &s.providers,
         parallelism: usize::from(args.parallelism),

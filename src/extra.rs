@@ -225,34 +225,22 @@ pub fn fmt(cli: &Cli, check: bool, diff: bool) -> miette::Result<ExitCode> {
 /// `terrace state mv OLD NEW [--dry-run]`: renames addresses in the state (and the
 /// dependencies that name them), under the lock, touching no server.
 pub fn state_mv(cli: &Cli, old: &str, new: &str, dry_run: bool) -> miette::Result<ExitCode> {
-    use terrace_provider::Address;
-
     let backend = crate::session::backend(cli);
     let mut lock = backend.lock("state mv").map_err(miette::Report::new)?;
     let mut state = crate::session::load_state_locked(&mut lock)?;
     crate::session::check_lineage(&cli.dir, &backend, &state)?;
-    let moves: Vec<(Address, Address)> = state
-        .resources
-        .iter()
-        .filter(|r| terrace_plan::focus::address_matches(old, &r.address))
-        .map(|r| {
-            let rest = &r.address.as_str()[old.len()..];
-            (r.address.clone(), Address::new(format!("{new}{rest}")))
-        })
-        .collect();
+    let moves = planned_moves(&state, old, new);
     if moves.is_empty() {
         miette::bail!(
             help = "`terrace state list` shows the recorded addresses",
             "{old} is not in the state (nothing was moved)"
         );
     }
-    for (from, to) in &moves {
-        if state.get(to).is_some() && !moves.iter().any(|(f, _)| f == to) {
-            miette::bail!(
-                help = "`terrace state rm` the object recorded there first, if it is really gone",
-                "cannot move {from} to {to}: {to} is already in the state (nothing was moved)"
-            );
-        }
+    if let Some((from, to)) = taken(&state, &moves) {
+        miette::bail!(
+            help = "`terrace state rm` the object recorded there first, if it is really gone",
+            "cannot move {from} to {to}: {to} is already in the state (nothing was moved)"
+        );
     }
     for (from, to) in &moves {
         println!("{}{from} -> {to}", if dry_run { "would move " } else { "" });
@@ -260,7 +248,53 @@ pub fn state_mv(cli: &Cli, old: &str, new: &str, dry_run: bool) -> miette::Resul
     if dry_run {
         return Ok(ExitCode::SUCCESS);
     }
-    let renamed = |a: &Address| {
+    rename(&mut state, &moves);
+    lock.write(&mut state).map_err(miette::Report::new)?;
+    crate::session::record_lineage(&cli.dir, &backend, &state)?;
+    println!(
+        "Moved {} resource(s) in the state; the live objects were not touched. Run `terrace plan` to check that the configuration matches.",
+        moves.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The renames that moving `old` to `new` makes: every recorded address that is `old` or
+/// lies under it, to the same place under `new`.
+pub(crate) fn planned_moves(
+    state: &terrace_state::State,
+    old: &str,
+    new: &str,
+) -> Vec<(terrace_provider::Address, terrace_provider::Address)> {
+    state
+        .resources
+        .iter()
+        .filter(|r| terrace_plan::focus::address_matches(old, &r.address))
+        .map(|r| {
+            let rest = &r.address.as_str()[old.len()..];
+            (
+                r.address.clone(),
+                terrace_provider::Address::new(format!("{new}{rest}")),
+            )
+        })
+        .collect()
+}
+
+/// A move whose destination the state already records (and does not move away).
+pub(crate) fn taken<'m>(
+    state: &terrace_state::State,
+    moves: &'m [(terrace_provider::Address, terrace_provider::Address)],
+) -> Option<&'m (terrace_provider::Address, terrace_provider::Address)> {
+    moves
+        .iter()
+        .find(|(_, to)| state.get(to).is_some() && !moves.iter().any(|(f, _)| f == to))
+}
+
+/// Renames resources in `state`, and the dependencies that name them.
+pub(crate) fn rename(
+    state: &mut terrace_state::State,
+    moves: &[(terrace_provider::Address, terrace_provider::Address)],
+) {
+    let renamed = |a: &terrace_provider::Address| {
         moves
             .iter()
             .find(|(from, _)| from == a)
@@ -276,11 +310,4 @@ pub fn state_mv(cli: &Cli, old: &str, new: &str, dry_run: bool) -> miette::Resul
     for r in resources {
         state.upsert(r);
     }
-    lock.write(&mut state).map_err(miette::Report::new)?;
-    crate::session::record_lineage(&cli.dir, &backend, &state)?;
-    println!(
-        "Moved {} resource(s) in the state; the live objects were not touched. Run `terrace plan` to check that the configuration matches.",
-        moves.len()
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,9 @@ pub struct Session {
     pub dir: PathBuf,
     /// `--target` / `--replace` for the next converging plan (none: the whole plan).
     pub focus: terrace_plan::Focus,
+    /// What the configuration's `moved` blocks renamed in the state this session read
+    /// (in memory; an apply saves it), shown in the plan.
+    pub moved: Vec<terrace_plan::Moved>,
 }
 
 /// The state backend selected by the global flags.
@@ -172,6 +175,7 @@ impl Session {
             color: use_color(cli.no_color),
             project,
             focus: terrace_plan::Focus::default(),
+            moved: Vec::new(),
         })
     }
 
@@ -179,8 +183,9 @@ impl Session {
     /// so that nothing recorded as sensitive can be printed by accident. Refuses a state
     /// that is not the one this project last used (see [`check_lineage`]).
     pub fn read_state(&mut self) -> miette::Result<State> {
-        let state = load_state(&self.backend)?;
+        let mut state = load_state(&self.backend)?;
         check_lineage(&self.dir, &self.backend, &state)?;
+        self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
     }
@@ -189,11 +194,36 @@ impl Session {
     /// killed apply's journal is folded in, and the state's lineage is recorded as this
     /// project's.
     pub fn read_state_locked(&mut self, lock: &mut StateLock) -> miette::Result<State> {
-        let state = load_state_locked(lock)?;
+        let mut state = load_state_locked(lock)?;
         check_lineage(&self.dir, &self.backend, &state)?;
         record_lineage(&self.dir, &self.backend, &state)?;
+        self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
+    }
+
+    /// Renames in `state` (in memory) what the configuration's `moved` blocks move, and
+    /// records it in [`Session::moved`]. A move whose old address is not recorded was
+    /// made already (or never needed); one whose destination is already recorded is
+    /// left out with a warning, as both objects exist.
+    fn apply_moved_blocks(&mut self, state: &mut State) {
+        self.moved.clear();
+        for m in &self.project.moved {
+            let moves = crate::extra::planned_moves(state, &m.from, &m.to);
+            if let Some((from, to)) = crate::extra::taken(state, &moves) {
+                eprintln!(
+                    "warning: moved block: {from} stays where it is, as {to} is already in the \
+                     state; `terrace state rm` one of them, or remove the moved block"
+                );
+                continue;
+            }
+            crate::extra::rename(state, &moves);
+            self.moved.extend(
+                moves
+                    .into_iter()
+                    .map(|(from, to)| terrace_plan::Moved { from, to }),
+            );
+        }
     }
 
     /// Adds the sensitive values recorded in `state` to the redactor.
@@ -308,6 +338,9 @@ impl Session {
                 .map_err(|e| miette::miette!("{e}"))?;
         }
         plan.unverified = refresh.unverified;
+        if goal == Goal::Converge {
+            plan.moved = self.moved.clone();
+        }
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.
         plan.changes.retain(|c| {

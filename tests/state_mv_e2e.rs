@@ -96,3 +96,42 @@ fn moving_a_tenant_key_in_the_state_keeps_its_database() {
 
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn a_moved_block_shows_a_move_and_the_apply_records_it() {
+    let db = unique("mvb");
+    let p = Project::new(&project_hcl("old", &db));
+    p.apply();
+    let password = p.state_attrs("tenant.app[\"old\"].database.user")["password"].clone();
+
+    p.write(&format!(
+        "{}\nmoved {{\n  from = tenant.app[\"old\"]\n  to   = tenant.app[\"new\"]\n}}\n",
+        project_hcl("new", &db)
+    ));
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("# tenant.app[\"old\"].database has moved to tenant.app[\"new\"].database"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 0 to change, 0 to destroy, 3 to move."),
+        "{}",
+        plan.stdout
+    );
+    let apply = p.apply();
+    assert!(
+        apply.stdout.contains("Moved 3 object(s) in the state."),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(
+        p.state_attrs("tenant.app[\"new\"].database.user")["password"],
+        password
+    );
+    // Done: the moved block now finds nothing to move.
+    p.plan().expect_code(0);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}

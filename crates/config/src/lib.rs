@@ -39,6 +39,7 @@ mod kind;
 mod kinds;
 mod lifecycle;
 mod model;
+mod moved;
 mod read;
 mod refs;
 mod resolve;
@@ -54,7 +55,7 @@ pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
 pub use format::{format_hcl, FormatError};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
-    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, OutputSpec, ServiceSpec, SqlEndpoint,
+    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec, SqlEndpoint,
     VarInputs,
 };
 pub use variables::ENV_PREFIX;
@@ -80,6 +81,8 @@ pub struct Project {
     pub placeholders: Vec<String>,
     /// `output` blocks, by name.
     pub outputs: BTreeMap<String, OutputSpec>,
+    /// `moved` blocks, in file order: state addresses to rename before planning.
+    pub moved: Vec<Moved>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -183,6 +186,7 @@ pub fn load(
     let evaluated = driver::run(env, &plan, base, &mut errors);
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
+    let moved = moved::collect(&decls, &mut errors);
 
     let placeholders = vars.placeholders.clone();
     let mut secrets: Vec<String> = vars.secrets;
@@ -205,6 +209,7 @@ pub fn load(
         secrets: secrets.into_iter().map(Secret::new).collect(),
         placeholders,
         outputs: evaluated.outputs,
+        moved,
     })
 }
 

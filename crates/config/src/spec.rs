@@ -35,6 +35,16 @@ pub struct OutputSpec {
     pub description: Option<String>,
 }
 
+/// A `moved` block: the state's objects at `from` (an address, or a block whose
+/// resources all move) are recorded at `to` before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The old address, as written (`tenant.app["old"]`).
+    pub from: String,
+    /// The new address.
+    pub to: String,
+}
+
 /// Provider keys of Docker engines start with this.
 pub(crate) const DOCKER_PREFIX: &str = "docker.";
 

@@ -25,6 +25,6 @@ pub use diff::{
 pub use focus::{Focus, FocusError, REPLACE_REQUESTED};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
-    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, PlannedSafeguard,
+    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Moved, Plan, PlannedSafeguard,
     ResourceChange, Summary, REDACTED,
 };

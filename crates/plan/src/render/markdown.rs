@@ -51,6 +51,25 @@ pub fn render_markdown(plan: &Plan, opts: &MarkdownOptions<'_>) -> Vec<String> {
     let mut blocks = Vec::new();
     warnings(&mut blocks, &plan, opts.partial);
     drift_section(&mut blocks, &plan);
+    if !plan.moved.is_empty() {
+        blocks.push(Block::heading(
+            "### Moved (`moved` blocks): nothing changes on the servers\n\n".to_string(),
+        ));
+        let mut text = String::new();
+        for m in &plan.moved {
+            let _ = writeln!(
+                text,
+                "- {} → {}",
+                code(m.from.as_str()),
+                code(m.to.as_str())
+            );
+        }
+        text.push('\n');
+        blocks.push(Block {
+            text,
+            keep_with_next: false,
+        });
+    }
     changes_section(&mut blocks, &plan);
     pack(
         &marker(opts.project),
@@ -93,10 +112,13 @@ fn result_line(plan: &Plan, partial: &Partial) -> String {
             "**No changes.** The live systems match the configuration.".to_string()
         }
     } else {
-        let counts = format!(
+        let mut counts = format!(
             "{} to add, {} to change, {} to destroy",
             s.add, s.change, s.destroy
         );
+        if !plan.moved.is_empty() {
+            let _ = write!(counts, ", {} to move", plan.moved.len());
+        }
         if partial.is_empty() {
             format!("**Plan: {counts}.**")
         } else {

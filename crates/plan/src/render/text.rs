@@ -76,6 +76,18 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push('\n');
     }
 
+    if !plan.moved.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            p.bold("Moved (`moved` blocks): recorded under a new address, nothing changes on the servers:")
+        );
+        for m in &plan.moved {
+            let _ = writeln!(out, "  # {} has moved to {}", m.from, m.to);
+        }
+        out.push('\n');
+    }
+
     let actionable: Vec<&ResourceChange> = plan.actionable().collect();
     if !actionable.is_empty() {
         let _ = writeln!(out, "terrace will perform the following actions:\n");
@@ -120,9 +132,14 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push_str(" The live systems match the configuration.\n");
     } else {
         let s = plan.summary();
+        let moved = if plan.moved.is_empty() {
+            String::new()
+        } else {
+            format!(", {} to move", plan.moved.len())
+        };
         let _ = writeln!(
             out,
-            "{} {} to add, {} to change, {} to destroy.",
+            "{} {} to add, {} to change, {} to destroy{moved}.",
             p.bold("Plan:"),
             s.add,
             s.change,
