@@ -513,7 +513,9 @@ async fn apply_session(
         show_bar: std::io::stderr().is_terminal(),
     };
     let dumps_before = list_dir(&s.backups);
+    let began = std::time::Instant::now();
     let report = executor.run(plan, &mut state, &mut lock).await?;
+    let took = began.elapsed().as_secs_f64();
     record_lineage(&s.dir, &s.backend, &state)?;
     for dump in list_dir(&s.backups).difference(&dumps_before) {
         // Volume copies are tar archives; database dumps are SQL.
@@ -527,7 +529,7 @@ async fn apply_session(
     println!();
     if report.ok() {
         println!(
-            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+            "Apply complete! Resources: {} added, {} changed, {} destroyed. Took {took:.1}s.",
             report.added, report.changed, report.destroyed
         );
         // What was reachable is applied and saved; the rest is an error.
@@ -539,7 +541,7 @@ async fn apply_session(
     } else {
         eprintln!(
             "Apply failed: {} step(s) failed, {} skipped because they depend on a failed step. \
-             Done so far: {} added, {} changed, {} destroyed (saved in the state).",
+             Done so far: {} added, {} changed, {} destroyed (saved in the state), in {took:.1}s.",
             report.failed.len(),
             report.skipped.len(),
             report.added,

@@ -63,6 +63,12 @@ fn target_applies_only_the_target_and_its_dependencies_and_replace_is_requested(
         ])
         .expect_code(0);
     assert!(apply.stdout.contains("3 added"), "{}", apply.stdout);
+    // The summary says how long the apply took.
+    assert!(
+        apply.stdout.contains("0 destroyed. Took "),
+        "{}",
+        apply.stdout
+    );
     assert!(block_on(exists(&a)));
     assert!(!block_on(exists(&b)), "b was not targeted");
 
