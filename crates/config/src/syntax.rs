@@ -118,7 +118,7 @@ static MOVED: BlockSchema<'static> = BlockSchema {
     kind: "moved",
     min_labels: 0,
     max_labels: 0,
-    label_hint: "moved { from = tenant.app[\"old\"]  to = tenant.app[\"new\"] }",
+    label_hint: "moved { ... }",
     attrs: Some(&["from", "to"]),
     required: &["from", "to"],
     blocks: &[],
@@ -265,7 +265,7 @@ pub(crate) enum TopLevel {
     Variable,
     /// `locals { ... }`.
     Locals,
-    /// `moved { from = ADDR  to = ADDR }`.
+    /// `moved { from = ADDR, to = ADDR }` (one attribute a line).
     Moved,
     /// A labelled block of a kind from the registry.
     Block(Kind),
