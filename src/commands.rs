@@ -528,10 +528,17 @@ async fn apply_session(
     s.learn_secrets(&state);
     println!();
     if report.ok() {
-        println!(
-            "Apply complete! Resources: {} added, {} changed, {} destroyed. Took {took:.1}s.",
-            report.added, report.changed, report.destroyed
-        );
+        if destroy {
+            println!(
+                "Destroy complete! Resources: {} destroyed. Took {took:.1}s.",
+                report.destroyed
+            );
+        } else {
+            println!(
+                "Apply complete! Resources: {} added, {} changed, {} destroyed. Took {took:.1}s.",
+                report.added, report.changed, report.destroyed
+            );
+        }
         // What was reachable is applied and saved; the rest is an error.
         Ok(if planned.report_unreachable() {
             ExitCode::FAILURE

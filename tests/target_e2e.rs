@@ -125,6 +125,13 @@ fn target_applies_only_the_target_and_its_dependencies_and_replace_is_requested(
     p.terrace(&["apply", planfile, "--target", &grant])
         .expect_code(1);
 
-    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    let destroyed = p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(
+        destroyed
+            .stdout
+            .contains("Destroy complete! Resources: 6 destroyed."),
+        "{}",
+        destroyed.stdout
+    );
     assert!(!block_on(exists(&a)));
 }

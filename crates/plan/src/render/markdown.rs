@@ -458,6 +458,9 @@ fn group_summary(changes: &[&ResourceChange]) -> String {
 /// and each multi-line text attribute (file content) as a diff of its own.
 fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
     let (sym, verb) = match c.action {
+        Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
+            ("+", "will be adopted".to_string())
+        }
         Action::Create => ("+", "will be created".to_string()),
         Action::Update => ("~", "will be updated in place".to_string()),
         Action::Replace => ("-/+", "must be replaced".to_string()),

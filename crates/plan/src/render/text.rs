@@ -159,6 +159,9 @@ fn render_change(
     safeguard: Option<&terrace_provider::Safeguard>,
 ) {
     let header = match c.action {
+        Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
+            "will be adopted".to_string()
+        }
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => match &c.prior_provider {
