@@ -1,6 +1,7 @@
 //! The README's HCL snippets are what users copy first: each ```hcl block must pass
-//! `terrace validate` as written, in `terrace fmt`'s layout, with no variable values (validate's placeholders),
-//! so a snippet that does not parse or references something it does not declare fails CI.
+//! `terrace validate` as written, with no variable values (validate's placeholders), and
+//! be in `terrace fmt`'s layout, so a snippet that does not parse, references something
+//! it does not declare or would be reformatted fails CI.
 
 use std::process::Command;
 
