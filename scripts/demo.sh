@@ -6,6 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 example=${1:-examples/shared-postgres}
+state=target/demo-$(basename "$example").state.json
+cat <<EOF
+== What this demo does to this machine
+- installs (apt-get, if missing) and starts MariaDB, PostgreSQL and Redis on 127.0.0.1,
+  each with a 'terrace_admin' account whose password is a DEVELOPMENT default
+  (see target/services.env; set TERRACE_DEV_*_PASSWORD before the first run to change it);
+- for examples with containers: a local Docker engine and locally built images;
+- applies $example, with its state in $state.
+Undo the apply with:
+  source target/services.env && target/release/terrace -C $example --state $state destroy
+EOF
 bash scripts/services.sh
 # shellcheck disable=SC1091
 source target/services.env
@@ -17,7 +28,6 @@ if grep -q 'container {' "$example"/*.hcl; then
 fi
 cargo build --release --locked --quiet
 terrace=target/release/terrace
-state=target/demo-$(basename "$example").state.json
 
 echo "== terrace plan ($example)"
 "$terrace" -C "$example" --state "$state" plan

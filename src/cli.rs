@@ -78,6 +78,31 @@ impl RenderArgs {
     }
 }
 
+/// `--target` and `--replace`, shared by `plan` and `apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FocusArgs {
+    /// Plan (or apply) only ADDR and what it depends on; repeatable. ADDR may be a
+    /// block (`tenant.app["x"]`: all its resources) or one resource
+    /// (`tenant.app["x"].database`). The result is partial: other changes may be pending.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+
+    /// Replace ADDR (destroy and create it again) even if nothing changed, e.g. a
+    /// container whose data is in a volume; repeatable. Shown as "(requested)".
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
+}
+
+impl FocusArgs {
+    /// As the planner takes it.
+    pub fn focus(&self) -> terrace_plan::Focus {
+        terrace_plan::Focus {
+            targets: self.target.clone(),
+            replace: self.replace.clone(),
+        }
+    }
+}
+
 /// Flags shared by `apply` and `destroy`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
@@ -94,6 +119,10 @@ pub struct ApplyArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration for errors without contacting any server.
+    ///
+    /// Needs no secrets: a variable without a value (no default, --var, --var-file or
+    /// TERRACE_VAR_NAME) is checked with a placeholder of its type ("placeholder", 1,
+    /// false, empty list or map), and named in the output.
     Validate {
         #[command(flatten)]
         vars: VarArgs,
@@ -113,6 +142,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         render: RenderArgs,
+        #[command(flatten)]
+        focus: FocusArgs,
     },
     /// Report what changed outside terrace since the last apply, and nothing else
     /// (read-only: writes neither servers nor the state). For scheduled drift checks.
@@ -172,6 +203,8 @@ pub enum Command {
         vars: VarArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        #[command(flatten)]
+        focus: FocusArgs,
     },
     /// Destroy everything recorded in the state, except shared services (see --include-services).
     Destroy {
@@ -198,10 +231,68 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
-    /// Print the resource dependency graph in Graphviz DOT.
+    /// Print the resource dependency graph (Graphviz DOT, or Mermaid for pull requests).
+    ///
+    /// An edge A -> B means A depends on B (B is created first, destroyed last).
+    /// `terrace graph | dot -Tsvg > graph.svg` draws it; `--format mermaid` prints a
+    /// flowchart that GitHub and GitLab render inside a ```mermaid block.
     Graph {
         #[command(flatten)]
         vars: VarArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print the values of the configuration's `output` blocks (e.g. a tenant's database
+    /// URL for an app terrace does not run), taking generated values from the state.
+    ///
+    /// Without NAME: every output, sensitive ones shown as <sensitive>. With NAME: that
+    /// output's value, sensitive or not. A value that depends on something not applied
+    /// yet is "(known after apply)" (with NAME: an error). Outputs are never part of a plan.
+    Output {
+        /// The output to print.
+        name: Option<String>,
+        /// Print JSON: with NAME its value; without, every output as
+        /// {"NAME": {"value": ..., "sensitive": false}} (sensitive values left out).
+        #[arg(long)]
+        json: bool,
+        /// With NAME: print a string, number or bool as it is, without quotes or a
+        /// final newline, for `$(terrace output -raw db_url)`-style use.
+        #[arg(long, conflicts_with = "json", requires = "name")]
+        raw: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite the project's *.hcl files in the canonical layout, keeping comments.
+    ///
+    /// Two-space indentation, aligned `=` in runs of attributes, one space around block
+    /// labels, at most one blank line; expressions stay as written. Prints the files it
+    /// changed. With --check nothing is written and the exit status is 3 when a file
+    /// would change (for CI), 0 otherwise.
+    Fmt {
+        /// Write nothing; exit 3 if any file is not formatted, naming it.
+        #[arg(long)]
+        check: bool,
+        /// Print a unified diff of each change.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print terrace's version and the versions of the formats it reads and writes
+    /// (state, saved plans, plan and drift JSON).
+    Version {
+        /// As a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script for bash, zsh or fish (also elvish, powershell).
+    ///
+    /// bash: `terrace completions bash > /etc/bash_completion.d/terrace`;
+    /// zsh: `terrace completions zsh > "${fpath[1]}/_terrace"`;
+    /// fish: `terrace completions fish > ~/.config/fish/completions/terrace.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Remove a state lock whose holder is gone (state on shared storage), naming it.
     ///
@@ -212,6 +303,15 @@ pub enum Command {
         /// The lock ID from the "state is locked" error.
         lock_id: String,
     },
+}
+
+/// `terrace graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 /// `terrace state ...`
@@ -257,4 +357,126 @@ pub enum StateCommand {
         #[arg(long, value_name = "URL|FILE")]
         to: String,
     },
+    /// Give recorded objects a new address without touching them, e.g. after renaming a
+    /// tenant's key, so that the next plan does not destroy and create them again.
+    ///
+    /// OLD is a resource address or a block (`'tenant.app["old"]'`: every resource under
+    /// it moves to the same place under NEW). Refused, with nothing changed, if a
+    /// destination is already in the state.
+    Mv {
+        /// The current address (or block).
+        old: String,
+        /// The new address (or block).
+        new: String,
+        /// Print what would move, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The command line with Terraform's single-dash spellings of long options (`-var`,
+/// `-var-file=F`, `-auto-approve`, `-target=ADDR`, ...) turned into terrace's
+/// (`--var`, ...), so that muscle memory works. Only a whole argument naming a known
+/// long option is rewritten (short options such as `-C` and values are left alone),
+/// and nothing after `--`.
+pub fn terraform_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory as _;
+
+    fn longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for a in cmd.get_arguments() {
+            out.extend(a.get_long().map(str::to_string));
+        }
+        for sub in cmd.get_subcommands() {
+            longs(sub, out);
+        }
+    }
+    let mut known = std::collections::BTreeSet::new();
+    longs(&Cli::command(), &mut known);
+    let mut rest_is_positional = false;
+    args.into_iter()
+        .map(|arg| {
+            if rest_is_positional {
+                return arg;
+            }
+            let Some(s) = arg.to_str() else { return arg };
+            if s == "--" {
+                rest_is_positional = true;
+                return arg;
+            }
+            match s.strip_prefix('-') {
+                Some(name) if !name.starts_with('-') && name.len() > 1 => {
+                    let option = name.split_once('=').map_or(name, |(n, _)| n);
+                    if known.contains(option) {
+                        return format!("-{s}").into();
+                    }
+                    arg
+                }
+                _ => arg,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        terraform_spellings(args.iter().map(|a| a.into()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn terraform_single_dash_options_are_accepted() {
+        assert_eq!(
+            rewrite(&[
+                "terrace",
+                "-C",
+                "dir",
+                "plan",
+                "-var",
+                "a=-1",
+                "-var-file=x.tfvars",
+                "-target=db",
+                "-detailed-exitcode",
+                "-x",
+                "-",
+                "--json",
+                "--",
+                "-var"
+            ]),
+            [
+                "terrace",
+                "-C",
+                "dir",
+                "plan",
+                "--var",
+                "a=-1",
+                "--var-file=x.tfvars",
+                "--target=db",
+                "--detailed-exitcode",
+                "-x",
+                "-",
+                "--json",
+                "--",
+                "-var"
+            ]
+        );
+        let cli = Cli::try_parse_from(rewrite(&[
+            "terrace",
+            "apply",
+            "-auto-approve",
+            "-var",
+            "a=b",
+        ]))
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Apply { ref apply, ref vars, .. }
+            if apply.auto_approve && vars.vars == ["a=b"])
+        );
+    }
 }

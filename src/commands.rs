@@ -33,8 +33,10 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             detailed_exitcode,
             json,
             render,
+            focus,
         } => {
             let mut s = Session::load(&cli, vars)?;
+            s.focus = focus.focus();
             let format = Format::of(&cli, *json, render);
             let result = plan_cmd(&mut s, out.as_deref(), *detailed_exitcode, &format).await;
             s.providers.close().await;
@@ -62,6 +64,13 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         } => show_cmd(plan_file, &Format::of(&cli, *json, render)),
         Command::Apply {
             refresh_only: true,
+            focus,
+            ..
+        } if !focus.focus().is_empty() => {
+            miette::bail!("--target and --replace do not apply to --refresh-only")
+        }
+        Command::Apply {
+            refresh_only: true,
             vars,
             apply,
             ..
@@ -70,8 +79,18 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             plan_file,
             vars,
             apply,
+            focus,
             ..
-        } => apply_cmd(&cli, vars, apply, plan_file.as_deref(), Goal::Converge).await,
+        } => {
+            if plan_file.is_some() && !focus.focus().is_empty() {
+                miette::bail!(
+                    help = "give --target and --replace to `terrace plan --out`; the saved plan records them",
+                    "--target and --replace cannot be given with a saved plan"
+                );
+            }
+            let goal = Goal::Converge;
+            apply_cmd(&cli, vars, apply, plan_file.as_deref(), goal, focus.focus()).await
+        }
         Command::Destroy {
             vars,
             apply,
@@ -80,16 +99,21 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
             let goal = Goal::Destroy {
                 include_services: *include_services,
             };
-            apply_cmd(&cli, vars, apply, None, goal).await
+            apply_cmd(&cli, vars, apply, None, goal, Default::default()).await
         }
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
         Command::ForceUnlock { lock_id } => force_unlock(&cli, lock_id),
-        Command::Graph { vars } => {
-            let s = Session::load(&cli, vars)?;
-            print!("{}", s.graph()?.to_dot());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Graph { vars, format } => crate::extra::graph(&cli, vars, *format),
+        Command::Output {
+            name,
+            json,
+            raw,
+            vars,
+        } => crate::extra::output(&cli, vars, name.as_deref(), *json, *raw),
+        Command::Fmt { check, diff } => crate::extra::fmt(&cli, *check, *diff),
+        Command::Version { json } => crate::extra::version(*json),
+        Command::Completions { shell } => crate::extra::completions(*shell),
     }
 }
 
@@ -109,6 +133,7 @@ async fn plan_cmd(
     } else {
         format.emit(plan, &partial_of(s, &state, &planned), VERSION, None)?;
     }
+    warn_targeted(s);
     check_capacity(s, plan, json).await?;
     // A partial plan is shown, but neither saved nor reported as success.
     if planned.report_unreachable() {
@@ -124,6 +149,7 @@ async fn plan_cmd(
             terrace_version: VERSION.to_string(),
             lineage,
             serial,
+            focus: s.focus.clone(),
             plan: plan.redacted(),
         }
         .write(path)?;
@@ -338,13 +364,23 @@ async fn check_capacity(s: &Session, plan: &terrace_plan::Plan, quiet: bool) -> 
 }
 
 fn validate(cli: &Cli, vars: &VarArgs) -> miette::Result<ExitCode> {
-    let s = Session::load(cli, vars)?;
+    // Like `terraform validate`: a lint job needs no secrets, so a required variable
+    // without a value is checked with a placeholder of its type.
+    let mut inputs = crate::session::var_inputs(vars)?;
+    inputs.placeholders = true;
+    let s = Session::load_inputs(cli, &inputs)?;
     s.graph()?;
     println!(
         "The configuration is valid: {} resources across {} services.",
         s.project.resources.len(),
         s.project.services.len()
     );
+    if !s.project.placeholders.is_empty() {
+        println!(
+            "Variables without a value were checked with a placeholder of their type: {}.",
+            s.project.placeholders.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -363,9 +399,14 @@ async fn apply_cmd(
     args: &ApplyArgs,
     plan_file: Option<&std::path::Path>,
     goal: Goal,
+    focus: terrace_plan::Focus,
 ) -> miette::Result<ExitCode> {
     let saved = plan_file.map(SavedPlan::read).transpose()?;
     let mut s = Session::load(cli, vars)?;
+    s.focus = match &saved {
+        Some(saved) => saved.focus.clone(),
+        None => focus,
+    };
     let result = apply_session(&mut s, args, saved.as_ref(), goal).await;
     s.providers.close().await;
     result
@@ -404,6 +445,7 @@ async fn apply_session(
         }
     }
     print!("{text}");
+    warn_targeted(s);
     check_capacity(s, plan, false).await?;
     if planned.kept > 0 {
         println!(
@@ -459,6 +501,11 @@ async fn apply_session(
     }
 
     println!();
+    if !plan.moved.is_empty() {
+        // The new addresses first: every journal record of this apply uses them.
+        lock.write(&mut state).map_err(miette::Report::new)?;
+        println!("Moved {} object(s) in the state.", plan.moved.len());
+    }
     let executor = Executor {
         providers: &s.providers,
         parallelism: usize::from(args.parallelism),
@@ -466,7 +513,9 @@ async fn apply_session(
         show_bar: std::io::stderr().is_terminal(),
     };
     let dumps_before = list_dir(&s.backups);
+    let began = std::time::Instant::now();
     let report = executor.run(plan, &mut state, &mut lock).await?;
+    let took = began.elapsed().as_secs_f64();
     record_lineage(&s.dir, &s.backend, &state)?;
     for dump in list_dir(&s.backups).difference(&dumps_before) {
         // Volume copies are tar archives; database dumps are SQL.
@@ -479,10 +528,17 @@ async fn apply_session(
     s.learn_secrets(&state);
     println!();
     if report.ok() {
-        println!(
-            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
-            report.added, report.changed, report.destroyed
-        );
+        if destroy {
+            println!(
+                "Destroy complete! Resources: {} destroyed. Took {took:.1}s.",
+                report.destroyed
+            );
+        } else {
+            println!(
+                "Apply complete! Resources: {} added, {} changed, {} destroyed. Took {took:.1}s.",
+                report.added, report.changed, report.destroyed
+            );
+        }
         // What was reachable is applied and saved; the rest is an error.
         Ok(if planned.report_unreachable() {
             ExitCode::FAILURE
@@ -492,7 +548,7 @@ async fn apply_session(
     } else {
         eprintln!(
             "Apply failed: {} step(s) failed, {} skipped because they depend on a failed step. \
-             Done so far: {} added, {} changed, {} destroyed (saved in the state).",
+             Done so far: {} added, {} changed, {} destroyed (saved in the state), in {took:.1}s.",
             report.failed.len(),
             report.skipped.len(),
             report.added,
@@ -507,6 +563,18 @@ async fn apply_session(
         }
         planned.report_unreachable();
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Says that a targeted plan is partial (on stderr, so JSON on stdout stays clean).
+fn warn_targeted(s: &Session) {
+    if !s.focus.targets.is_empty() {
+        eprintln!(
+            "\nWarning: resource targeting is in effect: only {} and what they depend on were \
+             planned, so other changes may be pending. Use --target for exceptions (a \
+             mistake to fix, an urgent change), then run `terrace plan` without it.",
+            s.focus.targets.join(", ")
+        );
     }
 }
 
@@ -646,6 +714,9 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             let sensitive = r.sensitive_attributes.iter().cloned().collect();
             terrace_plan::redact_attrs(&mut shown.attributes, &sensitive);
             println!("{}", serde_json::to_string_pretty(&shown).expect("json"));
+        }
+        StateCommand::Mv { old, new, dry_run } => {
+            return crate::extra::state_mv(cli, old, new, *dry_run);
         }
         StateCommand::Rm { addresses } => {
             let mut lock = backend.lock("state rm").map_err(miette::Report::new)?;

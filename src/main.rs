@@ -7,6 +7,7 @@ mod capacity;
 mod cli;
 mod commands;
 mod drift;
+mod extra;
 mod output;
 mod planfile;
 mod providers;
@@ -34,7 +35,7 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
     let stderr_color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     miette::set_hook(Box::new(move |_| {

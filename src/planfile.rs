@@ -40,6 +40,9 @@ pub struct SavedPlan {
     /// `show` renders the same comment on any machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// `--target` / `--replace` the plan was made with: `apply FILE` plans the same way.
+    #[serde(default, skip_serializing_if = "terrace_plan::Focus::is_empty")]
+    pub focus: terrace_plan::Focus,
     /// The plan, redacted.
     pub plan: Plan,
 }

@@ -42,6 +42,11 @@ pub struct Session {
     pub backups: PathBuf,
     /// The project directory.
     pub dir: PathBuf,
+    /// `--target` / `--replace` for the next converging plan (none: the whole plan).
+    pub focus: terrace_plan::Focus,
+    /// What the configuration's `moved` blocks renamed in the state this session read
+    /// (in memory; an apply saves it), shown in the plan.
+    pub moved: Vec<terrace_plan::Moved>,
 }
 
 /// The state backend selected by the global flags (`--state`, `--backend`) or
@@ -176,7 +181,13 @@ impl Session {
     /// Loads and validates the configuration. Config errors come back as one miette
     /// report pointing at file, line and column.
     pub fn load(cli: &Cli, vars: &VarArgs) -> miette::Result<Session> {
-        let inputs = var_inputs(vars)?;
+        Session::load_inputs(cli, &var_inputs(vars)?)
+    }
+
+    /// [`Session::load`] with variable inputs already gathered (`validate` sets
+    /// [`VarInputs::placeholders`]).
+    pub fn load_inputs(cli: &Cli, inputs: &VarInputs) -> miette::Result<Session> {
+        let inputs = inputs.clone();
         let mut project = terrace_config::load_dir(&cli.dir, &inputs, &providers::schema)
             .map_err(miette::Report::new)?;
         // Before anything else can fail and print a message.
@@ -204,6 +215,8 @@ impl Session {
             redactor,
             color: use_color(cli.no_color),
             project,
+            focus: terrace_plan::Focus::default(),
+            moved: Vec::new(),
         })
     }
 
@@ -211,8 +224,9 @@ impl Session {
     /// so that nothing recorded as sensitive can be printed by accident. Refuses a state
     /// that is not the one this project last used (see [`check_lineage`]).
     pub fn read_state(&mut self) -> miette::Result<State> {
-        let state = load_state(&self.backend)?;
+        let mut state = load_state(&self.backend)?;
         check_lineage(&self.dir, &self.backend, &state)?;
+        self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
     }
@@ -221,11 +235,36 @@ impl Session {
     /// killed apply's journal is folded in, and the state's lineage is recorded as this
     /// project's.
     pub fn read_state_locked(&mut self, lock: &mut StateLock) -> miette::Result<State> {
-        let state = load_state_locked(lock)?;
+        let mut state = load_state_locked(lock)?;
         check_lineage(&self.dir, &self.backend, &state)?;
         record_lineage(&self.dir, &self.backend, &state)?;
+        self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
+    }
+
+    /// Renames in `state` (in memory) what the configuration's `moved` blocks move, and
+    /// records it in [`Session::moved`]. A move whose old address is not recorded was
+    /// made already (or never needed); one whose destination is already recorded is
+    /// left out with a warning, as both objects exist.
+    fn apply_moved_blocks(&mut self, state: &mut State) {
+        self.moved.clear();
+        for m in &self.project.moved {
+            let moves = crate::extra::planned_moves(state, &m.from, &m.to);
+            if let Some((from, to)) = crate::extra::taken(state, &moves) {
+                eprintln!(
+                    "warning: moved block: {from} stays where it is, as {to} is already in the \
+                     state; `terrace state rm` one of them, or remove the moved block"
+                );
+                continue;
+            }
+            crate::extra::rename(state, &moves);
+            self.moved.extend(
+                moves
+                    .into_iter()
+                    .map(|(from, to)| terrace_plan::Moved { from, to }),
+            );
+        }
     }
 
     /// Adds the sensitive values recorded in `state` to the redactor.
@@ -324,12 +363,25 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        // Before prevent_destroy: a requested replacement of a protected resource is
+        // refused like any other.
+        if goal == Goal::Converge {
+            self.focus.apply(&mut plan).map_err(|e| {
+                miette::miette!(
+                    help = "`terrace state list` and `terrace plan` show the addresses",
+                    "{e}"
+                )
+            })?;
+        }
         // A drift run applies nothing, so nothing it plans is refused.
         if goal != Goal::Refresh {
             terrace_plan::check_prevent_destroy(&plan, &self.project.resources)
                 .map_err(|e| miette::miette!("{e}"))?;
         }
         plan.unverified = refresh.unverified;
+        if goal == Goal::Converge {
+            plan.moved = self.moved.clone();
+        }
         // What a left-out resource depends on must outlive this run: a database volume
         // is not destroyed while the databases in it could not even be looked at.
         plan.changes.retain(|c| {
@@ -621,7 +673,7 @@ pub fn prior_resources(state: &State) -> Vec<PriorResource> {
         .collect()
 }
 
-fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
+pub(crate) fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
     let mut vars = Vec::new();
     for v in &args.vars {
         let Some((name, value)) = v.split_once('=') else {
@@ -638,5 +690,6 @@ fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
         env: std::env::vars()
             .filter(|(k, _)| k.starts_with("TERRACE_VAR_"))
             .collect(),
+        placeholders: false,
     })
 }

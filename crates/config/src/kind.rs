@@ -32,6 +32,7 @@ macro_rules! with_registry {
             Daemon => daemon, "daemon", "{ ... }", true, host("host_service", block = [], defaulted = ["name"]);
             FirewallRule => firewall_rule, "firewall rule", "{ ... }", true, host("host_firewall_rule", block = [], defaulted = []);
             Command => command, "command", "{ ... }", true, host("host_command", block = [], defaulted = []);
+            Output => output, "output", "{ value = ... }", false, composite(OUTPUT);
         }
     };
 }

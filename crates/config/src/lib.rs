@@ -32,12 +32,14 @@ use terrace_provider::{DesiredResource, ResourceSchema, Secret};
 mod diagnostics;
 mod driver;
 mod expr;
+mod format;
 mod functions;
 mod graph;
 mod kind;
 mod kinds;
 mod lifecycle;
 mod model;
+mod moved;
 mod read;
 mod refs;
 mod resolve;
@@ -50,9 +52,11 @@ mod validate;
 mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
+pub use format::{format_hcl, FormatError};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
-    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint, VarInputs,
+    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec, SqlEndpoint,
+    VarInputs,
 };
 pub use variables::ENV_PREFIX;
 
@@ -71,6 +75,14 @@ pub struct Project {
     /// Every sensitive value known at load time (sensitive variables' strings, admin
     /// and database passwords), so that callers can scrub them from any output.
     pub secrets: Vec<Secret>,
+    /// Variables that had no value and were given a placeholder of their type
+    /// ([`VarInputs::placeholders`]): checks that depend on their values were made with
+    /// the placeholder only.
+    pub placeholders: Vec<String>,
+    /// `output` blocks, by name.
+    pub outputs: BTreeMap<String, OutputSpec>,
+    /// `moved` blocks, in file order: state addresses to rename before planning.
+    pub moved: Vec<Moved>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -174,7 +186,9 @@ pub fn load(
     let evaluated = driver::run(env, &plan, base, &mut errors);
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
+    let moved = moved::collect(&decls, &mut errors);
 
+    let placeholders = vars.placeholders.clone();
     let mut secrets: Vec<String> = vars.secrets;
     secrets.extend(evaluated.secrets.iter().cloned());
     secrets.sort();
@@ -193,6 +207,9 @@ pub fn load(
         docker_engines,
         resources,
         secrets: secrets.into_iter().map(Secret::new).collect(),
+        placeholders,
+        outputs: evaluated.outputs,
+        moved,
     })
 }
 

@@ -55,6 +55,8 @@ pub(crate) struct Evaluated {
     /// Files, packages, services, firewall rules and commands on SSH hosts.
     pub host_resources: Vec<HostItem>,
     pub secrets: Vec<String>,
+    /// `output` blocks, by label.
+    pub outputs: BTreeMap<String, crate::spec::OutputSpec>,
 }
 
 /// The provider key of the Docker engine on `host` (the local engine without one).

@@ -16,6 +16,33 @@ pub struct VarInputs {
     /// Environment variables; only `TERRACE_VAR_<name>` entries are used (the caller
     /// passes `std::env::vars()`, filtered or not).
     pub env: Vec<(String, String)>,
+    /// `terrace validate` without values: a required variable with no value gets a
+    /// placeholder of its type (see [`crate::Project::placeholders`]) instead of being an
+    /// error, so a lint job needs no secrets.
+    pub placeholders: bool,
+}
+
+/// An `output` block: a value for tools and people outside terrace (`terrace output`),
+/// never part of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// The value. Strings may hold markers for values known only after apply
+    /// (`terrace_provider::refs`), which the binary fills from the state.
+    pub value: serde_json::Value,
+    /// Shown only when asked for by name.
+    pub sensitive: bool,
+    /// `description`, if set.
+    pub description: Option<String>,
+}
+
+/// A `moved` block: the state's objects at `from` (an address, or a block whose
+/// resources all move) are recorded at `to` before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The old address, as written (`tenant.app["old"]`).
+    pub from: String,
+    /// The new address.
+    pub to: String,
 }
 
 /// Provider keys of Docker engines start with this.

@@ -114,6 +114,15 @@ static LOCALS: BlockSchema<'static> = BlockSchema {
     required: &[],
     blocks: &[],
 };
+static MOVED: BlockSchema<'static> = BlockSchema {
+    kind: "moved",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "moved { ... }",
+    attrs: Some(&["from", "to"]),
+    required: &["from", "to"],
+    blocks: &[],
+};
 static HOST: BlockSchema<'static> = BlockSchema {
     kind: "host",
     min_labels: 1,
@@ -229,6 +238,15 @@ static TENANT: BlockSchema<'static> = BlockSchema {
     required: &[],
     blocks: &[&NESTED_DATABASE, &NESTED_REDIS, &NESTED_VOLUME, &APP],
 };
+static OUTPUT: BlockSchema<'static> = BlockSchema {
+    kind: "output",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "output \"name\" { value = ... }",
+    attrs: Some(&["value", "sensitive", "description"]),
+    required: &["value"],
+    blocks: &[],
+};
 static DATABASE: BlockSchema<'static> = BlockSchema {
     kind: "database",
     min_labels: 1,
@@ -247,6 +265,8 @@ pub(crate) enum TopLevel {
     Variable,
     /// `locals { ... }`.
     Locals,
+    /// `moved { from = ADDR, to = ADDR }` (one attribute a line).
+    Moved,
     /// A labelled block of a kind from the registry.
     Block(Kind),
 }
@@ -254,7 +274,7 @@ pub(crate) enum TopLevel {
 impl TopLevel {
     /// Every top-level block type, in the order help texts list them.
     fn all() -> impl Iterator<Item = TopLevel> + Clone {
-        [TopLevel::Variable, TopLevel::Locals]
+        [TopLevel::Variable, TopLevel::Locals, TopLevel::Moved]
             .into_iter()
             .chain(Kind::ALL.iter().map(|k| TopLevel::Block(*k)))
     }
@@ -264,6 +284,7 @@ impl TopLevel {
         match self {
             TopLevel::Variable => "variable",
             TopLevel::Locals => "locals",
+            TopLevel::Moved => "moved",
             TopLevel::Block(kind) => kind.keyword(),
         }
     }
@@ -373,6 +394,7 @@ impl TopSchemas {
         let fixed = match top {
             TopLevel::Variable => &VARIABLE,
             TopLevel::Locals => &LOCALS,
+            TopLevel::Moved => &MOVED,
             TopLevel::Block(kind) => match composite_schema(kind) {
                 Some(s) => s,
                 None => {
@@ -697,6 +719,8 @@ pub(crate) fn is_name(s: &str) -> bool {
 pub(crate) struct Decls {
     pub variables: BTreeMap<String, RawBlock>,
     pub locals: BTreeMap<String, RawAttr>,
+    /// `moved` blocks, in file order.
+    pub moved: Vec<RawBlock>,
     /// Labelled blocks by kind ([`Kind::index`]), then by label.
     blocks: [BTreeMap<String, RawBlock>; Kind::COUNT],
 }
@@ -733,6 +757,10 @@ impl Decls {
                             d.locals.insert(attr.key.clone(), attr);
                         }
                     }
+                    continue;
+                }
+                TopLevel::Moved => {
+                    d.moved.push(block);
                     continue;
                 }
                 TopLevel::Variable => (&mut d.variables, "variable"),

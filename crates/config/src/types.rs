@@ -79,6 +79,25 @@ pub(crate) fn parse(expr: &Expression) -> Option<VarType> {
     }
 }
 
+/// A stand-in value of type `ty` for a variable `validate` has no value for: a string
+/// that is a valid name everywhere, `1`, `false`, empty collections (so `for_each`
+/// over it makes no instances), objects of placeholders.
+pub(crate) fn placeholder(ty: Option<&VarType>) -> Value {
+    match ty {
+        None | Some(VarType::Any) | Some(VarType::String) => Value::from("placeholder"),
+        Some(VarType::Number) => Value::from(1),
+        Some(VarType::Bool) => Value::Bool(false),
+        Some(VarType::List(_)) | Some(VarType::Set(_)) => Value::Array(Vec::new()),
+        Some(VarType::Map(_)) => Value::Object(hcl::Map::new()),
+        Some(VarType::Object(fields)) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, t)| (k.clone(), placeholder(Some(t))))
+                .collect(),
+        ),
+    }
+}
+
 /// A short description of a value's type for messages ("a string", "a list").
 pub(crate) fn describe(v: &Value) -> &'static str {
     match v {

@@ -26,6 +26,8 @@ pub(crate) struct Variables {
     pub sensitive: BTreeSet<String>,
     /// String values of sensitive variables, for scrubbing output.
     pub secrets: Vec<String>,
+    /// Variables given a placeholder because they had no value (`VarInputs::placeholders`).
+    pub placeholders: Vec<String>,
 }
 
 struct Decl<'a> {
@@ -253,6 +255,12 @@ pub(crate) fn resolve(
                 }
                 out.values.insert(name.to_string(), v);
             }
+            None if inputs.placeholders => {
+                // Not a secret: the placeholder is never anyone's value.
+                out.values
+                    .insert(name.to_string(), types::placeholder(d.ty.as_ref()));
+                out.placeholders.push(name.to_string());
+            }
             None => errors.push(
                 ConfigError::new(ErrorKind::MissingVariable, format!("no value for variable \"{name}\""))
                     .at(d.block.name_loc(), "declared here without a default")
@@ -297,8 +305,9 @@ fn check(
     })
 }
 
-/// A value given as text (`--var`, environment): raw text for string and untyped
-/// variables, an HCL expression otherwise.
+/// A value given as text (`--var`, environment): raw text for string variables, an HCL
+/// expression for typed ones; for an untyped variable, text that starts like a list or
+/// an object (`[`, `{`) and evaluates as one is that value, anything else the text.
 fn from_text(
     name: &str,
     ty: &Option<VarType>,
@@ -307,6 +316,13 @@ fn from_text(
     origin: &str,
 ) -> Result<Value, ConfigError> {
     match ty {
+        None if raw.trim_start().starts_with(['[', '{']) => {
+            let parsed = hcl::edit::parser::parse_expr(raw)
+                .ok()
+                .and_then(|e| hcl::Expression::from(e).evaluate(ctx).ok())
+                .filter(|v| matches!(v, Value::Array(_) | Value::Object(_)));
+            Ok(parsed.unwrap_or_else(|| Value::from(raw)))
+        }
         None | Some(VarType::String) => Ok(Value::from(raw)),
         Some(t) => {
             let parsed = hcl::edit::parser::parse_expr(raw)

@@ -406,7 +406,8 @@ fn unknown_references_of_every_kind() {
                 ·         ╰── not a known reference
              17 │   p = each.key
                 ╰────
-              help: references start with "var", "local", "host", "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule" or "command", e.g. var.example
+              help: references start with "var", "local", "host", "service", "tenant", "database", "image", "network", "volume", "file", "package", "daemon", "firewall_rule", "command" or "output", e.g.
+                    var.example
 
             Error: terrace::config::unknown_reference
 

@@ -31,6 +31,10 @@ pub struct PriorResource {
     pub pending: bool,
 }
 
+/// The note on the create of an object of an adoptable type (`adopt_existing`) that
+/// exists already: apply records it, and renderers word it as adopted.
+pub const ADOPT_EXISTING_NOTE: &str = "it exists already; apply adopts it";
+
 /// The note on the change of a pending resource that exists.
 pub const ADOPT_PENDING_NOTE: &str =
     "an earlier apply stopped while creating it; apply adopts the object it created";
@@ -183,7 +187,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let Some(p) = prior.get(address) else {
             if let Some(Observed::Present(live)) = observed {
                 if schema.adopt_existing {
-                    let note = "it exists already; apply adopts it".to_string();
+                    let note = ADOPT_EXISTING_NOTE.to_string();
                     let mut c = create(d, schema, sensitive, Some(note));
                     c.before = Some(live.clone());
                     out.changes.push(c);

@@ -144,6 +144,49 @@ impl ResourceGraph {
         out.push_str("}\n");
         out
     }
+
+    /// The graph as a Mermaid flowchart, which GitHub and GitLab render in comments and
+    /// markdown files: nodes get plain ids (`n0`, `n1`, ... in address order) and the
+    /// address as a quoted label, escaped as Mermaid entities.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart RL\n");
+        let ids: BTreeMap<&Address, String> = self
+            .index
+            .keys()
+            .enumerate()
+            .map(|(i, a)| (a, format!("n{i}")))
+            .collect();
+        for (addr, id) in &ids {
+            let _ = writeln!(out, "  {id}[\"{}\"]", mermaid_escape(addr.as_str()));
+        }
+        let mut edges: Vec<(&Address, &Address)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .map(|(a, b)| (&self.graph[a], &self.graph[b]))
+            .collect();
+        edges.sort();
+        for (a, b) in edges {
+            let _ = writeln!(out, "  {} --> {}", ids[a], ids[b]);
+        }
+        out
+    }
+}
+
+/// A label safe inside Mermaid's `["..."]`: quotes, `#` and angle brackets (which
+/// Mermaid would read as entities or HTML) as entity codes.
+fn mermaid_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '#' => out.push_str("#35;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn dot_quote(s: &str) -> String {

@@ -13,16 +13,18 @@
 
 mod diff;
 pub mod drift;
+pub mod focus;
 pub mod graph;
 mod model;
 pub mod render;
 
 pub use diff::{
-    check_prevent_destroy, plan, PlanError, PlanInput, PriorResource, Refused, ADOPT_PENDING_NOTE,
-    CREATE_PENDING_NOTE, DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
+    check_prevent_destroy, plan, PlanError, PlanInput, PriorResource, Refused, ADOPT_EXISTING_NOTE,
+    ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE, DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
 };
+pub use focus::{Focus, FocusError, REPLACE_REQUESTED};
 pub use graph::{GraphError, ResourceGraph};
 pub use model::{
-    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Plan, PlannedSafeguard,
+    redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Moved, Plan, PlannedSafeguard,
     ResourceChange, Summary, REDACTED,
 };

@@ -161,6 +161,20 @@ pub struct Plan {
     /// read): the plan lists it and never claims that everything matches.
     #[serde(default)]
     pub unverified: Vec<String>,
+    /// Objects recorded under a new address (`moved` blocks): nothing changes on any
+    /// server, the state follows the configuration. Filled in by the caller, which
+    /// renames them in the state before planning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<Moved>,
+}
+
+/// A recorded object that a `moved` block gives a new address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    /// The address it was recorded under.
+    pub from: Address,
+    /// Its address from now on.
+    pub to: Address,
 }
 
 impl Plan {
@@ -169,9 +183,10 @@ impl Plan {
         self.changes.iter().filter(|c| c.action != Action::NoOp)
     }
 
-    /// True when applying would change nothing and nothing blocks it.
+    /// True when applying would change nothing (not even an address in the state) and
+    /// nothing blocks it.
     pub fn is_empty(&self) -> bool {
-        self.actionable().next().is_none() && self.conflicts.is_empty()
+        self.actionable().next().is_none() && self.conflicts.is_empty() && self.moved.is_empty()
     }
 
     /// Counts for the `Plan: X to add, Y to change, Z to destroy.` line.

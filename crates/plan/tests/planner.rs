@@ -592,6 +592,7 @@ fn existing_object_of_an_adoptable_type_is_adopted_not_a_conflict() {
     assert_eq!(p.changes[0].action, Action::Create);
     let t = text(&p);
     assert!(t.contains("# (it exists already; apply adopts it)"), "{t}");
+    assert!(t.contains("# pkg will be adopted"), "{t}");
 }
 
 #[test]

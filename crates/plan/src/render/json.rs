@@ -94,7 +94,7 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
         "has_drift": flags.has_drift,
         "has_conflicts": !plan.conflicts.is_empty(),
     });
-    json!({
+    let mut doc = json!({
         "format_version": JSON_FORMAT_VERSION,
         "terrace_version": terrace_version,
         "complete": partial.is_empty(),
@@ -108,5 +108,10 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
         "conflicts": plan.conflicts,
         "unverified": plan.unverified,
         "safeguards": plan.safeguards,
-    })
+    });
+    // Only when there are moves, so that documents without them keep their shape.
+    if !plan.moved.is_empty() {
+        doc["moved"] = json!(plan.moved);
+    }
+    doc
 }

@@ -51,6 +51,25 @@ pub fn render_markdown(plan: &Plan, opts: &MarkdownOptions<'_>) -> Vec<String> {
     let mut blocks = Vec::new();
     warnings(&mut blocks, &plan, opts.partial);
     drift_section(&mut blocks, &plan);
+    if !plan.moved.is_empty() {
+        blocks.push(Block::heading(
+            "### Moved (`moved` blocks): nothing changes on the servers\n\n".to_string(),
+        ));
+        let mut text = String::new();
+        for m in &plan.moved {
+            let _ = writeln!(
+                text,
+                "- {} → {}",
+                code(m.from.as_str()),
+                code(m.to.as_str())
+            );
+        }
+        text.push('\n');
+        blocks.push(Block {
+            text,
+            keep_with_next: false,
+        });
+    }
     changes_section(&mut blocks, &plan);
     pack(
         &marker(opts.project),
@@ -93,10 +112,13 @@ fn result_line(plan: &Plan, partial: &Partial) -> String {
             "**No changes.** The live systems match the configuration.".to_string()
         }
     } else {
-        let counts = format!(
+        let mut counts = format!(
             "{} to add, {} to change, {} to destroy",
             s.add, s.change, s.destroy
         );
+        if !plan.moved.is_empty() {
+            let _ = write!(counts, ", {} to move", plan.moved.len());
+        }
         if partial.is_empty() {
             format!("**Plan: {counts}.**")
         } else {
@@ -267,8 +289,21 @@ fn replace_reason(c: &ResourceChange) -> String {
     match &c.prior_provider {
         Some(from) => format!("it moves from {} to {}", code(&from.0), code(&c.provider.0)),
         None => {
-            let names: Vec<String> = c.replace_because.iter().map(|n| code(n)).collect();
-            format!("{} cannot change in place", names.join(", "))
+            let requested = c
+                .replace_because
+                .iter()
+                .any(|b| b == crate::REPLACE_REQUESTED);
+            let names: Vec<String> = c
+                .replace_because
+                .iter()
+                .filter(|b| *b != crate::REPLACE_REQUESTED)
+                .map(|n| code(n))
+                .collect();
+            match (requested, names.is_empty()) {
+                (true, true) => "requested".to_string(),
+                (true, false) => format!("requested; {} cannot change in place", names.join(", ")),
+                _ => format!("{} cannot change in place", names.join(", ")),
+            }
         }
     }
 }
@@ -423,6 +458,9 @@ fn group_summary(changes: &[&ResourceChange]) -> String {
 /// and each multi-line text attribute (file content) as a diff of its own.
 fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
     let (sym, verb) = match c.action {
+        Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
+            ("+", "will be adopted".to_string())
+        }
         Action::Create => ("+", "will be created".to_string()),
         Action::Update => ("~", "will be updated in place".to_string()),
         Action::Replace => ("-/+", "must be replaced".to_string()),

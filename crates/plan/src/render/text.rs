@@ -75,6 +75,18 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push('\n');
     }
 
+    if !plan.moved.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            p.bold("Moved (`moved` blocks): recorded under a new address, nothing changes on the servers:")
+        );
+        for m in &plan.moved {
+            let _ = writeln!(out, "  # {} has moved to {}", m.from, m.to);
+        }
+        out.push('\n');
+    }
+
     let actionable: Vec<&ResourceChange> = plan.actionable().collect();
     if !actionable.is_empty() {
         let _ = writeln!(out, "terrace will perform the following actions:\n");
@@ -119,9 +131,14 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push_str(" The live systems match the configuration.\n");
     } else {
         let s = plan.summary();
+        let moved = if plan.moved.is_empty() {
+            String::new()
+        } else {
+            format!(", {} to move", plan.moved.len())
+        };
         let _ = writeln!(
             out,
-            "{} {} to add, {} to change, {} to destroy.",
+            "{} {} to add, {} to change, {} to destroy{moved}.",
             p.bold("Plan:"),
             s.add,
             s.change,
@@ -141,14 +158,32 @@ fn render_change(
     safeguard: Option<&terrace_provider::Safeguard>,
 ) {
     let header = match c.action {
+        Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
+            "will be adopted".to_string()
+        }
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => match &c.prior_provider {
             Some(from) => format!("must be replaced (it moves from {from} to {})", c.provider),
-            None => format!(
-                "must be replaced ({} cannot change in place)",
-                c.replace_because.join(", ")
-            ),
+            None => {
+                // `--replace`: asked for, whatever else forces it.
+                let (requested, forced): (Vec<&String>, Vec<&String>) = c
+                    .replace_because
+                    .iter()
+                    .partition(|b| *b == crate::REPLACE_REQUESTED);
+                let forced: Vec<&str> = forced.iter().map(|s| s.as_str()).collect();
+                match (requested.is_empty(), forced.is_empty()) {
+                    (false, true) => "must be replaced (requested)".to_string(),
+                    (false, false) => format!(
+                        "must be replaced (requested; {} cannot change in place)",
+                        forced.join(", ")
+                    ),
+                    _ => format!(
+                        "must be replaced ({} cannot change in place)",
+                        forced.join(", ")
+                    ),
+                }
+            }
         },
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => return,
