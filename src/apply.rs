@@ -242,51 +242,74 @@ impl Executor<'_> {
                     }
                 }
             }
-            let Some(joined) = tasks.join_next().await else {
+            let Some(first) = tasks.join_next().await else {
                 break;
             };
-            let (i, result, took) = match joined {
-                Ok(done) => done,
-                Err(e) => {
-                    abort.get_or_insert_with(|| miette::miette!("an apply task panicked: {e}"));
-                    continue;
+            // Every step that has finished by now is recorded with one journal write (one
+            // fsync): concurrent steps would otherwise queue behind each other's fsync.
+            // Dependents start only after their records are on disk.
+            let mut finished = Vec::new();
+            for joined in std::iter::once(first).chain(std::iter::from_fn(|| tasks.try_join_next()))
+            {
+                match joined {
+                    Ok(done) => finished.push(done),
+                    Err(e) => {
+                        abort.get_or_insert_with(|| miette::miette!("an apply task panicked: {e}"));
+                    }
                 }
-            };
-            let node = &nodes[i];
-            let address = &node.change.address;
-            bar.inc(1);
-            match result {
-                Ok(attrs) => {
-                    if let Err(e) = lock.append(state, &record(node, attrs)) {
-                        abort.get_or_insert_with(|| {
-                            miette::miette!(
-                                "{address} was applied but the state could not be saved: {e}"
-                            )
-                        });
-                    }
-                    match node.operation {
-                        Operation::Create => report.added += 1,
-                        Operation::Update => report.changed += 1,
-                        Operation::Delete => report.destroyed += 1,
-                    }
-                    say(
-                        bar,
-                        &format!(
-                            "{address}: {} complete after {:.1}s",
-                            verb(node.operation).1,
-                            took.as_secs_f64()
-                        ),
-                    );
-                    for &d in &dependents[i] {
-                        remaining[d] -= 1;
-                        if remaining[d] == 0 && !blocked[d] {
-                            ready.push_back(d);
+            }
+            let records: Vec<JournalRecord> = finished
+                .iter()
+                .filter_map(|(i, result, _)| {
+                    result
+                        .as_ref()
+                        .ok()
+                        .map(|attrs| record(&nodes[*i], attrs.clone()))
+                })
+                .collect();
+            if let Err(e) = lock.append_all(state, &records) {
+                let applied: Vec<&str> = finished
+                    .iter()
+                    .filter(|(_, result, _)| result.is_ok())
+                    .map(|(i, _, _)| nodes[*i].change.address.as_str())
+                    .collect();
+                abort.get_or_insert_with(|| {
+                    miette::miette!(
+                        "{} applied but the state could not be saved: {e}",
+                        applied.join(", ")
+                    )
+                });
+            }
+            for (i, result, took) in finished {
+                let node = &nodes[i];
+                let address = &node.change.address;
+                bar.inc(1);
+                match result {
+                    Ok(_) => {
+                        match node.operation {
+                            Operation::Create => report.added += 1,
+                            Operation::Update => report.changed += 1,
+                            Operation::Delete => report.destroyed += 1,
+                        }
+                        say(
+                            bar,
+                            &format!(
+                                "{address}: {} complete after {:.1}s",
+                                verb(node.operation).1,
+                                took.as_secs_f64()
+                            ),
+                        );
+                        for &d in &dependents[i] {
+                            remaining[d] -= 1;
+                            if remaining[d] == 0 && !blocked[d] {
+                                ready.push_back(d);
+                            }
                         }
                     }
-                }
-                Err(message) => {
-                    self.fail(node, message, bar, failed, report);
-                    block_dependents(i, &dependents, &mut blocked);
+                    Err(message) => {
+                        self.fail(node, message, bar, failed, report);
+                        block_dependents(i, &dependents, &mut blocked);
+                    }
                 }
             }
         }
