@@ -72,40 +72,22 @@ impl State<'_> {
     ) -> Option<Value> {
         let mut r = Reader::new(ctx);
         let service = block.attr("service").and_then(|attr| {
-            let v = r.value(attr)?;
-            let name = v
-                .as_object()
-                .and_then(|o| o.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match name.and_then(|n| self.out.services.get(&n)) {
-                Some(s) if s.engine.is_sql() => Some((s.name.clone(), s.engine)),
-                Some(s) => {
-                    r.errors.push(
-                        ConfigError::new(
-                            ErrorKind::InvalidValue,
-                            format!(
-                                "service \"{}\" has engine \"{}\", which has no databases",
-                                s.name, s.engine
-                            ),
-                        )
-                        .at(&attr.loc, "not a SQL service")
-                        .help("a database block needs a service with engine \"postgres\", \"mysql\" or \"mariadb\""),
-                    );
-                    None
-                }
-                None => {
-                    r.errors.push(wrong_type(
-                        attr,
-                        &attr.loc,
-                        "service",
-                        "a reference to a service block",
-                        &v,
-                        "service.pg",
-                    ));
-                    None
-                }
+            let s = self.service_ref(&mut r, attr, "service.pg")?;
+            if s.engine.is_sql() {
+                return Some((s.name.clone(), s.engine));
             }
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "service \"{}\" has engine \"{}\", which has no databases",
+                        s.name, s.engine
+                    ),
+                )
+                .at(&attr.loc, "not a SQL service")
+                .help("a database block needs a service with engine \"postgres\", \"mysql\" or \"mariadb\""),
+            );
+            None
         });
         let name = r.string(block, "name", "\"wp_app\"");
         let user = r.string(block, "user", "\"wp_app\"");
@@ -435,4 +417,34 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             lifecycle: Default::default(),
         },
     ]
+}
+
+impl State<'_> {
+    /// The service a block's `service` attribute refers to. Anything but a reference to
+    /// a service block is reported (with `example` in the hint) and gives `None`; the
+    /// caller checks that the service is of the right engine.
+    pub(super) fn service_ref(
+        &self,
+        r: &mut Reader,
+        attr: &RawAttr,
+        example: &str,
+    ) -> Option<&ServiceSpec> {
+        let v = r.value(attr)?;
+        let found = v
+            .as_object()
+            .and_then(|o| o.get("name"))
+            .and_then(Value::as_str)
+            .and_then(|n| self.out.services.get(n));
+        if found.is_none() {
+            r.errors.push(wrong_type(
+                attr,
+                &attr.loc,
+                "service",
+                "a reference to a service block",
+                &v,
+                example,
+            ));
+        }
+        found
+    }
 }

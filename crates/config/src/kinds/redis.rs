@@ -25,40 +25,22 @@ impl State<'_> {
         let (instance, default_user) = names;
         let mut r = Reader::new(ctx);
         let service = block.attr("service").and_then(|attr| {
-            let v = r.value(attr)?;
-            let name = v
-                .as_object()
-                .and_then(|o| o.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match name.and_then(|n| self.out.services.get(&n)) {
-                Some(s) if s.redis.is_some() => Some(s.clone()),
-                Some(s) => {
-                    r.errors.push(
-                        ConfigError::new(
-                            ErrorKind::InvalidValue,
-                            format!(
-                                "service \"{}\" is not a Redis server terrace administers",
-                                s.name
-                            ),
-                        )
-                        .at(&attr.loc, format!("engine \"{}\"", s.engine))
-                        .help("a redis block needs a service with engine \"redis\" and `endpoint` and `admin`, which terrace logs in with to manage ACL users"),
-                    );
-                    None
-                }
-                None => {
-                    r.errors.push(wrong_type(
-                        attr,
-                        &attr.loc,
-                        "service",
-                        "a reference to a service block",
-                        &v,
-                        "service.cache",
-                    ));
-                    None
-                }
+            let s = self.service_ref(&mut r, attr, "service.cache")?;
+            if s.redis.is_some() {
+                return Some(s.clone());
             }
+            r.errors.push(
+                ConfigError::new(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "service \"{}\" is not a Redis server terrace administers",
+                        s.name
+                    ),
+                )
+                .at(&attr.loc, format!("engine \"{}\"", s.engine))
+                .help("a redis block needs a service with engine \"redis\" and `endpoint` and `admin`, which terrace logs in with to manage ACL users"),
+            );
+            None
         });
         let prefix = r.string(block, "prefix", "\"wp_client:\"");
         let user = r.string(block, "user", "\"wp_client\"");
