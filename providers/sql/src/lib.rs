@@ -34,7 +34,8 @@ use tokio::sync::OnceCell;
 
 use access::{Excess, EXTRA_ACCESS};
 use password::{
-    Verdict, PASSWORD_CHANGED, PASSWORD_FINGERPRINT, PASSWORD_MATCHES, PASSWORD_STATUS,
+    Verdict, PASSWORDS_UNREADABLE, PASSWORD_CHANGED, PASSWORD_FINGERPRINT, PASSWORD_MATCHES,
+    PASSWORD_STATUS, PASSWORD_UNKNOWN,
 };
 
 pub use attrs::normalize_privileges;
@@ -166,9 +167,6 @@ pub struct SqlProvider {
     /// What the last observe could not verify, for the plan.
     unverified: Mutex<Vec<String>>,
 }
-
-/// Why a user's password was not checked: terrace does not know it (imported).
-const PASSWORD_UNKNOWN: &str = "unknown";
 
 /// An account in the catalogs: (user, lower-case host) on MariaDB, (role, "") on
 /// PostgreSQL.
@@ -642,7 +640,7 @@ impl SqlProvider {
                          were imported, and servers keep only a hash); set `password` in the \
                          configuration to the one in use, or to a new one to rotate it"
                     ),
-                    "unreadable" => format!(
+                    PASSWORDS_UNREADABLE => format!(
                         "passwords of {who} on {target}: the admin role may not read pg_authid \
                          (it is not a superuser), so a password changed by hand would go unseen"
                     ),

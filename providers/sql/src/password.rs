@@ -42,6 +42,11 @@ pub(crate) fn fingerprint(stored: &str) -> String {
     hex::encode(Sha256::digest(stored.as_bytes()))
 }
 
+/// Why a password was not checked: terrace does not know it (an imported user).
+pub(crate) const PASSWORD_UNKNOWN: &str = "unknown";
+/// Why a password was not checked: the admin may not read the stored verifiers.
+pub(crate) const PASSWORDS_UNREADABLE: &str = "unreadable";
+
 /// What comparing a known password with a server's stored hash found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {

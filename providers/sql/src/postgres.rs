@@ -232,7 +232,7 @@ pub(crate) fn password_verdict(
 ) -> Option<Verdict> {
     let r = snap.roles.get(role)?;
     if !snap.passwords_readable {
-        return Some(Verdict::Unknown("unreadable"));
+        return Some(Verdict::Unknown(crate::password::PASSWORDS_UNREADABLE));
     }
     let stored = r.password.as_deref();
     if stored.is_some_and(|v| Some(crate::password::fingerprint(v).as_str()) == fingerprint) {
