@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -65,6 +66,8 @@ pub struct RedisProvider {
     conn: OnceCell<MultiplexedConnection>,
     /// Users the last observe could not check the password of (imported).
     unverified: Mutex<Vec<String>>,
+    /// Commands sent so far; see [`RedisProvider::commands_sent`].
+    commands: AtomicU64,
 }
 
 impl fmt::Debug for RedisProvider {
@@ -95,7 +98,15 @@ impl RedisProvider {
             server,
             conn: OnceCell::new(),
             unverified: Mutex::new(Vec::new()),
+            commands: AtomicU64::new(0),
         }
+    }
+
+    /// How many commands this provider has sent so far. Exists so that tests can prove
+    /// that observe is one round trip however many users it is asked about; the
+    /// server's own command statistics are shared with every other client.
+    pub fn commands_sent(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
     }
 
     fn connect_error(&self, message: String) -> ProviderError {
@@ -147,6 +158,7 @@ impl RedisProvider {
             cmd.arg(a);
         }
         let what = args.first().map_or("", String::as_str);
+        self.commands.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
             Err(_) => Err(ProviderError::Operation {
                 address: address.clone(),
