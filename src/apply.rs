@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use terrace_plan::{Action, Plan, ResourceChange, CREATE_PENDING_NOTE, FORGET_PENDING_NOTE};
+use terrace_plan::{only_leaves_state, Action, Plan, ResourceChange, CREATE_PENDING_NOTE};
 use terrace_provider::{refs, Address, Attrs, ObserveRequest, Observed, Operation, Provider, Step};
 use terrace_state::{JournalRecord, ResourceState, State, StateLock};
 use tokio::task::JoinSet;
@@ -184,10 +184,9 @@ impl Executor<'_> {
                 let Some(i) = ready.pop_front() else { break };
                 started[i] = true;
                 let node = &nodes[i];
-                // A pending resource that never came to exist only leaves the state.
-                if node.operation == Operation::Delete
-                    && node.change.note.as_deref() == Some(FORGET_PENDING_NOTE)
-                {
+                // A pending resource that never came to exist, or whose name someone
+                // else's object holds, only leaves the state.
+                if node.operation == Operation::Delete && only_leaves_state(node.change) {
                     tasks.spawn(async move { (i, Ok(None), Duration::ZERO) });
                     continue;
                 }

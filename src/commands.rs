@@ -704,6 +704,21 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
             for r in &state.resources {
                 println!("{}", r.address);
             }
+            // Addresses alone on stdout, as scripts expect; what is pending goes to stderr.
+            let pending: Vec<&str> = state
+                .resources
+                .iter()
+                .filter(|r| r.pending)
+                .map(|r| r.address.as_str())
+                .collect();
+            if !pending.is_empty() {
+                eprintln!(
+                    "note: an apply stopped while creating {} of these; the next plan looks \
+                     for them, adopting what that apply made and creating what is missing: {}",
+                    pending.len(),
+                    pending.join(", ")
+                );
+            }
         }
         StateCommand::Show { address } => {
             let state = load_state(&backend)?;

@@ -420,7 +420,8 @@ impl Session {
         let mut by_provider: BTreeMap<&ProviderKey, Vec<PlannedChange>> = BTreeMap::new();
         let mut safeguards = Vec::new();
         for c in plan.actionable() {
-            let destroys = matches!(c.action, Action::Delete | Action::Replace);
+            let destroys = matches!(c.action, Action::Delete | Action::Replace)
+                && !terrace_plan::only_leaves_state(c);
             // Destroys go through the provider that manages the existing object.
             let destroyer = c.prior_provider.as_ref().unwrap_or(&c.provider);
             if let (true, Some(before)) = (destroys, c.before.as_ref()) {

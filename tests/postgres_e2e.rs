@@ -612,3 +612,62 @@ fn a_database_is_dumped_before_it_is_dropped_and_kept_when_the_dump_fails() {
         .all()
         .contains(&std::env::var("TERRACE_VAR_pg_admin_password").unwrap()));
 }
+
+/// A killed apply recorded a user as pending; by the rerun a role of that name exists
+/// whose password is not the one terrace generated (someone else's). The plan reports a
+/// conflict instead of adopting it, and apply neither resets the stranger's password nor
+/// touches anything else of theirs.
+#[test]
+fn a_pending_user_whose_name_someone_else_holds_is_not_taken_over() {
+    let a = unique("pgown");
+    let p = Project::new(&project_hcl(&[(&a, 5)]));
+    p.apply();
+    let mut state = p.state();
+    for r in state["resources"].as_array_mut().unwrap() {
+        if r["address"] == addr(&a, ".user") {
+            r["pending"] = true.into();
+        }
+    }
+    std::fs::write(p.state_path(), serde_json::to_string(&state).unwrap()).unwrap();
+    block_on(async {
+        let pool = pg_admin().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER ROLE \"{a}\" PASSWORD 'Stranger123'"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    });
+
+    let list = p.terrace(&["state", "list"]).expect_code(0);
+    assert_eq!(
+        list.stdout.lines().count(),
+        3,
+        "addresses only: {}",
+        list.stdout
+    );
+    assert_eq!(
+        list.stderr.trim(),
+        format!(
+            "note: an apply stopped while creating 1 of these; the next plan looks for them, \
+             adopting what that apply made and creating what is missing: {}",
+            addr(&a, ".user")
+        )
+    );
+    // Conflicts are changes to resolve: --detailed-exitcode says 2.
+    let plan = p.plan().expect_code(2);
+    assert!(
+        plan.stdout.contains(&format!(
+            "! {}: a database user named \"{a}\" already exists on service.pg, and it is not \
+             the one an earlier apply stopped while creating: its password is not the one \
+             terrace generated for it.",
+            addr(&a, ".user")
+        )),
+        "{}",
+        plan.all()
+    );
+    let refused = p.terrace(&["apply", "--auto-approve"]);
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    block_on(login(&a, "Stranger123", &a)).expect("the stranger's password still works");
+    assert_eq!(p.state()["resources"].as_array().unwrap().len(), 3);
+}

@@ -48,6 +48,22 @@ pub const CREATE_PENDING_NOTE: &str = "an earlier apply stopped before creating 
 pub const FORGET_PENDING_NOTE: &str =
     "an earlier apply stopped before creating it; it only leaves the state";
 
+/// The note on the delete of a pending resource that is no longer wanted, where the
+/// object found is not the one the interrupted apply created: it is someone else's, so
+/// it is left alone and the record only leaves the state.
+pub const FORGET_FOREIGN_NOTE: &str = "an earlier apply stopped while creating it, and the \
+     object found is not the one it created; it only leaves the state, the object is left alone";
+
+/// True for a delete that only removes a record from the state: the executor makes no
+/// provider call for it.
+pub fn only_leaves_state(change: &ResourceChange) -> bool {
+    change.action == Action::Delete
+        && matches!(
+            change.note.as_deref(),
+            Some(FORGET_PENDING_NOTE | FORGET_FOREIGN_NOTE)
+        )
+}
+
 /// Everything the planner looks at.
 #[derive(Clone, Copy)]
 pub struct PlanInput<'a> {
@@ -200,6 +216,20 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             continue;
         };
         if p.pending {
+            if let Some(Observed::Present(live)) = observed {
+                if let Some(why) = not_the_one_created(schema, p, Some(d), live) {
+                    let mut c = conflict(d, schema, live, &sensitive);
+                    c.message = format!(
+                        "{}, and it is not the one an earlier apply stopped while creating: \
+                         {why}. It may be someone else's: rename or remove it and the next apply \
+                         creates terrace's own",
+                        c.message
+                            .trim_end_matches(" but terrace does not manage it")
+                    );
+                    out.conflicts.push(c);
+                    continue;
+                }
+            }
             out.changes
                 .push(pending_change(d, schema, p, observed, sensitive));
             continue;
@@ -262,6 +292,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             Some(Observed::Absent) if p.pending => {
                 (p.attrs.clone(), Some(FORGET_PENDING_NOTE.to_string()))
             }
+            Some(Observed::Present(live))
+                if p.pending && not_the_one_created(schema, p, None, live).is_some() =>
+            {
+                (p.attrs.clone(), Some(FORGET_FOREIGN_NOTE.to_string()))
+            }
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
                     address: p.address.clone(),
@@ -298,6 +333,30 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     out.drift.sort_by(|a, b| a.address.cmp(&b.address));
     out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(out)
+}
+
+/// Why a live object found under a pending address is not the one the interrupted apply
+/// created, if its ownership attributes say so. An attribute the provider could not read
+/// (a password an admin without rights cannot check) proves nothing either way: the
+/// object is adopted, as before markers existed.
+fn not_the_one_created(
+    schema: &ResourceSchema,
+    p: &PriorResource,
+    d: Option<&DesiredResource>,
+    live: &Attrs,
+) -> Option<String> {
+    schema.attrs.iter().find_map(|a| {
+        let mismatch = a.proves_ownership?;
+        let recorded = p
+            .attrs
+            .get(a.name)
+            .or_else(|| d.and_then(|d| d.attrs.get(a.name)))
+            .filter(|v| !v.is_null())?;
+        let found = live.get(a.name).filter(|v| !v.is_null())?;
+        // The provider's sentence says it all; the values themselves may be worded for
+        // drift ("changed outside terrace"), which would mislead here.
+        (recorded != found).then(|| mismatch.to_string())
+    })
 }
 
 /// The change for a desired resource that an interrupted apply was creating.

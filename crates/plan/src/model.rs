@@ -201,6 +201,8 @@ impl Plan {
                     s.add += 1;
                     s.destroy += 1;
                 }
+                // A record that only leaves the state destroys nothing.
+                Action::Delete if crate::only_leaves_state(c) => {}
                 Action::Delete => s.destroy += 1,
             }
         }

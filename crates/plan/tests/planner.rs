@@ -21,6 +21,7 @@ static DB: ResourceSchema = ResourceSchema {
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
         AttrSchema::plain("content"),
+        AttrSchema::plain("owner").proves_ownership("another role owns it"),
     ],
 };
 static PACKAGE: ResourceSchema = ResourceSchema {
@@ -41,6 +42,8 @@ static USER: ResourceSchema = ResourceSchema {
             .sensitive()
             .computed()
             .unobservable(),
+        AttrSchema::plain("password_status")
+            .proves_ownership("its password is not the one terrace generated for it"),
     ],
 };
 
@@ -686,6 +689,89 @@ fn pending_resource_that_exists_is_adopted_and_its_recorded_password_set() {
     let shown = text(&plan);
     assert!(!shown.contains("journaled"), "{shown}");
     assert!(shown.contains("apply adopts"), "{shown}");
+}
+
+/// A killed apply recorded what it was creating; before the rerun, someone else made an
+/// object of that name. Its ownership attributes (a password that is not the generated
+/// one, another owner) say it is not terrace's: the plan neither takes it over (which
+/// would reset a stranger's password) nor destroys it when it is no longer wanted.
+#[test]
+fn pending_name_held_by_someone_elses_object_is_a_conflict_not_an_adoption() {
+    let d = [
+        desired(
+            "user",
+            "test_user",
+            json!({"name": "app", "password_status": "matches"}),
+        ),
+        desired("db", "test_db", json!({"name": "app", "owner": "app"})),
+    ];
+    let p = [
+        pending(
+            "user",
+            "test_user",
+            json!({"name": "app", "password": "journaled", "password_status": "matches"}),
+        ),
+        pending("db", "test_db", json!({"name": "app", "owner": "app"})),
+        pending("old", "test_db", json!({"name": "old", "owner": "app"})),
+    ];
+    let live = [
+        (
+            "user",
+            present(json!({"name": "app", "password_status": "changed outside terrace"})),
+        ),
+        ("db", present(json!({"name": "app", "owner": "mallory"}))),
+        ("old", present(json!({"name": "old", "owner": "mallory"}))),
+    ];
+    let plan = run(&d, &p, &live).unwrap();
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # old will be removed from the state (nothing on the server changes)
+          # (an earlier apply stopped while creating it, and the object found is not the one it created; it only leaves the state, the object is left alone)
+          - test_db {
+              - name  = "old"
+              - owner = "app"
+            }
+
+        Conflicts (apply refuses until each is resolved):
+
+          ! db: a database named "app" already exists on service.pg, and it is not the one an earlier apply stopped while creating: another role owns it. It may be someone else's: rename or remove it and the next apply creates terrace's own
+            hint: adopt it with `terrace import db app`, or remove it from the configuration
+
+          ! user: a user named "app" already exists on service.pg, and it is not the one an earlier apply stopped while creating: its password is not the one terrace generated for it. It may be someone else's: rename or remove it and the next apply creates terrace's own
+            hint: adopt it with `terrace import user app`, or remove it from the configuration
+
+        Plan: 0 to add, 0 to change, 0 to destroy.
+        2 conflict(s) block this plan.
+    "#]]
+    .assert_eq(&text(&plan));
+    assert!(plan.change(&Address::new("user")).is_none());
+    assert!(plan.change(&Address::new("db")).is_none());
+    let old = plan.change(&Address::new("old")).unwrap();
+    assert!(terrace_plan::only_leaves_state(old), "{old:?}");
+
+    // What the provider could not read proves nothing: adopted as before.
+    let unreadable = [("user", present(json!({"name": "app"})))];
+    let plan = run(&d[..1], &p[..1], &unreadable).unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert_eq!(
+        plan.change(&Address::new("user")).unwrap().note.as_deref(),
+        Some(terrace_plan::ADOPT_PENDING_NOTE)
+    );
+    // The object the killed apply made is adopted.
+    let ours = [
+        (
+            "user",
+            present(json!({"name": "app", "password_status": "matches"})),
+        ),
+        ("db", present(json!({"name": "app", "owner": "app"}))),
+    ];
+    let plan = run(&d, &p[..2], &ours).unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert_eq!(
+        plan.change(&Address::new("db")).unwrap().action,
+        Action::NoOp
+    );
 }
 
 #[test]

@@ -183,6 +183,13 @@ pub struct AttrSchema {
     pub example: &'static str,
     /// The provider's check of a value, beyond its type and allowed values.
     pub validate: Option<Validate>,
+    /// Tells whose object a live one is. When an apply stopped while creating an object
+    /// and the next run finds one of that name, it adopts it only if this attribute's
+    /// live value is the one it recorded (the password it generated, the owner it
+    /// created the database for); otherwise the object is someone else's, and the plan
+    /// reports a conflict instead of taking it over. The text says what a different
+    /// value means, for operators ("its password is not the one terrace generated").
+    pub proves_ownership: Option<&'static str>,
 }
 
 impl AttrSchema {
@@ -201,7 +208,15 @@ impl AttrSchema {
             doc: "",
             example: "",
             validate: None,
+            proves_ownership: None,
         }
+    }
+
+    /// Marks the attribute as telling whose object a live one is
+    /// ([`AttrSchema::proves_ownership`]); `mismatch` says what another value means.
+    pub const fn proves_ownership(mut self, mismatch: &'static str) -> Self {
+        self.proves_ownership = Some(mismatch);
+        self
     }
 
     /// Marks the attribute as forcing replacement when it changes.

@@ -89,7 +89,10 @@ const USER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("key_patterns").output(),
     AttrSchema::plain("channel_patterns").output(),
     AttrSchema::plain("commands").output(),
-    AttrSchema::plain("password_status").output(),
+    // ACL SETUSER sets the password with the user, in one command: see sql_user.
+    AttrSchema::plain("password_status")
+        .output()
+        .proves_ownership("its password is not the one terrace generated for it"),
 ];
 
 /// The resource types this provider implements: `redis_user`.

@@ -17,8 +17,9 @@ const DATABASE_ATTRS: &[AttrSchema] = &[
     // MariaDB/MySQL only.
     AttrSchema::plain("charset"),
     AttrSchema::plain("collation"),
-    // PostgreSQL only.
-    AttrSchema::plain("owner"),
+    // PostgreSQL only. CREATE DATABASE sets the owner atomically, so a database of
+    // the right name that another role owns was not created by terrace.
+    AttrSchema::plain("owner").proves_ownership("another role owns it"),
     AttrSchema::plain("connection_limit"),
 ];
 
@@ -38,7 +39,10 @@ const USER_ATTRS: &[AttrSchema] = &[
     // observe reports what it finds, so any privilege beyond the configuration and a
     // password changed by hand are drift that apply repairs.
     AttrSchema::plain("extra_access"),
-    AttrSchema::plain("password_status"),
+    // CREATE USER / CREATE ROLE set the password atomically: a user of the right name
+    // whose password is not the one terrace generated is someone else's.
+    AttrSchema::plain("password_status")
+        .proves_ownership("its password is not the one terrace generated for it"),
     // The SHA-256 of the SCRAM verifier terrace last set (PostgreSQL): lets a plan
     // recognise it without the PBKDF2 rounds of a full check. Never read back or diffed.
     AttrSchema::plain("password_fingerprint").unobservable(),

@@ -167,7 +167,7 @@ fn warnings(blocks: &mut Vec<Block>, plan: &Plan, partial: &Partial) {
     let deleted: Vec<String> = plan
         .changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
+        .filter(|c| c.action == Action::Delete && !crate::only_leaves_state(c))
         .map(|c| {
             let mut line = format!("- {} ({})", code(c.address.as_str()), code(&c.type_name));
             if let Some(note) = &c.note {
@@ -464,6 +464,10 @@ fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
         Action::Create => ("+", "will be created".to_string()),
         Action::Update => ("~", "will be updated in place".to_string()),
         Action::Replace => ("-/+", "must be replaced".to_string()),
+        Action::Delete if crate::only_leaves_state(c) => (
+            "-",
+            "will be removed from the state (nothing on the server changes)".to_string(),
+        ),
         Action::Delete => ("-", "will be destroyed".to_string()),
         Action::NoOp => (" ", "is unchanged".to_string()),
     };

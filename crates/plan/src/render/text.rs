@@ -185,6 +185,9 @@ fn render_change(
                 }
             }
         },
+        Action::Delete if crate::only_leaves_state(c) => {
+            "will be removed from the state (nothing on the server changes)".to_string()
+        }
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => return,
     };
