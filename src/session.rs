@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use terrace_config::{Project, VarInputs};
+use terrace_config::{BackendSetting, Project, VarInputs};
 use terrace_plan::{
     plan, Action, Conflict, DriftKind, Plan, PlanInput, PlannedSafeguard, PriorResource,
     ResourceGraph, DELETED_NOTE,
@@ -49,9 +49,10 @@ pub struct Session {
     pub moved: Vec<terrace_plan::Moved>,
 }
 
-/// The state backend selected by the global flags (`--state`, `--backend`) or
-/// `TERRACE_BACKEND`, with the state key the environment configures
-/// (`TERRACE_STATE_KEY`, ...; see `terrace_state::Keyring::from_env`).
+/// The state backend selected by the global flags (`--state`, `--backend`),
+/// `TERRACE_BACKEND`, or the configuration's `terrace { backend ... }` block, in that
+/// order, with the state key the environment configures (`TERRACE_STATE_KEY`, ...; see
+/// `terrace_state::Keyring::from_env`).
 pub fn backend(cli: &Cli) -> miette::Result<Backend> {
     let keys = Keyring::from_env().map_err(miette::Report::new)?;
     if let Some(path) = &cli.state {
@@ -59,7 +60,7 @@ pub fn backend(cli: &Cli) -> miette::Result<Backend> {
     }
     let spec = match &cli.backend {
         Some(url) => {
-            if url_has_password(url) {
+            if terrace_config::url_has_password(url) {
                 miette::bail!(
                     help = "set TERRACE_BACKEND to the URL instead, or give the password in \
                             PGPASSWORD or ~/.pgpass",
@@ -73,10 +74,27 @@ pub fn backend(cli: &Cli) -> miette::Result<Backend> {
             .ok()
             .filter(|v| !v.is_empty()),
     };
-    let Some(spec) = spec else {
-        return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys));
+    let state_name = default_state_name(cli);
+    let spec = match spec {
+        Some(spec) => spec,
+        None => match terrace_config::backend_dir(&cli.dir).map_err(miette::Report::new)? {
+            None => return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys)),
+            Some(BackendSetting::Local { path: None }) => {
+                return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys))
+            }
+            Some(BackendSetting::Local { path: Some(p) }) => {
+                let path = cli.dir.join(p);
+                return Ok(Backend::from(LocalBackend::new(path)).with_keys(keys));
+            }
+            Some(BackendSetting::Pg { url, state }) => {
+                let name = state.unwrap_or(state_name.clone());
+                return Ok(Backend::parse(&url, &name)
+                    .map_err(miette::Report::new)?
+                    .with_keys(keys));
+            }
+        },
     };
-    Ok(Backend::parse(&spec, &default_state_name(cli))
+    Ok(Backend::parse(&spec, &state_name)
         .map_err(miette::Report::new)?
         .with_keys(keys))
 }
@@ -87,15 +105,6 @@ pub fn default_state_name(cli: &Cli) -> String {
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "default".to_string())
-}
-
-/// Whether a backend URL carries a password (`user:password@`).
-pub fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// The state in `backend` (an empty one if there is no file yet).

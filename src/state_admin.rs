@@ -5,7 +5,8 @@
 use terrace_state::{Backend, Keyring};
 
 use crate::cli::Cli;
-use crate::session::{check_lineage, default_state_name, record_lineage, url_has_password};
+use crate::session::{check_lineage, default_state_name, record_lineage};
+use terrace_config::url_has_password;
 
 /// Encrypts (or re-encrypts, for a key rotation) the state's secrets with the configured
 /// key.

@@ -452,3 +452,45 @@ fn a_read_only_role_can_plan_but_not_apply() {
     p.terrace_env(&["destroy", "--auto-approve"], &env)
         .expect_code(0);
 }
+
+/// The configuration names the backend (`terrace { backend "pg" { ... } }`); the password
+/// comes from PGPASSWORD. Every command, including those that only read the state, uses
+/// it; `--state` still overrides it for one command.
+#[test]
+fn the_backend_block_in_the_configuration_is_used_by_every_command() {
+    let db = unique("pghcl");
+    let full = pg_url();
+    let (scheme, rest) = full.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let (user, password) = userinfo.split_once(':').unwrap();
+    let hcl_text = format!(
+        "{}\nterrace {{\n  backend \"pg\" {{\n    url   = \"{scheme}://{user}@{host}\"\n    state = \"{db}\"\n  }}\n}}\n",
+        hcl(&db)
+    );
+    let p = Project::new(&hcl_text);
+    let env = [("PGPASSWORD", password)];
+    p.terrace_env(&["apply", "--auto-approve"], &env)
+        .expect_code(0);
+    assert!(!p.state_path().exists(), "no local state file is written");
+    let list = p.terrace_env(&["state", "list"], &env).expect_code(0);
+    assert!(list.stdout.contains("tenant.t.database"), "{}", list.stdout);
+    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
+        .expect_code(0);
+    // The same state, named explicitly through TERRACE_BACKEND, agrees.
+    let url = backend_url(&db, "");
+    let list2 = p
+        .terrace_env(&["state", "list"], &[("TERRACE_BACKEND", url.as_str())])
+        .expect_code(0);
+    assert_eq!(list.stdout, list2.stdout);
+    // --state overrides the block: that file is empty.
+    let local = p.path().join("other.json");
+    let empty = p
+        .terrace_env(
+            &["--state", &local.to_string_lossy(), "state", "list"],
+            &env,
+        )
+        .expect_code(0);
+    assert_eq!(empty.stdout, "");
+    p.terrace_env(&["destroy", "--auto-approve"], &env)
+        .expect_code(0);
+}

@@ -106,6 +106,22 @@ impl ConfigError {
     pub(crate) fn scrub(&mut self, secrets: &[String]) {
         let scrub = |text: &mut String| *text = terrace_provider::scrub(text, secrets);
         let inner = &mut *self.0;
+        // The quoted source too, masked with as many bytes so that spans still point
+        // at the same text: a literal secret near an error must not be printed.
+        if let Some(primary) = &inner.primary {
+            let text = &primary.file.text;
+            if secrets
+                .iter()
+                .any(|s| !s.is_empty() && text.contains(s.as_str()))
+            {
+                let mut masked = text.clone();
+                for s in secrets.iter().filter(|s| !s.is_empty()) {
+                    masked = masked.replace(s.as_str(), &"*".repeat(s.len()));
+                }
+                inner.source_code =
+                    Some(NamedSource::new(primary.file.name(), masked).with_language("hcl"));
+            }
+        }
         scrub(&mut inner.message);
         if let Some(h) = inner.help.as_mut() {
             scrub(h);

@@ -43,6 +43,7 @@ mod moved;
 mod read;
 mod refs;
 mod resolve;
+mod settings;
 mod source;
 mod spec;
 mod syntax;
@@ -53,6 +54,7 @@ mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
 pub use format::{format_hcl, FormatError};
+pub use settings::{has_password as url_has_password, BackendSetting};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
     DockerEngineSpec, Engine, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec, SqlEndpoint,
@@ -83,6 +85,8 @@ pub struct Project {
     pub outputs: BTreeMap<String, OutputSpec>,
     /// `moved` blocks, in file order: state addresses to rename before planning.
     pub moved: Vec<Moved>,
+    /// Where the `terrace { backend ... }` block says the state lives (`None`: not said).
+    pub backend: Option<BackendSetting>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -102,6 +106,46 @@ pub fn load_dir(
 ) -> Result<Project, ConfigErrors> {
     let files = syntax::read_dir(dir).map_err(|e| ConfigErrors(vec![e]))?;
     load(dir, files, inputs, &OsEnv, schemas)
+}
+
+/// The backend the `terrace` block of `dir`'s `*.hcl` files names, read without
+/// evaluating anything else (commands that only touch the state need it, and must work
+/// while the rest of the configuration is being edited). No `*.hcl` files: `None`.
+pub fn backend_dir(dir: &Path) -> Result<Option<BackendSetting>, ConfigErrors> {
+    match syntax::read_dir(dir) {
+        Ok(files) => read_backend(files),
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`backend_dir`] on `(path, text)` pairs: only `terrace` blocks are checked.
+pub fn read_backend(files: Vec<(PathBuf, String)>) -> Result<Option<BackendSetting>, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut blocks = Vec::new();
+    for (path, text) in files {
+        let file = source::SourceFile::new(path, text);
+        let body = syntax::parse(&file).map_err(|e| ConfigErrors(vec![e]))?;
+        for block in body.blocks().filter(|b| b.ident.as_str() == "terrace") {
+            blocks.extend(syntax::check_block(
+                &file,
+                block,
+                &syntax::TERRACE,
+                &[],
+                &mut errors,
+            ));
+        }
+    }
+    let backend = settings::backend(&blocks, &mut errors);
+    if errors.is_empty() {
+        Ok(backend)
+    } else {
+        errors.sort_by_key(ConfigError::sort_key);
+        let secrets = settings::secrets(&blocks);
+        for e in &mut errors {
+            e.scrub(&secrets);
+        }
+        Err(ConfigErrors(errors))
+    }
 }
 
 /// Loads a configuration given as `(path, text)` pairs, in order (one namespace), as
@@ -187,10 +231,12 @@ pub fn load(
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
     let moved = moved::collect(&decls, &mut errors);
+    let backend = settings::backend(&decls.settings, &mut errors);
 
     let placeholders = vars.placeholders.clone();
     let mut secrets: Vec<String> = vars.secrets;
     secrets.extend(evaluated.secrets.iter().cloned());
+    secrets.extend(settings::secrets(&decls.settings));
     secrets.sort();
     secrets.dedup();
     if !errors.is_empty() {
@@ -210,6 +256,7 @@ pub fn load(
         placeholders,
         outputs: evaluated.outputs,
         moved,
+        backend,
     })
 }
 

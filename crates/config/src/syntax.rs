@@ -114,6 +114,24 @@ static LOCALS: BlockSchema<'static> = BlockSchema {
     required: &[],
     blocks: &[],
 };
+static BACKEND: BlockSchema<'static> = BlockSchema {
+    kind: "backend",
+    min_labels: 1,
+    max_labels: 1,
+    label_hint: "backend \"pg\" { url = \"pg://USER@HOST/DATABASE\" }",
+    attrs: Some(&["url", "state", "path"]),
+    required: &[],
+    blocks: &[],
+};
+pub(crate) static TERRACE: BlockSchema<'static> = BlockSchema {
+    kind: "terrace",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "terrace { backend \"pg\" { ... } }",
+    attrs: Some(&[]),
+    required: &[],
+    blocks: &[&BACKEND],
+};
 static MOVED: BlockSchema<'static> = BlockSchema {
     kind: "moved",
     min_labels: 0,
@@ -267,6 +285,8 @@ pub(crate) enum TopLevel {
     Locals,
     /// `moved { from = ADDR, to = ADDR }` (one attribute a line).
     Moved,
+    /// `terrace { backend "pg" { ... } }`: settings of terrace itself.
+    Terrace,
     /// A labelled block of a kind from the registry.
     Block(Kind),
 }
@@ -274,9 +294,14 @@ pub(crate) enum TopLevel {
 impl TopLevel {
     /// Every top-level block type, in the order help texts list them.
     fn all() -> impl Iterator<Item = TopLevel> + Clone {
-        [TopLevel::Variable, TopLevel::Locals, TopLevel::Moved]
-            .into_iter()
-            .chain(Kind::ALL.iter().map(|k| TopLevel::Block(*k)))
+        [
+            TopLevel::Variable,
+            TopLevel::Locals,
+            TopLevel::Moved,
+            TopLevel::Terrace,
+        ]
+        .into_iter()
+        .chain(Kind::ALL.iter().map(|k| TopLevel::Block(*k)))
     }
 
     /// The block keyword.
@@ -285,6 +310,7 @@ impl TopLevel {
             TopLevel::Variable => "variable",
             TopLevel::Locals => "locals",
             TopLevel::Moved => "moved",
+            TopLevel::Terrace => "terrace",
             TopLevel::Block(kind) => kind.keyword(),
         }
     }
@@ -395,6 +421,7 @@ impl TopSchemas {
             TopLevel::Variable => &VARIABLE,
             TopLevel::Locals => &LOCALS,
             TopLevel::Moved => &MOVED,
+            TopLevel::Terrace => &TERRACE,
             TopLevel::Block(kind) => match composite_schema(kind) {
                 Some(s) => s,
                 None => {
@@ -563,7 +590,7 @@ fn label_loc(file: &FileRef, label: &BlockLabel) -> Loc {
 
 /// Checks one block against its schema; `meta` are the meta-blocks it accepts besides
 /// its schema's own (`lifecycle` on top-level blocks that own resources).
-fn check_block(
+pub(crate) fn check_block(
     file: &FileRef,
     block: &Block,
     schema: &BlockSchema,
@@ -721,6 +748,8 @@ pub(crate) struct Decls {
     pub locals: BTreeMap<String, RawAttr>,
     /// `moved` blocks, in file order.
     pub moved: Vec<RawBlock>,
+    /// `terrace` blocks, in file order.
+    pub settings: Vec<RawBlock>,
     /// Labelled blocks by kind ([`Kind::index`]), then by label.
     blocks: [BTreeMap<String, RawBlock>; Kind::COUNT],
 }
@@ -761,6 +790,10 @@ impl Decls {
                 }
                 TopLevel::Moved => {
                     d.moved.push(block);
+                    continue;
+                }
+                TopLevel::Terrace => {
+                    d.settings.push(block);
                     continue;
                 }
                 TopLevel::Variable => (&mut d.variables, "variable"),
