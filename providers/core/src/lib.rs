@@ -763,6 +763,26 @@ impl fmt::Display for Secret {
 mod tests {
     use super::*;
 
+    #[test]
+    fn map_keys_are_secret_one_by_one_until_the_whole_map_is() {
+        let mut s = BTreeSet::new();
+        assert_eq!(secret_keys(&s, "env"), None);
+        mark_key_sensitive(&mut s, "env", "DB_PASSWORD");
+        mark_key_sensitive(&mut s, "env", "odd \"key]");
+        let keys = BTreeSet::from(["DB_PASSWORD".to_string(), "odd \"key]".to_string()]);
+        assert_eq!(secret_keys(&s, "env"), Some(Some(keys)));
+        assert!(
+            s.contains("env"),
+            "sealing and scrubbing still see the attribute"
+        );
+        mark_sensitive(&mut s, "env");
+        assert_eq!(s, BTreeSet::from(["env".to_string()]));
+        // Whole stays whole: a key entry would narrow it.
+        mark_key_sensitive(&mut s, "env", "X");
+        assert_eq!(secret_keys(&s, "env"), Some(None));
+        assert_eq!(parse_sensitive_key_entry("env"), None);
+    }
+
     fn not_empty(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
         if v.as_str().is_some_and(|s| !s.is_empty()) {
             return Ok(());
