@@ -553,3 +553,90 @@ fn a_changed_secret_key_shows_as_changed_without_its_values() {
     let out = text(&plan);
     assert!(out.contains("~ DB_PASSWORD = (sensitive value) -> (sensitive value)"));
 }
+
+mod through_the_planner {
+    //! The planner fills what the renderers need: byte sizes from the schema, and the
+    //! state's sensitivity where the configuration's differs.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use terrace_plan::{plan, PlanInput, PriorResource};
+    use terrace_provider::{AttrSchema, DesiredResource, Observed, ResourceSchema};
+
+    static CONTAINER: ResourceSchema = ResourceSchema {
+        type_name: "test_container",
+        description: "container",
+        import_id: &["name"],
+        adopt_existing: false,
+        attrs: &[
+            AttrSchema::plain("name").force_new(),
+            AttrSchema::plain("env"),
+            AttrSchema::plain("memory").byte_size(),
+        ],
+    };
+
+    fn schemas(t: &str) -> Option<&'static ResourceSchema> {
+        (t == "test_container").then_some(&CONTAINER)
+    }
+
+    #[test]
+    fn a_state_that_hid_the_whole_env_keeps_old_values_hidden() {
+        let address = Address::new("service.app.container");
+        let desired = DesiredResource {
+            address: address.clone(),
+            type_name: "test_container".into(),
+            provider: ProviderKey("docker.local".into()),
+            attrs: attrs(json!({"name": "app", "memory": 512 << 20, "env": {"DB_PASSWORD": PW_NEW, "HOST": "h2"}}))
+                .unwrap(),
+            sensitive_attrs: env_secret(&["DB_PASSWORD"]),
+            depends_on: vec![],
+            lifecycle: Default::default(),
+        };
+        let recorded = json!({"name": "app", "memory": 256 << 20, "env": {"DB_PASSWORD": PW_OLD, "HOST": "h1"}});
+        let prior = PriorResource {
+            address: address.clone(),
+            type_name: "test_container".into(),
+            provider: ProviderKey("docker.local".into()),
+            attrs: attrs(recorded.clone()).unwrap(),
+            // Written before secrets were recorded key by key.
+            sensitive_attrs: ["env".to_string()].into(),
+            depends_on: vec![],
+            pending: false,
+        };
+        let observed: BTreeMap<Address, Observed> =
+            [(address, Observed::Present(attrs(recorded).unwrap()))].into();
+        let plan = plan(PlanInput {
+            desired: &[desired],
+            prior: &[prior],
+            observed: &observed,
+            schemas: &schemas,
+        })
+        .unwrap();
+        let c = &plan.changes[0];
+        assert_eq!(c.byte_sizes, BTreeSet::from(["memory".to_string()]));
+        assert_eq!(c.prior_sensitive, BTreeSet::from(["env".to_string()]));
+        assert_eq!(
+            c.sensitive,
+            env_secret(&["DB_PASSWORD"]),
+            "apply records this"
+        );
+        assert_no_secret(&plan);
+        expect![[r#"
+            terrace will perform the following actions:
+
+              # service.app.container will be updated in place
+              ~ test_container {
+                  ~ env    = (sensitive value) -> {
+                      + DB_PASSWORD = (sensitive value)
+                      + HOST        = "h2"
+                    }
+                  ~ memory = "256m" -> "512m"
+                    name   = "app"
+                }
+
+            Plan: 0 to add, 1 to change, 0 to destroy.
+        "#]]
+        .assert_eq(&text(&plan));
+    }
+}
