@@ -335,8 +335,26 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
         ok,
         "alice's database did not survive the replacement: {out}"
     );
-    farm.run(&["destroy", "--auto-approve", "--include-services"])
+    let destroy = farm
+        .run(&["destroy", "--auto-approve", "--include-services"])
         .expect_code(0);
+    // Worded as a destroy: nothing left the configuration.
+    assert!(
+        destroy.stdout.contains("will be destroyed")
+            && !destroy.stdout.contains("no longer in the configuration"),
+        "{}",
+        destroy.stdout
+    );
+    let again = farm
+        .run(&["destroy", "--auto-approve", "--include-services"])
+        .expect_code(0);
+    assert!(
+        again
+            .stdout
+            .contains("No changes. No objects need to be destroyed."),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]
