@@ -665,6 +665,8 @@ mod tests {
             },
             generated: vec![],
             sensitive: BTreeSet::new(),
+            prior_sensitive: BTreeSet::new(),
+            byte_sizes: BTreeSet::new(),
             depends_on: deps.iter().map(|d| Address::new(*d)).collect(),
             note: None,
         }

@@ -129,7 +129,7 @@ async fn plan_cmd(
     let plan = &planned.plan;
     let json = !format.is_text();
     if format.is_text() {
-        print!("{}", plan_text(s, &planned));
+        print!("{}", plan_text(s, &planned, false));
     } else {
         format.emit(plan, &partial_of(s, &state, &planned), VERSION, None)?;
     }
@@ -253,6 +253,7 @@ impl Format {
                 let opts = TextOptions {
                     color: *color,
                     partial: !partial.is_empty(),
+                    ..TextOptions::default()
                 };
                 print!("{}", render_text(plan, opts));
             }
@@ -346,10 +347,11 @@ pub(crate) fn partial_of(s: &Session, state: &State, planned: &Planned) -> Parti
 }
 
 /// The plan as text, never claiming that everything matches when something was left out.
-fn plan_text(s: &Session, planned: &Planned) -> String {
+fn plan_text(s: &Session, planned: &Planned, destroy: bool) -> String {
     let opts = TextOptions {
         color: s.color,
         partial: !planned.left_out.is_empty(),
+        destroy,
     };
     render_text(&planned.plan, opts)
 }
@@ -433,7 +435,7 @@ async fn apply_session(
     }
     let planned = s.plan(&state, goal).await?;
     let plan = &planned.plan;
-    let text = plan_text(s, &planned);
+    let text = plan_text(s, &planned, destroy);
     if let Some(saved) = saved {
         let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
         if !saved.matches(plan, &key) {

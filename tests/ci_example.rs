@@ -31,6 +31,8 @@ fn long_plan() -> Plan {
                 replace_because: vec![],
                 generated: vec![],
                 sensitive: Default::default(),
+                prior_sensitive: Default::default(),
+                byte_sizes: Default::default(),
                 depends_on: vec![],
                 note: None,
             }

@@ -232,7 +232,19 @@ fn wordpress_farm_end_to_end() {
 #[test]
 fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
     let (farm, _cleanup) = Farm::new();
-    farm.apply();
+    let first = farm.apply();
+    // The admin password is hidden at its key; the user beside it shows.
+    assert!(
+        first
+            .stdout
+            .contains("+ MARIADB_ADMIN_PASSWORD = (sensitive value)")
+            && first
+                .stdout
+                .contains("+ MARIADB_ADMIN_USER     = \"terrace_admin\""),
+        "{}",
+        first.stdout
+    );
+    assert!(!first.stdout.contains(ADMIN_PASSWORD), "{}", first.stdout);
     let alice = farm.name("-alice");
     assert!(
         docker(&[
@@ -253,6 +265,13 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
     let plan = farm.plan().expect_code(2);
     assert!(
         plan.stdout.contains("will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    // In the unit written, everything else folded.
+    assert!(
+        plan.stdout.contains("~ memory = \"128m\" -> \"160m\"")
+            && plan.stdout.contains("unchanged attributes hidden)"),
         "{}",
         plan.stdout
     );
@@ -300,6 +319,13 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
         "{}",
         plan.stdout
     );
+    // A new client's env: one line per key, only the password hidden.
+    assert!(
+        plan.stdout.contains("+ DB_HOST     = \"db\"")
+            && plan.stdout.contains("+ DB_PASSWORD = (sensitive value)"),
+        "{}",
+        plan.stdout
+    );
     farm.apply();
     farm.plan().expect_code(0);
     let (ok, out) = login_from_app(&farm.name("-dave"), "wordpress_dave");
@@ -309,8 +335,26 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
         ok,
         "alice's database did not survive the replacement: {out}"
     );
-    farm.run(&["destroy", "--auto-approve", "--include-services"])
+    let destroy = farm
+        .run(&["destroy", "--auto-approve", "--include-services"])
         .expect_code(0);
+    // Worded as a destroy: nothing left the configuration.
+    assert!(
+        destroy.stdout.contains("will be destroyed")
+            && !destroy.stdout.contains("no longer in the configuration"),
+        "{}",
+        destroy.stdout
+    );
+    let again = farm
+        .run(&["destroy", "--auto-approve", "--include-services"])
+        .expect_code(0);
+    assert!(
+        again
+            .stdout
+            .contains("No changes. No objects need to be destroyed."),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]

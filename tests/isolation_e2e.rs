@@ -169,19 +169,19 @@ fn postgres_escalation_and_password_drift_are_planned_and_repaired() {
           # tenant.app["A"].database.user will be updated in place
           # (changed outside terrace; apply sets it back)
           ~ sql_user {
-                extra_access    = []
                 name            = "A"
-                password        = (sensitive value)
               ~ password_status = "changed outside terrace" -> "matches"
+                # (2 unchanged attributes hidden)
             }
 
           # tenant.app["B"].database.user will be updated in place
           # (changed outside terrace; apply sets it back)
           ~ sql_user {
-              ~ extra_access    = ["can reach database `A` (CONNECT)"] -> []
-                name            = "B"
-                password        = (sensitive value)
-                password_status = "matches"
+              ~ extra_access = [
+                  - "can reach database `A` (CONNECT)",
+                ]
+                name         = "B"
+                # (2 unchanged attributes hidden)
             }
 
         Plan: 0 to add, 2 to change, 0 to destroy.
@@ -212,21 +212,19 @@ fn mariadb_escalation_and_password_drift_are_planned_and_repaired() {
           # tenant.app["A"].database.user will be updated in place
           # (changed outside terrace; apply sets it back)
           ~ sql_user {
-                extra_access    = []
-                host            = "%"
                 name            = "A"
-                password        = (sensitive value)
               ~ password_status = "changed outside terrace" -> "matches"
+                # (3 unchanged attributes hidden)
             }
 
           # tenant.app["B"].database.user will be updated in place
           # (changed outside terrace; apply sets it back)
           ~ sql_user {
-              ~ extra_access    = ["can reach database `A` (SELECT)"] -> []
-                host            = "%"
-                name            = "B"
-                password        = (sensitive value)
-                password_status = "matches"
+              ~ extra_access = [
+                  - "can reach database `A` (SELECT)",
+                ]
+                name         = "B"
+                # (3 unchanged attributes hidden)
             }
 
         Plan: 0 to add, 2 to change, 0 to destroy.

@@ -240,9 +240,21 @@ pub(crate) fn all(
         }
         for (k, v) in &r.attrs {
             let found = markers(v);
-            // A value built from a generated password is as secret as the password.
-            if found.iter().any(|(_, attr)| attr == "password") {
-                r.sensitive_attrs.insert(k.clone());
+            // A value built from a generated password is as secret as the password: in a
+            // map (a container's `env`), the value of its key.
+            let password = |found: &[(Address, String)]| found.iter().any(|(_, a)| a == "password");
+            match v.as_object() {
+                Some(map) if password(&found) => {
+                    for (key, x) in map {
+                        if password(&markers(x)) {
+                            terrace_provider::mark_key_sensitive(&mut r.sensitive_attrs, k, key);
+                        }
+                    }
+                }
+                _ if password(&found) => {
+                    terrace_provider::mark_sensitive(&mut r.sensitive_attrs, k)
+                }
+                _ => {}
             }
             deps.extend(found.into_iter().map(|(a, _)| a));
         }

@@ -153,7 +153,8 @@ fn farm_lowers_exactly() {
                 "memory": "512m",
                 "restart": "unless-stopped",
             }),
-            &["env"],
+            // Only the password's key is secret: the plan shows the user beside it.
+            &["env", r#"env["MARIADB_ADMIN_PASSWORD"]"#],
             &["image.mariadb", "network.farm", "volume.db_data"],
         ),
         res(
@@ -210,8 +211,8 @@ fn farm_lowers_exactly() {
                 "networks": [{"name": "farm", "aliases": []}],
                 "memory": memory,
             }),
-            // env holds a marker for a generated password: sensitive.
-            &["env"],
+            // env holds a marker for a generated password: sensitive, at that key.
+            &["env", r#"env["DB_PASSWORD"]"#],
             // Image and network by reference, the volume by name, the database user
             // through the marker, and everything `self.database` refers to.
             &[
@@ -389,8 +390,8 @@ tenant "t" {
     assert_eq!(app.attrs["name"], json!("t-x"));
     assert_eq!(
         app.sensitive_attrs,
-        BTreeSet::from(["env".to_string()]),
-        "labels read no password"
+        BTreeSet::from(["env".to_string(), r#"env["PW"]"#.to_string()]),
+        "labels read no password; env only at the password's key"
     );
     assert!(!refs::contains_marker(&app.attrs["env"]));
     assert!(p.secrets.iter().any(|s| s.expose() == "literal-pw"));
@@ -427,7 +428,10 @@ service "worker" {
         refs::find(dsn),
         vec![(Address::new("database.shop.user"), "password".to_string())]
     );
-    assert_eq!(w.sensitive_attrs, BTreeSet::from(["env".to_string()]));
+    assert_eq!(
+        w.sensitive_attrs,
+        BTreeSet::from(["env".to_string(), r#"env["DSN"]"#.to_string()])
+    );
     // Via the block reference and the marker.
     assert_eq!(
         w.depends_on,
@@ -664,4 +668,65 @@ tenant "t1" {
     assert_eq!(app.sensitive_attrs, BTreeSet::from(["labels".to_string()]));
     assert_eq!(app.attrs["labels"], json!({"user": "hidden_db"}));
     assert_eq!(app.attrs["command"], json!(["run", "pg"]));
+}
+
+/// `env` is secret key by key only when each key is written out: a map from a sensitive
+/// variable, or a key computed from one, keeps the whole map secret (the plan cannot
+/// know which of its values are).
+#[test]
+fn env_is_secret_per_key_only_when_written_key_by_key() {
+    let p = common::load(&[
+        ("a.hcl", common::PG),
+        (
+            "main.hcl",
+            r#"
+variable "token" {
+  sensitive = true
+  default   = "t0ken"
+}
+variable "secret_env" {
+  sensitive = true
+  default   = { A = "x" }
+}
+variable "key" {
+  sensitive = true
+  default   = "K"
+}
+service "keyed" {
+  engine = "container"
+  container {
+    image = "app:1"
+    env   = { API_TOKEN = var.token, "LOG.LEVEL" = "info" }
+  }
+}
+service "whole" {
+  engine = "container"
+  container {
+    image = "app:1"
+    env   = var.secret_env
+  }
+}
+service "computed" {
+  engine = "container"
+  container {
+    image = "app:1"
+    env   = { (var.key) = "v", PLAIN = "p" }
+  }
+}
+"#,
+        ),
+    ]);
+    let set = |a: &str| find(&p, a).sensitive_attrs.clone();
+    assert_eq!(
+        set("service.keyed.container"),
+        BTreeSet::from(["env".to_string(), r#"env["API_TOKEN"]"#.to_string()])
+    );
+    assert_eq!(
+        set("service.whole.container"),
+        BTreeSet::from(["env".to_string()])
+    );
+    assert_eq!(
+        set("service.computed.container"),
+        BTreeSet::from(["env".to_string()])
+    );
 }

@@ -63,6 +63,8 @@ pub fn only_leaves_state(change: &ResourceChange) -> bool {
             Some(FORGET_PENDING_NOTE | FORGET_FOREIGN_NOTE)
         )
 }
+/// The note on the delete of an object the configuration no longer has.
+pub const NOT_CONFIGURED_NOTE: &str = "it is no longer in the configuration";
 
 /// Everything the planner looks at.
 #[derive(Clone, Copy)]
@@ -324,11 +326,16 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             replace_because: Vec::new(),
             generated: Vec::new(),
             sensitive,
+            prior_sensitive: BTreeSet::new(),
+            byte_sizes: BTreeSet::new(),
             depends_on: p.depends_on.clone(),
-            note: note.or_else(|| Some("it is no longer in the configuration".to_string())),
+            note: note.or_else(|| Some(NOT_CONFIGURED_NOTE.to_string())),
         });
     }
 
+    for c in &mut out.changes {
+        display_hints(&input, &prior, c);
+    }
     out.changes.sort_by(|a, b| a.address.cmp(&b.address));
     out.drift.sort_by(|a, b| a.address.cmp(&b.address));
     out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
@@ -405,6 +412,31 @@ fn pending_change(
     c
 }
 
+/// What renderers need beyond the values, from the schema and the state: which
+/// attributes are byte sizes, and what the state recorded as secret when that differs
+/// from the configuration (the values on their way out are shown under both).
+fn display_hints(
+    input: &PlanInput<'_>,
+    prior: &BTreeMap<&Address, &PriorResource>,
+    c: &mut ResourceChange,
+) {
+    let Some(schema) = (input.schemas)(&c.type_name) else {
+        return;
+    };
+    c.byte_sizes = schema
+        .attrs
+        .iter()
+        .filter(|a| a.byte_size)
+        .map(|a| a.name.to_string())
+        .collect();
+    if let (Some(p), Some(_)) = (prior.get(&c.address), &c.before) {
+        let recorded = schema.sensitive_names(&p.sensitive_attrs);
+        if recorded != c.sensitive {
+            c.prior_sensitive = recorded;
+        }
+    }
+}
+
 fn schema_for(
     input: &PlanInput<'_>,
     address: &Address,
@@ -434,6 +466,8 @@ fn create(
         changed: d.attrs.keys().cloned().collect(),
         replace_because: Vec::new(),
         sensitive,
+        prior_sensitive: BTreeSet::new(),
+        byte_sizes: BTreeSet::new(),
         depends_on: d.depends_on.clone(),
         note,
     }
@@ -585,6 +619,8 @@ fn update_or_replace(
         replace_because,
         generated,
         sensitive,
+        prior_sensitive: BTreeSet::new(),
+        byte_sizes: BTreeSet::new(),
         depends_on: d.depends_on.clone(),
         note: None,
     }

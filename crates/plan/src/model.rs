@@ -59,8 +59,18 @@ pub struct ResourceChange {
     pub replace_because: Vec<String>,
     /// Attributes the provider fills in during apply (a generated password).
     pub generated: Vec<String>,
-    /// Attributes never to show.
+    /// Attributes never to show (the configuration's view: what apply records). A map
+    /// attribute whose secrets are known key by key also lists them, `env["PW"]`
+    /// ([`terrace_provider::secret_keys`]): only those values are hidden.
     pub sensitive: BTreeSet<String>,
+    /// What the state recorded as sensitive for the object as it is now, when it may
+    /// differ from `sensitive` (an update): `before` values are hidden if either set says
+    /// so, so a value that was secret is never shown on its way out.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub prior_sensitive: BTreeSet<String>,
+    /// Attributes holding a number of bytes (a memory limit), shown as `512m`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub byte_sizes: BTreeSet<String>,
     /// Resources this one depends on.
     pub depends_on: Vec<Address>,
     /// Why this change exists when config alone does not say (e.g. drift).
@@ -225,13 +235,47 @@ impl Plan {
 
 pub use terrace_provider::REDACTED;
 
-/// Replaces the values of `sensitive` attributes with [`REDACTED`].
+/// Replaces the values of `sensitive` attributes with [`REDACTED`]: the whole value, or,
+/// for a map whose secrets are listed key by key, the value of each such key.
 pub fn redact_attrs(attrs: &mut Attrs, sensitive: &BTreeSet<String>) {
     for (k, v) in attrs.iter_mut() {
-        if sensitive.contains(k) {
-            *v = Value::String(REDACTED.to_string());
+        match terrace_provider::secret_keys(sensitive, k) {
+            None => {}
+            Some(Some(keys)) if v.is_object() => {
+                let map = v.as_object_mut().expect("checked");
+                for (key, x) in map.iter_mut() {
+                    if keys.contains(key) {
+                        *x = Value::String(REDACTED.to_string());
+                    }
+                }
+            }
+            Some(_) => *v = Value::String(REDACTED.to_string()),
         }
     }
+}
+
+/// The sensitivity `before` values are shown with: secret if `sensitive` or `prior` says
+/// so, attribute by attribute, a whole secret attribute in either staying whole.
+pub(crate) fn before_sensitive(
+    sensitive: &BTreeSet<String>,
+    prior: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let mut out = sensitive.clone();
+    let attrs: BTreeSet<&String> = prior
+        .iter()
+        .filter(|e| terrace_provider::parse_sensitive_key_entry(e).is_none())
+        .collect();
+    for attr in attrs {
+        match terrace_provider::secret_keys(prior, attr) {
+            Some(Some(keys)) => {
+                for k in keys {
+                    terrace_provider::mark_key_sensitive(&mut out, attr, &k);
+                }
+            }
+            _ => terrace_provider::mark_sensitive(&mut out, attr),
+        }
+    }
+    out
 }
 
 impl Plan {
@@ -240,8 +284,11 @@ impl Plan {
     pub fn redacted(&self) -> Plan {
         let mut p = self.clone();
         for c in &mut p.changes {
-            for attrs in [c.before.as_mut(), c.after.as_mut()].into_iter().flatten() {
-                redact_attrs(attrs, &c.sensitive);
+            if let Some(before) = c.before.as_mut() {
+                redact_attrs(before, &before_sensitive(&c.sensitive, &c.prior_sensitive));
+            }
+            if let Some(after) = c.after.as_mut() {
+                redact_attrs(after, &c.sensitive);
             }
         }
         // A copy's file name holds the object's name: masked where the name is secret.

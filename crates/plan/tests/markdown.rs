@@ -34,6 +34,8 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         replace_because: vec![],
         generated: vec![],
         sensitive: BTreeSet::new(),
+        prior_sensitive: BTreeSet::new(),
+        byte_sizes: BTreeSet::new(),
         depends_on: vec![],
         note: None,
     }
@@ -287,7 +289,7 @@ fn full_plan_as_one_markdown_comment() {
         ~ content = (multi-line text, diff below)
         - mode    = "0644"
         + mode    = "0640"
-          path    = "/etc/app.conf"
+          # (1 unchanged attribute hidden)
         ```
 
         `content`:
@@ -382,9 +384,9 @@ fn full_plan_as_one_markdown_comment() {
         - replaced because `name` cannot change in place
 
         ```diff
-          connection_limit = 5
-        - name             = "c_old"
-        + name             = "c"  # forces replacement
+        - name = "c_old"
+        + name = "c"  # forces replacement
+          # (1 unchanged attribute hidden)
         ```
 
         </details>
@@ -885,6 +887,7 @@ fn the_text_rendering_of_the_same_plan() {
         TextOptions {
             color: false,
             partial: false,
+            destroy: false,
         },
     );
     assert!(!text.contains(SECRET));
@@ -924,7 +927,7 @@ fn the_text_rendering_of_the_same_plan() {
                    ```
                 EOT
               ~ mode    = "0644" -> "0640"
-                path    = "/etc/app.conf"
+                # (1 unchanged attribute hidden)
             }
 
           # host.web.file["/etc/motd"] will be created
@@ -965,8 +968,8 @@ fn the_text_rendering_of_the_same_plan() {
 
           # tenant.app["c"].database must be replaced (name cannot change in place)
         -/+ sql_database {
-                connection_limit = 5
-              ~ name             = "c_old" -> "c" # forces replacement
+              ~ name = "c_old" -> "c" # forces replacement
+                # (1 unchanged attribute hidden)
             }
 
           # tenant.app["d"].database must be replaced (it moves from service.pg to service.pg2)

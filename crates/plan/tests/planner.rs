@@ -115,6 +115,7 @@ fn text(p: &Plan) -> String {
         TextOptions {
             color: false,
             partial: false,
+            destroy: false,
         },
     )
 }
@@ -242,7 +243,7 @@ fn changed_force_new_attribute_replaces_and_names_the_reason() {
         "{t}"
     );
     assert!(
-        t.contains("~ name             = \"app\" -> \"app2\" # forces replacement"),
+        t.contains("~ name = \"app\" -> \"app2\" # forces replacement"),
         "{t}"
     );
     assert!(
@@ -534,7 +535,8 @@ fn colour_only_when_asked() {
         &p,
         TextOptions {
             color: true,
-            partial: false
+            partial: false,
+            destroy: false,
         }
     )
     .contains('\u{1b}'));

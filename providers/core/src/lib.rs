@@ -190,6 +190,9 @@ pub struct AttrSchema {
     /// reports a conflict instead of taking it over. The text says what a different
     /// value means, for operators ("its password is not the one terrace generated").
     pub proves_ownership: Option<&'static str>,
+    /// A whole number of bytes (a memory limit): plans show it in the largest exact
+    /// binary unit (`512m`), the form users write, while comparisons keep bytes.
+    pub byte_size: bool,
 }
 
 impl AttrSchema {
@@ -209,6 +212,7 @@ impl AttrSchema {
             example: "",
             validate: None,
             proves_ownership: None,
+            byte_size: false,
         }
     }
 
@@ -216,6 +220,12 @@ impl AttrSchema {
     /// ([`AttrSchema::proves_ownership`]); `mismatch` says what another value means.
     pub const fn proves_ownership(mut self, mismatch: &'static str) -> Self {
         self.proves_ownership = Some(mismatch);
+        self
+    }
+
+    /// Marks the attribute as a number of bytes, shown in plans as `512m`.
+    pub const fn byte_size(mut self) -> Self {
+        self.byte_size = true;
         self
     }
 
@@ -657,6 +667,65 @@ pub fn find_schema(
 /// What every output shows in place of a sensitive value.
 pub const REDACTED: &str = "(sensitive value)";
 
+// Per-key sensitivity of map attributes (a container's `env`).
+//
+// Sensitivity is a set of attribute names (`DesiredResource::sensitive_attrs`, a
+// change's `sensitive`, a state entry's `sensitive_attributes`). A map attribute whose
+// secret values are known key by key is recorded as its name *and* one entry per secret
+// key, `env["DB_PASSWORD"]`. Everything that seals or scrubs whole attributes (the state's
+// encryption, the error scrubber) keeps seeing `env` and keeps treating the whole map as
+// secret; only the plan's display uses the keys, to show `DB_HOST` beside a hidden
+// `DB_PASSWORD`. An attribute listed without any key entry stays secret as a whole, which
+// is also what every state written before key entries existed says.
+
+/// The sensitivity entry for one key of a map attribute: `env["DB_PASSWORD"]` (the key
+/// JSON-quoted, so any key has exactly one spelling and cannot be confused with a name).
+pub fn sensitive_key_entry(attr: &str, key: &str) -> String {
+    format!("{attr}[{}]", Value::from(key))
+}
+
+/// The attribute and key of an entry made by [`sensitive_key_entry`].
+pub fn parse_sensitive_key_entry(entry: &str) -> Option<(&str, String)> {
+    let (attr, rest) = entry.split_once('[')?;
+    let key = rest.strip_suffix(']')?;
+    match serde_json::from_str::<Value>(key).ok()? {
+        Value::String(k) => Some((attr, k)),
+        _ => None,
+    }
+}
+
+/// How much of attribute `attr` is secret according to `sensitive`: `None` when nothing
+/// is; `Some(None)` when the whole value is; `Some(Some(keys))` when only these keys of
+/// the map are.
+pub fn secret_keys(sensitive: &BTreeSet<String>, attr: &str) -> Option<Option<BTreeSet<String>>> {
+    if !sensitive.contains(attr) {
+        return None;
+    }
+    let keys: BTreeSet<String> = sensitive
+        .iter()
+        .filter_map(|e| parse_sensitive_key_entry(e))
+        .filter(|(a, _)| *a == attr)
+        .map(|(_, k)| k)
+        .collect();
+    Some((!keys.is_empty()).then_some(keys))
+}
+
+/// Records that key `key` of map attribute `attr` holds a secret. An attribute already
+/// secret as a whole stays so (a key entry would narrow it).
+pub fn mark_key_sensitive(sensitive: &mut BTreeSet<String>, attr: &str, key: &str) {
+    if secret_keys(sensitive, attr) == Some(None) {
+        return;
+    }
+    sensitive.insert(attr.to_string());
+    sensitive.insert(sensitive_key_entry(attr, key));
+}
+
+/// Records that the whole value of `attr` is secret, dropping any key entries.
+pub fn mark_sensitive(sensitive: &mut BTreeSet<String>, attr: &str) {
+    sensitive.retain(|e| parse_sensitive_key_entry(e).is_none_or(|(a, _)| a != attr));
+    sensitive.insert(attr.to_string());
+}
+
 /// `text` with every occurrence of each secret replaced by [`REDACTED`], longest secret
 /// first (so that a secret containing another is masked whole). Empty secrets are
 /// ignored; callers decide which values count as secrets.
@@ -708,6 +777,26 @@ impl fmt::Display for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_keys_are_secret_one_by_one_until_the_whole_map_is() {
+        let mut s = BTreeSet::new();
+        assert_eq!(secret_keys(&s, "env"), None);
+        mark_key_sensitive(&mut s, "env", "DB_PASSWORD");
+        mark_key_sensitive(&mut s, "env", "odd \"key]");
+        let keys = BTreeSet::from(["DB_PASSWORD".to_string(), "odd \"key]".to_string()]);
+        assert_eq!(secret_keys(&s, "env"), Some(Some(keys)));
+        assert!(
+            s.contains("env"),
+            "sealing and scrubbing still see the attribute"
+        );
+        mark_sensitive(&mut s, "env");
+        assert_eq!(s, BTreeSet::from(["env".to_string()]));
+        // Whole stays whole: a key entry would narrow it.
+        mark_key_sensitive(&mut s, "env", "X");
+        assert_eq!(secret_keys(&s, "env"), Some(None));
+        assert_eq!(parse_sensitive_key_entry("env"), None);
+    }
 
     fn not_empty(v: &Value, at: &Subject<'_>) -> Result<(), Invalid> {
         if v.as_str().is_some_and(|s| !s.is_empty()) {

@@ -82,7 +82,7 @@ const CONTAINER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("ports").force_new(),
     AttrSchema::plain("mounts").force_new(),
     AttrSchema::plain("networks").force_new(),
-    AttrSchema::plain("memory"),
+    AttrSchema::plain("memory").byte_size(),
     AttrSchema::plain("restart"),
     AttrSchema::plain("healthcheck").force_new(),
     AttrSchema::plain("running"),

@@ -227,6 +227,50 @@ impl<'a> State<'a> {
         })
     }
 
+    /// Adds the sensitivity of map attribute `name` to `out`. Written as an object with
+    /// literal keys (`env = { DB_PASSWORD = self.database.password, DB_HOST = "db" }`),
+    /// it is secret key by key, so a plan shows `DB_HOST` beside the hidden password;
+    /// written any other way (`var.env`, `merge(...)`, a computed key) it is secret as a
+    /// whole, because which keys hold what is only known from the whole value.
+    pub(super) fn map_sensitivity(
+        &self,
+        block: &RawBlock,
+        name: &str,
+        each_sensitive: bool,
+        out: &mut BTreeSet<String>,
+    ) {
+        use hcl::edit::expr::{Expression, ObjectKey};
+        let Some(attr) = block.attr(name) else {
+            return;
+        };
+        if !self.is_sensitive(attr, each_sensitive) {
+            return;
+        }
+        let mut keys = Vec::new();
+        if let Expression::Object(object) = &attr.expr {
+            for (k, v) in object.iter() {
+                let key = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(Expression::String(s)) => s.value().to_string(),
+                    ObjectKey::Expression(_) => {
+                        terrace_provider::mark_sensitive(out, name);
+                        return;
+                    }
+                };
+                let (refs, _) = crate::refs::collect(v.expr());
+                if self.refs_sensitive(&refs, each_sensitive) {
+                    keys.push(key);
+                }
+            }
+        }
+        if keys.is_empty() {
+            terrace_provider::mark_sensitive(out, name);
+        }
+        for k in keys {
+            terrace_provider::mark_key_sensitive(out, name, &k);
+        }
+    }
+
     /// Records one evaluated Docker resource of `type_name`, owned and placed as
     /// `at` says.
     pub(super) fn push_docker(&mut self, at: Placement, type_name: &str, body: DockerBody) {
@@ -456,7 +500,6 @@ impl<'a> State<'a> {
             ("image", &["image"]),
             ("name", &["name"]),
             ("command", &["command"]),
-            ("env", &["env"]),
             ("labels", &["labels", "domain", "port"]),
             ("ports", &["ports"]),
             ("mounts", &["mounts"]),
@@ -466,7 +509,8 @@ impl<'a> State<'a> {
             ("healthcheck", &["healthcheck"]),
             ("running", &["running"]),
         ];
-        let sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
+        let mut sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
+        self.map_sensitivity(block, "env", c.each_sensitive, &mut sensitive);
         let at = Placement {
             owner: c.owner,
             address: c.address,

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{Partial, PolicyFlags};
-use crate::model::{DriftKind, Plan};
+use crate::model::{before_sensitive, DriftKind, Plan};
 
 /// Version of the JSON document's shape. Bumped on any incompatible change; keys
 /// added in a compatible way bump the minor number (documented in docs/json-plan.md).
@@ -19,12 +19,27 @@ pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
 /// run could not plan, so a partial plan never reads as a complete one.
 pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) -> Value {
     let plan = plan.redacted();
+    // Terraform's shape: `true` for a secret attribute; for a map whose secrets are known
+    // key by key, an object marking those keys (`{"env": {"DB_PASSWORD": true}}`).
     let sensitive_map = |names: &std::collections::BTreeSet<String>,
                          present: Option<&Map<String, Value>>| {
         let mut m = Map::new();
-        for n in names {
-            if present.is_some_and(|p| p.contains_key(n)) {
-                m.insert(n.clone(), Value::Bool(true));
+        for (attr, v) in present.into_iter().flatten() {
+            match terrace_provider::secret_keys(names, attr) {
+                None => {}
+                Some(Some(keys)) if v.is_object() => {
+                    let marks: Map<String, Value> = v
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| keys.contains(*k))
+                        .map(|(k, _)| (k.clone(), Value::Bool(true)))
+                        .collect();
+                    m.insert(attr.clone(), Value::Object(marks));
+                }
+                Some(_) => {
+                    m.insert(attr.clone(), Value::Bool(true));
+                }
             }
         }
         Value::Object(m)
@@ -45,7 +60,7 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
                     "before": before,
                     "after": after,
                     "after_unknown": c.generated.iter().map(|g| (g.clone(), Value::Bool(true))).collect::<Map<_, _>>(),
-                    "before_sensitive": sensitive_map(&c.sensitive, before.as_ref()),
+                    "before_sensitive": sensitive_map(&before_sensitive(&c.sensitive, &c.prior_sensitive), before.as_ref()),
                     "after_sensitive": sensitive_map(&c.sensitive, after.as_ref()),
                     "changed": c.changed,
                     "replace_paths": c.replace_because.iter().map(|r| vec![r]).collect::<Vec<_>>(),

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use similar::{ChangeTag, TextDiff};
 use terrace_provider::{Safeguard, Value};
 
+use super::values::{self, Fmt, Line, Mark, Pair};
 use super::{drops_data, Partial};
 use crate::model::{Action, Drift, DriftKind, Plan, ResourceChange, REDACTED};
 
@@ -47,6 +48,8 @@ pub struct MarkdownOptions<'a> {
 /// Renders the plan as one or more markdown documents, each below
 /// `opts.part_chars` characters and each starting with the project's marker.
 pub fn render_markdown(plan: &Plan, opts: &MarkdownOptions<'_>) -> Vec<String> {
+    // Compared in the original, written from the redacted copy (as in the text form).
+    let original = plan;
     let plan = plan.redacted();
     let mut blocks = Vec::new();
     warnings(&mut blocks, &plan, opts.partial);
@@ -70,7 +73,7 @@ pub fn render_markdown(plan: &Plan, opts: &MarkdownOptions<'_>) -> Vec<String> {
             keep_with_next: false,
         });
     }
-    changes_section(&mut blocks, &plan);
+    changes_section(&mut blocks, &plan, original);
     pack(
         &marker(opts.project),
         &result_line(&plan, opts.partial),
@@ -389,13 +392,15 @@ fn drift_item(d: &Drift) -> String {
     out
 }
 
-fn changes_section(blocks: &mut Vec<Block>, plan: &Plan) {
-    let mut groups: BTreeMap<&str, Vec<&ResourceChange>> = BTreeMap::new();
-    for c in plan.actionable() {
-        groups
-            .entry(group_of(c.address.as_str()))
-            .or_default()
-            .push(c);
+fn changes_section(blocks: &mut Vec<Block>, plan: &Plan, original: &Plan) {
+    let mut groups: BTreeMap<&str, Vec<(&ResourceChange, &ResourceChange)>> = BTreeMap::new();
+    for (o, c) in original.changes.iter().zip(&plan.changes) {
+        if c.action != Action::NoOp {
+            groups
+                .entry(group_of(c.address.as_str()))
+                .or_default()
+                .push((o, c));
+        }
     }
     if groups.is_empty() {
         return;
@@ -437,8 +442,8 @@ fn group_of(address: &str) -> &str {
     address
 }
 
-fn group_summary(changes: &[&ResourceChange]) -> String {
-    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+fn group_summary(changes: &[(&ResourceChange, &ResourceChange)]) -> String {
+    let count = |a: Action| changes.iter().filter(|(_, c)| c.action == a).count();
     let parts: Vec<String> = [
         (Action::Create, "to add"),
         (Action::Update, "to change"),
@@ -456,7 +461,7 @@ fn group_summary(changes: &[&ResourceChange]) -> String {
 
 /// One resource's `<details>` block: what happens and why, its attributes as a diff,
 /// and each multi-line text attribute (file content) as a diff of its own.
-fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
+fn resource_details(plan: &Plan, (orig, c): (&ResourceChange, &ResourceChange)) -> String {
     let (sym, verb) = match c.action {
         Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
             ("+", "will be adopted".to_string())
@@ -493,63 +498,106 @@ fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
     }
 
     let (before, after, names) = super::shown_attrs(c);
+    let (orig_before, orig_after, _) = super::shown_attrs(orig);
+    let (names, mut hidden) = super::visible(orig, &names);
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    // An adopted object exists: shown as what apply changes on it (see the text form).
+    let adopting = super::adopting(c);
+    let action = if adopting { Action::Update } else { c.action };
 
-    let mut lines = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let mut texts = Vec::new();
     for name in names {
-        let pad = " ".repeat(width - name.chars().count());
-        let b = before.get(name).filter(|_| c.action != Action::Create);
-        let a = after.get(name).filter(|_| c.action != Action::Delete);
-        let forces = if c.replace_because.iter().any(|r| r == name) {
-            "  # forces replacement"
-        } else {
-            ""
+        let head = values::head(name, width);
+        let fmt = Fmt {
+            bytes: c.byte_sizes.contains(name),
         };
+        let b = before.get(name).filter(|_| action != Action::Create);
+        let a = after.get(name).filter(|_| action != Action::Delete);
+        let forces = c.replace_because.iter().any(|r| r == name);
+        let changed = match action {
+            Action::Create | Action::Delete => true,
+            _ if adopting => orig_before.get(name) != orig_after.get(name),
+            _ => c.changed.iter().any(|n| n == name),
+        };
+        let generated = c.generated.iter().any(|g| g == name);
         if multiline(b) || multiline(a) {
             let (bs, as_) = (string_of(b), string_of(a));
-            let changed = bs != as_;
-            let sym = match (b, a) {
-                (None, Some(_)) => "+",
-                (Some(_), None) => "-",
-                _ if changed => "~",
-                _ => " ",
+            if bs == as_ && name != "name" {
+                hidden += 1;
+                continue;
+            }
+            let mark = match (b, a) {
+                (None, Some(_)) => Mark::Add,
+                (Some(_), None) => Mark::Remove,
+                _ if bs != as_ => Mark::Change,
+                _ => Mark::Same,
             };
-            let what = if changed {
+            let what = if bs != as_ {
                 "(multi-line text, diff below)"
             } else {
                 "(multi-line text, unchanged)"
             };
-            lines.push(format!("{sym} {name}{pad} = {what}{forces}"));
-            if changed {
+            lines.push(Line::Plain {
+                depth: 0,
+                mark,
+                text: format!("{head}{what}"),
+                forces,
+            });
+            if bs != as_ {
                 texts.push((name, bs, as_));
             }
             continue;
         }
-        let changed = match c.action {
-            Action::Create | Action::Delete => true,
-            _ => c.changed.iter().any(|n| n == name),
+        let unknown = || {
+            let text = if c.sensitive.contains(name) {
+                format!("{head}{REDACTED} (generated during apply)")
+            } else {
+                format!("{head}(known after apply)")
+            };
+            Line::plain(0, Mark::Add, text)
         };
-        if !changed {
-            let v = a.or(b).map(value_text).unwrap_or_default();
-            lines.push(format!("  {name}{pad} = {v}"));
-            continue;
-        }
-        if let Some(v) = b {
-            lines.push(format!("- {name}{pad} = {}", value_text(v)));
-        }
-        match a {
-            Some(v) => lines.push(format!("+ {name}{pad} = {}{forces}", value_text(v))),
-            None if c.action == Action::Delete
-                || b.is_some() && !c.generated.iter().any(|g| g == name) => {}
-            None if c.sensitive.contains(name) => {
-                lines.push(format!(
-                    "+ {name}{pad} = {REDACTED} (generated during apply)"
-                ));
+        match (b, a) {
+            _ if !changed && generated && a.is_none() && action == Action::Replace => {
+                lines.push(unknown())
             }
-            None => lines.push(format!("+ {name}{pad} = (known after apply)")),
+            (b, a) if !changed => match a.or(b) {
+                Some(v) if name == "name" => {
+                    values::whole(&mut lines, 0, Mark::Same, &head, v, fmt, false)
+                }
+                _ => hidden += 1,
+            },
+            (Some(b), Some(a)) => {
+                let ob = orig_before.get(name).unwrap_or(b);
+                let oa = orig_after.get(name).unwrap_or(a);
+                values::changed(
+                    &mut lines,
+                    0,
+                    &head,
+                    Pair { orig: ob, shown: b },
+                    Pair { orig: oa, shown: a },
+                    fmt,
+                    forces,
+                );
+            }
+            (None, Some(a)) => values::whole(&mut lines, 0, Mark::Add, &head, a, fmt, forces),
+            (Some(b), None) if action == Action::Delete => {
+                values::whole(&mut lines, 0, Mark::Remove, &head, b, fmt, false)
+            }
+            (Some(b), None) if generated => lines.push(Line::Changed {
+                depth: 0,
+                head: head.clone(),
+                before: values::scalar(b, fmt),
+                after: "(known after apply)".to_string(),
+                forces,
+            }),
+            (Some(b), None) => values::removed(&mut lines, 0, &head, b, fmt),
+            (None, None) if generated || action == Action::Create => lines.push(unknown()),
+            (None, None) => {}
         }
     }
+    values::fold(&mut lines, 0, hidden, "attribute");
+    let lines = diff_lines(&lines);
     let mut budget = RESOURCE_BUDGET;
     out.push_str(&fenced(&lines, &mut budget));
     for (name, b, a) in texts {
@@ -557,6 +605,45 @@ fn resource_details(plan: &Plan, c: &ResourceChange) -> String {
         out.push_str(&fenced(&unified_diff(&b, &a), &mut budget));
     }
     out.push_str("\n</details>\n\n");
+    out
+}
+
+/// Attribute lines as a ```` ```diff ```` block shows them: the marker in the first
+/// column (a changed value as a `-` line and a `+` line, so both are coloured), the
+/// nesting after it.
+fn diff_lines(lines: &[Line]) -> Vec<String> {
+    let forces = |f: bool| if f { "  # forces replacement" } else { "" };
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Plain {
+                depth,
+                mark,
+                text,
+                forces: f,
+            } => {
+                let sign = match mark {
+                    Mark::Add => '+',
+                    Mark::Remove => '-',
+                    Mark::Change => '~',
+                    Mark::Same => ' ',
+                };
+                let indent = "    ".repeat(*depth);
+                out.push(format!("{sign} {indent}{text}{}", forces(*f)));
+            }
+            Line::Changed {
+                depth,
+                head,
+                before,
+                after,
+                forces: f,
+            } => {
+                let indent = "    ".repeat(*depth);
+                out.push(format!("- {indent}{head}{before}"));
+                out.push(format!("+ {indent}{head}{after}{}", forces(*f)));
+            }
+        }
+    }
     out
 }
 

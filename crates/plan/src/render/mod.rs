@@ -6,6 +6,7 @@
 mod json;
 mod markdown;
 mod text;
+mod values;
 
 use std::collections::BTreeSet;
 
@@ -27,6 +28,43 @@ pub(crate) fn shown_attrs(c: &ResourceChange) -> (&Attrs, &Attrs, BTreeSet<&str>
     }
     names.extend(c.generated.iter().map(String::as_str));
     (before, after, names)
+}
+
+/// Of `names`, those a change lists, and how many it folds into `# (N unchanged
+/// attributes hidden)`: all for a create or a destroy; for an update, a replacement or
+/// an adoption, what changes, what apply generates again, and `name`, which identifies
+/// the object to a reader (as Terraform keeps `id` and `name`). Compared on `orig`, the
+/// change before redaction.
+pub(crate) fn visible<'a>(
+    orig: &ResourceChange,
+    names: &BTreeSet<&'a str>,
+) -> (Vec<&'a str>, usize) {
+    static EMPTY: Attrs = Attrs::new();
+    let before = orig.before.as_ref().unwrap_or(&EMPTY);
+    let after = orig.after.as_ref().unwrap_or(&EMPTY);
+    let adopting = adopting(orig);
+    let shows = |name: &str| {
+        let changed = if adopting {
+            before.get(name) != after.get(name)
+        } else {
+            orig.changed.iter().any(|n| n == name)
+        };
+        matches!(orig.action, Action::Create | Action::Delete) && !adopting
+            || changed
+            || name == "name"
+            || orig.generated.iter().any(|g| g == name) && !after.contains_key(name)
+    };
+    let shown: Vec<&str> = names.iter().copied().filter(|n| shows(n)).collect();
+    let hidden = names.len() - shown.len();
+    (shown, hidden)
+}
+
+/// True for the create of an object that exists already and that apply adopts: shown
+/// as what changes on it, not as created.
+pub(crate) fn adopting(c: &ResourceChange) -> bool {
+    c.action == Action::Create
+        && c.before.is_some()
+        && c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE)
 }
 
 pub use json::{render_json, render_json_run, JSON_FORMAT_VERSION};

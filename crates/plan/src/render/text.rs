@@ -6,6 +6,7 @@ use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
 use terrace_provider::Value;
 
+use super::values::{self, Fmt, Line, Mark, Pair};
 use crate::model::{Action, Conflict, Drift, DriftKind, Plan, ResourceChange, REDACTED};
 
 /// Options for [`render_text`].
@@ -16,6 +17,9 @@ pub struct TextOptions {
     /// Some resources could not be planned (an unreachable server): never claim that
     /// everything matches.
     pub partial: bool,
+    /// The plan of `terrace destroy`: worded as a destroy (no "no longer in the
+    /// configuration", no "the live systems match the configuration").
+    pub destroy: bool,
 }
 
 struct Painter {
@@ -59,6 +63,9 @@ enum Sym {
 /// Renders the whole plan: drift first, then actions, conflicts and the summary line.
 /// Sensitive values are redacted here regardless of what the caller passes in.
 pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
+    // Values are compared in the original (a secret that changes shows as changed) and
+    // only ever written from the redacted copy.
+    let original = plan;
     let plan = plan.redacted();
     let p = Painter { color: opts.color };
     let mut out = String::new();
@@ -87,11 +94,17 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push('\n');
     }
 
-    let actionable: Vec<&ResourceChange> = plan.actionable().collect();
+    let actionable: Vec<(&ResourceChange, &ResourceChange)> = original
+        .changes
+        .iter()
+        .zip(&plan.changes)
+        .filter(|(_, c)| c.action != Action::NoOp)
+        .collect();
     if !actionable.is_empty() {
         let _ = writeln!(out, "terrace will perform the following actions:\n");
-        for c in actionable {
-            render_change(&mut out, &p, c, plan.safeguard(&c.address));
+        for pair in actionable {
+            let safeguard = plan.safeguard(&pair.1.address);
+            render_change(&mut out, &p, pair, safeguard, opts.destroy);
         }
     }
 
@@ -126,6 +139,9 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         };
         out.push_str(&p.bold("No changes"));
         out.push_str(rest);
+    } else if plan.is_empty() && opts.destroy {
+        out.push_str(&p.bold("No changes."));
+        out.push_str(" No objects need to be destroyed.\n");
     } else if plan.is_empty() {
         out.push_str(&p.bold("No changes."));
         out.push_str(" The live systems match the configuration.\n");
@@ -154,8 +170,9 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
 fn render_change(
     out: &mut String,
     p: &Painter,
-    c: &ResourceChange,
+    (orig, c): (&ResourceChange, &ResourceChange),
     safeguard: Option<&terrace_provider::Safeguard>,
+    destroy: bool,
 ) {
     let header = match c.action {
         Action::Create if c.note.as_deref() == Some(crate::ADOPT_EXISTING_NOTE) => {
@@ -192,7 +209,13 @@ fn render_change(
         Action::NoOp => return,
     };
     let _ = writeln!(out, "  {} {header}", p.bold(&format!("# {}", c.address)));
-    if let Some(note) = &c.note {
+    // `terrace destroy` destroys everything: "it is no longer in the configuration"
+    // would be untrue there.
+    let note = c
+        .note
+        .as_deref()
+        .filter(|n| !(destroy && *n == crate::NOT_CONFIGURED_NOTE));
+    if let Some(note) = note {
         let _ = writeln!(out, "  # ({note})");
     }
     if let Some(g) = safeguard.filter(|_| matches!(c.action, Action::Delete | Action::Replace)) {
@@ -212,67 +235,157 @@ fn render_change(
     let _ = writeln!(out, "{prefix}{} {} {{", p.sym(sym), c.type_name);
 
     let (before, after, names) = super::shown_attrs(c);
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let (orig_before, orig_after, _) = super::shown_attrs(orig);
+    let (names, mut hidden) = super::visible(orig, &names);
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    // An adopted object exists: it shows as what apply changes on it, like an update,
+    // not as something created from nothing.
+    let adopting = super::adopting(c);
+    let action = if adopting { Action::Update } else { c.action };
+    let is_changed = |name: &str| {
+        if adopting {
+            orig_before.get(name) != orig_after.get(name)
+        } else {
+            c.changed.iter().any(|n| n == name)
+        }
+    };
 
     for name in names {
-        let pad = " ".repeat(width - name.len());
+        let mut lines = Vec::new();
+        let head = values::head(name, width);
+        let fmt = Fmt {
+            bytes: c.byte_sizes.contains(name),
+        };
         let b = before.get(name);
         let a = after.get(name);
-        let forces = c.replace_because.iter().any(|r| r == name);
-        let suffix = if forces {
-            p.paint(
-                Style::new().fg_color(Some(AnsiColor::Red.into())),
-                " # forces replacement",
-            )
-        } else {
-            String::new()
+        let generated = c.generated.iter().any(|g| g == name);
+        let unknown = || {
+            if c.sensitive.contains(name) {
+                format!("{head}{REDACTED} (generated during apply)")
+            } else {
+                format!("{head}(known after apply)")
+            }
         };
-        match c.action {
+        let forces = c.replace_because.iter().any(|r| r == name);
+        match action {
             Action::Delete => {
-                let v = b.map(value_text).unwrap_or_default();
-                let _ = writeln!(out, "      {} {name}{pad} = {v}", p.sym(Sym::Remove));
-            }
-            Action::Create => {
-                let v = match a {
-                    Some(v) => value_text(v),
-                    None if c.sensitive.contains(name) => {
-                        format!("{REDACTED} (generated during apply)")
-                    }
-                    None => "(known after apply)".to_string(),
-                };
-                let _ = writeln!(out, "      {} {name}{pad} = {v}", p.sym(Sym::Add));
-            }
-            _ if c.changed.iter().any(|n| n == name) => {
-                let before_text = b.map(value_text).unwrap_or_else(|| "null".into());
-                match (b, a) {
-                    (Some(Value::String(x)), Some(Value::String(y)))
-                        if (x.contains('\n') || y.contains('\n')) && x != REDACTED =>
-                    {
-                        let _ = writeln!(
-                            out,
-                            "      {} {name}{pad} = <<-EOT{suffix}",
-                            p.sym(Sym::Change)
-                        );
-                        render_line_diff(out, p, x, y);
-                        let _ = writeln!(out, "        EOT");
-                    }
-                    _ => {
-                        let after_text = a.map(value_text).unwrap_or_else(|| "null".into());
-                        let _ = writeln!(
-                            out,
-                            "      {} {name}{pad} = {before_text} -> {after_text}{suffix}",
-                            p.sym(Sym::Change)
-                        );
-                    }
+                if let Some(v) = b {
+                    values::whole(&mut lines, 0, Mark::Remove, &head, v, fmt, false);
                 }
             }
-            _ => {
-                let v = a.or(b).map(value_text).unwrap_or_default();
-                let _ = writeln!(out, "        {name}{pad} = {v}");
+            Action::Create => match a {
+                Some(v) => values::whole(&mut lines, 0, Mark::Add, &head, v, fmt, false),
+                None => lines.push(Line::plain(0, Mark::Add, unknown())),
+            },
+            _ if is_changed(name) => match (b, a) {
+                (Some(Value::String(x)), Some(Value::String(y)))
+                    if (x.contains('\n') || y.contains('\n')) && x != REDACTED =>
+                {
+                    let suffix = if forces {
+                        forces_text(p)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(out, "      {} {head}<<-EOT{suffix}", p.sym(Sym::Change));
+                    render_line_diff(out, p, x, y);
+                    let _ = writeln!(out, "        EOT");
+                }
+                (Some(b), Some(a)) => {
+                    let ob = orig_before.get(name).unwrap_or(b);
+                    let oa = orig_after.get(name).unwrap_or(a);
+                    values::changed(
+                        &mut lines,
+                        0,
+                        &head,
+                        Pair { orig: ob, shown: b },
+                        Pair { orig: oa, shown: a },
+                        fmt,
+                        forces,
+                    );
+                }
+                (None, Some(a)) => values::whole(&mut lines, 0, Mark::Add, &head, a, fmt, forces),
+                (Some(b), None) if generated => lines.push(Line::Changed {
+                    depth: 0,
+                    head: head.clone(),
+                    before: values::scalar(b, fmt),
+                    after: "(known after apply)".to_string(),
+                    forces,
+                }),
+                (Some(b), None) => values::removed(&mut lines, 0, &head, b, fmt),
+                (None, None) => {}
+            },
+            // A replacement generates its secret again.
+            _ if generated && a.is_none() => lines.push(Line::plain(0, Mark::Add, unknown())),
+            // Unchanged: folded, as Terraform does, except the name that identifies the
+            // object to a reader.
+            _ => match a.or(b) {
+                Some(v) if name == "name" => {
+                    values::whole(&mut lines, 0, Mark::Same, &head, v, fmt, false)
+                }
+                _ => hidden += 1,
+            },
+        }
+        write_lines(out, p, &lines);
+    }
+    let mut fold = Vec::new();
+    values::fold(&mut fold, 0, hidden, "attribute");
+    write_lines(out, p, &fold);
+    let _ = writeln!(out, "    }}\n");
+}
+
+fn forces_text(p: &Painter) -> String {
+    p.paint(
+        Style::new().fg_color(Some(AnsiColor::Red.into())),
+        " # forces replacement",
+    )
+}
+
+/// Attribute lines in Terraform's layout: the marker in column 6, four more columns per
+/// level of nesting.
+fn write_lines(out: &mut String, p: &Painter, lines: &[Line]) {
+    for line in lines {
+        match line {
+            Line::Plain {
+                depth,
+                mark,
+                text,
+                forces,
+            } => {
+                let sym = match mark {
+                    Mark::Add => p.sym(Sym::Add),
+                    Mark::Remove => p.sym(Sym::Remove),
+                    Mark::Change => p.sym(Sym::Change),
+                    Mark::Same => " ".to_string(),
+                };
+                let suffix = if *forces {
+                    forces_text(p)
+                } else {
+                    String::new()
+                };
+                let indent = " ".repeat(6 + 4 * depth);
+                let _ = writeln!(out, "{indent}{sym} {text}{suffix}");
+            }
+            Line::Changed {
+                depth,
+                head,
+                before,
+                after,
+                forces,
+            } => {
+                let suffix = if *forces {
+                    forces_text(p)
+                } else {
+                    String::new()
+                };
+                let indent = " ".repeat(6 + 4 * depth);
+                let _ = writeln!(
+                    out,
+                    "{indent}{} {head}{before} -> {after}{suffix}",
+                    p.sym(Sym::Change)
+                );
             }
         }
     }
-    let _ = writeln!(out, "    }}\n");
 }
 
 /// Multi-line text is shown as a unified line diff, never as one opaque changed string.
