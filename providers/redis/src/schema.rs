@@ -127,9 +127,19 @@ const USER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("key_count").output(),
 ];
 
+/// Every key of a `settings` map is a setting name.
+fn check_settings(v: &Value, _at: &Subject<'_>) -> Result<(), Invalid> {
+    v.as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .try_for_each(|k| check_setting_name(k))
+}
+
 const CONFIG_ATTRS: &[AttrSchema] = &[
     // Setting name => value, in the form `CONFIG GET` reports it (memory in bytes).
-    AttrSchema::plain("settings"),
+    AttrSchema::plain("settings")
+        .doc("setting name => value, applied with CONFIG SET")
+        .validate(check_settings),
 ];
 
 /// The resource types this provider implements: `redis_user`, `redis_config`.
