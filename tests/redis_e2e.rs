@@ -192,3 +192,30 @@ fn through_an_ssh_forward_a_removed_tenant_with_purge_keys_loses_its_keys_counte
     assert_eq!(admin(&["EXISTS", &format!("{a}:k")]).trim(), "0");
     admin(&["DEL", &format!("{b}x")]);
 }
+
+#[test]
+fn a_redis_service_on_a_host_is_reached_only_through_that_host() {
+    // The same service, its host's SSH port closed: the server itself is up and
+    // reachable directly, so only a forward through the host could fail this way.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hcl = forwarded_hcl(&[&unique("fw")]).replace(
+        &format!("port          = {}", {
+            let hp = std::env::var("TERRACE_TEST_SSH_HOST1").unwrap();
+            hp.rsplit_once(':').unwrap().1.to_string()
+        }),
+        &format!("port          = {dead}"),
+    );
+    let p = Project::new(&hcl);
+    let plan = p.plan();
+    assert_ne!(plan.code, 0);
+    assert_ne!(plan.code, 2);
+    assert!(
+        plan.stderr.contains("service.cache could not be reached"),
+        "{}",
+        plan.all()
+    );
+}
