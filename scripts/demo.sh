@@ -24,6 +24,7 @@ if grep -q 'container {' "$example"/*.hcl; then
   # Containers: a local Docker engine and the images the example names.
   bash scripts/docker-engine.sh
   bash scripts/images.sh
+  bash scripts/redis-image.sh
   export TERRACE_VAR_db_admin_password=${TERRACE_VAR_db_admin_password:-terrace-demo-farm}
 fi
 cargo build --release --locked --quiet

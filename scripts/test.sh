@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 bash scripts/docker-engine.sh
 bash scripts/images.sh
+bash scripts/redis-image.sh
 bash scripts/ssh-hosts.sh
 bash scripts/ns-services.sh
 # shellcheck disable=SC1091

@@ -56,8 +56,31 @@ enum Remote {
         server: SqlServer,
         ready: Option<Duration>,
     },
+    /// A Redis server listening on `server.address:server.port` as seen from the host.
+    Redis {
+        host: String,
+        server: RedisServer,
+        ready: Option<Duration>,
+    },
     /// A Docker engine at `socket` on the host.
     Docker { host: String, socket: String },
+}
+
+fn redis_provider(server: RedisServer, ready: Option<Duration>) -> RedisProvider {
+    let provider = RedisProvider::new(server);
+    match ready {
+        Some(t) => provider.with_ready_timeout(t),
+        None => provider,
+    }
+}
+
+/// The host a service's server runs on: the service's own, or its container's.
+fn service_host(project: &Project, svc: &terrace_config::ServiceSpec) -> Option<String> {
+    svc.host.clone().or_else(|| {
+        let container = svc.container.as_ref()?;
+        let r = project.resources.iter().find(|r| &r.address == container)?;
+        r.provider.0.strip_prefix("docker.").map(str::to_string)
+    })
 }
 
 /// Provider instances keyed by [`ProviderKey`].
@@ -104,20 +127,34 @@ impl ProviderSet {
             set.hosts.insert(name.clone(), ssh);
         }
         for (name, svc) in &project.services {
-            // A Redis server terrace administers: one provider for its ACL users,
-            // reached directly (not yet through a host's SSH forward).
+            // A Redis server terrace administers: one provider for its ACL users and
+            // settings, reached like a SQL server (directly, or through its host's SSH
+            // forward; waited for when terrace runs it in a container).
             if let Some(redis) = &svc.redis {
                 let key = ProviderKey(format!("service.{name}"));
+                let ready = svc.container.as_ref().map(|_| CONTAINER_READY_TIMEOUT);
                 if let Some(container) = &svc.container {
                     set.gated_by.insert(key.clone(), container.clone());
                 }
-                let provider = RedisProvider::new(RedisServer {
+                let server = RedisServer {
                     address: redis.address.clone(),
                     port: redis.port,
                     admin_user: redis.admin_user.clone(),
                     admin_password: redis.admin_password.clone(),
-                });
-                set.providers.insert(key, Arc::new(provider));
+                };
+                let host = service_host(project, svc);
+                if let Some(host) = host.filter(|h| set.hosts.contains_key(h)) {
+                    set.remote.insert(
+                        key.clone(),
+                        Remote::Redis {
+                            host,
+                            server: server.clone(),
+                            ready,
+                        },
+                    );
+                }
+                set.providers
+                    .insert(key, Arc::new(redis_provider(server, ready)));
                 continue;
             }
             let Some(sql) = &svc.sql else { continue };
@@ -139,11 +176,7 @@ impl ProviderSet {
                 set.gated_by.insert(key.clone(), container.clone());
             }
             // The server runs on the service's host, or on the host of its container.
-            let host = svc.host.clone().or_else(|| {
-                let container = svc.container.as_ref()?;
-                let r = project.resources.iter().find(|r| &r.address == container)?;
-                r.provider.0.strip_prefix("docker.").map(str::to_string)
-            });
+            let host = service_host(project, svc);
             if let Some(host) = host.as_ref().filter(|h| set.hosts.contains_key(*h)) {
                 set.remote.insert(
                     key.clone(),
@@ -204,7 +237,9 @@ impl ProviderSet {
         let mut pending: BTreeSet<ProviderKey> = wanted.keys().cloned().collect();
         for (key, remote) in wanted {
             let host = match &remote {
-                Remote::Sql { host, .. } | Remote::Docker { host, .. } => host.clone(),
+                Remote::Sql { host, .. }
+                | Remote::Redis { host, .. }
+                | Remote::Docker { host, .. } => host.clone(),
             };
             let ssh = self.hosts[&host].clone();
             let backups = self.backups.clone();
@@ -224,6 +259,14 @@ impl ProviderSet {
                             let provider =
                                 sql_provider(server, ready, &backups).with_socket(socket);
                             Arc::new(provider) as Arc<dyn Provider>
+                        })
+                        .map_err(|e| e.to_string()),
+                    Remote::Redis { server, ready, .. } => ssh
+                        .forward_tcp_to_socket(&server.address, server.port, "redis.sock")
+                        .await
+                        .map(|socket| {
+                            Arc::new(redis_provider(server, ready).with_socket(socket))
+                                as Arc<dyn Provider>
                         })
                         .map_err(|e| e.to_string()),
                     Remote::Docker { socket, .. } => ssh

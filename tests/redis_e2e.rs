@@ -127,3 +127,95 @@ fn tenants_get_confined_users_and_a_widened_pattern_is_drift_that_apply_repairs(
     assert!(!admin(&["ACL", "USERS"]).lines().any(|l| l == user(&a)));
     admin(&["DEL", &format!("{a}:k"), &format!("{b}:k")]);
 }
+
+/// The project with the Redis service on sshd host `h1`: terrace reaches it through
+/// that host's SSH connection (a forward to a private unix socket), not directly.
+fn forwarded_hcl(tenants: &[&str]) -> String {
+    let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n}: source target/ssh/env"));
+    let hostport = var("TERRACE_TEST_SSH_HOST1");
+    let (address, port) = hostport.rsplit_once(':').unwrap();
+    let host = format!(
+        r#"
+host "h1" {{
+  address       = "{address}"
+  port          = {port}
+  user          = "{user}"
+  identity_file = "{key}"
+  known_hosts   = "{kh}"
+}}
+"#,
+        user = var("TERRACE_TEST_SSH_USER"),
+        key = var("TERRACE_TEST_SSH_KEY"),
+        kh = var("TERRACE_TEST_SSH_KNOWN_HOSTS"),
+    );
+    let with_host = project_hcl(tenants)
+        .replace(
+            "  engine   = \"redis\"\n",
+            "  engine   = \"redis\"\n  host     = host.h1\n",
+        )
+        .replace(
+            "    prefix  = \"${each.key}:\"\n",
+            "    prefix  = \"${each.key}:\"\n    purge_keys = true\n",
+        );
+    host + &with_host
+}
+
+#[test]
+fn through_an_ssh_forward_a_removed_tenant_with_purge_keys_loses_its_keys_counted_in_the_plan() {
+    let a = unique("pa");
+    let b = unique("pb");
+    let p = Project::new(&forwarded_hcl(&[&a, &b]));
+    p.apply();
+    p.plan().expect_code(0);
+    // b's keys, a's key, and a key of nobody's that shares b's first letters.
+    let script = format!(
+        "for i=1,1500 do redis.call('SET', '{b}:'..i, 'v') end redis.call('SET', '{a}:k', 'v') redis.call('SET', '{b}x', 'v') return 1"
+    );
+    admin(&["EVAL", &script, "0"]);
+    p.write(&forwarded_hcl(&[&a]));
+    let plan = p.plan().expect_code(2);
+    assert!(plan.stdout.contains("key_count"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("1500"), "{}", plan.stdout);
+    p.apply();
+    assert!(!admin(&["ACL", "USERS"])
+        .lines()
+        .any(|l| l == format!("client_{b}")));
+    assert_eq!(
+        admin(&["EXISTS", &format!("{b}:1"), &format!("{b}:1500")]).trim(),
+        "0"
+    );
+    assert_eq!(
+        admin(&["EXISTS", &format!("{a}:k"), &format!("{b}x")]).trim(),
+        "2"
+    );
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(admin(&["EXISTS", &format!("{a}:k")]).trim(), "0");
+    admin(&["DEL", &format!("{b}x")]);
+}
+
+#[test]
+fn a_redis_service_on_a_host_is_reached_only_through_that_host() {
+    // The same service, its host's SSH port closed: the server itself is up and
+    // reachable directly, so only a forward through the host could fail this way.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hcl = forwarded_hcl(&[&unique("fw")]).replace(
+        &format!("port          = {}", {
+            let hp = std::env::var("TERRACE_TEST_SSH_HOST1").unwrap();
+            hp.rsplit_once(':').unwrap().1.to_string()
+        }),
+        &format!("port          = {dead}"),
+    );
+    let p = Project::new(&hcl);
+    let plan = p.plan();
+    assert_ne!(plan.code, 0);
+    assert_ne!(plan.code, 2);
+    assert!(
+        plan.stderr.contains("service.cache could not be reached"),
+        "{}",
+        plan.all()
+    );
+}

@@ -1,20 +1,32 @@
-# Layout 1: a shared-services WordPress farm on one host.
+# Layout 1: a shared-services WordPress farm on one host (seed 000).
 #
-# One MariaDB and one reverse proxy run as containers on a user-defined network; every
-# client gets its own database and user on the shared MariaDB (grants on that database
-# only), its own volume, a memory limit, and an app container whose environment is wired
-# from the tenant by reference — including the generated password, which terrace fills
-# in during apply and never prints.
+# One MariaDB, one Redis and one reverse proxy run as containers on a user-defined
+# network; every client gets its own database and user on the shared MariaDB (grants on
+# that database only, a connection limit), its own Redis ACL user confined to the key
+# prefix `wp_<client>:` (it gets NOPERM on every other client's keys), its own volume, a
+# memory limit, and an app container whose environment is wired from the tenant by
+# reference — including the generated passwords, which terrace fills in during apply and
+# never prints. Every plan shows how full the host is and each server's connection
+# budget (the clients' limits against max_connections / maxclients, read live), and
+# refuses a plan that over-fills or over-commits either.
 #
 # The images are built locally (no registry): scripts/docker-engine.sh builds
-# terrace/busybox:1 and scripts/images.sh builds terrace/mariadb:1.
+# terrace/busybox:1, scripts/images.sh terrace/mariadb:1, scripts/redis-image.sh
+# terrace/redis:1.
 #
-#   TERRACE_VAR_db_admin_password=... terrace -C examples/wordpress-farm plan
+#   TERRACE_VAR_db_admin_password=... TERRACE_VAR_redis_admin_password=... \
+#     terrace -C examples/wordpress-farm plan
 
 variable "db_admin_password" {
   type        = string
   sensitive   = true
   description = "Password of the admin account terrace creates in, and uses on, the MariaDB container."
+}
+
+variable "redis_admin_password" {
+  type        = string
+  sensitive   = true
+  description = "Password of the admin ACL user terrace creates in, and uses on, the Redis container."
 }
 
 variable "prefix" {
@@ -27,6 +39,12 @@ variable "db_port" {
   type        = number
   default     = 33061
   description = "Loopback port on which terrace reaches the MariaDB container."
+}
+
+variable "redis_port" {
+  type        = number
+  default     = 63791
+  description = "Loopback port on which terrace reaches the Redis container."
 }
 
 variable "proxy_port" {
@@ -50,6 +68,11 @@ image "busybox" {
 
 image "mariadb" {
   name = "terrace/mariadb:1"
+  pull = "never"
+}
+
+image "redis" {
+  name = "terrace/redis:1"
   pull = "never"
 }
 
@@ -81,6 +104,28 @@ service "db" {
   }
 }
 
+# One Redis for every client: 256 MB of cache evicted LRU (CONFIG SET, drift-checked),
+# each client confined to its key prefix by an ACL user.
+service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1", port = var.redis_port }
+  admin    = { user = "terrace_admin", password = var.redis_admin_password }
+  settings = { maxmemory = "256mb", "maxmemory-policy" = "allkeys-lru" }
+
+  container {
+    name  = "${var.prefix}-redis"
+    image = image.redis
+    env = {
+      REDIS_ADMIN_USER     = "terrace_admin"
+      REDIS_ADMIN_PASSWORD = var.redis_admin_password
+    }
+    ports    = ["127.0.0.1:${var.redis_port}:6379"]
+    networks = [{ name = network.farm.name, aliases = ["redis"] }]
+    memory   = "320m"
+    restart  = "unless-stopped"
+  }
+}
+
 service "proxy" {
   engine = "container"
 
@@ -98,8 +143,16 @@ tenant "client" {
   for_each = var.clients
 
   database {
-    service = service.db
-    name    = "wordpress_${each.key}"
+    service          = service.db
+    name             = "wordpress_${each.key}"
+    connection_limit = 10
+  }
+
+  redis {
+    service          = service.cache
+    prefix           = "wp_${each.key}:"
+    connection_limit = 20
+    purge_keys       = true
   }
 
   volume "data" {
@@ -117,6 +170,10 @@ tenant "client" {
       DB_NAME     = self.database.name
       DB_USER     = self.database.user
       DB_PASSWORD = self.database.password
+      REDIS_HOST     = "redis"
+      REDIS_USER     = self.redis.user
+      REDIS_PASSWORD = self.redis.password
+      REDIS_PREFIX   = self.redis.prefix
     }
     mounts   = [{ source = self.volume.data.name, target = "/var/www/html" }]
     networks = [network.farm]

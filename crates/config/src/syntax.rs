@@ -164,8 +164,9 @@ static SERVICE: BlockSchema<'static> = BlockSchema {
     min_labels: 1,
     max_labels: 1,
     label_hint: "service \"name\" { ... }",
-    attrs: Some(&["engine", "endpoint", "admin", "host"]),
-    // `endpoint` and `admin` are required for SQL engines only: checked on evaluation.
+    attrs: Some(&["engine", "endpoint", "admin", "host", "settings"]),
+    // `endpoint` and `admin` are required for SQL engines only, `settings` is for
+    // Redis: checked on evaluation.
     required: &["engine"],
     blocks: &[&CONTAINER],
 };
@@ -243,7 +244,14 @@ static NESTED_REDIS: BlockSchema<'static> = BlockSchema {
     min_labels: 0,
     max_labels: 0,
     label_hint: "redis { service = service.cache  prefix = \"app:\" }",
-    attrs: Some(&["service", "prefix", "user", "password"]),
+    attrs: Some(&[
+        "service",
+        "prefix",
+        "user",
+        "password",
+        "connection_limit",
+        "purge_keys",
+    ]),
     required: &["service", "prefix"],
     blocks: &[],
 };

@@ -354,3 +354,45 @@ tenant "client" {
     assert_eq!(app.attrs["env"]["REDIS_PASSWORD"], json!(marker));
     assert!(app.depends_on.contains(&user.address));
 }
+
+#[test]
+fn redis_settings_lower_to_a_redis_config_and_budget_and_purge_reach_the_user() {
+    let p = common::load(&[(
+        "main.hcl",
+        r#"
+service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "adm" }
+  settings = { maxmemory = "256mb", "maxmemory-policy" = "allkeys-lru", hz = 10 }
+}
+tenant "client" {
+  redis {
+    service          = service.cache
+    prefix           = "wp_client:"
+    connection_limit = 20
+    purge_keys       = true
+  }
+}
+"#,
+    )]);
+    let config = p
+        .resources
+        .iter()
+        .find(|r| r.type_name == "redis_config")
+        .expect("a redis_config");
+    assert_eq!(config.address.as_str(), "service.cache.settings");
+    assert_eq!(config.provider, ProviderKey("service.cache".into()));
+    // As written: the provider's normalize puts it in the form Redis reports.
+    assert_eq!(
+        config.attrs["settings"],
+        json!({"maxmemory": "256mb", "maxmemory-policy": "allkeys-lru", "hz": "10"})
+    );
+    let user = p
+        .resources
+        .iter()
+        .find(|r| r.type_name == "redis_user")
+        .expect("a redis_user");
+    assert_eq!(user.attrs["connection_limit"], json!(20));
+    assert_eq!(user.attrs["purge_keys"], json!(true));
+}

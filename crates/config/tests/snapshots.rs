@@ -624,6 +624,94 @@ fn sql_database_errors() {
 }
 
 #[test]
+fn redis_settings_errors() {
+    check(
+        &[(
+            "main.hcl",
+            r#"service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+  settings = { "max*" = "1" }
+}
+service "db" {
+  engine   = "mariadb"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+  settings = { maxmemory = "1mb" }
+}
+service "ok" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1" }
+  admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+}
+tenant "a" {
+  redis {
+    service          = service.ok
+    prefix           = "a:"
+    connection_limit = -1
+    purge_keys       = "yes"
+  }
+}
+"#,
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 4 errors in the configuration
+
+            Error: terrace::config::invalid_value
+
+              × invalid Redis setting name "max*"
+               ╭─[$DIR/main.hcl:5:14]
+             4 │   admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+             5 │   settings = { "max*" = "1" }
+               ·              ────────┬───────
+               ·                      ╰── not a Redis setting name
+             6 │ }
+               ╰────
+              help: Redis settings are named in lower case with `-`, e.g. "maxmemory-policy" (see `CONFIG GET *`)
+
+            Error: terrace::config::unsupported
+
+              × "settings" is only for a Redis service terrace administers
+                ╭─[$DIR/main.hcl:11:3]
+             10 │   admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+             11 │   settings = { maxmemory = "1mb" }
+                ·   ────┬───
+                ·       ╰── not for this service
+             12 │ }
+                ╰────
+              help: settings are applied with Redis' CONFIG SET: the service needs engine "redis", `endpoint` and `admin`
+
+            Error: terrace::config::invalid_value
+
+              × invalid value for "connection_limit": -1
+                ╭─[$DIR/main.hcl:22:24]
+             21 │     prefix           = "a:"
+             22 │     connection_limit = -1
+                ·                        ─┬
+                ·                         ╰── out of range
+             23 │     purge_keys       = "yes"
+                ╰────
+              help: "connection_limit" must be a whole number from 0 to 1000000
+
+            Error: terrace::config::wrong_type
+
+              × wrong type for "purge_keys": expected a bool, found a string
+                ╭─[$DIR/main.hcl:23:24]
+             22 │     connection_limit = -1
+             23 │     purge_keys       = "yes"
+                ·                        ──┬──
+                ·                          ╰── this is a string
+             24 │   }
+                ╰────
+              help: write it like `purge_keys = true`
+        "#]],
+    );
+}
+
+#[test]
 fn redis_errors() {
     check(
         &[(

@@ -629,6 +629,14 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// How many client connections the server behind this provider takes, if it is a
+    /// server tenants connect to (SQL: `max_connections`; Redis: `maxclients`), read
+    /// live. Used to refuse plans whose tenants' connection limits add up to more than
+    /// the server takes. The default: not such a server.
+    async fn connections(&self) -> ProviderResult<Option<Connections>> {
+        Ok(None)
+    }
+
     /// What deleting an object with these attributes does first to keep its data (a
     /// dump, a copy), if anything; shown in the plan. No I/O. The default: nothing.
     fn safeguard(&self, _type_name: &str, _attrs: &Attrs) -> Option<Safeguard> {
@@ -654,6 +662,16 @@ pub trait Provider: Send + Sync {
 pub struct Capacity {
     /// Memory in bytes.
     pub memory_bytes: u64,
+}
+
+/// The client connections a server takes: returned by [`Provider::connections`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// The server's limit (`max_connections`, `maxclients`).
+    pub max: u64,
+    /// Of those, how many are kept for administration (the server's own superuser
+    /// reserve, plus terrace's own pool): tenants' limits must fit in `max - reserved`.
+    pub reserved: u64,
 }
 
 /// Looks up the schema for `type_name` in a provider's list.

@@ -51,6 +51,20 @@ pub fn channel_pattern(prefix: &str) -> String {
     format!("&{prefix}*")
 }
 
+/// The `SCAN MATCH` glob of every key starting with `prefix`, glob characters escaped
+/// (prefixes are validated to have none; this keeps a purge exact regardless).
+pub fn key_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('*');
+    out
+}
+
 /// The arguments of `ACL SETUSER` that make `name` exactly a tenant confined to
 /// `prefix`: `reset` first, so nothing granted by hand survives.
 pub fn setuser_args(name: &str, prefix: &str, hash: &str) -> Vec<String> {
@@ -159,6 +173,8 @@ mod tests {
             args[4],
             "#1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"
         );
+        assert_eq!(key_glob("wp_a:"), "wp_a:*");
+        assert_eq!(key_glob("a*b"), "a\\*b*");
         let mut sorted = TENANT_COMMANDS.to_vec();
         sorted.sort();
         assert_eq!(sorted, TENANT_COMMANDS);

@@ -104,6 +104,8 @@ pub fn generate_password() -> Secret {
     Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32))
 }
 
+/// The most connections terrace's own pool opens to one server.
+const POOL_SIZE: u64 = 5;
 /// How long a statement waits for a free pooled connection (or for the server to
 /// accept a new one) before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -322,7 +324,7 @@ impl SqlProvider {
                         self.first_connect(|| o.connect()).await?;
                         Pool::Mysql(
                             MySqlPoolOptions::new()
-                                .max_connections(5)
+                                .max_connections(POOL_SIZE as u32)
                                 .acquire_timeout(ACQUIRE_TIMEOUT)
                                 .connect_lazy_with(o),
                         )
@@ -341,7 +343,7 @@ impl SqlProvider {
                         self.first_connect(|| o.connect()).await?;
                         Pool::Postgres(
                             PgPoolOptions::new()
-                                .max_connections(5)
+                                .max_connections(POOL_SIZE as u32)
                                 .acquire_timeout(ACQUIRE_TIMEOUT)
                                 .connect_lazy_with(o),
                         )
@@ -725,6 +727,56 @@ impl Provider for SqlProvider {
 
     fn unverified(&self) -> Vec<String> {
         self.unverified.lock().expect("unverified lock").clone()
+    }
+
+    /// `max_connections`, read live; the reserve is the server's own for superusers
+    /// (PostgreSQL) plus terrace's pool, so the admin can still log in when tenants
+    /// use every connection they are allowed.
+    async fn connections(&self) -> ProviderResult<Option<terrace_provider::Connections>> {
+        use sqlx::Row;
+        let pool = self.pool().await?;
+        let whole = Address::new(self.server.target());
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let (max, server_reserve): (i64, i64) = match pool {
+            Pool::Mysql(p) => {
+                let row = within(
+                    "reading max_connections",
+                    OBSERVE_TIMEOUT,
+                    sqlx::query("SELECT CAST(@@max_connections AS SIGNED) AS max").fetch_one(p),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                (
+                    row.try_get("max")
+                        .map_err(|e| self.map_err(&e, &whole, &[]))?,
+                    0,
+                )
+            }
+            Pool::Postgres(p) => {
+                // `reserved_connections` exists from PostgreSQL 16 on.
+                let row = within(
+                    "reading max_connections",
+                    OBSERVE_TIMEOUT,
+                    sqlx::query(
+                        "SELECT current_setting('max_connections')::int8 AS max, \
+                         current_setting('superuser_reserved_connections')::int8 \
+                         + coalesce(current_setting('reserved_connections', true), '0')::int8 AS reserved",
+                    )
+                    .fetch_one(p),
+                )
+                .await
+                .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                let get = |c: &str| row.try_get::<i64, _>(c);
+                (
+                    get("max").map_err(|e| self.map_err(&e, &whole, &[]))?,
+                    get("reserved").map_err(|e| self.map_err(&e, &whole, &[]))?,
+                )
+            }
+        };
+        Ok(Some(terrace_provider::Connections {
+            max: max.max(0) as u64,
+            reserved: (server_reserve.max(0) as u64) + POOL_SIZE,
+        }))
     }
 
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {

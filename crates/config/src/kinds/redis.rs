@@ -45,6 +45,12 @@ impl State<'_> {
         let prefix = r.string(block, "prefix", "\"wp_client:\"");
         let user = r.string(block, "user", "\"wp_client\"");
         let password = r.string(block, "password", "var.redis_password");
+        // Redis has no per-user client limit: this is the tenant's share of the
+        // server's `maxclients`, which the plan's connection budget checks.
+        let connection_limit = block
+            .attr("connection_limit")
+            .and_then(|_| r.int(block, "connection_limit", (0, 1_000_000), "20"));
+        let purge_keys = r.bool(block, "purge_keys");
         // The provider's own checks of the name and prefix, shown at the value.
         let address = format!("{instance}.redis");
         let schema = (self.schemas.0)(USER);
@@ -122,6 +128,12 @@ impl State<'_> {
         attrs.insert("prefix".into(), json!(prefix));
         if let Some((p, _)) = &password {
             attrs.insert("password".into(), json!(p));
+        }
+        if let Some(n) = connection_limit {
+            attrs.insert("connection_limit".into(), json!(n));
+        }
+        if let Some(purge) = purge_keys {
+            attrs.insert("purge_keys".into(), json!(purge));
         }
         self.out.host_resources.push(HostItem {
             node: owner.clone(),

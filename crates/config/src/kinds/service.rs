@@ -118,6 +118,40 @@ impl State<'_> {
                 )?;
                 Some((user, password))
             });
+        // Settings of a Redis server terrace administers (`CONFIG SET`); the Redis
+        // provider checks each name and puts values in the form Redis reports.
+        let settings_example = "{ maxmemory = \"256mb\", \"maxmemory-policy\" = \"allkeys-lru\" }";
+        let settings = block.attr("settings").and_then(|attr| {
+            if !administered {
+                r.errors.push(
+                    ConfigError::new(
+                        ErrorKind::Unsupported,
+                        "\"settings\" is only for a Redis service terrace administers",
+                    )
+                    .at(&attr.key_loc, "not for this service")
+                    .help("settings are applied with Redis' CONFIG SET: the service needs engine \"redis\", `endpoint` and `admin`"),
+                );
+                return None;
+            }
+            let map = r.string_map(attr, settings_example)?;
+            // The provider's own check of the names, shown at the value.
+            let check = (self.schemas.0)("redis_config").and_then(|s| s.attr("settings"));
+            if let Some(check) = check {
+                let subject = terrace_provider::Subject {
+                    address: &format!("service.{name}.settings"),
+                    field: "settings",
+                };
+                if let Err(e) = check.check(&Json::Object(map.clone()), &subject) {
+                    r.errors.push(
+                        ConfigError::new(ErrorKind::InvalidValue, e.message)
+                            .at(&attr.loc, e.label)
+                            .help(e.help),
+                    );
+                    return None;
+                }
+            }
+            Some((map, block_targets(std::slice::from_ref(attr))))
+        });
         let host = self.host_attr(&mut r, block);
         let containers: Vec<&RawBlock> = block
             .blocks
@@ -196,6 +230,26 @@ impl State<'_> {
             }
             None => None,
         };
+        if let Some((map, targets)) = settings {
+            self.out.host_resources.push(HostItem {
+                node: Node::Block(Kind::Service, name.to_string()),
+                resource: terrace_provider::DesiredResource {
+                    address: Address::new(format!("service.{name}.settings")),
+                    type_name: "redis_config".into(),
+                    provider: terrace_provider::ProviderKey(format!("service.{name}")),
+                    attrs: [("settings".to_string(), Json::Object(map))]
+                        .into_iter()
+                        .collect(),
+                    sensitive_attrs: Default::default(),
+                    // The server must run before terrace can log in to it.
+                    depends_on: container.iter().map(|c| c.0.clone()).collect(),
+                    lifecycle: Default::default(),
+                },
+                identity: None,
+                targets,
+                block_deps: Vec::new(),
+            });
+        }
         let value = obj(vec![
             ("name", Value::from(name)),
             ("engine", Value::from(engine.as_str())),
