@@ -55,7 +55,9 @@ pub struct Session {
 pub fn backend(cli: &Cli) -> miette::Result<Backend> {
     let keys = Keyring::from_env().map_err(miette::Report::new)?;
     if let Some(path) = &cli.state {
-        return Ok(Backend::from(LocalBackend::new(path.clone())).with_keys(keys));
+        return Ok(Backend::from(LocalBackend::new(path.clone()))
+            .with_keys(keys)
+            .with_lock_timeout(cli.lock_timeout));
     }
     let spec = match &cli.backend {
         Some(url) => {
@@ -74,11 +76,14 @@ pub fn backend(cli: &Cli) -> miette::Result<Backend> {
             .filter(|v| !v.is_empty()),
     };
     let Some(spec) = spec else {
-        return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys));
+        return Ok(Backend::from(LocalBackend::in_dir(&cli.dir))
+            .with_keys(keys)
+            .with_lock_timeout(cli.lock_timeout));
     };
     Ok(Backend::parse(&spec, &default_state_name(cli))
         .map_err(miette::Report::new)?
-        .with_keys(keys))
+        .with_keys(keys)
+        .with_lock_timeout(cli.lock_timeout))
 }
 
 /// The name of a PostgreSQL state whose URL has no `?state=`: the project directory's.

@@ -56,6 +56,8 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct PgBackend {
     inner: Arc<Inner>,
     keys: Keyring,
+    /// How long [`crate::Backend::lock`] waits for a held lease.
+    pub(crate) lock_timeout: Duration,
 }
 
 struct Inner {
@@ -219,6 +221,7 @@ impl PgBackend {
                 history,
             }),
             keys: Keyring::none(),
+            lock_timeout: Duration::ZERO,
         })
     }
 
