@@ -449,9 +449,30 @@ async fn apply_cmd(
 pub(crate) fn report_json_error(report: &miette::Report, elapsed: std::time::Duration) {
     let redactor = crate::output::global_redactor();
     let events = Events::new(redactor);
-    let detail = report.help().map(|h| h.to_string()).unwrap_or_default();
-    events.diagnostic(Level::Error, &report.to_string(), &detail, None);
+    // A report that gathers several errors (the configuration's) is one diagnostic per
+    // error, as Terraform reports them.
+    let related: Vec<&dyn miette::Diagnostic> = report.related().into_iter().flatten().collect();
+    let all: Vec<&dyn miette::Diagnostic> = if related.is_empty() {
+        vec![report.as_ref()]
+    } else {
+        related
+    };
+    for d in all {
+        let detail = d.help().map(|h| h.to_string()).unwrap_or_default();
+        events.diagnostic_at(Level::Error, &d.to_string(), &detail, where_is(d));
+    }
     events.outcome(Outcome::Error, 1, elapsed);
+}
+
+/// Where a diagnostic's first label points: file, line and column (1-based).
+fn where_is(d: &dyn miette::Diagnostic) -> Option<(String, usize, usize)> {
+    let label = d.labels()?.next()?;
+    let contents = d.source_code()?.read_span(label.inner(), 0, 0).ok()?;
+    Some((
+        contents.name()?.to_string(),
+        contents.line() + 1,
+        contents.column() + 1,
+    ))
 }
 
 /// Prints a message as text, or as a `log` event.

@@ -111,17 +111,45 @@ impl Events {
         self.emit(level, "log", message, json!({}));
     }
 
-    /// A diagnostic: an error or warning with a summary and details.
+    /// A diagnostic about the configuration at `range` (file, line, column), like
+    /// Terraform's `diagnostic.range.{filename, start}`.
+    pub fn diagnostic_at(
+        &self,
+        level: Level,
+        summary: &str,
+        detail: &str,
+        range: Option<(String, usize, usize)>,
+    ) {
+        self.diagnostic_with(level, summary, detail, |d| {
+            if let Some((file, line, column)) = range {
+                d["range"] = json!({"filename": file, "start": {"line": line, "column": column}});
+            }
+        });
+    }
+
+    /// A diagnostic about a resource, or about the run (`address` None).
     pub fn diagnostic(&self, level: Level, summary: &str, detail: &str, address: Option<&Address>) {
+        self.diagnostic_with(level, summary, detail, |d| {
+            if let Some(a) = address {
+                d["address"] = a.as_str().into();
+            }
+        });
+    }
+
+    fn diagnostic_with(
+        &self,
+        level: Level,
+        summary: &str,
+        detail: &str,
+        more: impl FnOnce(&mut Value),
+    ) {
         let severity = if level == Level::Error {
             "error"
         } else {
             "warning"
         };
         let mut diagnostic = json!({"severity": severity, "summary": summary, "detail": detail});
-        if let Some(a) = address {
-            diagnostic["address"] = a.as_str().into();
-        }
+        more(&mut diagnostic);
         let prefix = if level == Level::Error {
             "Error"
         } else {
