@@ -926,13 +926,13 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
 /// after asking (unless `force`).
 fn force_unlock(cli: &Cli, lock_id: &str, force: bool) -> miette::Result<ExitCode> {
     let backend = backend(cli)?;
-    // Only a lock this ID names is ever removed; for any other case force_unlock itself
-    // says why nothing was done, and there is nothing to confirm.
+    // Only a lock this ID names, of a holder not running here, is ever removed; for any
+    // other case force_unlock itself says why nothing was done: nothing to confirm.
     let holder = backend
         .lock_holder()
         .map_err(miette::Report::new)?
         .flatten()
-        .filter(|i| !i.id.is_empty() && i.id == lock_id);
+        .filter(|i| !i.id.is_empty() && i.id == lock_id && !i.running_here());
     if let Some(i) = holder {
         let since = i.since.format("%Y-%m-%dT%H:%M:%SZ");
         let who = format!(
