@@ -24,6 +24,7 @@ use terrace_provider::{refs, Address, Attrs, ObserveRequest, Observed, Operation
 use terrace_state::{JournalRecord, ResourceState, State, StateLock};
 use tokio::task::JoinSet;
 
+use crate::events::{verb, Events, Hook};
 use crate::output::Redactor;
 use crate::providers::ProviderSet;
 use crate::session::state_lookup;
@@ -68,6 +69,129 @@ pub struct Executor<'a> {
     pub redactor: &'a Redactor,
     /// Show a progress bar (only on a terminal).
     pub show_bar: bool,
+    /// Stream JSON events instead of text lines (`apply --json`).
+    pub events: Option<&'a Events>,
+    /// How often a step still running is reported (`Still creating... [10s elapsed]`):
+    /// as a line when there is no bar, as an event with `--json`.
+    pub progress_every: Duration,
+}
+
+/// Terraform's interval between "still running" reports.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// How often the bar's live line is redrawn with the running steps' elapsed times.
+const BAR_REFRESH: Duration = Duration::from_secs(1);
+
+/// Where progress goes: JSON events, or text lines (above a live bar on a terminal).
+struct Ui<'a> {
+    bar: ProgressBar,
+    events: Option<&'a Events>,
+}
+
+impl Ui<'_> {
+    fn start(&self, hook: &Hook<'_>) {
+        match self.events {
+            Some(e) => e.apply_start(hook),
+            None => say(
+                &self.bar,
+                &format!("{}: {}...", hook.address, verb(hook.operation).0),
+            ),
+        }
+    }
+
+    fn progress(&self, hook: &Hook<'_>, elapsed: Duration) {
+        match self.events {
+            Some(e) => e.apply_progress(hook, elapsed),
+            // On a terminal the live line shows it.
+            None if self.bar.is_hidden() => say(
+                &self.bar,
+                &format!(
+                    "{}: Still {}... [{}s elapsed]",
+                    hook.address,
+                    verb(hook.operation).0.to_lowercase(),
+                    elapsed.as_secs()
+                ),
+            ),
+            None => {}
+        }
+    }
+
+    fn complete(&self, hook: &Hook<'_>, took: Duration) {
+        match self.events {
+            Some(e) => e.apply_complete(hook, took),
+            None => say(
+                &self.bar,
+                &format!(
+                    "{}: {} complete after {:.1}s",
+                    hook.address,
+                    verb(hook.operation).1,
+                    took.as_secs_f64()
+                ),
+            ),
+        }
+    }
+
+    fn errored(&self, hook: &Hook<'_>, took: Duration, message: &str) {
+        match self.events {
+            Some(e) => e.apply_errored(hook, took, message),
+            None => say(
+                &self.bar,
+                &format!(
+                    "{}: failed after {:.1}s: {message}",
+                    hook.address,
+                    took.as_secs_f64()
+                ),
+            ),
+        }
+    }
+
+    /// The live line: what is running and for how long, longest first.
+    fn show_running(&self, nodes: &[Node<'_>], running: &BTreeMap<usize, Running>) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        let mut by_age: Vec<(&usize, &Running)> = running.iter().collect();
+        by_age.sort_by_key(|(_, r)| r.began);
+        let message = match by_age.split_first() {
+            None => String::new(),
+            Some(((&i, r), rest)) => {
+                let node = &nodes[i];
+                let more = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (+{} more)", rest.len())
+                };
+                format!(
+                    "{} {} [{}s]{more}",
+                    verb(node.operation).0,
+                    node.change.address,
+                    r.began.elapsed().as_secs()
+                )
+            }
+        };
+        self.bar.set_message(message);
+    }
+}
+
+/// A step in flight.
+struct Running {
+    began: Instant,
+    /// When it is next reported as still running.
+    next_report: Instant,
+}
+
+fn hook<'n>(node: &'n Node<'_>) -> Hook<'n> {
+    let c = node.change;
+    let provider = match node.operation {
+        Operation::Delete => c.prior_provider.as_ref().unwrap_or(&c.provider),
+        _ => &c.provider,
+    };
+    Hook {
+        address: &c.address,
+        type_name: &c.type_name,
+        provider: &provider.0,
+        operation: node.operation,
+    }
 }
 
 impl Executor<'_> {
@@ -124,7 +248,7 @@ impl Executor<'_> {
         lock.append_all(state, &intents)
             .map_err(|e| miette::miette!("cannot record what this apply will create: {e}"))?;
         let total = destroys.len() + creates.len();
-        let bar = if self.show_bar {
+        let bar = if self.show_bar && self.events.is_none() {
             let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template("{spinner} [{elapsed}] {pos}/{len} steps {wide_msg}")
@@ -135,14 +259,21 @@ impl Executor<'_> {
         } else {
             ProgressBar::hidden()
         };
+        let ui = Ui {
+            bar,
+            events: self.events,
+        };
         let mut report = ApplyReport::default();
         let mut failed: BTreeSet<Address> = BTreeSet::new();
-        self.run_phase(&destroys, &mut failed, state, lock, &bar, &mut report)
-            .await?;
-        self.run_phase(&creates, &mut failed, state, lock, &bar, &mut report)
-            .await?;
-        bar.finish_and_clear();
-        Ok(report)
+        let done = async {
+            self.run_phase(&destroys, &mut failed, state, lock, &ui, &mut report)
+                .await?;
+            self.run_phase(&creates, &mut failed, state, lock, &ui, &mut report)
+                .await
+        }
+        .await;
+        ui.bar.finish_and_clear();
+        done.map(|()| report)
     }
 
     async fn run_phase(
@@ -151,9 +282,10 @@ impl Executor<'_> {
         failed: &mut BTreeSet<Address>,
         state: &mut State,
         lock: &mut StateLock,
-        bar: &ProgressBar,
+        ui: &Ui<'_>,
         report: &mut ApplyReport,
     ) -> miette::Result<()> {
+        let bar = &ui.bar;
         let mut remaining: Vec<usize> = nodes.iter().map(|n| n.waits_on.len()).collect();
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
         for (i, n) in nodes.iter().enumerate() {
@@ -179,6 +311,7 @@ impl Executor<'_> {
         // finish and are recorded, then the error is returned.
         let mut abort: Option<miette::Report> = None;
         let mut tasks: JoinSet<(usize, Result<Option<Attrs>, String>, Duration)> = JoinSet::new();
+        let mut running: BTreeMap<usize, Running> = BTreeMap::new();
         loop {
             while abort.is_none() && tasks.len() < self.parallelism {
                 let Some(i) = ready.pop_front() else { break };
@@ -215,9 +348,14 @@ impl Executor<'_> {
                                 break;
                             }
                         }
-                        say(
-                            bar,
-                            &format!("{}: {}...", node.change.address, verb(node.operation).0),
+                        ui.start(&hook(node));
+                        let now = Instant::now();
+                        running.insert(
+                            i,
+                            Running {
+                                began: now,
+                                next_report: now + self.progress_every,
+                            },
                         );
                         let recovering = node.operation == Operation::Create
                             && node.change.note.as_deref() == Some(CREATE_PENDING_NOTE);
@@ -236,12 +374,38 @@ impl Executor<'_> {
                     }
                     Err(message) => {
                         bar.inc(1);
-                        self.fail(node, message, bar, failed, report);
+                        self.fail(node, message, Duration::ZERO, ui, failed, report);
                         block_dependents(i, &dependents, &mut blocked);
                     }
                 }
             }
-            let Some(first) = tasks.join_next().await else {
+            ui.show_running(nodes, &running);
+            if tasks.is_empty() {
+                break;
+            }
+            // Wait for a step to finish, waking up to report the ones still running.
+            let next_report = running.values().map(|r| r.next_report).min();
+            let wake = match (next_report, bar.is_hidden()) {
+                (Some(t), false) => Some(t.min(Instant::now() + BAR_REFRESH)),
+                (t, _) => t,
+            };
+            let joined = match wake {
+                Some(at) => {
+                    tokio::select! {
+                        j = tasks.join_next() => j,
+                        () = tokio::time::sleep_until(at.into()) => {
+                            let now = Instant::now();
+                            for (&i, r) in running.iter_mut().filter(|(_, r)| r.next_report <= now) {
+                                ui.progress(&hook(&nodes[i]), now - r.began);
+                                r.next_report += self.progress_every;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                None => tasks.join_next().await,
+            };
+            let Some(first) = joined else {
                 break;
             };
             // Every step that has finished by now is recorded with one journal write (one
@@ -281,7 +445,7 @@ impl Executor<'_> {
             }
             for (i, result, took) in finished {
                 let node = &nodes[i];
-                let address = &node.change.address;
+                running.remove(&i);
                 bar.inc(1);
                 match result {
                     Ok(_) => {
@@ -290,14 +454,7 @@ impl Executor<'_> {
                             Operation::Update => report.changed += 1,
                             Operation::Delete => report.destroyed += 1,
                         }
-                        say(
-                            bar,
-                            &format!(
-                                "{address}: {} complete after {:.1}s",
-                                verb(node.operation).1,
-                                took.as_secs_f64()
-                            ),
-                        );
+                        ui.complete(&hook(node), took);
                         for &d in &dependents[i] {
                             remaining[d] -= 1;
                             if remaining[d] == 0 && !blocked[d] {
@@ -306,7 +463,7 @@ impl Executor<'_> {
                         }
                     }
                     Err(message) => {
-                        self.fail(node, message, bar, failed, report);
+                        self.fail(node, message, took, ui, failed, report);
                         block_dependents(i, &dependents, &mut blocked);
                     }
                 }
@@ -318,6 +475,9 @@ impl Executor<'_> {
         let mut withdrawn = Vec::new();
         for (i, n) in nodes.iter().enumerate() {
             if !started[i] {
+                if let Some(e) = ui.events {
+                    e.apply_skipped(&hook(n));
+                }
                 report.skipped.push(n.change.address.clone());
                 failed.insert(n.change.address.clone());
                 let intended = state.get(&n.change.address).is_some_and(|r| r.pending);
@@ -369,7 +529,8 @@ impl Executor<'_> {
         &self,
         node: &Node<'_>,
         message: String,
-        bar: &ProgressBar,
+        took: Duration,
+        ui: &Ui<'_>,
         failed: &mut BTreeSet<Address>,
         report: &mut ApplyReport,
     ) {
@@ -380,7 +541,7 @@ impl Executor<'_> {
             .strip_prefix(&format!("{address}: "))
             .map(str::to_string)
             .unwrap_or(message);
-        say(bar, &format!("{address}: failed: {message}"));
+        ui.errored(&hook(node), took, &message);
         failed.insert(address.clone());
         report.failed.push((address.clone(), message));
     }
@@ -585,14 +746,6 @@ fn record(node: &Node<'_>, attrs: Option<Attrs>) -> JournalRecord {
     }
 }
 
-fn verb(op: Operation) -> (&'static str, &'static str) {
-    match op {
-        Operation::Create => ("Creating", "Creation"),
-        Operation::Update => ("Modifying", "Modifications"),
-        Operation::Delete => ("Destroying", "Destruction"),
-    }
-}
-
 /// Prints a progress line above the bar (or plainly when there is no bar).
 fn say(bar: &ProgressBar, line: &str) {
     bar.suspend(|| anstream::println!("{line}"));
@@ -685,8 +838,11 @@ mod tests {
             parallelism: 4,
             redactor: &redactor,
             show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
         let report = rt.block_on(exec.run(plan, &mut state, &mut lock)).unwrap();
@@ -840,10 +996,13 @@ mod tests {
             parallelism: 4,
             redactor: &redactor,
             show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
         };
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
         rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
@@ -925,6 +1084,8 @@ mod tests {
             parallelism: 4,
             redactor: &redactor,
             show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -943,6 +1104,91 @@ mod tests {
         let user = state.get(&Address::new("u")).unwrap();
         assert!(!user.pending);
         assert_eq!(user.attributes["password"], "recorded");
+    }
+
+    /// A step that runs longer than the progress interval is reported as still running,
+    /// between its start and its completion.
+    #[test]
+    fn a_slow_step_is_reported_as_still_running() {
+        struct Slow;
+        #[async_trait::async_trait]
+        impl Provider for Slow {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                Ok(Vec::new())
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                tokio::time::sleep(Duration::from_millis(260)).await;
+                Ok(step.desired.clone())
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let events = Events::with_writer(Redactor::default(), Box::new(buffer.clone()));
+        let plan = Plan {
+            changes: vec![change("slow", Action::Create, &[])],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), Arc::new(Slow));
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+            events: Some(&events),
+            progress_every: Duration::from_millis(100),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok());
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "apply_start",
+                "apply_progress",
+                "apply_progress",
+                "apply_complete"
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains("slow: Still creating... [0s elapsed]"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -35,6 +35,18 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
 
+    /// When another command holds the state lock, wait up to DURATION for it (e.g. 30s,
+    /// 5m, 1m30s, 500ms; a bare number is seconds), retrying with backoff, before failing
+    /// with "locked by ...". Default 0: fail at once.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        global = true,
+        default_value = "0s",
+        value_parser = parse_duration
+    )]
+    pub lock_timeout: std::time::Duration,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -93,6 +105,14 @@ pub struct FocusArgs {
     pub replace: Vec<String>,
 }
 
+impl Cli {
+    /// True when the command streams JSON events (`apply --json`, `destroy --json`): an
+    /// error that ends it is then reported as events on stdout too.
+    pub fn streams_json(&self) -> bool {
+        matches!(&self.command, Command::Apply { apply, .. } | Command::Destroy { apply, .. } if apply.json)
+    }
+}
+
 impl FocusArgs {
     /// As the planner takes it.
     pub fn focus(&self) -> terrace_plan::Focus {
@@ -113,6 +133,49 @@ pub struct ApplyArgs {
     /// How many independent steps may run at once.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
+
+    /// Stream one JSON event per line on stdout instead of text (the plan's changes,
+    /// each step's start, progress, completion or error, the summary and the outcome;
+    /// secrets scrubbed), for CI. See docs/json-apply.md. Needs --auto-approve or a
+    /// saved plan.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h`, `1m30s`, `500ms` or `45` (seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || format!("{text:?} is not a duration: write e.g. 30s, 5m, 1m30s or 500ms");
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let one = match &rest[..unit] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3_600),
+            _ => return Err(bad()),
+        };
+        total = one
+            .checked_mul(u32::try_from(n).map_err(|_| bad())?)
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(bad)?;
+        rest = &rest[unit..];
+    }
+    Ok(total)
 }
 
 /// The subcommands.
@@ -296,12 +359,16 @@ pub enum Command {
     },
     /// Remove a state lock whose holder is gone (state on shared storage), naming it.
     ///
-    /// On a local disk the lock is released when its holder exits, however it exits, and
+    /// Names the holder and asks for confirmation first (on a terminal; without one it
+    /// refuses unless --force). On a local disk the lock is released when its holder exits, however it exits, and
     /// this is never needed. LOCK_ID is the ID the "state is locked" error shows; a lock
     /// held by a process still running on this machine is never removed.
     ForceUnlock {
         /// The lock ID from the "state is locked" error.
         lock_id: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y', visible_alias = "yes")]
+        force: bool,
     },
 }
 
@@ -428,6 +495,20 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn durations_parse_in_go_style() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7_200)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "s", "5x", "1.5s", "-1s", "m5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,9 +10,10 @@ use terrace_plan::render::{
 use terrace_provider::Address;
 use terrace_state::{ForceUnlocked, ResourceState, State};
 
-use crate::apply::Executor;
+use crate::apply::{Executor, PROGRESS_EVERY};
 use crate::capacity;
 use crate::cli::{ApplyArgs, Cli, Command, RenderArgs, StateCommand, VarArgs};
+use crate::events::{Events, Level, Outcome};
 use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
 use crate::session::{
     backend, check_lineage, load_state, load_state_locked, record_lineage, Goal, Planned, Session,
@@ -71,6 +72,13 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Apply {
             refresh_only: true,
+            apply,
+            ..
+        } if apply.json => {
+            miette::bail!("--json is not supported with --refresh-only yet")
+        }
+        Command::Apply {
+            refresh_only: true,
             vars,
             apply,
             ..
@@ -103,7 +111,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         }
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
-        Command::ForceUnlock { lock_id } => force_unlock(&cli, lock_id),
+        Command::ForceUnlock { lock_id, force } => force_unlock(&cli, lock_id, *force),
         Command::Graph { vars, format } => crate::extra::graph(&cli, vars, *format),
         Command::Output {
             name,
@@ -172,7 +180,12 @@ async fn plan_cmd(
 /// runs, the live systems are half-way, and its in-flight objects would show as changes
 /// (or drift) and read like a broken server.
 pub(crate) fn refuse_while_locked(s: &Session, what: &str) -> miette::Result<()> {
-    if let Some(holder) = s.backend.lock_holder().map_err(miette::Report::new)? {
+    // With --lock-timeout, wait for the holder to finish first.
+    if let Some(holder) = s
+        .backend
+        .lock_holder_waiting()
+        .map_err(miette::Report::new)?
+    {
         let who = match holder {
             Some(i) => format!(
                 "{} is running (pid {}, {}, since {})",
@@ -403,23 +416,99 @@ async fn apply_cmd(
     goal: Goal,
     focus: terrace_plan::Focus,
 ) -> miette::Result<ExitCode> {
+    let began = std::time::Instant::now();
+    let events = args.json.then(|| Events::new(Default::default()));
+    if let Some(e) = &events {
+        if plan_file.is_none() && !args.auto_approve {
+            miette::bail!(
+                help = "review the plan first (`terrace plan`, or `plan --out FILE` and `apply FILE`)",
+                "--json needs --auto-approve or a saved plan: nobody can answer a question in the middle of a JSON stream"
+            );
+        }
+        e.version(VERSION);
+    }
     let saved = plan_file.map(SavedPlan::read).transpose()?;
     let mut s = Session::load(cli, vars)?;
+    if let Some(e) = &events {
+        e.set_redactor(&s.redactor);
+    }
     s.focus = match &saved {
         Some(saved) => saved.focus.clone(),
         None => focus,
     };
-    let result = apply_session(&mut s, args, saved.as_ref(), goal).await;
+    let result = apply_session(&mut s, args, saved.as_ref(), goal, events.as_ref()).await;
     s.providers.close().await;
-    result
+    let (code, outcome) = result?;
+    if let Some(e) = &events {
+        e.set_redactor(&s.redactor);
+        e.outcome(outcome, code, began.elapsed());
+    }
+    Ok(ExitCode::from(code))
 }
 
+/// Reports an error that ended `apply --json` or `destroy --json` as events (stdout
+/// carries the stream; the readable report still goes to stderr).
+pub(crate) fn report_json_error(report: &miette::Report, elapsed: std::time::Duration) {
+    let redactor = crate::output::global_redactor();
+    let events = Events::new(redactor);
+    // A report that gathers several errors (the configuration's) is one diagnostic per
+    // error, as Terraform reports them.
+    let related: Vec<&dyn miette::Diagnostic> = report.related().into_iter().flatten().collect();
+    let all: Vec<&dyn miette::Diagnostic> = if related.is_empty() {
+        vec![report.as_ref()]
+    } else {
+        related
+    };
+    for d in all {
+        let detail = d.help().map(|h| h.to_string()).unwrap_or_default();
+        events.diagnostic_at(Level::Error, &d.to_string(), &detail, where_is(d));
+    }
+    events.outcome(Outcome::Error, 1, elapsed);
+}
+
+/// Where a diagnostic's first label points: file, line and column (1-based).
+fn where_is(d: &dyn miette::Diagnostic) -> Option<(String, usize, usize)> {
+    let label = d.labels()?.next()?;
+    let contents = d.source_code()?.read_span(label.inner(), 0, 0).ok()?;
+    Some((
+        contents.name()?.to_string(),
+        contents.line() + 1,
+        contents.column() + 1,
+    ))
+}
+
+/// Prints a message as text, or as a `log` event.
+fn note(events: Option<&Events>, message: &str) {
+    match events {
+        Some(e) => e.log(Level::Info, message),
+        None => println!("{message}"),
+    }
+}
+
+/// [`Planned::report_unreachable`], also as diagnostics in the event stream.
+fn report_unreachable(planned: &Planned, events: Option<&Events>) -> bool {
+    if let Some(e) = events {
+        for (key, reason) in &planned.unreachable {
+            let summary = format!("{key} could not be reached, its resources were not planned");
+            e.diagnostic(Level::Error, &summary, reason, None);
+        }
+        for (address, reason) in &planned.failed {
+            let summary = format!("{address} could not be observed, it was not planned");
+            e.diagnostic(Level::Error, &summary, reason, Some(address));
+        }
+    }
+    planned.report_unreachable()
+}
+
+/// Runs an apply or destroy; returns the exit code and how the run ended.
 async fn apply_session(
     s: &mut Session,
     args: &ApplyArgs,
     saved: Option<&SavedPlan>,
     goal: Goal,
-) -> miette::Result<ExitCode> {
+    events: Option<&Events>,
+) -> miette::Result<(u8, Outcome)> {
+    let failure = (1, Outcome::Failed);
     let destroy = goal != Goal::Converge;
     let operation = if destroy { "destroy" } else { "apply" };
     let mut lock = s.backend.lock(operation).map_err(miette::Report::new)?;
@@ -439,21 +528,37 @@ async fn apply_session(
     if let Some(saved) = saved {
         let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
         if !saved.matches(plan, &key) {
-            print!("{text}");
+            if events.is_none() {
+                print!("{text}");
+            }
             miette::bail!(
                 help = "run `terrace plan --out FILE` again and review the new plan",
                 "the saved plan is stale: the configuration or the live systems changed since it was made (the current plan is shown above)"
             );
         }
     }
-    print!("{text}");
+    match events {
+        Some(e) => e.plan(plan, "plan"),
+        None => print!("{text}"),
+    }
     warn_targeted(s);
-    check_capacity(s, plan, false).await?;
+    check_capacity(s, plan, events.is_some()).await?;
     if planned.kept > 0 {
-        println!(
+        note(events, &format!(
             "Shared services are kept: {} resource(s) stay (pass --include-services to destroy them too).",
             planned.kept
-        );
+        ));
+    }
+    if let Some(e) = events {
+        for c in &plan.conflicts {
+            let detail = c.hint.clone().unwrap_or_else(|| {
+                format!(
+                    "import it: terrace import '{}' '{}'",
+                    c.address, c.import_id
+                )
+            });
+            e.diagnostic(Level::Error, &c.message, &detail, Some(&c.address));
+        }
     }
     if !plan.conflicts.is_empty() {
         // Conflicts with their own hint (a port another container holds) are not about
@@ -485,34 +590,58 @@ async fn apply_session(
                 parallelism: usize::from(args.parallelism),
                 redactor: &s.redactor,
                 show_bar: false,
+                events: None,
+                progress_every: PROGRESS_EVERY,
             };
             executor.run(plan, &mut state, &mut lock).await?;
-            println!(
-                "Recorded {adopted} object(s) that an interrupted apply had created as managed."
+            note(
+                events,
+                &format!(
+                    "Recorded {adopted} object(s) that an interrupted apply had created as managed."
+                ),
             );
         }
-        return Ok(if planned.report_unreachable() {
-            ExitCode::FAILURE
+        if let Some(e) = events {
+            e.change_summary(
+                &format!(
+                    "{} complete! Resources: 0 added, 0 changed, 0 destroyed.",
+                    capitalized(operation)
+                ),
+                0,
+                0,
+                0,
+                operation,
+            );
+        }
+        return Ok(if report_unreachable(&planned, events) {
+            failure
         } else {
-            ExitCode::SUCCESS
+            (0, Outcome::Success)
         });
     }
     if saved.is_none() && !args.auto_approve && !confirm(destroy)? {
         println!("Apply cancelled.");
-        return Ok(ExitCode::FAILURE);
+        return Ok((1, Outcome::Cancelled));
     }
 
-    println!();
+    if events.is_none() {
+        println!();
+    }
     if !plan.moved.is_empty() {
         // The new addresses first: every journal record of this apply uses them.
         lock.write(&mut state).map_err(miette::Report::new)?;
-        println!("Moved {} object(s) in the state.", plan.moved.len());
+        note(
+            events,
+            &format!("Moved {} object(s) in the state.", plan.moved.len()),
+        );
     }
     let executor = Executor {
         providers: &s.providers,
         parallelism: usize::from(args.parallelism),
         redactor: &s.redactor,
         show_bar: std::io::stderr().is_terminal(),
+        events,
+        progress_every: PROGRESS_EVERY,
     };
     let dumps_before = list_dir(&s.backups);
     let began = std::time::Instant::now();
@@ -522,12 +651,53 @@ async fn apply_session(
     for dump in list_dir(&s.backups).difference(&dumps_before) {
         // Volume copies are tar archives; database dumps are SQL.
         if dump.extension().is_some_and(|e| e == "tar") {
-            println!("Copied before destroying: {}", dump.display());
+            note(
+                events,
+                &format!("Copied before destroying: {}", dump.display()),
+            );
         } else {
-            println!("Dumped before dropping: {}", dump.display());
+            note(
+                events,
+                &format!("Dumped before dropping: {}", dump.display()),
+            );
         }
     }
     s.learn_secrets(&state);
+    if let Some(e) = events {
+        e.set_redactor(&s.redactor);
+        let message = if report.ok() {
+            format!(
+                "{} complete! Resources: {} added, {} changed, {} destroyed.",
+                capitalized(operation),
+                report.added,
+                report.changed,
+                report.destroyed
+            )
+        } else {
+            format!(
+                "{} failed: {} step(s) failed, {} skipped. Done so far (saved in the state): {} added, {} changed, {} destroyed.",
+                capitalized(operation),
+                report.failed.len(),
+                report.skipped.len(),
+                report.added,
+                report.changed,
+                report.destroyed
+            )
+        };
+        e.change_summary(
+            &message,
+            report.added,
+            report.changed,
+            report.destroyed,
+            operation,
+        );
+        let unreachable = report_unreachable(&planned, events);
+        return Ok(if report.ok() && !unreachable {
+            (0, Outcome::Success)
+        } else {
+            failure
+        });
+    }
     println!();
     if report.ok() {
         if destroy {
@@ -543,9 +713,9 @@ async fn apply_session(
         }
         // What was reachable is applied and saved; the rest is an error.
         Ok(if planned.report_unreachable() {
-            ExitCode::FAILURE
+            failure
         } else {
-            ExitCode::SUCCESS
+            (0, Outcome::Success)
         })
     } else {
         eprintln!(
@@ -564,8 +734,17 @@ async fn apply_session(
             eprintln!("  skipped: {addr}");
         }
         planned.report_unreachable();
-        Ok(ExitCode::FAILURE)
+        Ok(failure)
     }
+}
+
+/// `apply` -> `Apply`.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Says that a targeted plan is partial (on stderr, so JSON on stdout stays clean).
@@ -760,9 +939,46 @@ fn state_cmd(cli: &Cli, command: &StateCommand) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it.
-fn force_unlock(cli: &Cli, lock_id: &str) -> miette::Result<ExitCode> {
+/// `terrace force-unlock LOCK_ID`: removes a lock whose holder is gone, naming it,
+/// after asking (unless `force`).
+fn force_unlock(cli: &Cli, lock_id: &str, force: bool) -> miette::Result<ExitCode> {
     let backend = backend(cli)?;
+    // Only a lock this ID names, of a holder not running here, is ever removed; for any
+    // other case force_unlock itself says why nothing was done: nothing to confirm.
+    let holder = backend
+        .lock_holder()
+        .map_err(miette::Report::new)?
+        .flatten()
+        .filter(|i| !i.id.is_empty() && i.id == lock_id && !i.running_here());
+    if let Some(i) = holder {
+        let since = i.since.format("%Y-%m-%dT%H:%M:%SZ");
+        let who = format!(
+            "{} (pid {}, {}) since {since}, lock ID {}",
+            i.who, i.pid, i.operation, i.id
+        );
+        if !force {
+            if !std::io::stdin().is_terminal() {
+                miette::bail!(
+                    help = "make sure that process is gone, then run again with --force",
+                    "the state lock is held by {who}; refusing to remove it without confirmation: stdin is not a terminal"
+                );
+            }
+            print!(
+                "The state lock is held by {who}.\nIf that process is still running, removing \
+                 its lock lets two commands write the state at once.\nRemove the lock? [y/N]: "
+            );
+            std::io::stdout().flush().ok();
+            let mut answer = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut answer)
+                .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
+            if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+                println!("Nothing was removed.");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     match backend.force_unlock(lock_id).map_err(miette::Report::new)? {
         ForceUnlocked::WasFree(stale) => match stale {
             Some(i) => println!(

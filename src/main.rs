@@ -7,6 +7,7 @@ mod capacity;
 mod cli;
 mod commands;
 mod drift;
+mod events;
 mod extra;
 mod output;
 mod planfile;
@@ -35,7 +36,9 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 fn main() -> ExitCode {
+    let began = std::time::Instant::now();
     let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
+    let streams_json = cli.streams_json();
     let stderr_color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     miette::set_hook(Box::new(move |_| {
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
         Err(report) => {
             // Rendered to text first so the last-resort secret scrub sees everything.
             eprintln!("{}", output::scrub_report(&report));
+            if streams_json {
+                commands::report_json_error(&report, began.elapsed());
+            }
             ExitCode::FAILURE
         }
     }

@@ -52,11 +52,16 @@ pub fn install_global(r: &Redactor) {
 
 /// Renders an error report with every known secret masked.
 pub fn scrub_report(report: &miette::Report) -> String {
-    let text = format!("{report:?}");
-    match GLOBAL.lock().ok().and_then(|g| g.clone()) {
-        Some(r) => r.scrub(&text),
-        None => text,
-    }
+    global_redactor().scrub(&format!("{report:?}"))
+}
+
+/// The redactor [`install_global`] made the last resort (none: masks nothing).
+pub fn global_redactor() -> Redactor {
+    GLOBAL
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -55,9 +55,16 @@ pub struct Session {
 /// `terrace_state::Keyring::from_env`).
 pub fn backend(cli: &Cli) -> miette::Result<Backend> {
     let keys = Keyring::from_env().map_err(miette::Report::new)?;
+    Ok(select_backend(cli)?
+        .with_keys(keys)
+        .with_lock_timeout(cli.lock_timeout))
+}
+
+fn select_backend(cli: &Cli) -> miette::Result<Backend> {
     if let Some(path) = &cli.state {
-        return Ok(Backend::from(LocalBackend::new(path.clone())).with_keys(keys));
+        return Ok(Backend::from(LocalBackend::new(path.clone())));
     }
+    let state_name = default_state_name(cli);
     let spec = match &cli.backend {
         Some(url) => {
             if terrace_config::url_has_password(url) {
@@ -74,29 +81,23 @@ pub fn backend(cli: &Cli) -> miette::Result<Backend> {
             .ok()
             .filter(|v| !v.is_empty()),
     };
-    let state_name = default_state_name(cli);
-    let spec = match spec {
-        Some(spec) => spec,
-        None => match terrace_config::backend_dir(&cli.dir).map_err(miette::Report::new)? {
-            None => return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys)),
-            Some(BackendSetting::Local { path: None }) => {
-                return Ok(Backend::from(LocalBackend::in_dir(&cli.dir)).with_keys(keys))
+    let parse = |url: &str, name: &str| Backend::parse(url, name).map_err(miette::Report::new);
+    if let Some(spec) = spec {
+        return parse(&spec, &state_name);
+    }
+    Ok(
+        match terrace_config::backend_dir(&cli.dir).map_err(miette::Report::new)? {
+            None | Some(BackendSetting::Local { path: None }) => {
+                Backend::from(LocalBackend::in_dir(&cli.dir))
             }
             Some(BackendSetting::Local { path: Some(p) }) => {
-                let path = cli.dir.join(p);
-                return Ok(Backend::from(LocalBackend::new(path)).with_keys(keys));
+                Backend::from(LocalBackend::new(cli.dir.join(p)))
             }
             Some(BackendSetting::Pg { url, state }) => {
-                let name = state.unwrap_or(state_name.clone());
-                return Ok(Backend::parse(&url, &name)
-                    .map_err(miette::Report::new)?
-                    .with_keys(keys));
+                parse(&url, state.as_deref().unwrap_or(&state_name))?
             }
         },
-    };
-    Ok(Backend::parse(&spec, &state_name)
-        .map_err(miette::Report::new)?
-        .with_keys(keys))
+    )
 }
 
 /// The name of a PostgreSQL state whose URL has no `?state=`: the project directory's.

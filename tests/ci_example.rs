@@ -106,3 +106,47 @@ fn the_comment_script_posts_and_updates_the_parts_terrace_renders() {
         "{stderr}"
     );
 }
+
+/// The GitLab job's note script (examples/ci/mr-note.py), against a local fake of
+/// GitLab's merge-request notes API, posting parts the real binary rendered.
+#[test]
+fn the_merge_request_note_script_posts_and_updates_the_parts_terrace_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_file = dir.path().join("mr.plan");
+    let saved = json!({
+        "format_version": 1,
+        "terrace_version": env!("CARGO_PKG_VERSION"),
+        "lineage": null,
+        "serial": null,
+        "secrets_digest": "",
+        "project": "shop",
+        "plan": long_plan(),
+    });
+    std::fs::write(&plan_file, saved.to_string()).unwrap();
+    let parts = dir.path().join("comment");
+    let out = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("show")
+        .arg(&plan_file)
+        .arg("--markdown-dir")
+        .arg(&parts)
+        .env("NO_COLOR", "1")
+        .env_remove("TERRACE_PROJECT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ci/test_mr_note.py");
+    let run = Command::new("python3")
+        .arg(script)
+        .env("PARTS_DIR", &parts)
+        .output()
+        .expect("python3 runs the script's tests");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("test_posts_the_parts_terrace_rendered") && !stderr.contains("skipped"),
+        "{stderr}"
+    );
+}

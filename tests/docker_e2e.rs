@@ -72,6 +72,12 @@ impl Farm {
             "/examples/wordpress-farm/main.hcl"
         ))
         .unwrap();
+        // These tests replace the database container and destroy the whole farm: its
+        // services allow it (services are protected from destruction by default).
+        let hcl = hcl.replace(
+            "\n  container {",
+            "\n  lifecycle {\n    prevent_destroy = false\n  }\n\n  container {",
+        );
         let vars = vec![
             format!("prefix={prefix}"),
             format!("db_port={}", free_port()),
@@ -415,6 +421,10 @@ fn proxy_project(name: &str, port: u16) -> String {
 
 service "proxy" {{
   engine = "container"
+  # Replaced and destroyed by these tests (services are protected by default).
+  lifecycle {{
+    prevent_destroy = false
+  }}
   container {{
     name    = "{name}"
     image   = image.busybox
@@ -668,6 +678,10 @@ network "net" {{
 
 service "app" {{
   engine = "container"
+  # Replaced and destroyed by these tests (services are protected by default).
+  lifecycle {{
+    prevent_destroy = false
+  }}
   container {{
     name     = "{prefix}-app"
     image    = image.busybox

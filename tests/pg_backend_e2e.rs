@@ -389,7 +389,9 @@ fn force_unlock_removes_a_dead_holders_lease_naming_it() {
         "{}",
         wrong.stderr
     );
-    let removed = p.terrace_env(&["force-unlock", &id], &env).expect_code(0);
+    let removed = p
+        .terrace_env(&["force-unlock", "--force", &id], &env)
+        .expect_code(0);
     assert!(
         removed.stdout.contains(&format!("pid {pid}, apply")) && removed.stdout.contains(&id),
         "{}",

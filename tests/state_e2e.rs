@@ -295,7 +295,9 @@ fn force_unlock_removes_a_stuck_lock_naming_its_holder() {
     let wrong = p.terrace(&["force-unlock", "nope"]).expect_code(1);
     assert!(flat(&wrong.stderr).contains("not nope"), "{}", wrong.all());
 
-    let run = p.terrace(&["force-unlock", "5eed"]).expect_code(0);
+    let run = p
+        .terrace(&["force-unlock", "--force", "5eed"])
+        .expect_code(0);
     assert!(
         run.stdout
             .contains("Removed the lock held by ops@elsewhere (pid 4242, apply)"),

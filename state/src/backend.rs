@@ -2,6 +2,7 @@
 //! both, so the binary does not care where the state lives.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::crypt::Keyring;
 use crate::error::StateError;
@@ -104,11 +105,40 @@ impl Backend {
         }
     }
 
-    /// Takes the state lock for `operation`.
-    pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+    /// This backend waiting up to `timeout` for a lock another command holds
+    /// ([`Backend::lock`], [`Backend::lock_holder_waiting`]); zero (the default) does not
+    /// wait.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        match &mut self {
+            Backend::Local(b) => b.lock_timeout = timeout,
+            Backend::Pg(b) => b.lock_timeout = timeout,
+        }
+        self
+    }
+
+    /// How long a held lock is waited for.
+    pub fn lock_timeout(&self) -> Duration {
         match self {
-            Backend::Local(b) => b.lock(operation),
-            Backend::Pg(b) => b.lock(operation).map(StateLock::from),
+            Backend::Local(b) => b.lock_timeout,
+            Backend::Pg(b) => b.lock_timeout,
+        }
+    }
+
+    /// Takes the state lock for `operation`. While another command holds it, retries
+    /// with backoff for the lock timeout ([`Backend::with_lock_timeout`]), then fails
+    /// with [`StateError::Locked`] (or [`StateError::LeaseHeld`]) naming the holder.
+    pub fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+        let mut backoff = Backoff::new(self.lock_timeout());
+        loop {
+            let attempt = match self {
+                Backend::Local(b) => b.lock(operation),
+                Backend::Pg(b) => b.lock(operation).map(StateLock::from),
+            };
+            match attempt {
+                Err(StateError::Locked { .. } | StateError::LeaseHeld { .. }) if backoff.wait() => {
+                }
+                other => return other,
+            }
         }
     }
 
@@ -117,6 +147,18 @@ impl Backend {
         match self {
             Backend::Local(b) => b.lock_holder(),
             Backend::Pg(b) => b.lock_holder(),
+        }
+    }
+
+    /// Who holds the lock once it is free or the lock timeout has passed: for commands
+    /// that only read and refuse to run while the state is locked (`plan`).
+    pub fn lock_holder_waiting(&self) -> Result<Option<Option<LockInfo>>, StateError> {
+        let mut backoff = Backoff::new(self.lock_timeout());
+        loop {
+            match self.lock_holder()? {
+                Some(_) if backoff.wait() => {}
+                other => return Ok(other),
+            }
         }
     }
 
@@ -157,6 +199,38 @@ impl Backend {
                 }])
             }
         }
+    }
+}
+
+/// First pause between attempts to take a held lock; doubled after each, up to
+/// [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// Longest pause between attempts: a freed lock is taken within this.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// Pauses between attempts on a held lock, with exponential backoff, until a deadline.
+struct Backoff {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(timeout: Duration) -> Self {
+        Backoff {
+            deadline: Instant::now() + timeout,
+            pause: FIRST_PAUSE,
+        }
+    }
+
+    /// Sleeps before the next attempt; false (without sleeping) once time is up.
+    fn wait(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        std::thread::sleep(self.pause.min(self.deadline - now));
+        self.pause = (self.pause * 2).min(MAX_PAUSE);
+        true
     }
 }
 

@@ -23,6 +23,8 @@ pub struct LocalBackend {
     path: PathBuf,
     /// The keys that encrypt the state's secrets; none by default.
     keys: Keyring,
+    /// How long [`crate::Backend::lock`] waits for a held lock.
+    pub(crate) lock_timeout: std::time::Duration,
 }
 
 impl LocalBackend {
@@ -37,6 +39,7 @@ impl LocalBackend {
         LocalBackend {
             path: resolve(path.into()),
             keys: Keyring::none(),
+            lock_timeout: std::time::Duration::ZERO,
         }
     }
 

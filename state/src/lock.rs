@@ -45,6 +45,13 @@ impl LockInfo {
             id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
+
+    /// True when the holder is a process still running on this machine: its lock must
+    /// never be forced (two commands would write the state at once).
+    pub fn running_here(&self) -> bool {
+        let same_host = self.who.rsplit_once('@').map(|(_, h)| h) == Some(host_name().as_str());
+        same_host && Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
 }
 
 /// How long a refused `try_lock` is retried before the lock counts as held: long enough
@@ -161,8 +168,7 @@ pub(crate) fn force_unlock(path: &Path, id: &str) -> Result<ForceUnlocked, State
             },
         ));
     }
-    let same_host = holder.who.rsplit_once('@').map(|(_, h)| h) == Some(host_name().as_str());
-    if same_host && Path::new(&format!("/proc/{}", holder.pid)).exists() {
+    if holder.running_here() {
         return refuse(format!(
             "the lock is held by pid {} ({}), which is still running on this machine; \
              removing its lock would let two commands write the state at once. Wait for \

@@ -42,7 +42,7 @@ use crate::crypt::Keyring;
 use crate::error::StateError;
 use crate::format::{decode, encode, peek, State};
 use crate::journal::{self, Header, JournalRecord, JOURNAL_VERSION};
-use crate::lock::{host_name, ForceUnlocked, LockInfo};
+use crate::lock::{ForceUnlocked, LockInfo};
 
 /// How long a lease lasts without renewal, unless the URL says `?lease=SECONDS`.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -56,6 +56,8 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct PgBackend {
     inner: Arc<Inner>,
     keys: Keyring,
+    /// How long [`crate::Backend::lock`] waits for a held lease.
+    pub(crate) lock_timeout: Duration,
 }
 
 struct Inner {
@@ -219,6 +221,7 @@ impl PgBackend {
                 history,
             }),
             keys: Keyring::none(),
+            lock_timeout: Duration::ZERO,
         })
     }
 
@@ -502,8 +505,7 @@ impl PgBackend {
                 ),
             });
         }
-        let same_host = holder.who.rsplit_once('@').map(|(_, h)| h) == Some(host_name().as_str());
-        if live && same_host && std::path::Path::new(&format!("/proc/{}", holder.pid)).exists() {
+        if live && holder.running_here() {
             return Err(StateError::ForceUnlock {
                 message: format!(
                     "the lock is held by pid {} ({}), which is still running on this \

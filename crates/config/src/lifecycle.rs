@@ -10,6 +10,9 @@
 //!
 //! Both values are literals, as in Terraform: they decide what a plan may do, so they
 //! must be readable without evaluating anything.
+//!
+//! A `service` block's resources default to `prevent_destroy = true` (shared data);
+//! `lifecycle { prevent_destroy = false }` in the block allows destroying them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,9 +37,19 @@ pub(crate) struct Declared {
 pub(crate) fn collect(decls: &Decls, errors: &mut Vec<ConfigError>) -> BTreeMap<Node, Declared> {
     let mut out = BTreeMap::new();
     for kind in Kind::ALL.iter().filter(|k| k.owns_resources()) {
+        // What a shared service owns (its container) holds every tenant's data: it is
+        // protected unless its block says `prevent_destroy = false`.
+        let mut d = Declared::default();
+        d.lifecycle.prevent_destroy = *kind == Kind::Service;
         for (label, block) in decls.of(*kind) {
+            let node = Node::Block(*kind, label.clone());
             let mut found = block.blocks.iter().filter(|b| b.kind == "lifecycle");
-            let Some(first) = found.next() else { continue };
+            let Some(first) = found.next() else {
+                if d.lifecycle.prevent_destroy {
+                    out.insert(node, d.clone());
+                }
+                continue;
+            };
             for again in found {
                 errors.push(
                     ConfigError::new(ErrorKind::Duplicate, "a block has two lifecycle blocks")
@@ -45,7 +58,7 @@ pub(crate) fn collect(decls: &Decls, errors: &mut Vec<ConfigError>) -> BTreeMap<
                         .help("merge them into one"),
                 );
             }
-            let mut d = Declared::default();
+            let mut d = d.clone();
             if let Some(attr) = first.attr("prevent_destroy") {
                 match &attr.expr {
                     Expression::Bool(b) => d.lifecycle.prevent_destroy = *b.value(),
@@ -93,7 +106,7 @@ pub(crate) fn collect(decls: &Decls, errors: &mut Vec<ConfigError>) -> BTreeMap<
                 }
                 d.lifecycle.ignore_changes = d.names.iter().map(|(n, _)| n.clone()).collect();
             }
-            out.insert(Node::Block(*kind, label.clone()), d);
+            out.insert(node, d);
         }
     }
     out

@@ -258,6 +258,13 @@ fn farm_lowers_exactly() {
         ));
     }
     expected.sort_by(|a, b| a.address.cmp(&b.address));
+    // What a service block owns is protected from destruction by default.
+    for r in expected
+        .iter_mut()
+        .filter(|r| r.address.as_str().starts_with("service."))
+    {
+        r.lifecycle.prevent_destroy = true;
+    }
     assert_eq!(p.resources.len(), expected.len());
     for (got, want) in p.resources.iter().zip(&expected) {
         assert_eq!(got, want);

@@ -42,3 +42,38 @@ database "other" {
         .iter()
         .any(|r| r.address.as_str().starts_with("tenant.t")));
 }
+
+/// A service block's resources are protected unless the block allows destroying them;
+/// its other lifecycle settings keep the default protection.
+#[test]
+fn service_resources_default_to_prevent_destroy() {
+    let service = |name: &str, lifecycle: &str| {
+        format!(
+            "service \"{name}\" {{\n  engine = \"container\"\n{lifecycle}  container {{\n    name  = \"{name}\"\n    image = \"busybox:1\"\n  }}\n}}\n"
+        )
+    };
+    let text = [
+        service("plain", ""),
+        service(
+            "ignoring",
+            "  lifecycle {\n    ignore_changes = [memory]\n  }\n",
+        ),
+        service(
+            "allowed",
+            "  lifecycle {\n    prevent_destroy = false\n  }\n",
+        ),
+    ]
+    .concat();
+    let p = load(&[("main.hcl", &text)]);
+    let protected = |a: &str| {
+        p.resources
+            .iter()
+            .find(|r| r.address.as_str() == a)
+            .unwrap_or_else(|| panic!("{a}"))
+            .lifecycle
+            .prevent_destroy
+    };
+    assert!(protected("service.plain.container"));
+    assert!(protected("service.ignoring.container"));
+    assert!(!protected("service.allowed.container"));
+}

@@ -129,7 +129,7 @@ fn refused_message(refused: &[Refused]) -> String {
         })
         .collect();
     format!(
-        "the plan destroys what `lifecycle {{ prevent_destroy = true }}` protects:\n  {}\nchange the configuration so that it does not (or remove prevent_destroy first, on purpose)",
+        "the plan destroys what `lifecycle {{ prevent_destroy = true }}` protects:\n  {}\nchange the configuration so that it does not, or allow it on purpose with `lifecycle {{ prevent_destroy = false }}` in the block (shared services are protected unless their block says so)",
         lines.join("\n  ")
     )
 }

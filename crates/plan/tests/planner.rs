@@ -1008,7 +1008,7 @@ fn prevent_destroy_refuses_replacements_and_destroys_naming_the_attribute() {
     expect_test::expect![[r#"
         the plan destroys what `lifecycle { prevent_destroy = true }` protects:
           db.a would be replaced (destroyed and created again), forced by a change of "name"
-        change the configuration so that it does not (or remove prevent_destroy first, on purpose)"#]]
+        change the configuration so that it does not, or allow it on purpose with `lifecycle { prevent_destroy = false }` in the block (shared services are protected unless their block says so)"#]]
     .assert_eq(&err.to_string());
     // A destroy (the configuration is still loaded, the desired set is empty).
     let destroying = run(&[], std::slice::from_ref(&p), &live).unwrap();
