@@ -48,6 +48,9 @@ pub const CREATE_PENDING_NOTE: &str = "an earlier apply stopped before creating 
 pub const FORGET_PENDING_NOTE: &str =
     "an earlier apply stopped before creating it; it only leaves the state";
 
+/// The note on the delete of a resource the configuration no longer declares.
+pub const NOT_IN_CONFIG_NOTE: &str = "it is no longer in the configuration";
+
 /// Everything the planner looks at.
 #[derive(Clone, Copy)]
 pub struct PlanInput<'a> {
@@ -290,7 +293,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             generated: Vec::new(),
             sensitive,
             depends_on: p.depends_on.clone(),
-            note: note.or_else(|| Some("it is no longer in the configuration".to_string())),
+            note: note.or_else(|| Some(NOT_IN_CONFIG_NOTE.to_string())),
         });
     }
 

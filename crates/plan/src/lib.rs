@@ -13,6 +13,7 @@
 
 mod diff;
 pub mod drift;
+pub mod expiry;
 pub mod focus;
 pub mod graph;
 mod model;
@@ -20,7 +21,8 @@ pub mod render;
 
 pub use diff::{
     check_prevent_destroy, plan, PlanError, PlanInput, PriorResource, Refused, ADOPT_EXISTING_NOTE,
-    ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE, DELETED_NOTE, FORGET_PENDING_NOTE, PROVIDER_ATTR,
+    ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE, DELETED_NOTE, FORGET_PENDING_NOTE, NOT_IN_CONFIG_NOTE,
+    PROVIDER_ATTR,
 };
 pub use focus::{Focus, FocusError, REPLACE_REQUESTED};
 pub use graph::{GraphError, ResourceGraph};
