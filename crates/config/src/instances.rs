@@ -118,7 +118,6 @@ pub fn variable_directory(dir: &Path, name: &str) -> Result<PathBuf, ConfigError
     let mut declared = Vec::new();
     for (path, text) in files {
         let file = crate::source::SourceFile::new(path, text);
-        let file = &file;
         let body = crate::syntax::parse(&file).map_err(|e| ConfigErrors(vec![e]))?;
         for block in body.blocks().filter(|b| b.ident.as_str() == "variable") {
             let label = block.labels.first().map(|l| l.as_str().to_string());
