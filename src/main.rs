@@ -7,6 +7,7 @@ mod capacity;
 mod cli;
 mod commands;
 mod drift;
+mod expiry;
 mod extra;
 mod output;
 mod planfile;
