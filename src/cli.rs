@@ -47,6 +47,22 @@ pub struct Cli {
     )]
     pub lock_timeout: std::time::Duration,
 
+    /// Plan as if it were this time (RFC 3339, e.g. 2026-12-24T18:00:00Z) instead of
+    /// now: what has expired by then is destroyed, and a ttl that starts is recorded
+    /// as starting then. For previews and tests.
+    #[arg(long, value_name = "TIME", global = true, env = "TERRACE_NOW")]
+    pub now: Option<String>,
+
+    /// Plans list the instances that expire within this span (e.g. 24h, 7d).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        global = true,
+        env = "TERRACE_HORIZON",
+        default_value = "24h"
+    )]
+    pub horizon: String,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -357,6 +373,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Add, remove or list the instances of a variable read from a directory
+    /// (`variable "clones" { directory = "clones.d" }`): one file per instance, so
+    /// provisioning scripts can add instances at the same time without losing any.
+    /// Nothing is applied: the next `terrace apply` creates or destroys them.
+    Instance {
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
     /// Remove a state lock whose holder is gone (state on shared storage), naming it.
     ///
     /// Names the holder and asks for confirmation first (on a terminal; without one it
@@ -379,6 +403,40 @@ pub enum GraphFormat {
     Dot,
     /// A Mermaid flowchart.
     Mermaid,
+}
+
+/// `terrace instance ...`
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Add instance NAME to VARIABLE: writes DIRECTORY/NAME.json atomically, and fails
+    /// if NAME exists.
+    Add {
+        /// The variable (declared with a `directory`).
+        variable: String,
+        /// The instance name: a letter or digit, then letters, digits, '_' or '-'.
+        name: String,
+        /// Its lifetime from when terrace creates it (e.g. 48h): the file's `ttl`.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// When it expires (RFC 3339): the file's `expires_at`.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+        /// Another string field of the file (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Remove instance NAME of VARIABLE (its file); the next apply destroys it.
+    Rm {
+        /// The variable.
+        variable: String,
+        /// The instance name.
+        name: String,
+    },
+    /// List the instances of VARIABLE, one name a line.
+    List {
+        /// The variable.
+        variable: String,
+    },
 }
 
 /// `terrace state ...`

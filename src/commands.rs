@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Import { address, id, vars } => import(&cli, vars, address, id).await,
         Command::State { command } => state_cmd(&cli, command),
         Command::ForceUnlock { lock_id, force } => force_unlock(&cli, lock_id, *force),
+        Command::Instance { command } => crate::expiry::instance_cmd(&cli, command),
         Command::Graph { vars, format } => crate::extra::graph(&cli, vars, *format),
         Command::Output {
             name,
@@ -577,7 +578,13 @@ async fn apply_session(
             plan.conflicts.len()
         );
     }
+    // When each instance with a ttl was first created: saved with the journal's first
+    // write, before anything is created.
+    let recorded = crate::expiry::record_creation(&mut state, &s.project, plan, s.clock, destroy);
     if plan.is_empty() {
+        if recorded {
+            lock.write(&mut state).map_err(miette::Report::new)?;
+        }
         // Objects a killed apply created and that are as desired: recorded as managed.
         let adopted = plan
             .changes
@@ -662,6 +669,8 @@ async fn apply_session(
             );
         }
     }
+    // The cleanup job's account of what expired and what it removed.
+    print!("{}", crate::expiry::report(plan, &state));
     s.learn_secrets(&state);
     if let Some(e) = events {
         e.set_redactor(&s.redactor);

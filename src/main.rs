@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod drift;
 mod events;
+mod expiry;
 mod extra;
 mod output;
 mod planfile;

@@ -47,6 +47,9 @@ pub struct Session {
     /// What the configuration's `moved` blocks renamed in the state this session read
     /// (in memory; an apply saves it), shown in the plan.
     pub moved: Vec<terrace_plan::Moved>,
+    /// "Now" for expiry (`--now`, `TERRACE_NOW`, else the wall clock) and the horizon
+    /// within which plans list coming expiries.
+    pub clock: terrace_plan::expiry::Clock,
 }
 
 /// The state backend selected by the global flags (`--state`, `--backend`),
@@ -227,6 +230,7 @@ impl Session {
             project,
             focus: terrace_plan::Focus::default(),
             moved: Vec::new(),
+            clock: crate::expiry::clock(cli)?,
         })
     }
 
@@ -334,10 +338,15 @@ impl Session {
         self.providers.connect_remote(&needed).await;
         let mut prior = prior_resources(state);
         let mut kept = 0;
+        let mut expiry = Vec::new();
         let desired: Vec<DesiredResource> = match goal {
             Goal::Converge | Goal::Refresh => {
                 let mut known = resolve_known(&self.project.resources, state);
                 self.renormalize(&mut known)?;
+                // Expired instances are not desired: what they have is destroyed, and
+                // nothing of theirs is created again while the configuration lists them.
+                let (known, listed) = crate::expiry::judge(&self.project, state, self.clock, known);
+                expiry = listed;
                 known
             }
             Goal::Destroy { include_services } => {
@@ -373,6 +382,7 @@ impl Session {
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;
+        terrace_plan::expiry::annotate(&mut plan, expiry);
         // Before prevent_destroy: a requested replacement of a protected resource is
         // refused like any other.
         if goal == Goal::Converge {

@@ -1,5 +1,6 @@
 //! The state document and its JSON encoding.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,13 @@ pub struct State {
     pub terrace_version: String,
     /// Managed resources, sorted by address (see [`State::upsert`]).
     pub resources: Vec<ResourceState>,
+    /// When terrace first created each instance whose configuration gives it a `ttl`
+    /// (RFC 3339, by instance address, e.g. `tenant.clone["c101"]`): its lifetime counts
+    /// from there. Kept after the instance expired and its resources were destroyed, for
+    /// as long as the configuration lists it, so that it is not created again with a
+    /// fresh lifetime. Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_created: BTreeMap<String, String>,
 }
 
 /// What terrace recorded about one resource after it last created, updated or imported it.
@@ -72,6 +80,7 @@ impl State {
             serial: 0,
             terrace_version: env!("CARGO_PKG_VERSION").to_string(),
             resources: Vec::new(),
+            first_created: BTreeMap::new(),
         }
     }
 
@@ -290,6 +299,19 @@ mod tests {
         assert_eq!(addrs, ["a", "b", "c"]);
         assert_eq!(s.get(&Address::new("b")).unwrap().type_name, "sql_user");
         assert!(s.get(&Address::new("z")).is_none());
+    }
+
+    #[test]
+    fn first_creation_times_round_trip_and_are_absent_when_empty() {
+        let keys = Keyring::none();
+        let mut s = State::new();
+        let bytes = encode(&mut s, &keys).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("first_created"));
+        s.first_created
+            .insert(r#"tenant.clone["a"]"#.into(), "2026-01-01T00:00:00Z".into());
+        let bytes = encode(&mut s, &keys).unwrap();
+        let back = decode(Path::new("s.json"), &bytes, &keys).unwrap().state;
+        assert_eq!(back.first_created, s.first_created);
     }
 
     #[test]

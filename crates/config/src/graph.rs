@@ -65,13 +65,21 @@ fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
             (a, scope)
         })
         .collect();
-    // `lifecycle` names attributes, not values: it refers to nothing.
-    for inner in block.blocks.iter().filter(|b| b.kind != "lifecycle") {
+    // `lifecycle` names attributes, not values: it refers to nothing, except for the
+    // expiry, which is evaluated per instance (`crate::expiry`).
+    for inner in &block.blocks {
         let scope = Scope {
             each: has_each,
             self_: block.kind == "tenant" && inner.kind == "app",
         };
-        out.extend(inner.attrs.iter().map(|a| (a, scope)));
+        let lifecycle = inner.kind == "lifecycle";
+        out.extend(
+            inner
+                .attrs
+                .iter()
+                .filter(|a| !lifecycle || crate::expiry::ATTRS.contains(&a.key.as_str()))
+                .map(|a| (a, scope)),
+        );
     }
     out
 }

@@ -31,10 +31,12 @@ use terrace_provider::{DesiredResource, ResourceSchema, Secret};
 
 mod diagnostics;
 mod driver;
+mod expiry;
 mod expr;
 mod format;
 mod functions;
 mod graph;
+mod instances;
 mod kind;
 mod kinds;
 mod lifecycle;
@@ -53,12 +55,14 @@ mod validate;
 mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
+pub use expiry::{parse_duration, parse_time};
 pub use format::{format_hcl, FormatError};
+pub use instances::{check_instance_key, variable_directory, INSTANCE_SUFFIX};
 pub use settings::{has_password as url_has_password, BackendSetting};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
-    DockerEngineSpec, Engine, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec, SqlEndpoint,
-    VarInputs,
+    DockerEngineSpec, Engine, Expiry, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec,
+    SqlEndpoint, VarInputs,
 };
 pub use variables::ENV_PREFIX;
 
@@ -87,6 +91,9 @@ pub struct Project {
     pub moved: Vec<Moved>,
     /// Where the `terrace { backend ... }` block says the state lives (`None`: not said).
     pub backend: Option<BackendSetting>,
+    /// Instances with an expiry (`lifecycle { expires_at = ..., ttl = ... }`), sorted
+    /// by instance address.
+    pub expiries: Vec<Expiry>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -208,7 +215,7 @@ pub fn load(
 
     let mut base = hcl::eval::Context::new();
     functions::declare(&mut base);
-    let vars = variables::resolve(&decls.variables, inputs, &base, env, &mut errors);
+    let vars = variables::resolve(&decls.variables, inputs, &base, fs, &mut errors);
     let var_object: hcl::Map<String, hcl::Value> = vars.values.clone().into_iter().collect();
     base.declare_var("var", hcl::Value::Object(var_object));
     let failed_vars = decls
@@ -247,6 +254,8 @@ pub fn load(
         return Err(ConfigErrors(errors));
     }
     let docker_engines = docker_engines(&resources, &evaluated.hosts);
+    let mut expiries = evaluated.expiries.clone();
+    expiries.sort_by(|a, b| a.instance.cmp(&b.instance));
     Ok(Project {
         services: evaluated.services,
         hosts: evaluated.hosts,
@@ -257,6 +266,7 @@ pub fn load(
         outputs: evaluated.outputs,
         moved,
         backend,
+        expiries,
     })
 }
 

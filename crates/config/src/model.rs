@@ -57,6 +57,8 @@ pub(crate) struct Evaluated {
     pub secrets: Vec<String>,
     /// `output` blocks, by label.
     pub outputs: BTreeMap<String, crate::spec::OutputSpec>,
+    /// Instances with an expiry (`lifecycle { expires_at, ttl }`), in evaluation order.
+    pub expiries: Vec<crate::spec::Expiry>,
 }
 
 /// The provider key of the Docker engine on `host` (the local engine without one).

@@ -18,6 +18,12 @@ pub trait Env {
     fn read(&self, path: &Path) -> std::io::Result<String>;
     /// The home directory, if known.
     fn home(&self) -> Option<PathBuf>;
+    /// The names of the entries of directory `path`, or `None` if it does not exist
+    /// (variables with a `directory`). Environments without directories have none.
+    fn list_dir(&self, path: &Path) -> std::io::Result<Option<Vec<String>>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// The real file system and `$HOME`.
@@ -33,6 +39,22 @@ impl Env for OsEnv {
         std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
+    }
+
+    fn list_dir(&self, path: &Path) -> std::io::Result<Option<Vec<String>>> {
+        let entries = match std::fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            // Names that are not UTF-8 cannot be instance keys: they are skipped.
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(Some(names))
     }
 }
 
@@ -55,6 +77,16 @@ impl Env for MemoryEnv {
 
     fn home(&self) -> Option<PathBuf> {
         self.home.clone()
+    }
+
+    fn list_dir(&self, path: &Path) -> std::io::Result<Option<Vec<String>>> {
+        let names: Vec<String> = self
+            .files
+            .keys()
+            .filter(|f| f.parent() == Some(path))
+            .filter_map(|f| Some(f.file_name()?.to_str()?.to_string()))
+            .collect();
+        Ok((!names.is_empty()).then_some(names))
     }
 }
 

@@ -35,6 +35,20 @@ pub struct OutputSpec {
     pub description: Option<String>,
 }
 
+/// The expiry of one instance, from `lifecycle { expires_at = ..., ttl = ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// The instance address: `tenant.clone["c101"]`, or `tenant.clone` without
+    /// for_each. Its resources are those whose address is this or starts with it
+    /// followed by a `.`.
+    pub instance: String,
+    /// An absolute end.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A lifetime counted from when terrace first created the instance (the state
+    /// records that time).
+    pub ttl: Option<chrono::TimeDelta>,
+}
+
 /// A `moved` block: the state's objects at `from` (an address, or a block whose
 /// resources all move) are recorded at `to` before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]

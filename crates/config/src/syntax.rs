@@ -101,7 +101,7 @@ static VARIABLE: BlockSchema<'static> = BlockSchema {
     min_labels: 1,
     max_labels: 1,
     label_hint: "variable \"name\" { ... }",
-    attrs: Some(&["type", "default", "description", "sensitive"]),
+    attrs: Some(&["type", "default", "description", "sensitive", "directory"]),
     required: &[],
     blocks: &[],
 };
@@ -522,7 +522,7 @@ pub(crate) static LIFECYCLE: BlockSchema<'static> = BlockSchema {
     min_labels: 0,
     max_labels: 0,
     label_hint: "lifecycle { ... }",
-    attrs: Some(&["prevent_destroy", "ignore_changes"]),
+    attrs: Some(&["prevent_destroy", "ignore_changes", "expires_at", "ttl"]),
     required: &[],
     blocks: &[],
 };

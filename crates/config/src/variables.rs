@@ -9,7 +9,7 @@ use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
-use crate::source::{Env, Loc};
+use crate::source::{Fs, Loc};
 use crate::spec::VarInputs;
 use crate::syntax::{self, RawAttr, RawBlock};
 use crate::types::{self, VarType};
@@ -67,9 +67,10 @@ pub(crate) fn resolve(
     decls: &BTreeMap<String, RawBlock>,
     inputs: &VarInputs,
     ctx: &Context<'static>,
-    env: &dyn Env,
+    fs: Fs<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Variables {
+    let env = fs.env;
     let mut out = Variables::default();
     let mut vars: BTreeMap<&str, Decl> = BTreeMap::new();
     for (name, block) in decls {
@@ -124,6 +125,19 @@ pub(crate) fn resolve(
         if let Some(attr) = block.attr("default") {
             match eval_constant(attr, ctx)
                 .and_then(|v| check(name, &d.ty, &v, Some(&attr.loc), "default"))
+            {
+                Ok(v) => d.value = Some(v),
+                Err(e) => {
+                    errors.push(e);
+                    d.ok = false;
+                }
+            }
+        }
+        // One file per instance (`crate::instances`): replaces the default.
+        if let Some(attr) = block.attr("directory") {
+            match eval_constant(attr, ctx)
+                .and_then(|v| crate::instances::read(name, attr, v, fs))
+                .and_then(|v| check(name, &d.ty, &v, Some(&attr.loc), "instance files"))
             {
                 Ok(v) => d.value = Some(v),
                 Err(e) => {

@@ -13,6 +13,7 @@
 
 mod diff;
 pub mod drift;
+pub mod expiry;
 pub mod focus;
 pub mod graph;
 mod model;

@@ -176,6 +176,11 @@ pub struct Plan {
     /// renames them in the state before planning.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<Moved>,
+    /// Instances that expired (their resources are destroyed and not created again
+    /// while the configuration lists them) or expire within the plan's horizon; filled
+    /// in by [`crate::expiry::annotate`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expiry: Vec<crate::expiry::InstanceExpiry>,
 }
 
 /// A recorded object that a `moved` block gives a new address.

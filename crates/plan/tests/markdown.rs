@@ -190,6 +190,7 @@ fn full_plan() -> Plan {
         }],
         unverified: vec!["service.pg: passwords of a, b: the admin may not read pg_authid".into()],
         moved: vec![],
+        expiry: vec![],
         safeguards: vec![PlannedSafeguard {
             address: Address::new(r#"tenant.app["e"].database"#),
             safeguard: Safeguard {

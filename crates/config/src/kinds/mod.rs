@@ -227,6 +227,8 @@ impl State<'_> {
     /// instances as (key, each object) and whether for_each is sensitive.
     fn instances(&mut self, block: &RawBlock) -> Option<(Option<Instances>, bool)> {
         let Some(attr) = block.attr("for_each") else {
+            let instance = format!("{}.{}", block.kind, block.label());
+            self.expiry(block, &instance, self.ctx());
             return Some((None, false));
         };
         let sensitive = self.is_sensitive(attr, false);
@@ -275,7 +277,20 @@ impl State<'_> {
                 return None;
             }
         };
+        for (key, each) in &out {
+            let mut ctx = self.ctx();
+            ctx.declare_var("each", each.clone());
+            let instance = format!("{}.{}[{}]", block.kind, block.label(), quote(key));
+            self.expiry(block, &instance, ctx);
+        }
         Some((Some(out), sensitive))
+    }
+
+    /// Records the expiry of one instance, if its block's `lifecycle` gives one.
+    fn expiry(&mut self, block: &RawBlock, instance: &str, ctx: Context<'static>) {
+        if let Some(e) = crate::expiry::read(block, instance, &ctx, self.errors) {
+            self.out.expiries.push(e);
+        }
     }
 }
 

@@ -128,5 +128,8 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
     if !plan.moved.is_empty() {
         doc["moved"] = json!(plan.moved);
     }
+    if !plan.expiry.is_empty() {
+        doc["expiry"] = json!(plan.expiry);
+    }
     doc
 }

@@ -73,7 +73,20 @@ pub fn render_markdown(plan: &Plan, opts: &MarkdownOptions<'_>) -> Vec<String> {
             keep_with_next: false,
         });
     }
+    if !plan.expiry.is_empty() {
+        blocks.push(Block::heading("### Expiry\n\n".to_string()));
+        let mut text = String::new();
+        for e in &plan.expiry {
+            let _ = writeln!(text, "- {}", self::text(&e.describe()));
+        }
+        text.push('\n');
+        blocks.push(Block {
+            text,
+            keep_with_next: false,
+        });
+    }
     changes_section(&mut blocks, &plan, original);
+
     pack(
         &marker(opts.project),
         &result_line(&plan, opts.partial),

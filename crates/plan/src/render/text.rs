@@ -94,6 +94,9 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push('\n');
     }
 
+    // Expired instances the configuration still lists, and those expiring soon.
+    out.push_str(&crate::expiry::render_lines(&plan));
+
     let actionable: Vec<(&ResourceChange, &ResourceChange)> = original
         .changes
         .iter()

@@ -1,0 +1,140 @@
+//! End to end against the real local Docker engine: `examples/ephemeral-clones` (seed
+//! 003) — a shared MariaDB container, a read-only log shipper, a clone added with
+//! `terrace instance add --ttl`, applied, then expired by moving the clock: its app
+//! container removed, its database dumped and dropped, and not created again.
+//!
+//! Needs `scripts/docker-engine.sh` and `scripts/images.sh` (scripts/test.sh runs both).
+
+mod common;
+
+use std::process::Command;
+
+use common::{unique, Project};
+
+const ADMIN_PASSWORD: &str = "clones-admin-Pw7";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Removes everything this run's prefix created, even when the test failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let p = &self.0;
+        let sh = format!(
+            "docker ps -aq --filter name=^{p}- | xargs -r docker rm -f; \
+             docker volume ls -q --filter name=^{p}_ | xargs -r docker volume rm; \
+             docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
+        );
+        let _ = Command::new("sh").arg("-c").arg(sh).output();
+    }
+}
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+#[test]
+fn a_clone_lives_for_its_ttl_then_is_dumped_and_removed() {
+    let prefix = unique("ec").replace('_', "");
+    let _cleanup = Cleanup(prefix.clone());
+    let hcl = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/ephemeral-clones/main.hcl"
+    ))
+    .unwrap();
+    let p = Project::new(&hcl);
+    let port = free_port().to_string();
+    let vars = [format!("prefix={prefix}"), format!("db_port={port}")];
+    let run = |now: &str, args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        for v in &vars {
+            all.push("--var");
+            all.push(v);
+        }
+        p.terrace_env(
+            &all,
+            &[
+                ("TERRACE_VAR_db_admin_password", ADMIN_PASSWORD),
+                ("TERRACE_NOW", now),
+            ],
+        )
+    };
+    let clone = "pr_42";
+    p.terrace(&["instance", "add", "clones", clone, "--ttl", "2h"])
+        .expect_code(0);
+
+    let t0 = "2029-03-01T10:00:00Z";
+    let first = run(t0, &["apply", "--auto-approve"]).expect_code(0);
+    // A 2h ttl is within the default 24h horizon: the plan shows when it will end.
+    assert!(
+        first.stdout.contains(
+            "# tenant.clone[\"pr_42\"] expires at 2029-03-01T12:00:00Z (ttl 2h from its creation by this apply)"
+        ),
+        "{}",
+        first.stdout
+    );
+    let app = format!("{prefix}-pr-42");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &app]),
+        (true, "true".into())
+    );
+    // The log shipper reads the engine's log directory, read-only.
+    let (ok, mounts) = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}} {{.RW}}{{end}}",
+        &format!("{prefix}-log-shipper"),
+    ]);
+    assert!(ok);
+    assert_eq!(mounts, "/logs false");
+
+    // Two hours later, the cleanup job removes the clone and keeps the services.
+    let t1 = "2029-03-01T12:00:01Z";
+    let cleanup = run(t1, &["apply", "--auto-approve"]).expect_code(0);
+    let out = &cleanup.stdout;
+    assert!(out.contains("Dumped before dropping:"), "{out}");
+    assert!(
+        out.contains(
+            "Expired: tenant.clone[\"pr_42\"] (expired at 2029-03-01T12:00:00Z): 4 object(s) removed"
+        ),
+        "{out}"
+    );
+    assert!(!docker(&["inspect", &app]).0, "the app container is gone");
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &format!("{prefix}-db")
+        ]),
+        (true, "true".into())
+    );
+    let dumps = std::fs::read_dir(p.path().join(".terrace/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect::<Vec<_>>();
+    assert!(dumps.iter().any(|d| d.contains("wp_pr_42")), "{dumps:?}");
+
+    // Still listed in clones.d, never created again.
+    let replan = run(t1, &["plan", "--detailed-exitcode"]).expect_code(0);
+    assert!(
+        replan.stdout.contains("the configuration still lists it"),
+        "{}",
+        replan.stdout
+    );
+
+    run(t1, &["destroy", "--auto-approve", "--include-services"]).expect_code(0);
+}
