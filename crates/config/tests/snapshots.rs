@@ -664,7 +664,7 @@ tenant "a" {
 
               × invalid Redis setting name "max*"
                ╭─[$DIR/main.hcl:5:14]
-             4 │   admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+             4 │   admin    = { user = "terrace_admin", password = "**************" }
              5 │   settings = { "max*" = "1" }
                ·              ────────┬───────
                ·                      ╰── not a Redis setting name
@@ -676,7 +676,7 @@ tenant "a" {
 
               × "settings" is only for a Redis service terrace administers
                 ╭─[$DIR/main.hcl:11:3]
-             10 │   admin    = { user = "terrace_admin", password = "redis-admin-pw" }
+             10 │   admin    = { user = "terrace_admin", password = "**************" }
              11 │   settings = { maxmemory = "1mb" }
                 ·   ────┬───
                 ·       ╰── not for this service
