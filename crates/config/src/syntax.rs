@@ -622,6 +622,8 @@ fn check_block(
     }
 
     let mut attrs: Vec<RawAttr> = Vec::new();
+    // Where each attribute is in `attrs`: a scan made a large `locals` block quadratic.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut blocks = Vec::new();
     for structure in block.body.iter() {
         match structure {
@@ -645,7 +647,7 @@ fn check_block(
                         continue;
                     }
                 }
-                if let Some(first) = attrs.iter().find(|a| a.key == key) {
+                if let Some(first) = index.get(attr.key.as_str()).map(|i| &attrs[*i]) {
                     errors.push(
                         ConfigError::new(
                             ErrorKind::Duplicate,
@@ -657,6 +659,7 @@ fn check_block(
                     );
                     continue;
                 }
+                index.insert(attr.key.as_str(), attrs.len());
                 attrs.push(RawAttr {
                     required: schema.required.contains(&key.as_str()),
                     key,
