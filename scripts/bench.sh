@@ -10,4 +10,6 @@ bash scripts/ssh-hosts.sh
 source target/services.env
 # shellcheck disable=SC1091
 source target/ssh/env
+# Evaluation alone (no services): locals and for_each at growing sizes.
+cargo bench --locked -p terrace-config --bench eval
 exec cargo bench --locked --bench scaling

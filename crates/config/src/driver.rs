@@ -56,7 +56,7 @@ pub(crate) fn run(
             failed.insert(node.clone());
             continue;
         }
-        if !st.eval_node(node) {
+        if !st.eval_node(node, &plan.refs[node]) {
             failed.insert(node.clone());
         }
     }

@@ -311,12 +311,14 @@ fn tonumber(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn toset(args: FuncArgs) -> Result<Value, String> {
-    let mut out: Vec<Value> = Vec::new();
-    for v in args[0].as_array().cloned().unwrap_or_default() {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
+    let items = args[0].as_array().map(Vec::as_slice).unwrap_or_default();
+    // Hashed: a scan of the elements kept so far made large sets quadratic.
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut out: Vec<Value> = items
+        .iter()
+        .filter(|v| seen.insert(crate::hashed::Hashed(*v)))
+        .cloned()
+        .collect();
     // Sets of strings are ordered like Terraform's: lexically.
     if out.iter().all(Value::is_string) {
         out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -331,6 +333,10 @@ fn tolist(args: FuncArgs) -> Result<Value, String> {
     }
 }
 
+/// `range(end)`, `range(start, end)`, `range(start, end, step)`: the numbers from
+/// `start` (0) towards `end` (excluded) by `step` (1, or -1 when `end < start`), at
+/// most [`RANGE_LIMIT`] of them: `[for i in range(10000) : "t${i}"]` names ten
+/// thousand instances.
 fn range(args: FuncArgs) -> Result<Value, String> {
     let nums: Vec<f64> = args.iter().filter_map(Value::as_f64).collect();
     let (start, end, step) = match nums.as_slice() {
@@ -342,14 +348,31 @@ fn range(args: FuncArgs) -> Result<Value, String> {
     if step == 0.0 || (step > 0.0 && start > end) || (step < 0.0 && start < end) {
         return Err("range step must move from start towards end".into());
     }
-    let mut out = Vec::new();
+    // Checked before making any element, so that a mistyped bound fails at once.
+    let count = ((end - start) / step).ceil();
+    if count > RANGE_LIMIT as f64 {
+        return Err(range_too_long(count));
+    }
+    let mut out = Vec::with_capacity(count as usize);
     let mut x = start;
     while (step > 0.0 && x < end) || (step < 0.0 && x > end) {
         out.push(number(x));
         x += step;
-        if out.len() > 1024 {
-            return Err("range is limited to 1024 elements".into());
+        // Rounding of a fractional step can add one element to the count.
+        if out.len() > RANGE_LIMIT {
+            return Err(range_too_long(out.len() as f64));
         }
     }
     Ok(Value::Array(out))
+}
+
+/// The most elements `range` makes: a million instances is far beyond any farm terrace
+/// manages, and a list that long still evaluates in well under a second; a mistyped
+/// bound (`range(1e9)`) fails at once instead of exhausting memory.
+pub(crate) const RANGE_LIMIT: usize = 1_000_000;
+
+fn range_too_long(count: f64) -> String {
+    format!(
+        "range would make {count} elements; it makes at most {RANGE_LIMIT} (a million): check the bounds and the step"
+    )
 }

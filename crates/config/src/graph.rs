@@ -15,6 +15,9 @@ use crate::templates::{Template, Templates};
 #[derive(Debug, Clone)]
 pub(crate) struct NodeRef {
     pub target: Target,
+    /// Written in the block's own `for_each`, which is evaluated before its instances
+    /// (the instances' contexts need not hold what only `for_each` reads).
+    pub in_for_each: bool,
 }
 
 /// The graph and what evaluation needs from it.
@@ -138,7 +141,9 @@ pub(crate) fn plan(
             }
         }
         let mut node_refs = Vec::new();
+        let for_each = decls.block(node).and_then(|b| b.attr("for_each"));
         for (attr, scope, template) in attrs {
+            let in_for_each = template.is_none() && for_each.is_some_and(|f| std::ptr::eq(f, attr));
             let (found, problems) = match template {
                 Some(t) => (t.refs.clone(), t.problems.clone()),
                 None => refs::collect(&attr.expr),
@@ -182,7 +187,10 @@ pub(crate) fn plan(
                         }
                     }
                 }
-                node_refs.push(NodeRef { target: r.target });
+                node_refs.push(NodeRef {
+                    target: r.target,
+                    in_for_each,
+                });
             }
         }
         all_refs.insert(node.clone(), node_refs);
@@ -193,20 +201,30 @@ pub(crate) fn plan(
     // local value that does not itself depend on the block.
     for (node, source) in dynamic_templates {
         let file = index[&node];
+        // What depends on the block, found once: one search per candidate made this
+        // quadratic in the number of locals. Edges added here point into `file`, so
+        // they do not change what is reachable from it.
+        let mut dependents = BTreeSet::new();
+        let mut dfs = petgraph::visit::Dfs::new(&graph, file);
+        while let Some(n) = dfs.next(&graph) {
+            dependents.insert(n);
+        }
         for dep in nodes
             .iter()
             .filter(|n| matches!(n, Node::Block(Kind::Host, _) | Node::Local(_)))
         {
             let d = index[dep];
-            if !petgraph::algo::has_path_connecting(&graph, file, d, None) {
+            if !dependents.contains(&d) {
                 graph.add_edge(d, file, source.loc.clone());
             }
         }
     }
 
     // Every strongly connected component with more than one node, or a self-loop, is a
-    // cycle; tarjan_scc returns components in reverse topological order.
-    let sccs = petgraph::algo::tarjan_scc(&graph);
+    // cycle; kosaraju_scc returns components in reverse topological order. (It walks
+    // iteratively: the recursive tarjan_scc overflowed the stack on a long chain of
+    // locals.)
+    let sccs = petgraph::algo::kosaraju_scc(&graph);
     let mut order = Vec::new();
     for scc in sccs.iter().rev() {
         let cyclic = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);

@@ -36,6 +36,7 @@ mod expr;
 mod format;
 mod functions;
 mod graph;
+mod hashed;
 mod instances;
 mod kind;
 mod kinds;
@@ -216,6 +217,8 @@ pub fn load(
     let mut base = hcl::eval::Context::new();
     functions::declare(&mut base);
     let vars = variables::resolve(&decls.variables, inputs, &base, fs, &mut errors);
+    // Evaluation declares only the values each block reads (`var` too) next to these.
+    let functions = base.clone();
     let var_object: hcl::Map<String, hcl::Value> = vars.values.clone().into_iter().collect();
     base.declare_var("var", hcl::Value::Object(var_object));
     let failed_vars = decls
@@ -234,7 +237,7 @@ pub fn load(
         templates: &templates,
         fs,
     };
-    let evaluated = driver::run(env, &plan, base, &mut errors);
+    let evaluated = driver::run(env, &plan, functions, &mut errors);
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
     let moved = moved::collect(&decls, &mut errors);

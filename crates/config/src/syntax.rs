@@ -657,6 +657,8 @@ pub(crate) fn check_block(
     }
 
     let mut attrs: Vec<RawAttr> = Vec::new();
+    // Where each attribute is in `attrs`: a scan made a large `locals` block quadratic.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut blocks = Vec::new();
     for structure in block.body.iter() {
         match structure {
@@ -680,7 +682,7 @@ pub(crate) fn check_block(
                         continue;
                     }
                 }
-                if let Some(first) = attrs.iter().find(|a| a.key == key) {
+                if let Some(first) = index.get(attr.key.as_str()).map(|i| &attrs[*i]) {
                     errors.push(
                         ConfigError::new(
                             ErrorKind::Duplicate,
@@ -692,6 +694,7 @@ pub(crate) fn check_block(
                     );
                     continue;
                 }
+                index.insert(attr.key.as_str(), attrs.len());
                 attrs.push(RawAttr {
                     required: schema.required.contains(&key.as_str()),
                     key,

@@ -83,7 +83,7 @@ impl State<'_> {
             ));
             return None;
         };
-        let find = |v: &Value| self.file_values.iter().find(|f| &f.value == v);
+        let find = |v: &Value| self.file_values.get(&Hashed(v.clone()));
         let mut out = Vec::new();
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {

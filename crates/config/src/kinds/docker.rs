@@ -309,7 +309,8 @@ impl<'a> State<'a> {
         self.docker_values
             .entry(kind)
             .or_default()
-            .push((value.clone(), body.name.0.clone()));
+            .entry(Hashed(value.clone()))
+            .or_insert_with(|| body.name.0.clone());
         let at = Placement {
             owner: inst.owner,
             address: inst.address,
@@ -325,9 +326,8 @@ impl<'a> State<'a> {
     pub(super) fn referenced(&self, kind: Kind, v: &Value) -> Option<String> {
         self.docker_values
             .get(&kind)?
-            .iter()
-            .find(|(x, _)| x == v)
-            .map(|(_, n)| n.clone())
+            .get(&Hashed(v.clone()))
+            .cloned()
     }
 
     /// Evaluates a container; returns its Docker name.

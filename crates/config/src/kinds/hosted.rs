@@ -40,11 +40,10 @@ pub(super) fn plain_body(
     })
 }
 
-/// One evaluated file instance, for `restart_on`.
+/// One evaluated file instance, for `restart_on` (found by its value under
+/// `file.<label>`, `{ path, host }`).
 #[derive(Debug, Clone)]
 pub(super) struct FileValue {
-    /// Its value under `file.<label>` (`{ path, host }`).
-    pub(super) value: Value,
     pub(super) address: Address,
     pub(super) host: String,
     pub(super) content: String,
@@ -192,13 +191,15 @@ impl State<'_> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            self.file_values.push(FileValue {
-                value: value.clone(),
+            let file = FileValue {
                 address: Address::new(address.clone()),
                 host: host.clone(),
                 content,
                 sensitive: body.sensitive.contains("content"),
-            });
+            };
+            self.file_values
+                .entry(Hashed(value.clone()))
+                .or_insert(file);
         }
         self.out.host_resources.push(HostItem {
             node: Node::Block(kind, label.to_string()),

@@ -5,7 +5,7 @@
 //! its dependents run. Inside a tenant instance, databases and volumes are evaluated
 //! first, then the app block with `self` declared.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use hcl::edit::expr::Expression;
 use hcl::eval::{Context, Evaluate};
@@ -15,6 +15,8 @@ use terrace_provider::Address;
 
 use crate::diagnostics::{list_names, suggest, ConfigError, ErrorKind};
 use crate::expr::evaluate;
+use crate::graph::NodeRef;
+use crate::hashed::Hashed;
 use crate::kind::Schemas;
 use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node};
 use crate::read::*;
@@ -55,7 +57,10 @@ pub(crate) struct State<'a> {
     /// The providers' resource schemas.
     schemas: Schemas<'a>,
     vars: &'a Variables,
+    /// The functions; [`State::ctx`] adds the values the node being evaluated reads.
     base: Context<'static>,
+    /// What the node being evaluated reads.
+    reads: Reads,
     /// The configuration directory (relative image sources resolve against it) and
     /// the environment (templates read during evaluation, `$HOME`).
     fs: Fs<'a>,
@@ -66,12 +71,13 @@ pub(crate) struct State<'a> {
     /// (`["database", "name"]` when the database name came from a sensitive variable).
     self_sensitive: Vec<Vec<String>>,
     /// The values of evaluated image, network and volume instances with their Docker
-    /// names: a value equal to one of them is a reference to it.
-    docker_values: BTreeMap<Kind, Vec<(Value, String)>>,
+    /// names: a value equal to one of them is a reference to it (the first evaluated).
+    docker_values: BTreeMap<Kind, HashMap<Hashed<Value>, String>>,
     /// Templates read before evaluation, by file block label.
     templates: &'a Templates,
-    /// Evaluated file instances: a value equal to one of them is a reference to it.
-    file_values: Vec<hosted::FileValue>,
+    /// Evaluated file instances by value: a value equal to one of them is a reference
+    /// to it (the first evaluated).
+    file_values: HashMap<Hashed<Value>, hosted::FileValue>,
     out: Evaluated,
     errors: &'a mut Vec<ConfigError>,
 }
@@ -92,20 +98,23 @@ impl<'a> State<'a> {
             schemas,
             vars,
             base,
+            reads: Reads::default(),
             fs,
             ns: Namespaces::default(),
             sensitive_locals: BTreeSet::new(),
             self_sensitive: Vec::new(),
             docker_values: BTreeMap::new(),
             templates,
-            file_values: Vec::new(),
+            file_values: HashMap::new(),
             out: Evaluated::default(),
             errors,
         }
     }
 
-    /// Evaluates one node; false if it failed (its errors are recorded).
-    pub(crate) fn eval_node(&mut self, node: &Node) -> bool {
+    /// Evaluates one node, whose references are `refs`; false if it failed (its errors
+    /// are recorded).
+    pub(crate) fn eval_node(&mut self, node: &Node, refs: &[NodeRef]) -> bool {
+        self.reads = Reads::new(refs, self.reads_everything(node));
         let Node::Block(kind, label) = node else {
             let Node::Local(name) = node else {
                 unreachable!("a node is a local or a block")
@@ -143,13 +152,75 @@ impl Namespaces {
         &self.blocks[kind.index()]
     }
 
-    /// Declares every namespace in `ctx` (empty ones too, so that evaluation errors
-    /// name the missing key rather than the namespace).
-    fn declare_all(&self, ctx: &mut Context<'static>) {
-        ctx.declare_var("local", Value::Object(self.locals.clone()));
-        for kind in Kind::ALL {
-            ctx.declare_var(kind.keyword(), Value::Object(self.of(*kind).clone()));
+    /// Declares in `ctx` the values `reads` names, or every value; every namespace is
+    /// declared (empty ones too, so that evaluation errors name the missing key rather
+    /// than the namespace).
+    fn declare_in(&self, ctx: &mut Context<'static>, vars: &Variables, reads: Option<&[Target]>) {
+        let Some(reads) = reads else {
+            let var = vars.values.iter().map(|(k, v)| (k.clone(), v.clone()));
+            ctx.declare_var("var", Value::Object(var.collect()));
+            ctx.declare_var("local", Value::Object(self.locals.clone()));
+            for kind in Kind::ALL {
+                ctx.declare_var(kind.keyword(), Value::Object(self.of(*kind).clone()));
+            }
+            return;
+        };
+        let mut var = Map::new();
+        let mut local = Map::new();
+        let mut blocks: [Map<String, Value>; Kind::COUNT] = std::array::from_fn(|_| Map::new());
+        for target in reads {
+            let (name, from, to) = match target {
+                Target::Var(n) => (n, vars.values.get(n), &mut var),
+                Target::Local(n) => (n, self.locals.get(n), &mut local),
+                Target::Block(kind, n) => (n, self.of(*kind).get(n), &mut blocks[kind.index()]),
+                Target::SelfRef(_) | Target::EachKey | Target::EachValue => continue,
+            };
+            // A value that failed is absent: its dependents are not evaluated.
+            if let Some(v) = from {
+                to.insert(name.clone(), v.clone());
+            }
         }
+        ctx.declare_var("var", Value::Object(var));
+        ctx.declare_var("local", Value::Object(local));
+        for (kind, values) in Kind::ALL.iter().zip(blocks) {
+            ctx.declare_var(kind.keyword(), Value::Object(values));
+        }
+    }
+}
+
+/// The references of the node being evaluated: its contexts declare only the values
+/// they name. A context holding every value evaluated so far, built for every local
+/// and every instance, made evaluation quadratic; this one costs what the node reads.
+#[derive(Debug, Default)]
+struct Reads {
+    /// Read by the block's `for_each`, evaluated before its instances.
+    for_each: Vec<Target>,
+    /// Read anywhere else (in every instance).
+    body: Vec<Target>,
+    /// The node reads values not known before evaluation (a file's template whose
+    /// path is computed): its contexts declare every value.
+    everything: bool,
+}
+
+impl Reads {
+    fn new(refs: &[NodeRef], everything: bool) -> Self {
+        let mut out = Reads {
+            everything,
+            ..Reads::default()
+        };
+        for r in refs {
+            let to = if r.in_for_each {
+                &mut out.for_each
+            } else {
+                &mut out.body
+            };
+            to.push(r.target.clone());
+        }
+        for list in [&mut out.for_each, &mut out.body] {
+            list.sort();
+            list.dedup();
+        }
+        out
     }
 }
 
@@ -163,10 +234,31 @@ fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Vec<Target
 }
 
 impl State<'_> {
+    /// The context of the node being evaluated (outside its `for_each`).
     fn ctx(&self) -> Context<'static> {
+        self.ctx_reading(&self.reads.body)
+    }
+
+    /// A context declaring the values `reads` names (every value if the node reads
+    /// values not known beforehand).
+    fn ctx_reading(&self, reads: &[Target]) -> Context<'static> {
         let mut ctx = self.base.clone();
-        self.ns.declare_all(&mut ctx);
+        let reads = (!self.reads.everything).then_some(reads);
+        self.ns.declare_in(&mut ctx, self.vars, reads);
         ctx
+    }
+
+    /// True if a node reads values its references do not name: a file block whose
+    /// template path is known only during evaluation (the graph orders it after every
+    /// host and local value, which its template may read).
+    fn reads_everything(&self, node: &Node) -> bool {
+        let Node::Block(Kind::File, label) = node else {
+            return false;
+        };
+        let block = &self.decls.of(Kind::File)[label];
+        block.attr("source").is_some()
+            && block.attr("content").is_none()
+            && !self.templates.contains_key(label)
     }
 
     /// True if an expression refers to a sensitive variable, a sensitive local,
@@ -232,7 +324,11 @@ impl State<'_> {
             return Some((None, false));
         };
         let sensitive = self.is_sensitive(attr, false);
-        let v = match evaluate(&attr.expr, &attr.loc, &self.ctx()) {
+        let v = match evaluate(
+            &attr.expr,
+            &attr.loc,
+            &self.ctx_reading(&self.reads.for_each),
+        ) {
             Ok(v) => v,
             Err(e) => {
                 self.errors.push(e);
@@ -247,6 +343,7 @@ impl State<'_> {
                 .collect(),
             Value::Array(items) => {
                 let mut out: Vec<(String, Value)> = Vec::new();
+                let mut seen = HashSet::new();
                 for (i, item) in items.into_iter().enumerate() {
                     let Value::String(s) = item else {
                         self.errors.push(
@@ -259,7 +356,7 @@ impl State<'_> {
                         );
                         return None;
                     };
-                    if !out.iter().any(|(k, _)| *k == s) {
+                    if seen.insert(s.clone()) {
                         out.push((s.clone(), each(&s, Value::from(s.as_str()))));
                     }
                 }
