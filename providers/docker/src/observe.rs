@@ -29,8 +29,9 @@ use crate::normalize::{
 use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 use crate::{unknown_type, DockerProvider};
 
-/// How many inspects run at once: enough to hide latency, few enough to be polite.
-const INSPECT_CONCURRENCY: usize = 16;
+/// How many inspects run at once: enough to hide latency, few enough to be polite. It
+/// bounds the connections an observe holds to the engine.
+pub const INSPECT_CONCURRENCY: usize = 16;
 
 /// What observe reports on a container's endpoint whose network was removed since the
 /// container joined it (the container cannot start until it is re-created).
