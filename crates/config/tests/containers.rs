@@ -599,7 +599,7 @@ fn init_and_stop_settings_lower_as_written() {
     let p = common::load(&[(
         "main.hcl",
         r#"
-tenant "t" {
+tenant "tt" {
   app {
     image        = "site:1"
     init         = true
@@ -609,7 +609,7 @@ tenant "t" {
 }
 "#,
     )]);
-    let c = find(&p, "tenant.t.app");
+    let c = find(&p, "tenant.tt.app");
     assert_eq!(c.attrs["init"], json!(true));
     assert_eq!(c.attrs["stop_signal"], json!("INT"));
     assert_eq!(c.attrs["stop_timeout"], json!("1s"));
