@@ -10,4 +10,6 @@ bash scripts/ssh-hosts.sh
 source target/services.env
 # shellcheck disable=SC1091
 source target/ssh/env
-exec cargo bench --locked --bench scaling
+cargo bench --locked --bench scaling
+# The Docker provider's observe alone: engine requests, connections and wall time per N.
+exec cargo run --locked --release -p terrace-provider-docker --example observe_scale -- 100 300
