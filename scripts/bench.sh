@@ -12,4 +12,6 @@ source target/services.env
 source target/ssh/env
 # Evaluation alone (no services): locals and for_each at growing sizes.
 cargo bench --locked -p terrace-config --bench eval
-exec cargo bench --locked --bench scaling
+cargo bench --locked --bench scaling
+# The Docker provider's observe alone: engine requests, connections and wall time per N.
+exec cargo run --locked --release -p terrace-provider-docker --example observe_scale -- 100 300

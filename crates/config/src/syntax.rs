@@ -184,6 +184,9 @@ pub(crate) const CONTAINER_ATTRS: &[&str] = &[
     "restart",
     "healthcheck",
     "running",
+    "init",
+    "stop_signal",
+    "stop_timeout",
     "host",
 ];
 static CONTAINER: BlockSchema<'static> = BlockSchema {
@@ -213,6 +216,9 @@ static APP: BlockSchema<'static> = BlockSchema {
         "restart",
         "healthcheck",
         "running",
+        "init",
+        "stop_signal",
+        "stop_timeout",
         "host",
         "domain",
         "port",

@@ -605,6 +605,28 @@ service "cache" {
 }
 
 #[test]
+fn init_and_stop_settings_lower_as_written() {
+    // The provider puts them in canonical form (normalize) and checks them there.
+    let p = common::load(&[(
+        "main.hcl",
+        r#"
+tenant "tt" {
+  app {
+    image        = "site:1"
+    init         = true
+    stop_signal  = "INT"
+    stop_timeout = "1s"
+  }
+}
+"#,
+    )]);
+    let c = find(&p, "tenant.tt.app");
+    assert_eq!(c.attrs["init"], json!(true));
+    assert_eq!(c.attrs["stop_signal"], json!("INT"));
+    assert_eq!(c.attrs["stop_timeout"], json!("1s"));
+}
+
+#[test]
 fn container_and_app_names_are_referenceable() {
     let p = common::load(&[(
         "main.hcl",

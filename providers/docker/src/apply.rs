@@ -14,7 +14,9 @@ use bollard::query_parameters::{
 use terrace_provider::{Address, Attrs, ProviderError, ProviderResult, Step, Value};
 
 use crate::error::{env_secrets, status};
-use crate::normalize::{health_parts, parse_canonical_port, LABEL_ADDRESS, LABEL_MANAGED};
+use crate::normalize::{
+    health_parts, parse_canonical_port, stop_timeout_s, LABEL_ADDRESS, LABEL_MANAGED,
+};
 use crate::schema::{CONTAINER, NETWORK, VOLUME};
 use crate::{require, resolved, DockerProvider, SCHEMAS};
 
@@ -23,6 +25,13 @@ use crate::{require, resolved, DockerProvider, SCHEMAS};
 const DELETE_STOP_TIMEOUT_S: i32 = 3;
 /// Seconds a container gets to stop when `running` becomes false.
 const STOP_TIMEOUT_S: i32 = 10;
+
+/// How long a stop waits before the engine kills: `None` (the engine's own count) when
+/// the container sets `stop_timeout`, which then governs both stopping and deleting;
+/// else `default`.
+fn stop_wait(attrs: &Attrs, default: i32) -> Option<i32> {
+    (!attrs.contains_key("stop_timeout")).then_some(default)
+}
 
 fn s<'a>(attrs: &'a Attrs, key: &str) -> &'a str {
     attrs.get(key).and_then(Value::as_str).unwrap_or_default()
@@ -129,8 +138,9 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
             let r = docker
                 .stop_container(
                     name,
+                    // The signal is the container's own (`stop_signal`, or its image's).
                     Some(StopContainerOptions {
-                        t: Some(DELETE_STOP_TIMEOUT_S),
+                        t: stop_wait(&prior, DELETE_STOP_TIMEOUT_S),
                         signal: None,
                     }),
                 )
@@ -366,6 +376,10 @@ fn container_body(address: &Address, a: &Attrs) -> ProviderResult<ContainerCreat
     };
 
     let memory = a.get("memory").and_then(Value::as_i64).filter(|m| *m > 0);
+    let stop_timeout = match a.get("stop_timeout") {
+        Some(v) => Some(stop_timeout_s(v).map_err(ProviderError::Invalid)?),
+        None => None,
+    };
     Ok(ContainerCreateBody {
         image: Some(s(a, "image").to_string()),
         cmd: str_vec(a.get("command")),
@@ -373,6 +387,11 @@ fn container_body(address: &Address, a: &Attrs) -> ProviderResult<ContainerCreat
         labels: Some(labels(address, a.get("labels"))),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
+        stop_signal: a
+            .get("stop_signal")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        stop_timeout,
         host_config: Some(HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             mounts: (!mounts.is_empty()).then_some(mounts),
@@ -382,6 +401,7 @@ fn container_body(address: &Address, a: &Attrs) -> ProviderResult<ContainerCreat
             memory_swap: memory.map(|_| -1),
             restart_policy: Some(restart_policy(s(a, "restart"))),
             network_mode,
+            init: a.get("init").and_then(Value::as_bool),
             ..Default::default()
         }),
         networking_config,
@@ -588,7 +608,7 @@ async fn update_container(
                 .stop_container(
                     name,
                     Some(StopContainerOptions {
-                        t: Some(STOP_TIMEOUT_S),
+                        t: stop_wait(a, STOP_TIMEOUT_S),
                         signal: None,
                     }),
                 )

@@ -20,11 +20,12 @@ mod image;
 pub mod normalize;
 mod observe;
 mod schema;
+mod transport;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bollard::{Docker, API_DEFAULT_VERSION};
 use terrace_provider::{
@@ -33,6 +34,7 @@ use terrace_provider::{
 };
 use tokio::sync::OnceCell;
 
+pub use observe::INSPECT_CONCURRENCY;
 pub use schema::{CONTAINER, IMAGE, NETWORK, SCHEMAS, VOLUME};
 
 /// Where the engine listens when neither the configuration nor `$DOCKER_HOST` says.
@@ -80,8 +82,11 @@ impl DockerEngine {
 /// to share between tasks.
 pub struct DockerProvider {
     engine: DockerEngine,
+    /// One client for the provider's life: its connections are reused by every call.
     client: OnceCell<Docker>,
     calls: AtomicU64,
+    /// Connections the client opened (shared with its connector).
+    connections: Arc<AtomicU64>,
     /// Where a volume's content is copied before the volume is removed; `None`: no copy.
     backup_dir: Option<PathBuf>,
     /// Every container (and network and volume) on the engine as the last observe listed
@@ -109,6 +114,7 @@ impl DockerProvider {
             engine,
             client: OnceCell::new(),
             calls: AtomicU64::new(0),
+            connections: Arc::new(AtomicU64::new(0)),
             backup_dir: None,
             view: Mutex::new(None),
         }
@@ -138,6 +144,13 @@ impl DockerProvider {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// How many connections to the engine this provider has opened so far. Requests reuse
+    /// idle connections, so this stays at most the number of requests in flight at once
+    /// (observe's inspect concurrency), whatever the number of requests.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// Counts one API call; every call site calls this right before the request.
     pub(crate) fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -153,9 +166,13 @@ impl DockerProvider {
                     message,
                 };
                 let path = self.engine.socket_path().map_err(connect)?;
-                let shown = path.display().to_string();
-                let docker = Docker::connect_with_unix(&shown, API_TIMEOUT_S, API_DEFAULT_VERSION)
-                    .map_err(|e| {
+                let docker = transport::connect(
+                    &path,
+                    API_TIMEOUT_S,
+                    API_DEFAULT_VERSION,
+                    Arc::clone(&self.connections),
+                )
+                .map_err(|e| {
                         connect(format!(
                             "{e} (is the Docker engine running? scripts/docker-engine.sh starts one)"
                         ))

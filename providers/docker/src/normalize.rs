@@ -100,6 +100,9 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         "healthcheck",
         "running",
         "paused",
+        "init",
+        "stop_signal",
+        "stop_timeout",
         "id",
     ];
     if let Some(k) = attrs.keys().find(|k| !KNOWN.contains(&k.as_str())) {
@@ -190,6 +193,18 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
     if let Some(h) = attrs.get("healthcheck") {
         let h = healthcheck(h)?;
         attrs.insert("healthcheck".into(), h);
+    }
+    match attrs.get("init") {
+        None | Some(Value::Bool(_)) => {}
+        Some(_) => return Err(invalid(CONTAINER, "init", "must be true or false")),
+    }
+    if let Some(sig) = str_of(CONTAINER, attrs, "stop_signal")? {
+        let sig = stop_signal(&sig).map_err(|why| invalid(CONTAINER, "stop_signal", why))?;
+        attrs.insert("stop_signal".into(), sig.into());
+    }
+    if let Some(v) = attrs.get("stop_timeout") {
+        let secs = stop_timeout_s(v).map_err(|why| invalid(CONTAINER, "stop_timeout", why))?;
+        attrs.insert("stop_timeout".into(), stop_timeout_string(secs).into());
     }
     default_bool(CONTAINER, attrs, "running", true)?;
     // Nobody asks for a paused container; observing it makes a pause by hand drift.
@@ -587,6 +602,65 @@ pub fn restart_string(name: &str, retries: i64) -> String {
     }
 }
 
+/// Linux signals 1 to 31 by number, without `SIG`, as Docker's stop signal accepts them.
+const SIGNALS: [&str; 31] = [
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// The signal Docker stops a container with when neither it nor its image names one.
+pub const DEFAULT_STOP_SIGNAL: &str = "SIGTERM";
+
+/// Seconds Docker waits after the stop signal before killing a container that sets no
+/// stop timeout of its own.
+pub const DEFAULT_STOP_TIMEOUT_S: i64 = 10;
+
+/// A stop signal in canonical form, `SIG` and the upper-case name: `"term"`, `"SIGTERM"`
+/// and `"15"` are all `"SIGTERM"` (Docker stores the spelling it was given).
+pub fn stop_signal(s: &str) -> Result<String, String> {
+    let upper = s.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let name = match bare.parse::<usize>() {
+        Ok(n) => n.checked_sub(1).and_then(|i| SIGNALS.get(i)).copied(),
+        // Linux's other names for three of them.
+        Err(_) => match bare {
+            "IOT" => Some("ABRT"),
+            "CLD" => Some("CHLD"),
+            "POLL" => Some("IO"),
+            other => SIGNALS.iter().find(|n| **n == other).copied(),
+        },
+    };
+    name.map(|n| format!("SIG{n}")).ok_or_else(|| {
+        format!("{s:?} is not a signal: use a name like \"SIGINT\" or a number from 1 to 31")
+    })
+}
+
+/// Whole seconds from a stop timeout (`"1s"`, `"1m30s"`, or a number of seconds):
+/// Docker counts it in seconds, and a stop request takes a 32-bit number.
+pub fn stop_timeout_s(v: &Value) -> Result<i64, String> {
+    let ns = duration_ns(v)?;
+    if ns % 1_000_000_000 != 0 {
+        return Err(format!(
+            "{v} is not a whole number of seconds (Docker counts the stop timeout in seconds)"
+        ));
+    }
+    let secs = ns / 1_000_000_000;
+    if secs > i64::from(i32::MAX) {
+        return Err(format!("{v} is too long"));
+    }
+    Ok(secs)
+}
+
+/// The canonical stop timeout for a number of seconds read from Docker (`"10s"`,
+/// `"1m30s"`). A negative value (the CLI's "wait forever") is written as is.
+pub fn stop_timeout_string(secs: i64) -> String {
+    if secs < 0 {
+        return format!("{secs}s");
+    }
+    format_duration(secs * 1_000_000_000)
+}
+
 /// Parses `"1m30s"`, `"1.5s"`, `"500ms"`, `"2h"`, `"10us"`, `"100ns"` or a number of
 /// seconds into nanoseconds.
 pub fn duration_ns(v: &Value) -> Result<i64, String> {
@@ -806,6 +880,42 @@ mod tests {
         assert_eq!(format_duration(0), "0s");
         assert!(duration_ns(&json!("10 parsecs")).is_err());
         assert!(duration_ns(&json!("s")).is_err());
+    }
+
+    #[test]
+    fn stop_signals_and_timeouts() {
+        for s in ["SIGTERM", "term", "Sigterm", "15", "SIG15"] {
+            assert_eq!(stop_signal(s).unwrap(), "SIGTERM", "{s}");
+        }
+        assert_eq!(stop_signal("INT").unwrap(), "SIGINT");
+        assert_eq!(stop_signal("iot").unwrap(), "SIGABRT");
+        assert_eq!(stop_signal("9").unwrap(), "SIGKILL");
+        for bad in ["", "0", "32", "SIGNOPE", "TERM; rm -rf /"] {
+            assert!(stop_signal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(stop_timeout_s(&json!("1s")).unwrap(), 1);
+        assert_eq!(stop_timeout_s(&json!("1m30s")).unwrap(), 90);
+        assert_eq!(stop_timeout_s(&json!(5)).unwrap(), 5);
+        assert_eq!(stop_timeout_s(&json!("0")).unwrap(), 0);
+        assert!(stop_timeout_s(&json!("1.5s")).is_err());
+        assert!(stop_timeout_s(&json!("500ms")).is_err());
+        assert!(stop_timeout_s(&json!("-1s")).is_err());
+        assert!(stop_timeout_s(&json!("1000000h")).is_err());
+        assert_eq!(stop_timeout_string(90), "1m30s");
+        assert_eq!(stop_timeout_string(0), "0s");
+        assert_eq!(stop_timeout_string(-1), "-1s");
+
+        let mut a: Attrs = serde_json::from_value(json!({
+            "name": "w", "image": "busybox:1", "init": true,
+            "stop_signal": "quit", "stop_timeout": "90s",
+        }))
+        .unwrap();
+        normalize(CONTAINER, &mut a).unwrap();
+        assert_eq!(a["init"], true);
+        assert_eq!(a["stop_signal"], "SIGQUIT");
+        assert_eq!(a["stop_timeout"], "1m30s");
+        a.insert("init".into(), json!("yes"));
+        assert!(normalize(CONTAINER, &mut a).is_err());
     }
 
     #[test]

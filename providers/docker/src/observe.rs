@@ -24,13 +24,15 @@ use crate::clash::{EngineView, Holder};
 use crate::error::status;
 use crate::normalize::{
     format_port, healthcheck_value, image_id_placeholder, mount_value, network_value, normalize,
-    restart_string, trim_slash, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
+    restart_string, stop_signal, stop_timeout_string, trim_slash, DEFAULT_STOP_SIGNAL,
+    DEFAULT_STOP_TIMEOUT_S, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
 };
 use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 use crate::{unknown_type, DockerProvider};
 
-/// How many inspects run at once: enough to hide latency, few enough to be polite.
-const INSPECT_CONCURRENCY: usize = 16;
+/// How many inspects run at once: enough to hide latency, few enough to be polite. It
+/// bounds the connections an observe holds to the engine.
+pub const INSPECT_CONCURRENCY: usize = 16;
 
 /// What observe reports on a container's endpoint whose network was removed since the
 /// container joined it (the container cannot start until it is re-created).
@@ -614,6 +616,21 @@ fn container_attrs(
                 h.start_period.unwrap_or(0),
             )
         }),
+    );
+
+    // The engine's effective values: what a stop does, whoever set it (the image may
+    // name a stop signal), so that writing out a default is no change.
+    out.insert("init".into(), json!(host.init.unwrap_or(false)));
+    let signal = config.stop_signal.as_deref().map_or_else(
+        || DEFAULT_STOP_SIGNAL.to_string(),
+        |s| stop_signal(s).unwrap_or_else(|_| s.to_string()),
+    );
+    out.insert("stop_signal".into(), json!(signal));
+    out.insert(
+        "stop_timeout".into(),
+        json!(stop_timeout_string(
+            config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_S)
+        )),
     );
 
     let running = c.state.as_ref().is_some_and(|s| s.running.unwrap_or(false));

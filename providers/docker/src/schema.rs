@@ -87,6 +87,18 @@ const CONTAINER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("healthcheck").force_new(),
     AttrSchema::plain("running"),
     AttrSchema::plain("paused"),
+    // Set at creation only (`docker update` cannot change them). Observe reports the
+    // engine's effective values (SIGTERM and 10 s when unset, or what the image says),
+    // so writing a default out is no change.
+    AttrSchema::plain("init")
+        .force_new()
+        .doc("Run an init process as PID 1 that forwards signals and reaps zombies (Docker's --init)."),
+    AttrSchema::plain("stop_signal")
+        .force_new()
+        .doc("The signal that stops the container, e.g. \"SIGINT\" (default: the image's, else SIGTERM)."),
+    AttrSchema::plain("stop_timeout")
+        .force_new()
+        .doc("How long a stop or destroy waits after the stop signal before killing, in whole seconds, e.g. \"5s\" (default 10s; 3s on destroy)."),
     // The engine's id, recorded at creation (and kept by updates): how observe finds
     // the container whatever its name, even when another project on the engine uses the
     // same address. Not `computed`: a re-created container must not carry the old one.

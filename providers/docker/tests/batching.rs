@@ -1,12 +1,12 @@
 //! Observe is batched: one list call per object kind whatever the number of resources;
-//! only the per-container inspects grow.
+//! only the per-container inspects grow, and they reuse a few connections.
 
 mod common;
 
 use common::*;
 use serde_json::json;
 use terrace_provider::{Address, ObserveRequest, Observed, Provider};
-use terrace_provider_docker::{CONTAINER, IMAGE, NETWORK, VOLUME};
+use terrace_provider_docker::{CONTAINER, IMAGE, INSPECT_CONCURRENCY, NETWORK, VOLUME};
 
 #[tokio::test]
 async fn list_calls_are_constant_and_inspects_are_per_container() {
@@ -55,23 +55,51 @@ async fn list_calls_are_constant_and_inspects_are_per_container() {
         }
         r
     };
+    // (requests, connections opened) by one observe.
     let count = |reqs: Vec<ObserveRequest>| {
         let p = &p;
         async move {
-            let before = p.api_calls();
+            let (calls, conns) = (p.api_calls(), p.connections());
             let found = p.observe(&reqs).await.unwrap();
             assert!(found.iter().all(|o| matches!(o, Observed::Present(_))));
-            p.api_calls() - before
+            (p.api_calls() - calls, p.connections() - conns)
         }
     };
-    let two = count(requests(2)).await;
-    let twenty = count(requests(20)).await;
+    let (one, _) = count(requests(1)).await;
+    let (twenty, _) = count(requests(20)).await;
     // 4 lists (containers, networks, volumes, images) + 1 inspect per container + 1
     // inspect per distinct image the containers run.
-    assert_eq!(two, 4 + 2 + 1, "calls for 2 containers");
+    assert_eq!(one, 4 + 1 + 1, "calls for 1 container");
     assert_eq!(
-        twenty - two,
-        18,
-        "only the 18 extra container inspects differ"
+        twenty - one,
+        19,
+        "only the 19 extra container inspects differ"
+    );
+
+    // Connections are reused, within an observe and across observes: the provider holds
+    // about as many connections as it has requests in flight at once (the four lists
+    // together, then INSPECT_CONCURRENCY inspects), however many requests it makes. (A
+    // request that starts while the one before it is still handing its connection back
+    // may open one more, hence the margin.)
+    let mut opened = Vec::new();
+    for _ in 0..3 {
+        let (calls, conns) = count(requests(20)).await;
+        assert_eq!(calls, twenty);
+        opened.push(conns);
+    }
+    eprintln!(
+        "{} requests over {} connections; opened by warm observes of 20: {opened:?}",
+        p.api_calls(),
+        p.connections()
+    );
+    assert!(
+        p.connections() <= 2 * INSPECT_CONCURRENCY as u64,
+        "{} connections for {} requests",
+        p.connections(),
+        p.api_calls()
+    );
+    assert!(
+        opened.iter().sum::<u64>() < twenty,
+        "warm observes opened a connection per request: {opened:?}"
     );
 }

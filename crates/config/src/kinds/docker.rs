@@ -445,6 +445,17 @@ impl<'a> State<'a> {
         if let Some(b) = r.bool(block, "running") {
             attrs.insert("running".into(), Json::Bool(b));
         }
+        if let Some(b) = r.bool(block, "init") {
+            attrs.insert("init".into(), Json::Bool(b));
+        }
+        // Spelling and range are the provider's checks (its normalize), like the
+        // healthcheck's durations.
+        if let Some((s, _)) = r.string(block, "stop_signal", "\"SIGINT\"") {
+            attrs.insert("stop_signal".into(), Json::from(s));
+        }
+        if let Some((s, _)) = r.string(block, "stop_timeout", "\"5s\"") {
+            attrs.insert("stop_timeout".into(), Json::from(s));
+        }
         let host = self.host_attr(&mut r, block).or(c.default_host.clone());
         let domain = if c.app {
             r.string(block, "domain", "\"alice.example.com\"")
@@ -508,6 +519,9 @@ impl<'a> State<'a> {
             ("restart", &["restart"]),
             ("healthcheck", &["healthcheck"]),
             ("running", &["running"]),
+            ("init", &["init"]),
+            ("stop_signal", &["stop_signal"]),
+            ("stop_timeout", &["stop_timeout"]),
         ];
         let mut sensitive = self.sensitive_keys(block, &pairs, c.each_sensitive);
         self.map_sensitivity(block, "env", c.each_sensitive, &mut sensitive);
