@@ -82,6 +82,7 @@ impl Farm {
             format!("prefix={prefix}"),
             format!("db_port={}", free_port()),
             format!("proxy_port={}", free_port()),
+            format!("redis_port={}", free_port()),
         ];
         let farm = Farm {
             p: Project::new(&hcl),
@@ -161,8 +162,10 @@ fn wordpress_farm_end_to_end() {
     assert!(labels.contains("Host(`alice.farm.test`)"), "{labels}");
 
     // The proxy answers on its published port.
-    let port = farm.vars[2].split('=').nth(1).unwrap();
+    let port = farm.vars[2].strip_prefix("proxy_port=").unwrap();
     let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("proxy port");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
     conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut reply = String::new();
     conn.read_to_string(&mut reply).unwrap();
@@ -326,9 +329,9 @@ fn memory_updates_in_place_and_a_replaced_app_keeps_its_volume_data() {
         plan.stdout
     );
     // A new client's env: one line per key, only the password hidden.
+    let flat = plan.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        plan.stdout.contains("+ DB_HOST     = \"db\"")
-            && plan.stdout.contains("+ DB_PASSWORD = (sensitive value)"),
+        flat.contains("+ DB_HOST = \"db\"") && flat.contains("+ DB_PASSWORD = (sensitive value)"),
         "{}",
         plan.stdout
     );
@@ -387,7 +390,7 @@ fn a_plan_that_over_fills_the_host_is_refused() {
     let (farm, _cleanup) = Farm::new();
     let plan = farm.plan().expect_code(2);
     assert!(
-        plan.stdout.contains("Capacity: docker.local: 0.8 GiB of"),
+        plan.stdout.contains("Capacity: docker.local: 1.2 GiB of"),
         "{}",
         plan.stdout
     );
