@@ -74,10 +74,7 @@ impl Farm {
         .unwrap();
         // These tests replace the database container and destroy the whole farm: its
         // services allow it (services are protected from destruction by default).
-        let hcl = hcl.replace(
-            "\n  container {",
-            "\n  lifecycle {\n    prevent_destroy = false\n  }\n\n  container {",
-        );
+        let hcl = common::allow_destroying_services(&hcl);
         let vars = vec![
             format!("prefix={prefix}"),
             format!("db_port={}", free_port()),

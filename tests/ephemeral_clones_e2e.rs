@@ -55,7 +55,8 @@ fn a_clone_lives_for_its_ttl_then_is_dumped_and_removed() {
         "/examples/ephemeral-clones/main.hcl"
     ))
     .unwrap();
-    let p = Project::new(&hcl);
+    // The test ends by destroying the shared services too.
+    let p = Project::new(&common::allow_destroying_services(&hcl));
     let port = free_port().to_string();
     let vars = [format!("prefix={prefix}"), format!("db_port={port}")];
     let run = |now: &str, args: &[&str]| {

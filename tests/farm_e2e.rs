@@ -66,7 +66,8 @@ fn the_farm_applies_shows_capacity_and_budgets_and_plans_nothing_the_second_time
         "/examples/wordpress-farm/main.hcl"
     ))
     .unwrap();
-    let p = Project::new(&hcl);
+    // The test ends by destroying the shared services too.
+    let p = Project::new(&common::allow_destroying_services(&hcl));
     let redis_port = free_port();
     let vars = [
         format!("prefix={prefix}"),

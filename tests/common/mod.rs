@@ -206,3 +206,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// An example's configuration with its services' protection lifted, for tests that end
+/// by destroying the services they made (services are `prevent_destroy` by default).
+pub fn allow_destroying_services(hcl: &str) -> String {
+    hcl.replace(
+        "\n  container {",
+        "\n  lifecycle {\n    prevent_destroy = false\n  }\n\n  container {",
+    )
+}
