@@ -9,31 +9,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{unique, Project};
+use common::{free_port, unique, Cleanup, Project};
 
 const ADMIN_PASSWORD: &str = "clones-admin-Pw7";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Removes everything this run's prefix created, even when the test failed.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let p = &self.0;
-        let sh = format!(
-            "docker ps -aq --filter name=^{p}- | xargs -r docker rm -f; \
-             docker volume ls -q --filter name=^{p}_ | xargs -r docker volume rm; \
-             docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
-        );
-        let _ = Command::new("sh").arg("-c").arg(sh).output();
-    }
-}
 
 fn docker(args: &[&str]) -> (bool, String) {
     let out = Command::new("docker")

@@ -8,32 +8,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{unique, Project};
+use common::{free_port, unique, Cleanup, Project};
 
 const DB_PASSWORD: &str = "farm-db-Pw7";
 const REDIS_PASSWORD: &str = "farm-redis-Pw7";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Removes everything a farm with this prefix created, even when the test failed.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let p = &self.0;
-        let sh = format!(
-            "docker ps -aq --filter name=^{p}- | xargs -r docker rm -f; \
-             docker volume ls -q --filter name=^{p}_ | xargs -r docker volume rm; \
-             docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
-        );
-        let _ = Command::new("sh").arg("-c").arg(sh).output();
-    }
-}
 
 /// `redis-cli` against the farm's Redis as `user` (password in the environment).
 fn redis(port: u16, user: &str, password: &str, args: &[&str]) -> String {

@@ -215,3 +215,27 @@ pub fn allow_destroying_services(hcl: &str) -> String {
         "\n  lifecycle {\n    prevent_destroy = false\n  }\n\n  container {",
     )
 }
+
+/// A loopback port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Removes every Docker container (`PREFIX-*`), volume and network (`PREFIX_*`) a test
+/// created with this name prefix, even when the test failed.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let p = &self.0;
+        let sh = format!(
+            "docker ps -aq --filter name=^{p}- | xargs -r docker rm -f; \
+             docker volume ls -q --filter name=^{p}_ | xargs -r docker volume rm; \
+             docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
+        );
+        let _ = Command::new("sh").arg("-c").arg(sh).output();
+    }
+}
