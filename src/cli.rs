@@ -158,40 +158,14 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h`, `1m30s`, `500ms` or `45` (seconds).
+/// Parses a duration such as `30s`, `5m`, `1h`, `1m30s`, `500ms` or `45` (seconds): the
+/// language's syntax ([`terrace_config::duration_parts`]), plus bare seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    use std::time::Duration;
-    let bad = || format!("{text:?} is not a duration: write e.g. 30s, 5m, 1m30s or 500ms");
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    if let Ok(secs) = text.trim().parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let one = match &rest[..unit] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3_600),
-            _ => return Err(bad()),
-        };
-        total = one
-            .checked_mul(u32::try_from(n).map_err(|_| bad())?)
-            .and_then(|d| total.checked_add(d))
-            .ok_or_else(bad)?;
-        rest = &rest[unit..];
-    }
-    Ok(total)
+    terrace_config::duration_parts(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: write e.g. 30s, 5m, 1m30s or 500ms"))
 }
 
 /// The subcommands.

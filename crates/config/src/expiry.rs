@@ -22,42 +22,53 @@ use crate::types::describe;
 /// The `lifecycle` attributes that are evaluated (and may refer to values).
 pub(crate) const ATTRS: &[&str] = &["expires_at", "ttl"];
 
-/// Parses a duration: one or more `<number><unit>` with units `s`, `m`, `h`, `d` and
-/// `w` (`48h`, `1h30m`, `7d`); it must be positive.
+/// Parses `<number><unit>` pairs written together (`1h30m`, `500ms`) with units `ms`,
+/// `s`, `m`, `h`, `d` and `w`: the one duration syntax of terrace, shared by the
+/// language (`ttl`) and the command line (`--lock-timeout`, `--horizon`). `None` for
+/// anything else, including a bare number; callers word their own error.
+pub fn duration_parts(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u32 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let one = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3_600),
+            "d" => Duration::from_secs(86_400),
+            "w" => Duration::from_secs(7 * 86_400),
+            _ => return None,
+        };
+        total = total.checked_add(one.checked_mul(n)?)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// Parses a ttl: [`duration_parts`] in whole seconds, positive (`48h`, `1h30m`, `7d`).
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
     let bad = || {
         format!("{text:?} is not a duration: write a number and a unit (s, m, h, d, w), like \"48h\" or \"1h30m\"")
     };
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: i64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let n: i64 = digits.parse().map_err(|_| bad())?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-    }
-    if !digits.is_empty() || total <= 0 {
+    let d = duration_parts(text).ok_or_else(bad)?;
+    if d.is_zero() || d.subsec_nanos() != 0 {
         return Err(bad());
     }
     // At most about 100 years: anything longer is a mistake in the unit.
-    if total > 100 * 366 * 86_400 {
+    if d.as_secs() > 100 * 366 * 86_400 {
         return Err(format!("{text:?} is longer than 100 years"));
     }
-    Ok(TimeDelta::seconds(total))
+    TimeDelta::from_std(d).map_err(|_| bad())
 }
 
 /// Parses an RFC 3339 timestamp (`2026-12-24T18:00:00Z`, or with an offset).
@@ -145,7 +156,17 @@ mod tests {
         assert_eq!(parse_duration("48h"), Ok(TimeDelta::hours(48)));
         assert_eq!(parse_duration("1h30m"), Ok(TimeDelta::minutes(90)));
         assert_eq!(parse_duration("2w"), Ok(TimeDelta::days(14)));
-        for bad in ["", "48", "h", "0s", "-1h", "1.5h", "1y", "999999999999w"] {
+        for bad in [
+            "",
+            "48",
+            "h",
+            "0s",
+            "-1h",
+            "1.5h",
+            "1y",
+            "999999999999w",
+            "1500ms",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

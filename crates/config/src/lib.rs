@@ -56,7 +56,7 @@ mod validate;
 mod variables;
 
 pub use diagnostics::{ConfigError, ConfigErrors, ErrorKind};
-pub use expiry::{parse_duration, parse_time};
+pub use expiry::{duration_parts, parse_duration, parse_time};
 pub use format::{format_hcl, FormatError};
 pub use instances::{check_instance_key, variable_directory, INSTANCE_SUFFIX};
 pub use settings::{has_password as url_has_password, BackendSetting};
