@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{pg_service, unique, Project};
+use common::{pg_service, unique, Holder, Project};
 use serde_json::json;
 
 /// `text` with miette's line wrapping undone.
@@ -19,39 +19,11 @@ fn flat(text: &str) -> String {
         .join(" ")
 }
 
-/// `flock(1)` holding the lock file `lock`, with a foreign holder's details written in
-/// it, until dropped.
-struct Holder(Child);
-
-impl Holder {
-    fn new(lock: &Path, id: &str) -> Option<Holder> {
-        let flock = ["/usr/bin/flock", "/bin/flock"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())?;
-        let info = json!({"who": "ops@elsewhere", "pid": 4242, "operation": "apply",
-                          "since": "2026-01-01T00:00:00Z", "id": id});
-        std::fs::write(lock, info.to_string()).unwrap();
-        let mut child = Command::new(flock)
-            .arg(lock)
-            .args(["sh", "-c", "echo LOCKED; cat >/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "LOCKED");
-        Some(Holder(child))
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
+/// Another terrace holding the lock file `lock`, its details (id `id`) written in it.
+fn held_by_another(lock: &Path, id: &str) -> Option<Holder> {
+    let info = json!({"who": "ops@elsewhere", "pid": 4242, "operation": "apply",
+                      "since": "2026-01-01T00:00:00Z", "id": id});
+    Holder::new(lock, Some(info))
 }
 
 /// terrace started in the background in `p`, output captured.
@@ -130,7 +102,7 @@ fn lock_timeout_waits_for_a_local_lock_then_proceeds_or_gives_up() {
     let env = admin_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let lock = p.path().join("terrace.state.json.lock");
-    let Some(holder) = Holder::new(&lock, "w1") else {
+    let Some(holder) = held_by_another(&lock, "w1") else {
         eprintln!("flock(1) not installed; skipping");
         return;
     };
@@ -145,7 +117,7 @@ fn lock_timeout_waits_for_a_local_lock_then_proceeds_or_gives_up() {
     );
 
     // Held for longer than the timeout: the usual "locked by" error, after the wait.
-    let _holder = Holder::new(&lock, "w2").unwrap();
+    let _holder = held_by_another(&lock, "w2").unwrap();
     let began = Instant::now();
     let run = p.terrace(&["apply", "--auto-approve", "-lock-timeout=800ms"]);
     let took = began.elapsed();
@@ -231,7 +203,7 @@ fn force_unlock_on_a_tty(p: &Project, id: &str, answer: &str) -> Option<(i32, St
 fn force_unlock_names_the_holder_and_asks_first() {
     let p = Project::new(&pg_service());
     let lock = p.path().join("terrace.state.json.lock");
-    let Some(_holder) = Holder::new(&lock, "5eed") else {
+    let Some(_holder) = held_by_another(&lock, "5eed") else {
         eprintln!("flock(1) not installed; skipping");
         return;
     };
@@ -267,7 +239,7 @@ fn force_unlock_names_the_holder_and_asks_first() {
     }
 
     // --force (or -y): no question.
-    let _again = Holder::new(&lock, "5eed2").unwrap();
+    let _again = held_by_another(&lock, "5eed2").unwrap();
     let run = p.terrace(&["force-unlock", "-y", "5eed2"]).expect_code(0);
     assert!(
         run.stdout

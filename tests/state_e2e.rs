@@ -8,11 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-use common::{pg_service, unique, Project};
+use common::{pg_service, unique, Holder, Project};
 use serde_json::json;
 
 /// A project with a service and no resources: every command runs without touching a
@@ -52,41 +48,6 @@ fn db_resource(address: &str, type_name: &str) -> serde_json::Value {
         "sensitive_attributes": [],
         "dependencies": [],
     })
-}
-
-/// `flock(1)` holding the lock file `lock` (after writing `info` into it, if given)
-/// until dropped.
-struct Holder(Child);
-
-impl Holder {
-    fn new(lock: &Path, info: Option<serde_json::Value>) -> Option<Holder> {
-        let flock = ["/usr/bin/flock", "/bin/flock"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())?;
-        if let Some(info) = info {
-            std::fs::write(lock, info.to_string()).unwrap();
-        }
-        let mut child = Command::new(flock)
-            .arg(lock)
-            .args(["sh", "-c", "echo LOCKED; cat >/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "LOCKED");
-        Some(Holder(child))
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
 }
 
 fn foreign_apply(id: &str) -> serde_json::Value {

@@ -3,8 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::mysql::MySqlPoolOptions;
@@ -237,5 +238,40 @@ impl Drop for Cleanup {
              docker network ls -q --filter name=^{p}_ | xargs -r docker network rm"
         );
         let _ = Command::new("sh").arg("-c").arg(sh).output();
+    }
+}
+
+/// util-linux `flock(1)` holding the lock file `lock` (after writing `info` into it, if given)
+/// until dropped: another terrace holding the state lock. `None` without `flock`.
+pub struct Holder(Child);
+
+impl Holder {
+    pub fn new(lock: &Path, info: Option<serde_json::Value>) -> Option<Holder> {
+        let flock = ["/usr/bin/flock", "/bin/flock"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        if let Some(info) = info {
+            std::fs::write(lock, info.to_string()).unwrap();
+        }
+        let mut child = Command::new(flock)
+            .arg(lock)
+            .args(["sh", "-c", "echo LOCKED; cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "LOCKED");
+        Some(Holder(child))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
     }
 }
