@@ -18,11 +18,15 @@
 #
 # `--now 2030-01-01T00:00:00Z` (or TERRACE_NOW) previews a later plan.
 #
+# The logs go to a separate observability host (seed 003's second instance, reached
+# over SSH, its own Docker engine): Loki, which the log shippers push to, and Grafana,
+# published on that host's loopback only (reach it through an SSH tunnel). Logs survive
+# the clone hosts, and the observability containers never compete with the clones.
+#
 # The images are built locally (no registry): scripts/docker-engine.sh builds
 # terrace/busybox:1 and scripts/images.sh builds terrace/mariadb:1; the mariadb image
-# stands in for WordPress, busybox for Promtail. Another host (seed 003's separate
-# observability instance, or more clone hosts) is a `host` block and `host = host.NAME`
-# on the services and tenants that run there.
+# stands in for WordPress, busybox for Promtail, Loki and Grafana. In the tests the
+# observability host is scripts/second-host.sh's h2.
 
 variable "db_admin_password" {
   type        = string
@@ -52,6 +56,37 @@ variable "log_dir" {
   type        = string
   default     = "/var/lib/docker/containers"
   description = "The engine's container log directory, which the log shipper reads."
+}
+
+variable "observability" {
+  type        = object({ address = string, port = number, user = string, docker_socket = string })
+  description = "The observability host: SSH address, port and login, and its Docker engine's socket there."
+  default     = { address = "10.0.0.50", port = 22, user = "deploy", docker_socket = "/var/run/docker.sock" }
+}
+
+variable "ssh_key" {
+  default     = "~/.ssh/id_ed25519"
+  description = "Private key for the observability host."
+}
+
+variable "known_hosts" {
+  default     = "~/.ssh/known_hosts"
+  description = "known_hosts file holding the observability host's key."
+}
+
+variable "loki_port" {
+  type        = number
+  default     = 3100
+  description = "Port on the observability host where Loki takes pushed logs."
+}
+
+host "observability" {
+  address       = var.observability.address
+  port          = var.observability.port
+  user          = var.observability.user
+  identity_file = var.ssh_key
+  known_hosts   = var.known_hosts
+  docker        = { socket = var.observability.docker_socket }
 }
 
 image "busybox" {
@@ -101,12 +136,67 @@ service "log_shipper" {
     name     = "${var.prefix}-log-shipper"
     image    = image.busybox
     command  = ["sh", "-c", "while true; do ls /logs > /dev/null; sleep 60; done"]
+    env      = { LOKI_URL = "http://${var.observability.address}:${var.loki_port}/loki/api/v1/push" }
     mounts   = [{ source = var.log_dir, target = "/logs", read_only = true }]
     networks = [network.clones]
     memory   = "32m"
     restart  = "unless-stopped"
   }
 }
+
+# --- the observability host -----------------------------------------------------------
+
+image "obs_busybox" {
+  host = host.observability
+  name = "terrace/busybox:1"
+  pull = "never"
+}
+
+network "observability" {
+  host = host.observability
+  name = "${var.prefix}_obs"
+}
+
+volume "loki_data" {
+  host = host.observability
+  name = "${var.prefix}_loki_data"
+}
+
+# Loki: takes the shippers' pushes on the host's address.
+service "loki" {
+  engine = "container"
+  host   = host.observability
+
+  container {
+    name     = "${var.prefix}-loki"
+    image    = image.obs_busybox
+    command  = ["httpd", "-f", "-p", "3100", "-h", "/loki"]
+    ports    = ["${var.loki_port}:3100"]
+    networks = [{ name = network.observability.name, aliases = ["loki"] }]
+    mounts   = [{ source = volume.loki_data.name, target = "/loki" }]
+    memory   = "128m"
+    restart  = "unless-stopped"
+  }
+}
+
+# Grafana: reads Loki over the host's own network; published on loopback only.
+service "grafana" {
+  engine = "container"
+  host   = host.observability
+
+  container {
+    name     = "${var.prefix}-grafana"
+    image    = image.obs_busybox
+    command  = ["httpd", "-f", "-p", "3000", "-h", "/"]
+    env      = { LOKI_URL = "http://loki:3100" }
+    ports    = ["127.0.0.1:3000:3000"]
+    networks = [network.observability]
+    memory   = "64m"
+    restart  = "unless-stopped"
+  }
+}
+
+# --- the clones ----------------------------------------------------------------------
 
 tenant "clone" {
   for_each = var.clones
