@@ -35,7 +35,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::crypt::Keyring;
@@ -148,6 +148,37 @@ fn undefined_table(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "42P01")
 }
 
+/// Commits a transaction that only read; a missing table (nothing was ever written)
+/// reads as `empty` (the aborted transaction is rolled back when dropped).
+async fn end_read<T>(
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    result: Result<T, sqlx::Error>,
+    empty: T,
+) -> Result<T, sqlx::Error> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) if undefined_table(&e) => Ok(empty),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every statement of the backend: an unnamed one, inside a transaction.
+///
+/// Through PgBouncer in transaction mode a client's consecutive transactions may run on
+/// different server connections that other clients share. sqlx's named prepared
+/// statements (`sqlx_s_1`, ...) would stay on a server connection after the transaction
+/// (the next client's `sqlx_s_1` then fails with "already exists") and be missing on the
+/// next one. An unnamed statement lives only until the next one is parsed, and since
+/// every query here runs inside an explicit transaction, its parse and its execution
+/// reach the same server connection. The cost on a direct connection: one parse per
+/// query, for the few queries a command makes.
+fn query(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Postgres, PgArguments> {
+    sqlx::query(sql).persistent(false)
+}
+
 impl PgBackend {
     /// A backend for the URL `pg://[user@]host[:port]/database?state=NAME[&lease=SECONDS]
     /// [&history=N]` (`postgres://` and `postgresql://` work too; other parameters go to
@@ -197,7 +228,8 @@ impl PgBackend {
             driver_url.push_str(&passed.join("&"));
         }
         let options = PgConnectOptions::from_str(&driver_url)
-            .map_err(|e| bad(format!("cannot parse it: {e}")))?;
+            .map_err(|e| bad(format!("cannot parse it: {e}")))?
+            .extra_float_digits(None);
         let display = format!(
             "pg://{}@{}:{}/{}?state={name}",
             options.get_username(),
@@ -262,10 +294,10 @@ impl PgBackend {
         let name = self.inner.name.clone();
         block(&self.inner.display, async move {
             let mut tx = pool.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
-            let doc = sqlx::query("SELECT document FROM terrace_states WHERE name = $1")
+            let doc = query("SELECT document FROM terrace_states WHERE name = $1")
                 .bind(&name)
                 .fetch_optional(&mut *tx)
                 .await;
@@ -275,7 +307,7 @@ impl PgBackend {
                 Err(e) => return Err(e),
             };
             let Some(doc) = doc else { return Ok(None) };
-            let rows = sqlx::query(
+            let rows = query(
                 "SELECT base_serial, record FROM terrace_state_journal WHERE name = $1 \
                  ORDER BY seq",
             )
@@ -337,7 +369,7 @@ impl PgBackend {
         let pool = self.inner.pool.clone();
         block(&self.inner.display, async move {
             let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('terrace_state_schema'))")
+            query("SELECT pg_advisory_xact_lock(hashtext('terrace_state_schema'))")
                 .execute(&mut *tx)
                 .await?;
             sqlx::raw_sql(
@@ -374,7 +406,8 @@ impl PgBackend {
             self.inner.lease.as_secs_f64(),
         );
         let got = block(&self.inner.display, async move {
-            sqlx::query(
+            let mut tx = pool.begin().await?;
+            let got = query(
                 "INSERT INTO terrace_state_locks AS l \
                    (name, lock_id, who, pid, operation, since, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, to_timestamp($6), now() + make_interval(secs => $7)) \
@@ -391,8 +424,10 @@ impl PgBackend {
             .bind(&i.operation)
             .bind(i.since.timestamp_micros() as f64 / 1e6)
             .bind(secs)
-            .fetch_optional(&pool)
-            .await
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(got)
         })?;
         if got.is_none() {
             let holder = self.holder()?;
@@ -414,17 +449,20 @@ impl PgBackend {
             runtime().spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
-                    let renewed = tokio::time::timeout(
-                        QUERY_TIMEOUT,
-                        sqlx::query(
+                    let renewed = tokio::time::timeout(QUERY_TIMEOUT, async {
+                        let mut tx = pool.begin().await?;
+                        let r = query(
                             "UPDATE terrace_state_locks SET expires_at = now() + \
                              make_interval(secs => $3) WHERE name = $1 AND lock_id = $2",
                         )
                         .bind(&name)
                         .bind(&id)
                         .bind(lease.as_secs_f64())
-                        .execute(&pool),
-                    )
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        Ok::<_, sqlx::Error>(r)
+                    })
                     .await;
                     // A failed renewal is retried at the next tick; only a lease that is
                     // gone (broken by force-unlock, or taken after expiring) is lost.
@@ -450,19 +488,17 @@ impl PgBackend {
     fn holder(&self) -> Result<Option<(LockInfo, DateTime<Utc>)>, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let row = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT lock_id, who, pid, operation, \
                  extract(epoch FROM since)::float8 AS since, \
                  extract(epoch FROM expires_at)::float8 AS expires_at \
                  FROM terrace_state_locks WHERE name = $1 AND expires_at > now()",
             )
             .bind(&name)
-            .fetch_optional(&pool)
+            .fetch_optional(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other,
-            }
+            end_read(tx, r, None).await
         })?;
         Ok(row.map(|r| (lock_info(&r), epoch(r.get("expires_at")))))
     }
@@ -478,18 +514,16 @@ impl PgBackend {
     pub fn force_unlock(&self, id: &str) -> Result<ForceUnlocked, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let row = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT lock_id, who, pid, operation, \
                  extract(epoch FROM since)::float8 AS since, \
                  expires_at > now() AS live FROM terrace_state_locks WHERE name = $1",
             )
             .bind(&name)
-            .fetch_optional(&pool)
+            .fetch_optional(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other,
-            }
+            end_read(tx, r, None).await
         })?;
         let Some(row) = row else {
             return Ok(ForceUnlocked::WasFree(None));
@@ -521,11 +555,13 @@ impl PgBackend {
             holder.id.clone(),
         );
         block(&self.inner.display, async move {
-            sqlx::query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
+            let mut tx = pool.begin().await?;
+            query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
                 .bind(&name)
                 .bind(&lock_id)
-                .execute(&pool)
-                .await
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
         })?;
         Ok(if live {
             ForceUnlocked::Removed(holder)
@@ -538,18 +574,16 @@ impl PgBackend {
     pub fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let rows = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT serial, extract(epoch FROM saved_at)::float8, \
                  coalesce(jsonb_array_length(document::jsonb -> 'resources'), 0)::bigint \
                  FROM terrace_state_history WHERE name = $1 ORDER BY serial DESC",
             )
             .bind(&name)
-            .fetch_all(&pool)
+            .fetch_all(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(Vec::new()),
-                other => other,
-            }
+            end_read(tx, r, Vec::new()).await
         })?;
         Ok(rows
             .iter()
@@ -625,11 +659,13 @@ impl Drop for PgLock {
         );
         // Best effort: if this fails the lease simply expires.
         let _ = block(&self.backend.inner.display, async move {
-            sqlx::query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
+            let mut tx = pool.begin().await?;
+            query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
                 .bind(&name)
                 .bind(&id)
-                .execute(&pool)
-                .await
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
         });
     }
 }
@@ -637,7 +673,7 @@ impl Drop for PgLock {
 /// Fails unless the lease `id` on `name` is still live, locking its row until the
 /// transaction ends (so a force-unlock waits for a write in progress).
 async fn fence(tx: &mut sqlx::PgConnection, name: &str, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(query(
         "SELECT 1 FROM terrace_state_locks WHERE name = $1 AND lock_id = $2 \
          AND expires_at > now() FOR UPDATE",
     )
@@ -713,7 +749,7 @@ impl PgLock {
             if !fence(&mut tx, &name, &id).await? {
                 return Ok(WriteOutcome::LeaseLost);
             }
-            let current = sqlx::query(
+            let current = query(
                 "SELECT lineage, serial, document FROM terrace_states WHERE name = $1 \
                  FOR UPDATE",
             )
@@ -728,7 +764,7 @@ impl PgLock {
                 if old_serial >= serial {
                     return Ok(WriteOutcome::Stale(u64::try_from(old_serial).unwrap_or(0)));
                 }
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_state_history (name, serial, document) \
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
@@ -737,7 +773,7 @@ impl PgLock {
                 .bind(row.get::<String, _>(2))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
+                query(
                     "UPDATE terrace_states SET serial = $2, document = $3, \
                      updated_at = now() WHERE name = $1",
                 )
@@ -747,7 +783,7 @@ impl PgLock {
                 .execute(&mut *tx)
                 .await?;
             } else {
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_states (name, lineage, serial, document) \
                      VALUES ($1, $2, $3, $4)",
                 )
@@ -758,11 +794,11 @@ impl PgLock {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("DELETE FROM terrace_state_journal WHERE name = $1")
+            query("DELETE FROM terrace_state_journal WHERE name = $1")
                 .bind(&name)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            query(
                 "DELETE FROM terrace_state_history WHERE name = $1 AND serial NOT IN \
                  (SELECT serial FROM terrace_state_history WHERE name = $1 \
                   ORDER BY serial DESC LIMIT $2)",
@@ -836,7 +872,7 @@ impl PgLock {
                 return Ok(false);
             }
             for (i, line) in lines.iter().enumerate() {
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_state_journal (name, base_serial, seq, record) \
                      VALUES ($1, $2, $3, $4)",
                 )
@@ -874,11 +910,12 @@ impl PgLock {
             self.backend.inner.name.clone(),
         );
         let rows = block(&self.backend.inner.display, async move {
-            let r =
-                sqlx::query("SELECT serial, document FROM terrace_state_history WHERE name = $1")
-                    .bind(&name)
-                    .fetch_all(&pool)
-                    .await?;
+            let mut tx = pool.begin().await?;
+            let r = query("SELECT serial, document FROM terrace_state_history WHERE name = $1")
+                .bind(&name)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
             Ok(r.iter()
                 .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
                 .collect::<Vec<_>>())
@@ -901,7 +938,7 @@ impl PgLock {
                 return Ok(false);
             }
             for (serial, doc) in &rewritten {
-                sqlx::query(
+                query(
                     "UPDATE terrace_state_history SET document = $3 \
                      WHERE name = $1 AND serial = $2",
                 )
@@ -930,17 +967,16 @@ impl PgLock {
         );
         let s = i64::try_from(serial).unwrap_or(i64::MAX);
         let doc = block(&self.backend.inner.display, async move {
-            let r = sqlx::query(
-                "SELECT document FROM terrace_state_history WHERE name = $1 AND serial = $2",
-            )
-            .bind(&name)
-            .bind(s)
-            .fetch_optional(&pool)
-            .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other.map(|r| r.map(|r| r.get::<String, _>(0))),
-            }
+            let mut tx = pool.begin().await?;
+            let r =
+                query("SELECT document FROM terrace_state_history WHERE name = $1 AND serial = $2")
+                    .bind(&name)
+                    .bind(s)
+                    .fetch_optional(&mut *tx)
+                    .await;
+            end_read(tx, r, None)
+                .await
+                .map(|r| r.map(|r| r.get::<String, _>(0)))
         })?;
         let Some(doc) = doc else {
             return Err(StateError::Backend {
