@@ -136,9 +136,25 @@ fn block<T: Send + 'static>(
 }
 
 fn db_error(location: &str, e: &sqlx::Error) -> StateError {
+    let denied = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "42501");
+    let message = if denied {
+        // A read-only role (CI plan jobs) reaching a command that writes.
+        format!(
+            "{e}: this role may not do that. `plan`, `drift`, `show` and `state list` \
+             only read (SELECT on terrace_states, terrace_state_history, \
+             terrace_state_journal, terrace_state_locks); `apply`, `destroy`, `import` and \
+             the `state` commands that change it take the lock and write (INSERT, UPDATE, \
+             DELETE on them too): use a role that may write the state (docs/postgres-roles.md)"
+        )
+    } else {
+        e.to_string()
+    };
     StateError::Backend {
         location: location.to_string(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -367,11 +383,25 @@ impl PgBackend {
     }
 
     /// Creates the tables if they do not exist. Serialised by a transaction-scoped
-    /// advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can fail.
+    /// advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can fail. When they
+    /// all exist nothing is created: `CREATE TABLE IF NOT EXISTS` needs the `CREATE`
+    /// privilege on the schema even then, which a role that only writes rows lacks.
     fn ensure_schema(&self) -> Result<(), StateError> {
         let pool = self.inner.pool.clone();
         block(&self.inner.display, async move {
             let mut tx = pool.begin().await?;
+            let present: bool = query(
+                "SELECT to_regclass('terrace_states') IS NOT NULL \
+                 AND to_regclass('terrace_state_history') IS NOT NULL \
+                 AND to_regclass('terrace_state_journal') IS NOT NULL \
+                 AND to_regclass('terrace_state_locks') IS NOT NULL",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            if present {
+                return tx.commit().await;
+            }
             query("SELECT pg_advisory_xact_lock(hashtext('terrace_state_schema'))")
                 .execute(&mut *tx)
                 .await?;
