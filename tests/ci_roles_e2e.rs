@@ -200,6 +200,17 @@ fn a_read_only_role_plans_and_a_writing_role_applies_the_saved_plan() {
         after > serial && locks == 0,
         "serial {after}, locks {locks}"
     );
+    // The other read-only commands work as the reader too.
+    plan_job.terrace_env(&["drift"], &as_reader).expect_code(0);
+    let listed = plan_job
+        .terrace_env(&["state", "list"], &as_reader)
+        .expect_code(0);
+    assert!(
+        listed.stdout.contains("tenant.t1.database"),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(stored(&schema, &state), (after, 0));
 
     apply_job
         .terrace_env(&["destroy", "--auto-approve"], &as_writer)
