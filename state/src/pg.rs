@@ -1,6 +1,8 @@
 //! The PostgreSQL backend: named states in one database, shared by a team and CI.
 //!
-//! Four tables, created on first write (a role that only plans needs `SELECT` on them):
+//! Four tables, created on first write (a role that only plans needs `SELECT` on them; one
+//! that applies `INSERT`, `UPDATE` and `DELETE`, and `CREATE` on the schema only until they
+//! exist; `docs/postgres-roles.md`):
 //!
 //! - `terrace_states (name, lineage, serial, document, updated_at)`: one row per named
 //!   state; `document` is exactly the bytes the local backend would write (secrets
