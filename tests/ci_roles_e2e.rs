@@ -25,12 +25,11 @@ fn flat(text: &str) -> String {
         .join(" ")
 }
 
-/// The first ```sql block of the document.
-fn docs_sql() -> String {
+/// The `n`th (from 0) ```sql block of the document.
+fn docs_sql(n: usize) -> String {
     let doc = include_str!("../docs/postgres-roles.md");
-    let start = doc.find("```sql\n").expect("an sql block") + "```sql\n".len();
-    let len = doc[start..].find("```").expect("its end");
-    doc[start..start + len].to_string()
+    let block = doc.split("```sql\n").nth(n + 1).expect("an sql block");
+    block[..block.find("```").expect("its end")].to_string()
 }
 
 fn admin_sql(statements: &[String]) {
@@ -116,7 +115,7 @@ fn a_read_only_role_plans_and_a_writing_role_applies_the_saved_plan() {
         format!("{id}_plan"),
         format!("{id}_apply"),
     );
-    let sql = docs_sql()
+    let sql = docs_sql(0)
         .replace("state_store", &schema)
         .replace("ci_plan", &reader)
         .replace("ci_apply", &writer)
@@ -215,4 +214,92 @@ fn a_read_only_role_plans_and_a_writing_role_applies_the_saved_plan() {
     apply_job
         .terrace_env(&["destroy", "--auto-approve"], &as_writer)
         .expect_code(0);
+}
+
+/// The second block of the document: tables that exist already (here the shared ones in
+/// `public`, where PostgreSQL 15 gives no `CREATE` to anyone by default), a writer with
+/// row privileges only. Taking the lock used to run `CREATE TABLE IF NOT EXISTS`, which
+/// needs `CREATE` on the schema even when the table exists: "permission denied for
+/// schema public".
+#[test]
+fn a_writer_with_row_privileges_only_applies_once_the_tables_exist() {
+    let id = unique("ci");
+    let _cleanup = Cleanup(id.clone());
+    let (reader, writer) = (format!("{id}_plan"), format!("{id}_apply"));
+    let (db1, db2) = (format!("{id}_a"), format!("{id}_b"));
+    let state = format!("{id}_state");
+    let admin_url = format!(
+        "{}?state={state}",
+        std::env::var("TERRACE_TEST_PG_URL").expect("`source target/services.env` first")
+    );
+    // The admin makes the state (and the tables, if no test made them yet).
+    Project::new(&hcl(&[&db1]))
+        .terrace_env(
+            &["apply", "--auto-approve"],
+            &[("TERRACE_BACKEND", &admin_url)],
+        )
+        .expect_code(0);
+    let sql = docs_sql(1)
+        .replace("ci_plan", &reader)
+        .replace("ci_apply", &writer);
+    admin_sql(&[
+        format!("CREATE ROLE {reader} LOGIN PASSWORD 'reader-pw-8'"),
+        format!("CREATE ROLE {writer} LOGIN PASSWORD 'writer-pw-8'"),
+        sql,
+    ]);
+    let no_create: bool = block_on(async {
+        let pool = pg_admin().await;
+        let v = sqlx::query_scalar("SELECT NOT has_schema_privilege($1, 'public', 'CREATE')")
+            .bind(&writer)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    });
+    assert!(no_create, "the writer must not be able to create tables");
+
+    let url = |role: &str| format!("pg://{role}@127.0.0.1:5432/postgres?state={state}");
+    let (reader_url, writer_url) = (url(&reader), url(&writer));
+    let key = "9KWaHtQS2+vSq6YaOyP2QcMLYrsCwxmho7QSvQeMGnM=";
+    let plan_job = Project::new(&hcl(&[&db1, &db2]));
+    let planfile = plan_job.path().join("pr.plan");
+    let planfile = planfile.to_string_lossy().into_owned();
+    plan_job
+        .terrace_env(
+            &["plan", "--detailed-exitcode", "--out", &planfile],
+            &[
+                ("TERRACE_BACKEND", reader_url.as_str()),
+                ("PGPASSWORD", "reader-pw-8"),
+                ("TERRACE_PLAN_KEY", key),
+            ],
+        )
+        .expect_code(2);
+    let writer_env = [
+        ("TERRACE_BACKEND", writer_url.as_str()),
+        ("PGPASSWORD", "writer-pw-8"),
+        ("TERRACE_PLAN_KEY", key),
+    ];
+    plan_job
+        .terrace_env(&["apply", &planfile], &writer_env)
+        .expect_code(0);
+    assert!(database_exists(&db2));
+    plan_job
+        .terrace_env(&["destroy", "--auto-approve"], &writer_env)
+        .expect_code(0);
+    block_on(async {
+        let pool = pg_admin().await;
+        for table in [
+            "terrace_state_history",
+            "terrace_state_journal",
+            "terrace_states",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE name = $1");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&state)
+                .execute(&pool)
+                .await;
+        }
+        pool.close().await;
+    });
 }
