@@ -168,7 +168,8 @@ fn undefined_table(e: &sqlx::Error) -> bool {
 }
 
 /// Commits a transaction that only read; a missing table (nothing was ever written)
-/// reads as `empty` (the aborted transaction is rolled back when dropped).
+/// reads as `empty`. Either way the transaction is ended before returning: one left
+/// open when the process exits makes PgBouncer close its server connection.
 async fn end_read<T>(
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     result: Result<T, sqlx::Error>,
@@ -179,7 +180,10 @@ async fn end_read<T>(
             tx.commit().await?;
             Ok(v)
         }
-        Err(e) if undefined_table(&e) => Ok(empty),
+        Err(e) if undefined_table(&e) => {
+            tx.rollback().await?;
+            Ok(empty)
+        }
         Err(e) => Err(e),
     }
 }
@@ -324,10 +328,18 @@ impl PgBackend {
                 .await;
             let doc = match doc {
                 Ok(d) => d,
-                Err(e) if undefined_table(&e) => return Ok(None),
+                Err(e) if undefined_table(&e) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 Err(e) => return Err(e),
             };
-            let Some(doc) = doc else { return Ok(None) };
+            // Ended explicitly: a transaction left open when the process exits makes
+            // PgBouncer close its server connection.
+            let Some(doc) = doc else {
+                tx.commit().await?;
+                return Ok(None);
+            };
             let rows = query(
                 "SELECT base_serial, record FROM terrace_state_journal WHERE name = $1 \
                  ORDER BY seq",
