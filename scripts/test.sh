@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs terrace's whole test suite against real local services: brings up MariaDB and
-# PostgreSQL (scripts/services.sh), throwaway sshd hosts (scripts/ssh-hosts.sh), a Docker
+# PostgreSQL (scripts/services.sh), PgBouncer in front of it (scripts/pgbouncer.sh),
+# throwaway sshd hosts (scripts/ssh-hosts.sh), a Docker
 # engine with locally built images (scripts/docker-engine.sh, scripts/images.sh), and
 # a MariaDB reachable only over SSH (scripts/ns-services.sh), a second host with its own
 # sshd and Docker engine in a network namespace (scripts/second-host.sh), then runs every
@@ -8,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
+bash scripts/pgbouncer.sh
 bash scripts/docker-engine.sh
 bash scripts/images.sh
 bash scripts/redis-image.sh

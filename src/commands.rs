@@ -14,7 +14,7 @@ use crate::apply::{Executor, PROGRESS_EVERY};
 use crate::capacity;
 use crate::cli::{ApplyArgs, Cli, Command, RenderArgs, StateCommand, VarArgs};
 use crate::events::{Events, Level, Outcome};
-use crate::planfile::{key_path, load_or_create_key, secrets_digest, SavedPlan, PLANFILE_VERSION};
+use crate::planfile::{secrets_digest, PlanKey, SavedPlan, PLANFILE_VERSION};
 use crate::session::{
     backend, check_lineage, load_state, load_state_locked, record_lineage, Goal, Planned, Session,
 };
@@ -149,10 +149,13 @@ async fn plan_cmd(
         return Ok(ExitCode::FAILURE);
     }
     if let Some(path) = out {
-        let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
         let (lineage, serial) = state_ref(s, &state);
+        let key = PlanKey::find(&s.backend, &s.dir, lineage.as_deref(), true)?
+            .expect("created when missing");
         SavedPlan {
-            secrets_digest: secrets_digest(plan, &key),
+            secrets_digest: secrets_digest(plan, key.bytes()),
+            plan_key: Some(key.id()),
+            plan_key_from: Some(key.origin.clone()),
             project: Some(format.project.clone()),
             format_version: PLANFILE_VERSION,
             terrace_version: VERSION.to_string(),
@@ -168,6 +171,13 @@ async fn plan_cmd(
                 path.display(),
                 path.display()
             );
+            if key.is_local() && s.backend.local_path().is_none() {
+                println!(
+                    "Its key is this checkout's own: to apply it from another checkout (CI), \
+                     set {} in both.",
+                    crate::planfile::PLAN_KEY_VAR
+                );
+            }
         }
     }
     Ok(if detailed_exitcode && !plan.is_empty() {
@@ -522,13 +532,18 @@ async fn apply_session(
                 "the saved plan is stale: the state changed since it was made"
             );
         }
+        // Before planning: a plan whose key is not here can never be checked.
+        saved.check_key(
+            PlanKey::find(&s.backend, &s.dir, saved.lineage.as_deref(), false)?.as_ref(),
+        )?;
     }
     let planned = s.plan(&state, goal).await?;
     let plan = &planned.plan;
     let text = plan_text(s, &planned, destroy);
     if let Some(saved) = saved {
-        let key = load_or_create_key(&key_path(&s.backend.companion_base(&s.dir)))?;
-        if !saved.matches(plan, &key) {
+        let key = PlanKey::find(&s.backend, &s.dir, saved.lineage.as_deref(), false)?;
+        let key = key.as_ref().map(PlanKey::bytes).unwrap_or_default();
+        if !saved.matches(plan, key) {
             if events.is_none() {
                 print!("{text}");
             }

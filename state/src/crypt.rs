@@ -182,6 +182,15 @@ impl Keyring {
         }
     }
 
+    /// A key for another `purpose`, derived (HKDF-SHA256) from the primary key for the
+    /// state `lineage` (a passphrase is stretched first, as for the state itself), or
+    /// `None` without a primary key. Knowing a derived key tells nothing about the state
+    /// key, and keys for different purposes are unrelated.
+    pub fn derive_key(&self, lineage: &str, purpose: &str) -> Option<[u8; 32]> {
+        let key = self.key(0, lineage)?;
+        Some(hkdf_sha256(&key, format!("terrace:{purpose}").as_bytes()))
+    }
+
     /// Every key, primary first, for `lineage`.
     fn keys(&self, lineage: &str) -> Vec<[u8; 32]> {
         (0..=self.fallbacks.len())
@@ -208,32 +217,62 @@ fn source(
     prefix: &str,
 ) -> Result<Option<Source>, StateError> {
     let key_var = format!("{prefix}KEY");
-    let file_var = format!("{prefix}KEY_FILE");
     let pass_var = format!("{prefix}PASSPHRASE");
-    let set: Vec<&String> = [&key_var, &file_var, &pass_var]
-        .into_iter()
-        .filter(|n| var(n).is_some())
-        .collect();
-    if set.len() > 1 {
-        return Err(key_error(format!(
-            "{} are all set: set only one of them",
-            set.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" and ")
-        )));
-    }
-    if let Some(text) = var(&key_var) {
-        return parse_key(&text, &key_var).map(|k| Some(Source::Raw(k)));
-    }
-    if let Some(path) = var(&file_var) {
-        return read_key_file(Path::new(&path), &file_var).map(|k| Some(Source::Raw(k)));
+    only_one(var, &[&key_var, &format!("{key_var}_FILE"), &pass_var])?;
+    if let Some((key, _)) = raw_key_from_vars(var, &key_var, "state key")? {
+        return Ok(Some(Source::Raw(key)));
     }
     Ok(var(&pass_var).map(Source::Passphrase))
 }
 
+/// Fails if more than one of the variables `names` is set.
+fn only_one(var: &impl Fn(&str) -> Option<String>, names: &[&String]) -> Result<(), StateError> {
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|n| var(n).is_some())
+        .map(|n| n.as_str())
+        .collect();
+    if set.len() > 1 {
+        return Err(key_error(format!(
+            "{} are all set: set only one of them",
+            set.join(" and ")
+        )));
+    }
+    Ok(())
+}
+
+/// A raw 32-byte key from the variable `name` (base64) or `<name>_FILE` (a file of mode
+/// 0600 holding the same), at most one of them set: the state key's rules, for any key
+/// terrace takes from the environment (`TERRACE_STATE_KEY`, `TERRACE_PLAN_KEY`). Returns
+/// the key and the variable it came from, or `None` if neither is set. `what` names the
+/// key in messages ("plan key"), which never show key material.
+pub fn raw_key_from_vars(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    what: &str,
+) -> Result<Option<([u8; 32], String)>, StateError> {
+    let file_var = format!("{name}_FILE");
+    only_one(var, &[&name.to_string(), &file_var])?;
+    if let Some(text) = var(name) {
+        return parse_key(&text, name, what).map(|k| Some((k, name.to_string())));
+    }
+    if let Some(path) = var(&file_var) {
+        return read_key_file(Path::new(&path), &file_var, what).map(|k| Some((k, file_var)));
+    }
+    Ok(None)
+}
+
+/// [`raw_key_from_vars`] with the process environment (empty values count as unset).
+pub fn raw_key_from_env(name: &str, what: &str) -> Result<Option<([u8; 32], String)>, StateError> {
+    raw_key_from_vars(
+        &|n: &str| std::env::var(n).ok().filter(|v| !v.is_empty()),
+        name,
+        what,
+    )
+}
+
 /// A base64-encoded 32-byte key. The error names where the key came from, never the key.
-fn parse_key(text: &str, origin: &str) -> Result<[u8; 32], StateError> {
+fn parse_key(text: &str, origin: &str, what: &str) -> Result<[u8; 32], StateError> {
     let bytes = B64.decode(text.trim()).map_err(|_| {
         key_error(format!(
             "{origin} is not base64 (generate a key with `head -c 32 /dev/urandom | base64`)"
@@ -241,7 +280,7 @@ fn parse_key(text: &str, origin: &str) -> Result<[u8; 32], StateError> {
     })?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
         key_error(format!(
-            "{origin} decodes to {} bytes; a state key is 32 bytes (generate one with \
+            "{origin} decodes to {} bytes; a {what} is 32 bytes (generate one with \
              `head -c 32 /dev/urandom | base64`)",
             bytes.len()
         ))
@@ -249,21 +288,44 @@ fn parse_key(text: &str, origin: &str) -> Result<[u8; 32], StateError> {
 }
 
 /// Reads a key file, which must not be readable by group or others.
-fn read_key_file(path: &Path, var: &str) -> Result<[u8; 32], StateError> {
+fn read_key_file(path: &Path, var: &str, what: &str) -> Result<[u8; 32], StateError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| StateError::io("read state key file", path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| StateError::io("read key file", path, e))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(key_error(format!(
-            "state key file {} (from {var}) has mode {mode:o}: others may read it; \
+            "{what} file {} (from {var}) has mode {mode:o}: others may read it; \
              `chmod 600` it",
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StateError::io("read state key file", path, e))?;
-    parse_key(&text, &format!("state key file {}", path.display()))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| StateError::io("read key file", path, e))?;
+    parse_key(
+        &text,
+        &format!("{what} file {} (from {var})", path.display()),
+        what,
+    )
+}
+
+/// HKDF-SHA256 (RFC 5869) of `ikm` for `info`, 32 bytes (one block of the expand step),
+/// with a fixed salt: a key for another purpose, independent of `ikm` for anyone
+/// without it.
+fn hkdf_sha256(ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    hkdf_sha256_salted(b"terrace-hkdf-v1", ikm, info)
+}
+
+fn hkdf_sha256_salted(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mac = |key: &[u8], parts: &[&[u8]]| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes()
+    };
+    let prk = mac(salt, &[ikm]);
+    mac(&prk, &[info, &[1u8]]).into()
 }
 
 /// A short public name for a key: the first 8 hex digits of a SHA-256 over it, so that
@@ -529,6 +591,57 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no state key"), "{err}");
+    }
+
+    #[test]
+    fn hkdf_matches_rfc_5869_test_case_1() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let salt: Vec<u8> = (0..=0x0c).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        assert_eq!(
+            hex(&hkdf_sha256_salted(&salt, &[0x0b; 22], &info)),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
+        let k = Keyring::from_key([7; 32]);
+        assert_ne!(k.derive_key("L", "plan"), k.key(0, "L"));
+        assert_ne!(k.derive_key("L", "plan"), k.derive_key("L", "other"));
+        assert_eq!(Keyring::none().derive_key("L", "plan"), None);
+    }
+
+    #[test]
+    fn other_keys_follow_the_state_key_rules() {
+        let key = B64.encode([3u8; 32]);
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        };
+        let got = raw_key_from_vars(&vars(vec![("X_KEY", key.clone())]), "X_KEY", "plan key");
+        assert_eq!(got.unwrap(), Some(([3u8; 32], "X_KEY".to_string())));
+        assert_eq!(
+            raw_key_from_vars(&vars(vec![]), "X_KEY", "plan key").unwrap(),
+            None
+        );
+        let err = raw_key_from_vars(
+            &vars(vec![
+                ("X_KEY", key.clone()),
+                ("X_KEY_FILE", "/nowhere".into()),
+            ]),
+            "X_KEY",
+            "plan key",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("X_KEY and X_KEY_FILE") && !err.contains(&key),
+            "{err}"
+        );
+        let short = B64.encode([1u8; 8]);
+        let err = raw_key_from_vars(&vars(vec![("X_KEY", short.clone())]), "X_KEY", "plan key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a plan key is 32 bytes") && !err.contains(&short),
+            "{err}"
+        );
     }
 
     #[test]

@@ -86,7 +86,7 @@ mod lock;
 mod pg;
 
 pub use backend::{Backend, StateLock};
-pub use crypt::Keyring;
+pub use crypt::{raw_key_from_env, raw_key_from_vars, Keyring};
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
 pub use journal::JournalRecord;

@@ -1,6 +1,8 @@
 //! The PostgreSQL backend: named states in one database, shared by a team and CI.
 //!
-//! Four tables, created on first write (a role that only plans needs `SELECT` on them):
+//! Four tables, created on first write (a role that only plans needs `SELECT` on them; one
+//! that applies `INSERT`, `UPDATE` and `DELETE`, and `CREATE` on the schema only until they
+//! exist; `docs/postgres-roles.md`):
 //!
 //! - `terrace_states (name, lineage, serial, document, updated_at)`: one row per named
 //!   state; `document` is exactly the bytes the local backend would write (secrets
@@ -16,9 +18,10 @@
 //!   ([`DEFAULT_LEASE`], or `?lease=SECONDS`) from a background task, so a killed holder's
 //!   lease expires and the next command proceeds. Every write checks, in its own
 //!   transaction, that the lease is still ours (a holder whose lease was broken writes
-//!   nothing). Nothing depends on the session (no advisory locks, no temporary tables),
-//!   so it works through PgBouncer in transaction mode (PgBouncer 1.21+ for sqlx's
-//!   prepared statements).
+//!   nothing). Nothing depends on the session (no session advisory locks, no temporary
+//!   tables, no session `SET`, no named prepared statements: see [`query`]; no
+//!   `extra_float_digits` startup parameter, which PgBouncer refuses by default), so it
+//!   works through PgBouncer in transaction mode (tested with 1.18, `tests/pgbouncer_e2e.rs`).
 //!
 //! Every write is one transaction that locks the state's row and checks lineage and
 //! serial first: a writer whose serial is stale is refused, never silently overwrites.
@@ -35,7 +38,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::crypt::Keyring;
@@ -135,9 +138,25 @@ fn block<T: Send + 'static>(
 }
 
 fn db_error(location: &str, e: &sqlx::Error) -> StateError {
+    let denied = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "42501");
+    let message = if denied {
+        // A read-only role (CI plan jobs) reaching a command that writes.
+        format!(
+            "{e}: this role may not do that. `plan`, `drift`, `show` and `state list` \
+             only read (SELECT on terrace_states, terrace_state_history, \
+             terrace_state_journal, terrace_state_locks); `apply`, `destroy`, `import` and \
+             the `state` commands that change it take the lock and write (INSERT, UPDATE, \
+             DELETE on them too): use a role that may write the state (docs/postgres-roles.md)"
+        )
+    } else {
+        e.to_string()
+    };
     StateError::Backend {
         location: location.to_string(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -146,6 +165,41 @@ fn undefined_table(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|c| c == "42P01")
+}
+
+/// Commits a transaction that only read; a missing table (nothing was ever written)
+/// reads as `empty`. Either way the transaction is ended before returning: one left
+/// open when the process exits makes PgBouncer close its server connection.
+async fn end_read<T>(
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    result: Result<T, sqlx::Error>,
+    empty: T,
+) -> Result<T, sqlx::Error> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) if undefined_table(&e) => {
+            tx.rollback().await?;
+            Ok(empty)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Every statement of the backend: an unnamed one, inside a transaction.
+///
+/// Through PgBouncer in transaction mode a client's consecutive transactions may run on
+/// different server connections that other clients share. sqlx's named prepared
+/// statements (`sqlx_s_1`, ...) would stay on a server connection after the transaction
+/// (the next client's `sqlx_s_1` then fails with "already exists") and be missing on the
+/// next one. An unnamed statement lives only until the next one is parsed, and since
+/// every query here runs inside an explicit transaction, its parse and its execution
+/// reach the same server connection. The cost on a direct connection: one parse per
+/// query, for the few queries a command makes.
+fn query(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Postgres, PgArguments> {
+    sqlx::query(sql).persistent(false)
 }
 
 impl PgBackend {
@@ -197,7 +251,10 @@ impl PgBackend {
             driver_url.push_str(&passed.join("&"));
         }
         let options = PgConnectOptions::from_str(&driver_url)
-            .map_err(|e| bad(format!("cannot parse it: {e}")))?;
+            .map_err(|e| bad(format!("cannot parse it: {e}")))?
+            // PgBouncer refuses startup parameters it does not know unless configured
+            // to ignore them, and floats here are only read in binary form.
+            .extra_float_digits(None);
         let display = format!(
             "pg://{}@{}:{}/{}?state={name}",
             options.get_username(),
@@ -262,20 +319,28 @@ impl PgBackend {
         let name = self.inner.name.clone();
         block(&self.inner.display, async move {
             let mut tx = pool.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
-            let doc = sqlx::query("SELECT document FROM terrace_states WHERE name = $1")
+            let doc = query("SELECT document FROM terrace_states WHERE name = $1")
                 .bind(&name)
                 .fetch_optional(&mut *tx)
                 .await;
             let doc = match doc {
                 Ok(d) => d,
-                Err(e) if undefined_table(&e) => return Ok(None),
+                Err(e) if undefined_table(&e) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 Err(e) => return Err(e),
             };
-            let Some(doc) = doc else { return Ok(None) };
-            let rows = sqlx::query(
+            // Ended explicitly: a transaction left open when the process exits makes
+            // PgBouncer close its server connection.
+            let Some(doc) = doc else {
+                tx.commit().await?;
+                return Ok(None);
+            };
+            let rows = query(
                 "SELECT base_serial, record FROM terrace_state_journal WHERE name = $1 \
                  ORDER BY seq",
             )
@@ -332,12 +397,26 @@ impl PgBackend {
     }
 
     /// Creates the tables if they do not exist. Serialised by a transaction-scoped
-    /// advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can fail.
+    /// advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can fail. When they
+    /// all exist nothing is created: `CREATE TABLE IF NOT EXISTS` needs the `CREATE`
+    /// privilege on the schema even then, which a role that only writes rows lacks.
     fn ensure_schema(&self) -> Result<(), StateError> {
         let pool = self.inner.pool.clone();
         block(&self.inner.display, async move {
             let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('terrace_state_schema'))")
+            let present: bool = query(
+                "SELECT to_regclass('terrace_states') IS NOT NULL \
+                 AND to_regclass('terrace_state_history') IS NOT NULL \
+                 AND to_regclass('terrace_state_journal') IS NOT NULL \
+                 AND to_regclass('terrace_state_locks') IS NOT NULL",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            if present {
+                return tx.commit().await;
+            }
+            query("SELECT pg_advisory_xact_lock(hashtext('terrace_state_schema'))")
                 .execute(&mut *tx)
                 .await?;
             sqlx::raw_sql(
@@ -374,7 +453,8 @@ impl PgBackend {
             self.inner.lease.as_secs_f64(),
         );
         let got = block(&self.inner.display, async move {
-            sqlx::query(
+            let mut tx = pool.begin().await?;
+            let got = query(
                 "INSERT INTO terrace_state_locks AS l \
                    (name, lock_id, who, pid, operation, since, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, to_timestamp($6), now() + make_interval(secs => $7)) \
@@ -391,8 +471,10 @@ impl PgBackend {
             .bind(&i.operation)
             .bind(i.since.timestamp_micros() as f64 / 1e6)
             .bind(secs)
-            .fetch_optional(&pool)
-            .await
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(got)
         })?;
         if got.is_none() {
             let holder = self.holder()?;
@@ -414,17 +496,20 @@ impl PgBackend {
             runtime().spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
-                    let renewed = tokio::time::timeout(
-                        QUERY_TIMEOUT,
-                        sqlx::query(
+                    let renewed = tokio::time::timeout(QUERY_TIMEOUT, async {
+                        let mut tx = pool.begin().await?;
+                        let r = query(
                             "UPDATE terrace_state_locks SET expires_at = now() + \
                              make_interval(secs => $3) WHERE name = $1 AND lock_id = $2",
                         )
                         .bind(&name)
                         .bind(&id)
                         .bind(lease.as_secs_f64())
-                        .execute(&pool),
-                    )
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        Ok::<_, sqlx::Error>(r)
+                    })
                     .await;
                     // A failed renewal is retried at the next tick; only a lease that is
                     // gone (broken by force-unlock, or taken after expiring) is lost.
@@ -450,19 +535,17 @@ impl PgBackend {
     fn holder(&self) -> Result<Option<(LockInfo, DateTime<Utc>)>, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let row = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT lock_id, who, pid, operation, \
                  extract(epoch FROM since)::float8 AS since, \
                  extract(epoch FROM expires_at)::float8 AS expires_at \
                  FROM terrace_state_locks WHERE name = $1 AND expires_at > now()",
             )
             .bind(&name)
-            .fetch_optional(&pool)
+            .fetch_optional(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other,
-            }
+            end_read(tx, r, None).await
         })?;
         Ok(row.map(|r| (lock_info(&r), epoch(r.get("expires_at")))))
     }
@@ -478,18 +561,16 @@ impl PgBackend {
     pub fn force_unlock(&self, id: &str) -> Result<ForceUnlocked, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let row = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT lock_id, who, pid, operation, \
                  extract(epoch FROM since)::float8 AS since, \
                  expires_at > now() AS live FROM terrace_state_locks WHERE name = $1",
             )
             .bind(&name)
-            .fetch_optional(&pool)
+            .fetch_optional(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other,
-            }
+            end_read(tx, r, None).await
         })?;
         let Some(row) = row else {
             return Ok(ForceUnlocked::WasFree(None));
@@ -521,11 +602,13 @@ impl PgBackend {
             holder.id.clone(),
         );
         block(&self.inner.display, async move {
-            sqlx::query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
+            let mut tx = pool.begin().await?;
+            query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
                 .bind(&name)
                 .bind(&lock_id)
-                .execute(&pool)
-                .await
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
         })?;
         Ok(if live {
             ForceUnlocked::Removed(holder)
@@ -538,18 +621,16 @@ impl PgBackend {
     pub fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
         let (pool, name) = (self.inner.pool.clone(), self.inner.name.clone());
         let rows = block(&self.inner.display, async move {
-            let r = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let r = query(
                 "SELECT serial, extract(epoch FROM saved_at)::float8, \
                  coalesce(jsonb_array_length(document::jsonb -> 'resources'), 0)::bigint \
                  FROM terrace_state_history WHERE name = $1 ORDER BY serial DESC",
             )
             .bind(&name)
-            .fetch_all(&pool)
+            .fetch_all(&mut *tx)
             .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(Vec::new()),
-                other => other,
-            }
+            end_read(tx, r, Vec::new()).await
         })?;
         Ok(rows
             .iter()
@@ -625,11 +706,13 @@ impl Drop for PgLock {
         );
         // Best effort: if this fails the lease simply expires.
         let _ = block(&self.backend.inner.display, async move {
-            sqlx::query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
+            let mut tx = pool.begin().await?;
+            query("DELETE FROM terrace_state_locks WHERE name = $1 AND lock_id = $2")
                 .bind(&name)
                 .bind(&id)
-                .execute(&pool)
-                .await
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
         });
     }
 }
@@ -637,7 +720,7 @@ impl Drop for PgLock {
 /// Fails unless the lease `id` on `name` is still live, locking its row until the
 /// transaction ends (so a force-unlock waits for a write in progress).
 async fn fence(tx: &mut sqlx::PgConnection, name: &str, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(query(
         "SELECT 1 FROM terrace_state_locks WHERE name = $1 AND lock_id = $2 \
          AND expires_at > now() FOR UPDATE",
     )
@@ -713,7 +796,7 @@ impl PgLock {
             if !fence(&mut tx, &name, &id).await? {
                 return Ok(WriteOutcome::LeaseLost);
             }
-            let current = sqlx::query(
+            let current = query(
                 "SELECT lineage, serial, document FROM terrace_states WHERE name = $1 \
                  FOR UPDATE",
             )
@@ -728,7 +811,7 @@ impl PgLock {
                 if old_serial >= serial {
                     return Ok(WriteOutcome::Stale(u64::try_from(old_serial).unwrap_or(0)));
                 }
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_state_history (name, serial, document) \
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
@@ -737,7 +820,7 @@ impl PgLock {
                 .bind(row.get::<String, _>(2))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
+                query(
                     "UPDATE terrace_states SET serial = $2, document = $3, \
                      updated_at = now() WHERE name = $1",
                 )
@@ -747,7 +830,7 @@ impl PgLock {
                 .execute(&mut *tx)
                 .await?;
             } else {
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_states (name, lineage, serial, document) \
                      VALUES ($1, $2, $3, $4)",
                 )
@@ -758,11 +841,11 @@ impl PgLock {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("DELETE FROM terrace_state_journal WHERE name = $1")
+            query("DELETE FROM terrace_state_journal WHERE name = $1")
                 .bind(&name)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            query(
                 "DELETE FROM terrace_state_history WHERE name = $1 AND serial NOT IN \
                  (SELECT serial FROM terrace_state_history WHERE name = $1 \
                   ORDER BY serial DESC LIMIT $2)",
@@ -836,7 +919,7 @@ impl PgLock {
                 return Ok(false);
             }
             for (i, line) in lines.iter().enumerate() {
-                sqlx::query(
+                query(
                     "INSERT INTO terrace_state_journal (name, base_serial, seq, record) \
                      VALUES ($1, $2, $3, $4)",
                 )
@@ -874,11 +957,12 @@ impl PgLock {
             self.backend.inner.name.clone(),
         );
         let rows = block(&self.backend.inner.display, async move {
-            let r =
-                sqlx::query("SELECT serial, document FROM terrace_state_history WHERE name = $1")
-                    .bind(&name)
-                    .fetch_all(&pool)
-                    .await?;
+            let mut tx = pool.begin().await?;
+            let r = query("SELECT serial, document FROM terrace_state_history WHERE name = $1")
+                .bind(&name)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
             Ok(r.iter()
                 .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
                 .collect::<Vec<_>>())
@@ -901,7 +985,7 @@ impl PgLock {
                 return Ok(false);
             }
             for (serial, doc) in &rewritten {
-                sqlx::query(
+                query(
                     "UPDATE terrace_state_history SET document = $3 \
                      WHERE name = $1 AND serial = $2",
                 )
@@ -930,17 +1014,16 @@ impl PgLock {
         );
         let s = i64::try_from(serial).unwrap_or(i64::MAX);
         let doc = block(&self.backend.inner.display, async move {
-            let r = sqlx::query(
-                "SELECT document FROM terrace_state_history WHERE name = $1 AND serial = $2",
-            )
-            .bind(&name)
-            .bind(s)
-            .fetch_optional(&pool)
-            .await;
-            match r {
-                Err(e) if undefined_table(&e) => Ok(None),
-                other => other.map(|r| r.map(|r| r.get::<String, _>(0))),
-            }
+            let mut tx = pool.begin().await?;
+            let r =
+                query("SELECT document FROM terrace_state_history WHERE name = $1 AND serial = $2")
+                    .bind(&name)
+                    .bind(s)
+                    .fetch_optional(&mut *tx)
+                    .await;
+            end_read(tx, r, None)
+                .await
+                .map(|r| r.map(|r| r.get::<String, _>(0)))
         })?;
         let Some(doc) = doc else {
             return Err(StateError::Backend {
