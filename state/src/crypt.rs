@@ -308,7 +308,7 @@ fn read_key_file(path: &Path, var: &str, what: &str) -> Result<[u8; 32], StateEr
     )
 }
 
-/// HKDF-SHA256 (RFC 5869) of `ikm` for `info`, 32 bytes (one block of the expand step),
+/// HKDF-SHA256 (RFC 5869, the `hkdf` crate) of `ikm` for `info`, 32 bytes,
 /// with a fixed salt: a key for another purpose, independent of `ikm` for anyone
 /// without it.
 fn hkdf_sha256(ikm: &[u8], info: &[u8]) -> [u8; 32] {
@@ -316,16 +316,11 @@ fn hkdf_sha256(ikm: &[u8], info: &[u8]) -> [u8; 32] {
 }
 
 fn hkdf_sha256_salted(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mac = |key: &[u8], parts: &[&[u8]]| {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-        for p in parts {
-            m.update(p);
-        }
-        m.finalize().into_bytes()
-    };
-    let prk = mac(salt, &[ikm]);
-    mac(&prk, &[info, &[1u8]]).into()
+    let mut out = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, &mut out)
+        .expect("32 bytes is within HKDF-SHA256's output limit");
+    out
 }
 
 /// A short public name for a key: the first 8 hex digits of a SHA-256 over it, so that
