@@ -317,6 +317,12 @@ impl Provider for SshProvider {
         SCHEMAS
     }
 
+    /// The commands the host's one connection runs at once
+    /// (`MAX_CONCURRENT`: sshd's `MaxSessions`, less room for forwards).
+    fn max_concurrency(&self) -> usize {
+        session::MAX_CONCURRENT
+    }
+
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {
         match Self::schema(type_name)?.type_name {
             FILE => file::normalize(attrs),

@@ -67,7 +67,7 @@ impl HostConfig {
 
 /// sshd's default `MaxSessions 10` caps concurrent channels on one connection; beyond
 /// it the mux master refuses new sessions. Six leaves room for port forwards.
-const MAX_CONCURRENT: usize = 6;
+pub(crate) const MAX_CONCURRENT: usize = 6;
 /// How often a refused channel is retried (with growing pauses) before giving up.
 const OPEN_RETRIES: u32 = 8;
 /// TCP connect and SSH banner: a host that accepts connections and never answers
