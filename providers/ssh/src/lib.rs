@@ -15,6 +15,7 @@ mod file;
 mod firewall;
 mod forward;
 mod package;
+mod persist;
 mod probe;
 mod schema;
 mod script;
@@ -29,6 +30,7 @@ use terrace_provider::{
 };
 use tokio::sync::Mutex;
 
+pub use persist::{persist_from_env, DEFAULT_PERSIST, PERSIST_ENV};
 pub use schema::{COMMAND, FILE, FIREWALL_RULE, PACKAGE, SCHEMAS, SERVICE};
 pub use session::{HostConfig, HostKeyCheck, SshHost};
 
