@@ -319,7 +319,16 @@ impl Executor<'_> {
                 block_dependents(i, &dependents, &mut blocked);
             }
         }
-        let mut ready = Slots::new(nodes, |key| self.limit(key), self.parallelism);
+        let mut ready = Slots::new(
+            nodes,
+            |n| {
+                self.limit(
+                    step_provider(n),
+                    phase_operation(n.operation == Operation::Delete),
+                )
+            },
+            self.parallelism,
+        );
         for i in (0..nodes.len()).filter(|&i| remaining[i] == 0 && !blocked[i]) {
             ready.push(i);
         }
@@ -517,11 +526,11 @@ impl Executor<'_> {
 
     /// How many steps of `key`'s provider may run at once: its own limit, within the
     /// overall one (a provider that cannot be found fails its steps anyway).
-    fn limit(&self, key: &ProviderKey) -> usize {
+    fn limit(&self, key: &ProviderKey, operation: Operation) -> usize {
         let own = self
             .providers
             .get(key)
-            .map_or(self.parallelism, |p| p.max_concurrency());
+            .map_or(self.parallelism, |p| p.max_concurrency(operation));
         own.clamp(1, self.parallelism.max(1))
     }
 
@@ -531,14 +540,21 @@ impl Executor<'_> {
     /// each server takes); 10 overall (--parallelism).` None when only the overall
     /// limit applies.
     fn binding_limits<'n>(&self, nodes: impl Iterator<Item = &'n Node<'n>>) -> Option<String> {
-        let mut steps: BTreeMap<&ProviderKey, usize> = BTreeMap::new();
+        let mut steps: BTreeMap<(&ProviderKey, bool), usize> = BTreeMap::new();
         for n in nodes {
-            *steps.entry(step_provider(n)).or_default() += 1;
+            let destroy = n.operation == Operation::Delete;
+            *steps.entry((step_provider(n), destroy)).or_default() += 1;
         }
         let binding: Vec<String> = steps
             .into_iter()
-            .filter_map(|(key, count)| {
-                let limit = self.limit(key);
+            .filter_map(|((key, destroy), count)| {
+                let operation = phase_operation(destroy);
+                let limit = self.limit(key, operation);
+                let key = if destroy {
+                    format!("{key} (destroys)")
+                } else {
+                    key.to_string()
+                };
                 (limit < self.parallelism && count > limit).then(|| format!("{limit} on {key}"))
             })
             .collect();
@@ -832,16 +848,17 @@ struct Lane {
 }
 
 impl Slots {
-    fn new(nodes: &[Node<'_>], limit: impl Fn(&ProviderKey) -> usize, overall: usize) -> Self {
+    /// `limit` gives the limit of a node's provider (the same for every node of one
+    /// provider in a phase).
+    fn new(nodes: &[Node<'_>], limit: impl Fn(&Node<'_>) -> usize, overall: usize) -> Self {
         let mut index: BTreeMap<&ProviderKey, usize> = BTreeMap::new();
         let mut lanes = Vec::new();
         let lane_of = nodes
             .iter()
             .map(|n| {
-                let key = step_provider(n);
-                *index.entry(key).or_insert_with(|| {
+                *index.entry(step_provider(n)).or_insert_with(|| {
                     lanes.push(Lane {
-                        limit: limit(key).max(1),
+                        limit: limit(n).max(1),
                         in_flight: 0,
                         ready: VecDeque::new(),
                     });
@@ -889,6 +906,16 @@ impl Slots {
     fn finished(&mut self, i: usize) {
         self.lanes[self.lane_of[i]].in_flight -= 1;
         self.in_flight -= 1;
+    }
+}
+
+/// The operation a phase's limits are asked for: destroys have a phase of their own;
+/// creates and updates share the other.
+fn phase_operation(destroy: bool) -> Operation {
+    if destroy {
+        Operation::Delete
+    } else {
+        Operation::Create
     }
 }
 
@@ -1354,7 +1381,7 @@ mod tests {
             fn schemas(&self) -> &'static [ResourceSchema] {
                 &[]
             }
-            fn max_concurrency(&self) -> usize {
+            fn max_concurrency(&self, _: Operation) -> usize {
                 self.limit
             }
             async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {

@@ -623,14 +623,16 @@ pub trait Provider: Send + Sync {
     /// carries over computed attributes from `prior`.
     async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>>;
 
-    /// How many apply steps of this provider may run at once: what the server behind it
-    /// takes before more in flight only queue there (or fail, waiting for a connection).
-    /// The executor never runs more of this provider's steps at once, whatever
-    /// `--parallelism` (an overall cap) allows, and runs other providers' steps beside
-    /// them. No I/O: a fixed figure per kind of server, measured or derived from the
-    /// provider's own bounds (a connection pool, a channel limit). The default:
-    /// [`DEFAULT_MAX_CONCURRENCY`]. Zero is taken as one.
-    fn max_concurrency(&self) -> usize {
+    /// How many apply steps of this provider doing `operation` may run at once: what
+    /// the server behind it takes before more in flight only queue there (or fail,
+    /// waiting for a connection). The executor never runs more of this provider's steps
+    /// at once, whatever `--parallelism` (an overall cap) allows, and runs other
+    /// providers' steps beside them. Destroys run in a phase of their own, before
+    /// creates and updates, and are asked for with [`Operation::Delete`]; the second
+    /// phase with [`Operation::Create`]. No I/O: a fixed figure per kind of server,
+    /// measured or derived from the provider's own bounds (a connection pool, a channel
+    /// limit). The default: [`DEFAULT_MAX_CONCURRENCY`]. Zero is taken as one.
+    fn max_concurrency(&self, _operation: Operation) -> usize {
         DEFAULT_MAX_CONCURRENCY
     }
 

@@ -404,7 +404,7 @@ impl Provider for RedisProvider {
     }
 
     /// [`APPLY_CONCURRENCY`].
-    fn max_concurrency(&self) -> usize {
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
         APPLY_CONCURRENCY
     }
 

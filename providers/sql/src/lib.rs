@@ -697,7 +697,7 @@ impl Provider for SqlProvider {
     /// acquire timeout). The pool is what terrace keeps out of the tenants' connection
     /// budget, so this never takes connections the server's `max_connections` does not
     /// leave for it.
-    fn max_concurrency(&self) -> usize {
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
         POOL_SIZE as usize
     }
 

@@ -321,7 +321,7 @@ impl Provider for SshProvider {
 
     /// The commands the host's one connection runs at once
     /// (`MAX_CONCURRENT`: sshd's `MaxSessions`, less room for forwards).
-    fn max_concurrency(&self) -> usize {
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
         session::MAX_CONCURRENT
     }
 
