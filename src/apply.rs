@@ -536,7 +536,7 @@ impl Executor<'_> {
 
     /// The progress line naming the providers whose own limit holds back this apply
     /// (more of their steps than they take at once, and less than `--parallelism`):
-    /// `Concurrency: at most 4 steps at once on docker.local, 5 on service.db (what
+    /// `Concurrency: at most 6 steps at once on docker.local, 5 on service.db (what
     /// each server takes); 10 overall (--parallelism).` None when only the overall
     /// limit applies.
     fn binding_limits<'n>(&self, nodes: impl Iterator<Item = &'n Node<'n>>) -> Option<String> {

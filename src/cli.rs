@@ -148,12 +148,12 @@ pub struct ApplyArgs {
 
     /// How many independent steps may run at once, overall. Each provider also has a
     /// limit of its own, what its server takes, and runs no more of its steps at once:
-    /// a Docker engine 4 (measured: more in flight only wait longer in the engine; 10
+    /// a Docker engine 6 (measured: more in flight only wait longer in the engine; 10
     /// destroys, which mostly wait for containers to stop), a
     /// SQL server 5 (terrace's connection pool to it), a Redis server 4 (its one
     /// connection), an SSH host 6 (its connection's channels: sshd's MaxSessions, less
     /// room for forwards). Other providers' steps run beside them. An apply held back by
-    /// a provider's limit says so before its first step ("Concurrency: at most 4 steps
+    /// a provider's limit says so before its first step ("Concurrency: at most 6 steps
     /// at once on docker.local ...").
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
