@@ -1472,6 +1472,89 @@ mod tests {
         assert_eq!(all.lock().unwrap().1, 5, "the overall limit still holds");
     }
 
+    /// Destroys are bounded by the provider's destroy limit, creates by its create limit
+    /// (a Docker engine takes more destroys, which mostly wait, than creates).
+    #[test]
+    fn destroys_and_creates_each_have_the_providers_limit_for_them() {
+        /// In flight and peak, [creates and updates, destroys].
+        #[derive(Default)]
+        struct PerOperation {
+            now: Mutex<[usize; 2]>,
+            peak: Mutex<[usize; 2]>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for PerOperation {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            fn max_concurrency(&self, operation: Operation) -> usize {
+                match operation {
+                    Operation::Delete => 1,
+                    _ => 3,
+                }
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                Ok(Vec::new())
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                let k = usize::from(step.operation == Operation::Delete);
+                {
+                    let mut now = self.now.lock().unwrap();
+                    now[k] += 1;
+                    let mut peak = self.peak.lock().unwrap();
+                    peak[k] = peak[k].max(now[k]);
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                self.now.lock().unwrap()[k] -= 1;
+                Ok(step.desired.clone())
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let mut changes = Vec::new();
+        for i in 0..4 {
+            changes.push(change(&format!("old{i}"), Action::Delete, &[]));
+            changes.push(change(&format!("new{i}"), Action::Create, &[]));
+        }
+        let plan = Plan {
+            changes,
+            ..Plan::default()
+        };
+        let p = Arc::new(PerOperation::default());
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), p.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 10,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let (destroys, creates) = schedule(&plan);
+        assert_eq!(
+            exec.binding_limits(destroys.iter().chain(&creates))
+                .as_deref(),
+            Some(
+                "Concurrency: at most 3 steps at once on p, 1 on p (destroys) \
+                 (what each server takes); 10 overall (--parallelism)."
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(*p.peak.lock().unwrap(), [3, 1], "[creates, destroys]");
+    }
+
     #[test]
     fn unresolvable_reference_fails_the_step_without_calling_the_provider() {
         let mut c = change("app", Action::Create, &[]);
