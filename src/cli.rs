@@ -8,6 +8,11 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Describe what should exist in HCL files; `terrace plan` shows what would change,
 /// `terrace apply` makes it so.
+///
+/// SSH connections to hosts outlive a run by 60 s, so that the next run skips the
+/// login; ssh itself ends them once idle that long, also after a crash.
+/// TERRACE_SSH_PERSIST sets the time (seconds, or e.g. 2m); 0 gives every run its own
+/// connection, ended with it.
 #[derive(Debug, Parser)]
 #[command(name = "terrace", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
