@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrace_plan::{only_leaves_state, Action, Plan, ResourceChange, CREATE_PENDING_NOTE};
-use terrace_provider::{refs, Address, Attrs, ObserveRequest, Observed, Operation, Provider, Step};
+use terrace_provider::{
+    refs, Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderKey, Step,
+};
 use terrace_state::{JournalRecord, ResourceState, State, StateLock};
 use tokio::task::JoinSet;
 
@@ -63,7 +65,8 @@ struct Node<'p> {
 pub struct Executor<'a> {
     /// Where each resource's provider is found.
     pub providers: &'a ProviderSet,
-    /// Maximum concurrent steps.
+    /// Maximum concurrent steps overall. Each provider's own limit
+    /// ([`Provider::max_concurrency`]) bounds its steps within this.
     pub parallelism: usize,
     /// Masks secrets in error messages.
     pub redactor: &'a Redactor,
@@ -180,12 +183,20 @@ struct Running {
     next_report: Instant,
 }
 
-fn hook<'n>(node: &'n Node<'_>) -> Hook<'n> {
+/// The provider a step goes through: a destroy goes through the provider that created
+/// the object, which differs from the desired one when a resource moves to another
+/// service.
+fn step_provider<'n>(node: &'n Node<'_>) -> &'n ProviderKey {
     let c = node.change;
-    let provider = match node.operation {
+    match node.operation {
         Operation::Delete => c.prior_provider.as_ref().unwrap_or(&c.provider),
         _ => &c.provider,
-    };
+    }
+}
+
+fn hook<'n>(node: &'n Node<'_>) -> Hook<'n> {
+    let c = node.change;
+    let provider = step_provider(node);
     Hook {
         address: &c.address,
         type_name: &c.type_name,
@@ -263,6 +274,11 @@ impl Executor<'_> {
             bar,
             events: self.events,
         };
+        if ui.events.is_none() {
+            if let Some(line) = self.binding_limits(destroys.iter().chain(&creates)) {
+                say(&ui.bar, &line);
+            }
+        }
         let mut report = ApplyReport::default();
         let mut failed: BTreeSet<Address> = BTreeSet::new();
         let done = async {
@@ -303,9 +319,19 @@ impl Executor<'_> {
                 block_dependents(i, &dependents, &mut blocked);
             }
         }
-        let mut ready: VecDeque<usize> = (0..nodes.len())
-            .filter(|&i| remaining[i] == 0 && !blocked[i])
-            .collect();
+        let mut ready = Slots::new(
+            nodes,
+            |n| {
+                self.limit(
+                    step_provider(n),
+                    phase_operation(n.operation == Operation::Delete),
+                )
+            },
+            self.parallelism,
+        );
+        for i in (0..nodes.len()).filter(|&i| remaining[i] == 0 && !blocked[i]) {
+            ready.push(i);
+        }
 
         // Set when the state can no longer be saved: nothing new starts, running steps
         // finish and are recorded, then the error is returned.
@@ -313,8 +339,8 @@ impl Executor<'_> {
         let mut tasks: JoinSet<(usize, Result<Option<Attrs>, String>, Duration)> = JoinSet::new();
         let mut running: BTreeMap<usize, Running> = BTreeMap::new();
         loop {
-            while abort.is_none() && tasks.len() < self.parallelism {
-                let Some(i) = ready.pop_front() else { break };
+            while abort.is_none() {
+                let Some(i) = ready.pop() else { break };
                 started[i] = true;
                 let node = &nodes[i];
                 // A pending resource that never came to exist, or whose name someone
@@ -345,6 +371,7 @@ impl Executor<'_> {
                                     miette::miette!("{address} was not started: its intent could not be recorded: {e}")
                                 });
                                 started[i] = false;
+                                ready.finished(i);
                                 break;
                             }
                         }
@@ -373,6 +400,7 @@ impl Executor<'_> {
                         });
                     }
                     Err(message) => {
+                        ready.finished(i);
                         bar.inc(1);
                         self.fail(node, message, Duration::ZERO, ui, failed, report);
                         block_dependents(i, &dependents, &mut blocked);
@@ -446,6 +474,7 @@ impl Executor<'_> {
             for (i, result, took) in finished {
                 let node = &nodes[i];
                 running.remove(&i);
+                ready.finished(i);
                 bar.inc(1);
                 match result {
                     Ok(_) => {
@@ -458,7 +487,7 @@ impl Executor<'_> {
                         for &d in &dependents[i] {
                             remaining[d] -= 1;
                             if remaining[d] == 0 && !blocked[d] {
-                                ready.push_back(d);
+                                ready.push(d);
                             }
                         }
                     }
@@ -495,16 +524,63 @@ impl Executor<'_> {
         }
     }
 
+    /// How many steps of `key`'s provider may run at once: its own limit, within the
+    /// overall one (a provider that cannot be found fails its steps anyway).
+    fn limit(&self, key: &ProviderKey, operation: Operation) -> usize {
+        let own = self
+            .providers
+            .get(key)
+            .map_or(self.parallelism, |p| p.max_concurrency(operation));
+        own.clamp(1, self.parallelism.max(1))
+    }
+
+    /// The progress line naming the providers whose own limit holds back this apply
+    /// (more of their steps than they take at once, and less than `--parallelism`):
+    /// `Concurrency: at most 6 steps at once on docker.local, 5 on service.db (what
+    /// each server takes); 10 overall (--parallelism).` None when only the overall
+    /// limit applies.
+    fn binding_limits<'n>(&self, nodes: impl Iterator<Item = &'n Node<'n>>) -> Option<String> {
+        let mut steps: BTreeMap<(&ProviderKey, bool), usize> = BTreeMap::new();
+        for n in nodes {
+            let destroy = n.operation == Operation::Delete;
+            *steps.entry((step_provider(n), destroy)).or_default() += 1;
+        }
+        let binding: Vec<String> = steps
+            .into_iter()
+            .filter_map(|((key, destroy), count)| {
+                let operation = phase_operation(destroy);
+                let limit = self.limit(key, operation);
+                let key = if destroy {
+                    format!("{key} (destroys)")
+                } else {
+                    key.to_string()
+                };
+                (limit < self.parallelism && count > limit).then(|| format!("{limit} on {key}"))
+            })
+            .collect();
+        let (first, rest) = binding.split_first()?;
+        let mut line = format!(
+            "Concurrency: at most {}",
+            first.replacen(" on ", " steps at once on ", 1)
+        );
+        for b in rest {
+            line.push_str(", ");
+            line.push_str(b);
+        }
+        line.push_str(&format!(
+            " (what each server takes); {} overall (--parallelism).",
+            self.parallelism
+        ));
+        Some(line)
+    }
+
     /// The provider and the fully resolved step for `node`, or why it cannot run.
     fn prepare(&self, node: &Node<'_>, state: &State) -> Result<(Arc<dyn Provider>, Step), String> {
         let c = node.change;
-        // A destroy goes through the provider that created the object, which differs
-        // from the desired one when a resource moves to another service.
-        let key = match node.operation {
-            Operation::Delete => c.prior_provider.as_ref().unwrap_or(&c.provider),
-            _ => &c.provider,
-        };
-        let provider = self.providers.get(key).map_err(|e| e.to_string())?;
+        let provider = self
+            .providers
+            .get(step_provider(node))
+            .map_err(|e| e.to_string())?;
         let mut step = step_for(c, node.operation);
         if node.operation == Operation::Create {
             if let Some(desired) = step.desired.as_mut() {
@@ -743,6 +819,103 @@ fn record(node: &Node<'_>, attrs: Option<Attrs>) -> JournalRecord {
     match (node.operation, attrs) {
         (Operation::Delete, _) | (_, None) => JournalRecord::Remove(node.change.address.clone()),
         (_, Some(attributes)) => JournalRecord::Upsert(resource_state(node.change, attributes)),
+    }
+}
+
+// Scheduling: which ready step starts next. Kept apart from the journal and failure
+// rules above, which only push ready steps, pop startable ones and report finished ones.
+
+/// The ready steps of one phase, queued per provider, and what is in flight: a step
+/// starts only while fewer than `overall` steps run and fewer than its provider's own
+/// limit of that provider's steps run. Providers take turns (round robin), so one busy
+/// provider neither starves nor delays the others' steps. Each operation costs
+/// O(providers), however many steps there are.
+struct Slots {
+    overall: usize,
+    in_flight: usize,
+    lanes: Vec<Lane>,
+    /// The lane of each node of the phase.
+    lane_of: Vec<usize>,
+    /// The lane whose turn comes next.
+    turn: usize,
+}
+
+/// One provider's share of a phase.
+struct Lane {
+    limit: usize,
+    in_flight: usize,
+    ready: VecDeque<usize>,
+}
+
+impl Slots {
+    /// `limit` gives the limit of a node's provider (the same for every node of one
+    /// provider in a phase).
+    fn new(nodes: &[Node<'_>], limit: impl Fn(&Node<'_>) -> usize, overall: usize) -> Self {
+        let mut index: BTreeMap<&ProviderKey, usize> = BTreeMap::new();
+        let mut lanes = Vec::new();
+        let lane_of = nodes
+            .iter()
+            .map(|n| {
+                *index.entry(step_provider(n)).or_insert_with(|| {
+                    lanes.push(Lane {
+                        limit: limit(n).max(1),
+                        in_flight: 0,
+                        ready: VecDeque::new(),
+                    });
+                    lanes.len() - 1
+                })
+            })
+            .collect();
+        Slots {
+            overall: overall.max(1),
+            in_flight: 0,
+            lanes,
+            lane_of,
+            turn: 0,
+        }
+    }
+
+    /// Step `i` may start once there is room.
+    fn push(&mut self, i: usize) {
+        self.lanes[self.lane_of[i]].ready.push_back(i);
+    }
+
+    /// A ready step there is room for, now counted as in flight; None if every ready
+    /// step waits for room (or none is ready).
+    fn pop(&mut self) -> Option<usize> {
+        if self.in_flight >= self.overall {
+            return None;
+        }
+        let n = self.lanes.len();
+        for k in 0..n {
+            let l = (self.turn + k) % n;
+            let lane = &mut self.lanes[l];
+            if lane.in_flight < lane.limit {
+                if let Some(i) = lane.ready.pop_front() {
+                    lane.in_flight += 1;
+                    self.in_flight += 1;
+                    self.turn = (l + 1) % n;
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// Step `i`, counted by [`Slots::pop`], no longer runs (finished, or never started).
+    fn finished(&mut self, i: usize) {
+        self.lanes[self.lane_of[i]].in_flight -= 1;
+        self.in_flight -= 1;
+    }
+}
+
+/// The operation a phase's limits are asked for: destroys have a phase of their own;
+/// creates and updates share the other.
+fn phase_operation(destroy: bool) -> Operation {
+    if destroy {
+        Operation::Delete
+    } else {
+        Operation::Create
     }
 }
 
@@ -1189,6 +1362,197 @@ mod tests {
             text.contains("slow: Still creating... [0s elapsed]"),
             "{text}"
         );
+    }
+
+    /// Steps of a provider with a limit of its own never exceed it, while another
+    /// provider's steps run beside them (up to the overall limit), and the limit that
+    /// holds the apply back is named.
+    #[test]
+    fn a_providers_own_limit_bounds_its_steps_while_others_proceed() {
+        /// Counts its steps in flight (and every provider's, through `all`).
+        struct Counted {
+            limit: usize,
+            now: Mutex<usize>,
+            peak: Mutex<usize>,
+            all: Arc<Mutex<(usize, usize)>>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for Counted {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            fn max_concurrency(&self, _: Operation) -> usize {
+                self.limit
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                Ok(Vec::new())
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                {
+                    let mut now = self.now.lock().unwrap();
+                    *now += 1;
+                    let mut peak = self.peak.lock().unwrap();
+                    *peak = (*peak).max(*now);
+                    let mut all = self.all.lock().unwrap();
+                    all.0 += 1;
+                    all.1 = all.1.max(all.0);
+                }
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                *self.now.lock().unwrap() -= 1;
+                self.all.lock().unwrap().0 -= 1;
+                Ok(step.desired.clone())
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let all = Arc::new(Mutex::new((0, 0)));
+        let counted = |limit| {
+            Arc::new(Counted {
+                limit,
+                now: Mutex::new(0),
+                peak: Mutex::new(0),
+                all: all.clone(),
+            })
+        };
+        let (engine, db) = (counted(2), counted(100));
+        let mut changes = Vec::new();
+        for i in 0..8 {
+            let mut c = change(&format!("c{i}"), Action::Create, &[]);
+            c.provider = ProviderKey("docker.local".into());
+            changes.push(c);
+        }
+        for i in 0..6 {
+            let mut c = change(&format!("d{i}"), Action::Create, &[]);
+            c.provider = ProviderKey("service.db".into());
+            changes.push(c);
+        }
+        let plan = Plan {
+            changes,
+            ..Plan::default()
+        };
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("docker.local".into()), engine.clone());
+        providers.insert(ProviderKey("service.db".into()), db.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 5,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let (destroys, creates) = schedule(&plan);
+        // The database's limit (100) is above the overall one: only the engine's holds.
+        assert_eq!(
+            exec.binding_limits(destroys.iter().chain(&creates))
+                .as_deref(),
+            Some(
+                "Concurrency: at most 2 steps at once on docker.local \
+                 (what each server takes); 5 overall (--parallelism)."
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(report.added, 14);
+        assert_eq!(*engine.peak.lock().unwrap(), 2, "the engine's own limit");
+        assert!(
+            *db.peak.lock().unwrap() >= 3,
+            "the other provider fills the rest of the overall limit"
+        );
+        assert_eq!(all.lock().unwrap().1, 5, "the overall limit still holds");
+    }
+
+    /// Destroys are bounded by the provider's destroy limit, creates by its create limit
+    /// (a Docker engine takes more destroys, which mostly wait, than creates).
+    #[test]
+    fn destroys_and_creates_each_have_the_providers_limit_for_them() {
+        /// In flight and peak, [creates and updates, destroys].
+        #[derive(Default)]
+        struct PerOperation {
+            now: Mutex<[usize; 2]>,
+            peak: Mutex<[usize; 2]>,
+        }
+        #[async_trait::async_trait]
+        impl Provider for PerOperation {
+            fn schemas(&self) -> &'static [ResourceSchema] {
+                &[]
+            }
+            fn max_concurrency(&self, operation: Operation) -> usize {
+                match operation {
+                    Operation::Delete => 1,
+                    _ => 3,
+                }
+            }
+            async fn observe(&self, _: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+                Ok(Vec::new())
+            }
+            async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+                let k = usize::from(step.operation == Operation::Delete);
+                {
+                    let mut now = self.now.lock().unwrap();
+                    now[k] += 1;
+                    let mut peak = self.peak.lock().unwrap();
+                    peak[k] = peak[k].max(now[k]);
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                self.now.lock().unwrap()[k] -= 1;
+                Ok(step.desired.clone())
+            }
+            async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+                unreachable!()
+            }
+        }
+        let mut changes = Vec::new();
+        for i in 0..4 {
+            changes.push(change(&format!("old{i}"), Action::Delete, &[]));
+            changes.push(change(&format!("new{i}"), Action::Create, &[]));
+        }
+        let plan = Plan {
+            changes,
+            ..Plan::default()
+        };
+        let p = Arc::new(PerOperation::default());
+        let mut providers = ProviderSet::default();
+        providers.insert(ProviderKey("p".into()), p.clone());
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 10,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let (destroys, creates) = schedule(&plan);
+        assert_eq!(
+            exec.binding_limits(destroys.iter().chain(&creates))
+                .as_deref(),
+            Some(
+                "Concurrency: at most 3 steps at once on p, 1 on p (destroys) \
+                 (what each server takes); 10 overall (--parallelism)."
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(*p.peak.lock().unwrap(), [3, 1], "[creates, destroys]");
     }
 
     #[test]

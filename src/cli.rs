@@ -8,6 +8,11 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Describe what should exist in HCL files; `terrace plan` shows what would change,
 /// `terrace apply` makes it so.
+///
+/// SSH connections to hosts outlive a run by 60 s, so that the next run skips the
+/// login; ssh itself ends them once idle that long, also after a crash.
+/// TERRACE_SSH_PERSIST sets the time (seconds, or e.g. 2m); 0 gives every run its own
+/// connection, ended with it.
 #[derive(Debug, Parser)]
 #[command(name = "terrace", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
@@ -146,7 +151,15 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
 
-    /// How many independent steps may run at once.
+    /// How many independent steps may run at once, overall. Each provider also has a
+    /// limit of its own, what its server takes, and runs no more of its steps at once:
+    /// a Docker engine 6 (measured: more in flight only wait longer in the engine; 10
+    /// destroys, which mostly wait for containers to stop), a
+    /// SQL server 5 (terrace's connection pool to it), a Redis server 4 (its one
+    /// connection), an SSH host 6 (its connection's channels: sshd's MaxSessions, less
+    /// room for forwards). Other providers' steps run beside them. An apply held back by
+    /// a provider's limit says so before its first step ("Concurrency: at most 6 steps
+    /// at once on docker.local ...").
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
 

@@ -623,6 +623,19 @@ pub trait Provider: Send + Sync {
     /// carries over computed attributes from `prior`.
     async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>>;
 
+    /// How many apply steps of this provider doing `operation` may run at once: what
+    /// the server behind it takes before more in flight only queue there (or fail,
+    /// waiting for a connection). The executor never runs more of this provider's steps
+    /// at once, whatever `--parallelism` (an overall cap) allows, and runs other
+    /// providers' steps beside them. Destroys run in a phase of their own, before
+    /// creates and updates, and are asked for with [`Operation::Delete`]; the second
+    /// phase with [`Operation::Create`]. No I/O: a fixed figure per kind of server,
+    /// measured or derived from the provider's own bounds (a connection pool, a channel
+    /// limit). The default: [`DEFAULT_MAX_CONCURRENCY`]. Zero is taken as one.
+    fn max_concurrency(&self, _operation: Operation) -> usize {
+        DEFAULT_MAX_CONCURRENCY
+    }
+
     /// What the system behind this provider can hold, if it knows (a Docker engine:
     /// its host's memory). Used to refuse plans that over-fill a host.
     async fn capacity(&self) -> ProviderResult<Option<Capacity>> {
@@ -656,6 +669,11 @@ pub trait Provider: Send + Sync {
     /// resource, used to fill in what cannot be read back.
     async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs>;
 }
+
+/// The concurrency limit of a provider that does not say ([`Provider::max_concurrency`]):
+/// the executor's historical overall default, so such a provider is bounded only by
+/// `--parallelism`'s default.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 10;
 
 /// The resources a provider's system offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -215,10 +215,34 @@ pub(crate) fn resolved(type_name: &str, attrs: &Attrs) -> ProviderResult<Attrs> 
     Ok(a)
 }
 
+/// How many creates and updates one engine is given at once: where its throughput stops
+/// growing. The engine serialises much of a create (its daemon lock, the storage driver),
+/// so beyond that more in flight only wait longer there. Measured on the test engine
+/// (Docker 20.10, 2 shared cores; `docker run -d` of 40 containers, two rounds): 2 in
+/// flight 3.3 containers/s, 4: 3.4–4.1/s, 6: 4.3–4.5/s, 10: 4.0–4.3/s; the issue's
+/// figures at 100 containers agree (10 and 32 in flight take the same time, at 2.1 s
+/// and 5.8 s per container against 0.38 s alone).
+pub const APPLY_CONCURRENCY: usize = 6;
+
+/// How many destroys one engine is given at once. A container's destroy mostly waits:
+/// for its process to stop (up to the stop timeout, then a kill) and for its volume's
+/// copy; measured, 100 container destroys took 10.6 s each at 10 in flight and 10.4 s at
+/// 4, so fewer in flight only made the destroy longer.
+pub const DESTROY_CONCURRENCY: usize = 10;
+
 #[async_trait::async_trait]
 impl Provider for DockerProvider {
     fn schemas(&self) -> &'static [ResourceSchema] {
         SCHEMAS
+    }
+
+    /// [`APPLY_CONCURRENCY`] creates and updates (measured: the engine's throughput
+    /// stops growing there), [`DESTROY_CONCURRENCY`] destroys.
+    fn max_concurrency(&self, operation: Operation) -> usize {
+        match operation {
+            Operation::Delete => DESTROY_CONCURRENCY,
+            _ => APPLY_CONCURRENCY,
+        }
     }
 
     async fn capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {

@@ -391,10 +391,21 @@ pub fn generate_password() -> Secret {
     Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32))
 }
 
+/// How many apply steps one Redis server is given at once. terrace talks to it over one
+/// multiplexed connection and Redis runs commands one at a time, so more steps in flight
+/// only queue on that connection; a few keep the pipe busy while a step (a key purge's
+/// `SCAN`) waits on a reply.
+pub const APPLY_CONCURRENCY: usize = 4;
+
 #[async_trait::async_trait]
 impl Provider for RedisProvider {
     fn schemas(&self) -> &'static [ResourceSchema] {
         SCHEMAS
+    }
+
+    /// [`APPLY_CONCURRENCY`].
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
+        APPLY_CONCURRENCY
     }
 
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {

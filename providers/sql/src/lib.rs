@@ -692,6 +692,15 @@ impl Provider for SqlProvider {
         SCHEMAS
     }
 
+    /// The pool's size (`POOL_SIZE`): a step holds a pooled connection for its
+    /// statements, so more in flight would only wait for one (and fail after the
+    /// acquire timeout). The pool is what terrace keeps out of the tenants' connection
+    /// budget, so this never takes connections the server's `max_connections` does not
+    /// leave for it.
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
+        POOL_SIZE as usize
+    }
+
     /// A database is dumped into the backup directory before it is dropped (see
     /// [`dump`]); the plan says where, so a reviewer knows before approving.
     fn safeguard(&self, type_name: &str, attrs: &Attrs) -> Option<terrace_provider::Safeguard> {

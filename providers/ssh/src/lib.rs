@@ -15,6 +15,7 @@ mod file;
 mod firewall;
 mod forward;
 mod package;
+mod persist;
 mod probe;
 mod schema;
 mod script;
@@ -29,6 +30,7 @@ use terrace_provider::{
 };
 use tokio::sync::Mutex;
 
+pub use persist::{persist_from_env, DEFAULT_PERSIST, PERSIST_ENV};
 pub use schema::{COMMAND, FILE, FIREWALL_RULE, PACKAGE, SCHEMAS, SERVICE};
 pub use session::{HostConfig, HostKeyCheck, SshHost};
 
@@ -315,6 +317,12 @@ impl SshProvider {
 impl Provider for SshProvider {
     fn schemas(&self) -> &'static [ResourceSchema] {
         SCHEMAS
+    }
+
+    /// The commands the host's one connection runs at once
+    /// (`MAX_CONCURRENT`: sshd's `MaxSessions`, less room for forwards).
+    fn max_concurrency(&self, _operation: terrace_provider::Operation) -> usize {
+        session::MAX_CONCURRENT
     }
 
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {

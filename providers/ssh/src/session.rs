@@ -67,23 +67,24 @@ impl HostConfig {
 
 /// sshd's default `MaxSessions 10` caps concurrent channels on one connection; beyond
 /// it the mux master refuses new sessions. Six leaves room for port forwards.
-const MAX_CONCURRENT: usize = 6;
+pub(crate) const MAX_CONCURRENT: usize = 6;
 /// How often a refused channel is retried (with growing pauses) before giving up.
 const OPEN_RETRIES: u32 = 8;
 /// TCP connect and SSH banner: a host that accepts connections and never answers
 /// fails after this long (ssh's `ConnectTimeout` covers the banner exchange).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole login (key exchange, authentication), in case a host stalls after its
 /// banner, where ssh has no timeout of its own.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keep-alive probes on the connection: a host that stops answering mid-command
 /// (powered off, frozen, cut off) is given up after three missed probes, so about
 /// 15 s, however long a command may legitimately run.
-const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
-/// How long the ssh master (a background process, by ssh's design) outlives its last
-/// user. terrace holds a connection to the master's control socket for as long as it
-/// runs, so this only counts once terrace is gone, even after `kill -9`: then the
-/// master, and every forward it holds, ends within this many seconds.
+pub(crate) const ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a master of one run's own (reuse turned off, or another run holding the
+/// shared one: see [`crate::persist`]) outlives it. terrace holds a connection to the
+/// master's control socket for as long as it runs, so this only counts once terrace is
+/// gone, even after `kill -9`: then the master, and every forward it holds, ends within
+/// this many seconds.
 pub(crate) const MASTER_LINGER_SECS: usize = 5;
 /// A probe (observe) that takes longer than this has hung (a guard that never ends).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -118,6 +119,12 @@ pub struct SshHost {
     /// closed by the kernel if terrace dies, whatever the signal.
     hold: Mutex<Option<tokio::net::UnixStream>>,
     permits: Semaphore,
+    /// How long a master outlives the run (zero: a master of this run's own, ended with
+    /// it), and where such masters live.
+    persist: Duration,
+    persist_dir: Option<std::path::PathBuf>,
+    /// This run's use of a persistent master, while it has one.
+    lease: Mutex<Option<crate::persist::Lease>>,
     commands: AtomicU64,
     pub(crate) forwards: Forwards,
     /// Time limits of a probe and of an apply step.
@@ -141,6 +148,9 @@ impl SshHost {
             session: Mutex::new(None),
             hold: Mutex::new(None),
             permits: Semaphore::new(MAX_CONCURRENT),
+            persist: crate::persist::persist_from_env(),
+            persist_dir: None,
+            lease: Mutex::new(None),
             commands: AtomicU64::new(0),
             forwards: Forwards::default(),
             probe_limit: PROBE_TIMEOUT,
@@ -154,6 +164,16 @@ impl SshHost {
     pub fn with_time_limits(mut self, probe: Duration, step: Duration) -> Self {
         self.probe_limit = probe;
         self.step_limit = step;
+        self
+    }
+
+    /// The same host with another reuse policy: masters outlive a run by `idle` (zero:
+    /// every run opens its own and ends it; the default is [`crate::DEFAULT_PERSIST`] or
+    /// what [`crate::PERSIST_ENV`] says), kept in `dir` (the default: a per-user
+    /// directory, `$XDG_RUNTIME_DIR/terrace-ssh` or `<tmp>/terrace-ssh-<uid>`).
+    pub fn with_persist(mut self, idle: Duration, dir: Option<std::path::PathBuf>) -> Self {
+        self.persist = idle;
+        self.persist_dir = dir;
         self
     }
 
@@ -175,9 +195,18 @@ impl SshHost {
 
     /// Closes every forward (removing local socket files) and the connection. The next
     /// use connects again.
+    ///
+    /// A persistent master is left running for the next run: ssh ends it after its idle
+    /// time.
     pub async fn close(&self) {
         self.forwards.close_all(self).await;
         let taken = self.session.lock().await.take();
+        if let Some(lease) = self.lease.lock().await.take() {
+            drop(taken);
+            self.hold.lock().await.take();
+            lease.release();
+            return;
+        }
         if let Some(session) = taken {
             match Arc::try_unwrap(session) {
                 Ok(s) => match tokio::time::timeout(CONTROL_TIMEOUT, s.close()).await {
@@ -209,6 +238,63 @@ impl SshHost {
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
+        let session = match self.persistent().await? {
+            Some(s) => s,
+            None => self.own_master().await?,
+        };
+        let hold = match hold_master(session.control_socket()).await {
+            Ok(h) => h,
+            Err(e) => {
+                // A master of this run's own is ended; a persistent one ends by itself.
+                if self.lease.lock().await.is_none() {
+                    let _ = tokio::time::timeout(CONTROL_TIMEOUT, session.close()).await;
+                }
+                return Err(
+                    self.connect_error(format!("cannot attach to the ssh control socket: {e}"))
+                );
+            }
+        };
+        *self.hold.lock().await = Some(hold);
+        let session = Arc::new(session);
+        *slot = Some(session.clone());
+        tracing::debug!(target = %self.cfg.target(), "connected");
+        Ok(session)
+    }
+
+    /// The persistent master for this host (reused or started), or None when reuse is
+    /// off, the per-user directory is not usable, or another run holds the master.
+    async fn persistent(&self) -> Result<Option<Session>, ProviderError> {
+        if self.persist.is_zero() {
+            return Ok(None);
+        }
+        let mut lease = self.lease.lock().await;
+        if lease.is_none() {
+            let dir = match &self.persist_dir {
+                Some(d) => Ok(d.clone()),
+                None => crate::persist::default_dir(),
+            };
+            let taken = dir.and_then(|d| crate::persist::Lease::take(&d, &self.cfg, self.persist));
+            match taken {
+                Ok(Some(l)) => *lease = Some(l),
+                Ok(None) => {
+                    tracing::debug!(target = %self.cfg.target(), "another run uses the persistent master");
+                    return Ok(None);
+                }
+                Err(e) => {
+                    tracing::debug!(target = %self.cfg.target(), error = %e, "no persistent master");
+                    return Ok(None);
+                }
+            }
+        }
+        let l = lease.as_mut().expect("just taken");
+        l.attach(&self.cfg, self.persist)
+            .await
+            .map(Some)
+            .map_err(|e| self.connect_error(e))
+    }
+
+    /// A master of this run's own, in the host's private directory, ended with the run.
+    async fn own_master(&self) -> Result<Session, ProviderError> {
         let c = &self.cfg;
         let mut b = SessionBuilder::default();
         let linger = std::num::NonZeroUsize::new(MASTER_LINGER_SECS).expect("not zero");
@@ -243,19 +329,6 @@ impl SshHost {
                 ))
             })?
             .map_err(|e| self.connect_error(describe_connect_error(&e)))?;
-        let hold = match hold_master(session.control_socket()).await {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = tokio::time::timeout(CONTROL_TIMEOUT, session.close()).await;
-                return Err(
-                    self.connect_error(format!("cannot attach to the ssh control socket: {e}"))
-                );
-            }
-        };
-        *self.hold.lock().await = Some(hold);
-        let session = Arc::new(session);
-        *slot = Some(session.clone());
-        tracing::debug!(target = %c.target(), "connected");
         Ok(session)
     }
 

@@ -1,6 +1,7 @@
 //! Faults of one resource or of the transport: a broken resource fails alone, a host
 //! that never answers cannot hang terrace, and nothing of a connection outlives
-//! terrace, even after `kill -9`.
+//! terrace for long, even after `kill -9`: a master of a run's own ends within seconds,
+//! a persistent one (reused by quick successive runs) after its idle time.
 
 mod common;
 
@@ -164,9 +165,79 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
+/// A host whose master outlives it by `idle` in `dir` (a test's own directory, so tests
+/// never see each other's masters).
+fn persistent_host(idle: Duration, dir: &Path) -> Arc<SshHost> {
+    Arc::new(
+        SshHost::new(config("web1", "TERRACE_TEST_SSH_HOST1")).with_persist(idle, Some(dir.into())),
+    )
+}
+
+/// A host that opens a master of its own and ends it (reuse off).
+fn own_master_host() -> Arc<SshHost> {
+    Arc::new(
+        SshHost::new(config("web1", "TERRACE_TEST_SSH_HOST1")).with_persist(Duration::ZERO, None),
+    )
+}
+
+/// A private directory for persistent masters, removed (with any master still in it)
+/// on drop.
+struct Masters(tempfile::TempDir);
+
+impl Masters {
+    fn new() -> Self {
+        let d = tempfile::Builder::new().prefix("tm").tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        Masters(d)
+    }
+    fn dir(&self) -> &Path {
+        self.0.path()
+    }
+    /// The control socket of the one master in here.
+    fn socket(&self) -> Option<PathBuf> {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::read_dir(self.dir())
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+            .map(|e| e.path())
+    }
+}
+
+impl Drop for Masters {
+    fn drop(&mut self) {
+        if let Some(ctl) = self.socket() {
+            let _ = Command::new("ssh")
+                .arg("-S")
+                .arg(ctl)
+                .args(["-O", "exit", "x"])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+async fn some_command(h: &Arc<SshHost>) {
+    let p = SshProvider::new(h.clone());
+    let found = p
+        .observe(&[file_request("x", "/etc/hostname")])
+        .await
+        .unwrap();
+    assert!(matches!(found[0], Observed::Present(_)), "{found:?}");
+}
+
+fn wait_gone(pid: u32, within: Duration) -> bool {
+    let since = Instant::now();
+    while alive(pid) && since.elapsed() < within {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    !alive(pid)
+}
+
 #[tokio::test]
 async fn forward_and_control_directories_are_private() {
-    let h = host("web1", "TERRACE_TEST_SSH_HOST1");
+    // A master of the run's own: its control socket is in the run's private directory.
+    let h = own_master_host();
     let sock = h
         .forward_tcp_to_socket("127.0.0.1", 3306, "mysqld.sock")
         .await
@@ -175,8 +246,38 @@ async fn forward_and_control_directories_are_private() {
     let private = dir.parent().unwrap();
     assert_eq!(mode(dir), 0o700, "{}", dir.display());
     assert_eq!(mode(private), 0o700, "{}", private.display());
-    // The control socket lives in the same private directory.
     assert!(control_socket(private).is_some(), "{}", private.display());
+    h.close().await;
+    // A persistent master: in the per-user directory, created 0700, with the lease.
+    let masters = Masters::new();
+    let shared = masters.dir().join("sub");
+    let h = persistent_host(Duration::from_secs(5), &shared);
+    some_command(&h).await;
+    assert_eq!(mode(&shared), 0o700);
+    h.close().await;
+    let ctl = std::fs::read_dir(&shared)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_none())
+        .unwrap()
+        .path();
+    let _ = Command::new("ssh")
+        .arg("-S")
+        .arg(ctl)
+        .args(["-O", "exit", "x"])
+        .stderr(Stdio::null())
+        .status();
+    // A directory others may enter is not used: the run opens a master of its own.
+    let open = masters.dir().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let h = persistent_host(Duration::from_secs(5), &open);
+    some_command(&h).await;
+    assert_eq!(
+        std::fs::read_dir(&open).unwrap().count(),
+        0,
+        "nothing in a shared directory"
+    );
     h.close().await;
 }
 
@@ -220,15 +321,21 @@ fn alive(pid: u32) -> bool {
 
 const CHILD_ENV: &str = "TERRACE_SSH_TEST_HOLDER";
 
-/// Not a test of its own: the process that `kill -9` kills in the test below. It opens
+/// Not a test of its own: the process that `kill -9` kills in the tests below. It opens
 /// a host with a forward (as the Docker provider does), prints where, and waits.
+/// `TERRACE_SSH_TEST_HOLDER` is `own` (a master of its own) or the directory of
+/// persistent masters (idle 3 s).
 #[tokio::test]
-#[ignore = "run by master_ends_soon_after_terrace_is_killed"]
+#[ignore = "run by the kill -9 tests below"]
 async fn holder_process() {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    let Some(mode) = std::env::var_os(CHILD_ENV) else {
         return;
-    }
-    let h = host("web1", "TERRACE_TEST_SSH_HOST1");
+    };
+    let h = if mode == "own" {
+        own_master_host()
+    } else {
+        persistent_host(Duration::from_secs(3), Path::new(&mode))
+    };
     let sock = h
         .forward_tcp_to_socket("127.0.0.1", 3306, "mysqld.sock")
         .await
@@ -238,11 +345,11 @@ async fn holder_process() {
     tokio::time::sleep(Duration::from_secs(600)).await;
 }
 
-#[test]
-fn master_ends_soon_after_terrace_is_killed() {
+/// Starts a holder; returns it and its private (forward) directory.
+fn start_holder(mode: &std::ffi::OsStr) -> (std::process::Child, PathBuf) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "holder_process", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
+        .env(CHILD_ENV, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -254,6 +361,12 @@ fn master_ends_soon_after_terrace_is_killed() {
             break PathBuf::from(p);
         }
     };
+    (child, private)
+}
+
+#[test]
+fn master_ends_soon_after_terrace_is_killed() {
+    let (mut child, private) = start_holder("own".as_ref());
     let ctl = control_socket(&private).expect("a control socket");
     let pid = master_pid(&ctl);
     // While terrace lives, its master stays, however idle: longer than it lingers.
@@ -264,15 +377,104 @@ fn master_ends_soon_after_terrace_is_killed() {
     );
     child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
     child.wait().unwrap();
-    let killed = Instant::now();
-    while alive(pid) && killed.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(250));
-    }
     assert!(
-        !alive(pid),
+        wait_gone(pid, Duration::from_secs(30)),
         "ssh master {pid} still runs 30 s after terrace was killed"
     );
     let _ = std::fs::remove_dir_all(&private);
+}
+
+/// A persistent master outlives a killed run by its idle time at most; the next run
+/// within that time does not reuse it (it may hold the killed run's forwards) but
+/// replaces it.
+#[tokio::test]
+async fn a_persistent_master_outlives_a_killed_run_by_its_idle_time_at_most() {
+    let masters = Masters::new();
+    // Killed, and no run after it: the master ends by itself.
+    let (mut child, private) = start_holder(masters.dir().as_os_str());
+    let pid = master_pid(&masters.socket().expect("a persistent master"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        alive(pid),
+        "the master must not expire under a running terrace"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        wait_gone(pid, Duration::from_secs(3 + 10)),
+        "ssh master {pid} still runs 13 s after terrace was killed (idle time 3 s)"
+    );
+    let _ = std::fs::remove_dir_all(&private);
+    // Killed, and a run right after it: a fresh master, the old one ended at once.
+    let (mut child, private) = start_holder(masters.dir().as_os_str());
+    let old = master_pid(&masters.socket().unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let h = persistent_host(Duration::from_secs(3), masters.dir());
+    some_command(&h).await;
+    let new = master_pid(&masters.socket().unwrap());
+    assert_ne!(old, new, "the killed run's master was reused");
+    assert!(
+        wait_gone(old, Duration::from_secs(2)),
+        "the killed run's master still runs"
+    );
+    h.close().await;
+    assert!(
+        wait_gone(new, Duration::from_secs(3 + 10)),
+        "the idle master still runs"
+    );
+    let _ = std::fs::remove_dir_all(&private);
+}
+
+/// Quick successive runs share one master; runs at the same time do not.
+#[tokio::test]
+async fn a_second_run_reuses_the_master_and_a_concurrent_one_opens_its_own() {
+    let masters = Masters::new();
+    let first = persistent_host(Duration::from_secs(30), masters.dir());
+    let began = Instant::now();
+    some_command(&first).await;
+    let cold = began.elapsed();
+    let pid = master_pid(&masters.socket().unwrap());
+    // At the same time: a master of its own, not the held one.
+    let concurrent = persistent_host(Duration::from_secs(30), masters.dir());
+    some_command(&concurrent).await;
+    let sockets = std::fs::read_dir(masters.dir())
+        .unwrap()
+        .filter(|e| {
+            use std::os::unix::fs::FileTypeExt;
+            e.as_ref().unwrap().file_type().unwrap().is_socket()
+        })
+        .count();
+    assert_eq!(
+        sockets, 1,
+        "the concurrent run used the persistent directory"
+    );
+    concurrent.close().await;
+    first.close().await;
+    assert!(alive(pid), "the master outlives the run");
+    let second = persistent_host(Duration::from_secs(30), masters.dir());
+    let began = Instant::now();
+    some_command(&second).await;
+    let warm = began.elapsed();
+    assert_eq!(master_pid(&masters.socket().unwrap()), pid, "reused");
+    println!("first command: {cold:?} with a new master, {warm:?} reusing it");
+    second.close().await;
+}
+
+/// With a short idle time, the master ends soon after the last run; the next run starts
+/// a fresh one in place of the socket it left.
+#[tokio::test]
+async fn a_persistent_master_ends_after_its_idle_time() {
+    let masters = Masters::new();
+    let h = persistent_host(Duration::from_secs(2), masters.dir());
+    some_command(&h).await;
+    let pid = master_pid(&masters.socket().unwrap());
+    h.close().await;
+    assert!(wait_gone(pid, Duration::from_secs(2 + 10)), "still running");
+    let h = persistent_host(Duration::from_secs(2), masters.dir());
+    some_command(&h).await;
+    assert_ne!(master_pid(&masters.socket().unwrap()), pid);
+    h.close().await;
 }
 
 #[tokio::test]
