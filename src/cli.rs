@@ -172,13 +172,9 @@ pub struct ApplyArgs {
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h`, `1m30s`, `500ms` or `45` (seconds): the
-/// language's syntax ([`terrace_config::duration_parts`]), plus bare seconds.
+/// language's syntax plus bare seconds ([`terrace_provider::duration::parse_duration`]).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    if let Ok(secs) = text.trim().parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    terrace_config::duration_parts(text)
-        .ok_or_else(|| format!("{text:?} is not a duration: write e.g. 30s, 5m, 1m30s or 500ms"))
+    terrace_provider::duration::parse_duration(text)
 }
 
 /// The subcommands.

@@ -146,7 +146,10 @@ fn a_clone_lives_for_its_ttl_then_is_dumped_and_removed() {
             (true, "true".into()),
             "{name} on the observability host"
         );
-        assert!(!docker(&["inspect", &name]).0, "{name} not on the clone host");
+        assert!(
+            !docker(&["inspect", &name]).0,
+            "{name} not on the clone host"
+        );
     }
     let reach = format!("echo | nc -w 5 {h2_address} {loki_port} >/dev/null");
     let shipper = format!("{prefix}-log-shipper");

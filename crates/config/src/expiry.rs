@@ -22,38 +22,7 @@ use crate::types::describe;
 /// The `lifecycle` attributes that are evaluated (and may refer to values).
 pub(crate) const ATTRS: &[&str] = &["expires_at", "ttl"];
 
-/// Parses `<number><unit>` pairs written together (`1h30m`, `500ms`) with units `ms`,
-/// `s`, `m`, `h`, `d` and `w`: the one duration syntax of terrace, shared by the
-/// language (`ttl`) and the command line (`--lock-timeout`, `--horizon`). `None` for
-/// anything else, including a bare number; callers word their own error.
-pub fn duration_parts(text: &str) -> Option<std::time::Duration> {
-    use std::time::Duration;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: u32 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let one = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3_600),
-            "d" => Duration::from_secs(86_400),
-            "w" => Duration::from_secs(7 * 86_400),
-            _ => return None,
-        };
-        total = total.checked_add(one.checked_mul(n)?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
+pub use terrace_provider::duration::duration_parts;
 
 /// Parses a ttl: [`duration_parts`] in whole seconds, positive (`48h`, `1h30m`, `7d`).
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {

@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
 pub mod refs;
 
 /// Attribute values are JSON values: they come from HCL, are stored in the state file

@@ -54,19 +54,7 @@ pub fn persist_from_env() -> Duration {
 }
 
 fn parse_persist(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => t.split_at(at),
-        None => (t, "s"),
-    };
-    let n: u64 = digits.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
+    terrace_provider::duration::parse_duration(text).ok()
 }
 
 /// The per-user directory of persistent masters: `$XDG_RUNTIME_DIR/terrace-ssh` when
