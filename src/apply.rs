@@ -808,6 +808,7 @@ mod tests {
             provider: ProviderKey("p".into()),
             prior_provider: None,
             action,
+            moves_data: false,
             before: (action != Action::Create).then(|| attrs.clone()),
             after: (action != Action::Delete).then(|| attrs.clone()),
             changed: vec!["name".into()],
