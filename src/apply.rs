@@ -57,6 +57,26 @@ struct Node<'p> {
     operation: Operation,
     /// Indices (in the same phase) that must succeed first.
     waits_on: Vec<usize>,
+    /// What the step does beyond one provider call.
+    kind: Kind,
+    /// A move whose destination holds the partial copy of an interrupted move: it is
+    /// dropped first.
+    leftover: bool,
+}
+
+/// How a node differs from one plain provider call (see `src/moves.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One provider call.
+    Plain,
+    /// The create half of a move: copy the old object, create, restore, verify. The old
+    /// object's record is deposed first.
+    Move,
+    /// The create half of a replacement whose old object is destroyed only in the last
+    /// phase (a move still needs it: a database's owner): its record is deposed first.
+    Depose,
+    /// The last phase's delete of an old object a `Move` or `Depose` node deposed.
+    DropDeposed,
 }
 
 /// Runs plans against providers, recording progress in the state.
@@ -223,6 +243,8 @@ impl Executor<'_> {
         state: &mut State,
         lock: &mut StateLock,
     ) -> miette::Result<ApplyReport> {
+        // Moves that cannot carry their data are refused before anything is applied.
+        let leftovers = crate::moves::preflight(plan, self.providers, state, self.redactor).await?;
         for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
             if let Some(r) = state.get(&c.address).filter(|r| r.pending) {
                 let adopted = ResourceState {
@@ -234,7 +256,10 @@ impl Executor<'_> {
                     .map_err(|e| miette::miette!("cannot record {}: {e}", c.address))?;
             }
         }
-        let (destroys, creates) = schedule(plan);
+        let (destroys, mut creates, last) = schedule(plan);
+        for n in creates.iter_mut() {
+            n.leftover = leftovers.contains(&n.change.address);
+        }
         // Intents first, all at once (one fsync): every new object this apply may create
         // is pending before any step runs. Objects appear on servers before their own
         // step (a PostgreSQL grant is implied as soon as the user owns the database), so
@@ -247,7 +272,7 @@ impl Executor<'_> {
             .collect();
         lock.append_all(state, &intents)
             .map_err(|e| miette::miette!("cannot record what this apply will create: {e}"))?;
-        let total = destroys.len() + creates.len();
+        let total = destroys.len() + creates.len() + last.len();
         let bar = if self.show_bar && self.events.is_none() {
             let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             b.set_style(
@@ -269,6 +294,9 @@ impl Executor<'_> {
             self.run_phase(&destroys, &mut failed, state, lock, &ui, &mut report)
                 .await?;
             self.run_phase(&creates, &mut failed, state, lock, &ui, &mut report)
+                .await?;
+            // Old objects of moves, once their copies are verified, and what they need.
+            self.run_phase(&last, &mut failed, state, lock, &ui, &mut report)
                 .await
         }
         .await;
@@ -339,7 +367,11 @@ impl Executor<'_> {
                                     step.desired.clone().unwrap_or_default(),
                                 )
                             };
-                            if let Err(e) = lock.append(state, &JournalRecord::Pending(intent)) {
+                            // The old object stays until the last phase: its record
+                            // moves to the deposed address in the same write.
+                            let mut records = deposing(node, state);
+                            records.push(JournalRecord::Pending(intent));
+                            if let Err(e) = lock.append_all(state, &records) {
                                 let address = &node.change.address;
                                 abort.get_or_insert_with(|| {
                                     miette::miette!("{address} was not started: its intent could not be recorded: {e}")
@@ -359,6 +391,33 @@ impl Executor<'_> {
                         );
                         let recovering = node.operation == Operation::Create
                             && node.change.note.as_deref() == Some(CREATE_PENDING_NOTE);
+                        if node.kind == Kind::Move {
+                            let from = node
+                                .change
+                                .prior_provider
+                                .as_ref()
+                                .unwrap_or(&node.change.provider);
+                            let old = match self.providers.get(from) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    tasks.spawn(
+                                        async move { (i, Err(e.to_string()), Duration::ZERO) },
+                                    );
+                                    continue;
+                                }
+                            };
+                            let before = node.change.before.clone().unwrap_or_default();
+                            let leftover = node.leftover;
+                            tasks.spawn(async move {
+                                let began = Instant::now();
+                                let result = crate::moves::copy_create_restore(
+                                    &*old, &*provider, &step, &before, leftover,
+                                )
+                                .await;
+                                (i, result, began.elapsed())
+                            });
+                            continue;
+                        }
                         tasks.spawn(async move {
                             let began = Instant::now();
                             let mut result = provider.apply(&step).await.map_err(|e| e.to_string());
@@ -481,7 +540,9 @@ impl Executor<'_> {
                 report.skipped.push(n.change.address.clone());
                 failed.insert(n.change.address.clone());
                 let intended = state.get(&n.change.address).is_some_and(|r| r.pending);
-                if n.operation == Operation::Create && intended {
+                // A move's pending record (of an interrupted move) stays: the deposed
+                // old object is only understood with it.
+                if n.operation == Operation::Create && intended && n.kind == Kind::Plain {
                     withdrawn.push(JournalRecord::Remove(n.change.address.clone()));
                 }
             }
@@ -557,13 +618,24 @@ fn block_dependents(i: usize, dependents: &[Vec<usize>], blocked: &mut [bool]) {
     }
 }
 
-/// Splits the plan into the destroy phase and the create/update phase, each with its
-/// ordering edges.
-fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
+/// Splits the plan into the destroy phase, the create/update phase and the last phase
+/// (the old objects of moves, and what they depend on), each with its ordering edges.
+fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>, Vec<Node<'_>>) {
     let mut destroys = Vec::new();
     let mut creates = Vec::new();
+    let mut last = Vec::new();
     for c in plan.actionable() {
         match c.action {
+            Action::Replace if c.moves_data => {
+                creates.push(Node {
+                    kind: Kind::Move,
+                    ..node(c, Operation::Create)
+                });
+                last.push(Node {
+                    kind: Kind::DropDeposed,
+                    ..node(c, Operation::Delete)
+                });
+            }
             Action::Delete => destroys.push(node(c, Operation::Delete)),
             Action::Replace => {
                 destroys.push(node(c, Operation::Delete));
@@ -574,23 +646,34 @@ fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
             Action::NoOp => {}
         }
     }
-    // Destroy: X waits for everything that depends on X.
-    let index: BTreeMap<&Address, usize> = destroys
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (&n.change.address, i))
-        .collect();
-    let mut waits: Vec<Vec<usize>> = vec![Vec::new(); destroys.len()];
-    for (i, n) in destroys.iter().enumerate() {
-        for dep in &n.change.depends_on {
-            if let Some(&j) = index.get(dep) {
-                waits[j].push(i);
+    // What an old object of a move depends on (a PostgreSQL database's owner) must
+    // outlive it: its destroy moves to the last phase too, and a replacement's old
+    // object is then deposed when its new one is created.
+    loop {
+        let needed: BTreeSet<&Address> = last
+            .iter()
+            .flat_map(|n| n.change.depends_on.iter())
+            .collect();
+        let Some(i) = destroys
+            .iter()
+            .position(|n| needed.contains(&n.change.address))
+        else {
+            break;
+        };
+        let mut n = destroys.remove(i);
+        if n.change.action == Action::Replace {
+            n.kind = Kind::DropDeposed;
+            if let Some(c) = creates
+                .iter_mut()
+                .find(|c| c.change.address == n.change.address)
+            {
+                c.kind = Kind::Depose;
             }
         }
+        last.push(n);
     }
-    for (n, w) in destroys.iter_mut().zip(waits) {
-        n.waits_on = w;
-    }
+    order_destroys(&mut destroys);
+    order_destroys(&mut last);
     // Create/update: X waits for what X depends on.
     let index: BTreeMap<&Address, usize> = creates
         .iter()
@@ -610,7 +693,27 @@ fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
     for (n, w) in creates.iter_mut().zip(waits) {
         n.waits_on = w;
     }
-    (destroys, creates)
+    (destroys, creates, last)
+}
+
+/// Destroy order: X waits for everything that depends on X.
+fn order_destroys(destroys: &mut [Node<'_>]) {
+    let index: BTreeMap<&Address, usize> = destroys
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.change.address, i))
+        .collect();
+    let mut waits: Vec<Vec<usize>> = vec![Vec::new(); destroys.len()];
+    for (i, n) in destroys.iter().enumerate() {
+        for dep in &n.change.depends_on {
+            if let Some(&j) = index.get(dep) {
+                waits[j].push(i);
+            }
+        }
+    }
+    for (n, w) in destroys.iter_mut().zip(waits) {
+        n.waits_on = w;
+    }
 }
 
 fn node(change: &ResourceChange, operation: Operation) -> Node<'_> {
@@ -618,6 +721,24 @@ fn node(change: &ResourceChange, operation: Operation) -> Node<'_> {
         change,
         operation,
         waits_on: Vec::new(),
+        kind: Kind::Plain,
+        leftover: false,
+    }
+}
+
+/// For the create of a `Move` or `Depose` node: the journal record that moves the old
+/// object's state record to its deposed address, unless an interrupted run already did
+/// (the record at the address is then the pending new object).
+fn deposing(node: &Node<'_>, state: &State) -> Vec<JournalRecord> {
+    if !matches!(node.kind, Kind::Move | Kind::Depose) {
+        return Vec::new();
+    }
+    match state.get(&node.change.address).filter(|r| !r.pending) {
+        Some(old) => vec![JournalRecord::Upsert(ResourceState {
+            address: node.change.address.deposed(),
+            ..old.clone()
+        })],
+        None => Vec::new(),
     }
 }
 
@@ -740,6 +861,9 @@ fn resource_state(c: &ResourceChange, attributes: Attrs) -> ResourceState {
 
 /// The journal record of a step that succeeded.
 fn record(node: &Node<'_>, attrs: Option<Attrs>) -> JournalRecord {
+    if node.kind == Kind::DropDeposed {
+        return JournalRecord::Remove(node.change.address.deposed());
+    }
     match (node.operation, attrs) {
         (Operation::Delete, _) | (_, None) => JournalRecord::Remove(node.change.address.clone()),
         (_, Some(attributes)) => JournalRecord::Upsert(resource_state(node.change, attributes)),
