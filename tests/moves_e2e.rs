@@ -382,3 +382,101 @@ fn a_docker_volume_moves_to_the_second_hosts_engine_with_its_files() {
     p.terrace(&["plan", "--detailed-exitcode"]).expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+/// Journal records (the header line excluded), 0 if there is none.
+fn journal_records(p: &Project) -> usize {
+    let mut path = p.state_path().into_os_string();
+    path.push(".journal");
+    std::fs::read(&path)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// Runs `terrace apply` and SIGKILLs it once the journal holds `records` records;
+/// returns whether it was killed (false: it finished first).
+fn apply_killed_at(p: &Project, records: usize) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "--auto-approve"])
+        .env("NO_COLOR", "1")
+        .envs(ns_envs())
+        .env(
+            "TERRACE_VAR_mysql_admin_password",
+            env("TERRACE_VAR_mysql_admin_password"),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the apply failed before the kill point");
+            return false;
+        }
+        if journal_records(p) >= records {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(started.elapsed().as_secs() < 300, "the apply hangs");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A move killed at every journal checkpoint (while the copy is made, right after the
+/// new database is recorded, while the old one is dropped) converges on the next apply:
+/// the rows are on the new server, the old database is gone, no deposed record is left,
+/// and the next plan is empty. The old database is never dropped before the new one
+/// is verified: at every kill point it still exists, or the new one is recorded.
+#[test]
+fn a_killed_move_converges_on_the_next_apply_and_never_loses_the_data() {
+    let mut killed = 0;
+    let mut deposed_seen = 0;
+    for k in 1..=8 {
+        let db = unique("mvk");
+        let p = Project::new(&two_mariadbs(&db, "db"));
+        run(&p, &["apply", "--auto-approve"]).expect_code(0);
+        fill_local(&db);
+        p.write(&two_mariadbs(&db, "nsdb"));
+        if apply_killed_at(&p, k) {
+            killed += 1;
+        }
+        // Whatever the kill point: the old database exists, or the state records the
+        // new one as verified (managed, not pending).
+        let old_there = schema_exists(local_sql, &db);
+        let list = run(&p, &["state", "list"]).stdout;
+        if list.contains("database.app (deposed)") {
+            deposed_seen += 1;
+            eprintln!("kill at record {k}: deposed; old database there: {old_there}");
+        }
+        let state = run(&p, &["state", "show", "database.app"]);
+        let recorded: serde_json::Value =
+            serde_json::from_str(&state.stdout).unwrap_or(serde_json::Value::Null);
+        let new_verified = recorded["provider"] == "service.nsdb" && recorded["pending"] != true;
+        assert!(
+            old_there || new_verified,
+            "kill at record {k}: the old database is gone before the new one was verified\n{}",
+            state.all()
+        );
+        run(&p, &["apply", "--auto-approve"]).expect_code(0);
+        assert_eq!(
+            ns_sql(&format!(
+                "SELECT GROUP_CONCAT(title ORDER BY id) FROM `{db}`.posts"
+            )),
+            "hello,world,again",
+            "kill at record {k}"
+        );
+        assert_eq!(ns_sql(&format!("SELECT COUNT(*) FROM `{db}`.users")), "2");
+        assert!(!schema_exists(local_sql, &db), "kill at record {k}");
+        assert!(!p.state().to_string().contains("(deposed)"));
+        run(&p, &["plan", "--detailed-exitcode"]).expect_code(0);
+        run(&p, &["destroy", "--auto-approve"]).expect_code(0);
+    }
+    assert!(killed >= 3, "only {killed} applies were killed");
+    // Some kills fell inside the move (old copy deposed): the resumed and the
+    // finishing paths ran.
+    assert!(deposed_seen >= 1, "no kill fell inside a move");
+}
