@@ -650,9 +650,11 @@ fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>, Vec<Node<'_>>) {
     // outlive it: its destroy moves to the last phase too, and a replacement's old
     // object is then deposed when its new one is created.
     loop {
-        let needed: BTreeSet<&Address> = last
+        // A dependency may itself be an old object still deposed by an interrupted run.
+        let needed: BTreeSet<Address> = last
             .iter()
             .flat_map(|n| n.change.depends_on.iter())
+            .flat_map(|d| [d.clone(), d.deposed()])
             .collect();
         let Some(i) = destroys
             .iter()
@@ -706,8 +708,11 @@ fn order_destroys(destroys: &mut [Node<'_>]) {
     let mut waits: Vec<Vec<usize>> = vec![Vec::new(); destroys.len()];
     for (i, n) in destroys.iter().enumerate() {
         for dep in &n.change.depends_on {
-            if let Some(&j) = index.get(dep) {
-                waits[j].push(i);
+            // Also the old object of a dependency, deposed by an interrupted move.
+            for d in [dep.clone(), dep.deposed()] {
+                if let Some(&j) = index.get(&d).filter(|&&j| j != i) {
+                    waits[j].push(i);
+                }
             }
         }
     }
@@ -1334,5 +1339,284 @@ mod tests {
             .1
             .contains("env refer to values that are not known"));
         assert!(p.log.lock().unwrap().is_empty());
+    }
+
+    /// Logs every call of two providers ("a", the old server, and "b", the new one) in
+    /// one list, and checks the journal when the move's copy is restored.
+    struct Mover {
+        name: &'static str,
+        log: Arc<Mutex<Vec<String>>>,
+        journal: std::path::PathBuf,
+        /// The restore finds the copy does not match.
+        fail_restore: bool,
+        /// The old object is deposed by this run: its record must be in the journal.
+        deposes: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Mover {
+        fn schemas(&self) -> &'static [ResourceSchema] {
+            &[]
+        }
+        fn data_format(&self, _: &str) -> Option<String> {
+            Some("same".into())
+        }
+        async fn observe(&self, r: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+            Ok(vec![Observed::Absent; r.len()])
+        }
+        async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+            let op = format!("{:?}", step.operation).to_lowercase();
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} {op} {}", self.name, step.address));
+            Ok(step.desired.clone())
+        }
+        async fn export_data(
+            &self,
+            address: &Address,
+            _: &str,
+            _: &Attrs,
+        ) -> ProviderResult<terrace_provider::DataCopy> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} export {address}", self.name));
+            Ok(terrace_provider::DataCopy {
+                format: "same".into(),
+                path: "/dev/null".into(),
+                inventory: [("t".to_string(), 3)].into(),
+            })
+        }
+        async fn restore_data(
+            &self,
+            address: &Address,
+            _: &str,
+            _: &Attrs,
+            copy: &terrace_provider::DataCopy,
+        ) -> ProviderResult<()> {
+            assert_eq!(copy.inventory["t"], 3);
+            if self.fail_restore {
+                return Err(ProviderError::Operation {
+                    address: address.clone(),
+                    message: "the restored copy does not match".into(),
+                });
+            }
+            let journal = std::fs::read_to_string(&self.journal).unwrap();
+            assert!(
+                !self.deposes || journal.contains("db (deposed)"),
+                "the old object is deposed before the copy is restored: {journal}"
+            );
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} restore {address}", self.name));
+            Ok(())
+        }
+        async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+            unreachable!()
+        }
+    }
+
+    /// Runs the move of "db" (owner "user", used by "app") from "a" to "b".
+    fn run_move(fail_restore: bool) -> (ApplyReport, State, Vec<String>) {
+        let moved = |addr: &str, deps: &[&str]| {
+            let mut c = change(addr, Action::Replace, deps);
+            c.provider = ProviderKey("b".into());
+            c.prior_provider = Some(ProviderKey("a".into()));
+            c
+        };
+        let mut db = moved("db", &["user"]);
+        db.moves_data = true;
+        let mut app = change("app", Action::Replace, &["db"]);
+        app.provider = ProviderKey("b".into());
+        let plan = Plan {
+            changes: vec![app, db, moved("user", &[])],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        for (addr, provider) in [("db", "a"), ("user", "a"), ("app", "b")] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": addr})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending: false,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: backend.journal_path(),
+                    fail_restore,
+                    deposes: true,
+                }),
+            );
+        }
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 1,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let log = log.lock().unwrap().clone();
+        (report, state, log)
+    }
+
+    /// The app that uses the database stops before the copy, starts after the restore;
+    /// the old database is dropped last, and its owner (which it depends on) after it.
+    #[test]
+    fn a_move_copies_before_the_dependents_start_and_drops_the_old_object_last() {
+        let (report, state, log) = run_move(false);
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(
+            log,
+            [
+                "b delete app",
+                "b create user",
+                "a export db",
+                "b create db",
+                "b restore db",
+                "b create app",
+                "a delete db",
+                "a delete user",
+            ]
+        );
+        let recorded: Vec<(&str, &str)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.provider.0.as_str()))
+            .collect();
+        assert_eq!(recorded, [("app", "b"), ("db", "b"), ("user", "b")]);
+    }
+
+    /// The next run after that failure moves again from the deposed old object, and
+    /// drops the deposed old owner only after the old database.
+    #[test]
+    fn a_resumed_move_drops_the_deposed_owner_after_the_old_object() {
+        let mut db = change("db", Action::Replace, &["user"]);
+        db.provider = ProviderKey("b".into());
+        db.prior_provider = Some(ProviderKey("a".into()));
+        db.moves_data = true;
+        let mut old_user = change("user (deposed)", Action::Delete, &[]);
+        old_user.provider = ProviderKey("a".into());
+        let mut app = change("app", Action::Create, &["db"]);
+        app.provider = ProviderKey("b".into());
+        let plan = Plan {
+            changes: vec![app, db, old_user],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        for (addr, provider, pending) in [
+            ("db", "b", true),
+            ("db (deposed)", "a", false),
+            ("user", "b", false),
+            ("user (deposed)", "a", false),
+        ] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": addr})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: backend.journal_path(),
+                    fail_restore: false,
+                    deposes: false,
+                }),
+            );
+        }
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(
+            log.lock().unwrap().clone(),
+            [
+                "a export db",
+                "b create db",
+                "b restore db",
+                "b create app",
+                "a delete db",
+                "a delete user (deposed)",
+            ]
+        );
+        let recorded: Vec<(&str, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.pending))
+            .collect();
+        assert_eq!(recorded, [("app", false), ("db", false), ("user", false)]);
+    }
+
+    /// A copy that does not verify keeps the old object and its record (deposed), the
+    /// new one pending for the next plan to move again, and the app stopped.
+    #[test]
+    fn a_move_whose_restore_fails_keeps_the_old_object_and_starts_nothing_after_it() {
+        let (report, state, log) = run_move(true);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].0.as_str(), "db");
+        assert!(
+            !log.iter()
+                .any(|l| l == "a delete db" || l == "b create app"),
+            "{log:?}"
+        );
+        let recorded: Vec<(&str, &str, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.provider.0.as_str(), r.pending))
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                ("db", "b", true),
+                ("db (deposed)", "a", false),
+                ("user", "b", false),
+                ("user (deposed)", "a", false)
+            ]
+        );
     }
 }
