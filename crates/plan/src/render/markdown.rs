@@ -303,6 +303,11 @@ fn warnings(blocks: &mut Vec<Block>, plan: &Plan, partial: &Partial) {
 
 fn replace_reason(c: &ResourceChange) -> String {
     match &c.prior_provider {
+        Some(from) if c.moves_data => format!(
+            "it moves from {} to {} with its data (copied, restored and verified before the old one is dropped)",
+            code(&from.0),
+            code(&c.provider.0)
+        ),
         Some(from) => format!("it moves from {} to {}", code(&from.0), code(&c.provider.0)),
         None => {
             let requested = c
