@@ -1351,6 +1351,8 @@ mod tests {
         fail_restore: bool,
         /// The old object is deposed by this run: its record must be in the journal.
         deposes: bool,
+        /// Every object asked about exists (a partial copy an interrupted move left).
+        present: bool,
     }
 
     #[async_trait::async_trait]
@@ -1362,7 +1364,12 @@ mod tests {
             Some("same".into())
         }
         async fn observe(&self, r: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
-            Ok(vec![Observed::Absent; r.len()])
+            Ok(r.iter()
+                .map(|r| match self.present {
+                    true => Observed::Present(r.attrs.clone()),
+                    false => Observed::Absent,
+                })
+                .collect())
         }
         async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
             let op = format!("{:?}", step.operation).to_lowercase();
@@ -1460,6 +1467,7 @@ mod tests {
                     journal: backend.journal_path(),
                     fail_restore,
                     deposes: true,
+                    present: false,
                 }),
             );
         }
@@ -1508,8 +1516,9 @@ mod tests {
         assert_eq!(recorded, [("app", "b"), ("db", "b"), ("user", "b")]);
     }
 
-    /// The next run after that failure moves again from the deposed old object, and
-    /// drops the deposed old owner only after the old database.
+    /// The next run after that failure drops the partial copy the failed move left on
+    /// the new server, moves again from the deposed old object, and drops the deposed
+    /// old owner only after the old database.
     #[test]
     fn a_resumed_move_drops_the_deposed_owner_after_the_old_object() {
         let mut db = change("db", Action::Replace, &["user"]);
@@ -1555,6 +1564,7 @@ mod tests {
                     journal: backend.journal_path(),
                     fail_restore: false,
                     deposes: false,
+                    present: name == "b",
                 }),
             );
         }
@@ -1576,6 +1586,7 @@ mod tests {
         assert_eq!(
             log.lock().unwrap().clone(),
             [
+                "b delete db",
                 "a export db",
                 "b create db",
                 "b restore db",
