@@ -480,3 +480,75 @@ fn a_killed_move_converges_on_the_next_apply_and_never_loses_the_data() {
     // finishing paths ran.
     assert!(deposed_seen >= 1, "no kill fell inside a move");
 }
+
+fn tenant_hcl(db: &str, service: &str) -> String {
+    let base = two_mariadbs(db, service);
+    // The standalone database block is replaced by a tenant's, used by its app.
+    let base = base.split("database \"app\"").next().unwrap().to_string();
+    format!(
+        r#"{base}
+image "busybox" {{
+  name = "terrace/busybox:1"
+  pull = "never"
+}}
+tenant "t" {{
+  database {{
+    service = service.{service}
+    name    = "{db}"
+  }}
+  app {{
+    name    = "{db}-app"
+    image   = image.busybox
+    command = ["sleep", "3600"]
+    env     = {{ DB_PASSWORD = self.database.password }}
+    memory  = "16m"
+  }}
+}}
+"#
+    )
+}
+
+fn container_id(name: &str) -> String {
+    let out = docker(None, &["inspect", "-f", "{{.Id}}", name]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A tenant's database moves; its app, whose configuration did not change, is stopped
+/// before the copy and started again after it (a new container), never writing to the
+/// old copy after it was taken.
+#[test]
+fn a_tenants_app_is_stopped_during_its_databases_move() {
+    let db = unique("mvt");
+    let p = Project::new(&tenant_hcl(&db, "db"));
+    run(&p, &["apply", "--auto-approve"]).expect_code(0);
+    fill_local(&db);
+    let before = container_id(&format!("{db}-app"));
+    assert!(!before.is_empty());
+
+    p.write(&tenant_hcl(&db, "nsdb"));
+    let plan = run(&p, &["plan", "--no-color"]).expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("must be replaced (it uses what moves to another server)"),
+        "{}",
+        plan.stdout
+    );
+    let apply = run(&p, &["apply", "--auto-approve", "--no-color"]).expect_code(0);
+    // Its order: the app is destroyed before the database is copied, created after.
+    let pos = |needle: &str| {
+        apply
+            .stdout
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{}", apply.stdout))
+    };
+    let destroyed = pos("tenant.t.app: Destruction complete");
+    let moved = pos("tenant.t.database: Creation complete");
+    let started = pos("tenant.t.app: Creation complete");
+    assert!(destroyed < moved && moved < started, "{}", apply.stdout);
+    let after = container_id(&format!("{db}-app"));
+    assert!(!after.is_empty() && after != before, "a new container runs");
+    assert_eq!(ns_sql(&format!("SELECT COUNT(*) FROM `{db}`.posts")), "3");
+    assert!(!schema_exists(local_sql, &db));
+    run(&p, &["plan", "--detailed-exitcode"]).expect_code(0);
+    run(&p, &["destroy", "--auto-approve"]).expect_code(0);
+}

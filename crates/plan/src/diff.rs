@@ -355,6 +355,44 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }),
         });
     }
+    // What uses an object that moves to another server stops before the move and starts
+    // after it (destroyed in the first phase, created once the move is done): left
+    // running, it would write to the old copy after it was taken, and those writes
+    // would be dropped with it. (A tenant's app uses its database through the user
+    // whose password it reads, which moves with the database.)
+    let moving: BTreeMap<Address, bool> = out
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Replace && c.prior_provider.is_some())
+        .map(|c| (c.address.clone(), c.moves_data))
+        .collect();
+    for c in out.changes.iter_mut() {
+        let Some((uses, data)) = c
+            .depends_on
+            .iter()
+            .find_map(|d| moving.get(d).map(|data| (d.clone(), *data)))
+        else {
+            continue;
+        };
+        if matches!(c.action, Action::NoOp | Action::Update) {
+            c.action = Action::Replace;
+            c.replace_because.insert(0, USES_MOVED_ATTR.to_string());
+            c.changed.insert(0, USES_MOVED_ATTR.to_string());
+            let how = if data {
+                "with its data"
+            } else {
+                "to another server"
+            };
+            let note = format!(
+                "it uses {uses}, which moves {how}: it is stopped before the move \
+                 and started again after it"
+            );
+            c.note = Some(match c.note.take() {
+                Some(n) => format!("{n}; {note}"),
+                None => note,
+            });
+        }
+    }
     for c in out.changes.iter_mut().filter(|c| c.moves_data) {
         let sentence = move_sentence(&input, c);
         c.note = Some(match c.note.take() {
@@ -643,6 +681,10 @@ fn carry_computed(schema: &ResourceSchema, current: &Attrs, after: &mut Attrs) {
 
 /// The note on a change that re-creates an object deleted outside terrace.
 pub const DELETED_NOTE: &str = "it was deleted outside terrace";
+
+/// The pseudo-attribute in `replace_because` of a resource replaced because something it
+/// depends on moves to another server (it must not run while the data is copied).
+pub const USES_MOVED_ATTR: &str = "(uses what moves)";
 
 /// The pseudo-attribute naming a move to another provider instance (service) in
 /// `changed` and `replace_because`.

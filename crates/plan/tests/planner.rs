@@ -1181,3 +1181,42 @@ fn an_interrupted_move_starts_again_from_the_old_copy_which_is_not_destroyed_on_
     );
     assert_eq!(plan.changes[1].provider, ProviderKey("service.db_a".into()));
 }
+
+#[test]
+fn what_uses_a_moving_object_is_stopped_before_the_copy_and_started_after_it() {
+    let mut app = desired("app", "test_package", json!({"name": "app"}));
+    app.depends_on = vec![Address::new("tenant.a.database")];
+    let d = [
+        on(
+            desired("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+            "service.db_b",
+        ),
+        app,
+    ];
+    let p = [
+        prior_on(
+            prior("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+            "service.db_a",
+        ),
+        prior("app", "test_package", json!({"name": "app"})),
+    ];
+    let plan = run(&d, &p, &[]).unwrap();
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # app must be replaced (it uses what moves to another server)
+          # (it uses tenant.a.database, which moves with its data: it is stopped before the move and started again after it)
+        -/+ test_package {
+                name = "app"
+            }
+
+          # tenant.a.database will be moved from service.db_a to service.db_b, with its data
+          # (database wp_a moves from service.db_a to service.db_b: copied, created there, restored and verified, then dropped here (the copy is kept))
+        -/+ test_data_db {
+                name = "wp_a"
+            }
+
+        Plan: 2 to add, 0 to change, 2 to destroy.
+    "#]]
+    .assert_eq(&text(&plan));
+}

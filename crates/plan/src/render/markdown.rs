@@ -309,6 +309,9 @@ fn replace_reason(c: &ResourceChange) -> String {
             code(&c.provider.0)
         ),
         Some(from) => format!("it moves from {} to {}", code(&from.0), code(&c.provider.0)),
+        None if c.replace_because.iter().any(|b| b == crate::USES_MOVED_ATTR) => {
+            "it uses what moves to another server (stopped before the move, started after it)".to_string()
+        }
         None => {
             let requested = c
                 .replace_because

@@ -188,6 +188,13 @@ fn render_change(
                 format!("will be moved from {from} to {}, with its data", c.provider)
             }
             Some(from) => format!("must be replaced (it moves from {from} to {})", c.provider),
+            None if c
+                .replace_because
+                .iter()
+                .any(|b| b == crate::USES_MOVED_ATTR) =>
+            {
+                "must be replaced (it uses what moves to another server)".to_string()
+            }
             None => {
                 // `--replace`: asked for, whatever else forces it.
                 let (requested, forced): (Vec<&String>, Vec<&String>) = c
