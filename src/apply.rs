@@ -1603,6 +1603,66 @@ mod tests {
         assert_eq!(recorded, [("app", false), ("db", false), ("user", false)]);
     }
 
+    /// A configuration that moves the object back while a move is unfinished is refused
+    /// before anything runs, saying how to finish the move or keep the original.
+    #[test]
+    fn moving_back_during_an_unfinished_move_is_refused_with_the_way_out() {
+        let mut db = change("db", Action::Replace, &[]);
+        db.provider = ProviderKey("a".into());
+        db.prior_provider = Some(ProviderKey("b".into()));
+        db.moves_data = true;
+        let plan = Plan {
+            changes: vec![db],
+            ..Plan::default()
+        };
+        let mut state = State::new();
+        for (addr, provider, pending) in [("db", "b", true), ("db (deposed)", "a", false)] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": "db"})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: "/nonexistent".into(),
+                    fail_restore: false,
+                    deposes: false,
+                    present: true,
+                }),
+            );
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(crate::moves::preflight(
+                &plan,
+                &providers,
+                &state,
+                &Redactor::default(),
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "db: an earlier apply stopped while moving it from a to b, and the configuration now keeps it on a"
+            ),
+            "{err}"
+        );
+        assert!(log.lock().unwrap().is_empty(), "nothing ran");
+    }
+
     /// A copy that does not verify keeps the old object and its record (deposed), the
     /// new one pending for the next plan to move again, and the app stopped.
     #[test]

@@ -76,8 +76,21 @@ pub async fn preflight(
                 .get(&c.address)
                 .is_some_and(|r| r.pending && r.provider == c.provider)
                 && state.get(&c.address.deposed()).is_some();
+            // The configuration moved it back while a move was unfinished: the original
+            // is the deposed object on the destination.
+            let moved_back = state
+                .get(&c.address.deposed())
+                .is_some_and(|r| r.provider == c.provider);
             if ours {
                 leftovers.insert(c.address.clone());
+            } else if moved_back {
+                refused.push(format!(
+                    "{addr}: an earlier apply stopped while moving it from {to} to {from}, and the configuration now keeps it on {to}, where the original still is. \
+                     Apply once with the configuration that moves it to {from} to finish the move; or keep the original: \
+                     `terrace state rm '{addr}'`, `terrace state mv '{addr} (deposed)' '{addr}'`, and remove the partial copy on {from} by hand",
+                    addr = c.address,
+                    to = c.provider,
+                ));
             } else {
                 refused.push(format!(
                     "{}: {what} cannot move to {}: it already holds one of that name, which terrace does not manage. \
