@@ -552,3 +552,57 @@ fn a_tenants_app_is_stopped_during_its_databases_move() {
     run(&p, &["plan", "--detailed-exitcode"]).expect_code(0);
     run(&p, &["destroy", "--auto-approve"]).expect_code(0);
 }
+
+/// A volume's move killed at each journal checkpoint converges on the next apply: the
+/// files are on the second host's engine, the local volume is removed, no deposed record
+/// is left; at every kill point the old volume exists or the new one is recorded.
+#[test]
+fn a_killed_volume_move_converges_on_the_next_apply() {
+    let image = shell_image();
+    let h2 = env("TERRACE_TEST_H2_DOCKER_SOCKET");
+    let mut killed = 0;
+    for k in 1..=4 {
+        let name = unique("mvkv");
+        let p = Project::new(&volume_hcl(&name, false));
+        p.apply().expect_code(0);
+        let out = docker(
+            None,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                &format!("{name}:/v"),
+                &image,
+                "sh",
+                "-c",
+                "echo one > /v/a.txt && echo two > /v/b.txt",
+            ],
+        );
+        assert!(out.status.success());
+        p.write(&volume_hcl(&name, true));
+        if apply_killed_at(&p, k) {
+            killed += 1;
+        }
+        let old_there = docker(None, &["volume", "inspect", &name]).status.success();
+        let shown = p.terrace(&["state", "show", "volume.data"]);
+        let recorded: serde_json::Value =
+            serde_json::from_str(&shown.stdout).unwrap_or(serde_json::Value::Null);
+        let new_verified = recorded["provider"] == "docker.h2" && recorded["pending"] != true;
+        assert!(
+            old_there || new_verified,
+            "kill at record {k}: {}",
+            shown.all()
+        );
+        p.apply().expect_code(0);
+        assert_eq!(
+            volume_files(Some(&h2), &name, &image),
+            "./a.txt=one\n./b.txt=two",
+            "kill at record {k}"
+        );
+        assert!(!docker(None, &["volume", "inspect", &name]).status.success());
+        assert!(!p.state().to_string().contains("(deposed)"));
+        p.terrace(&["plan", "--detailed-exitcode"]).expect_code(0);
+        p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+    }
+    assert!(killed >= 1, "no apply was killed");
+}
