@@ -59,6 +59,26 @@ struct Node<'p> {
     operation: Operation,
     /// Indices (in the same phase) that must succeed first.
     waits_on: Vec<usize>,
+    /// What the step does beyond one provider call.
+    kind: Kind,
+    /// A move whose destination holds the partial copy of an interrupted move: it is
+    /// dropped first.
+    leftover: bool,
+}
+
+/// How a node differs from one plain provider call (see `src/moves.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One provider call.
+    Plain,
+    /// The create half of a move: copy the old object, create, restore, verify. The old
+    /// object's record is deposed first.
+    Move,
+    /// The create half of a replacement whose old object is destroyed only in the last
+    /// phase (a move still needs it: a database's owner): its record is deposed first.
+    Depose,
+    /// The last phase's delete of an old object a `Move` or `Depose` node deposed.
+    DropDeposed,
 }
 
 /// Runs plans against providers, recording progress in the state.
@@ -234,6 +254,8 @@ impl Executor<'_> {
         state: &mut State,
         lock: &mut StateLock,
     ) -> miette::Result<ApplyReport> {
+        // Moves that cannot carry their data are refused before anything is applied.
+        let leftovers = crate::moves::preflight(plan, self.providers, state, self.redactor).await?;
         for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
             if let Some(r) = state.get(&c.address).filter(|r| r.pending) {
                 let adopted = ResourceState {
@@ -245,7 +267,10 @@ impl Executor<'_> {
                     .map_err(|e| miette::miette!("cannot record {}: {e}", c.address))?;
             }
         }
-        let (destroys, creates) = schedule(plan);
+        let (destroys, mut creates, last) = schedule(plan);
+        for n in creates.iter_mut() {
+            n.leftover = leftovers.contains(&n.change.address);
+        }
         // Intents first, all at once (one fsync): every new object this apply may create
         // is pending before any step runs. Objects appear on servers before their own
         // step (a PostgreSQL grant is implied as soon as the user owns the database), so
@@ -258,7 +283,7 @@ impl Executor<'_> {
             .collect();
         lock.append_all(state, &intents)
             .map_err(|e| miette::miette!("cannot record what this apply will create: {e}"))?;
-        let total = destroys.len() + creates.len();
+        let total = destroys.len() + creates.len() + last.len();
         let bar = if self.show_bar && self.events.is_none() {
             let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             b.set_style(
@@ -285,6 +310,9 @@ impl Executor<'_> {
             self.run_phase(&destroys, &mut failed, state, lock, &ui, &mut report)
                 .await?;
             self.run_phase(&creates, &mut failed, state, lock, &ui, &mut report)
+                .await?;
+            // Old objects of moves, once their copies are verified, and what they need.
+            self.run_phase(&last, &mut failed, state, lock, &ui, &mut report)
                 .await
         }
         .await;
@@ -365,7 +393,11 @@ impl Executor<'_> {
                                     step.desired.clone().unwrap_or_default(),
                                 )
                             };
-                            if let Err(e) = lock.append(state, &JournalRecord::Pending(intent)) {
+                            // The old object stays until the last phase: its record
+                            // moves to the deposed address in the same write.
+                            let mut records = deposing(node, state);
+                            records.push(JournalRecord::Pending(intent));
+                            if let Err(e) = lock.append_all(state, &records) {
                                 let address = &node.change.address;
                                 abort.get_or_insert_with(|| {
                                     miette::miette!("{address} was not started: its intent could not be recorded: {e}")
@@ -386,6 +418,33 @@ impl Executor<'_> {
                         );
                         let recovering = node.operation == Operation::Create
                             && node.change.note.as_deref() == Some(CREATE_PENDING_NOTE);
+                        if node.kind == Kind::Move {
+                            let from = node
+                                .change
+                                .prior_provider
+                                .as_ref()
+                                .unwrap_or(&node.change.provider);
+                            let old = match self.providers.get(from) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    tasks.spawn(
+                                        async move { (i, Err(e.to_string()), Duration::ZERO) },
+                                    );
+                                    continue;
+                                }
+                            };
+                            let before = node.change.before.clone().unwrap_or_default();
+                            let leftover = node.leftover;
+                            tasks.spawn(async move {
+                                let began = Instant::now();
+                                let result = crate::moves::copy_create_restore(
+                                    &*old, &*provider, &step, &before, leftover,
+                                )
+                                .await;
+                                (i, result, began.elapsed())
+                            });
+                            continue;
+                        }
                         tasks.spawn(async move {
                             let began = Instant::now();
                             let mut result = provider.apply(&step).await.map_err(|e| e.to_string());
@@ -510,7 +569,9 @@ impl Executor<'_> {
                 report.skipped.push(n.change.address.clone());
                 failed.insert(n.change.address.clone());
                 let intended = state.get(&n.change.address).is_some_and(|r| r.pending);
-                if n.operation == Operation::Create && intended {
+                // A move's pending record (of an interrupted move) stays: the deposed
+                // old object is only understood with it.
+                if n.operation == Operation::Create && intended && n.kind == Kind::Plain {
                     withdrawn.push(JournalRecord::Remove(n.change.address.clone()));
                 }
             }
@@ -633,13 +694,24 @@ fn block_dependents(i: usize, dependents: &[Vec<usize>], blocked: &mut [bool]) {
     }
 }
 
-/// Splits the plan into the destroy phase and the create/update phase, each with its
-/// ordering edges.
-fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
+/// Splits the plan into the destroy phase, the create/update phase and the last phase
+/// (the old objects of moves, and what they depend on), each with its ordering edges.
+fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>, Vec<Node<'_>>) {
     let mut destroys = Vec::new();
     let mut creates = Vec::new();
+    let mut last = Vec::new();
     for c in plan.actionable() {
         match c.action {
+            Action::Replace if c.moves_data => {
+                creates.push(Node {
+                    kind: Kind::Move,
+                    ..node(c, Operation::Create)
+                });
+                last.push(Node {
+                    kind: Kind::DropDeposed,
+                    ..node(c, Operation::Delete)
+                });
+            }
             Action::Delete => destroys.push(node(c, Operation::Delete)),
             Action::Replace => {
                 destroys.push(node(c, Operation::Delete));
@@ -650,23 +722,36 @@ fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
             Action::NoOp => {}
         }
     }
-    // Destroy: X waits for everything that depends on X.
-    let index: BTreeMap<&Address, usize> = destroys
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (&n.change.address, i))
-        .collect();
-    let mut waits: Vec<Vec<usize>> = vec![Vec::new(); destroys.len()];
-    for (i, n) in destroys.iter().enumerate() {
-        for dep in &n.change.depends_on {
-            if let Some(&j) = index.get(dep) {
-                waits[j].push(i);
+    // What an old object of a move depends on (a PostgreSQL database's owner) must
+    // outlive it: its destroy moves to the last phase too, and a replacement's old
+    // object is then deposed when its new one is created.
+    loop {
+        // A dependency may itself be an old object still deposed by an interrupted run.
+        let needed: BTreeSet<Address> = last
+            .iter()
+            .flat_map(|n| n.change.depends_on.iter())
+            .flat_map(|d| [d.clone(), d.deposed()])
+            .collect();
+        let Some(i) = destroys
+            .iter()
+            .position(|n| needed.contains(&n.change.address))
+        else {
+            break;
+        };
+        let mut n = destroys.remove(i);
+        if n.change.action == Action::Replace {
+            n.kind = Kind::DropDeposed;
+            if let Some(c) = creates
+                .iter_mut()
+                .find(|c| c.change.address == n.change.address)
+            {
+                c.kind = Kind::Depose;
             }
         }
+        last.push(n);
     }
-    for (n, w) in destroys.iter_mut().zip(waits) {
-        n.waits_on = w;
-    }
+    order_destroys(&mut destroys);
+    order_destroys(&mut last);
     // Create/update: X waits for what X depends on.
     let index: BTreeMap<&Address, usize> = creates
         .iter()
@@ -686,7 +771,30 @@ fn schedule(plan: &Plan) -> (Vec<Node<'_>>, Vec<Node<'_>>) {
     for (n, w) in creates.iter_mut().zip(waits) {
         n.waits_on = w;
     }
-    (destroys, creates)
+    (destroys, creates, last)
+}
+
+/// Destroy order: X waits for everything that depends on X.
+fn order_destroys(destroys: &mut [Node<'_>]) {
+    let index: BTreeMap<&Address, usize> = destroys
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.change.address, i))
+        .collect();
+    let mut waits: Vec<Vec<usize>> = vec![Vec::new(); destroys.len()];
+    for (i, n) in destroys.iter().enumerate() {
+        for dep in &n.change.depends_on {
+            // Also the old object of a dependency, deposed by an interrupted move.
+            for d in [dep.clone(), dep.deposed()] {
+                if let Some(&j) = index.get(&d).filter(|&&j| j != i) {
+                    waits[j].push(i);
+                }
+            }
+        }
+    }
+    for (n, w) in destroys.iter_mut().zip(waits) {
+        n.waits_on = w;
+    }
 }
 
 fn node(change: &ResourceChange, operation: Operation) -> Node<'_> {
@@ -694,6 +802,24 @@ fn node(change: &ResourceChange, operation: Operation) -> Node<'_> {
         change,
         operation,
         waits_on: Vec::new(),
+        kind: Kind::Plain,
+        leftover: false,
+    }
+}
+
+/// For the create of a `Move` or `Depose` node: the journal record that moves the old
+/// object's state record to its deposed address, unless an interrupted run already did
+/// (the record at the address is then the pending new object).
+fn deposing(node: &Node<'_>, state: &State) -> Vec<JournalRecord> {
+    if !matches!(node.kind, Kind::Move | Kind::Depose) {
+        return Vec::new();
+    }
+    match state.get(&node.change.address).filter(|r| !r.pending) {
+        Some(old) => vec![JournalRecord::Upsert(ResourceState {
+            address: node.change.address.deposed(),
+            ..old.clone()
+        })],
+        None => Vec::new(),
     }
 }
 
@@ -816,6 +942,9 @@ fn resource_state(c: &ResourceChange, attributes: Attrs) -> ResourceState {
 
 /// The journal record of a step that succeeded.
 fn record(node: &Node<'_>, attrs: Option<Attrs>) -> JournalRecord {
+    if node.kind == Kind::DropDeposed {
+        return JournalRecord::Remove(node.change.address.deposed());
+    }
     match (node.operation, attrs) {
         (Operation::Delete, _) | (_, None) => JournalRecord::Remove(node.change.address.clone()),
         (_, Some(attributes)) => JournalRecord::Upsert(resource_state(node.change, attributes)),
@@ -981,6 +1110,7 @@ mod tests {
             provider: ProviderKey("p".into()),
             prior_provider: None,
             action,
+            moves_data: false,
             before: (action != Action::Create).then(|| attrs.clone()),
             after: (action != Action::Delete).then(|| attrs.clone()),
             changed: vec!["name".into()],
@@ -1443,7 +1573,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let (destroys, creates) = schedule(&plan);
+        let (destroys, creates, _) = schedule(&plan);
         // The database's limit (100) is above the overall one: only the engine's holds.
         assert_eq!(
             exec.binding_limits(destroys.iter().chain(&creates))
@@ -1533,7 +1663,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let (destroys, creates) = schedule(&plan);
+        let (destroys, creates, _) = schedule(&plan);
         assert_eq!(
             exec.binding_limits(destroys.iter().chain(&creates))
                 .as_deref(),
@@ -1573,5 +1703,355 @@ mod tests {
             .1
             .contains("env refer to values that are not known"));
         assert!(p.log.lock().unwrap().is_empty());
+    }
+
+    /// Logs every call of two providers ("a", the old server, and "b", the new one) in
+    /// one list, and checks the journal when the move's copy is restored.
+    struct Mover {
+        name: &'static str,
+        log: Arc<Mutex<Vec<String>>>,
+        journal: std::path::PathBuf,
+        /// The restore finds the copy does not match.
+        fail_restore: bool,
+        /// The old object is deposed by this run: its record must be in the journal.
+        deposes: bool,
+        /// Every object asked about exists (a partial copy an interrupted move left).
+        present: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Mover {
+        fn schemas(&self) -> &'static [ResourceSchema] {
+            &[]
+        }
+        fn data_format(&self, _: &str) -> Option<String> {
+            Some("same".into())
+        }
+        async fn observe(&self, r: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+            Ok(r.iter()
+                .map(|r| match self.present {
+                    true => Observed::Present(r.attrs.clone()),
+                    false => Observed::Absent,
+                })
+                .collect())
+        }
+        async fn apply(&self, step: &Step) -> ProviderResult<Option<Attrs>> {
+            let op = format!("{:?}", step.operation).to_lowercase();
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} {op} {}", self.name, step.address));
+            Ok(step.desired.clone())
+        }
+        async fn export_data(
+            &self,
+            address: &Address,
+            _: &str,
+            _: &Attrs,
+        ) -> ProviderResult<terrace_provider::DataCopy> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} export {address}", self.name));
+            Ok(terrace_provider::DataCopy {
+                format: "same".into(),
+                path: "/dev/null".into(),
+                inventory: [("t".to_string(), 3)].into(),
+            })
+        }
+        async fn restore_data(
+            &self,
+            address: &Address,
+            _: &str,
+            _: &Attrs,
+            copy: &terrace_provider::DataCopy,
+        ) -> ProviderResult<()> {
+            assert_eq!(copy.inventory["t"], 3);
+            if self.fail_restore {
+                return Err(ProviderError::Operation {
+                    address: address.clone(),
+                    message: "the restored copy does not match".into(),
+                });
+            }
+            let journal = std::fs::read_to_string(&self.journal).unwrap();
+            assert!(
+                !self.deposes || journal.contains("db (deposed)"),
+                "the old object is deposed before the copy is restored: {journal}"
+            );
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} restore {address}", self.name));
+            Ok(())
+        }
+        async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+            unreachable!()
+        }
+    }
+
+    /// Runs the move of "db" (owner "user", used by "app") from "a" to "b".
+    fn run_move(fail_restore: bool) -> (ApplyReport, State, Vec<String>) {
+        let moved = |addr: &str, deps: &[&str]| {
+            let mut c = change(addr, Action::Replace, deps);
+            c.provider = ProviderKey("b".into());
+            c.prior_provider = Some(ProviderKey("a".into()));
+            c
+        };
+        let mut db = moved("db", &["user"]);
+        db.moves_data = true;
+        let mut app = change("app", Action::Replace, &["db"]);
+        app.provider = ProviderKey("b".into());
+        let plan = Plan {
+            changes: vec![app, db, moved("user", &[])],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        for (addr, provider) in [("db", "a"), ("user", "a"), ("app", "b")] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": addr})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending: false,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: backend.journal_path(),
+                    fail_restore,
+                    deposes: true,
+                    present: false,
+                }),
+            );
+        }
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 1,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let log = log.lock().unwrap().clone();
+        (report, state, log)
+    }
+
+    /// The app that uses the database stops before the copy, starts after the restore;
+    /// the old database is dropped last, and its owner (which it depends on) after it.
+    #[test]
+    fn a_move_copies_before_the_dependents_start_and_drops_the_old_object_last() {
+        let (report, state, log) = run_move(false);
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(
+            log,
+            [
+                "b delete app",
+                "b create user",
+                "a export db",
+                "b create db",
+                "b restore db",
+                "b create app",
+                "a delete db",
+                "a delete user",
+            ]
+        );
+        let recorded: Vec<(&str, &str)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.provider.0.as_str()))
+            .collect();
+        assert_eq!(recorded, [("app", "b"), ("db", "b"), ("user", "b")]);
+    }
+
+    /// The next run after that failure drops the partial copy the failed move left on
+    /// the new server, moves again from the deposed old object, and drops the deposed
+    /// old owner only after the old database.
+    #[test]
+    fn a_resumed_move_drops_the_deposed_owner_after_the_old_object() {
+        let mut db = change("db", Action::Replace, &["user"]);
+        db.provider = ProviderKey("b".into());
+        db.prior_provider = Some(ProviderKey("a".into()));
+        db.moves_data = true;
+        let mut old_user = change("user (deposed)", Action::Delete, &[]);
+        old_user.provider = ProviderKey("a".into());
+        let mut app = change("app", Action::Create, &["db"]);
+        app.provider = ProviderKey("b".into());
+        let plan = Plan {
+            changes: vec![app, db, old_user],
+            ..Plan::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("s.json"));
+        let mut lock = backend.lock("apply").unwrap();
+        let mut state = State::new();
+        for (addr, provider, pending) in [
+            ("db", "b", true),
+            ("db (deposed)", "a", false),
+            ("user", "b", false),
+            ("user (deposed)", "a", false),
+        ] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": addr})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: backend.journal_path(),
+                    fail_restore: false,
+                    deposes: false,
+                    present: name == "b",
+                }),
+            );
+        }
+        let redactor = Redactor::default();
+        let exec = Executor {
+            providers: &providers,
+            parallelism: 4,
+            redactor: &redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        assert!(report.ok(), "{:?}", report.failed);
+        assert_eq!(
+            log.lock().unwrap().clone(),
+            [
+                "b delete db",
+                "a export db",
+                "b create db",
+                "b restore db",
+                "b create app",
+                "a delete db",
+                "a delete user (deposed)",
+            ]
+        );
+        let recorded: Vec<(&str, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.pending))
+            .collect();
+        assert_eq!(recorded, [("app", false), ("db", false), ("user", false)]);
+    }
+
+    /// A configuration that moves the object back while a move is unfinished is refused
+    /// before anything runs, saying how to finish the move or keep the original.
+    #[test]
+    fn moving_back_during_an_unfinished_move_is_refused_with_the_way_out() {
+        let mut db = change("db", Action::Replace, &[]);
+        db.provider = ProviderKey("a".into());
+        db.prior_provider = Some(ProviderKey("b".into()));
+        db.moves_data = true;
+        let plan = Plan {
+            changes: vec![db],
+            ..Plan::default()
+        };
+        let mut state = State::new();
+        for (addr, provider, pending) in [("db", "b", true), ("db (deposed)", "a", false)] {
+            state.upsert(ResourceState {
+                address: Address::new(addr),
+                type_name: "t".into(),
+                provider: ProviderKey(provider.into()),
+                attributes: serde_json::from_value(json!({"name": "db"})).unwrap(),
+                sensitive_attributes: vec![],
+                dependencies: vec![],
+                pending,
+            });
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut providers = ProviderSet::default();
+        for name in ["a", "b"] {
+            providers.insert(
+                ProviderKey(name.into()),
+                Arc::new(Mover {
+                    name,
+                    log: log.clone(),
+                    journal: "/nonexistent".into(),
+                    fail_restore: false,
+                    deposes: false,
+                    present: true,
+                }),
+            );
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(crate::moves::preflight(
+                &plan,
+                &providers,
+                &state,
+                &Redactor::default(),
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "db: an earlier apply stopped while moving it from a to b, and the configuration now keeps it on a"
+            ),
+            "{err}"
+        );
+        assert!(log.lock().unwrap().is_empty(), "nothing ran");
+    }
+
+    /// A copy that does not verify keeps the old object and its record (deposed), the
+    /// new one pending for the next plan to move again, and the app stopped.
+    #[test]
+    fn a_move_whose_restore_fails_keeps_the_old_object_and_starts_nothing_after_it() {
+        let (report, state, log) = run_move(true);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].0.as_str(), "db");
+        assert!(
+            !log.iter()
+                .any(|l| l == "a delete db" || l == "b create app"),
+            "{log:?}"
+        );
+        let recorded: Vec<(&str, &str, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.provider.0.as_str(), r.pending))
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                ("db", "b", true),
+                ("db (deposed)", "a", false),
+                ("user", "b", false),
+                ("user (deposed)", "a", false)
+            ]
+        );
     }
 }

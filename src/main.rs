@@ -10,6 +10,7 @@ mod drift;
 mod events;
 mod expiry;
 mod extra;
+mod moves;
 mod output;
 mod planfile;
 mod providers;

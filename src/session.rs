@@ -408,6 +408,10 @@ impl Session {
             !(held.contains(&c.address) && matches!(c.action, Action::Delete | Action::Replace))
         });
         self.safeguard_and_check(&mut plan)?;
+        // A move that cannot carry its data is refused at plan time (src/moves.rs).
+        if goal == Goal::Converge {
+            crate::moves::preflight(&plan, &self.providers, state, &self.redactor).await?;
+        }
         Ok(Planned {
             plan,
             unreachable: refresh.failures,

@@ -24,6 +24,7 @@ fn long_plan() -> Plan {
                 provider: ProviderKey("host.web".into()),
                 prior_provider: None,
                 action: Action::Update,
+                moves_data: false,
                 before: serde_json::from_value(json!({"path": path, "content": text("")})).ok(),
                 after: serde_json::from_value(json!({"path": path, "content": text(" # new")}))
                     .ok(),

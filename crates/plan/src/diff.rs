@@ -197,6 +197,16 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     ResourceGraph::new(nodes.iter().map(|(a, d)| (*a, *d)))?;
 
+    // Old copies a move left (`X (deposed)`), by the address of the object that
+    // replaced them.
+    let deposed: BTreeMap<Address, &PriorResource> = input
+        .prior
+        .iter()
+        .filter_map(|p| Some((p.address.deposed_of()?, p)))
+        .collect();
+    // Deposed records a resumed move takes over: not planned on their own.
+    let mut resumed: BTreeSet<Address> = BTreeSet::new();
+
     let mut out = Plan::default();
     for (address, d) in &desired {
         let schema = schema_for(&input, address, &d.type_name)?;
@@ -217,6 +227,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             }
             continue;
         };
+        if let Some(c) = resume_move(&input, d, schema, p, deposed.get(*address), &sensitive) {
+            resumed.insert(address.deposed());
+            out.changes.push(c);
+            continue;
+        }
         if p.pending {
             if let Some(Observed::Present(live)) = observed {
                 if let Some(why) = not_the_one_created(schema, p, Some(d), live) {
@@ -285,7 +300,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     }
 
     for (address, p) in &prior {
-        if desired.contains_key(address) {
+        if desired.contains_key(address) || resumed.contains(*address) {
             continue;
         }
         let schema = schema_for(&input, address, &p.type_name)?;
@@ -320,6 +335,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             provider: p.provider.clone(),
             prior_provider: None,
             action: Action::Delete,
+            moves_data: false,
             changed: before.keys().cloned().collect(),
             before: Some(before),
             after: None,
@@ -329,7 +345,59 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             prior_sensitive: BTreeSet::new(),
             byte_sizes: BTreeSet::new(),
             depends_on: p.depends_on.clone(),
-            note: note.or_else(|| Some(NOT_CONFIGURED_NOTE.to_string())),
+            note: note.or_else(|| {
+                Some(match address.deposed_of() {
+                    Some(of) => format!(
+                        "the old copy of {of}, which a move replaced; the new one is verified"
+                    ),
+                    None => NOT_CONFIGURED_NOTE.to_string(),
+                })
+            }),
+        });
+    }
+    // What uses an object that moves to another server stops before the move and starts
+    // after it (destroyed in the first phase, created once the move is done): left
+    // running, it would write to the old copy after it was taken, and those writes
+    // would be dropped with it. (A tenant's app uses its database through the user
+    // whose password it reads, which moves with the database.)
+    let moving: BTreeMap<Address, bool> = out
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Replace && c.prior_provider.is_some())
+        .map(|c| (c.address.clone(), c.moves_data))
+        .collect();
+    for c in out.changes.iter_mut() {
+        let Some((uses, data)) = c
+            .depends_on
+            .iter()
+            .find_map(|d| moving.get(d).map(|data| (d.clone(), *data)))
+        else {
+            continue;
+        };
+        if matches!(c.action, Action::NoOp | Action::Update) {
+            c.action = Action::Replace;
+            c.replace_because.insert(0, USES_MOVED_ATTR.to_string());
+            c.changed.insert(0, USES_MOVED_ATTR.to_string());
+            let how = if data {
+                "with its data"
+            } else {
+                "to another server"
+            };
+            let note = format!(
+                "it uses {uses}, which moves {how}: it is stopped before the move \
+                 and started again after it"
+            );
+            c.note = Some(match c.note.take() {
+                Some(n) => format!("{n}; {note}"),
+                None => note,
+            });
+        }
+    }
+    for c in out.changes.iter_mut().filter(|c| c.moves_data) {
+        let sentence = move_sentence(&input, c);
+        c.note = Some(match c.note.take() {
+            Some(n) => format!("{n}; {sentence}"),
+            None => sentence,
         });
     }
 
@@ -340,6 +408,60 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     out.drift.sort_by(|a, b| a.address.cmp(&b.address));
     out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(out)
+}
+
+/// The note on a move that an earlier apply began and did not finish.
+pub const RESUME_MOVE_NOTE: &str =
+    "an earlier apply stopped while moving it: the copy is made again, the old one is still there";
+
+/// A data-carrying object an interrupted apply was moving: the state holds the new
+/// object as pending (it may exist, partly restored: it cannot be trusted) and the old
+/// one under its deposed address. The move starts again from the old object; a partial
+/// copy is dropped first by the executor. `None` when this is not such a case (the old
+/// copy is gone, or the configuration moved it back).
+fn resume_move(
+    input: &PlanInput<'_>,
+    d: &DesiredResource,
+    schema: &ResourceSchema,
+    p: &PriorResource,
+    old: Option<&&PriorResource>,
+    sensitive: &BTreeSet<String>,
+) -> Option<ResourceChange> {
+    let old = old.filter(|_| p.pending && schema.carries_data)?;
+    if old.provider == d.provider {
+        return None;
+    }
+    let before = match input.observed.get(&old.address) {
+        Some(Observed::Absent) => return None,
+        Some(Observed::Present(live)) => refresh(schema, &old.attrs, live),
+        Some(Observed::Failed(_)) | None => old.attrs.clone(),
+    };
+    let mut c = update_or_replace(d, schema, &old.provider, before, sensitive.clone());
+    if let Some(after) = c.after.as_mut() {
+        carry_computed(schema, &p.attrs, after);
+        c.generated = generated(schema, after);
+    }
+    c.note = Some(RESUME_MOVE_NOTE.to_string());
+    Some(c)
+}
+
+/// How a move is worded in the plan: what happens to the data, in order.
+fn move_sentence(input: &PlanInput<'_>, c: &ResourceChange) -> String {
+    let what = (input.schemas)(&c.type_name).map_or("object", |s| s.description);
+    let name = c
+        .before
+        .as_ref()
+        .and_then(|b| b.get("name"))
+        .and_then(Value::as_str)
+        .filter(|_| !c.sensitive.contains("name"))
+        .map(|n| format!(" {n}"))
+        .unwrap_or_default();
+    let from = c.prior_provider.as_ref().unwrap_or(&c.provider);
+    format!(
+        "{what}{name} moves from {from} to {}: copied, created there, restored and verified, \
+         then dropped here (the copy is kept)",
+        c.provider
+    )
 }
 
 /// Why a live object found under a pending address is not the one the interrupted apply
@@ -461,6 +583,7 @@ fn create(
         provider: d.provider.clone(),
         prior_provider: None,
         action: Action::Create,
+        moves_data: false,
         before: None,
         after: Some(d.attrs.clone()),
         changed: d.attrs.keys().cloned().collect(),
@@ -559,6 +682,10 @@ fn carry_computed(schema: &ResourceSchema, current: &Attrs, after: &mut Attrs) {
 /// The note on a change that re-creates an object deleted outside terrace.
 pub const DELETED_NOTE: &str = "it was deleted outside terrace";
 
+/// The pseudo-attribute in `replace_because` of a resource replaced because something it
+/// depends on moves to another server (it must not run while the data is copied).
+pub const USES_MOVED_ATTR: &str = "(uses what moves)";
+
 /// The pseudo-attribute naming a move to another provider instance (service) in
 /// `changed` and `replace_because`.
 pub const PROVIDER_ATTR: &str = "(service)";
@@ -613,6 +740,7 @@ fn update_or_replace(
         provider: d.provider.clone(),
         prior_provider: moved.then(|| prior_provider.clone()),
         action,
+        moves_data: moved && schema.carries_data,
         before: Some(current),
         after: Some(after),
         changed,

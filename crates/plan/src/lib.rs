@@ -22,7 +22,8 @@ pub mod render;
 pub use diff::{
     check_prevent_destroy, only_leaves_state, plan, PlanError, PlanInput, PriorResource, Refused,
     ADOPT_EXISTING_NOTE, ADOPT_PENDING_NOTE, CREATE_PENDING_NOTE, DELETED_NOTE,
-    FORGET_FOREIGN_NOTE, FORGET_PENDING_NOTE, NOT_CONFIGURED_NOTE, PROVIDER_ATTR,
+    FORGET_FOREIGN_NOTE, FORGET_PENDING_NOTE, NOT_CONFIGURED_NOTE, PROVIDER_ATTR, RESUME_MOVE_NOTE,
+    USES_MOVED_ATTR,
 };
 pub use focus::{Focus, FocusError, REPLACE_REQUESTED};
 pub use graph::{GraphError, ResourceGraph};

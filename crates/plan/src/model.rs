@@ -48,6 +48,12 @@ pub struct ResourceChange {
     pub prior_provider: Option<ProviderKey>,
     /// What happens.
     pub action: Action,
+    /// A [`Action::Replace`] that moves the object's data to its new provider (the
+    /// type carries data, [`terrace_provider::ResourceSchema::carries_data`]): the old
+    /// object is copied, the new one created and restored from the copy and verified,
+    /// and only then is the old one dropped (with its usual safeguard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moves_data: bool,
     /// The object as it is now (prior state refreshed by observation), if it exists.
     pub before: Option<Attrs>,
     /// The object as it will be, if it will exist. Computed attributes that the provider

@@ -19,6 +19,7 @@ static DB: ResourceSchema = ResourceSchema {
     description: "database",
     import_id: &["name"],
     adopt_existing: false,
+    carries_data: false,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

@@ -14,6 +14,7 @@ static DB: ResourceSchema = ResourceSchema {
     description: "database",
     import_id: &["name"],
     adopt_existing: false,
+    carries_data: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),

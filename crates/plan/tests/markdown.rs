@@ -28,6 +28,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         provider: ProviderKey("service.pg".into()),
         prior_provider: None,
         action,
+        moves_data: false,
         before: None,
         after: None,
         changed: vec![],
@@ -464,7 +465,7 @@ fn the_json_document_of_a_partial_run() {
     assert!(!text.contains(SECRET));
     expect![[r##"
         {
-          "format_version": "1.1",
+          "format_version": "1.2",
           "terrace_version": "test",
           "complete": false,
           "changes_present": true,
@@ -522,6 +523,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -545,6 +547,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -565,6 +568,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -587,6 +591,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -610,6 +615,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -634,6 +640,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -662,6 +669,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -694,6 +702,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": "it only undoes drift",
+              "move": null,
               "safeguard": null
             },
             {
@@ -727,6 +736,7 @@ fn the_json_document_of_a_partial_run() {
                 ]
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -758,6 +768,7 @@ fn the_json_document_of_a_partial_run() {
                 ]
               },
               "note": null,
+              "move": null,
               "safeguard": null
             },
             {
@@ -781,6 +792,7 @@ fn the_json_document_of_a_partial_run() {
                 "replace_paths": []
               },
               "note": "it is no longer in the configuration",
+              "move": null,
               "safeguard": {
                 "kind": "dump",
                 "destination": ".terrace/backups/e-<time>.sql"

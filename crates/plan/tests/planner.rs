@@ -17,6 +17,7 @@ static DB: ResourceSchema = ResourceSchema {
     description: "database",
     import_id: &["name"],
     adopt_existing: false,
+    carries_data: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
@@ -29,6 +30,7 @@ static PACKAGE: ResourceSchema = ResourceSchema {
     description: "package",
     import_id: &["name"],
     adopt_existing: true,
+    carries_data: false,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 static USER: ResourceSchema = ResourceSchema {
@@ -36,6 +38,7 @@ static USER: ResourceSchema = ResourceSchema {
     description: "user",
     import_id: &["name"],
     adopt_existing: false,
+    carries_data: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("password")
@@ -47,8 +50,18 @@ static USER: ResourceSchema = ResourceSchema {
     ],
 };
 
+/// A type that holds data: a move carries it.
+static DATA_DB: ResourceSchema = ResourceSchema {
+    type_name: "test_data_db",
+    description: "database",
+    import_id: &["name"],
+    adopt_existing: false,
+    carries_data: true,
+    attrs: &[AttrSchema::plain("name").force_new()],
+};
+
 fn schemas(t: &str) -> Option<&'static ResourceSchema> {
-    [&DB, &USER, &PACKAGE]
+    [&DB, &USER, &PACKAGE, &DATA_DB]
         .into_iter()
         .find(|s| s.type_name == t)
 }
@@ -462,7 +475,7 @@ fn json_document_is_versioned_and_lists_actions() {
     ];
     let p = run(&d, &pr, &[]).unwrap();
     let v = render_json(&p, "0.1.0");
-    assert_eq!(v["format_version"], json!("1.1"));
+    assert_eq!(v["format_version"], json!("1.2"));
     assert_eq!(v["changes_present"], json!(true));
     assert_eq!(
         v["resource_changes"][0]["change"]["actions"],
@@ -1038,4 +1051,172 @@ fn prevent_destroy_refuses_replacements_and_destroys_naming_the_attribute() {
         json!({"name": "new", "connection_limit": 5}),
     );
     terrace_plan::check_prevent_destroy(&replacing, &[unprotected]).unwrap();
+}
+
+fn on(mut r: DesiredResource, service: &str) -> DesiredResource {
+    r.provider = ProviderKey(service.into());
+    r
+}
+
+fn prior_on(mut r: PriorResource, service: &str) -> PriorResource {
+    r.provider = ProviderKey(service.into());
+    r
+}
+
+#[test]
+fn a_data_carrying_object_moving_to_another_service_is_a_move_with_its_data() {
+    let d = [on(
+        desired("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+        "service.db_b",
+    )];
+    let p = [prior_on(
+        prior("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+        "service.db_a",
+    )];
+    let plan = run(
+        &d,
+        &p,
+        &[("tenant.a.database", present(json!({"name": "wp_a"})))],
+    )
+    .unwrap();
+    let c = &plan.changes[0];
+    assert_eq!(c.action, Action::Replace);
+    assert!(c.moves_data);
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # tenant.a.database will be moved from service.db_a to service.db_b, with its data
+          # (database wp_a moves from service.db_a to service.db_b: copied, created there, restored and verified, then dropped here (the copy is kept))
+        -/+ test_data_db {
+                name = "wp_a"
+            }
+
+        Plan: 1 to add, 0 to change, 1 to destroy.
+    "#]]
+    .assert_eq(&text(&plan));
+    let json = render_json(&plan, "test");
+    assert_eq!(json["format_version"], "1.2");
+    assert_eq!(
+        json["resource_changes"][0]["move"],
+        json!({"from": "service.db_a", "to": "service.db_b", "with_data": true})
+    );
+    // A type without data is replaced as before: nothing to carry.
+    let d = [on(
+        desired("db", "test_db", json!({"name": "x"})),
+        "service.db_b",
+    )];
+    let p = [prior_on(
+        prior("db", "test_db", json!({"name": "x"})),
+        "service.db_a",
+    )];
+    let plan = run(&d, &p, &[]).unwrap();
+    assert!(!plan.changes[0].moves_data);
+    assert!(render_json(&plan, "t")["resource_changes"][0]["move"].is_null());
+}
+
+#[test]
+fn an_interrupted_move_starts_again_from_the_old_copy_which_is_not_destroyed_on_its_own() {
+    let addr = Address::new("tenant.a.database");
+    let d = [on(
+        desired(addr.as_str(), "test_data_db", json!({"name": "wp_a"})),
+        "service.db_b",
+    )];
+    // The new object is pending (maybe half restored), the old one deposed.
+    let p = [
+        prior_on(
+            pending(addr.as_str(), "test_data_db", json!({"name": "wp_a"})),
+            "service.db_b",
+        ),
+        prior_on(
+            prior(
+                addr.deposed().as_str(),
+                "test_data_db",
+                json!({"name": "wp_a"}),
+            ),
+            "service.db_a",
+        ),
+    ];
+    let observed = [
+        (addr.as_str(), present(json!({"name": "wp_a"}))),
+        (
+            "tenant.a.database (deposed)",
+            present(json!({"name": "wp_a"})),
+        ),
+    ];
+    let plan = run(&d, &p, &observed).unwrap();
+    assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+    let c = &plan.changes[0];
+    assert!(c.moves_data && c.action == Action::Replace);
+    assert_eq!(c.prior_provider, Some(ProviderKey("service.db_a".into())));
+    assert!(c
+        .note
+        .as_deref()
+        .unwrap()
+        .starts_with(terrace_plan::RESUME_MOVE_NOTE));
+
+    // Once the new object is recorded as managed (verified), the old copy is destroyed.
+    let p = [
+        prior_on(
+            prior(addr.as_str(), "test_data_db", json!({"name": "wp_a"})),
+            "service.db_b",
+        ),
+        p[1].clone(),
+    ];
+    let plan = run(&d, &p, &observed).unwrap();
+    let actions: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("tenant.a.database", Action::NoOp),
+            ("tenant.a.database (deposed)", Action::Delete)
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].note.as_deref(),
+        Some("the old copy of tenant.a.database, which a move replaced; the new one is verified")
+    );
+    assert_eq!(plan.changes[1].provider, ProviderKey("service.db_a".into()));
+}
+
+#[test]
+fn what_uses_a_moving_object_is_stopped_before_the_copy_and_started_after_it() {
+    let mut app = desired("app", "test_package", json!({"name": "app"}));
+    app.depends_on = vec![Address::new("tenant.a.database")];
+    let d = [
+        on(
+            desired("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+            "service.db_b",
+        ),
+        app,
+    ];
+    let p = [
+        prior_on(
+            prior("tenant.a.database", "test_data_db", json!({"name": "wp_a"})),
+            "service.db_a",
+        ),
+        prior("app", "test_package", json!({"name": "app"})),
+    ];
+    let plan = run(&d, &p, &[]).unwrap();
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # app must be replaced (it uses what moves to another server)
+          # (it uses tenant.a.database, which moves with its data: it is stopped before the move and started again after it)
+        -/+ test_package {
+                name = "app"
+            }
+
+          # tenant.a.database will be moved from service.db_a to service.db_b, with its data
+          # (database wp_a moves from service.db_a to service.db_b: copied, created there, restored and verified, then dropped here (the copy is kept))
+        -/+ test_data_db {
+                name = "wp_a"
+            }
+
+        Plan: 2 to add, 0 to change, 2 to destroy.
+    "#]]
+    .assert_eq(&text(&plan));
 }

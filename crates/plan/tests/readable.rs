@@ -32,6 +32,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         provider: ProviderKey("docker.local".into()),
         prior_provider: None,
         action,
+        moves_data: false,
         before: None,
         after: None,
         changed: vec![],
@@ -569,6 +570,7 @@ mod through_the_planner {
         description: "container",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: &[
             AttrSchema::plain("name").force_new(),
             AttrSchema::plain("env"),

@@ -46,6 +46,23 @@ impl Address {
     }
 }
 
+/// What a deposed address ends with: see [`Address::deposed`].
+const DEPOSED_SUFFIX: &str = " (deposed)";
+
+impl Address {
+    /// The address under which the state keeps an object that a move replaced while it
+    /// still exists (the old copy on the old server, `tenant.a.database (deposed)`), so
+    /// that the record of the new object at the address itself never hides it.
+    pub fn deposed(&self) -> Address {
+        Address(format!("{}{DEPOSED_SUFFIX}", self.0))
+    }
+
+    /// For a deposed address, the address of the object that replaced it.
+    pub fn deposed_of(&self) -> Option<Address> {
+        self.0.strip_suffix(DEPOSED_SUFFIX).map(Address::new)
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -336,6 +353,11 @@ pub struct ResourceSchema {
     /// conflict: right for things that usually exist already, such as an installed
     /// package or a local image, and wrong for data such as a database.
     pub adopt_existing: bool,
+    /// Objects of this type hold data (a database's tables, a volume's files): one that
+    /// moves to another provider instance (another server) is moved with its data
+    /// ([`Provider::export_data`], [`Provider::restore_data`]) instead of being created
+    /// empty there, and the old one is dropped only after the copy is verified.
+    pub carries_data: bool,
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }
@@ -523,6 +545,20 @@ pub struct Safeguard {
     pub destination: String,
 }
 
+/// A copy of one object's data taken for a move ([`Provider::export_data`]), restored
+/// into the object's new home by [`Provider::restore_data`] of the new provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCopy {
+    /// What reads it back ([`Provider::data_format`] of the provider that wrote it):
+    /// only a provider of the same format can restore it.
+    pub format: String,
+    /// The file holding the copy (mode 0600). It is kept after the move.
+    pub path: std::path::PathBuf,
+    /// What the copy holds, counted when it was taken (rows per table, files): the
+    /// restore counts the same on the new object and fails on any difference.
+    pub inventory: BTreeMap<String, u64>,
+}
+
 /// One change of a plan as a provider sees it before anything is applied; input of
 /// [`Provider::check_plan`].
 #[derive(Debug, Clone, PartialEq)]
@@ -655,6 +691,43 @@ pub trait Provider: Send + Sync {
     /// dump, a copy), if anything; shown in the plan. No I/O. The default: nothing.
     fn safeguard(&self, _type_name: &str, _attrs: &Attrs) -> Option<Safeguard> {
         None
+    }
+
+    /// The format of the data copies this provider makes of objects of `type_name` for a
+    /// move (`"mysql"`, `"postgres"`, `"docker-volume"`), or `None` if it cannot copy
+    /// them. A move between providers of different formats is refused.
+    fn data_format(&self, _type_name: &str) -> Option<String> {
+        None
+    }
+
+    /// Copies the data of the object described by `attrs` into a new file, leaving the
+    /// object as it is: the first half of a move. The default: cannot.
+    async fn export_data(
+        &self,
+        address: &Address,
+        _type_name: &str,
+        _attrs: &Attrs,
+    ) -> ProviderResult<DataCopy> {
+        Err(ProviderError::Operation {
+            address: address.clone(),
+            message: "this provider cannot copy the object's data".into(),
+        })
+    }
+
+    /// Restores `copy` into the object described by `attrs`, which this provider has just
+    /// created (empty), and verifies it against [`DataCopy::inventory`]: the second half
+    /// of a move. An error means the new object cannot be trusted; the old one is kept.
+    async fn restore_data(
+        &self,
+        address: &Address,
+        _type_name: &str,
+        _attrs: &Attrs,
+        _copy: &DataCopy,
+    ) -> ProviderResult<()> {
+        Err(ProviderError::Operation {
+            address: address.clone(),
+            message: "this provider cannot restore a copy of the object's data".into(),
+        })
     }
 
     /// Checks the planned changes of this provider against the live system as the last
@@ -851,6 +924,7 @@ mod tests {
         description: "thing",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: &[
             AttrSchema::plain("name")
                 .string("\"a\"")

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
-    RemoveContainerOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
-use terrace_provider::{Address, ProviderError, ProviderResult};
+use terrace_provider::{Address, DataCopy, ProviderError, ProviderResult};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::error::status;
@@ -59,18 +59,37 @@ pub(crate) async fn copy_volume(
         Err(e) if status(&e) == Some(404) => return Ok(None),
         Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
     }
-    ensure_image(p)
-        .await
-        .map_err(|e| fail(format!("cannot prepare the copy image: {e}")))?;
-
     // One helper per volume, by name: one left behind by a killed run is replaced.
     let helper = format!("terrace-copy-{name}");
+    create_helper(p, &helper, name, true)
+        .await
+        .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
+
+    let result = write_archive(p, &helper, name, dir).await;
     remove_helper(p, &helper).await;
+    let path = result.map_err(fail)?;
+    tracing::info!(%address, volume = name, copy = %path.display(), "volume copied before removal");
+    Ok(Some(path))
+}
+
+/// Creates (never starts) helper container `helper` mounting volume `volume` at
+/// [`MOUNT_POINT`], replacing one of that name a killed run left.
+async fn create_helper(
+    p: &DockerProvider,
+    helper: &str,
+    volume: &str,
+    read_only: bool,
+) -> Result<(), String> {
+    let docker = p.docker().await.map_err(|e| e.to_string())?;
+    ensure_image(p)
+        .await
+        .map_err(|e| format!("cannot prepare the copy image: {e}"))?;
+    remove_helper(p, helper).await;
     p.count();
     docker
         .create_container(
             Some(CreateContainerOptions {
-                name: Some(helper.clone()),
+                name: Some(helper.to_string()),
                 ..Default::default()
             }),
             ContainerCreateBody {
@@ -82,9 +101,9 @@ pub(crate) async fn copy_volume(
                 host_config: Some(HostConfig {
                     mounts: Some(vec![Mount {
                         target: Some(MOUNT_POINT.into()),
-                        source: Some(name.to_string()),
+                        source: Some(volume.to_string()),
                         typ: Some(MountType::VOLUME),
-                        read_only: Some(true),
+                        read_only: Some(read_only),
                         ..Default::default()
                     }]),
                     network_mode: Some("none".into()),
@@ -94,13 +113,8 @@ pub(crate) async fn copy_volume(
             },
         )
         .await
-        .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
-
-    let result = write_archive(p, &helper, name, dir).await;
-    remove_helper(p, &helper).await;
-    let path = result.map_err(fail)?;
-    tracing::info!(%address, volume = name, copy = %path.display(), "volume copied before removal");
-    Ok(Some(path))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Streams the helper's view of the volume into a new 0600 file; removes it on failure.
@@ -214,4 +228,211 @@ async fn ensure_image(p: &DockerProvider) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// The format of a volume's copy: a tar archive any Docker engine takes.
+pub(crate) const COPY_FORMAT: &str = "docker-volume";
+
+/// Copies volume `name` for its move (the same archive as before a removal) and counts
+/// what it holds.
+pub(crate) async fn export_volume(
+    p: &DockerProvider,
+    address: &Address,
+    name: &str,
+) -> ProviderResult<DataCopy> {
+    let dir = p.backup_dir().ok_or_else(|| ProviderError::Operation {
+        address: address.clone(),
+        message: "cannot move a volume without a backup directory to copy it into".into(),
+    })?;
+    let path =
+        copy_volume(p, address, name, dir)
+            .await?
+            .ok_or_else(|| ProviderError::Operation {
+                address: address.clone(),
+                message: format!("cannot move volume {name:?}: it does not exist"),
+            })?;
+    let mut count = TarCount::default();
+    let bytes = std::fs::read(&path).map_err(|e| ProviderError::Operation {
+        address: address.clone(),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    count.feed(&bytes);
+    Ok(DataCopy {
+        format: COPY_FORMAT.into(),
+        path,
+        inventory: count.inventory(),
+    })
+}
+
+/// Unpacks `copy` into volume `name` (just created, empty) through a helper container,
+/// then reads the volume back and checks it holds as many entries and bytes as the copy.
+pub(crate) async fn restore_volume(
+    p: &DockerProvider,
+    address: &Address,
+    name: &str,
+    copy: &DataCopy,
+) -> ProviderResult<()> {
+    let fail = |message: String| ProviderError::Operation {
+        address: address.clone(),
+        message: format!("restoring volume {name:?} failed (the old volume is kept): {message}"),
+    };
+    if copy.format != COPY_FORMAT {
+        return Err(fail(format!(
+            "a {} copy is not a volume's archive",
+            copy.format
+        )));
+    }
+    let helper = format!("terrace-restore-{name}");
+    create_helper(p, &helper, name, false)
+        .await
+        .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
+    let result = upload_and_count(p, &helper, &copy.path).await;
+    remove_helper(p, &helper).await;
+    let found = result.map_err(fail)?;
+    if found != copy.inventory {
+        return Err(fail(format!(
+            "it holds {found:?} after the restore, the copy held {:?}",
+            copy.inventory
+        )));
+    }
+    tracing::info!(%address, volume = name, "volume restored for its move");
+    Ok(())
+}
+
+async fn upload_and_count(
+    p: &DockerProvider,
+    helper: &str,
+    archive: &Path,
+) -> Result<std::collections::BTreeMap<String, u64>, String> {
+    let docker = p.docker().await.map_err(|e| e.to_string())?;
+    let body = tokio::fs::read(archive)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", archive.display()))?;
+    p.count();
+    docker
+        .upload_to_container(
+            helper,
+            Some(UploadToContainerOptions {
+                path: MOUNT_POINT.into(),
+                ..Default::default()
+            }),
+            bollard::body_full(body.into()),
+        )
+        .await
+        .map_err(|e| format!("uploading the copy failed: {e}"))?;
+    p.count();
+    let mut chunks = docker.download_from_container(
+        helper,
+        Some(DownloadFromContainerOptions {
+            path: format!("{MOUNT_POINT}/."),
+        }),
+    );
+    let mut count = TarCount::default();
+    while let Some(chunk) = chunks.next().await {
+        count.feed(&chunk.map_err(|e| format!("reading the volume back failed: {e}"))?);
+    }
+    Ok(count.inventory())
+}
+
+/// Counts the entries and file bytes of a tar stream fed in pieces: the inventory a
+/// volume's move compares on both sides.
+#[derive(Debug, Default)]
+struct TarCount {
+    header: Vec<u8>,
+    skip: u64,
+    entries: u64,
+    bytes: u64,
+    ended: bool,
+}
+
+impl TarCount {
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && !self.ended {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len() as u64) as usize;
+                self.skip -= n as u64;
+                data = &data[n..];
+                continue;
+            }
+            let n = (512 - self.header.len()).min(data.len());
+            self.header.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.header.len() < 512 {
+                continue;
+            }
+            let h = std::mem::take(&mut self.header);
+            if h.iter().all(|b| *b == 0) {
+                self.ended = true;
+                continue;
+            }
+            let size = tar_size(&h[124..136]);
+            match h[156] {
+                // Regular files (and contiguous ones): their bytes count.
+                b'0' | 0 | b'7' => {
+                    self.entries += 1;
+                    self.bytes += size;
+                }
+                // Links, devices, directories, FIFOs.
+                b'1'..=b'6' => self.entries += 1,
+                // Metadata for the next entry (pax, GNU long names): not an entry.
+                _ => {}
+            }
+            self.skip = size.div_ceil(512) * 512;
+        }
+    }
+
+    fn inventory(&self) -> std::collections::BTreeMap<String, u64> {
+        [
+            ("entries".to_string(), self.entries),
+            ("file_bytes".to_string(), self.bytes),
+        ]
+        .into()
+    }
+}
+
+/// A tar header's size field: octal digits, or base-256 when the high bit is set.
+fn tar_size(field: &[u8]) -> u64 {
+    if field[0] & 0x80 != 0 {
+        return field[1..]
+            .iter()
+            .fold(0u64, |n, b| (n << 8) | u64::from(*b));
+    }
+    field
+        .iter()
+        .skip_while(|b| **b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(*b))
+        .fold(0u64, |n, b| n * 8 + u64::from(b - b'0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, flag: u8, size: u64) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let s = format!("{size:011o}");
+        h[124..135].copy_from_slice(s.as_bytes());
+        h[156] = flag;
+        h
+    }
+
+    #[test]
+    fn a_tar_fed_in_odd_pieces_counts_entries_and_file_bytes_not_metadata() {
+        let mut tar = header("./", b'5', 0);
+        tar.extend(header("pax", b'x', 30));
+        tar.extend(vec![b'p'; 512]);
+        tar.extend(header("./a", b'0', 700));
+        tar.extend(vec![b'a'; 1024]);
+        tar.extend(header("./l", b'2', 0));
+        tar.extend(vec![0; 1024]);
+        let mut count = TarCount::default();
+        for piece in tar.chunks(7) {
+            count.feed(piece);
+        }
+        assert_eq!(
+            count.inventory(),
+            [("entries".to_string(), 3), ("file_bytes".to_string(), 700)].into()
+        );
+    }
 }

@@ -271,6 +271,40 @@ impl Provider for DockerProvider {
         })
     }
 
+    /// Volumes move as tar archives, between any two engines.
+    fn data_format(&self, type_name: &str) -> Option<String> {
+        (type_name == VOLUME).then(|| backup::COPY_FORMAT.to_string())
+    }
+
+    async fn export_data(
+        &self,
+        address: &Address,
+        type_name: &str,
+        attrs: &Attrs,
+    ) -> ProviderResult<terrace_provider::DataCopy> {
+        match (type_name, attrs.get("name").and_then(|v| v.as_str())) {
+            (VOLUME, Some(name)) => backup::export_volume(self, address, name).await,
+            _ => Err(ProviderError::Invalid(format!(
+                "{address}: only a volume's data can be copied"
+            ))),
+        }
+    }
+
+    async fn restore_data(
+        &self,
+        address: &Address,
+        type_name: &str,
+        attrs: &Attrs,
+        copy: &terrace_provider::DataCopy,
+    ) -> ProviderResult<()> {
+        match (type_name, attrs.get("name").and_then(|v| v.as_str())) {
+            (VOLUME, Some(name)) => backup::restore_volume(self, address, name, copy).await,
+            _ => Err(ProviderError::Invalid(format!(
+                "{address}: only a volume's data can be restored"
+            ))),
+        }
+    }
+
     fn check_plan(&self, changes: &[PlannedChange]) -> Vec<PlanProblem> {
         let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
         match view.as_ref() {

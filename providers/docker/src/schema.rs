@@ -113,6 +113,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Docker image",
         import_id: &["name"],
         adopt_existing: true,
+        carries_data: false,
         attrs: IMAGE_ATTRS,
     },
     ResourceSchema {
@@ -120,6 +121,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Docker network",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: NETWORK_ATTRS,
     },
     ResourceSchema {
@@ -127,6 +129,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Docker volume",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: true,
         attrs: VOLUME_ATTRS,
     },
     ResourceSchema {
@@ -134,6 +137,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Docker container",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: CONTAINER_ATTRS,
     },
 ];

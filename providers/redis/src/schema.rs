@@ -152,6 +152,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Redis user",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: USER_ATTRS,
     },
     // A server's settings always exist: creating the resource only sets them.
@@ -160,6 +161,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "Redis settings",
         import_id: &[],
         adopt_existing: true,
+        carries_data: false,
         attrs: CONFIG_ATTRS,
     },
 ];

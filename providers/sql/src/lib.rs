@@ -8,6 +8,7 @@
 
 mod access;
 mod attrs;
+mod copy;
 mod dump;
 mod mysql;
 mod password;
@@ -710,6 +711,39 @@ impl Provider for SqlProvider {
             kind: "dump".into(),
             destination: dir.join(format!("{name}-<time>.sql")).display().to_string(),
         })
+    }
+
+    /// Databases move as dumps of their engine: MariaDB/MySQL to MariaDB/MySQL,
+    /// PostgreSQL to PostgreSQL.
+    fn data_format(&self, type_name: &str) -> Option<String> {
+        (type_name == DATABASE).then(|| self.copy_format())
+    }
+
+    async fn export_data(
+        &self,
+        address: &Address,
+        type_name: &str,
+        attrs: &Attrs,
+    ) -> ProviderResult<terrace_provider::DataCopy> {
+        if type_name != DATABASE {
+            return Err(unknown_type(type_name));
+        }
+        self.export_database(address, &self.resolve(DATABASE, attrs)?)
+            .await
+    }
+
+    async fn restore_data(
+        &self,
+        address: &Address,
+        type_name: &str,
+        attrs: &Attrs,
+        copy: &terrace_provider::DataCopy,
+    ) -> ProviderResult<()> {
+        if type_name != DATABASE {
+            return Err(unknown_type(type_name));
+        }
+        self.restore_database(address, &self.resolve(DATABASE, attrs)?, copy)
+            .await
     }
 
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {

@@ -66,6 +66,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "database",
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: true,
         attrs: DATABASE_ATTRS,
     },
     ResourceSchema {
@@ -74,6 +75,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         // MariaDB accepts `name@host` too; without a host, the configuration's is used.
         import_id: &["name"],
         adopt_existing: false,
+        carries_data: false,
         attrs: USER_ATTRS,
     },
     ResourceSchema {
@@ -81,6 +83,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "database grant",
         import_id: &["user", "database"],
         adopt_existing: false,
+        carries_data: false,
         attrs: GRANT_ATTRS,
     },
 ];

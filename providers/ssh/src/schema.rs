@@ -372,6 +372,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "host file",
         import_id: &["path"],
         adopt_existing: false,
+        carries_data: false,
         attrs: FILE_ATTRS,
     },
     ResourceSchema {
@@ -379,6 +380,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "package",
         import_id: &["name"],
         adopt_existing: true,
+        carries_data: false,
         attrs: PACKAGE_ATTRS,
     },
     ResourceSchema {
@@ -386,6 +388,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "service",
         import_id: &["name"],
         adopt_existing: true,
+        carries_data: false,
         attrs: SERVICE_ATTRS,
     },
     ResourceSchema {
@@ -393,6 +396,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "firewall rule",
         import_id: &["port", "proto"],
         adopt_existing: false,
+        carries_data: false,
         attrs: FIREWALL_ATTRS,
     },
     ResourceSchema {
@@ -400,6 +404,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         description: "command",
         import_id: &["command"],
         adopt_existing: true,
+        carries_data: false,
         attrs: COMMAND_ATTRS,
     },
 ];

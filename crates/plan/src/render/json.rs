@@ -8,7 +8,7 @@ use crate::model::{before_sensitive, DriftKind, Plan};
 
 /// Version of the JSON document's shape. Bumped on any incompatible change; keys
 /// added in a compatible way bump the minor number (documented in docs/json-plan.md).
-pub const JSON_FORMAT_VERSION: &str = "1.1";
+pub const JSON_FORMAT_VERSION: &str = "1.2";
 
 /// Renders a complete plan as a versioned JSON document.
 pub fn render_json(plan: &Plan, terrace_version: &str) -> Value {
@@ -66,6 +66,7 @@ pub fn render_json_run(plan: &Plan, terrace_version: &str, partial: &Partial) ->
                     "replace_paths": c.replace_because.iter().map(|r| vec![r]).collect::<Vec<_>>(),
                 },
                 "note": c.note,
+                "move": c.moves_data.then(|| json!({"from": c.prior_provider, "to": c.provider, "with_data": true})),
                 "safeguard": plan.safeguard(&c.address).filter(|_| c.action.json_actions().contains(&"delete")),
             })
         })

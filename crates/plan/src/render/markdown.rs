@@ -303,7 +303,15 @@ fn warnings(blocks: &mut Vec<Block>, plan: &Plan, partial: &Partial) {
 
 fn replace_reason(c: &ResourceChange) -> String {
     match &c.prior_provider {
+        Some(from) if c.moves_data => format!(
+            "it moves from {} to {} with its data (copied, restored and verified before the old one is dropped)",
+            code(&from.0),
+            code(&c.provider.0)
+        ),
         Some(from) => format!("it moves from {} to {}", code(&from.0), code(&c.provider.0)),
+        None if c.replace_because.iter().any(|b| b == crate::USES_MOVED_ATTR) => {
+            "it uses what moves to another server (stopped before the move, started after it)".to_string()
+        }
         None => {
             let requested = c
                 .replace_because

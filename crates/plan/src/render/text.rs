@@ -184,7 +184,17 @@ fn render_change(
         Action::Create => "will be created".to_string(),
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => match &c.prior_provider {
+            Some(from) if c.moves_data => {
+                format!("will be moved from {from} to {}, with its data", c.provider)
+            }
             Some(from) => format!("must be replaced (it moves from {from} to {})", c.provider),
+            None if c
+                .replace_because
+                .iter()
+                .any(|b| b == crate::USES_MOVED_ATTR) =>
+            {
+                "must be replaced (it uses what moves to another server)".to_string()
+            }
             None => {
                 // `--replace`: asked for, whatever else forces it.
                 let (requested, forced): (Vec<&String>, Vec<&String>) = c
