@@ -11,6 +11,7 @@ mod events;
 mod expiry;
 mod extra;
 mod output;
+mod placement;
 mod planfile;
 mod providers;
 mod refresh;
