@@ -207,10 +207,13 @@ impl Session {
         let backend = backend(cli)?;
         // Where the state placed tenants, read without the lock: a placement rule keeps
         // them there. A state that cannot be read fails where it is read for real, and
-        // the state read under the lock is checked again (`sync_placements`).
-        inputs.placements = load_state(&backend)
-            .map(|s| crate::placement::prior(&s))
-            .unwrap_or_default();
+        // the state read under the lock is checked again (`sync_placements`). `validate`
+        // (placeholders) reads no state: it must work without the backend.
+        if !inputs.placeholders {
+            inputs.placements = load_state(&backend)
+                .map(|s| crate::placement::prior(&s))
+                .unwrap_or_default();
+        }
         let backups = cli.dir.join(BACKUP_DIR);
         let (project, providers, redactor) = build(&cli.dir, &inputs, &backups)?;
         Ok(Session {
