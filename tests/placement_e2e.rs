@@ -238,6 +238,37 @@ fn tenants_are_placed_by_capacity_across_two_hosts_and_stay_where_they_are() {
     assert_eq!(running(h2_docker(), &format!("{prefix}-wp")), [wp("s3")]);
     run(&["plan", "--detailed-exitcode"], &three).expect_code(0);
 
+    // An explicit host different from the recorded one is a move: the plan changes the
+    // tenant's resources to b's engine and MariaDB (planned only here), nobody else's.
+    let moved = vars(
+        &prefix,
+        port,
+        &["a", "b"],
+        &["s1", "s2", "s3"],
+        &[("s2", "b")],
+    );
+    let plan = run(&["plan", "--detailed-exitcode"], &moved).expect_code(2);
+    assert!(
+        plan.stdout.contains(r#"tenant.site["s2"].app"#),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(r#"tenant.site["s2"].database"#),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stdout.contains(r#"tenant.site["s1"]"#),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stdout.contains(r#"tenant.site["s3"]"#),
+        "{}",
+        plan.stdout
+    );
+
     run(&["destroy", "--auto-approve", "--include-services"], &three).expect_code(0);
     assert!(running(local(), &prefix).is_empty());
     assert!(running(h2_docker(), &prefix).is_empty());

@@ -7,7 +7,9 @@
 //! `image`, `network` and `volume`, and the host objects managed over SSH: `file`,
 //! `package`, `daemon`, `firewall_rule` and `command`. SQL resources belong to the
 //! provider `service.<name>`; Docker resources to `docker.local` or `docker.<host>`;
-//! host resources to `host.<host>`.
+//! host resources to `host.<host>` (`<name>` and `<host>` being `label["key"]` for an
+//! instance of a block with for_each). Tenants can be placed on hosts by a rule
+//! (`placement`), kept where [`VarInputs::placements`] says they are.
 //!
 //! The entry point is [`load_dir`], a thin wrapper that reads the files of a directory
 //! for [`load`], the language core, which does no I/O of its own (see [`Env`]). Every problem is reported as a located miette
