@@ -269,7 +269,21 @@ fn tenants_are_placed_by_capacity_across_two_hosts_and_stay_where_they_are() {
         plan.stdout
     );
 
-    run(&["destroy", "--auto-approve", "--include-services"], &three).expect_code(0);
+    // A tenant that leaves the configuration leaves the placements too.
+    let fewer = vars(&prefix, port, &["a", "b"], &["s1", "s2"], &[]);
+    run(&["apply", "--auto-approve"], &fewer).expect_code(0);
+    assert_eq!(
+        running(h2_docker(), &format!("{prefix}-wp")),
+        Vec::<String>::new()
+    );
+    let placements = p.state()["placements"].clone();
+    assert!(
+        placements.get(r#"tenant.site["s3"]"#).is_none(),
+        "{placements:#}"
+    );
+    assert_eq!(placements[r#"tenant.site["s2"]"#], r#"host.web["a"]"#);
+
+    run(&["destroy", "--auto-approve", "--include-services"], &fewer).expect_code(0);
     assert!(running(local(), &prefix).is_empty());
     assert!(running(h2_docker(), &prefix).is_empty());
     assert!(p.state().get("placements").is_none(), "{:#}", p.state());

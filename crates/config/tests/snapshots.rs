@@ -1841,13 +1841,16 @@ tenant "odd" {{
 tenant "other" {{
   placement {{ hosts = [host.spare] }}
 }}
+tenant "nohosts" {{
+  placement {{}}
+}}
 "#
             ),
         )],
         expect![[r#"
             terrace::config
 
-              × 4 errors in the configuration
+              × 5 errors in the configuration
 
             Error: terrace::config::capacity
 
@@ -1896,6 +1899,18 @@ tenant "other" {{
              47 │ }
                 ╰────
               help: add `memory = "8g"` to host.spare: the memory tenants may reserve there (the plan also checks the engine's live memory)
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "hosts"
+                ╭─[$DIR/main.hcl:49:3]
+             48 │ tenant "nohosts" {
+             49 │   placement {}
+                ·   ────┬────
+                ·       ╰── this placement block has no "hosts"
+             50 │ }
+                ╰────
+              help: add `hosts = ...` to the block
         "#]],
     );
 }

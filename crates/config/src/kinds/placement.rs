@@ -54,7 +54,8 @@ impl State<'_> {
 
         // The rule: its hosts, in order, each with a declared memory.
         let mut r = Reader::new(self.ctx());
-        let hosts_attr = rule.attr("hosts").expect("required by the schema");
+        // Missing `hosts` is reported by the schema check.
+        let hosts_attr = rule.attr("hosts")?;
         let hosts_example = "host.web";
         let ids: Option<Vec<String>> = r.value(hosts_attr).and_then(|v| {
             let items: Vec<Value> = match &v {
@@ -252,6 +253,7 @@ impl State<'_> {
             .sum()
     }
 
+    /// Records where each placed instance runs (`Project::placements`).
     fn record_placements(
         &mut self,
         list: &[(Option<String>, Option<Value>)],
