@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use terrace_config::Project;
 use terrace_plan::{Action, Plan};
 use terrace_provider::{Connections, ProviderKey, Value};
 
@@ -26,12 +27,28 @@ pub struct Usage {
     pub unlimited: usize,
     /// The host's memory, if the engine reports it.
     pub capacity: Option<u64>,
+    /// The engine's host block (`host.web["a"]`), if it runs on one.
+    pub host: Option<String>,
+    /// The memory that host block declares (`memory = "8g"`), if it does.
+    pub declared: Option<u64>,
 }
 
 impl Usage {
-    /// True if the limits add up to more than the host has.
+    /// True if the limits add up to more than the host has, or than it declares.
     pub fn over_full(&self) -> bool {
-        self.capacity.is_some_and(|c| self.reserved > c)
+        [self.capacity, self.declared]
+            .into_iter()
+            .flatten()
+            .any(|c| self.reserved > c)
+    }
+
+    /// The engine, named by its host's address when it has one:
+    /// `host.web["a"] (docker.web["a"])`.
+    pub fn name(&self) -> String {
+        match &self.host {
+            Some(h) => format!("{h} ({})", self.engine),
+            None => self.engine.to_string(),
+        }
     }
 }
 
@@ -77,9 +94,19 @@ const LIMITED: &[&str] = &["sql_database", "sql_user", "redis_user"];
 
 /// Memory per engine and connections per server after `plan` is applied, with what
 /// each holds. Those that cannot say (or cannot be reached) have `capacity: None`.
-pub async fn usage(providers: &ProviderSet, plan: &Plan) -> Report {
+pub async fn usage(providers: &ProviderSet, project: &Project, plan: &Plan) -> Report {
+    let mut memory = memory(providers, plan).await;
+    for u in &mut memory {
+        let host = u
+            .engine
+            .0
+            .strip_prefix("docker.")
+            .and_then(|id| project.hosts.get(id));
+        u.host = host.map(|h| format!("host.{}", h.name));
+        u.declared = host.and_then(|h| h.memory);
+    }
     Report {
-        memory: memory(providers, plan).await,
+        memory,
         connections: connections(providers, plan).await,
     }
 }
@@ -174,6 +201,8 @@ async fn memory(providers: &ProviderSet, plan: &Plan) -> Vec<Usage> {
                 containers: 0,
                 unlimited: 0,
                 capacity: None,
+                host: None,
+                declared: None,
             });
         u.containers += 1;
         match after.get("memory").and_then(Value::as_u64) {
@@ -195,16 +224,20 @@ async fn memory(providers: &ProviderSet, plan: &Plan) -> Vec<Usage> {
 }
 
 /// One line per engine, e.g.
-/// `Capacity: docker.local: 1.1 GiB of 23.4 GiB memory reserved by 5 containers`, then
+/// `Capacity: docker.local: 1.1 GiB of 23.4 GiB memory reserved by 5 containers`
+/// (`host.web["a"] (docker.web["a"]): 1.1 GiB of 2.0 GiB declared, 23.4 GiB live ...`
+/// for an engine whose host declares its memory), then
 /// one per server with limited tenants, e.g. `Connections: service.db: 60 of 146
 /// committed to 3 tenant(s) (max_connections 151, 5 kept for administration)`.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     for u in &report.memory {
-        let of = u
-            .capacity
-            .map(|c| format!(" of {}", gib(c)))
-            .unwrap_or_default();
+        let of = match (u.declared, u.capacity) {
+            (Some(d), Some(c)) => format!(" of {} declared, {} live", gib(d), gib(c)),
+            (Some(d), None) => format!(" of {} declared", gib(d)),
+            (None, Some(c)) => format!(" of {}", gib(c)),
+            (None, None) => String::new(),
+        };
         let unlimited = if u.unlimited > 0 {
             format!(" ({} without a memory limit)", u.unlimited)
         } else {
@@ -212,7 +245,7 @@ pub fn render(report: &Report) -> String {
         };
         out.push_str(&format!(
             "Capacity: {}: {}{of} memory reserved by {} container(s){unlimited}{}\n",
-            u.engine,
+            u.name(),
             gib(u.reserved),
             u.containers,
             if u.over_full() { " — OVER-FULL" } else { "" }
@@ -270,11 +303,16 @@ pub fn check(report: &Report) -> miette::Result<()> {
         .iter()
         .filter(|u| u.over_full())
         .map(|u| {
+            let limit = [u.capacity, u.declared].into_iter().flatten().min();
+            let what = match (u.declared, u.capacity) {
+                (Some(d), Some(c)) if d <= c => format!("its host declares {}", gib(d)),
+                (Some(d), None) => format!("its host declares {}", gib(d)),
+                _ => format!("its host has {}", gib(limit.unwrap_or_default())),
+            };
             format!(
-                "{}: containers would reserve {} of memory, its host has {}",
-                u.engine,
+                "{}: containers would reserve {} of memory, {what}",
+                u.name(),
                 gib(u.reserved),
-                gib(u.capacity.unwrap_or_default())
             )
         })
         .collect();
@@ -303,6 +341,8 @@ mod tests {
             containers: 3,
             unlimited: 1,
             capacity,
+            host: None,
+            declared: None,
         }
     }
 
@@ -333,6 +373,35 @@ mod tests {
             check(&report(vec![usage(5 << 30, None)])).is_ok(),
             "unknown capacity is not a refusal"
         );
+    }
+
+    #[test]
+    fn hosts_are_named_and_their_declared_memory_counts() {
+        let declared = |reserved, live| Usage {
+            engine: ProviderKey(r#"docker.web["a"]"#.into()),
+            host: Some(r#"host.web["a"]"#.into()),
+            declared: Some(2 << 30),
+            ..usage(reserved, live)
+        };
+        let report = |u: Usage| Report {
+            memory: vec![u],
+            connections: vec![],
+        };
+        assert_eq!(
+            render(&report(declared(1 << 30, Some(8 << 30)))),
+            "Capacity: host.web[\"a\"] (docker.web[\"a\"]): 1.0 GiB of 2.0 GiB declared, 8.0 GiB live memory reserved by 3 container(s) (1 without a memory limit)\n"
+        );
+        let err = check(&report(declared(3 << 30, Some(8 << 30))))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"host.web["a"] (docker.web["a"]): containers would reserve 3.0 GiB of memory, its host declares 2.0 GiB"#),
+            "{err}"
+        );
+        let err = check(&report(declared(3 << 30, Some(1 << 30))))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its host has 1.0 GiB"), "{err}");
     }
 
     #[test]

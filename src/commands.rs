@@ -382,7 +382,7 @@ fn plan_text(s: &Session, planned: &Planned, destroy: bool) -> String {
 
 /// Prints how full each host will be (unless `quiet`) and refuses an over-full plan.
 async fn check_capacity(s: &Session, plan: &terrace_plan::Plan, quiet: bool) -> miette::Result<()> {
-    let usage = capacity::usage(&s.providers, plan).await;
+    let usage = capacity::usage(&s.providers, &s.project, plan).await;
     if !quiet {
         print!("{}", capacity::render(&usage));
     }
@@ -596,6 +596,8 @@ async fn apply_session(
     // When each instance with a ttl was first created: saved with the journal's first
     // write, before anything is created.
     let recorded = crate::expiry::record_creation(&mut state, &s.project, plan, s.clock, destroy);
+    // Where each placed tenant runs, likewise before anything is created.
+    let recorded = crate::placement::record(&mut state, &s.project, plan, destroy) || recorded;
     if plan.is_empty() {
         if recorded {
             lock.write(&mut state).map_err(miette::Report::new)?;

@@ -12,6 +12,7 @@ mod expiry;
 mod extra;
 mod moves;
 mod output;
+mod placement;
 mod planfile;
 mod providers;
 mod refresh;

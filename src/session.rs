@@ -50,6 +50,9 @@ pub struct Session {
     /// "Now" for expiry (`--now`, `TERRACE_NOW`, else the wall clock) and the horizon
     /// within which plans list coming expiries.
     pub clock: terrace_plan::expiry::Clock,
+    /// What the configuration was loaded with; its `placements` are the state's
+    /// (see [`Session::read_state`]).
+    inputs: VarInputs,
 }
 
 /// The state backend selected by the global flags (`--state`, `--backend`),
@@ -200,14 +203,66 @@ impl Session {
     /// [`Session::load`] with variable inputs already gathered (`validate` sets
     /// [`VarInputs::placeholders`]).
     pub fn load_inputs(cli: &Cli, inputs: &VarInputs) -> miette::Result<Session> {
-        let inputs = inputs.clone();
-        let mut project = terrace_config::load_dir(&cli.dir, &inputs, &providers::schema)
+        let mut inputs = inputs.clone();
+        let backend = backend(cli)?;
+        // Where the state placed tenants, read without the lock: a placement rule keeps
+        // them there. A state that cannot be read fails where it is read for real, and
+        // the state read under the lock is checked again (`sync_placements`). `validate`
+        // (placeholders) reads no state: it must work without the backend.
+        if !inputs.placeholders {
+            inputs.placements = load_state(&backend)
+                .map(|s| crate::placement::prior(&s))
+                .unwrap_or_default();
+        }
+        let backups = cli.dir.join(BACKUP_DIR);
+        let (project, providers, redactor) = build(&cli.dir, &inputs, &backups)?;
+        Ok(Session {
+            providers,
+            backups,
+            dir: cli.dir.clone(),
+            backend,
+            redactor,
+            color: use_color(cli.no_color),
+            project,
+            focus: terrace_plan::Focus::default(),
+            moved: Vec::new(),
+            clock: crate::expiry::clock(cli)?,
+            inputs,
+        })
+    }
+
+    /// Loads the configuration again if the state read for real placed tenants
+    /// elsewhere than the state the configuration was loaded with (another apply ran in
+    /// between), so that the plan keeps every tenant where the state says it is.
+    fn sync_placements(&mut self, state: &State) -> miette::Result<()> {
+        if state.placements == self.inputs.placements {
+            return Ok(());
+        }
+        self.inputs.placements = crate::placement::prior(state);
+        let (project, providers, _) = build(&self.dir, &self.inputs, &self.backups)?;
+        self.redactor
+            .extend(project.secrets.iter().map(|s| s.expose().to_string()));
+        crate::output::install_global(&self.redactor);
+        self.project = project;
+        self.providers = providers;
+        Ok(())
+    }
+}
+
+/// Loads the configuration in `dir` and builds its providers, with every resource
+/// normalised by its provider, and a redactor of its secrets (installed globally).
+fn build(
+    dir: &std::path::Path,
+    inputs: &VarInputs,
+    backups: &std::path::Path,
+) -> miette::Result<(Project, ProviderSet, Redactor)> {
+    {
+        let mut project = terrace_config::load_dir(dir, inputs, &providers::schema)
             .map_err(miette::Report::new)?;
         // Before anything else can fail and print a message.
         let redactor = Redactor::new(project.secrets.iter().map(|s| s.expose().to_string()));
         crate::output::install_global(&redactor);
-        let backups = cli.dir.join(BACKUP_DIR);
-        let providers = ProviderSet::for_project(&project, &backups);
+        let providers = ProviderSet::for_project(&project, backups);
         // Every lowered resource must be a type some provider implements.
         for r in &project.resources {
             if providers::schema(&r.type_name).is_none() {
@@ -220,26 +275,18 @@ impl Session {
                 .normalize(&r.type_name, &mut r.attrs)
                 .map_err(|e| miette::miette!("{}: {e}", r.address))?;
         }
-        Ok(Session {
-            providers,
-            backups,
-            dir: cli.dir.clone(),
-            backend: backend(cli)?,
-            redactor,
-            color: use_color(cli.no_color),
-            project,
-            focus: terrace_plan::Focus::default(),
-            moved: Vec::new(),
-            clock: crate::expiry::clock(cli)?,
-        })
+        Ok((project, providers, redactor))
     }
+}
 
+impl Session {
     /// Reads the state (an empty one if there is no file yet) and learns its secrets,
     /// so that nothing recorded as sensitive can be printed by accident. Refuses a state
     /// that is not the one this project last used (see [`check_lineage`]).
     pub fn read_state(&mut self) -> miette::Result<State> {
         let mut state = load_state(&self.backend)?;
         check_lineage(&self.dir, &self.backend, &state)?;
+        self.sync_placements(&state)?;
         self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
@@ -252,6 +299,7 @@ impl Session {
         let mut state = load_state_locked(lock)?;
         check_lineage(&self.dir, &self.backend, &state)?;
         record_lineage(&self.dir, &self.backend, &state)?;
+        self.sync_placements(&state)?;
         self.apply_moved_blocks(&mut state);
         self.learn_secrets(&state);
         Ok(state)
@@ -716,5 +764,6 @@ pub(crate) fn var_inputs(args: &VarArgs) -> miette::Result<VarInputs> {
             .filter(|(k, _)| k.starts_with("TERRACE_VAR_"))
             .collect(),
         placeholders: false,
+        placements: Default::default(),
     })
 }

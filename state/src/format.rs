@@ -36,6 +36,13 @@ pub struct State {
     /// fresh lifetime. Absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub first_created: BTreeMap<String, String>,
+    /// Where each placed tenant instance runs (instance address → host address, e.g.
+    /// `tenant.site["blog"]` → `host.web["a"]`), recorded before the apply that creates
+    /// it: the configuration's placement rule keeps it there, so adding hosts or tenants
+    /// moves no one. Dropped when the instance leaves the configuration. Absent from the
+    /// JSON when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placements: BTreeMap<String, String>,
 }
 
 /// What terrace recorded about one resource after it last created, updated or imported it.
@@ -81,6 +88,7 @@ impl State {
             terrace_version: env!("CARGO_PKG_VERSION").to_string(),
             resources: Vec::new(),
             first_created: BTreeMap::new(),
+            placements: BTreeMap::new(),
         }
     }
 
@@ -312,6 +320,19 @@ mod tests {
         let bytes = encode(&mut s, &keys).unwrap();
         let back = decode(Path::new("s.json"), &bytes, &keys).unwrap().state;
         assert_eq!(back.first_created, s.first_created);
+    }
+
+    #[test]
+    fn placements_round_trip_and_are_absent_when_empty() {
+        let keys = Keyring::none();
+        let mut s = State::new();
+        let bytes = encode(&mut s, &keys).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("placements"));
+        s.placements
+            .insert(r#"tenant.site["a"]"#.into(), r#"host.web["b"]"#.into());
+        let bytes = encode(&mut s, &keys).unwrap();
+        let back = decode(Path::new("s.json"), &bytes, &keys).unwrap().state;
+        assert_eq!(back.placements, s.placements);
     }
 
     #[test]

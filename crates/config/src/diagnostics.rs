@@ -45,6 +45,9 @@ pub enum ErrorKind {
     MissingVariable,
     /// A setting the chosen engine does not support.
     Unsupported,
+    /// Tenants that do not fit on their hosts, or a host whose containers reserve more
+    /// memory than it declares.
+    Capacity,
 }
 
 impl ErrorKind {
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::Eval => "terrace::config::eval",
             ErrorKind::MissingVariable => "terrace::config::missing_variable",
             ErrorKind::Unsupported => "terrace::config::unsupported",
+            ErrorKind::Capacity => "terrace::config::capacity",
         }
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Inputs<'a> {
     pub templates: &'a Templates,
     /// The configuration directory and the environment.
     pub fs: Fs<'a>,
+    /// Prior placements of tenant instances (from the state).
+    pub placements: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// Evaluates every node of the plan in order.
@@ -41,8 +43,10 @@ pub(crate) fn run(
         vars,
         templates,
         fs,
+        placements,
     } = inputs;
-    let mut st = State::new(decls, schemas, vars, templates, base, fs, errors);
+    let mut st = State::new(decls, schemas, vars, templates, base, fs, errors)
+        .with_prior_placements(placements);
     let mut failed: BTreeSet<Node> = plan.broken.clone();
     for node in &plan.order {
         let deps_failed = plan.refs[node]

@@ -71,9 +71,12 @@ fn node_attrs<'a>(node: &Node, decls: &'a Decls) -> Vec<(&'a RawAttr, Scope)> {
     // `lifecycle` names attributes, not values: it refers to nothing, except for the
     // expiry, which is evaluated per instance (`crate::expiry`).
     for inner in &block.blocks {
+        // A placement rule is one for all instances: it is evaluated once, without
+        // `each`; `self.host` is known inside the instance's other blocks.
+        let rule = inner.kind == "placement";
         let scope = Scope {
-            each: has_each,
-            self_: block.kind == "tenant" && inner.kind == "app",
+            each: has_each && !rule,
+            self_: block.kind == "tenant" && !rule && inner.kind != "lifecycle",
         };
         let lifecycle = inner.kind == "lifecycle";
         out.extend(
@@ -296,9 +299,9 @@ fn check_target(
         Target::SelfRef(_) if scope.self_ => Ok(None),
         Target::SelfRef(_) => Err(ConfigError::new(
             ErrorKind::UnknownReference,
-            "`self` is only available inside a tenant's app block",
+            "`self` is only available inside a tenant's blocks",
         )
-        .help("inside `tenant \"t\" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own; elsewhere refer to tenant.t[\"key\"].database")),
+        .help("inside `tenant \"t\" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own, and `self.host` its host in every block of the tenant; elsewhere refer to tenant.t[\"key\"].database")),
         Target::EachKey | Target::EachValue if scope.each => Ok(None),
         Target::EachKey | Target::EachValue => Err(ConfigError::new(
             ErrorKind::UnknownReference,

@@ -7,7 +7,9 @@
 //! `image`, `network` and `volume`, and the host objects managed over SSH: `file`,
 //! `package`, `daemon`, `firewall_rule` and `command`. SQL resources belong to the
 //! provider `service.<name>`; Docker resources to `docker.local` or `docker.<host>`;
-//! host resources to `host.<host>`.
+//! host resources to `host.<host>` (`<name>` and `<host>` being `label["key"]` for an
+//! instance of a block with for_each). Tenants can be placed on hosts by a rule
+//! (`placement`), kept where [`VarInputs::placements`] says they are.
 //!
 //! The entry point is [`load_dir`], a thin wrapper that reads the files of a directory
 //! for [`load`], the language core, which does no I/O of its own (see [`Env`]). Every problem is reported as a located miette
@@ -43,6 +45,7 @@ mod kinds;
 mod lifecycle;
 mod model;
 mod moved;
+mod placement;
 mod read;
 mod refs;
 mod resolve;
@@ -62,8 +65,8 @@ pub use instances::{check_instance_key, variable_directory, INSTANCE_SUFFIX};
 pub use settings::{has_password as url_has_password, BackendSetting};
 pub use source::{Env, MemoryEnv, OsEnv};
 pub use spec::{
-    DockerEngineSpec, Engine, Expiry, HostKeyCheck, HostSpec, Moved, OutputSpec, ServiceSpec,
-    SqlEndpoint, VarInputs,
+    DockerEngineSpec, Engine, Expiry, HostKeyCheck, HostSpec, Moved, OutputSpec, Placement,
+    ServiceSpec, SqlEndpoint, VarInputs,
 };
 pub use variables::ENV_PREFIX;
 
@@ -95,6 +98,9 @@ pub struct Project {
     /// Instances with an expiry (`lifecycle { expires_at = ..., ttl = ... }`), sorted
     /// by instance address.
     pub expiries: Vec<Expiry>,
+    /// Where tenant instances run (those with `host` or a `placement` rule), sorted by
+    /// instance address: the binary records them in the state so that they stay.
+    pub placements: Vec<Placement>,
 }
 
 /// The providers' resource schemas, by resource type: the language decodes the blocks
@@ -236,10 +242,12 @@ pub fn load(
         vars: &vars,
         templates: &templates,
         fs,
+        placements: &inputs.placements,
     };
     let evaluated = driver::run(env, &plan, functions, &mut errors);
     let lifecycles = lifecycle::collect(&decls, &mut errors);
     let resources = resolve::all(&evaluated, &lifecycles, schemas.0, &mut errors);
+    kinds::check_hosts(&evaluated, &mut errors);
     let moved = moved::collect(&decls, &mut errors);
     let backend = settings::backend(&decls.settings, &mut errors);
 
@@ -259,6 +267,8 @@ pub fn load(
     let docker_engines = docker_engines(&resources, &evaluated.hosts);
     let mut expiries = evaluated.expiries.clone();
     expiries.sort_by(|a, b| a.instance.cmp(&b.instance));
+    let mut placements = evaluated.placements.clone();
+    placements.sort_by(|a, b| a.instance.cmp(&b.instance));
     Ok(Project {
         services: evaluated.services,
         hosts: evaluated.hosts,
@@ -270,6 +280,7 @@ pub fn load(
         moved,
         backend,
         expiries,
+        placements,
     })
 }
 

@@ -59,6 +59,10 @@ pub(crate) struct Evaluated {
     pub outputs: BTreeMap<String, crate::spec::OutputSpec>,
     /// Instances with an expiry (`lifecycle { expires_at, ttl }`), in evaluation order.
     pub expiries: Vec<crate::spec::Expiry>,
+    /// Where tenant instances run (tenants with `host` or `placement`), in evaluation order.
+    pub placements: Vec<crate::spec::Placement>,
+    /// Where each host's `memory` is written, by host id.
+    pub host_memory: BTreeMap<String, Loc>,
 }
 
 /// The provider key of the Docker engine on `host` (the local engine without one).

@@ -79,7 +79,7 @@ fn roots() -> Vec<&'static str> {
 }
 
 /// The attributes `self` has inside a tenant's app block.
-pub(crate) const SELF_ATTRS: &[&str] = &["database", "redis", "volume"];
+pub(crate) const SELF_ATTRS: &[&str] = &["database", "redis", "volume", "host"];
 
 /// Collects the references of an expression.
 pub(crate) fn collect(expr: &Expression) -> (Vec<Ref>, Vec<RefProblem>) {

@@ -20,6 +20,10 @@ pub struct VarInputs {
     /// placeholder of its type (see [`crate::Project::placeholders`]) instead of being an
     /// error, so a lint job needs no secrets.
     pub placeholders: bool,
+    /// Where the state says tenant instances were placed: instance address
+    /// (`tenant.site["blog"]`) → host address (`host.web["a"]`). A placement rule keeps
+    /// them there, so that adding hosts or tenants moves no one.
+    pub placements: BTreeMap<String, String>,
 }
 
 /// An `output` block: a value for tools and people outside terrace (`terrace output`),
@@ -49,6 +53,19 @@ pub struct Expiry {
     pub ttl: Option<chrono::TimeDelta>,
 }
 
+/// Where one tenant instance runs: chosen by its `host`, or by its block's
+/// `placement` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The instance address: `tenant.site["blog"]`.
+    pub instance: String,
+    /// The host's address: `host.web["a"]`.
+    pub host: String,
+    /// True if the rule chose it (or kept it where the state recorded it), false for
+    /// an explicit `host`.
+    pub by_rule: bool,
+}
+
 /// A `moved` block: the state's objects at `from` (an address, or a block whose
 /// resources all move) are recorded at `to` before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +83,8 @@ pub(crate) const DOCKER_PREFIX: &str = "docker.";
 /// (a database server that terrace also runs as a container).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
-    /// Block label.
+    /// Block label, with the instance key of a for_each instance (`db["a"]`): the
+    /// provider key is `service.<name>`.
     pub name: String,
     /// Engine.
     pub engine: Engine,
@@ -147,7 +165,8 @@ impl fmt::Display for Engine {
 /// A `host` block: a machine reachable over SSH.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSpec {
-    /// Block label.
+    /// Block label, with the instance key of a for_each instance (`web["a"]`): the
+    /// host's provider key is `host.<name>`, its engine's `docker.<name>`.
     pub name: String,
     /// Address or hostname.
     pub address: String,
@@ -167,6 +186,9 @@ pub struct HostSpec {
     pub become_root: bool,
     /// The Docker engine's socket on that machine (`docker = { socket = "..." }`).
     pub docker_socket: Option<String>,
+    /// The memory containers may reserve on it, in bytes (`memory = "8g"`): placement
+    /// fills hosts up to it, and plans that reserve more are refused.
+    pub memory: Option<u64>,
 }
 
 /// A host's SSH host key policy (`host_key_check`).

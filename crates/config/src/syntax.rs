@@ -147,7 +147,9 @@ static HOST: BlockSchema<'static> = BlockSchema {
     max_labels: 1,
     label_hint: "host \"name\" { ... }",
     attrs: Some(&[
+        "for_each",
         "address",
+        "memory",
         "port",
         "user",
         "identity_file",
@@ -164,7 +166,9 @@ static SERVICE: BlockSchema<'static> = BlockSchema {
     min_labels: 1,
     max_labels: 1,
     label_hint: "service \"name\" { ... }",
-    attrs: Some(&["engine", "endpoint", "admin", "host", "settings"]),
+    attrs: Some(&[
+        "for_each", "engine", "endpoint", "admin", "host", "settings",
+    ]),
     // `endpoint` and `admin` are required for SQL engines only, `settings` is for
     // Redis: checked on evaluation.
     required: &["engine"],
@@ -261,14 +265,30 @@ static NESTED_REDIS: BlockSchema<'static> = BlockSchema {
     required: &["service", "prefix"],
     blocks: &[],
 };
+/// A tenant's placement rule (`kinds/placement.rs`).
+static PLACEMENT: BlockSchema<'static> = BlockSchema {
+    kind: "placement",
+    min_labels: 0,
+    max_labels: 0,
+    label_hint: "placement { hosts = host.web  strategy = \"fill\" }",
+    attrs: Some(&["hosts", "strategy"]),
+    required: &["hosts"],
+    blocks: &[],
+};
 static TENANT: BlockSchema<'static> = BlockSchema {
     kind: "tenant",
     min_labels: 1,
     max_labels: 1,
     label_hint: "tenant \"name\" { ... }",
-    attrs: Some(&["for_each"]),
+    attrs: Some(&["for_each", "host"]),
     required: &[],
-    blocks: &[&NESTED_DATABASE, &NESTED_REDIS, &NESTED_VOLUME, &APP],
+    blocks: &[
+        &NESTED_DATABASE,
+        &NESTED_REDIS,
+        &NESTED_VOLUME,
+        &APP,
+        &PLACEMENT,
+    ],
 };
 static OUTPUT: BlockSchema<'static> = BlockSchema {
     kind: "output",

@@ -153,7 +153,7 @@ fn self_outside_a_tenant_app() {
         &e,
         &[
             "main.hcl:5:20]",
-            "`self` is only available inside a tenant's app block",
+            "`self` is only available inside a tenant's blocks",
             "not available here",
             "help: inside `tenant",
         ],

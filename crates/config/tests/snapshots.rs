@@ -11,8 +11,13 @@ use terrace_config::VarInputs;
 /// Loads `files` (which must fail) and compares the whole report, with the temporary
 /// directory written as `$DIR`, against `expected`.
 fn check(files: &[(&str, &str)], expected: Expect) {
+    check_with(files, &VarInputs::default(), expected)
+}
+
+/// [`check`] with inputs (prior placements).
+fn check_with(files: &[(&str, &str)], inputs: &VarInputs, expected: Expect) {
     let dir = Dir::new(files);
-    let e = match dir.load(&VarInputs::default()) {
+    let e = match dir.load(inputs) {
         Ok(p) => panic!("expected errors, got {p:#?}"),
         Err(e) => e,
     };
@@ -423,7 +428,7 @@ fn unknown_references_of_every_kind() {
 
             Error: terrace::config::unknown_reference
 
-              × `self` is only available inside a tenant's app block
+              × `self` is only available inside a tenant's blocks
                 ╭─[$DIR/main.hcl:18:7]
              17 │   p = each.key
              18 │   q = self.database
@@ -431,7 +436,8 @@ fn unknown_references_of_every_kind() {
                 ·             ╰── not available here
              19 │   r = var
                 ╰────
-              help: inside `tenant "t" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own; elsewhere refer to tenant.t["key"].database
+              help: inside `tenant "t" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own, and `self.host` its host in every block of the tenant; elsewhere refer to
+                    tenant.t["key"].database
 
             Error: terrace::config::unknown_reference
 
@@ -1055,7 +1061,7 @@ fn tenant_errors() {
 
             Error: terrace::config::unknown_reference
 
-              × `self` is only available inside a tenant's app block
+              × `self` is only available inside a tenant's blocks
                 ╭─[$DIR/main.hcl:17:13]
              16 │   container {
              17 │     image = self.database.name
@@ -1063,7 +1069,8 @@ fn tenant_errors() {
                 ·                   ╰── not available here
              18 │   }
                 ╰────
-              help: inside `tenant "t" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own; elsewhere refer to tenant.t["key"].database
+              help: inside `tenant "t" { app { ... } }`, `self.database` and `self.volume` are that tenant instance's own, and `self.host` its host in every block of the tenant; elsewhere refer to
+                    tenant.t["key"].database
         "#]],
     );
 }
@@ -1774,6 +1781,216 @@ fn null_for_a_required_attribute() {
              3 │   name    = "d"
                ╰────
               help: give "service" a value
+        "#]],
+    );
+}
+
+const FARM_HOSTS: &str = r#"
+host "web" {
+  for_each = { a = "10.0.0.1", b = "10.0.0.2" }
+  address  = each.value
+  memory   = "1g"
+}
+service "db" {
+  for_each = host.web
+  host     = each.value
+  engine   = "container"
+  container {
+    image  = "terrace/mariadb:1"
+    memory = "512m"
+  }
+}
+"#;
+
+#[test]
+fn placement_errors() {
+    // Tenants that fit nowhere, and a rule over a host without memory.
+    check(
+        &[(
+            "main.hcl",
+            &format!(
+                r#"{FARM_HOSTS}
+host "spare" {{
+  address = "10.0.0.3"
+}}
+tenant "site" {{
+  for_each = {{ s1 = "384m", s2 = "384m", s3 = "256m" }}
+  placement {{
+    hosts    = host.web
+    strategy = "fill"
+  }}
+  app {{
+    image  = "terrace/busybox:1"
+    memory = each.value
+  }}
+}}
+tenant "big" {{
+  for_each = {{ x = "2g" }}
+  placement {{ hosts = host.web }}
+  app {{
+    image  = "terrace/busybox:1"
+    memory = each.value
+  }}
+}}
+tenant "odd" {{
+  placement {{
+    hosts    = [host.spare]
+    strategy = "fil"
+  }}
+}}
+tenant "other" {{
+  placement {{ hosts = [host.spare] }}
+}}
+tenant "nohosts" {{
+  placement {{}}
+}}
+"#
+            ),
+        )],
+        expect![[r#"
+            terrace::config
+
+              × 5 errors in the configuration
+
+            Error: terrace::config::capacity
+
+              × 1 tenant(s) do not fit on any host: tenant.site["s3"] needs 256 MiB; host.web["a"]: 128 MiB free of 1 GiB, host.web["b"]: 128 MiB free of 1 GiB
+                ╭─[$DIR/main.hcl:23:16]
+             22 │   placement {
+             23 │     hosts    = host.web
+                ·                ────┬───
+                ·                    ╰── no room left on these hosts
+             24 │     strategy = "fill"
+                ╰────
+              help: add a host to `hosts`, raise a host's `memory`, or lower the tenants' app memory limits; tenants already placed stay where they are
+
+            Error: terrace::config::capacity
+
+              × 1 tenant(s) do not fit on any host: tenant.big["x"] needs 2 GiB; host.web["a"]: 512 MiB free of 1 GiB, host.web["b"]: 512 MiB free of 1 GiB
+                ╭─[$DIR/main.hcl:33:23]
+             32 │   for_each = { x = "2g" }
+             33 │   placement { hosts = host.web }
+                ·                       ────┬───
+                ·                           ╰── no room left on these hosts
+             34 │   app {
+                ╰────
+              help: add a host to `hosts`, raise a host's `memory`, or lower the tenants' app memory limits; tenants already placed stay where they are
+
+            Error: terrace::config::invalid_value
+
+              × unknown placement strategy "fil"
+                ╭─[$DIR/main.hcl:42:16]
+             41 │     hosts    = [host.spare]
+             42 │     strategy = "fil"
+                ·                ──┬──
+                ·                  ╰── not a strategy
+             43 │   }
+                ╰────
+              help: did you mean "fill"?
+
+            Error: terrace::config::missing_attribute
+
+              × host.spare has no "memory", which placement needs
+                ╭─[$DIR/main.hcl:46:23]
+             45 │ tenant "other" {
+             46 │   placement { hosts = [host.spare] }
+                ·                       ──────┬─────
+                ·                             ╰── places tenants by memory
+             47 │ }
+                ╰────
+              help: add `memory = "8g"` to host.spare: the memory tenants may reserve there (the plan also checks the engine's live memory)
+
+            Error: terrace::config::missing_attribute
+
+              × missing required attribute "hosts"
+                ╭─[$DIR/main.hcl:49:3]
+             48 │ tenant "nohosts" {
+             49 │   placement {}
+                ·   ────┬────
+                ·       ╰── this placement block has no "hosts"
+             50 │ }
+                ╰────
+              help: add `hosts = ...` to the block
+        "#]],
+    );
+}
+
+#[test]
+fn over_full_hosts_and_hosts_gone_from_under_tenants() {
+    let inputs = VarInputs {
+        placements: [
+            (
+                r#"tenant.site["s1"]"#.to_string(),
+                r#"host.web["c"]"#.to_string(),
+            ),
+            (
+                r#"tenant.site["s2"]"#.to_string(),
+                r#"host.web["c"]"#.to_string(),
+            ),
+            (
+                r#"tenant.site["s3"]"#.to_string(),
+                r#"host.web["a"]"#.to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        ..VarInputs::default()
+    };
+    check_with(
+        &[(
+            "main.hcl",
+            &format!(
+                r#"{FARM_HOSTS}
+tenant "site" {{
+  for_each = {{ s1 = "128m", s2 = "128m", s3 = "128m" }}
+  placement {{ hosts = host.web }}
+  app {{
+    image  = "terrace/busybox:1"
+    memory = each.value
+  }}
+}}
+tenant "pinned" {{
+  for_each = {{ p1 = "384m", p2 = "384m" }}
+  host     = host.web["b"]
+  app {{
+    image  = "terrace/busybox:1"
+    memory = each.value
+  }}
+}}
+"#
+            ),
+        )],
+        &inputs,
+        expect![[r#"
+            terrace::config
+
+              × 2 errors in the configuration
+
+            Error: terrace::config::capacity
+
+              × host.web["b"] is over-full: its containers reserve 1.25 GiB of the 1 GiB it declares (256 MiB over): service.db["b"].container 512 MiB, tenant.pinned["p1"].app 384 MiB, tenant.pinned["p2"].app
+              │ 384 MiB
+               ╭─[$DIR/main.hcl:5:14]
+             4 │   address  = each.value
+             5 │   memory   = "1g"
+               ·              ──┬─
+               ·                ╰── declared here
+             6 │ }
+               ╰────
+              help: move tenants off host.web["b"] (`host = ...` on the tenant, or a placement rule over several hosts), lower their memory limits, or raise this host's memory
+
+            Error: terrace::config::capacity
+
+              × host.web["c"] is no longer configured, but these tenants are placed there: tenant.site["s1"], tenant.site["s2"]
+                ╭─[$DIR/main.hcl:19:3]
+             18 │   for_each = { s1 = "128m", s2 = "128m", s3 = "128m" }
+             19 │   placement { hosts = host.web }
+                ·   ────┬────
+                ·       ╰── placed them there
+             20 │   app {
+                ╰────
+              help: declare host.web["c"] again to keep them where they are, or move each one explicitly: `host = host.NAME["KEY"]` on the tenant (for one instance: `host = each.key == "KEY" ?
+                    host.NAME["KEY"] : null`); the plan then re-creates its resources on the new host
         "#]],
     );
 }

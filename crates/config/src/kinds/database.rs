@@ -430,11 +430,7 @@ impl State<'_> {
         example: &str,
     ) -> Option<&ServiceSpec> {
         let v = r.value(attr)?;
-        let found = v
-            .as_object()
-            .and_then(|o| o.get("name"))
-            .and_then(Value::as_str)
-            .and_then(|n| self.out.services.get(n));
+        let found = block_id(&v, Kind::Service).and_then(|n| self.out.services.get(&n));
         if found.is_none() {
             r.errors.push(wrong_type(
                 attr,

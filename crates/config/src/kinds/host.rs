@@ -7,9 +7,47 @@ pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
 }
 
 impl State<'_> {
-    pub(super) fn host(&mut self, name: &str) -> bool {
-        let block = &self.decls.of(Kind::Host)[name];
-        let mut r = Reader::new(self.ctx());
+    /// Evaluates every instance of host block `label` (one without for_each).
+    pub(super) fn host(&mut self, label: &str) -> bool {
+        let block = &self.decls.of(Kind::Host)[label];
+        let Some((instances, _)) = self.instances(block) else {
+            return false;
+        };
+        let Some(instances) = instances else {
+            let Some(value) = self.host_instance(label, label, None, self.ctx()) else {
+                return false;
+            };
+            self.ns.declare(Kind::Host, label, value);
+            return true;
+        };
+        let mut ok = true;
+        let mut values = Map::new();
+        for (key, each) in instances {
+            let mut ctx = self.ctx();
+            ctx.declare_var("each", each);
+            let id = instance_id(label, Some(&key));
+            match self.host_instance(&id, label, Some(&key), ctx) {
+                Some(v) => {
+                    values.insert(key, v);
+                }
+                None => ok = false,
+            }
+        }
+        self.ns.declare(Kind::Host, label, Value::Object(values));
+        ok
+    }
+
+    /// Evaluates one host instance, `name` being its id (`web` or `web["a"]`, as in
+    /// its provider key `host.web["a"]`); its value, or `None` on errors.
+    fn host_instance(
+        &mut self,
+        name: &str,
+        label: &str,
+        key: Option<&str>,
+        ctx: Context<'static>,
+    ) -> Option<Value> {
+        let block = &self.decls.of(Kind::Host)[label];
+        let mut r = Reader::new(ctx);
         let address = r.string(block, "address", "\"10.0.0.5\"");
         let port = block
             .attr("port")
@@ -58,12 +96,30 @@ impl State<'_> {
                 None => None,
             }
         });
+        let memory = block
+            .attr("memory")
+            .filter(|a| !r.is_null(a))
+            .and_then(|attr| {
+                let v = r.value(attr)?;
+                match crate::placement::bytes(&v) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        r.errors.push(
+                            ConfigError::new(
+                                ErrorKind::InvalidValue,
+                                format!("invalid \"memory\": {e}"),
+                            )
+                            .at(&attr.loc, "not a memory size")
+                            .help("write the memory tenants may reserve on this host, e.g. `memory = \"8g\"` (units k, m, g, t: binary, as Docker reads them)"),
+                        );
+                        None
+                    }
+                }
+            });
         if !r.finish(self.errors) {
-            return false;
+            return None;
         }
-        let Some((address, _)) = address else {
-            return false;
-        };
+        let (address, _) = address?;
         let spec = HostSpec {
             name: name.to_string(),
             address,
@@ -74,9 +130,12 @@ impl State<'_> {
             host_key_check: host_key_check.unwrap_or_default(),
             become_root: become_root.unwrap_or(false),
             docker_socket,
+            memory,
         };
         let value = obj(vec![
-            ("name", Value::from(name)),
+            ("name", Value::from(label)),
+            ("key", key.map_or(Value::Null, Value::from)),
+            ("instance", Value::from(format!("host.{name}"))),
             ("address", Value::from(spec.address.as_str())),
             ("port", Value::from(spec.port)),
             ("user", Value::from(spec.user.as_str())),
@@ -97,10 +156,14 @@ impl State<'_> {
                     None => Value::Null,
                 },
             ),
+            ("memory", memory.map_or(Value::Null, Value::from)),
         ]);
-        self.ns.declare(Kind::Host, name, value);
+        if let Some(attr) = block.attr("memory").filter(|_| spec.memory.is_some()) {
+            self.out.host_memory.insert(name.to_string(), attr.loc.clone());
+        }
         self.out.hosts.insert(name.to_string(), spec);
-        true
+        self.host_values.insert(name.to_string(), value.clone());
+        Some(value)
     }
 }
 

@@ -33,6 +33,7 @@ mod decode;
 mod docker;
 mod hosted;
 mod local;
+mod placement;
 mod redis;
 
 /// One module per kind, named by its keyword, and the dispatch to each module's `eval`.
@@ -80,6 +81,10 @@ pub(crate) struct State<'a> {
     file_values: HashMap<Hashed<Value>, hosted::FileValue>,
     out: Evaluated,
     errors: &'a mut Vec<ConfigError>,
+    /// Where the state says tenant instances were placed (instance → host address).
+    prior: &'a BTreeMap<String, String>,
+    /// Each host instance's value, by id (`web["a"]`): a placed tenant's `self.host`.
+    host_values: HashMap<String, Value>,
 }
 
 impl<'a> State<'a> {
@@ -93,6 +98,7 @@ impl<'a> State<'a> {
         fs: Fs<'a>,
         errors: &'a mut Vec<ConfigError>,
     ) -> Self {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
         State {
             decls,
             schemas,
@@ -108,7 +114,15 @@ impl<'a> State<'a> {
             file_values: HashMap::new(),
             out: Evaluated::default(),
             errors,
+            prior: &NONE,
+            host_values: HashMap::new(),
         }
+    }
+
+    /// Where the state says tenant instances were placed (instance → host address).
+    pub(crate) fn with_prior_placements(mut self, prior: &'a BTreeMap<String, String>) -> Self {
+        self.prior = prior;
+        self
     }
 
     /// Evaluates one node, whose references are `refs`; false if it failed (its errors
@@ -290,16 +304,11 @@ impl State<'_> {
         })
     }
 
-    /// Reads `host = host.NAME`; errors go to `r`.
+    /// Reads `host = host.NAME` (or `host.NAME["key"]`); the host's id; errors go to `r`.
     fn host_attr(&self, r: &mut Reader, block: &RawBlock) -> Option<String> {
         let attr = block.attr("host")?;
         let v = r.value(attr)?;
-        let host_name = v
-            .as_object()
-            .and_then(|o| o.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        match host_name.filter(|h| self.out.hosts.contains_key(h)) {
+        match block_id(&v, Kind::Host).filter(|h| self.out.hosts.contains_key(h)) {
             Some(h) => Some(h),
             None => {
                 r.errors.push(wrong_type(
@@ -391,9 +400,30 @@ impl State<'_> {
     }
 }
 
+/// The id of one instance of a block: its label, with the quoted key of a for_each
+/// instance (`web["a"]`), as its address (`host.web["a"]`) and provider key show it.
+pub(crate) fn instance_id(label: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("{label}[{}]", quote(k)),
+        None => label.to_string(),
+    }
+}
+
+/// The id of the host or service instance a value refers to (see [`instance_id`]): its
+/// `instance` (the instance's address) without the kind (`host.web["a"]` is `web["a"]`).
+pub(crate) fn block_id(v: &Value, kind: Kind) -> Option<String> {
+    let o = v.as_object()?;
+    let address = o.get("instance").and_then(Value::as_str)?;
+    address
+        .strip_prefix(kind.keyword())
+        .and_then(|a| a.strip_prefix('.'))
+        .map(str::to_string)
+}
+
 /// Quotes an instance key like a JSON string, as addresses show it.
 pub(crate) fn quote(key: &str) -> String {
     serde_json::to_string(key).expect("strings always serialize")
 }
 
 pub(crate) use database::lower as lower_database;
+pub(crate) use placement::check_hosts;

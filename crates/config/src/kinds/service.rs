@@ -7,10 +7,49 @@ pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
 }
 
 impl State<'_> {
-    pub(super) fn service(&mut self, name: &str) -> bool {
+    /// Evaluates every instance of service block `label` (one without for_each).
+    pub(super) fn service(&mut self, label: &str) -> bool {
+        let block = &self.decls.of(Kind::Service)[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let Some(instances) = instances else {
+            let Some(value) = self.service_instance(label, label, None, self.ctx(), false) else {
+                return false;
+            };
+            self.ns.declare(Kind::Service, label, value);
+            return true;
+        };
+        let mut ok = true;
+        let mut values = Map::new();
+        for (key, each) in instances {
+            let mut ctx = self.ctx();
+            ctx.declare_var("each", each);
+            let id = instance_id(label, Some(&key));
+            match self.service_instance(&id, label, Some(&key), ctx, each_sensitive) {
+                Some(v) => {
+                    values.insert(key, v);
+                }
+                None => ok = false,
+            }
+        }
+        self.ns.declare(Kind::Service, label, Value::Object(values));
+        ok
+    }
+
+    /// Evaluates one service instance, `name` being its id (`db` or `db["a"]`, as in its
+    /// provider key `service.db["a"]`); its value, or `None` on errors.
+    fn service_instance(
+        &mut self,
+        name: &str,
+        label: &str,
+        key: Option<&str>,
+        ctx: Context<'static>,
+        each_sensitive: bool,
+    ) -> Option<Value> {
         let decls = self.decls;
-        let block = &decls.of(Kind::Service)[name];
-        let mut r = Reader::new(self.ctx());
+        let block = &decls.of(Kind::Service)[label];
+        let mut r = Reader::new(ctx.clone());
         let engine = r
             .string(block, "engine", "\"postgres\"")
             .and_then(|(e, loc)| {
@@ -182,15 +221,13 @@ impl State<'_> {
             );
         }
         if !r.finish(self.errors) {
-            return false;
+            return None;
         }
-        let Some(engine) = engine else {
-            return false;
-        };
+        let engine = engine?;
         let sql = if engine.is_sql() || administered {
             let (Some((address, port)), Some((admin_user, admin_password))) = (endpoint, admin)
             else {
-                return false;
+                return None;
             };
             let port = port.unwrap_or(match engine {
                 Engine::Postgres => 5432,
@@ -213,11 +250,14 @@ impl State<'_> {
             Some(c) => {
                 let address = format!("service.{name}.container");
                 let spec = docker::ContainerCtx {
-                    owner: Node::Block(Kind::Service, name.to_string()),
+                    owner: Node::Block(Kind::Service, label.to_string()),
                     address: address.clone(),
-                    default_name: name.to_string(),
-                    ctx: self.ctx(),
-                    each_sensitive: false,
+                    default_name: match key {
+                        Some(k) => format!("{label}-{k}"),
+                        None => label.to_string(),
+                    },
+                    ctx,
+                    each_sensitive,
                     default_host: host.clone(),
                     targets: block_targets(&c.attrs),
                     deps: Vec::new(),
@@ -225,14 +265,14 @@ impl State<'_> {
                 };
                 match self.container_body(c, spec) {
                     Some(container_name) => Some((Address::new(address), container_name)),
-                    None => return false,
+                    None => return None,
                 }
             }
             None => None,
         };
         if let Some((map, targets)) = settings {
             self.out.host_resources.push(HostItem {
-                node: Node::Block(Kind::Service, name.to_string()),
+                node: Node::Block(Kind::Service, label.to_string()),
                 resource: terrace_provider::DesiredResource {
                     address: Address::new(format!("service.{name}.settings")),
                     type_name: "redis_config".into(),
@@ -251,7 +291,9 @@ impl State<'_> {
             });
         }
         let value = obj(vec![
-            ("name", Value::from(name)),
+            ("name", Value::from(label)),
+            ("key", key.map_or(Value::Null, Value::from)),
+            ("instance", Value::from(format!("service.{name}"))),
             ("engine", Value::from(engine.as_str())),
             (
                 "endpoint",
@@ -272,7 +314,6 @@ impl State<'_> {
                 },
             ),
         ]);
-        self.ns.declare(Kind::Service, name, value);
         self.out.services.insert(
             name.to_string(),
             ServiceSpec {
@@ -284,6 +325,6 @@ impl State<'_> {
                 host,
             },
         );
-        true
+        Some(value)
     }
 }

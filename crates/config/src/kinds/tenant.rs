@@ -22,12 +22,21 @@ impl State<'_> {
             Some(v) => v.into_iter().map(|(k, e)| (Some(k), Some(e))).collect(),
             None => vec![(None, None)],
         };
+        let Some(placed) = self.place(block, label, &list) else {
+            return false;
+        };
         let mut values = Map::new();
-        for (key, each) in list {
+        for ((key, each), tenant_host) in list.into_iter().zip(placed) {
             let mut ctx = self.ctx();
             if let Some(each) = each {
                 ctx.declare_var("each", each);
             }
+            // `self.host` in every nested block: `service = service.db[self.host.key]`.
+            let host_value = tenant_host
+                .as_ref()
+                .and_then(|h| self.host_values.get(h).cloned())
+                .unwrap_or(Value::Null);
+            ctx.declare_var("self", obj(vec![("host", host_value.clone())]));
             let instance = match &key {
                 Some(k) => format!("tenant.{label}[{}]", quote(k)),
                 None => format!("tenant.{label}"),
@@ -123,7 +132,8 @@ impl State<'_> {
                 // Errors are reported when the app block itself is evaluated.
                 let mut r = Reader::new(ctx.clone());
                 self.host_attr(&mut r, a)
-            });
+            })
+            .or(tenant_host.clone());
             let mut volumes = Map::new();
             let mut volume_addresses = Vec::new();
             for v in block.blocks.iter().filter(|b| b.kind == "volume") {
@@ -163,6 +173,7 @@ impl State<'_> {
                             ("database", Value::Object(dbs.clone())),
                             ("redis", redis_value.clone()),
                             ("volume", Value::Object(volumes.clone())),
+                            ("host", host_value.clone()),
                         ]),
                     );
                     // The app is created after what it reads through `self`.
@@ -190,7 +201,8 @@ impl State<'_> {
                         },
                         ctx: actx,
                         each_sensitive,
-                        default_host: None,
+                        // A placed tenant's app runs on its host unless it says otherwise.
+                        default_host: tenant_host.clone(),
                         targets,
                         deps,
                         app: true,
@@ -213,6 +225,7 @@ impl State<'_> {
                 ("redis", redis_value),
                 ("volume", Value::Object(volumes)),
                 ("app", app_value),
+                ("host", host_value),
             ]);
             values.insert(key.unwrap_or_default(), value);
         }
