@@ -93,7 +93,7 @@ pub(crate) fn all(
                 .entry(&item.node)
                 .or_default()
                 .push(r.address.clone());
-            lowered.push((&item.node, &item.targets, &[], r));
+            lowered.push((&item.node, &item.targets[..], &[], r));
         }
     }
 
@@ -133,7 +133,7 @@ pub(crate) fn all(
             .entry(&item.node)
             .or_default()
             .push(r.address.clone());
-        lowered.push((&item.node, &item.targets, &[], r.clone()));
+        lowered.push((&item.node, &item.targets[..], &[], r.clone()));
     }
 
     // Files, packages, daemons and firewall rules are unique per host (by path, name,
@@ -174,7 +174,7 @@ pub(crate) fn all(
             .entry(&item.node)
             .or_default()
             .push(r.address.clone());
-        lowered.push((&item.node, &item.targets, &item.block_deps, r.clone()));
+        lowered.push((&item.node, &item.targets[..], &item.block_deps, r.clone()));
     }
     let by_docker_name = |provider: &ProviderKey, type_name: &str, name: &str| {
         docker_names

@@ -68,7 +68,7 @@ impl State<'_> {
         base: String,
         ctx: Context<'static>,
         each_sensitive: bool,
-        targets: Vec<Target>,
+        targets: Targets,
     ) -> Option<Value> {
         let mut r = Reader::new(ctx);
         let service = block.attr("service").and_then(|attr| {

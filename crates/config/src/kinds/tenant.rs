@@ -15,6 +15,16 @@ impl State<'_> {
         };
         let node = Node::Block(Kind::Tenant, label.to_string());
         let for_each_targets = block_targets(&block.attrs);
+        // Per inner block, found once and shared by every instance.
+        let inner_targets: Vec<Targets> = block
+            .blocks
+            .iter()
+            .map(|b| joined_targets(&for_each_targets, b))
+            .collect();
+        let targets_of = |b: &RawBlock| {
+            let i = block.blocks.iter().position(|x| std::ptr::eq(x, b));
+            inner_targets[i.expect("an inner block of this tenant")].clone()
+        };
         let app = block.blocks.iter().find(|b| b.kind == "app");
         let mut ok = true;
         let keyed = instances.is_some();
@@ -44,8 +54,7 @@ impl State<'_> {
                     Some((l, _)) => (format!("{prefix}[{}]", quote(l)), Some(l.clone())),
                     None => (prefix.clone(), None),
                 };
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&db.attrs));
+                let targets = targets_of(db);
                 let v = self.database_body(
                     &node,
                     db,
@@ -100,8 +109,7 @@ impl State<'_> {
                 instance_ok = false;
             }
             if let Some(rb) = redis_blocks.first() {
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&rb.attrs));
+                let targets = targets_of(rb);
                 let user = super::redis::default_user(label, key.as_deref());
                 match self.redis_body(&node, rb, (&instance, user), ctx.clone(), each_sensitive, targets) {
                     Some((v, a)) => {
@@ -133,8 +141,7 @@ impl State<'_> {
                     Some(k) => format!("{label}_{k}_{l}"),
                     None => format!("{label}_{l}"),
                 };
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&v.attrs));
+                let targets = targets_of(v);
                 let inst = docker::Instance {
                     owner: node.clone(),
                     address: address.clone(),
@@ -179,8 +186,7 @@ impl State<'_> {
                             _ => {}
                         }
                     }
-                    let mut targets = for_each_targets.clone();
-                    targets.extend(block_targets(&a.attrs));
+                    let targets = targets_of(a);
                     let spec = docker::ContainerCtx {
                         owner: node.clone(),
                         address: format!("{instance}.app"),
