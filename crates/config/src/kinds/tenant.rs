@@ -59,7 +59,7 @@ impl State<'_> {
                     &node,
                     db,
                     base.clone(),
-                    ctx.clone(),
+                    std::borrow::Cow::Borrowed(&ctx),
                     each_sensitive,
                     targets,
                 );
@@ -67,8 +67,11 @@ impl State<'_> {
                     instance_ok = false;
                     continue;
                 };
-                for suffix in ["", ".user", ".grant"] {
-                    db_addresses.push(Address::new(format!("{base}{suffix}")));
+                // What follows only serves the app block (its `self` and dependencies).
+                if app.is_some() {
+                    for suffix in ["", ".user", ".grant"] {
+                        db_addresses.push(Address::new(format!("{base}{suffix}")));
+                    }
                 }
                 let item = self.out.databases.last().expect("just evaluated");
                 let mut fields: Vec<&str> = item.inst.sensitive.iter().copied().collect();
@@ -76,7 +79,7 @@ impl State<'_> {
                     fields.push("user");
                 }
                 fields.push("password");
-                for f in fields {
+                for f in fields.into_iter().filter(|_| app.is_some()) {
                     let mut path = vec!["database".to_string()];
                     path.extend(db_label.clone());
                     path.push(f.to_string());
@@ -129,7 +132,7 @@ impl State<'_> {
             // Volumes default to the engine the app runs on.
             let app_host = app.and_then(|a| {
                 // Errors are reported when the app block itself is evaluated.
-                let mut r = Reader::new(ctx.clone());
+                let mut r = Reader::with(std::borrow::Cow::Borrowed(&ctx));
                 self.host_attr(&mut r, a)
             });
             let mut volumes = Map::new();
