@@ -61,6 +61,18 @@ pub(crate) fn all(
     // Keys borrow from `ev`: cloning them cost three allocations per database.
     let mut by_address: BTreeMap<&str, &Loc> = BTreeMap::new();
     let mut by_name: BTreeMap<(&str, &str), &Loc> = BTreeMap::new();
+    // The resources of each block that something depends on (by reference or
+    // `depends_on`); only those blocks are recorded: a copy of every address cost one
+    // allocation per resource and most blocks are nobody's dependency.
+    let mut wanted: std::collections::BTreeSet<Node> = std::collections::BTreeSet::new();
+    let targets = ev.databases.iter().map(|i| &i.targets);
+    let targets = targets.chain(ev.docker.iter().map(|i| &i.targets));
+    for t in targets.chain(ev.host_resources.iter().map(|i| &i.targets)) {
+        wanted.extend(t.iter().filter_map(target_node));
+    }
+    for i in &ev.host_resources {
+        wanted.extend(i.block_deps.iter().map(|d| d.node.clone()));
+    }
     let mut per_node: BTreeMap<&Node, Vec<Address>> = BTreeMap::new();
     let mut lowered: Vec<(&Node, &[Target], &[BlockDep], DesiredResource)> = Vec::new();
     for item in &ev.databases {
@@ -101,10 +113,12 @@ pub(crate) fn all(
                 // The server must run before terrace can log in to it.
                 r.depends_on.push(c.clone());
             }
-            per_node
-                .entry(&item.node)
-                .or_default()
-                .push(r.address.clone());
+            if wanted.contains(&item.node) {
+                per_node
+                    .entry(&item.node)
+                    .or_default()
+                    .push(r.address.clone());
+            }
             lowered.push((&item.node, &item.targets[..], &[], r));
         }
     }
@@ -141,10 +155,12 @@ pub(crate) fn all(
             continue;
         }
         docker_names.insert(key, (&item.name_loc, &r.address));
-        per_node
-            .entry(&item.node)
-            .or_default()
-            .push(r.address.clone());
+        if wanted.contains(&item.node) {
+            per_node
+                .entry(&item.node)
+                .or_default()
+                .push(r.address.clone());
+        }
         lowered.push((&item.node, &item.targets[..], &[], r.clone()));
     }
 
@@ -182,10 +198,12 @@ pub(crate) fn all(
             }
             identities.insert(key, loc);
         }
-        per_node
-            .entry(&item.node)
-            .or_default()
-            .push(r.address.clone());
+        if wanted.contains(&item.node) {
+            per_node
+                .entry(&item.node)
+                .or_default()
+                .push(r.address.clone());
+        }
         lowered.push((&item.node, &item.targets[..], &item.block_deps, r.clone()));
     }
     let by_docker_name = |provider: &ProviderKey, type_name: &str, name: &str| {
