@@ -91,7 +91,6 @@ pub(crate) fn declared(block: &RawBlock) -> bool {
 
 /// Evaluates the expiry of one instance (`instance` is its address) from the block's
 /// `lifecycle` block, if it sets one; errors are located at the value.
-
 pub(crate) fn read(
     block: &RawBlock,
     instance: &str,
