@@ -216,10 +216,13 @@ fn drop_databases(databases: &[String]) {
             // Generated names: letters, digits and underscores only.
             assert!(d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
             let sql = format!("DROP DATABASE `{d}`");
-            tokio::time::timeout(Duration::from_secs(30), sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn))
-                .await
-                .expect("DROP DATABASE timed out")
-                .expect("DROP DATABASE");
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn),
+            )
+            .await
+            .expect("DROP DATABASE timed out")
+            .expect("DROP DATABASE");
         }
     });
 }
@@ -251,18 +254,29 @@ fn tenants_sweep(tag: u32) {
         let plans: Vec<Cost> = (0..plan_runs)
             .map(|_| measured(dir.path(), &["plan", "--detailed-exitcode"], 0))
             .collect();
-        let drifted: Vec<String> = (0..n).step_by(100).map(|i| format!("{prefix}{i}")).collect();
+        let drifted: Vec<String> = (0..n)
+            .step_by(100)
+            .map(|i| format!("{prefix}{i}"))
+            .collect();
         drop_databases(&drifted);
-        eprintln!("{n} tenants: drift plan ({} databases dropped by hand) x{plan_runs}", drifted.len());
+        eprintln!(
+            "{n} tenants: drift plan ({} databases dropped by hand) x{plan_runs}",
+            drifted.len()
+        );
         let drifts: Vec<Cost> = (0..plan_runs)
             .map(|_| measured(dir.path(), &["plan", "--detailed-exitcode"], 2))
             .collect();
         eprintln!("{n} tenants: destroy");
         let destroy = measured(dir.path(), &["destroy", "--auto-approve"], 0);
-        rows.push((n, [apply, median_cost(&plans), median_cost(&drifts), destroy]));
+        rows.push((
+            n,
+            [apply, median_cost(&plans), median_cost(&drifts), destroy],
+        ));
     }
     println!();
-    println!("Tenant sweep: MariaDB only (one database, user and grant per tenant), release build;");
+    println!(
+        "Tenant sweep: MariaDB only (one database, user and grant per tenant), release build;"
+    );
     println!("plans are medians of 5 runs (3 at 10,000), apply and destroy one run each.");
     println!("CPU is terrace's own (user + system); RSS its peak.");
     println!();
@@ -274,8 +288,15 @@ fn tenants_sweep(tag: u32) {
                 Some((pn, prev)) => {
                     let prev = prev[phases.iter().position(|x| x == p).unwrap()];
                     (
-                        format!("{:.2}x for {}x", c.wall.as_secs_f64() / prev.wall.as_secs_f64(), n / pn),
-                        format!("{:.2}x", c.cpu.as_secs_f64() / prev.cpu.as_secs_f64().max(1e-6)),
+                        format!(
+                            "{:.2}x for {}x",
+                            c.wall.as_secs_f64() / prev.wall.as_secs_f64(),
+                            n / pn
+                        ),
+                        format!(
+                            "{:.2}x",
+                            c.cpu.as_secs_f64() / prev.cpu.as_secs_f64().max(1e-6)
+                        ),
                     )
                 }
                 None => (String::new(), String::new()),
