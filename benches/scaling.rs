@@ -10,6 +10,15 @@
 //! The Docker and SSH sections run when their services are up (scripts/bench.sh starts
 //! everything) and say so when they are skipped.
 //!
+//! `cargo bench --bench scaling -- tenants` runs the tenant sweep instead: N = 10, 100,
+//! 1,000 and 10,000 tenants (`BENCH_MAX_N` stops it earlier), each one database, user and
+//! grant on the local MariaDB (SQL only at every N: PostgreSQL's `DROP DATABASE` takes
+//! about a second here, Docker containers are bound by the engine, and one kind of
+//! tenant keeps the ratios comparable). For each N: first apply, no-change plan, drift
+//! plan (1 % of the databases dropped by hand) and destroy, each with
+//! wall time, terrace's CPU (user + system, from `wait4`) and peak RSS, and the ratios
+//! between successive N. It prints a Markdown table for BENCHMARKS.md.
+//!
 //! Timings are figures to read, not assertions: these machines are shared and noisy.
 
 use std::path::Path;
@@ -96,6 +105,223 @@ fn plan_scaling(what: &str, sizes: [usize; 2], hcl: impl Fn(usize) -> String) {
     );
 }
 
+/// One run of the terrace binary: wall time, its own CPU time and its peak RSS.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+    rss_kb: u64,
+}
+
+/// Runs terrace in `dir` and measures it; `expect` is the exit code it must return.
+fn measured(dir: &Path, args: &[&str], expect: i32) -> Cost {
+    let start = Instant::now();
+    let child = Command::new(BIN)
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run terrace");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; `pid` is our own child, which
+    // nothing else waits for (`child` is dropped without waiting).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    drop(child);
+    assert_eq!(waited, pid, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    assert_eq!(code, expect, "terrace {args:?} exited with {code}");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Cost {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        // Linux reports kilobytes.
+        rss_kb: usage.ru_maxrss as u64,
+    }
+}
+
+/// The median of each measure separately.
+fn median_cost(runs: &[Cost]) -> Cost {
+    Cost {
+        wall: median(runs.iter().map(|c| c.wall).collect()),
+        cpu: median(runs.iter().map(|c| c.cpu).collect()),
+        rss_kb: {
+            let mut v: Vec<u64> = runs.iter().map(|c| c.rss_kb).collect();
+            v.sort();
+            v[v.len() / 2]
+        },
+    }
+}
+
+fn mysql_hcl(prefix: &str, n: usize) -> String {
+    let apps: Vec<String> = (0..n).map(|i| format!("\"{prefix}{i}\"")).collect();
+    format!(
+        r#"
+variable "mysql_admin_password" {{
+  type      = string
+  sensitive = true
+}}
+variable "apps" {{
+  default = [{}]
+}}
+service "db" {{
+  engine   = "mariadb"
+  endpoint = {{ address = "127.0.0.1", port = 3306 }}
+  admin    = {{ user = "terrace_admin", password = var.mysql_admin_password }}
+}}
+tenant "app" {{
+  for_each = toset(var.apps)
+  database {{
+    service = service.db
+    name    = each.key
+  }}
+}}
+"#,
+        apps.join(", ")
+    )
+}
+
+/// Drops `databases` by hand, as drift for the next plan.
+fn drop_databases(databases: &[String]) {
+    use sqlx::Connection;
+    let password = std::env::var("TERRACE_VAR_mysql_admin_password").expect("MariaDB password");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opts = sqlx::mysql::MySqlConnectOptions::new()
+            .host("127.0.0.1")
+            .port(3306)
+            .username("terrace_admin")
+            .password(&password);
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::MySqlConnection::connect_with(&opts),
+        )
+        .await
+        .expect("MariaDB connect timed out")
+        .expect("connect to MariaDB");
+        for d in databases {
+            // Generated names: letters, digits and underscores only.
+            assert!(d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            let sql = format!("DROP DATABASE `{d}`");
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn),
+            )
+            .await
+            .expect("DROP DATABASE timed out")
+            .expect("DROP DATABASE");
+        }
+    });
+}
+
+/// The tenant sweep: first apply, no-change plan, drift plan and destroy per N.
+fn tenants_sweep(tag: u32) {
+    if std::env::var("TERRACE_VAR_mysql_admin_password").is_err() {
+        eprintln!("set up first: scripts/services.sh && source target/services.env (or run scripts/bench.sh)");
+        std::process::exit(1);
+    }
+    let max_n: usize = std::env::var("BENCH_MAX_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let sizes: Vec<usize> = [10, 100, 1_000, 10_000]
+        .into_iter()
+        .filter(|n| *n <= max_n)
+        .collect();
+    let phases = ["first apply", "no-change plan", "drift plan", "destroy"];
+    let mut rows: Vec<(usize, [Cost; 4])> = Vec::new();
+    for &n in &sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("bt{tag}_{n}_");
+        std::fs::write(dir.path().join("main.hcl"), mysql_hcl(&prefix, n)).unwrap();
+        eprintln!("{n} tenants: first apply");
+        let apply = measured(dir.path(), &["apply", "--auto-approve"], 0);
+        let plan_runs = if n <= 1_000 { 5 } else { 3 };
+        eprintln!("{n} tenants: no-change plan x{plan_runs}");
+        let plans: Vec<Cost> = (0..plan_runs)
+            .map(|_| measured(dir.path(), &["plan", "--detailed-exitcode"], 0))
+            .collect();
+        let drifted: Vec<String> = (0..n)
+            .step_by(100)
+            .map(|i| format!("{prefix}{i}"))
+            .collect();
+        drop_databases(&drifted);
+        eprintln!(
+            "{n} tenants: drift plan ({} databases dropped by hand) x{plan_runs}",
+            drifted.len()
+        );
+        let drifts: Vec<Cost> = (0..plan_runs)
+            .map(|_| measured(dir.path(), &["plan", "--detailed-exitcode"], 2))
+            .collect();
+        eprintln!("{n} tenants: destroy");
+        let destroy = measured(dir.path(), &["destroy", "--auto-approve"], 0);
+        rows.push((
+            n,
+            [apply, median_cost(&plans), median_cost(&drifts), destroy],
+        ));
+    }
+    println!();
+    println!(
+        "Tenant sweep: MariaDB only (one database, user and grant per tenant), release build;"
+    );
+    println!("plans are medians of 5 runs (3 at 10,000), apply and destroy one run each.");
+    println!("CPU is terrace's own (user + system); RSS its peak.");
+    println!();
+    println!("| tenants (resources) | command | wall | terrace CPU | CPU / wall | peak RSS | wall ratio | CPU ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, (n, costs)) in rows.iter().enumerate() {
+        for (p, c) in phases.iter().zip(costs) {
+            let (wr, cr) = match i.checked_sub(1).map(|j| &rows[j]) {
+                Some((pn, prev)) => {
+                    let prev = prev[phases.iter().position(|x| x == p).unwrap()];
+                    (
+                        format!(
+                            "{:.2}x for {}x",
+                            c.wall.as_secs_f64() / prev.wall.as_secs_f64(),
+                            n / pn
+                        ),
+                        format!(
+                            "{:.2}x",
+                            c.cpu.as_secs_f64() / prev.cpu.as_secs_f64().max(1e-6)
+                        ),
+                    )
+                }
+                None => (String::new(), String::new()),
+            };
+            println!(
+                "| {n} ({}) | {p} | {} | {} | {:.1} % | {} MB | {wr} | {cr} |",
+                n * 3,
+                fmt_secs(c.wall),
+                fmt_secs(c.cpu),
+                100.0 * c.cpu.as_secs_f64() / c.wall.as_secs_f64(),
+                c.rss_kb / 1024,
+            );
+        }
+    }
+}
+
+/// Milliseconds below 10 s, else seconds.
+fn fmt_secs(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.0} ms", ms(d))
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -111,6 +337,10 @@ fn main() {
         std::process::exit(1);
     }
     let tag = std::process::id() % 10_000;
+    if std::env::args().any(|a| a == "tenants") {
+        tenants_sweep(tag);
+        return;
+    }
 
     // 1. No-change plan: 10 vs 100 tenants (3 SQL resources each).
     plan_scaling("tenants on PostgreSQL", [10, 100], |n| {

@@ -49,6 +49,15 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
+/// True if the block's `lifecycle` sets an expiry attribute (`read` has work to do).
+pub(crate) fn declared(block: &RawBlock) -> bool {
+    block
+        .blocks
+        .iter()
+        .find(|b| b.kind == "lifecycle")
+        .is_some_and(|l| ATTRS.iter().any(|k| l.attr(k).is_some()))
+}
+
 /// Evaluates the expiry of one instance (`instance` is its address) from the block's
 /// `lifecycle` block, if it sets one; errors are located at the value.
 pub(crate) fn read(

@@ -8,6 +8,9 @@ use terrace_provider::{DesiredResource, ProviderKey};
 
 pub(crate) use crate::kind::Kind;
 use crate::refs::Target;
+
+/// The blocks a block refers to (cross-block dependencies), shared by its instances.
+pub(crate) type Targets = std::rc::Rc<[Target]>;
 use crate::source::Loc;
 use crate::spec::Engine;
 pub(crate) use crate::spec::DOCKER_PREFIX;
@@ -81,7 +84,7 @@ pub(crate) struct DbItem {
     /// Where the database name is written.
     pub name_loc: Loc,
     /// References of the block it was evaluated from (cross-block dependencies).
-    pub targets: Vec<Target>,
+    pub targets: Targets,
 }
 
 /// One evaluated `docker_*` resource with where it came from.
@@ -97,7 +100,7 @@ pub(crate) struct DockerItem {
     /// Where the name is written (the block head when it is defaulted).
     pub name_loc: Loc,
     /// References of the block it was evaluated from.
-    pub targets: Vec<Target>,
+    pub targets: Targets,
 }
 
 /// One evaluated `host_*` resource with where it came from.
@@ -113,7 +116,7 @@ pub(crate) struct HostItem {
     pub identity: Option<(String, Loc)>,
     /// References of the block (cross-block dependencies), without `depends_on` and
     /// `restart_on`.
-    pub targets: Vec<Target>,
+    pub targets: Targets,
     /// `depends_on`: the blocks (or one instance of a block) waited for.
     pub block_deps: Vec<BlockDep>,
 }

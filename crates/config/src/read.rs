@@ -103,13 +103,20 @@ pub(crate) struct NameRule<'a> {
 }
 
 /// Reads typed attribute values from one block, recording errors.
-pub(crate) struct Reader {
-    pub(crate) ctx: Context<'static>,
+pub(crate) struct Reader<'c> {
+    /// Borrowed where the caller keeps the context for other blocks of the same
+    /// instance (a clone per block was a large part of evaluating a tenant).
+    pub(crate) ctx: std::borrow::Cow<'c, Context<'static>>,
     pub(crate) errors: Vec<ConfigError>,
 }
 
-impl Reader {
+impl<'c> Reader<'c> {
     pub(crate) fn new(ctx: Context<'static>) -> Self {
+        Self::with(std::borrow::Cow::Owned(ctx))
+    }
+
+    /// A reader over a context owned or borrowed.
+    pub(crate) fn with(ctx: std::borrow::Cow<'c, Context<'static>>) -> Self {
         Reader {
             ctx,
             errors: Vec::new(),
@@ -416,7 +423,7 @@ pub(crate) fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-impl Reader {
+impl Reader<'_> {
     /// A list of strings (`command`, `ports`, `cmd`), each element checked in place.
     pub(crate) fn string_list(&mut self, attr: &RawAttr, example: &str) -> Option<Vec<String>> {
         let v = self.value(attr)?;

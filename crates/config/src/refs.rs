@@ -88,6 +88,22 @@ pub(crate) fn collect(expr: &Expression) -> (Vec<Ref>, Vec<RefProblem>) {
     (w.refs, w.problems)
 }
 
+/// True if an expression calls a function. Contexts declare the functions only for
+/// expressions that call them: cloning their definitions into the context of every
+/// instance cost more than the rest of evaluating it.
+pub(crate) fn calls_function(expr: &Expression) -> bool {
+    #[derive(Default)]
+    struct Calls(bool);
+    impl Visit for Calls {
+        fn visit_func_call(&mut self, _: &FuncCall) {
+            self.0 = true;
+        }
+    }
+    let mut c = Calls::default();
+    c.visit_expr(expr);
+    c.0
+}
+
 /// Collects the references of a template (a file block's `source`).
 pub(crate) fn collect_template(template: &Template) -> (Vec<Ref>, Vec<RefProblem>) {
     let mut w = Walker::default();

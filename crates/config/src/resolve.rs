@@ -26,6 +26,17 @@ fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// True if some string inside the value holds a marker; most hold none, and finding
+/// that out allocates nothing.
+fn has_marker(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !refs::find(s).is_empty(),
+        Value::Array(a) => a.iter().any(has_marker),
+        Value::Object(o) => o.values().any(has_marker),
+        _ => false,
+    }
+}
+
 /// The `(address, attribute)` of every marker inside a value.
 pub(crate) fn markers(v: &Value) -> Vec<(Address, String)> {
     let mut all = Vec::new();
@@ -47,13 +58,26 @@ pub(crate) fn all(
     schemas: &dyn Fn(&str) -> Option<&'static terrace_provider::ResourceSchema>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<DesiredResource> {
-    let mut by_address: BTreeMap<String, &Loc> = BTreeMap::new();
-    let mut by_name: BTreeMap<(String, String), &Loc> = BTreeMap::new();
+    // Keys borrow from `ev`: cloning them cost three allocations per database.
+    let mut by_address: BTreeMap<&str, &Loc> = BTreeMap::new();
+    let mut by_name: BTreeMap<(&str, &str), &Loc> = BTreeMap::new();
+    // The resources of each block that something depends on (by reference or
+    // `depends_on`); only those blocks are recorded: a copy of every address cost one
+    // allocation per resource and most blocks are nobody's dependency.
+    let mut wanted: std::collections::BTreeSet<Node> = std::collections::BTreeSet::new();
+    let targets = ev.databases.iter().map(|i| &i.targets);
+    let targets = targets.chain(ev.docker.iter().map(|i| &i.targets));
+    for t in targets.chain(ev.host_resources.iter().map(|i| &i.targets)) {
+        wanted.extend(t.iter().filter_map(target_node));
+    }
+    for i in &ev.host_resources {
+        wanted.extend(i.block_deps.iter().map(|d| d.node.clone()));
+    }
     let mut per_node: BTreeMap<&Node, Vec<Address>> = BTreeMap::new();
     let mut lowered: Vec<(&Node, &[Target], &[BlockDep], DesiredResource)> = Vec::new();
     for item in &ev.databases {
         let db = &item.inst;
-        if let Some(first) = by_address.get(&db.base) {
+        if let Some(first) = by_address.get(db.base.as_str()) {
             errors.push(syntax::duplicate(
                 "database block",
                 &db.base,
@@ -62,8 +86,8 @@ pub(crate) fn all(
             ));
             continue;
         }
-        by_address.insert(db.base.clone(), &item.head);
-        let key = (db.service.clone(), db.name.clone());
+        by_address.insert(&db.base, &item.head);
+        let key = (db.service.as_str(), db.name.as_str());
         if let Some(first) = by_name.get(&key) {
             errors.push(
                 ConfigError::new(
@@ -89,11 +113,13 @@ pub(crate) fn all(
                 // The server must run before terrace can log in to it.
                 r.depends_on.push(c.clone());
             }
-            per_node
-                .entry(&item.node)
-                .or_default()
-                .push(r.address.clone());
-            lowered.push((&item.node, &item.targets, &[], r));
+            if wanted.contains(&item.node) {
+                per_node
+                    .entry(&item.node)
+                    .or_default()
+                    .push(r.address.clone());
+            }
+            lowered.push((&item.node, &item.targets[..], &[], r));
         }
     }
 
@@ -129,11 +155,13 @@ pub(crate) fn all(
             continue;
         }
         docker_names.insert(key, (&item.name_loc, &r.address));
-        per_node
-            .entry(&item.node)
-            .or_default()
-            .push(r.address.clone());
-        lowered.push((&item.node, &item.targets, &[], r.clone()));
+        if wanted.contains(&item.node) {
+            per_node
+                .entry(&item.node)
+                .or_default()
+                .push(r.address.clone());
+        }
+        lowered.push((&item.node, &item.targets[..], &[], r.clone()));
     }
 
     // Files, packages, daemons and firewall rules are unique per host (by path, name,
@@ -170,11 +198,13 @@ pub(crate) fn all(
             }
             identities.insert(key, loc);
         }
-        per_node
-            .entry(&item.node)
-            .or_default()
-            .push(r.address.clone());
-        lowered.push((&item.node, &item.targets, &item.block_deps, r.clone()));
+        if wanted.contains(&item.node) {
+            per_node
+                .entry(&item.node)
+                .or_default()
+                .push(r.address.clone());
+        }
+        lowered.push((&item.node, &item.targets[..], &item.block_deps, r.clone()));
     }
     let by_docker_name = |provider: &ProviderKey, type_name: &str, name: &str| {
         docker_names
@@ -239,6 +269,9 @@ pub(crate) fn all(
             }
         }
         for (k, v) in &r.attrs {
+            if !has_marker(v) {
+                continue;
+            }
             let found = markers(v);
             // A value built from a generated password is as secret as the password: in a
             // map (a container's `env`), the value of its key.
@@ -262,7 +295,10 @@ pub(crate) fn all(
         deps.dedup();
         deps.retain(|a| a != &r.address);
         r.depends_on = deps;
-        types.entry(node).or_default().insert(r.type_name.clone());
+        let seen = types.entry(node).or_default();
+        if !seen.contains(&r.type_name) {
+            seen.insert(r.type_name.clone());
+        }
         out.push(r);
     }
     for (node, declared) in lifecycles {

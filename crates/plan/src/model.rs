@@ -293,7 +293,21 @@ impl Plan {
     /// A copy with every sensitive value replaced by [`REDACTED`]: the only form of a
     /// plan that may be printed, serialised or saved.
     pub fn redacted(&self) -> Plan {
-        let mut p = self.clone();
+        self.redacted_keeping(|_| true)
+    }
+
+    /// [`Plan::redacted`] with only the changes `keep` accepts: the text renderer skips
+    /// no-op changes, and copying 30,000 of them was most of rendering a no-change plan.
+    pub fn redacted_keeping(&self, keep: impl Fn(&ResourceChange) -> bool) -> Plan {
+        let mut p = Plan {
+            changes: self.changes.iter().filter(|c| keep(c)).cloned().collect(),
+            drift: self.drift.clone(),
+            conflicts: self.conflicts.clone(),
+            safeguards: self.safeguards.clone(),
+            unverified: self.unverified.clone(),
+            moved: self.moved.clone(),
+            expiry: self.expiry.clone(),
+        };
         for c in &mut p.changes {
             if let Some(before) = c.before.as_mut() {
                 redact_attrs(before, &before_sensitive(&c.sensitive, &c.prior_sensitive));
@@ -303,8 +317,11 @@ impl Plan {
             }
         }
         // A copy's file name holds the object's name: masked where the name is secret.
+        // (Looked up by address once: a scan per safeguard was quadratic in a destroy.)
+        let by_address: std::collections::HashMap<&Address, &ResourceChange> =
+            self.changes.iter().map(|c| (&c.address, c)).collect();
         for g in &mut p.safeguards {
-            let original = self.changes.iter().find(|c| c.address == g.address);
+            let original = by_address.get(&g.address).copied();
             let secret_name = original.and_then(|c| {
                 let name = c.before.as_ref()?.get("name")?.as_str()?;
                 c.sensitive.contains("name").then(|| name.to_string())

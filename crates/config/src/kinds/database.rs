@@ -25,7 +25,7 @@ impl State<'_> {
                     &node,
                     block,
                     format!("database.{label}"),
-                    self.ctx(),
+                    std::borrow::Cow::Owned(self.ctx()),
                     false,
                     targets,
                 );
@@ -42,7 +42,7 @@ impl State<'_> {
                         &node,
                         block,
                         base,
-                        ctx,
+                        std::borrow::Cow::Owned(ctx),
                         each_sensitive,
                         targets.clone(),
                     ) {
@@ -66,11 +66,11 @@ impl State<'_> {
         owner: &Node,
         block: &RawBlock,
         base: String,
-        ctx: Context<'static>,
+        ctx: std::borrow::Cow<'_, Context<'static>>,
         each_sensitive: bool,
-        targets: Vec<Target>,
+        targets: Targets,
     ) -> Option<Value> {
-        let mut r = Reader::new(ctx);
+        let mut r = Reader::with(ctx);
         let service = block.attr("service").and_then(|attr| {
             let s = self.service_ref(&mut r, attr, "service.pg")?;
             if s.engine.is_sql() {

@@ -31,7 +31,7 @@ pub(super) struct Instance {
     /// The host when `host` is not set.
     pub default_host: Option<String>,
     /// References of the block (cross-block dependencies).
-    pub targets: Vec<Target>,
+    pub targets: Targets,
 }
 
 /// One container: a service's `container` block or a tenant instance's `app`.
@@ -43,7 +43,7 @@ pub(super) struct ContainerCtx {
     pub ctx: Context<'static>,
     pub each_sensitive: bool,
     pub default_host: Option<String>,
-    pub targets: Vec<Target>,
+    pub targets: Targets,
     /// Dependencies known at evaluation (what the app reads through `self`).
     pub deps: Vec<Address>,
     /// A tenant's app (`domain` and `port` allowed).
@@ -73,7 +73,7 @@ pub(super) struct Placement {
     owner: Node,
     address: String,
     /// References of the block (cross-block dependencies).
-    targets: Vec<Target>,
+    targets: Targets,
     /// Dependencies known at evaluation.
     depends_on: Vec<Address>,
 }

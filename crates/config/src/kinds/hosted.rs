@@ -57,7 +57,7 @@ struct HostedBlock<'b> {
     def: &'b HostedDef,
     label: &'b str,
     /// References of the block, without `depends_on` and `restart_on`.
-    targets: &'b [Target],
+    targets: &'b Targets,
 }
 
 /// One instance of a host block.
@@ -213,7 +213,7 @@ impl State<'_> {
                 lifecycle: Default::default(),
             },
             identity: body.identity,
-            targets: targets.to_vec(),
+            targets: targets.clone(),
             block_deps,
         });
         Some(value)

@@ -18,7 +18,7 @@ use crate::expr::evaluate;
 use crate::graph::NodeRef;
 use crate::hashed::Hashed;
 use crate::kind::Schemas;
-use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node};
+use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node, Targets};
 use crate::read::*;
 use crate::refs::{Ref, Target};
 use crate::source::{Fs, Loc};
@@ -129,6 +129,7 @@ impl<'a> State<'a> {
     /// are recorded).
     pub(crate) fn eval_node(&mut self, node: &Node, refs: &[NodeRef]) -> bool {
         self.reads = Reads::new(refs, self.reads_everything(node));
+        (self.reads.for_each_calls, self.reads.body_calls) = self.calls_functions(node);
         let Node::Block(kind, label) = node else {
             let Node::Local(name) = node else {
                 unreachable!("a node is a local or a block")
@@ -166,9 +167,11 @@ impl Namespaces {
         &self.blocks[kind.index()]
     }
 
-    /// Declares in `ctx` the values `reads` names, or every value; every namespace is
-    /// declared (empty ones too, so that evaluation errors name the missing key rather
-    /// than the namespace).
+    /// Declares in `ctx` the values `reads` names, or every value. `var`, `local` and
+    /// the namespaces of the blocks read are declared (empty ones too, so that
+    /// evaluation errors name the missing key rather than the namespace); the others
+    /// cannot be read (references are checked before evaluation), and declaring them
+    /// made every instance's context, cloned several times, carry a dozen entries.
     fn declare_in(&self, ctx: &mut Context<'static>, vars: &Variables, reads: Option<&[Target]>) {
         let Some(reads) = reads else {
             let var = vars.values.iter().map(|(k, v)| (k.clone(), v.clone()));
@@ -181,12 +184,16 @@ impl Namespaces {
         };
         let mut var = Map::new();
         let mut local = Map::new();
-        let mut blocks: [Map<String, Value>; Kind::COUNT] = std::array::from_fn(|_| Map::new());
+        let mut blocks: [Option<Map<String, Value>>; Kind::COUNT] = Default::default();
         for target in reads {
             let (name, from, to) = match target {
                 Target::Var(n) => (n, vars.values.get(n), &mut var),
                 Target::Local(n) => (n, self.locals.get(n), &mut local),
-                Target::Block(kind, n) => (n, self.of(*kind).get(n), &mut blocks[kind.index()]),
+                Target::Block(kind, n) => (
+                    n,
+                    self.of(*kind).get(n),
+                    blocks[kind.index()].get_or_insert_with(Map::new),
+                ),
                 Target::SelfRef(_) | Target::EachKey | Target::EachValue => continue,
             };
             // A value that failed is absent: its dependents are not evaluated.
@@ -197,7 +204,9 @@ impl Namespaces {
         ctx.declare_var("var", Value::Object(var));
         ctx.declare_var("local", Value::Object(local));
         for (kind, values) in Kind::ALL.iter().zip(blocks) {
-            ctx.declare_var(kind.keyword(), Value::Object(values));
+            if let Some(values) = values {
+                ctx.declare_var(kind.keyword(), Value::Object(values));
+            }
         }
     }
 }
@@ -214,6 +223,11 @@ struct Reads {
     /// The node reads values not known before evaluation (a file's template whose
     /// path is computed): its contexts declare every value.
     everything: bool,
+    /// The block's `for_each` calls a function: its context declares the functions.
+    for_each_calls: bool,
+    /// Anything else in the node calls a function (or renders a template): the
+    /// instances' contexts declare the functions.
+    body_calls: bool,
 }
 
 impl Reads {
@@ -238,28 +252,73 @@ impl Reads {
     }
 }
 
-/// The blocks every reference of these attributes points at.
-fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Vec<Target> {
-    attrs
+/// The blocks every reference of these attributes points at, once each.
+fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Targets {
+    let mut out: Vec<Target> = attrs
         .into_iter()
         .flat_map(|a| crate::refs::collect(&a.expr).0)
         .map(|r| r.target)
-        .collect()
+        .collect();
+    out.sort();
+    out.dedup();
+    out.into()
+}
+
+/// The targets of a block inside a tenant: the tenant's own and the inner block's,
+/// found once per block and shared by its instances.
+fn joined_targets(outer: &Targets, inner: &RawBlock) -> Targets {
+    let mut out = outer.to_vec();
+    out.extend(block_targets(&inner.attrs).iter().cloned());
+    out.sort();
+    out.dedup();
+    out.into()
 }
 
 impl State<'_> {
     /// The context of the node being evaluated (outside its `for_each`).
     fn ctx(&self) -> Context<'static> {
-        self.ctx_reading(&self.reads.body)
+        self.ctx_reading(&self.reads.body, self.reads.body_calls)
     }
 
     /// A context declaring the values `reads` names (every value if the node reads
-    /// values not known beforehand).
-    fn ctx_reading(&self, reads: &[Target]) -> Context<'static> {
-        let mut ctx = self.base.clone();
+    /// values not known beforehand), and the functions if `calls`.
+    fn ctx_reading(&self, reads: &[Target], calls: bool) -> Context<'static> {
+        let mut ctx = if calls || self.reads.everything {
+            self.base.clone()
+        } else {
+            Context::new()
+        };
         let reads = (!self.reads.everything).then_some(reads);
         self.ns.declare_in(&mut ctx, self.vars, reads);
         ctx
+    }
+
+    /// Whether the node's `for_each`, and anything else in it, call functions. A file
+    /// block renders a template, which may call any: its instances get them all.
+    fn calls_functions(&self, node: &Node) -> (bool, bool) {
+        fn any_call(block: &RawBlock, skip: Option<&RawAttr>) -> bool {
+            block
+                .attrs
+                .iter()
+                .filter(|a| !skip.is_some_and(|s| std::ptr::eq(*a, s)))
+                .any(|a| crate::refs::calls_function(&a.expr))
+                || block.blocks.iter().any(|b| any_call(b, None))
+        }
+        let Some(block) = self.decls.block(node) else {
+            let Node::Local(name) = node else {
+                return (true, true);
+            };
+            let calls = self
+                .decls
+                .locals
+                .get(name)
+                .is_none_or(|a| crate::refs::calls_function(&a.expr));
+            return (false, calls);
+        };
+        let for_each = block.attr("for_each");
+        let for_each_calls = for_each.is_some_and(|a| crate::refs::calls_function(&a.expr));
+        let body_calls = matches!(node, Node::Block(Kind::File, _)) || any_call(block, for_each);
+        (for_each_calls, body_calls)
     }
 
     /// True if a node reads values its references do not name: a file block whose
@@ -328,15 +387,17 @@ impl State<'_> {
     /// instances as (key, each object) and whether for_each is sensitive.
     fn instances(&mut self, block: &RawBlock) -> Option<(Option<Instances>, bool)> {
         let Some(attr) = block.attr("for_each") else {
-            let instance = format!("{}.{}", block.kind, block.label());
-            self.expiry(block, &instance, self.ctx());
+            if crate::expiry::declared(block) {
+                let instance = format!("{}.{}", block.kind, block.label());
+                self.expiry(block, &instance, self.ctx());
+            }
             return Some((None, false));
         };
         let sensitive = self.is_sensitive(attr, false);
         let v = match evaluate(
             &attr.expr,
             &attr.loc,
-            &self.ctx_reading(&self.reads.for_each),
+            &self.ctx_reading(&self.reads.for_each, self.reads.for_each_calls),
         ) {
             Ok(v) => v,
             Err(e) => {
@@ -383,7 +444,9 @@ impl State<'_> {
                 return None;
             }
         };
-        for (key, each) in &out {
+        // Only a block with an expiry needs a context per instance here.
+        let expires = crate::expiry::declared(block);
+        for (key, each) in out.iter().filter(|_| expires) {
             let mut ctx = self.ctx();
             ctx.declare_var("each", each.clone());
             let instance = format!("{}.{}[{}]", block.kind, block.label(), quote(key));

@@ -20,7 +20,7 @@ impl State<'_> {
         names: (&str, String),
         ctx: Context<'static>,
         each_sensitive: bool,
-        targets: Vec<Target>,
+        targets: Targets,
     ) -> Option<(Value, Address)> {
         let (instance, default_user) = names;
         let mut r = Reader::new(ctx);

@@ -15,6 +15,16 @@ impl State<'_> {
         };
         let node = Node::Block(Kind::Tenant, label.to_string());
         let for_each_targets = block_targets(&block.attrs);
+        // Per inner block, found once and shared by every instance.
+        let inner_targets: Vec<Targets> = block
+            .blocks
+            .iter()
+            .map(|b| joined_targets(&for_each_targets, b))
+            .collect();
+        let targets_of = |b: &RawBlock| {
+            let i = block.blocks.iter().position(|x| std::ptr::eq(x, b));
+            inner_targets[i.expect("an inner block of this tenant")].clone()
+        };
         let app = block.blocks.iter().find(|b| b.kind == "app");
         let mut ok = true;
         let keyed = instances.is_some();
@@ -53,13 +63,12 @@ impl State<'_> {
                     Some((l, _)) => (format!("{prefix}[{}]", quote(l)), Some(l.clone())),
                     None => (prefix.clone(), None),
                 };
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&db.attrs));
+                let targets = targets_of(db);
                 let v = self.database_body(
                     &node,
                     db,
                     base.clone(),
-                    ctx.clone(),
+                    std::borrow::Cow::Borrowed(&ctx),
                     each_sensitive,
                     targets,
                 );
@@ -67,8 +76,11 @@ impl State<'_> {
                     instance_ok = false;
                     continue;
                 };
-                for suffix in ["", ".user", ".grant"] {
-                    db_addresses.push(Address::new(format!("{base}{suffix}")));
+                // What follows only serves the app block (its `self` and dependencies).
+                if app.is_some() {
+                    for suffix in ["", ".user", ".grant"] {
+                        db_addresses.push(Address::new(format!("{base}{suffix}")));
+                    }
                 }
                 let item = self.out.databases.last().expect("just evaluated");
                 let mut fields: Vec<&str> = item.inst.sensitive.iter().copied().collect();
@@ -76,7 +88,7 @@ impl State<'_> {
                     fields.push("user");
                 }
                 fields.push("password");
-                for f in fields {
+                for f in fields.into_iter().filter(|_| app.is_some()) {
                     let mut path = vec!["database".to_string()];
                     path.extend(db_label.clone());
                     path.push(f.to_string());
@@ -109,8 +121,7 @@ impl State<'_> {
                 instance_ok = false;
             }
             if let Some(rb) = redis_blocks.first() {
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&rb.attrs));
+                let targets = targets_of(rb);
                 let user = super::redis::default_user(label, key.as_deref());
                 match self.redis_body(&node, rb, (&instance, user), ctx.clone(), each_sensitive, targets) {
                     Some((v, a)) => {
@@ -130,7 +141,7 @@ impl State<'_> {
             // Volumes default to the engine the app runs on.
             let app_host = app.and_then(|a| {
                 // Errors are reported when the app block itself is evaluated.
-                let mut r = Reader::new(ctx.clone());
+                let mut r = Reader::with(std::borrow::Cow::Borrowed(&ctx));
                 self.host_attr(&mut r, a)
             })
             .or(tenant_host.clone());
@@ -143,8 +154,7 @@ impl State<'_> {
                     Some(k) => format!("{label}_{k}_{l}"),
                     None => format!("{label}_{l}"),
                 };
-                let mut targets = for_each_targets.clone();
-                targets.extend(block_targets(&v.attrs));
+                let targets = targets_of(v);
                 let inst = docker::Instance {
                     owner: node.clone(),
                     address: address.clone(),
@@ -190,8 +200,7 @@ impl State<'_> {
                             _ => {}
                         }
                     }
-                    let mut targets = for_each_targets.clone();
-                    targets.extend(block_targets(&a.attrs));
+                    let targets = targets_of(a);
                     let spec = docker::ContainerCtx {
                         owner: node.clone(),
                         address: format!("{instance}.app"),

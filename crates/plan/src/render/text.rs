@@ -66,7 +66,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
     // Values are compared in the original (a secret that changes shows as changed) and
     // only ever written from the redacted copy.
     let original = plan;
-    let plan = plan.redacted();
+    let plan = plan.redacted_keeping(|c| c.action != Action::NoOp);
     let p = Painter { color: opts.color };
     let mut out = String::new();
 
@@ -97,16 +97,25 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
     // Expired instances the configuration still lists, and those expiring soon.
     out.push_str(&crate::expiry::render_lines(&plan));
 
+    // The redacted copy holds the same changes less the no-ops, in the same order.
     let actionable: Vec<(&ResourceChange, &ResourceChange)> = original
         .changes
         .iter()
+        .filter(|c| c.action != Action::NoOp)
         .zip(&plan.changes)
-        .filter(|(_, c)| c.action != Action::NoOp)
+        .collect();
+    let safeguards: std::collections::HashMap<
+        &terrace_provider::Address,
+        &terrace_provider::Safeguard,
+    > = plan
+        .safeguards
+        .iter()
+        .map(|s| (&s.address, &s.safeguard))
         .collect();
     if !actionable.is_empty() {
         let _ = writeln!(out, "terrace will perform the following actions:\n");
         for pair in actionable {
-            let safeguard = plan.safeguard(&pair.1.address);
+            let safeguard = safeguards.get(&pair.1.address).copied();
             render_change(&mut out, &p, pair, safeguard, opts.destroy);
         }
     }
