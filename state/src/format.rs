@@ -27,7 +27,8 @@ pub struct State {
     pub serial: u64,
     /// Version of the terrace that last wrote the state, for diagnostics only.
     pub terrace_version: String,
-    /// Managed resources, sorted by address (see [`State::upsert`]).
+    /// Managed resources, sorted by address: add them with [`State::upsert`] (lookups
+    /// are binary searches), never by pushing out of order.
     pub resources: Vec<ResourceState>,
     /// When terrace first created each instance whose configuration gives it a `ttl`
     /// (RFC 3339, by instance address, e.g. `tenant.clone["c101"]`): its lifetime counts
@@ -116,17 +117,11 @@ impl State {
         self.resources.iter().map(|r| &r.address)
     }
 
-    /// Binary search, falling back to a linear scan in case a caller pushed onto the
-    /// public `resources` vector and broke the order.
+    /// Binary search. The order is kept by [`State::upsert`] and restored by every
+    /// decode; a linear fallback here made each miss (every create of a first apply)
+    /// cost the whole state: quadratic at thousands of resources.
     fn find(&self, address: &Address) -> Result<usize, usize> {
-        let found = self.resources.binary_search_by(|r| r.address.cmp(address));
-        match found {
-            Ok(i) => Ok(i),
-            Err(i) => match self.resources.iter().position(|r| &r.address == address) {
-                Some(j) => Ok(j),
-                None => Err(i),
-            },
-        }
+        self.resources.binary_search_by(|r| r.address.cmp(address))
     }
 
     /// Puts the state in canonical order so that equal states encode to equal bytes.
@@ -346,12 +341,21 @@ mod tests {
     }
 
     #[test]
-    fn get_finds_resource_pushed_out_of_order() {
-        let mut s = State::new();
-        s.resources.push(res("b"));
-        s.resources.push(res("a"));
-        assert!(s.get(&Address::new("a")).is_some());
-        assert!(s.get(&Address::new("b")).is_some());
+    fn a_state_file_out_of_order_is_sorted_when_read() {
+        let s = State::new();
+        // Written as a hand-edited file might be: not in address order.
+        let mut doc = serde_json::to_value(&s).unwrap();
+        doc["resources"] = json!([
+            serde_json::to_value(res("b")).unwrap(),
+            serde_json::to_value(res("a")).unwrap()
+        ]);
+        let text = serde_json::to_vec(&doc).unwrap();
+        let read = decode(Path::new("s.json"), &text, &crate::crypt::Keyring::none())
+            .unwrap()
+            .state;
+        assert!(read.get(&Address::new("a")).is_some());
+        assert!(read.get(&Address::new("b")).is_some());
+        assert_eq!(read.resources[0].address, Address::new("a"));
     }
 
     #[test]
