@@ -8,17 +8,14 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{block_on, pg_admin, pg_service, unique, Project};
+use common::{block_on, flat, pg_admin, pg_service, pg_tenant_hcl, unique, Project};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::ConnectOptions;
 
 const CHILD_ENV: &str = "TERRACE_PG_TEST_LEASE_CHILD";
-const MARKER: &str = "<<child holds the lease>>";
 
 fn pg_url() -> String {
     std::env::var("TERRACE_TEST_PG_URL").expect("`source target/services.env` first")
@@ -28,65 +25,16 @@ fn backend_url(state: &str, extra: &str) -> String {
     format!("{}?state={state}{extra}", pg_url())
 }
 
-fn hcl(db: &str) -> String {
-    format!(
-        "{}\ntenant \"t\" {{\n  database {{\n    service = service.pg\n    name = \"{db}\"\n  }}\n}}\n",
-        pg_service()
-    )
-}
-
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Not a test by itself: the body of the child process, which holds the lease.
 #[test]
 fn lease_holder_child() {
-    let Ok(url) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let backend = terrace_state::Backend::parse(&url, "unused").unwrap();
-    let _lock = backend.lock("apply").expect("child takes the lease");
-    println!("\n{MARKER}");
-    std::thread::sleep(Duration::from_secs(600));
-}
-
-fn spawn_holder(url: &str) -> Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "lease_holder_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim() == MARKER {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        panic!("child did not report holding the lease");
-    }
-    child
+    common::hold_lease_if_child(CHILD_ENV);
 }
 
 #[test]
 fn plan_apply_drift_and_destroy_with_the_state_in_postgres() {
     let db = unique("pgst");
-    let p = Project::new(&hcl(&db));
+    let p = Project::new(&pg_tenant_hcl(&db));
     let url = backend_url(&db, "");
     let env = [("TERRACE_BACKEND", url.as_str())];
     let planfile = p.path().join("plan.tfplan");
@@ -142,10 +90,10 @@ fn plan_apply_drift_and_destroy_with_the_state_in_postgres() {
 #[test]
 fn a_second_process_is_refused_and_a_killed_holders_lease_expires() {
     let db = unique("pglease");
-    let p = Project::new(&hcl(&db));
+    let p = Project::new(&pg_tenant_hcl(&db));
     let url = backend_url(&db, "&lease=3");
     let env = [("TERRACE_BACKEND", url.as_str())];
-    let mut holder = spawn_holder(&url);
+    let mut holder = common::spawn_lease_holder("lease_holder_child", CHILD_ENV, &url);
 
     let refused = p.terrace_env(&["apply", "--auto-approve"], &env);
     assert_ne!(refused.code, 0);
@@ -182,7 +130,7 @@ fn a_second_process_is_refused_and_a_killed_holders_lease_expires() {
 #[test]
 fn migrate_local_to_pg_and_back_keeps_lineage_serial_and_content() {
     let db = unique("pgmig");
-    let p = Project::new(&hcl(&db));
+    let p = Project::new(&pg_tenant_hcl(&db));
     p.apply();
     let local = std::fs::read_to_string(p.state_path()).unwrap();
     let url = backend_url(&db, "");
@@ -358,7 +306,7 @@ fn force_unlock_removes_a_dead_holders_lease_naming_it() {
     let p = Project::new(&pg_service());
     let url = backend_url(&name, "&lease=600");
     let env = [("TERRACE_BACKEND", url.as_str())];
-    let mut holder = spawn_holder(&url);
+    let mut holder = common::spawn_lease_holder("lease_holder_child", CHILD_ENV, &url);
     let pid = holder.id();
     let refused = flat(&p.terrace_env(&["state", "list"], &env).stderr);
     let refused = if refused.contains("is locked by") {
@@ -405,7 +353,7 @@ fn force_unlock_removes_a_dead_holders_lease_naming_it() {
 #[test]
 fn a_read_only_role_can_plan_but_not_apply() {
     let db = unique("pgro");
-    let p = Project::new(&hcl(&db));
+    let p = Project::new(&pg_tenant_hcl(&db));
     let url = backend_url(&db, "");
     let env = [("TERRACE_BACKEND", url.as_str())];
     p.terrace_env(&["apply", "--auto-approve"], &env)
@@ -467,7 +415,7 @@ fn the_backend_block_in_the_configuration_is_used_by_every_command() {
     let (user, password) = userinfo.split_once(':').unwrap();
     let hcl_text = format!(
         "{}\nterrace {{\n  backend \"pg\" {{\n    url   = \"{scheme}://{user}@{host}\"\n    state = \"{db}\"\n  }}\n}}\n",
-        hcl(&db)
+        pg_tenant_hcl(&db)
     );
     let p = Project::new(&hcl_text);
     let env = [("PGPASSWORD", password)];

@@ -11,74 +11,22 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{block_on, pg_admin, pg_service, unique, Project};
+use common::{block_on, flat, pg_admin, pg_tenant_hcl, unique, Project};
 
 const CHILD_ENV: &str = "TERRACE_PGBOUNCER_TEST_LEASE_CHILD";
-const MARKER: &str = "<<child holds the lease through pgbouncer>>";
 
 fn bouncer_url() -> String {
     std::env::var("TERRACE_TEST_PGBOUNCER_URL")
         .expect("run scripts/pgbouncer.sh and `source target/services.env` first")
 }
 
-fn hcl(db: &str) -> String {
-    format!(
-        "{}\ntenant \"t\" {{\n  database {{\n    service = service.pg\n    name = \"{db}\"\n  }}\n}}\n",
-        pg_service()
-    )
-}
-
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Not a test by itself: the body of the child process, which holds the lease.
 #[test]
 fn pgbouncer_lease_holder_child() {
-    let Ok(url) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let backend = terrace_state::Backend::parse(&url, "unused").unwrap();
-    let _lock = backend.lock("apply").expect("child takes the lease");
-    println!("\n{MARKER}");
-    std::thread::sleep(Duration::from_secs(600));
-}
-
-fn spawn_holder(url: &str) -> Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "pgbouncer_lease_holder_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim() == MARKER {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        panic!("child did not report holding the lease");
-    }
-    child
+    common::hold_lease_if_child(CHILD_ENV);
 }
 
 /// (serial, history rows, lock rows) of state `name`, read directly (not through
@@ -108,7 +56,7 @@ fn stored(name: &str) -> (i64, i64, i64) {
 #[test]
 fn the_state_backend_works_through_pgbouncer_in_transaction_mode() {
     let db = unique("pgbnc");
-    let p = Project::new(&hcl(&db));
+    let p = Project::new(&pg_tenant_hcl(&db));
     let url = format!("{}?state={db}&lease=2", bouncer_url());
     let env = [("TERRACE_BACKEND", url.as_str())];
     let planfile = p.path().join("plan.tfplan");
@@ -160,7 +108,7 @@ fn the_state_backend_works_through_pgbouncer_in_transaction_mode() {
     }
 
     // A holder renews its 2 s lease through PgBouncer: still refused after 5 s.
-    let mut holder = spawn_holder(&url);
+    let mut holder = common::spawn_lease_holder("pgbouncer_lease_holder_child", CHILD_ENV, &url);
     std::thread::sleep(Duration::from_secs(5));
     let refused = p.terrace_env(&["apply", "--auto-approve"], &env);
     assert_ne!(refused.code, 0);

@@ -275,3 +275,63 @@ impl Drop for Holder {
         let _ = self.0.wait();
     }
 }
+
+/// A tenant with one database `db` on the test PostgreSQL (`service.pg`).
+pub fn pg_tenant_hcl(db: &str) -> String {
+    format!(
+        "{}\ntenant \"t\" {{\n  database {{\n    service = service.pg\n    name = \"{db}\"\n  }}\n}}\n",
+        pg_service()
+    )
+}
+
+/// `text` as one line of words, without miette's gutter bars: messages wrap at the
+/// terminal width, so tests match what they say, not where it breaks.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a process prints once it holds a state lease (see [`spawn_lease_holder`]).
+const LEASE_MARKER: &str = "<<child holds the lease>>";
+
+/// The child half of [`spawn_lease_holder`]: call it from a `#[test]` named as the one
+/// the parent gives. In the child (the variable `child_env` is set to a backend URL) it
+/// takes that state's lock, says so, and holds it until killed; elsewhere it returns.
+pub fn hold_lease_if_child(child_env: &str) {
+    let Ok(url) = std::env::var(child_env) else {
+        return;
+    };
+    let backend = terrace_state::Backend::parse(&url, "unused").unwrap();
+    let _lock = backend.lock("apply").expect("child takes the lease");
+    println!("\n{LEASE_MARKER}");
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+/// Another process holding the lease of the state at `url`: this test binary run again,
+/// only its test `child_test` (which calls [`hold_lease_if_child`] with `child_env`).
+/// Returns once the child holds the lease; kill it to let the lease expire.
+pub fn spawn_lease_holder(child_test: &str, child_env: &str, url: &str) -> Child {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(child_env, url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim() == LEASE_MARKER {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("child did not report holding the lease");
+    }
+    child
+}
