@@ -9,32 +9,9 @@ pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
 impl State<'_> {
     /// Evaluates every instance of host block `label` (one without for_each).
     pub(super) fn host(&mut self, label: &str) -> bool {
-        let block = &self.decls.of(Kind::Host)[label];
-        let Some((instances, _)) = self.instances(block) else {
-            return false;
-        };
-        let Some(instances) = instances else {
-            let Some(value) = self.host_instance(label, label, None, self.ctx()) else {
-                return false;
-            };
-            self.ns.declare(Kind::Host, label, value);
-            return true;
-        };
-        let mut ok = true;
-        let mut values = Map::new();
-        for (key, each) in instances {
-            let mut ctx = self.ctx();
-            ctx.declare_var("each", each);
-            let id = instance_id(label, Some(&key));
-            match self.host_instance(&id, label, Some(&key), ctx) {
-                Some(v) => {
-                    values.insert(key, v);
-                }
-                None => ok = false,
-            }
-        }
-        self.ns.declare(Kind::Host, label, Value::Object(values));
-        ok
+        self.each_instance(Kind::Host, label, |s, id, key, ctx, _| {
+            s.host_instance(id, label, key, ctx)
+        })
     }
 
     /// Evaluates one host instance, `name` being its id (`web` or `web["a"]`, as in

@@ -383,6 +383,44 @@ impl State<'_> {
         }
     }
 
+    /// Evaluates every instance of block `label` of `kind` with `one(state, id, key,
+    /// context, each_sensitive)` and declares its value: the instance's own without
+    /// for_each, a map by key with it. False if any instance had errors.
+    fn each_instance(
+        &mut self,
+        kind: Kind,
+        label: &str,
+        one: impl Fn(&mut Self, &str, Option<&str>, Context<'static>, bool) -> Option<Value>,
+    ) -> bool {
+        let block = &self.decls.of(kind)[label];
+        let Some((instances, each_sensitive)) = self.instances(block) else {
+            return false;
+        };
+        let Some(instances) = instances else {
+            let ctx = self.ctx();
+            let Some(value) = one(self, label, None, ctx, false) else {
+                return false;
+            };
+            self.ns.declare(kind, label, value);
+            return true;
+        };
+        let mut ok = true;
+        let mut values = Map::new();
+        for (key, each) in instances {
+            let mut ctx = self.ctx();
+            ctx.declare_var("each", each);
+            let id = instance_id(label, Some(&key));
+            match one(self, &id, Some(&key), ctx, each_sensitive) {
+                Some(v) => {
+                    values.insert(key, v);
+                }
+                None => ok = false,
+            }
+        }
+        self.ns.declare(kind, label, Value::Object(values));
+        ok
+    }
+
     /// Evaluates `for_each`: `None` on error, `Some(None)` without for_each, else the
     /// instances as (key, each object) and whether for_each is sensitive.
     fn instances(&mut self, block: &RawBlock) -> Option<(Option<Instances>, bool)> {

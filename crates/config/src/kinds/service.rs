@@ -9,32 +9,9 @@ pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
 impl State<'_> {
     /// Evaluates every instance of service block `label` (one without for_each).
     pub(super) fn service(&mut self, label: &str) -> bool {
-        let block = &self.decls.of(Kind::Service)[label];
-        let Some((instances, each_sensitive)) = self.instances(block) else {
-            return false;
-        };
-        let Some(instances) = instances else {
-            let Some(value) = self.service_instance(label, label, None, self.ctx(), false) else {
-                return false;
-            };
-            self.ns.declare(Kind::Service, label, value);
-            return true;
-        };
-        let mut ok = true;
-        let mut values = Map::new();
-        for (key, each) in instances {
-            let mut ctx = self.ctx();
-            ctx.declare_var("each", each);
-            let id = instance_id(label, Some(&key));
-            match self.service_instance(&id, label, Some(&key), ctx, each_sensitive) {
-                Some(v) => {
-                    values.insert(key, v);
-                }
-                None => ok = false,
-            }
-        }
-        self.ns.declare(Kind::Service, label, Value::Object(values));
-        ok
+        self.each_instance(Kind::Service, label, |s, id, key, ctx, each_sensitive| {
+            s.service_instance(id, label, key, ctx, each_sensitive)
+        })
     }
 
     /// Evaluates one service instance, `name` being its id (`db` or `db["a"]`, as in its
