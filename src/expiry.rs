@@ -6,14 +6,16 @@
 //! The pure parts live in `terrace_plan::expiry` (what expired, what the plan does)
 //! and `terrace_config` (the language); this module is their I/O and wall clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use terrace_config::Project;
-use terrace_plan::expiry::{format_time, Clock, ExpiryInput, ExpirySpec, InstanceExpiry};
+use terrace_plan::expiry::{
+    format_time, instances_with_resources, Clock, ExpiryInput, ExpirySpec, InstanceExpiry,
+};
 use terrace_plan::{Action, Plan};
 use terrace_state::State;
 
@@ -91,7 +93,7 @@ pub fn record_creation(
         state.first_created.clear();
         return before != state.first_created;
     }
-    let with_ttl: Vec<&str> = project
+    let with_ttl: BTreeSet<&str> = project
         .expiries
         .iter()
         .filter(|e| e.ttl.is_some())
@@ -101,21 +103,21 @@ pub fn record_creation(
         .first_created
         .retain(|k, _| with_ttl.contains(&k.as_str()));
     let now = format_time(clock.now);
-    for instance in with_ttl {
-        if state.first_created.contains_key(instance) {
-            continue;
-        }
-        let owns = |a: &terrace_provider::Address| terrace_plan::expiry::belongs_to(a, instance);
-        let creates = plan
-            .changes
-            .iter()
-            .any(|c| owns(&c.address) && c.action == Action::Create);
-        let exists = state.resources.iter().any(|r| owns(&r.address));
-        if creates || exists {
-            state
-                .first_created
-                .insert(instance.to_string(), now.clone());
-        }
+    // One pass over the plan and the state, not one per instance: thousands of clones.
+    let unrecorded = with_ttl
+        .into_iter()
+        .filter(|i| !state.first_created.contains_key(*i))
+        .collect();
+    let created = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| &c.address);
+    let existing = state.resources.iter().map(|r| &r.address);
+    for instance in instances_with_resources(created.chain(existing), &unrecorded) {
+        state
+            .first_created
+            .insert(instance.to_string(), now.clone());
     }
     before != state.first_created
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use terrace_config::Project;
+use terrace_plan::expiry::instances_with_resources;
 use terrace_plan::{Action, Plan};
 use terrace_state::State;
 
@@ -36,18 +37,19 @@ pub fn record(state: &mut State, project: &Project, plan: &Plan, destroy: bool) 
     state
         .placements
         .retain(|k, _| listed.contains_key(k.as_str()));
-    for (instance, host) in listed {
-        let owns = |a: &terrace_provider::Address| terrace_plan::expiry::belongs_to(a, instance);
-        let creates = plan
-            .changes
-            .iter()
-            .any(|c| owns(&c.address) && c.action != Action::Delete && c.action != Action::NoOp);
-        let exists = state.resources.iter().any(|r| owns(&r.address));
-        if creates || exists {
-            state
-                .placements
-                .insert(instance.to_string(), host.to_string());
-        }
+    // One pass over the plan and the state, not one per instance: thousands of tenants.
+    let names = listed.keys().copied().collect();
+    let created = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Delete && c.action != Action::NoOp)
+        .map(|c| &c.address);
+    let existing = state.resources.iter().map(|r| &r.address);
+    let owning = instances_with_resources(created.chain(existing), &names);
+    for instance in owning {
+        state
+            .placements
+            .insert(instance.to_string(), listed[instance].to_string());
     }
     before != state.placements
 }

@@ -12,7 +12,7 @@
 //! lists them), and [`annotate`] gives those deletions the reason `expired at <time>`
 //! and records every expired or soon-expiring instance in [`Plan::expiry`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,29 @@ pub fn belongs_to(address: &Address, instance: &str) -> bool {
     a == instance
         || a.strip_prefix(instance)
             .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The instances of `instances` that `addresses` belong to (see [`belongs_to`]), found
+/// with one set lookup per `.` of each address rather than one comparison per instance:
+/// linear in the addresses, whatever the number of instances.
+pub fn instances_with_resources<'a, 'b>(
+    addresses: impl IntoIterator<Item = &'b Address>,
+    instances: &BTreeSet<&'a str>,
+) -> BTreeSet<&'a str> {
+    let mut found = BTreeSet::new();
+    for a in addresses {
+        let a = a.as_str();
+        let prefixes = a
+            .match_indices('.')
+            .map(|(i, _)| &a[..i])
+            .chain(std::iter::once(a));
+        for prefix in prefixes {
+            if let Some(instance) = instances.get(prefix) {
+                found.insert(*instance);
+            }
+        }
+    }
+    found
 }
 
 /// Decides which instances have expired, or will within the horizon, and takes the

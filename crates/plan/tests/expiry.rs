@@ -270,6 +270,47 @@ fn instance_prefixes_do_not_capture_their_neighbours() {
     ));
 }
 
+#[test]
+fn instances_with_resources_agrees_with_belongs_to_in_one_pass() {
+    let instances: std::collections::BTreeSet<&str> = [
+        r#"tenant.clone["a"]"#,
+        r#"tenant.clone["a.b"]"#,
+        r#"tenant.clone["c"]"#,
+        "tenant.solo",
+    ]
+    .into();
+    let addresses: Vec<Address> = [
+        r#"tenant.clone["a"].database.user"#,
+        r#"tenant.clone["a.b"].app"#,
+        r#"tenant.clone["ab"].app"#,
+        "tenant.solo",
+        "tenant.solos.app",
+    ]
+    .into_iter()
+    .map(Address::new)
+    .collect();
+    let found = terrace_plan::expiry::instances_with_resources(&addresses, &instances);
+    let expected: std::collections::BTreeSet<&str> = instances
+        .iter()
+        .copied()
+        .filter(|i| {
+            addresses
+                .iter()
+                .any(|a| terrace_plan::expiry::belongs_to(a, i))
+        })
+        .collect();
+    assert_eq!(found, expected);
+    assert_eq!(
+        found,
+        [
+            r#"tenant.clone["a"]"#,
+            r#"tenant.clone["a.b"]"#,
+            "tenant.solo"
+        ]
+        .into()
+    );
+}
+
 fn rendered_plan() -> Plan {
     let created: BTreeMap<String, DateTime<Utc>> = [
         (A.to_string(), t("2026-01-01T00:00:00Z")),
