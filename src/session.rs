@@ -53,6 +53,9 @@ pub struct Session {
     /// What the configuration was loaded with; its `placements` are the state's
     /// (see [`Session::read_state`]).
     inputs: VarInputs,
+    /// The state as read (without the lock) for its placements, kept for the first
+    /// [`Session::read_state`] so that a plan decodes the state once, not twice.
+    pre_read: Option<State>,
 }
 
 /// The state backend selected by the global flags (`--state`, `--backend`),
@@ -209,10 +212,12 @@ impl Session {
         // them there. A state that cannot be read fails where it is read for real, and
         // the state read under the lock is checked again (`sync_placements`). `validate`
         // (placeholders) reads no state: it must work without the backend.
+        let mut pre_read = None;
         if !inputs.placeholders {
-            inputs.placements = load_state(&backend)
-                .map(|s| crate::placement::prior(&s))
-                .unwrap_or_default();
+            if let Ok(state) = load_state(&backend) {
+                inputs.placements = crate::placement::prior(&state);
+                pre_read = Some(state);
+            }
         }
         let backups = cli.dir.join(BACKUP_DIR);
         let (project, providers, redactor) = build(&cli.dir, &inputs, &backups)?;
@@ -228,6 +233,7 @@ impl Session {
             moved: Vec::new(),
             clock: crate::expiry::clock(cli)?,
             inputs,
+            pre_read,
         })
     }
 
@@ -284,7 +290,10 @@ impl Session {
     /// so that nothing recorded as sensitive can be printed by accident. Refuses a state
     /// that is not the one this project last used (see [`check_lineage`]).
     pub fn read_state(&mut self) -> miette::Result<State> {
-        let mut state = load_state(&self.backend)?;
+        let mut state = match self.pre_read.take() {
+            Some(state) => state,
+            None => load_state(&self.backend)?,
+        };
         check_lineage(&self.dir, &self.backend, &state)?;
         self.sync_placements(&state)?;
         self.apply_moved_blocks(&mut state);
@@ -296,6 +305,8 @@ impl Session {
     /// killed apply's journal is folded in, and the state's lineage is recorded as this
     /// project's.
     pub fn read_state_locked(&mut self, lock: &mut StateLock) -> miette::Result<State> {
+        // Under the lock the state is read again: it may have changed since.
+        self.pre_read = None;
         let mut state = load_state_locked(lock)?;
         check_lineage(&self.dir, &self.backend, &state)?;
         record_lineage(&self.dir, &self.backend, &state)?;
