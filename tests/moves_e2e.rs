@@ -16,23 +16,7 @@ fn env(name: &str) -> String {
 }
 
 fn host_block(name: &str, hostport: &str, extra: &str) -> String {
-    let (address, port) = hostport.rsplit_once(':').unwrap();
-    format!(
-        r#"
-host "{name}" {{
-  address       = "{address}"
-  port          = {port}
-  user          = "{user}"
-  identity_file = "{key}"
-  known_hosts   = "{known_hosts}"
-  become        = true
-  {extra}
-}}
-"#,
-        user = env("TERRACE_TEST_SSH_USER"),
-        key = env("TERRACE_TEST_SSH_KEY"),
-        known_hosts = env("TERRACE_TEST_SSH_KNOWN_HOSTS"),
-    )
+    common::ssh_host_block(name, hostport, &env("TERRACE_TEST_SSH_KNOWN_HOSTS"), extra)
 }
 
 /// Runs SQL on the local MariaDB as the admin; returns the output lines.

@@ -14,29 +14,10 @@ fn env(name: &str) -> String {
     })
 }
 
-fn host_block(name: &str, hostport: &str, known_hosts: &str, extra: &str) -> String {
-    let (address, port) = hostport.rsplit_once(':').unwrap();
-    format!(
-        r#"
-host "{name}" {{
-  address       = "{address}"
-  port          = {port}
-  user          = "{user}"
-  identity_file = "{key}"
-  known_hosts   = "{known_hosts}"
-  become        = true
-  {extra}
-}}
-"#,
-        user = env("TERRACE_TEST_SSH_USER"),
-        key = env("TERRACE_TEST_SSH_KEY"),
-    )
-}
-
 fn hosts() -> String {
     let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
-    host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
-        + &host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
+    common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+        + &common::ssh_host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
 }
 
 fn files_hcl(dir: &str, content: &str) -> String {
@@ -135,7 +116,7 @@ database "app" {{
   name    = "{db}"
 }}
 "#,
-        host_block(
+        common::ssh_host_block(
             "fw",
             &env("TERRACE_TEST_SSH_FW"),
             &env("TERRACE_TEST_SSH_KNOWN_HOSTS"),
@@ -176,7 +157,7 @@ fn docker_over_ssh_through_a_forwarded_socket() {
     let name = unique("sshvol");
     let hcl = format!(
         "{}\nvolume \"v\" {{\n  host = host.h1\n  name = \"{name}\"\n}}\n",
-        host_block(
+        common::ssh_host_block(
             "h1",
             &env("TERRACE_TEST_SSH_HOST1"),
             &env("TERRACE_TEST_SSH_KNOWN_HOSTS"),
@@ -233,10 +214,14 @@ fn a_changed_host_key_is_refused_and_names_the_host() {
     std::fs::write(&forged_path, forged).unwrap();
 
     let path = format!("/tmp/{}", unique("hk"));
-    let hcl =
-        format!(
+    let hcl = format!(
         "{}\nfile \"f\" {{\n  host    = host.h2\n  path    = \"{path}\"\n  content = \"x\"\n}}\n",
-        host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), forged_path.to_str().unwrap(), "")
+        common::ssh_host_block(
+            "h2",
+            &env("TERRACE_TEST_SSH_HOST2"),
+            forged_path.to_str().unwrap(),
+            ""
+        )
     );
     let p = Project::new(&hcl);
     let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
@@ -251,8 +236,8 @@ fn an_unreachable_host_fails_by_name_while_the_other_host_is_applied_and_saved()
     let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
     let hcl = format!(
         "{}{}\nfile \"ok\" {{\n  host = host.h1\n  path = \"{path}\"\n  content = \"up\\n\"\n}}\nfile \"lost\" {{\n  host = host.dead\n  path = \"{path}.lost\"\n  content = \"x\"\n}}\n",
-        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
-        host_block("dead", "127.0.0.1:2299", &kh, "")
+        common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        common::ssh_host_block("dead", "127.0.0.1:2299", &kh, "")
     );
     let p = Project::new(&hcl);
     let run = p.terrace(&["apply", "--auto-approve"]).expect_code(1);
@@ -437,7 +422,7 @@ fn a_command_whose_guard_is_already_satisfied_is_adopted_not_a_conflict() {
     std::fs::create_dir_all(&dir).unwrap();
     let hcl = format!(
         "{}\ncommand \"mk\" {{\n  host    = host.h1\n  command = \"mkdir -p {dir} && touch {dir}/ran\"\n  creates = \"{dir}\"\n}}\n",
-        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &env("TERRACE_TEST_SSH_KNOWN_HOSTS"), "")
+        common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &env("TERRACE_TEST_SSH_KNOWN_HOSTS"), "")
     );
     let p = Project::new(&hcl);
     let plan = p.plan().expect_code(2);
@@ -473,7 +458,7 @@ database "app" {{
   connection_limit = 3
 }}
 "#,
-        host_block(
+        common::ssh_host_block(
             "h1",
             &env("TERRACE_TEST_SSH_HOST1"),
             &env("TERRACE_TEST_SSH_KNOWN_HOSTS"),
@@ -508,8 +493,8 @@ fn a_broken_file_is_its_own_error_while_drift_elsewhere_shows_the_changed_lines(
             "file \"{name}\" {{\n  host    = host.{host}\n  path    = \"{dir}/{name}.conf\"\n  content = \"{content}\"\n  mode    = \"0644\"\n}}\n"
         )
     };
-    let hcl = host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
-        + &host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
+    let hcl = common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+        + &common::ssh_host_block("h2", &env("TERRACE_TEST_SSH_HOST2"), &kh, "")
         + &file("linked", "h1", "a\\n")
         + &file("edited", "h1", "one\\ntwo\\nthree\\n")
         + &file("other", "h2", "x\\n")
@@ -716,8 +701,8 @@ file "beside" {{
   content = "y\n"
 }}
 "#,
-        h1 = host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
-        hx = host_block(
+        h1 = common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        hx = common::ssh_host_block(
             "hx",
             &format!("127.0.0.1:{port}"),
             hx.known_hosts.to_str().unwrap(),
@@ -823,7 +808,7 @@ fn fw_nft(args: &[&str]) -> String {
 fn firewall_merged_networks_converge_and_a_foreign_rule_is_drift_until_applied_away() {
     let _fw = FW_TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
-    let hcl = host_block("fw", &env("TERRACE_TEST_SSH_FW"), &kh, "")
+    let hcl = common::ssh_host_block("fw", &env("TERRACE_TEST_SSH_FW"), &kh, "")
         + r#"
 firewall_rule "m" {
   host       = host.fw
@@ -891,7 +876,7 @@ file "env" {{
   mode    = "0644"
 }}
 "#,
-        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
+        common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, "")
     );
     let p = Project::new(&hcl);
     let vars = [("TERRACE_VAR_token", "tok-5ecr3t")];
@@ -940,8 +925,8 @@ fn a_host_that_accepts_and_never_answers_cannot_hang_a_plan() {
     let kh = env("TERRACE_TEST_SSH_KNOWN_HOSTS");
     let hcl = format!(
         "{}{}\nfile \"ok\" {{\n  host = host.h1\n  path = \"{path}\"\n  content = \"up\\n\"\n}}\nfile \"mute\" {{\n  host = host.mute\n  path = \"{path}.mute\"\n  content = \"x\"\n}}\n",
-        host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
-        host_block("mute", &format!("127.0.0.1:{port}"), &kh, "")
+        common::ssh_host_block("h1", &env("TERRACE_TEST_SSH_HOST1"), &kh, ""),
+        common::ssh_host_block("mute", &format!("127.0.0.1:{port}"), &kh, "")
     );
     let p = Project::new(&hcl);
     let started = std::time::Instant::now();

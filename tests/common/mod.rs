@@ -335,3 +335,24 @@ pub fn spawn_lease_holder(child_test: &str, child_env: &str, url: &str) -> Child
     }
     child
 }
+
+/// A `host` block for an sshd test host at `hostport` (`scripts/ssh-hosts.sh`'s login user
+/// and key, `become = true`), with `known_hosts` and `extra` attribute lines.
+pub fn ssh_host_block(name: &str, hostport: &str, known_hosts: &str, extra: &str) -> String {
+    let (address, port) = hostport.rsplit_once(':').unwrap();
+    format!(
+        r#"
+host "{name}" {{
+  address       = "{address}"
+  port          = {port}
+  user          = "{user}"
+  identity_file = "{key}"
+  known_hosts   = "{known_hosts}"
+  become        = true
+  {extra}
+}}
+"#,
+        user = env("TERRACE_TEST_SSH_USER"),
+        key = env("TERRACE_TEST_SSH_KEY"),
+    )
+}
