@@ -1102,6 +1102,15 @@ mod tests {
         }
     }
 
+    /// Runs `f` to completion on a current-thread runtime, as the binary's does.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
         let attrs: Attrs = serde_json::from_value(json!({"name": addr})).unwrap();
         ResourceChange {
@@ -1144,11 +1153,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(plan, &mut state, &mut lock)).unwrap();
         let saved = backend.load().unwrap().unwrap_or_default();
         assert_eq!(
             saved.resources, state.resources,
@@ -1304,11 +1309,7 @@ mod tests {
         };
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
 
         let (journal, desired) = peek.seen.lock().unwrap().clone().unwrap();
         let password = desired["password"].as_str().unwrap().to_string();
@@ -1390,11 +1391,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         let log = raced.log.lock().unwrap().clone();
         assert_eq!(
@@ -1462,11 +1459,7 @@ mod tests {
             events: Some(&events),
             progress_every: Duration::from_millis(100),
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok());
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         let kinds: Vec<String> = text
@@ -1587,11 +1580,7 @@ mod tests {
         let backend = LocalBackend::new(dir.path().join("s.json"));
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         assert_eq!(report.added, 14);
         assert_eq!(*engine.peak.lock().unwrap(), 2, "the engine's own limit");
@@ -1676,11 +1665,7 @@ mod tests {
         let backend = LocalBackend::new(dir.path().join("s.json"));
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         assert_eq!(*p.peak.lock().unwrap(), [3, 1], "[creates, destroys]");
     }
@@ -1844,11 +1829,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         let log = log.lock().unwrap().clone();
         (report, state, log)
     }
@@ -1941,11 +1922,7 @@ mod tests {
             events: None,
             progress_every: PROGRESS_EVERY,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let report = rt.block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
+        let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         assert_eq!(
             log.lock().unwrap().clone(),
