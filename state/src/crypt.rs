@@ -334,7 +334,7 @@ fn key_id(key: &[u8; 32]) -> String {
 }
 
 /// Whether `value` is an encrypted value.
-fn is_encrypted(value: &Value) -> bool {
+pub(crate) fn is_encrypted(value: &Value) -> bool {
     value.as_str().is_some_and(|s| s.starts_with(PREFIX))
 }
 

@@ -105,9 +105,9 @@ fn run(
     };
     let (desired, listed) = judge(input, desired);
     let mut p = plan(PlanInput {
-        desired: &desired,
-        prior,
-        observed: &observed,
+        desired: desired.to_vec(),
+        prior: prior.to_vec(),
+        observed: observed.clone(),
         schemas: &schemas,
     })
     .unwrap();
@@ -370,23 +370,23 @@ fn json_and_markdown_carry_the_reason_and_the_expiry_list() {
     expect![[r#"
         [
           {
-            "instance": "tenant.clone[\"a\"]",
-            "expires_at": "2026-01-03T00:00:00Z",
+            "created_at": "2026-01-01T00:00:00Z",
             "expired": true,
-            "ttl": "48h",
-            "created_at": "2026-01-01T00:00:00Z"
+            "expires_at": "2026-01-03T00:00:00Z",
+            "instance": "tenant.clone[\"a\"]",
+            "ttl": "48h"
           },
           {
-            "instance": "tenant.clone[\"b\"]",
-            "expires_at": "2026-01-04T00:00:00Z",
+            "created_at": "2026-01-02T00:00:00Z",
             "expired": false,
-            "ttl": "48h",
-            "created_at": "2026-01-02T00:00:00Z"
+            "expires_at": "2026-01-04T00:00:00Z",
+            "instance": "tenant.clone[\"b\"]",
+            "ttl": "48h"
           },
           {
-            "instance": "tenant.clone[\"c\"]",
+            "expired": true,
             "expires_at": "2026-01-01T06:00:00Z",
-            "expired": true
+            "instance": "tenant.clone[\"c\"]"
           }
         ]"#]]
     .assert_eq(&serde_json::to_string_pretty(&doc["expiry"]).unwrap());

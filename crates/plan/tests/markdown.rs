@@ -465,235 +465,231 @@ fn the_json_document_of_a_partial_run() {
     assert!(!text.contains(SECRET));
     expect![[r##"
         {
-          "format_version": "1.2",
-          "terrace_version": "test",
-          "complete": false,
           "changes_present": true,
-          "summary": {
-            "add": 5,
-            "change": 3,
-            "destroy": 4,
-            "has_destroy": true,
-            "drops_data": true,
-            "has_drift": true,
-            "has_conflicts": true
-          },
-          "errors": [
+          "complete": false,
+          "conflicts": [
             {
-              "provider": "host.db2",
-              "message": "ssh: connect to host 10.0.0.9 port 22: Connection refused"
-            },
-            {
-              "provider": "host.web",
-              "address": "host.web.file[\"/etc/shadow.d/x\"]",
-              "message": "cannot read /etc/shadow.d/x: permission denied"
+              "address": "tenant.app[\"g\"].database",
+              "import_id": "g",
+              "message": "a database \"g\" already exists on service.pg but terrace does not manage it",
+              "type_name": "sql_database"
             }
           ],
+          "errors": [
+            {
+              "message": "ssh: connect to host 10.0.0.9 port 22: Connection refused",
+              "provider": "host.db2"
+            },
+            {
+              "address": "host.web.file[\"/etc/shadow.d/x\"]",
+              "message": "cannot read /etc/shadow.d/x: permission denied",
+              "provider": "host.web"
+            }
+          ],
+          "format_version": "1.2",
           "not_planned": [
             "host.db2.package[\"postgresql\"]",
             "host.web.file[\"/etc/shadow.d/x\"]"
           ],
+          "output_changes": {},
           "resource_changes": [
             {
               "address": "host.web.file[\"/etc/app.conf\"]",
-              "type": "host_file",
-              "provider": "host.web",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "update"
                 ],
-                "before": {
-                  "content": "# app\nlisten = 80\nworkers = 2\nlog = info\n```\n",
-                  "mode": "0644",
-                  "path": "/etc/app.conf"
-                },
                 "after": {
                   "content": "# app\nlisten = 8080\nworkers = 2\nlog = info\n```\n",
                   "mode": "0640",
                   "path": "/etc/app.conf"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": {
+                  "content": "# app\nlisten = 80\nworkers = 2\nlog = info\n```\n",
+                  "mode": "0644",
+                  "path": "/etc/app.conf"
+                },
+                "before_sensitive": {},
                 "changed": [
                   "content",
                   "mode"
                 ],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "host.web",
+              "safeguard": null,
+              "type": "host_file"
             },
             {
               "address": "host.web.file[\"/etc/motd\"]",
-              "type": "host_file",
-              "provider": "host.web",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "create"
                 ],
-                "before": null,
                 "after": {
                   "content": "welcome\n<b>be nice</b>\n",
                   "path": "/etc/motd"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": null,
+                "before_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "host.web",
+              "safeguard": null,
+              "type": "host_file"
             },
             {
               "address": "service.pg",
-              "type": "sql_server",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "no-op"
                 ],
-                "before": null,
                 "after": null,
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": null,
+                "before_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_server"
             },
             {
               "address": "service.web.volume",
-              "type": "docker_volume",
-              "provider": "docker.local",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "delete"
                 ],
+                "after": null,
+                "after_sensitive": {},
+                "after_unknown": {},
                 "before": {
                   "name": "web-data"
                 },
-                "after": null,
-                "after_unknown": {},
                 "before_sensitive": {},
-                "after_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "docker.local",
+              "safeguard": null,
+              "type": "docker_volume"
             },
             {
               "address": "tenant.app[\"a\"].database",
-              "type": "sql_database",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "create"
                 ],
-                "before": null,
                 "after": {
                   "connection_limit": 5,
                   "name": "a"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": null,
+                "before_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_database"
             },
             {
               "address": "tenant.app[\"a\"].database.user",
-              "type": "sql_user",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "create"
                 ],
-                "before": null,
                 "after": {
                   "name": "a"
                 },
+                "after_sensitive": {},
                 "after_unknown": {
                   "password": true
                 },
+                "before": null,
                 "before_sensitive": {},
-                "after_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_user"
             },
             {
               "address": "tenant.app[\"b\"].database",
-              "type": "sql_database",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "update"
                 ],
-                "before": {
-                  "connection_limit": 50,
-                  "name": "b"
-                },
                 "after": {
                   "connection_limit": 60,
                   "name": "b"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": {
+                  "connection_limit": 50,
+                  "name": "b"
+                },
+                "before_sensitive": {},
                 "changed": [
                   "connection_limit"
                 ],
                 "replace_paths": []
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_database"
             },
             {
               "address": "tenant.app[\"b\"].database.user",
-              "type": "sql_user",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "update"
                 ],
-                "before": {
-                  "name": "b",
-                  "password": "(sensitive value)"
-                },
                 "after": {
                   "name": "b",
                   "password": "(sensitive value)"
                 },
-                "after_unknown": {},
-                "before_sensitive": {
+                "after_sensitive": {
                   "password": true
                 },
-                "after_sensitive": {
+                "after_unknown": {},
+                "before": {
+                  "name": "b",
+                  "password": "(sensitive value)"
+                },
+                "before_sensitive": {
                   "password": true
                 },
                 "changed": [
@@ -701,31 +697,31 @@ fn the_json_document_of_a_partial_run() {
                 ],
                 "replace_paths": []
               },
-              "note": "it only undoes drift",
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": "it only undoes drift",
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_user"
             },
             {
               "address": "tenant.app[\"c\"].database",
-              "type": "sql_database",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "delete",
                   "create"
                 ],
-                "before": {
-                  "connection_limit": 5,
-                  "name": "c_old"
-                },
                 "after": {
                   "connection_limit": 5,
                   "name": "c"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": {
+                  "connection_limit": 5,
+                  "name": "c_old"
+                },
+                "before_sensitive": {},
                 "changed": [
                   "name"
                 ],
@@ -735,29 +731,29 @@ fn the_json_document_of_a_partial_run() {
                   ]
                 ]
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg",
+              "safeguard": null,
+              "type": "sql_database"
             },
             {
               "address": "tenant.app[\"d\"].database",
-              "type": "sql_database",
-              "provider": "service.pg2",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "delete",
                   "create"
                 ],
-                "before": {
-                  "name": "d"
-                },
                 "after": {
                   "name": "d"
                 },
-                "after_unknown": {},
-                "before_sensitive": {},
                 "after_sensitive": {},
+                "after_unknown": {},
+                "before": {
+                  "name": "d"
+                },
+                "before_sensitive": {},
                 "changed": [
                   "(service)"
                 ],
@@ -767,127 +763,131 @@ fn the_json_document_of_a_partial_run() {
                   ]
                 ]
               },
-              "note": null,
+              "depends_on": [],
               "move": null,
-              "safeguard": null
+              "note": null,
+              "provider": "service.pg2",
+              "safeguard": null,
+              "type": "sql_database"
             },
             {
               "address": "tenant.app[\"e\"].database",
-              "type": "sql_database",
-              "provider": "service.pg",
-              "depends_on": [],
               "change": {
                 "actions": [
                   "delete"
                 ],
+                "after": null,
+                "after_sensitive": {},
+                "after_unknown": {},
                 "before": {
                   "connection_limit": 5,
                   "name": "e"
                 },
-                "after": null,
-                "after_unknown": {},
                 "before_sensitive": {},
-                "after_sensitive": {},
                 "changed": [],
                 "replace_paths": []
               },
-              "note": "it is no longer in the configuration",
+              "depends_on": [],
               "move": null,
+              "note": "it is no longer in the configuration",
+              "provider": "service.pg",
               "safeguard": {
-                "kind": "dump",
-                "destination": ".terrace/backups/e-<time>.sql"
-              }
+                "destination": ".terrace/backups/e-<time>.sql",
+                "kind": "dump"
+              },
+              "type": "sql_database"
             }
           ],
           "resource_drift": [
             {
               "address": "tenant.app[\"b\"].database.user",
-              "type": "sql_user",
-              "kind": "changed",
               "change": {
                 "actions": [
                   "update"
                 ],
-                "before": {
-                  "extra_access": [],
-                  "password": "(sensitive value)"
-                },
                 "after": {
                   "extra_access": [
                     "has role attribute CREATEDB"
                   ],
                   "password": "(sensitive value)"
+                },
+                "before": {
+                  "extra_access": [],
+                  "password": "(sensitive value)"
                 }
               },
               "changes": [
                 {
-                  "name": "extra_access",
-                  "before": [],
                   "after": [
                     "has role attribute CREATEDB"
-                  ]
+                  ],
+                  "before": [],
+                  "name": "extra_access"
                 },
                 {
-                  "name": "password",
+                  "after": "(sensitive value)",
                   "before": "(sensitive value)",
-                  "after": "(sensitive value)"
+                  "name": "password"
                 }
-              ]
+              ],
+              "kind": "changed",
+              "type": "sql_user"
             },
             {
               "address": "host.web.file[\"/etc/app.conf\"]",
-              "type": "host_file",
-              "kind": "changed",
               "change": {
                 "actions": [
                   "update"
                 ],
-                "before": {
-                  "content": "# app\nlisten = 80\nworkers = 2\n"
-                },
                 "after": {
                   "content": "# app\nlisten = 80\nworkers = 16\n"
+                },
+                "before": {
+                  "content": "# app\nlisten = 80\nworkers = 2\n"
                 }
               },
               "changes": [
                 {
-                  "name": "content",
+                  "after": "# app\nlisten = 80\nworkers = 16\n",
                   "before": "# app\nlisten = 80\nworkers = 2\n",
-                  "after": "# app\nlisten = 80\nworkers = 16\n"
+                  "name": "content"
                 }
-              ]
+              ],
+              "kind": "changed",
+              "type": "host_file"
             },
             {
               "address": "tenant.app[\"f\"].database",
-              "type": "sql_database",
-              "kind": "deleted",
               "change": {
                 "actions": [
                   "delete"
                 ],
-                "before": null,
-                "after": null
-              }
+                "after": null,
+                "before": null
+              },
+              "kind": "deleted",
+              "type": "sql_database"
             }
-          ],
-          "output_changes": {},
-          "conflicts": [
-            {
-              "address": "tenant.app[\"g\"].database",
-              "type_name": "sql_database",
-              "import_id": "g",
-              "message": "a database \"g\" already exists on service.pg but terrace does not manage it"
-            }
-          ],
-          "unverified": [
-            "service.pg: passwords of a, b: the admin may not read pg_authid"
           ],
           "safeguards": [
             {
               "address": "tenant.app[\"e\"].database",
-              "kind": "dump",
-              "destination": ".terrace/backups/e-<time>.sql"
+              "destination": ".terrace/backups/e-<time>.sql",
+              "kind": "dump"
             }
+          ],
+          "summary": {
+            "add": 5,
+            "change": 3,
+            "destroy": 4,
+            "drops_data": true,
+            "has_conflicts": true,
+            "has_destroy": true,
+            "has_drift": true
+          },
+          "terrace_version": "test",
+          "unverified": [
+            "service.pg: passwords of a, b: the admin may not read pg_authid"
           ]
         }"##]]
     .assert_eq(&text);

@@ -189,13 +189,6 @@ fn the_same_update_in_markdown_and_json() {
     let change = &doc["resource_changes"][0]["change"];
     expect![[r#"
         {
-          "before_env": {
-            "DB_HOST": "db1",
-            "DB_PASSWORD": "(sensitive value)",
-            "LOG": "info",
-            "OLD_FLAG": "1",
-            "PORT": "8080"
-          },
           "after_env": {
             "DB_HOST": "db2",
             "DB_PASSWORD": "(sensitive value)",
@@ -203,12 +196,19 @@ fn the_same_update_in_markdown_and_json() {
             "NEW_FLAG": "1",
             "PORT": "8080"
           },
-          "before_sensitive": {
+          "after_sensitive": {
             "env": {
               "DB_PASSWORD": true
             }
           },
-          "after_sensitive": {
+          "before_env": {
+            "DB_HOST": "db1",
+            "DB_PASSWORD": "(sensitive value)",
+            "LOG": "info",
+            "OLD_FLAG": "1",
+            "PORT": "8080"
+          },
+          "before_sensitive": {
             "env": {
               "DB_PASSWORD": true
             }
@@ -266,8 +266,8 @@ fn a_create_nests_maps_and_lists_of_objects() {
                   + DB_HOST   = "db1"
                 }
               + healthcheck = {
-                  + test    = ["CMD", "true"]
                   + retries = 3
+                  + test    = ["CMD", "true"]
                 }
               + image       = "app:1"
               + labels      = {
@@ -281,16 +281,16 @@ fn a_create_nests_maps_and_lists_of_objects() {
                       + target = "/data"
                     },
                   + {
+                      + read_only = true
                       + source    = "b-logs"
                       + target    = "/logs"
-                      + read_only = true
                     },
                 ]
               + name        = "b-app"
               + networks    = [
                   + {
-                      + name    = "tenants"
                       + aliases = ["b", "b-app"]
+                      + name    = "tenants"
                     },
                 ]
             }
@@ -307,8 +307,8 @@ fn a_create_nests_maps_and_lists_of_objects() {
         +     DB_HOST   = "db1"
           }
         + healthcheck = {
-        +     test    = ["CMD", "true"]
         +     retries = 3
+        +     test    = ["CMD", "true"]
           }
         + image       = "app:1"
         + labels      = {
@@ -322,16 +322,16 @@ fn a_create_nests_maps_and_lists_of_objects() {
         +         target = "/data"
               },
         +     {
+        +         read_only = true
         +         source    = "b-logs"
         +         target    = "/logs"
-        +         read_only = true
               },
           ]
         + name        = "b-app"
         + networks    = [
         +     {
-        +         name    = "tenants"
         +         aliases = ["b", "b-app"]
+        +         name    = "tenants"
               },
           ]
         ```
@@ -383,8 +383,8 @@ fn destroy_is_worded_as_a_destroy() {
                   - DB_HOST   = "db1"
                 }
               - healthcheck = {
-                  - test    = ["CMD", "true"]
                   - retries = 3
+                  - test    = ["CMD", "true"]
                 }
               - image       = "app:1"
               - labels      = {
@@ -398,16 +398,16 @@ fn destroy_is_worded_as_a_destroy() {
                       - target = "/data"
                     },
                   - {
+                      - read_only = true
                       - source    = "b-logs"
                       - target    = "/logs"
-                      - read_only = true
                     },
                 ]
               - name        = "b-app"
               - networks    = [
                   - {
-                      - name    = "tenants"
                       - aliases = ["b", "b-app"]
+                      - name    = "tenants"
                     },
                 ]
             }
@@ -609,9 +609,9 @@ mod through_the_planner {
         let observed: BTreeMap<Address, Observed> =
             [(address, Observed::Present(attrs(recorded).unwrap()))].into();
         let plan = plan(PlanInput {
-            desired: &[desired],
-            prior: &[prior],
-            observed: &observed,
+            desired: vec![desired],
+            prior: vec![prior],
+            observed,
             schemas: &schemas,
         })
         .unwrap();
