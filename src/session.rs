@@ -423,7 +423,7 @@ impl Session {
                 Vec::new()
             }
         };
-        let refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
+        let mut refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
         let left_out = left_out(&desired, &prior, &refresh.failures, &refresh.failed);
         let held = dependencies_of(&left_out, &desired, &prior);
         let desired: Vec<DesiredResource> = desired
@@ -435,9 +435,9 @@ impl Session {
             .filter(|p| !left_out.contains(&p.address))
             .collect();
         let mut plan = plan(PlanInput {
-            desired: &desired,
-            prior: &prior,
-            observed: &refresh.observed,
+            desired,
+            prior,
+            observed: std::mem::take(&mut refresh.observed),
             schemas: &providers::schema,
         })
         .map_err(|e| miette::miette!("{e}"))?;

@@ -66,19 +66,23 @@ pub fn only_leaves_state(change: &ResourceChange) -> bool {
 /// The note on the delete of an object the configuration no longer has.
 pub const NOT_CONFIGURED_NOTE: &str = "it is no longer in the configuration";
 
-/// Everything the planner looks at.
-#[derive(Clone, Copy)]
+/// Everything the planner looks at. The planner takes it by value: the attributes of
+/// the plan's `before` and `after` are moved out of it, not copied (at 30,000 resources
+/// each copy of every attribute map is tens of megabytes).
 pub struct PlanInput<'a> {
     /// What the configuration wants.
-    pub desired: &'a [DesiredResource],
+    pub desired: Vec<DesiredResource>,
     /// What the state file says exists.
-    pub prior: &'a [PriorResource],
+    pub prior: Vec<PriorResource>,
     /// What providers found live. A missing address means "not observed": the planner
     /// then trusts the prior state for it.
-    pub observed: &'a BTreeMap<Address, Observed>,
+    pub observed: BTreeMap<Address, Observed>,
     /// The schema of every resource type that appears in `desired` or `prior`.
-    pub schemas: &'a dyn Fn(&str) -> Option<&'static ResourceSchema>,
+    pub schemas: Schemas<'a>,
 }
+
+/// Looks up the schema of a resource type.
+pub type Schemas<'a> = &'a dyn Fn(&str) -> Option<&'static ResourceSchema>;
 
 /// Why a plan could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -178,64 +182,76 @@ pub fn check_prevent_destroy(plan: &Plan, config: &[DesiredResource]) -> Result<
 /// differences between current and desired become the change. Only attributes the
 /// configuration sets are compared, so values the server fills in never cause a diff.
 pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
-    let prior: BTreeMap<&Address, &PriorResource> =
-        input.prior.iter().map(|p| (&p.address, p)).collect();
-    let mut desired: BTreeMap<&Address, &DesiredResource> = BTreeMap::new();
-    for d in input.desired {
-        if desired.insert(&d.address, d).is_some() {
-            return Err(PlanError::DuplicateAddress(d.address.clone()));
-        }
-    }
-
+    let PlanInput {
+        desired: desired_list,
+        prior: prior_list,
+        mut observed,
+        schemas,
+    } = input;
     // Validate the graph over everything that will exist or be destroyed.
-    let mut nodes: BTreeMap<&Address, &[Address]> = BTreeMap::new();
-    for p in input.prior {
-        nodes.insert(&p.address, &p.depends_on);
+    {
+        let mut nodes: BTreeMap<&Address, &[Address]> = BTreeMap::new();
+        for p in &prior_list {
+            nodes.insert(&p.address, &p.depends_on);
+        }
+        let mut seen: BTreeSet<&Address> = BTreeSet::new();
+        for d in &desired_list {
+            if !seen.insert(&d.address) {
+                return Err(PlanError::DuplicateAddress(d.address.clone()));
+            }
+            nodes.insert(&d.address, &d.depends_on);
+        }
+        ResourceGraph::new(nodes.iter().map(|(a, d)| (*a, *d)))?;
     }
-    for d in input.desired {
-        nodes.insert(&d.address, &d.depends_on);
-    }
-    ResourceGraph::new(nodes.iter().map(|(a, d)| (*a, *d)))?;
-
-    // Old copies a move left (`X (deposed)`), by the address of the object that
-    // replaced them.
-    let deposed: BTreeMap<Address, &PriorResource> = input
-        .prior
-        .iter()
-        .filter_map(|p| Some((p.address.deposed_of()?, p)))
+    // Owned and keyed by address: each desired resource takes its prior record out, so
+    // what is left at the end is what the configuration no longer has.
+    let mut prior: BTreeMap<Address, PriorResource> = prior_list
+        .into_iter()
+        .map(|p| (p.address.clone(), p))
         .collect();
-    // Deposed records a resumed move takes over: not planned on their own.
-    let mut resumed: BTreeSet<Address> = BTreeSet::new();
+    let mut desired: Vec<DesiredResource> = desired_list;
+    desired.sort_by(|a, b| a.address.cmp(&b.address));
+    // Addresses whose old copy a move left (`X (deposed)`).
+    let has_deposed: BTreeSet<Address> = prior.keys().filter_map(Address::deposed_of).collect();
 
     let mut out = Plan::default();
-    for (address, d) in &desired {
-        let schema = schema_for(&input, address, &d.type_name)?;
+    for d in desired {
+        let schema = schema_for(schemas, &d.address, &d.type_name)?;
         let sensitive = schema.sensitive_names(&d.sensitive_attrs);
-        let observed = input.observed.get(*address);
-        let Some(p) = prior.get(address) else {
-            if let Some(Observed::Present(live)) = observed {
-                if schema.adopt_existing {
+        let observed_now = observed.remove(&d.address);
+        let Some(p) = prior.remove(&d.address) else {
+            let mut c = match observed_now {
+                Some(Observed::Present(live)) if schema.adopt_existing => {
                     let note = ADOPT_EXISTING_NOTE.to_string();
                     let mut c = create(d, schema, sensitive, Some(note));
-                    c.before = Some(live.clone());
-                    out.changes.push(c);
-                } else {
-                    out.conflicts.push(conflict(d, schema, live, &sensitive));
+                    c.before = Some(live);
+                    c
                 }
-            } else {
-                out.changes.push(create(d, schema, sensitive, None));
-            }
-            continue;
-        };
-        if let Some(c) = resume_move(&input, d, schema, p, deposed.get(*address), &sensitive) {
-            resumed.insert(address.deposed());
+                Some(Observed::Present(live)) => {
+                    out.conflicts.push(conflict(&d, schema, &live, &sensitive));
+                    continue;
+                }
+                _ => create(d, schema, sensitive, None),
+            };
+            display_hints(schema, None, &mut c);
             out.changes.push(c);
             continue;
+        };
+        if has_deposed.contains(&d.address) {
+            let deposed = d.address.deposed();
+            let resumed = resume_move(&observed, &d, schema, &p, prior.get(&deposed), &sensitive);
+            if let Some(mut c) = resumed {
+                // The old copy is taken over by the resumed move: not planned on its own.
+                prior.remove(&deposed);
+                display_hints(schema, Some(&p.sensitive_attrs), &mut c);
+                out.changes.push(c);
+                continue;
+            }
         }
         if p.pending {
-            if let Some(Observed::Present(live)) = observed {
-                if let Some(why) = not_the_one_created(schema, p, Some(d), live) {
-                    let mut c = conflict(d, schema, live, &sensitive);
+            if let Some(Observed::Present(live)) = &observed_now {
+                if let Some(why) = not_the_one_created(schema, &p, Some(&d), live) {
+                    let mut c = conflict(&d, schema, live, &sensitive);
                     c.message = format!(
                         "{}, and it is not the one an earlier apply stopped while creating: \
                          {why}. It may be someone else's: rename or remove it and the next apply \
@@ -247,12 +263,19 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     continue;
                 }
             }
-            out.changes
-                .push(pending_change(d, schema, p, observed, sensitive));
+            let mut c = pending_change(d, schema, &p, observed_now.as_ref(), sensitive);
+            display_hints(schema, Some(&p.sensitive_attrs), &mut c);
+            out.changes.push(c);
             continue;
         }
+        let PriorResource {
+            attrs: prior_attrs,
+            provider: prior_provider,
+            sensitive_attrs: prior_sensitive,
+            ..
+        } = p;
         let mut drifted_names: BTreeSet<String> = BTreeSet::new();
-        let current = match observed {
+        let current = match observed_now {
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
                     address: d.address.clone(),
@@ -264,14 +287,15 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                 // Computed values (a generated password) are reused for the new object.
                 let mut c = create(d, schema, sensitive, Some(note));
                 if let Some(after) = c.after.as_mut() {
-                    carry_computed(schema, &p.attrs, after);
+                    carry_computed(schema, &prior_attrs, after);
                     c.generated = generated(schema, after);
                 }
+                display_hints(schema, None, &mut c);
                 out.changes.push(c);
                 continue;
             }
             Some(Observed::Present(live)) => {
-                let mut drifted = drift_between(schema, &p.attrs, live);
+                let mut drifted = drift_between(schema, &prior_attrs, &live);
                 // `lifecycle { ignore_changes }`: managed by hand, on purpose.
                 drifted.retain(|a| !d.lifecycle.ignores(&a.name));
                 drifted_names = drifted.iter().map(|a| a.name.clone()).collect();
@@ -283,56 +307,72 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                         sensitive: sensitive.clone(),
                     });
                 }
-                refresh(schema, &p.attrs, live)
+                refresh(schema, prior_attrs, live)
             }
             // A failed observation is left out of the plan by the caller; if one gets
             // here, the state is all that is known.
-            Some(Observed::Failed(_)) | None => p.attrs.clone(),
+            Some(Observed::Failed(_)) | None => prior_attrs,
         };
-        let mut change = update_or_replace(d, schema, &p.provider, current, sensitive);
+        let mut change = update_or_replace(d, schema, &prior_provider, current, sensitive);
         // A change that only undoes drift says so: the configuration did not change.
         if change.action == Action::Update
             && change.changed.iter().all(|k| drifted_names.contains(k))
         {
             change.note = Some("changed outside terrace; apply sets it back".to_string());
         }
+        display_hints(schema, Some(&prior_sensitive), &mut change);
         out.changes.push(change);
     }
 
-    for (address, p) in &prior {
-        if desired.contains_key(address) || resumed.contains(*address) {
-            continue;
-        }
-        let schema = schema_for(&input, address, &p.type_name)?;
+    // What is left of the prior state is what the configuration no longer has.
+    for (address, p) in prior {
+        let schema = schema_for(schemas, &address, &p.type_name)?;
         let sensitive = schema.sensitive_names(&p.sensitive_attrs);
-        let (before, note) = match input.observed.get(*address) {
-            Some(Observed::Absent) if p.pending => {
-                (p.attrs.clone(), Some(FORGET_PENDING_NOTE.to_string()))
-            }
-            Some(Observed::Present(live))
-                if p.pending && not_the_one_created(schema, p, None, live).is_some() =>
-            {
-                (p.attrs.clone(), Some(FORGET_FOREIGN_NOTE.to_string()))
+        let observed_now = observed.remove(&address);
+        let pending_foreign = p.pending
+            && matches!(&observed_now, Some(Observed::Present(live))
+                if not_the_one_created(schema, &p, None, live).is_some());
+        let PriorResource {
+            type_name,
+            provider,
+            attrs,
+            sensitive_attrs: prior_sensitive,
+            depends_on,
+            pending,
+            ..
+        } = p;
+        let (before, note) = match observed_now {
+            Some(Observed::Absent) if pending => (attrs, Some(FORGET_PENDING_NOTE.to_string())),
+            Some(Observed::Present(_)) if pending_foreign => {
+                (attrs, Some(FORGET_FOREIGN_NOTE.to_string()))
             }
             Some(Observed::Absent) => {
                 out.drift.push(Drift {
-                    address: p.address.clone(),
-                    type_name: p.type_name.clone(),
+                    address: address.clone(),
+                    type_name: type_name.clone(),
                     kind: DriftKind::Deleted,
                     sensitive: sensitive.clone(),
                 });
                 (
-                    p.attrs.clone(),
+                    attrs,
                     Some("already deleted outside terrace; it leaves the state".to_string()),
                 )
             }
-            Some(Observed::Present(live)) => (refresh(schema, &p.attrs, live), None),
-            Some(Observed::Failed(_)) | None => (p.attrs.clone(), None),
+            Some(Observed::Present(live)) => (refresh(schema, attrs, live), None),
+            Some(Observed::Failed(_)) | None => (attrs, None),
         };
-        out.changes.push(ResourceChange {
-            address: p.address.clone(),
-            type_name: p.type_name.clone(),
-            provider: p.provider.clone(),
+        let note = note.or_else(|| {
+            Some(match address.deposed_of() {
+                Some(of) => {
+                    format!("the old copy of {of}, which a move replaced; the new one is verified")
+                }
+                None => NOT_CONFIGURED_NOTE.to_string(),
+            })
+        });
+        let mut c = ResourceChange {
+            address,
+            type_name,
+            provider,
             prior_provider: None,
             action: Action::Delete,
             moves_data: false,
@@ -344,16 +384,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             sensitive,
             prior_sensitive: BTreeSet::new(),
             byte_sizes: BTreeSet::new(),
-            depends_on: p.depends_on.clone(),
-            note: note.or_else(|| {
-                Some(match address.deposed_of() {
-                    Some(of) => format!(
-                        "the old copy of {of}, which a move replaced; the new one is verified"
-                    ),
-                    None => NOT_CONFIGURED_NOTE.to_string(),
-                })
-            }),
-        });
+            depends_on,
+            note,
+        };
+        display_hints(schema, Some(&prior_sensitive), &mut c);
+        out.changes.push(c);
     }
     // What uses an object that moves to another server stops before the move and starts
     // after it (destroyed in the first phase, created once the move is done): left
@@ -394,16 +429,13 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
     for c in out.changes.iter_mut().filter(|c| c.moves_data) {
-        let sentence = move_sentence(&input, c);
+        let sentence = move_sentence(schemas, c);
         c.note = Some(match c.note.take() {
             Some(n) => format!("{n}; {sentence}"),
             None => sentence,
         });
     }
 
-    for c in &mut out.changes {
-        display_hints(&input, &prior, c);
-    }
     out.changes.sort_by(|a, b| a.address.cmp(&b.address));
     out.drift.sort_by(|a, b| a.address.cmp(&b.address));
     out.conflicts.sort_by(|a, b| a.address.cmp(&b.address));
@@ -420,23 +452,23 @@ pub const RESUME_MOVE_NOTE: &str =
 /// copy is dropped first by the executor. `None` when this is not such a case (the old
 /// copy is gone, or the configuration moved it back).
 fn resume_move(
-    input: &PlanInput<'_>,
+    observed: &BTreeMap<Address, Observed>,
     d: &DesiredResource,
     schema: &ResourceSchema,
     p: &PriorResource,
-    old: Option<&&PriorResource>,
+    old: Option<&PriorResource>,
     sensitive: &BTreeSet<String>,
 ) -> Option<ResourceChange> {
     let old = old.filter(|_| p.pending && schema.carries_data)?;
     if old.provider == d.provider {
         return None;
     }
-    let before = match input.observed.get(&old.address) {
+    let before = match observed.get(&old.address) {
         Some(Observed::Absent) => return None,
-        Some(Observed::Present(live)) => refresh(schema, &old.attrs, live),
+        Some(Observed::Present(live)) => refresh(schema, old.attrs.clone(), live.clone()),
         Some(Observed::Failed(_)) | None => old.attrs.clone(),
     };
-    let mut c = update_or_replace(d, schema, &old.provider, before, sensitive.clone());
+    let mut c = update_or_replace(d.clone(), schema, &old.provider, before, sensitive.clone());
     if let Some(after) = c.after.as_mut() {
         carry_computed(schema, &p.attrs, after);
         c.generated = generated(schema, after);
@@ -446,8 +478,8 @@ fn resume_move(
 }
 
 /// How a move is worded in the plan: what happens to the data, in order.
-fn move_sentence(input: &PlanInput<'_>, c: &ResourceChange) -> String {
-    let what = (input.schemas)(&c.type_name).map_or("object", |s| s.description);
+fn move_sentence(schemas: Schemas<'_>, c: &ResourceChange) -> String {
+    let what = schemas(&c.type_name).map_or("object", |s| s.description);
     let name = c
         .before
         .as_ref()
@@ -490,7 +522,7 @@ fn not_the_one_created(
 
 /// The change for a desired resource that an interrupted apply was creating.
 fn pending_change(
-    d: &DesiredResource,
+    d: DesiredResource,
     schema: &ResourceSchema,
     p: &PriorResource,
     observed: Option<&Observed>,
@@ -508,7 +540,7 @@ fn pending_change(
             return c;
         }
     };
-    let current = refresh(schema, &p.attrs, live);
+    let current = refresh(schema, p.attrs.clone(), live.clone());
     let mut c = update_or_replace(d, schema, &p.provider, current, sensitive);
     if c.action == Action::Replace {
         c.note = Some("an earlier apply stopped while creating it".to_string());
@@ -537,22 +569,20 @@ fn pending_change(
 /// What renderers need beyond the values, from the schema and the state: which
 /// attributes are byte sizes, and what the state recorded as secret when that differs
 /// from the configuration (the values on their way out are shown under both).
+/// `recorded` is what the state recorded as sensitive, when there is a record.
 fn display_hints(
-    input: &PlanInput<'_>,
-    prior: &BTreeMap<&Address, &PriorResource>,
+    schema: &ResourceSchema,
+    recorded: Option<&BTreeSet<String>>,
     c: &mut ResourceChange,
 ) {
-    let Some(schema) = (input.schemas)(&c.type_name) else {
-        return;
-    };
     c.byte_sizes = schema
         .attrs
         .iter()
         .filter(|a| a.byte_size)
         .map(|a| a.name.to_string())
         .collect();
-    if let (Some(p), Some(_)) = (prior.get(&c.address), &c.before) {
-        let recorded = schema.sensitive_names(&p.sensitive_attrs);
+    if let (Some(recorded), Some(_)) = (recorded, &c.before) {
+        let recorded = schema.sensitive_names(recorded);
         if recorded != c.sensitive {
             c.prior_sensitive = recorded;
         }
@@ -560,38 +590,38 @@ fn display_hints(
 }
 
 fn schema_for(
-    input: &PlanInput<'_>,
+    schemas: Schemas<'_>,
     address: &Address,
     type_name: &str,
 ) -> Result<&'static ResourceSchema, PlanError> {
-    (input.schemas)(type_name).ok_or_else(|| PlanError::UnknownType {
+    schemas(type_name).ok_or_else(|| PlanError::UnknownType {
         address: address.clone(),
         type_name: type_name.to_string(),
     })
 }
 
 fn create(
-    d: &DesiredResource,
+    d: DesiredResource,
     schema: &ResourceSchema,
     sensitive: BTreeSet<String>,
     note: Option<String>,
 ) -> ResourceChange {
     ResourceChange {
         generated: generated(schema, &d.attrs),
-        address: d.address.clone(),
-        type_name: d.type_name.clone(),
-        provider: d.provider.clone(),
+        changed: d.attrs.keys().cloned().collect(),
+        address: d.address,
+        type_name: d.type_name,
+        provider: d.provider,
         prior_provider: None,
         action: Action::Create,
         moves_data: false,
         before: None,
-        after: Some(d.attrs.clone()),
-        changed: d.attrs.keys().cloned().collect(),
+        after: Some(d.attrs),
         replace_because: Vec::new(),
         sensitive,
         prior_sensitive: BTreeSet::new(),
         byte_sizes: BTreeSet::new(),
-        depends_on: d.depends_on.clone(),
+        depends_on: d.depends_on,
         note,
     }
 }
@@ -631,12 +661,12 @@ fn conflict(
 
 /// The prior attributes, with every observable attribute replaced by its live value.
 /// Unobservable ones (password hashes) keep the recorded value.
-fn refresh(schema: &ResourceSchema, prior: &Attrs, live: &Attrs) -> Attrs {
-    let mut current = prior.clone();
+fn refresh(schema: &ResourceSchema, prior: Attrs, live: Attrs) -> Attrs {
+    let mut current = prior;
     for (k, v) in live {
-        let observable = schema.attr(k).is_none_or(|a| a.observable);
+        let observable = schema.attr(&k).is_none_or(|a| a.observable);
         if observable {
-            current.insert(k.clone(), v.clone());
+            current.insert(k, v);
         }
     }
     current
@@ -691,22 +721,12 @@ pub const USES_MOVED_ATTR: &str = "(uses what moves)";
 pub const PROVIDER_ATTR: &str = "(service)";
 
 fn update_or_replace(
-    d: &DesiredResource,
+    d: DesiredResource,
     schema: &ResourceSchema,
     prior_provider: &ProviderKey,
     current: Attrs,
     sensitive: BTreeSet<String>,
 ) -> ResourceChange {
-    let mut after = d.attrs.clone();
-    carry_computed(schema, &current, &mut after);
-    // An ignored attribute keeps its current value: apply neither sets it back nor
-    // replaces the object for it.
-    for k in &d.lifecycle.ignore_changes {
-        match current.get(k) {
-            Some(v) => after.insert(k.clone(), v.clone()),
-            None => after.remove(k),
-        };
-    }
     let mut changed: Vec<String> = d
         .attrs
         .iter()
@@ -714,6 +734,24 @@ fn update_or_replace(
         .filter(|(k, v)| current.get(*k).is_none_or(|c| !values_equal(c, v)))
         .map(|(k, _)| k.clone())
         .collect();
+    let DesiredResource {
+        address,
+        type_name,
+        provider,
+        attrs: mut after,
+        depends_on,
+        lifecycle,
+        ..
+    } = d;
+    carry_computed(schema, &current, &mut after);
+    // An ignored attribute keeps its current value: apply neither sets it back nor
+    // replaces the object for it.
+    for k in &lifecycle.ignore_changes {
+        match current.get(k) {
+            Some(v) => after.insert(k.clone(), v.clone()),
+            None => after.remove(k),
+        };
+    }
     let mut replace_because: Vec<String> = changed
         .iter()
         .filter(|k| schema.attr(k).is_some_and(|a| a.force_new))
@@ -721,7 +759,7 @@ fn update_or_replace(
         .collect();
     // An object cannot move between servers in place: it is destroyed on the old one
     // and created on the new one.
-    let moved = &d.provider != prior_provider;
+    let moved = &provider != prior_provider;
     if moved {
         changed.insert(0, PROVIDER_ATTR.to_string());
         replace_because.insert(0, PROVIDER_ATTR.to_string());
@@ -735,9 +773,9 @@ fn update_or_replace(
         Action::Replace
     };
     ResourceChange {
-        address: d.address.clone(),
-        type_name: d.type_name.clone(),
-        provider: d.provider.clone(),
+        address,
+        type_name,
+        provider,
         prior_provider: moved.then(|| prior_provider.clone()),
         action,
         moves_data: moved && schema.carries_data,
@@ -749,7 +787,7 @@ fn update_or_replace(
         sensitive,
         prior_sensitive: BTreeSet::new(),
         byte_sizes: BTreeSet::new(),
-        depends_on: d.depends_on.clone(),
+        depends_on,
         note: None,
     }
 }

@@ -111,9 +111,9 @@ fn run(
         .map(|(a, ob)| (Address::new(*a), ob.clone()))
         .collect();
     plan(PlanInput {
-        desired: d,
-        prior: p,
-        observed: &observed,
+        desired: d.to_vec(),
+        prior: p.to_vec(),
+        observed,
         schemas: &schemas,
     })
 }
