@@ -367,6 +367,38 @@ mod tests {
         }
     }
 
+    /// An encrypted state: fields in the plain order with the header before the
+    /// resources; without its header a sealed value is still never read as clear text.
+    #[test]
+    fn sealed_values_are_opened_or_refused_even_without_the_header() {
+        let key = Keyring::from_key([7; 32]);
+        let mut s = State::new();
+        let mut r = res("a");
+        r.attributes.insert("password".into(), json!("s3cret-pw"));
+        r.sensitive_attributes = vec!["password".into()];
+        s.upsert(r);
+        let text = String::from_utf8(encode(&mut s, &key).unwrap()).unwrap();
+        assert!(!text.contains("s3cret-pw"));
+        let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+        assert!(pos("version") < pos("lineage") && pos("terrace_version") < pos("encryption"));
+        assert!(pos("encryption") < pos("resources"));
+        let opened = decode(Path::new("s.json"), text.as_bytes(), &key).unwrap();
+        assert!(opened.encrypted);
+        assert_eq!(opened.state.resources, s.resources);
+
+        // The header removed by hand: the sealed value is opened with the key...
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        doc.as_object_mut().unwrap().remove("encryption");
+        let stripped = doc.to_string();
+        let opened = decode(Path::new("s.json"), stripped.as_bytes(), &key).unwrap();
+        assert_eq!(opened.state.resources, s.resources);
+        // ...and refused without it, never decoded as the clear text it is not.
+        let err = decode(Path::new("s.json"), stripped.as_bytes(), &Keyring::none())
+            .err()
+            .expect("refused without a key");
+        assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+    }
+
     #[test]
     fn upsert_keeps_sorted_and_replaces() {
         let mut s = State::new();
