@@ -132,11 +132,15 @@ impl SshProvider {
         let mut p = Probe::default();
         let mut failed = vec![None; requests.len()];
         let mut packages = Vec::new();
+        let mut files = Vec::new();
         let mut services = 0;
         let mut firewall = false;
         for (i, r) in requests.iter().enumerate() {
             let res = match r.type_name.as_str() {
-                FILE => file::probe(&mut p, i, &r.attrs),
+                FILE => {
+                    files.push((i, &r.attrs));
+                    Ok(())
+                }
                 PACKAGE => {
                     packages.push(r);
                     Ok(())
@@ -156,6 +160,11 @@ impl SshProvider {
             if let Err(e) = res {
                 failed[i] = Some(self.resource_error(e));
             }
+        }
+        // Every file of the host in one batch: the processes it starts do not grow with
+        // the number of files.
+        for (i, e) in file::probe_all(&mut p, &files) {
+            failed[i] = Some(self.resource_error(e));
         }
         if !packages.is_empty() {
             if let Err(e) = package::probe(&mut p, &packages) {
