@@ -388,23 +388,34 @@ fn ssh_files_sweep(tag: u32) {
     let mut local = None;
     for n in [0, 1, 20, 200] {
         let project = tempfile::tempdir().unwrap();
-        std::fs::write(project.path().join("main.hcl"), ssh_files_hcl(&env, &dir, n)).unwrap();
+        std::fs::write(
+            project.path().join("main.hcl"),
+            ssh_files_hcl(&env, &dir, n),
+        )
+        .unwrap();
         terrace(project.path(), &["apply", "--auto-approve"]);
         // The apply connected the host; one more plan warms the caches.
         terrace(project.path(), &["plan", "--detailed-exitcode"]);
-        let m = median(
-            (0..runs)
-                .map(|_| terrace(project.path(), &["plan", "--detailed-exitcode"]))
-                .collect(),
-        );
+        let runs: Vec<Cost> = (0..runs)
+            .map(|_| measured(project.path(), &["plan", "--detailed-exitcode"], 0))
+            .collect();
+        let c = median_cost(&runs);
+        let m = c.wall;
         match local {
             None => {
-                println!("no-change plan, no files (local reference): median {:>7.1} ms over {runs} runs", ms(m));
+                println!(
+                    "no-change plan, no files (local reference): median {:>7.1} ms (terrace CPU {:>5.1} ms) over {} runs",
+                    ms(m),
+                    ms(c.cpu),
+                    runs.len()
+                );
                 local = Some(m);
             }
             Some(l) => println!(
-                "no-change plan, {n:>3} files on one SSH host (master reused): median {:>7.1} ms over {runs} runs, {:>+7.1} ms above local",
+                "no-change plan, {n:>3} files on one SSH host (master reused): median {:>7.1} ms (terrace CPU {:>5.1} ms) over {} runs, {:>+7.1} ms above local",
                 ms(m),
+                ms(c.cpu),
+                runs.len(),
                 ms(m) - ms(l)
             ),
         }

@@ -73,14 +73,38 @@ const DIFF_MAX_TOTAL: u64 = 1024 * 1024;
 /// far below the host's argument-size limit (`ARG_MAX`) with long paths.
 const BATCH: usize = 256;
 
-/// Shell functions shared by every file of a probe, defined once per script.
+/// Shell functions shared by every file of a probe, defined once per script; each file
+/// then costs two short lines of script, and no process of its own unless something is
+/// wrong with it (or it drifted and its content is fetched).
 ///
-/// `tf_file TAG PATH WANT STAT HASH` reports a regular file from its `stat` line and
-/// hash, computed for the whole batch at once; either left empty (the batch command
-/// failed: a file changed under it) is computed for this file alone, as before batching,
-/// so that every problem is still this file's own error. When the hash differs from
-/// WANT (empty for private files), the content is fetched, size-capped.
+/// - `tf_kind TAG PATH` classifies a path with shell built-ins only and leaves it in
+///   `tf_r` when it is a regular file this user may read (counted in `nf`), empty
+///   otherwise; every other case is reported on TAG at once.
+/// - `tf_next TAG PATH WANT` reports a regular file from the next line of the batch's
+///   `stat` (fd 3) and `sha256sum` (fd 4) outputs, read in the order the files were given.
+/// - `tf_file TAG PATH WANT STAT HASH` reports it from those lines; either left empty (the
+///   batch command failed: some file changed or could not be read under it, so its lines
+///   no longer line up with the files) is computed for this file alone, as before
+///   batching, so that every problem is still this file's own error. When the hash
+///   differs from WANT (empty for private files), the content is fetched, size-capped.
 const HELPERS: &str = r#"tb=0
+tf_kind() {
+  tf_r=
+  if [ -L "$2" ]; then printf '%s kind symlink %s\n' "$1" "$(readlink -- "$2" | tr '\n' ' ')"
+  elif [ -d "$2" ]; then echo "$1 kind directory"
+  elif [ -f "$2" ]; then
+    echo "$1 kind file"
+    if [ -r "$2" ]; then tf_r=$2; nf=$((nf + 1))
+    else echo "$1 error cannot read the file (permission denied?)"; fi
+  elif [ -e "$2" ]; then echo "$1 kind other"
+  else echo "$1 kind absent"; fi
+}
+tf_next() {
+  tf_l=; tf_h=
+  if [ $sto -eq 0 ]; then IFS= read -r tf_l <&3; fi
+  if [ $sho -eq 0 ]; then IFS= read -r tf_h <&4; tf_h=${tf_h#\\}; tf_h=${tf_h%% *}; fi
+  tf_file "$1" "$2" "$3" "$tf_l" "$tf_h"
+}
 tf_file() {
   tf_t=$1 tf_p=$2 tf_w=$3 tf_s=$4 tf_h=$5
   if [ -z "$tf_s" ] && ! tf_s=$(stat -c '%a %U %G %s' -- "$tf_p" 2>&1); then
@@ -175,28 +199,18 @@ fn plan_one(i: usize, a: &Attrs) -> ProviderResult<Planned> {
 fn batch(p: &mut Probe, files: &[Planned]) {
     let mut s = String::from("nf=0\n");
     // 1. Classify. `fN` holds the path of each regular, readable file, empty otherwise
-    //    (set explicitly: the environment could hold a variable of that name). A file
-    //    this user may not read is reported alone at once (its stat, then the error), so
-    //    that it does not fail the batch for the others.
+    //    (always assigned: the environment could hold a variable of that name).
     for f in files {
-        let (i, t) = (f.i, tag(f.i));
         s.push_str(&format!(
-            r#"f{i}=; p={path}
-if [ -L "$p" ]; then printf '{t} kind symlink %s\n' "$(readlink -- "$p" | tr '\n' ' ')"
-elif [ -d "$p" ]; then echo '{t} kind directory'
-elif [ -f "$p" ]; then echo '{t} kind file'
-  if [ -r "$p" ]; then f{i}=$p; nf=$((nf + 1)); else tf_file '{t}' "$p" '{want}' '' ''; fi
-elif [ -e "$p" ]; then echo '{t} kind other'
-else echo '{t} kind absent'; fi
-"#,
+            "tf_kind {t} {path}; f{i}=$tf_r\n",
+            t = tag(f.i),
             path = f.path,
-            want = f.want,
+            i = f.i
         ));
     }
     // 2. One stat and one sha256sum over them. `${fN:+"$fN"}` is one word when the
-    //    file is regular, none otherwise: paths are never split or globbed. A file that
-    //    either command could not read makes its status non-zero: the lines no longer
-    //    line up with the files, so each file is then read alone (tf_file).
+    //    file is regular, none otherwise: paths are never split or globbed. Neither
+    //    prints a file's name where it is read back (only sha256sum's hash, first).
     let args: Vec<String> = files
         .iter()
         .map(|f| format!("${{f{i}:+\"$f{i}\"}}", i = f.i))
@@ -218,18 +232,13 @@ TERRACE_SHA_END_
 fi
 "#
     ));
-    // 3. Each regular file's report, consuming one line of each output in order.
+    // 3. Each regular file's report, from the next line of each output.
     for f in files {
-        let (i, t) = (f.i, tag(f.i));
         s.push_str(&format!(
-            r#"if [ -n "$f{i}" ]; then
-  l=; h=
-  if [ $sto -eq 0 ]; then IFS= read -r l <&3; fi
-  if [ $sho -eq 0 ]; then IFS= read -r h <&4; h=${{h#\\}}; h=${{h%% *}}; fi
-  tf_file '{t}' "$f{i}" '{want}' "$l" "$h"
-fi
-"#,
-            want = f.want,
+            "[ -z \"$f{i}\" ] || tf_next {t} \"$f{i}\" '{want}'\n",
+            t = tag(f.i),
+            i = f.i,
+            want = f.want
         ));
     }
     s.push_str("exec 3<&- 4<&-\n");
