@@ -134,6 +134,7 @@ impl SshProvider {
         let mut packages = Vec::new();
         let mut files = Vec::new();
         let mut services = 0;
+        let mut guard_dir = false;
         let mut firewall = false;
         for (i, r) in requests.iter().enumerate() {
             let res = match r.type_name.as_str() {
@@ -154,7 +155,7 @@ impl SshProvider {
                     firewall = true;
                     Ok(())
                 }
-                COMMAND => command::probe(&mut p, i, &r.attrs),
+                COMMAND => command::probe(&mut p, &mut guard_dir, i, &r.attrs),
                 other => Err(unknown_type(other)),
             };
             if let Err(e) = res {
