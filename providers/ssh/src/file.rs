@@ -220,14 +220,14 @@ fn batch(p: &mut Probe, files: &[Planned]) {
         r#"sto=1; sho=1
 if [ "$nf" -gt 0 ]; then
   st=$(stat -c '%a %U %G %s' -- {args} 2>/dev/null) && sto=0
-  sh=$(sha256sum -- {args} 2>/dev/null) && sho=0
+  sums=$(sha256sum -- {args} 2>/dev/null) && sho=0
 fi
 if [ $sto -eq 0 ]; then exec 3<<TERRACE_STAT_END_
 $st
 TERRACE_STAT_END_
 fi
 if [ $sho -eq 0 ]; then exec 4<<TERRACE_SHA_END_
-$sh
+$sums
 TERRACE_SHA_END_
 fi
 "#
@@ -399,6 +399,33 @@ mod tests {
         assert_eq!(a["mode"], "0600");
         let mut rel = attrs(json!({"path": "etc/x"}));
         assert!(normalize(&mut rel).is_err());
+    }
+
+    #[test]
+    fn a_probe_quotes_paths_and_runs_one_stat_and_one_sha256sum_per_batch() {
+        let hostile = attrs(json!({"path": "/tmp/a'$(reboot)' b", "content": "x"}));
+        let mut others: Vec<Attrs> = (0..300)
+            .map(|i| attrs(json!({"path": format!("/etc/f{i}")})))
+            .collect();
+        others.insert(0, hostile);
+        let files: Vec<(usize, &Attrs)> = others.iter().enumerate().collect();
+        let mut p = Probe::default();
+        assert!(probe_all(&mut p, &files).is_empty());
+        let s = p.finish();
+        assert!(
+            s.contains(r"tf_kind r0 '/tmp/a'\''$(reboot)'\'' b'; f0=$tf_r"),
+            "{s}"
+        );
+        // 301 files: two batches, each one stat and one sha256sum.
+        assert_eq!(s.matches("$(stat -c '%a %U %G %s' -- ${f").count(), 2);
+        assert_eq!(s.matches("$(sha256sum -- ${f").count(), 2);
+        assert_eq!(s.matches("tf_next r300 \"$f300\" ''").count(), 1);
+        // A path the probe cannot ask about fails alone.
+        let bad = attrs(json!({"path": "relative"}));
+        let mut p = Probe::default();
+        let failed = probe_all(&mut p, &[(0, &others[1]), (1, &bad)]);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 1);
     }
 
     #[test]
