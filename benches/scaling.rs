@@ -10,6 +10,12 @@
 //! The Docker and SSH sections run when their services are up (scripts/bench.sh starts
 //! everything) and say so when they are skipped.
 //!
+//! `cargo bench --bench scaling -- ssh-files` runs only the SSH files sweep instead: a
+//! no-change `plan` of 1, 20 and 200 files on one SSH host whose master is already
+//! connected (reused, as users' `ControlPersist`), against the same project with no files
+//! (nothing to ask the host: terrace's local cost), so the figure read is the SSH cost
+//! above local. Needs only the sshd test hosts (`source target/ssh/env`).
+//!
 //! `cargo bench --bench scaling -- tenants` runs the tenant sweep instead: N = 10, 100,
 //! 1,000 and 10,000 tenants (`BENCH_MAX_N` stops it earlier), each one database, user and
 //! grant on the local MariaDB (SQL only at every N: PostgreSQL's `DROP DATABASE` takes
@@ -331,7 +337,98 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The SSH test host's variables, when the sshd test hosts are set up.
+fn ssh_env() -> Option<(String, String, String, String)> {
+    Some((
+        std::env::var("TERRACE_TEST_SSH_HOST1").ok()?,
+        std::env::var("TERRACE_TEST_SSH_KEY").ok()?,
+        std::env::var("TERRACE_TEST_SSH_KNOWN_HOSTS").ok()?,
+        std::env::var("TERRACE_TEST_SSH_USER").ok()?,
+    ))
+}
+
+/// A project of `n` files on the SSH test host, in `dir` on the host.
+fn ssh_files_hcl(env: &(String, String, String, String), dir: &str, n: usize) -> String {
+    let (hostport, key, kh, user) = env;
+    let (address, port) = hostport.rsplit_once(':').unwrap();
+    let keys: Vec<String> = (0..n).map(|i| format!("\"f{i}\"")).collect();
+    format!(
+        r#"
+host "h" {{
+  address       = "{address}"
+  port          = {port}
+  user          = "{user}"
+  identity_file = "{key}"
+  known_hosts   = "{kh}"
+  become        = true
+}}
+file "f" {{
+  for_each = toset([{}])
+  host     = host.h
+  path     = "{dir}/${{each.key}}-{n}.conf"
+  content  = "setting = ${{each.key}}\n"
+  mode     = "0644"
+}}
+"#,
+        keys.join(", ")
+    )
+}
+
+/// No-change plans of 1, 20 and 200 files on one SSH host with its master already
+/// connected, against the project with no files (the local cost): medians and the
+/// difference, which is what the SSH host costs above local.
+fn ssh_files_sweep(tag: u32) {
+    let Some(env) = ssh_env() else {
+        println!("(SSH files sweep skipped: source target/ssh/env, or run scripts/bench.sh)");
+        return;
+    };
+    let runs = 11;
+    let dir = format!("/tmp/terrace-bench-files-{tag}");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut local = None;
+    for n in [0, 1, 20, 200] {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(
+            project.path().join("main.hcl"),
+            ssh_files_hcl(&env, &dir, n),
+        )
+        .unwrap();
+        terrace(project.path(), &["apply", "--auto-approve"]);
+        // The apply connected the host; one more plan warms the caches.
+        terrace(project.path(), &["plan", "--detailed-exitcode"]);
+        let runs: Vec<Cost> = (0..runs)
+            .map(|_| measured(project.path(), &["plan", "--detailed-exitcode"], 0))
+            .collect();
+        let c = median_cost(&runs);
+        let m = c.wall;
+        match local {
+            None => {
+                println!(
+                    "no-change plan, no files (local reference): median {:>7.1} ms (terrace CPU {:>5.1} ms) over {} runs",
+                    ms(m),
+                    ms(c.cpu),
+                    runs.len()
+                );
+                local = Some(m);
+            }
+            Some(l) => println!(
+                "no-change plan, {n:>3} files on one SSH host (master reused): median {:>7.1} ms (terrace CPU {:>5.1} ms) over {} runs, {:>+7.1} ms above local",
+                ms(m),
+                ms(c.cpu),
+                runs.len(),
+                ms(m) - ms(l)
+            ),
+        }
+        terrace(project.path(), &["destroy", "--auto-approve"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "ssh-files") {
+        ssh_files_sweep(std::process::id() % 10_000);
+        return;
+    }
     if std::env::var("TERRACE_VAR_pg_admin_password").is_err() {
         eprintln!("set up first: scripts/services.sh && source target/services.env (or run scripts/bench.sh)");
         std::process::exit(1);

@@ -16,6 +16,9 @@ source target/ssh/env
 # Evaluation alone (no services): locals and for_each at growing sizes.
 cargo bench --locked -p terrace-config --bench eval
 cargo bench --locked --bench scaling
+# Files on an SSH host: a no-change plan with 1, 20 and 200 files against the same
+# project with none (the host probe's cost per file).
+cargo bench --locked --bench scaling -- ssh-files
 # The tenant sweep: first apply, no-change plan, drift plan, destroy per N; a Markdown
 # table with wall, terrace CPU, peak RSS and ratios.
 BENCH_MAX_N="${BENCH_MAX_N:-10000}" cargo bench --locked --bench scaling -- tenants

@@ -11,7 +11,7 @@ use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, ProviderR
 use crate::attrs::{opt_str, req_str};
 use crate::probe::{tag, Probe, ProbeOutput};
 use crate::schema::COMMAND;
-use crate::script::{quote, run_user_script};
+use crate::script::{quote, run_user_script, run_user_script_at};
 
 pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
     if req_str(COMMAND, a, "command")?.trim().is_empty() {
@@ -30,25 +30,45 @@ pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
     Ok(())
 }
 
-/// Sh text setting `$sat` to 1 if a guard is satisfied.
-fn guards(a: &Attrs) -> ProviderResult<String> {
+/// Sh text setting `$sat` to 1 if a guard is satisfied; `unless` runs through `run`
+/// (given the user's script, it returns sh text leaving its exit status in `$rc`).
+fn guards_with(a: &Attrs, run: impl Fn(&str) -> String) -> ProviderResult<String> {
     let mut s = String::from("sat=0\n");
     if let Some(c) = opt_str(COMMAND, a, "creates")? {
         s.push_str(&format!("if [ -e {} ]; then sat=1; fi\n", quote(c)));
     }
     if let Some(u) = opt_str(COMMAND, a, "unless")? {
         s.push_str("if [ $sat -eq 0 ]; then\n");
-        s.push_str(&run_user_script(u, ">/dev/null 2>&1"));
+        s.push_str(&run(u));
         s.push_str("if [ $rc -eq 0 ]; then sat=1; fi\nfi\n");
     }
     Ok(s)
 }
 
-pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
-    p.push(&guards(a)?);
+/// Sh text setting `$sat` to 1 if a guard is satisfied.
+fn guards(a: &Attrs) -> ProviderResult<String> {
+    guards_with(a, |u| run_user_script(u, ">/dev/null 2>&1"))
+}
+
+/// Sh text for the `i`-th request's guards. Every `unless` of a probe runs from a file
+/// in one private directory, made by the first (`dir_made` tells) and removed when the
+/// probe ends, instead of a temp file made and removed per command: two processes
+/// fewer per guard.
+pub(crate) fn probe(p: &mut Probe, dir_made: &mut bool, i: usize, a: &Attrs) -> ProviderResult<()> {
+    let text = guards_with(a, |u| {
+        run_user_script_at(&format!("\"$ud/{i}\""), u, ">/dev/null 2>&1")
+    })?;
+    if opt_str(COMMAND, a, "unless")?.is_some() && !*dir_made {
+        p.push(PROBE_DIR);
+        *dir_made = true;
+    }
+    p.push(&text);
     p.push(&format!("echo \"{} guard $sat\"", tag(i)));
     Ok(())
 }
+
+/// The probe's private directory for guard scripts (0700, from `mktemp -d`).
+const PROBE_DIR: &str = "ud=$(mktemp -d) || exit 125\ntrap 'rm -rf -- \"$ud\"' EXIT\n";
 
 pub(crate) fn answer(
     out: &ProbeOutput,
@@ -96,5 +116,13 @@ mod tests {
         assert!(!s.contains("s3cret"), "{s}");
         assert!(s.contains("if [ -e '/tmp/x' ]; then sat=1; fi"), "{s}");
         assert!(s.contains("sh \"$uf\" </dev/null"), "{s}");
+        // The probe's guards too, from the probe's private directory.
+        let mut p = Probe::default();
+        let mut dir_made = false;
+        probe(&mut p, &mut dir_made, 3, &a).unwrap();
+        let s = p.finish();
+        assert!(!s.contains("s3cret"), "{s}");
+        assert!(s.contains("ud=$(mktemp -d) || exit 125"), "{s}");
+        assert!(s.contains("sh \"$ud/3\" </dev/null"), "{s}");
     }
 }

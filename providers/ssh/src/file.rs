@@ -69,13 +69,109 @@ pub(crate) const DIFF_MAX_FILE: u64 = 64 * 1024;
 /// The most live content one probe fetches, over all files.
 const DIFF_MAX_TOTAL: u64 = 1024 * 1024;
 
-/// Probes one file. Every problem (a symlink, a directory, an unreadable file) is
-/// reported on the file's own tag, so that it is this resource's error and never the
-/// host's. When the live content differs from the expected hash, the content itself is
-/// fetched (base64, size-capped) so that the plan can show a line diff, but only for
-/// files everyone on the host may read: a private file may hold secrets, and its
-/// content never leaves the host.
-pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
+/// How many files one `stat` and one `sha256sum` take at most: keeps their command lines
+/// far below the host's argument-size limit (`ARG_MAX`) with long paths.
+const BATCH: usize = 256;
+
+/// Shell functions shared by every file of a probe, defined once per script; each file
+/// then costs two short lines of script, and no process of its own unless something is
+/// wrong with it (or it drifted and its content is fetched).
+///
+/// - `tf_kind TAG PATH` classifies a path with shell built-ins only and leaves it in
+///   `tf_r` when it is a regular file this user may read (counted in `nf`), empty
+///   otherwise; every other case is reported on TAG at once.
+/// - `tf_next TAG PATH WANT` reports a regular file from the next line of the batch's
+///   `stat` (fd 3) and `sha256sum` (fd 4) outputs, read in the order the files were given.
+/// - `tf_file TAG PATH WANT STAT HASH` reports it from those lines; either left empty (the
+///   batch command failed: some file changed or could not be read under it, so its lines
+///   no longer line up with the files) is computed for this file alone, as before
+///   batching, so that every problem is still this file's own error. When the hash
+///   differs from WANT (empty for private files), the content is fetched, size-capped.
+const HELPERS: &str = r#"tb=0
+tf_kind() {
+  tf_r=
+  if [ -L "$2" ]; then printf '%s kind symlink %s\n' "$1" "$(readlink -- "$2" | tr '\n' ' ')"
+  elif [ -d "$2" ]; then echo "$1 kind directory"
+  elif [ -f "$2" ]; then
+    echo "$1 kind file"
+    if [ -r "$2" ]; then tf_r=$2; nf=$((nf + 1))
+    else echo "$1 error cannot read the file (permission denied?)"; fi
+  elif [ -e "$2" ]; then echo "$1 kind other"
+  else echo "$1 kind absent"; fi
+}
+tf_next() {
+  tf_l=; tf_h=
+  if [ $sto -eq 0 ]; then IFS= read -r tf_l <&3; fi
+  if [ $sho -eq 0 ]; then IFS= read -r tf_h <&4; tf_h=${tf_h#\\}; tf_h=${tf_h%% *}; fi
+  tf_file "$1" "$2" "$3" "$tf_l" "$tf_h"
+}
+tf_file() {
+  tf_t=$1 tf_p=$2 tf_w=$3 tf_s=$4 tf_h=$5
+  if [ -z "$tf_s" ] && ! tf_s=$(stat -c '%a %U %G %s' -- "$tf_p" 2>&1); then
+    printf '%s error cannot stat the file: %s\n' "$tf_t" "$(printf '%s' "$tf_s" | tr '\n' ' ')"
+    return
+  fi
+  printf '%s stat %s\n' "$tf_t" "$tf_s"
+  if [ -z "$tf_h" ]; then
+    if tf_h=$(sha256sum <"$tf_p" 2>/dev/null); then tf_h=${tf_h%% *}
+    else printf '%s error cannot read the file (permission denied?)\n' "$tf_t"; return; fi
+  fi
+  printf '%s sha %s\n' "$tf_t" "$tf_h"
+  if [ -n "$tf_w" ] && [ "$tf_h" != "$tf_w" ]; then
+    set -- $tf_s
+    case "$1" in
+      *[4567])
+        if [ "$4" -le TF_MAX ] && [ $((tb + $4)) -le TF_TOTAL ]; then
+          tb=$((tb + $4))
+          printf '%s content %s\n' "$tf_t" "$(base64 <"$tf_p" | tr -d '\n')"
+        fi ;;
+    esac
+  fi
+}
+"#;
+
+/// One file of a probe batch, checked: its request index, quoted path and expected hash.
+struct Planned {
+    i: usize,
+    path: String,
+    want: String,
+}
+
+/// Probes every file of a batch (request index and attributes) with a constant number
+/// of processes on the host, whatever the number of files: shell built-ins classify each
+/// path, then one `stat` and one `sha256sum` (per [`BATCH`] files) read every regular
+/// file. Every problem (a symlink, a directory, an unreadable file) is still reported on
+/// the file's own tag, so that it is this resource's error and never the host's. When
+/// the live content differs from the expected hash, the content itself is fetched
+/// (base64, size-capped) so that the plan can show a line diff, but only for files
+/// everyone on the host may read: a private file may hold secrets, and its content never
+/// leaves the host.
+///
+/// Returns the files whose attributes cannot be probed (invalid path), to fail alone.
+pub(crate) fn probe_all(p: &mut Probe, files: &[(usize, &Attrs)]) -> Vec<(usize, ProviderError)> {
+    let mut failed = Vec::new();
+    let mut planned = Vec::new();
+    for &(i, a) in files {
+        match plan_one(i, a) {
+            Ok(f) => planned.push(f),
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    if planned.is_empty() {
+        return failed;
+    }
+    p.push(
+        &HELPERS
+            .replace("TF_MAX", &DIFF_MAX_FILE.to_string())
+            .replace("TF_TOTAL", &DIFF_MAX_TOTAL.to_string()),
+    );
+    for chunk in planned.chunks(BATCH) {
+        batch(p, chunk);
+    }
+    failed
+}
+
+fn plan_one(i: usize, a: &Attrs) -> ProviderResult<Planned> {
     let path = req_str(FILE, a, "path")?;
     check_path(path)?;
     // A file recorded as private (no read for others) is never fetched, even if it
@@ -90,37 +186,63 @@ pub(crate) fn probe(p: &mut Probe, i: usize, a: &Attrs) -> ProviderResult<()> {
         .flatten()
         .filter(|h| !private && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or("");
-    let t = tag(i);
-    p.push(&format!(
-        r#"p={path}
-if [ -L "$p" ]; then printf '{t} kind symlink %s\n' "$(readlink -- "$p" | tr '\n' ' ')"
-elif [ -d "$p" ]; then echo '{t} kind directory'
-elif [ -f "$p" ]; then
-  echo '{t} kind file'
-  if st=$(stat -c '%a %U %G %s' -- "$p" 2>&1); then
-    printf '{t} stat %s\n' "$st"
-    if h=$(sha256sum <"$p" 2>/dev/null); then
-      h=${{h%% *}}
-      printf '{t} sha %s\n' "$h"
-      if [ -n '{want}' ] && [ "$h" != '{want}' ]; then
-        set -- $st
-        case "$1" in
-          *[4567])
-            if [ "$4" -le {max} ] && [ $((${{tb:-0}} + $4)) -le {total} ]; then
-              tb=$((${{tb:-0}} + $4))
-              printf '{t} content %s\n' "$(base64 <"$p" | tr -d '\n')"
-            fi ;;
-        esac
-      fi
-    else echo '{t} error cannot read the file (permission denied?)'; fi
-  else printf '{t} error cannot stat the file: %s\n' "$(printf '%s' "$st" | tr '\n' ' ')"; fi
-elif [ -e "$p" ]; then echo '{t} kind other'
-else echo '{t} kind absent'; fi"#,
-        path = quote(path),
-        max = DIFF_MAX_FILE,
-        total = DIFF_MAX_TOTAL,
+    Ok(Planned {
+        i,
+        path: quote(path),
+        want: want.to_string(),
+    })
+}
+
+/// The sh text for one batch of files: classify each (built-ins only), one `stat` and
+/// one `sha256sum` over the regular readable ones, then each file's report from their
+/// output lines, read back in the order the files were given.
+fn batch(p: &mut Probe, files: &[Planned]) {
+    let mut s = String::from("nf=0\n");
+    // 1. Classify. `fN` holds the path of each regular, readable file, empty otherwise
+    //    (always assigned: the environment could hold a variable of that name).
+    for f in files {
+        s.push_str(&format!(
+            "tf_kind {t} {path}; f{i}=$tf_r\n",
+            t = tag(f.i),
+            path = f.path,
+            i = f.i
+        ));
+    }
+    // 2. One stat and one sha256sum over them. `${fN:+"$fN"}` is one word when the
+    //    file is regular, none otherwise: paths are never split or globbed. Neither
+    //    prints a file's name where it is read back (only sha256sum's hash, first).
+    let args: Vec<String> = files
+        .iter()
+        .map(|f| format!("${{f{i}:+\"$f{i}\"}}", i = f.i))
+        .collect();
+    let args = args.join(" ");
+    s.push_str(&format!(
+        r#"sto=1; sho=1
+if [ "$nf" -gt 0 ]; then
+  st=$(stat -c '%a %U %G %s' -- {args} 2>/dev/null) && sto=0
+  sums=$(sha256sum -- {args} 2>/dev/null) && sho=0
+fi
+if [ $sto -eq 0 ]; then exec 3<<TERRACE_STAT_END_
+$st
+TERRACE_STAT_END_
+fi
+if [ $sho -eq 0 ]; then exec 4<<TERRACE_SHA_END_
+$sums
+TERRACE_SHA_END_
+fi
+"#
     ));
-    Ok(())
+    // 3. Each regular file's report, from the next line of each output.
+    for f in files {
+        s.push_str(&format!(
+            "[ -z \"$f{i}\" ] || tf_next {t} \"$f{i}\" '{want}'\n",
+            t = tag(f.i),
+            i = f.i,
+            want = f.want
+        ));
+    }
+    s.push_str("exec 3<&- 4<&-\n");
+    p.push(&s);
 }
 
 /// The live content from a probe line, when it is text worth a line diff.
@@ -277,6 +399,33 @@ mod tests {
         assert_eq!(a["mode"], "0600");
         let mut rel = attrs(json!({"path": "etc/x"}));
         assert!(normalize(&mut rel).is_err());
+    }
+
+    #[test]
+    fn a_probe_quotes_paths_and_runs_one_stat_and_one_sha256sum_per_batch() {
+        let hostile = attrs(json!({"path": "/tmp/a'$(reboot)' b", "content": "x"}));
+        let mut others: Vec<Attrs> = (0..300)
+            .map(|i| attrs(json!({"path": format!("/etc/f{i}")})))
+            .collect();
+        others.insert(0, hostile);
+        let files: Vec<(usize, &Attrs)> = others.iter().enumerate().collect();
+        let mut p = Probe::default();
+        assert!(probe_all(&mut p, &files).is_empty());
+        let s = p.finish();
+        assert!(
+            s.contains(r"tf_kind r0 '/tmp/a'\''$(reboot)'\'' b'; f0=$tf_r"),
+            "{s}"
+        );
+        // 301 files: two batches, each one stat and one sha256sum.
+        assert_eq!(s.matches("$(stat -c '%a %U %G %s' -- ${f").count(), 2);
+        assert_eq!(s.matches("$(sha256sum -- ${f").count(), 2);
+        assert_eq!(s.matches("tf_next r300 \"$f300\" ''").count(), 1);
+        // A path the probe cannot ask about fails alone.
+        let bad = attrs(json!({"path": "relative"}));
+        let mut p = Probe::default();
+        let failed = probe_all(&mut p, &[(0, &others[1]), (1, &bad)]);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 1);
     }
 
     #[test]

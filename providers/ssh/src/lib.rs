@@ -132,11 +132,16 @@ impl SshProvider {
         let mut p = Probe::default();
         let mut failed = vec![None; requests.len()];
         let mut packages = Vec::new();
+        let mut files = Vec::new();
         let mut services = 0;
+        let mut guard_dir = false;
         let mut firewall = false;
         for (i, r) in requests.iter().enumerate() {
             let res = match r.type_name.as_str() {
-                FILE => file::probe(&mut p, i, &r.attrs),
+                FILE => {
+                    files.push((i, &r.attrs));
+                    Ok(())
+                }
                 PACKAGE => {
                     packages.push(r);
                     Ok(())
@@ -150,12 +155,17 @@ impl SshProvider {
                     firewall = true;
                     Ok(())
                 }
-                COMMAND => command::probe(&mut p, i, &r.attrs),
+                COMMAND => command::probe(&mut p, &mut guard_dir, i, &r.attrs),
                 other => Err(unknown_type(other)),
             };
             if let Err(e) = res {
                 failed[i] = Some(self.resource_error(e));
             }
+        }
+        // Every file of the host in one batch: the processes it starts do not grow with
+        // the number of files.
+        for (i, e) in file::probe_all(&mut p, &files) {
+            failed[i] = Some(self.resource_error(e));
         }
         if !packages.is_empty() {
             if let Err(e) = package::probe(&mut p, &packages) {

@@ -61,6 +61,15 @@ pub(crate) fn run_user_script(command: &str, out: &str) -> String {
     )
 }
 
+/// Like [`run_user_script`], from the file named by the sh expression `path`, inside a
+/// private directory that the caller makes and removes.
+pub(crate) fn run_user_script_at(path: &str, command: &str, out: &str) -> String {
+    format!(
+        "{}sh {path} </dev/null {out}; rc=$?\n",
+        write_data(path, command.as_bytes())
+    )
+}
+
 /// Standard base64 (RFC 4648) with padding, as `base64 -d` on the host reads it.
 pub(crate) fn base64(data: &[u8]) -> String {
     use base64::Engine as _;

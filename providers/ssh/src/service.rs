@@ -37,6 +37,8 @@ pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
 }
 
 /// Shell functions shared by probes and steps: one interface over both init systems.
+/// `svc_enabled` globs with the shell itself (as `ls` did, a dangling link counts), so a
+/// probe starts no process per service for it.
 const HELPERS: &str = r#"if [ -d /run/systemd/system ]; then
   svc_exists() { [ "$(systemctl show -p LoadState --value -- "$1" 2>/dev/null)" = loaded ]; }
   svc_running() { systemctl is-active --quiet -- "$1"; }
@@ -46,7 +48,7 @@ const HELPERS: &str = r#"if [ -d /run/systemd/system ]; then
 else
   svc_exists() { [ -x "/etc/init.d/$1" ]; }
   svc_running() { svc "$1" status >/dev/null 2>&1; }
-  svc_enabled() { ls /etc/rc[2345].d/S[0-9][0-9]"$1" >/dev/null 2>&1; }
+  svc_enabled() { for l in /etc/rc[2345].d/S[0-9][0-9]"$1"; do if [ -e "$l" ] || [ -L "$l" ]; then return 0; fi; done; return 1; }
   svc() { if command -v service >/dev/null 2>&1; then service "$1" "$2"; else "/etc/init.d/$1" "$2"; fi; }
   svc_enable() { update-rc.d "$1" defaults >/dev/null 2>&1; update-rc.d "$1" "$2"; }
 fi

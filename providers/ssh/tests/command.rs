@@ -81,3 +81,50 @@ async fn unless_guard_and_failures() {
         "{err}"
     );
 }
+
+/// Every guard of a host is checked in one remote command, each on its own resource; the
+/// `unless` scripts run from files in one private directory, gone once the probe ends.
+#[tokio::test]
+async fn guards_of_many_commands_are_checked_in_one_probe() {
+    use terrace_provider::{Address, ObserveRequest, Provider};
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let (marker, exists) = (dir.path("where"), dir.path("exists"));
+    std::fs::write(&exists, "").unwrap();
+    let commands = [
+        json!({"command": "true", "unless": "true"}),
+        json!({"command": "true", "unless": "false"}),
+        json!({"command": "true", "unless": format!(
+            "d=$(dirname \"$0\")\n{{ echo \"$d\"; stat -c %a \"$d\"; }} > '{marker}'\nexit 1")}),
+        json!({"command": "true", "creates": exists}),
+        json!({"command": "true", "creates": dir.path("missing"), "unless": "exit 3"}),
+    ];
+    let requests: Vec<ObserveRequest> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| ObserveRequest {
+            address: Address::new(format!("host_command.c{i}")),
+            type_name: COMMAND.into(),
+            attrs: normalized(&p, COMMAND, attrs(a)),
+        })
+        .collect();
+    let before = p.host().commands_run();
+    let found = p.observe(&requests).await.expect("observe");
+    assert_eq!(p.host().commands_run() - before, 1, "one remote command");
+    let present: Vec<bool> = found
+        .iter()
+        .map(|o| matches!(o, Observed::Present(_)))
+        .collect();
+    assert_eq!(present, [true, false, false, true, false], "{found:?}");
+    assert!(
+        found.iter().all(|o| !matches!(o, Observed::Failed(_))),
+        "{found:?}"
+    );
+    let seen = std::fs::read_to_string(&marker).unwrap();
+    let (guard_dir, mode) = seen.trim().split_once('\n').unwrap();
+    assert_eq!(mode, "700", "the guard scripts' directory is private");
+    assert!(
+        !std::path::Path::new(guard_dir).exists(),
+        "{guard_dir} was left behind"
+    );
+}

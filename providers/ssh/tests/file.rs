@@ -3,10 +3,12 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
-use terrace_provider::{Observed, Operation};
+use terrace_provider::{Address, ObserveRequest, Observed, Operation, Provider};
 use terrace_provider_ssh::FILE;
 
 #[tokio::test]
@@ -205,4 +207,195 @@ async fn apply_never_writes_through_a_link_or_into_a_directory() {
         0,
         "nothing moved into it"
     );
+}
+
+/// One observe request for the file at `path` managed with `content` and `mode`.
+fn file_req(
+    p: &terrace_provider_ssh::SshProvider,
+    path: &str,
+    content: &str,
+    mode: &str,
+) -> ObserveRequest {
+    ObserveRequest {
+        address: Address::new(format!("host_file.t[{path:?}]")),
+        type_name: FILE.into(),
+        attrs: normalized(
+            p,
+            FILE,
+            attrs(json!({"path": path, "content": content, "mode": mode})),
+        ),
+    }
+}
+
+fn present(o: &Observed) -> &terrace_provider::Attrs {
+    match o {
+        Observed::Present(a) => a,
+        other => panic!("expected the file to be present, got {other:?}"),
+    }
+}
+
+fn failed(o: &Observed) -> &str {
+    match o {
+        Observed::Failed(why) => why,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// Every file of a host is read by one `stat` and one `sha256sum`: each file's result,
+/// good or bad, still lands on its own resource, in one remote command, whatever its
+/// name holds (spaces, quotes, `$`, `*`, a backslash, which `sha256sum` escapes).
+#[tokio::test]
+async fn one_probe_reports_each_file_of_a_mixed_batch_on_its_own_resource() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let write = |name: &str, content: &[u8], mode: u32| {
+        let path = dir.path(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let plain = write("plain.conf", b"a\n", 0o644);
+    let odd = write("with space & 'quote' $HOME *.conf", b"odd\n", 0o640);
+    let backslash = write("back\\slash\\n.conf", b"bs\n", 0o600);
+    let drift = write("drift.conf", b"changed by hand\n", 0o644);
+    let private = write("private.conf", b"DB_PASSWORD=x\n", 0o640);
+    let (link, sub, fifo, gone) = (
+        dir.path("link.conf"),
+        dir.path("sub"),
+        dir.path("fifo"),
+        dir.path("gone.conf"),
+    );
+    std::os::unix::fs::symlink(&plain, &link).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let last = write("last.conf", b"z\n", 0o644);
+
+    let requests = vec![
+        file_req(&p, &plain, "a\n", "0644"),
+        file_req(&p, &link, "a\n", "0644"),
+        file_req(&p, &odd, "odd\n", "0640"),
+        file_req(&p, &gone, "g\n", "0644"),
+        file_req(&p, &sub, "s\n", "0644"),
+        file_req(&p, &backslash, "bs\n", "0600"),
+        file_req(&p, &fifo, "f\n", "0644"),
+        file_req(&p, &drift, "as configured\n", "0644"),
+        file_req(&p, &private, "DB_PASSWORD=y\n", "0640"),
+        file_req(&p, &last, "z\n", "0644"),
+    ];
+    let before = p.host().commands_run();
+    let found = p.observe(&requests).await.expect("the host itself is fine");
+    assert_eq!(p.host().commands_run() - before, 1, "one remote command");
+    assert_eq!(found.len(), requests.len());
+    for i in [0, 2, 5, 9] {
+        assert_matches(&found[i], &requests[i].attrs);
+        assert!(
+            !present(&found[i]).contains_key("content"),
+            "{:?}",
+            found[i]
+        );
+    }
+    assert_eq!(present(&found[2])["path"], odd.as_str());
+    assert_eq!(present(&found[5])["mode"], "0600");
+    assert_eq!(present(&found[5])["owner"], "root");
+    let why = failed(&found[1]);
+    assert!(
+        why.contains("symbolic link") && why.contains(&plain),
+        "{why}"
+    );
+    assert_eq!(found[3], Observed::Absent);
+    assert!(
+        failed(&found[4]).contains("is a directory"),
+        "{:?}",
+        found[4]
+    );
+    assert!(
+        failed(&found[6]).contains("not a regular file"),
+        "{:?}",
+        found[6]
+    );
+    // Drift: the world-readable file's live text comes back for the diff, the private
+    // one's never leaves the host.
+    let live = present(&found[7]);
+    assert_eq!(live["content"], "changed by hand\n");
+    assert_ne!(live["content_sha256"], requests[7].attrs["content_sha256"]);
+    let live = present(&found[8]);
+    assert!(!live.contains_key("content"), "{live:?}");
+    assert_ne!(live["content_sha256"], requests[8].attrs["content_sha256"]);
+}
+
+/// Files this user may not read fail alone; a file that passes every test but that the
+/// batched `sha256sum` cannot read (`/proc/self/mem`: reading a process's own memory at
+/// offset 0 fails) makes the batch read each file alone, so it is reported exactly as when
+/// observed alone, and the files around it keep their own hashes.
+#[tokio::test]
+async fn an_unreadable_file_fails_alone_in_a_batch() {
+    let mut cfg = config("testhost", "TERRACE_TEST_SSH_HOST1");
+    cfg.become_root = false;
+    let p =
+        terrace_provider_ssh::SshProvider::new(Arc::new(terrace_provider_ssh::SshHost::new(cfg)));
+    let dir = Scratch::new();
+    let write = |name: &str, content: &[u8], mode: u32| {
+        let path = dir.path(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let first = write("first.conf", b"1\n", 0o644);
+    let secret = write("secret.conf", b"s\n", 0o600);
+    let second = write("second.conf", b"2\n", 0o644);
+    let requests = vec![
+        file_req(&p, &first, "1\n", "0644"),
+        file_req(&p, &secret, "s\n", "0600"),
+        file_req(&p, &second, "2\n", "0644"),
+    ];
+    let found = p.observe(&requests).await.expect("the host itself is fine");
+    assert_matches(&found[0], &requests[0].attrs);
+    let why = failed(&found[1]);
+    assert!(
+        why.contains("cannot read the file") && why.contains(&secret),
+        "{why}"
+    );
+    assert_matches(&found[2], &requests[2].attrs);
+
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let requests = vec![
+        file_req(&p, &first, "1\n", "0644"),
+        file_req(&p, "/proc/self/mem", "m\n", "0600"),
+        file_req(&p, &second, "2\n", "0644"),
+    ];
+    let found = p.observe(&requests).await.expect("the host itself is fine");
+    assert_matches(&found[0], &requests[0].attrs);
+    let alone = p.observe(&requests[1..2]).await.expect("observe");
+    assert_eq!(found[1], alone[0]);
+    assert_matches(&found[2], &requests[2].attrs);
+}
+
+/// More files than one batch command takes: every file still gets its own answer.
+#[tokio::test]
+async fn many_files_span_several_batches_in_one_probe() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let n = 600;
+    let mut requests = Vec::new();
+    for i in 0..n {
+        let path = dir.path(&format!("f{i}.conf"));
+        let content = format!("file {i}\n");
+        // Every seventh is missing.
+        if i % 7 != 0 {
+            std::fs::write(&path, &content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        requests.push(file_req(&p, &path, &content, "0644"));
+    }
+    let before = p.host().commands_run();
+    let found = p.observe(&requests).await.expect("observe");
+    assert_eq!(p.host().commands_run() - before, 1, "one remote command");
+    for (i, (o, r)) in found.iter().zip(&requests).enumerate() {
+        if i % 7 == 0 {
+            assert_eq!(*o, Observed::Absent, "file {i}");
+        } else {
+            assert_matches(o, &r.attrs);
+        }
+    }
 }
