@@ -403,31 +403,34 @@ impl SqlProvider {
         code.is_some_and(|c| codes.contains(&c.as_str()))
     }
 
-    /// Runs statements one by one, each on its own (DDL; `CREATE DATABASE` on
-    /// PostgreSQL must not be inside a transaction).
-    /// Whether database `name` exists now (one catalog query).
+    /// Whether database `name` exists now: one query about that database alone. Not an
+    /// observe: that reads the catalog of every database on the server, and a destroy
+    /// asks this once per database it drops (quadratic in the server's databases).
     async fn database_exists(&self, address: &Address, name: &str) -> ProviderResult<bool> {
-        let req = ObserveRequest {
-            address: address.clone(),
-            type_name: DATABASE.to_string(),
-            attrs: [("name".to_string(), serde_json::Value::from(name))]
-                .into_iter()
-                .collect(),
-        };
-        let found = self.observe(std::slice::from_ref(&req)).await?;
-        Ok(match found.first() {
-            // PostgreSQL marks a database whose DROP DATABASE was interrupted (terrace
-            // killed mid-destroy) invalid, datconnlimit -2: nobody can connect to it any
-            // more, so it cannot be dumped, and part of it is already gone. Dropping it
-            // is the only thing left to do; refusing would block every later destroy.
-            Some(Observed::Present(a)) => {
-                !(self.server.engine == SqlEngine::Postgres
-                    && a.get("connection_limit") == Some(&Value::from(-2)))
+        let pool = self.pool().await?;
+        let found = match pool {
+            Pool::Mysql(p) => {
+                within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    mysql::database_exists(p, name, &self.statements),
+                )
+                .await
             }
-            _ => false,
-        })
+            Pool::Postgres(p) => {
+                within(
+                    "catalog queries",
+                    OBSERVE_TIMEOUT,
+                    postgres::database_exists(p, name, &self.statements),
+                )
+                .await
+            }
+        };
+        found.map_err(|e| self.map_err(&e, address, &[]))
     }
 
+    /// Runs statements one by one, each on its own (DDL; `CREATE DATABASE` on
+    /// PostgreSQL must not be inside a transaction).
     async fn run(&self, address: &Address, stmts: &[stmt::Stmt]) -> ProviderResult<()> {
         let pool = self.pool().await?;
         for s in stmts {

@@ -85,6 +85,32 @@ fn set_flags(columns: &[(&str, &'static str)], flags: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether database `name` exists, asking about that one database: the equality on
+/// `SCHEMA_NAME` lets the server look up its directory alone, where a read of the whole
+/// `SCHEMATA` lists every database on the server (125 ms at 20,000 databases).
+pub(crate) async fn database_exists(
+    pool: &MySqlPool,
+    name: &str,
+    counter: &AtomicU64,
+) -> Result<bool, sqlx::Error> {
+    counter.fetch_add(1, Ordering::Relaxed);
+    let rows = sqlx::query(
+        "SELECT CAST(SCHEMA_NAME AS CHAR) AS name FROM information_schema.SCHEMATA \
+         WHERE SCHEMA_NAME = ?",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    // The column compares without regard to case; the name must match exactly, as it
+    // does in the snapshot's map.
+    for r in rows {
+        if r.try_get::<String, _>("name")? == name {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Reads the catalog tables that `needs` asks for, counting each query in `counter`.
 pub(crate) async fn snapshot(
     pool: &MySqlPool,

@@ -79,6 +79,25 @@ fn roles_query(catalog: &str) -> String {
     )
 }
 
+/// Whether database `name` exists and can still be dumped, asking about that one
+/// database. A database whose `DROP DATABASE` was interrupted (terrace killed
+/// mid-destroy) is marked invalid, `datconnlimit` -2: nobody can connect to it any more,
+/// so it cannot be dumped, and part of it is already gone; it counts as absent, so that
+/// dropping it is not blocked forever.
+pub(crate) async fn database_exists(
+    pool: &PgPool,
+    name: &str,
+    counter: &AtomicU64,
+) -> Result<bool, sqlx::Error> {
+    counter.fetch_add(1, Ordering::Relaxed);
+    let limit: Option<i32> =
+        sqlx::query_scalar("SELECT datconnlimit FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(limit.is_some_and(|l| l != -2))
+}
+
 /// Reads the catalogs that `needs` asks for, counting each query in `counter`.
 pub(crate) async fn snapshot(
     pool: &PgPool,
