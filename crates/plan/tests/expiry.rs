@@ -105,9 +105,9 @@ fn run(
     };
     let (desired, listed) = judge(input, desired);
     let mut p = plan(PlanInput {
-        desired: desired.to_vec(),
+        desired,
         prior: prior.to_vec(),
-        observed: observed.clone(),
+        observed,
         schemas: &schemas,
     })
     .unwrap();

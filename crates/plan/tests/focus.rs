@@ -77,9 +77,9 @@ fn base_plan() -> Plan {
         .map(|p| (p.address.clone(), Observed::Present(p.attrs.clone())))
         .collect();
     plan(PlanInput {
-        desired: desired.to_vec(),
-        prior: prior.to_vec(),
-        observed: observed.clone(),
+        desired,
+        prior,
+        observed,
         schemas: &schemas,
     })
     .unwrap()
