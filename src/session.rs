@@ -423,7 +423,9 @@ impl Session {
                 Vec::new()
             }
         };
-        let mut refresh = observe_all(&self.providers, &desired, &prior, &self.redactor).await?;
+        let mut desired = desired;
+        let mut refresh =
+            observe_all(&self.providers, &mut desired, &mut prior, &self.redactor).await?;
         let left_out = left_out(&desired, &prior, &refresh.failures, &refresh.failed);
         let held = dependencies_of(&left_out, &desired, &prior);
         let desired: Vec<DesiredResource> = desired
