@@ -1,19 +1,16 @@
 //! Evaluating one expression with hcl-rs, attaching a location to any error.
 
-use hcl::edit::expr::Expression;
 use hcl::eval::{Context, Evaluate};
 use hcl::Value;
 
 use crate::diagnostics::{ConfigError, ErrorKind};
-use crate::source::Loc;
+use crate::syntax::RawAttr;
 
-/// Evaluates one expression, attaching `loc` to any error (hcl-rs errors carry none).
-pub(crate) fn evaluate(
-    expr: &Expression,
-    loc: &Loc,
-    ctx: &Context<'static>,
-) -> Result<Value, ConfigError> {
-    hcl::Expression::from(expr.clone()).evaluate(ctx).map_err(|e| {
+/// Evaluates an attribute's expression, attaching its location to any error (hcl-rs
+/// errors carry none).
+pub(crate) fn evaluate(attr: &RawAttr, ctx: &Context<'static>) -> Result<Value, ConfigError> {
+    let loc = &attr.loc;
+    attr.evaluable().evaluate(ctx).map_err(|e| {
         let help = match e.kind() {
             hcl::eval::ErrorKind::NoSuchKey(_) | hcl::eval::ErrorKind::Index(_) => {
                 "the referenced value has no such key or index; check the name and the value it refers to"

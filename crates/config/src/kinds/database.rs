@@ -34,15 +34,17 @@ impl State<'_> {
             }
             Some(list) => {
                 let mut values = Map::new();
+                let mut ctx = self.ctx();
                 for (key, each) in list {
-                    let mut ctx = self.ctx();
+                    // One context for every instance, `each` replaced in it: building
+                    // one per instance cloned every value the block reads.
                     ctx.declare_var("each", each);
                     let base = format!("database.{label}[{}]", quote(&key));
                     match self.database_body(
                         &node,
                         block,
                         base,
-                        std::borrow::Cow::Owned(ctx),
+                        std::borrow::Cow::Borrowed(&ctx),
                         each_sensitive,
                         targets.clone(),
                     ) {
@@ -291,11 +293,16 @@ fn check_sql_name(
     }
 }
 
-fn attrs(pairs: Vec<(&str, Option<Json>)>) -> Attrs {
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect()
+/// The attributes that are set. Inserted one by one: collecting sorted them through
+/// an intermediate vector, an allocation and a sort per resource.
+fn attrs<const N: usize>(pairs: [(&str, Option<Json>); N]) -> Attrs {
+    let mut out = Attrs::new();
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            out.insert(k.to_string(), v);
+        }
+    }
+    out
 }
 
 /// The three resources of one database instance.
@@ -335,13 +342,13 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
                 "connection_limit",
             );
             (
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.name))),
                     ("owner", Some(json!(db.user))),
                     ("connection_limit", limit),
                 ]),
-                attrs(vec![("name", Some(json!(db.user))), ("password", password)]),
-                attrs(vec![
+                attrs([("name", Some(json!(db.user))), ("password", password)]),
+                attrs([
                     ("database", Some(json!(db.name))),
                     ("user", Some(json!(db.user))),
                     ("privileges", Some(privileges)),
@@ -354,7 +361,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             mark(&mut database_sens, s("collation"), "collation");
             mark(&mut user_sens, s("connection_limit"), "connection_limit");
             (
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.name))),
                     (
                         "charset",
@@ -368,13 +375,13 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
                     ),
                     ("collation", db.collation.as_ref().map(|c| json!(c))),
                 ]),
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.user))),
                     ("host", Some(json!("%"))),
                     ("connection_limit", limit),
                     ("password", password),
                 ]),
-                attrs(vec![
+                attrs([
                     ("database", Some(json!(db.name))),
                     ("user", Some(json!(db.user))),
                     ("host", Some(json!("%"))),
@@ -429,8 +436,18 @@ impl State<'_> {
         attr: &RawAttr,
         example: &str,
     ) -> Option<&ServiceSpec> {
+        let key = attr as *const RawAttr as usize;
+        if let Some(id) = self.invariant_services.borrow().get(&key) {
+            return self.out.services.get(id);
+        }
         let v = r.value(attr)?;
-        let found = block_id(&v, Kind::Service).and_then(|n| self.out.services.get(&n));
+        let id = block_id(&v, Kind::Service);
+        let found = id.as_ref().and_then(|n| self.out.services.get(n));
+        if let (Some(id), Some(_)) = (id, found) {
+            if instance_invariant(attr) {
+                self.invariant_services.borrow_mut().insert(key, id);
+            }
+        }
         if found.is_none() {
             r.errors.push(wrong_type(
                 attr,

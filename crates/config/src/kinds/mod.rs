@@ -85,6 +85,10 @@ pub(crate) struct State<'a> {
     prior: &'a BTreeMap<String, String>,
     /// Each host instance's value, by id (`web["a"]`): a placed tenant's `self.host`.
     host_values: HashMap<String, Value>,
+    /// The service id a `service = service.X` attribute that is the same in every
+    /// instance (see [`instance_invariant`]) refers to, by the attribute's address, for
+    /// the node being evaluated: evaluating it cloned the service's value per instance.
+    invariant_services: std::cell::RefCell<HashMap<usize, String>>,
 }
 
 impl<'a> State<'a> {
@@ -116,6 +120,7 @@ impl<'a> State<'a> {
             errors,
             prior: &NONE,
             host_values: HashMap::new(),
+            invariant_services: Default::default(),
         }
     }
 
@@ -128,6 +133,7 @@ impl<'a> State<'a> {
     /// Evaluates one node, whose references are `refs`; false if it failed (its errors
     /// are recorded).
     pub(crate) fn eval_node(&mut self, node: &Node, refs: &[NodeRef]) -> bool {
+        self.invariant_services.get_mut().clear();
         self.reads = Reads::new(refs, self.reads_everything(node));
         (self.reads.for_each_calls, self.reads.body_calls) = self.calls_functions(node);
         let Node::Block(kind, label) = node else {
@@ -252,6 +258,18 @@ impl Reads {
     }
 }
 
+/// True if an attribute has the same value in every instance of its block within one
+/// evaluation: it reads neither `each` nor `self`, and calls no function (a function may
+/// not be pure).
+fn instance_invariant(attr: &RawAttr) -> bool {
+    attr.refs().iter().all(|r| {
+        !matches!(
+            r.target,
+            Target::EachKey | Target::EachValue | Target::SelfRef(_)
+        )
+    }) && !attr.calls_function()
+}
+
 /// The blocks every reference of these attributes points at, once each.
 fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Targets {
     let mut out: Vec<Target> = attrs
@@ -338,8 +356,7 @@ impl State<'_> {
     /// `each.value` of a sensitive for_each, a database password, or a sensitive part
     /// of `self`.
     fn is_sensitive(&self, attr: &RawAttr, each_sensitive: bool) -> bool {
-        let (refs, _) = crate::refs::collect(&attr.expr);
-        self.refs_sensitive(&refs, each_sensitive)
+        self.refs_sensitive(attr.refs(), each_sensitive)
     }
 
     /// True if one of these references reads a sensitive value (see `is_sensitive`).
@@ -433,8 +450,7 @@ impl State<'_> {
         };
         let sensitive = self.is_sensitive(attr, false);
         let v = match evaluate(
-            &attr.expr,
-            &attr.loc,
+            attr,
             &self.ctx_reading(&self.reads.for_each, self.reads.for_each_calls),
         ) {
             Ok(v) => v,

@@ -36,8 +36,10 @@ impl State<'_> {
             return false;
         };
         let mut values = Map::new();
+        // One context for every instance, `each` and `self` replaced in it: building one
+        // per instance cloned every value the block reads.
+        let mut ctx = self.ctx();
         for ((key, each), tenant_host) in list.into_iter().zip(placed) {
-            let mut ctx = self.ctx();
             if let Some(each) = each {
                 ctx.declare_var("each", each);
             }
