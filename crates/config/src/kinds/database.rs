@@ -28,6 +28,7 @@ impl State<'_> {
                     std::borrow::Cow::Owned(self.ctx()),
                     false,
                     targets,
+                    self.value_read,
                 );
                 ok = v.is_some();
                 v.unwrap_or(Value::Null)
@@ -47,9 +48,12 @@ impl State<'_> {
                         std::borrow::Cow::Borrowed(&ctx),
                         each_sensitive,
                         targets.clone(),
+                        self.value_read,
                     ) {
                         Some(v) => {
-                            values.insert(key, v);
+                            if self.value_read {
+                                values.insert(key, v);
+                            }
                         }
                         None => ok = false,
                     }
@@ -57,12 +61,15 @@ impl State<'_> {
                 Value::Object(values)
             }
         };
-        self.ns.declare(Kind::Database, label, value);
+        if self.value_read {
+            self.ns.declare(Kind::Database, label, value);
+        }
         ok
     }
 
-    /// Evaluates one database block instance; returns its value for references. The
-    /// password is the configured one, or a marker for the one generated during apply.
+    /// Evaluates one database block instance; returns its value for references (`null`
+    /// unless `value`: nothing reads it). The password is the configured one, or a
+    /// marker for the one generated during apply.
     pub(super) fn database_body(
         &mut self,
         owner: &Node,
@@ -71,6 +78,7 @@ impl State<'_> {
         ctx: std::borrow::Cow<'_, Context<'static>>,
         each_sensitive: bool,
         targets: Targets,
+        value: bool,
     ) -> Option<Value> {
         let mut r = Reader::with(ctx);
         let service = block.attr("service").and_then(|attr| {
@@ -232,7 +240,7 @@ impl State<'_> {
             collation: charsets[1].clone(),
             sensitive,
         };
-        let value = obj(vec![
+        let value = value.then(|| obj(vec![
             ("service", Value::from(service.as_str())),
             ("name", Value::from(inst.name.as_str())),
             ("user", Value::from(inst.user.as_str())),
@@ -261,7 +269,7 @@ impl State<'_> {
                 inst.collation.clone().map_or(Value::Null, Value::from),
             ),
             ("password", password_value),
-        ]);
+        ]));
         self.out.databases.push(DbItem {
             node: owner.clone(),
             inst,
@@ -269,7 +277,7 @@ impl State<'_> {
             name_loc,
             targets,
         });
-        Some(value)
+        Some(value.unwrap_or(Value::Null))
     }
 }
 

@@ -89,6 +89,13 @@ pub(crate) struct State<'a> {
     /// instance (see [`instance_invariant`]) refers to, by the attribute's address, for
     /// the node being evaluated: evaluating it cloned the service's value per instance.
     invariant_services: std::cell::RefCell<HashMap<usize, String>>,
+    /// The nodes whose value some node reads (`None`: every node's, as a node reads
+    /// values its references do not name); see [`State::with_readers`].
+    read: Option<HashSet<Node>>,
+    /// Some node reads the value of the node being evaluated. A tenant's value, built
+    /// per instance and read by nobody in most configurations, was a third of the
+    /// memory and a fifth of the time of evaluating 100,000 tenants.
+    value_read: bool,
 }
 
 impl<'a> State<'a> {
@@ -121,6 +128,8 @@ impl<'a> State<'a> {
             prior: &NONE,
             host_values: HashMap::new(),
             invariant_services: Default::default(),
+            read: None,
+            value_read: true,
         }
     }
 
@@ -130,10 +139,31 @@ impl<'a> State<'a> {
         self
     }
 
+    /// Records which nodes' values are read, from every node's references (`order` is
+    /// every node evaluated): the others need not build theirs.
+    pub(crate) fn with_readers(
+        mut self,
+        refs: &BTreeMap<Node, Vec<NodeRef>>,
+        order: &[Node],
+    ) -> Self {
+        self.read = if order.iter().any(|n| self.reads_everything(n)) {
+            None
+        } else {
+            let targets = refs.values().flatten();
+            Some(
+                targets
+                    .filter_map(|r| crate::model::target_node(&r.target))
+                    .collect(),
+            )
+        };
+        self
+    }
+
     /// Evaluates one node, whose references are `refs`; false if it failed (its errors
     /// are recorded).
     pub(crate) fn eval_node(&mut self, node: &Node, refs: &[NodeRef]) -> bool {
         self.invariant_services.get_mut().clear();
+        self.value_read = self.read.as_ref().is_none_or(|r| r.contains(node));
         self.reads = Reads::new(refs, self.reads_everything(node));
         (self.reads.for_each_calls, self.reads.body_calls) = self.calls_functions(node);
         let Node::Block(kind, label) = node else {

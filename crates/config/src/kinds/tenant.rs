@@ -66,6 +66,8 @@ impl State<'_> {
                     None => (prefix.clone(), None),
                 };
                 let targets = targets_of(db);
+                // Its value serves the app (`self.database`) and the tenant's own value.
+                let value_wanted = app.is_some() || self.value_read;
                 let v = self.database_body(
                     &node,
                     db,
@@ -73,6 +75,7 @@ impl State<'_> {
                     std::borrow::Cow::Borrowed(&ctx),
                     each_sensitive,
                     targets,
+                    value_wanted,
                 );
                 let Some(v) = v else {
                     instance_ok = false;
@@ -97,6 +100,7 @@ impl State<'_> {
                     sensitive_paths.push(path);
                 }
                 match (db_label, v) {
+                    _ if !value_wanted => {}
                     (Some(l), v) => {
                         dbs.insert(l, v);
                     }
@@ -229,6 +233,9 @@ impl State<'_> {
                 _ => {}
             }
             ok &= instance_ok;
+            if !self.value_read {
+                continue;
+            }
             let value = obj(vec![
                 ("name", Value::from(label)),
                 ("key", key.clone().map_or(Value::Null, Value::from)),
@@ -245,7 +252,9 @@ impl State<'_> {
         } else {
             values.swap_remove("").unwrap_or(Value::Null)
         };
-        self.ns.declare(Kind::Tenant, label, value);
+        if self.value_read {
+            self.ns.declare(Kind::Tenant, label, value);
+        }
         ok
     }
 }
