@@ -313,7 +313,7 @@ fn attrs<const N: usize>(pairs: [(&str, Option<Json>); N]) -> Attrs {
     out
 }
 
-/// The three resources of one database instance.
+/// The three resources of one database instance, in address order.
 pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
     let b = Address::new(db.base.clone());
     let user_addr = Address::new(format!("{}.user", db.base));
@@ -403,6 +403,8 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
         Engine::Postgres => vec![user_addr.clone()],
         _ => vec![],
     };
+    // In address order (`x`, `x.grant`, `x.user`): resolution then finds the resources
+    // of instances evaluated in key order sorted already, and skips sorting them.
     vec![
         DesiredResource {
             address: b.clone(),
@@ -414,21 +416,21 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             lifecycle: Default::default(),
         },
         DesiredResource {
-            address: user_addr.clone(),
-            type_name: "sql_user".into(),
+            address: grant_addr,
+            type_name: "sql_grant".into(),
             provider: provider.clone(),
-            attrs: user_attrs,
-            sensitive_attrs: user_sens,
-            depends_on: vec![],
+            attrs: grant_attrs,
+            sensitive_attrs: grant_sens,
+            depends_on: vec![b, user_addr.clone()],
             lifecycle: Default::default(),
         },
         DesiredResource {
-            address: grant_addr,
-            type_name: "sql_grant".into(),
+            address: user_addr,
+            type_name: "sql_user".into(),
             provider,
-            attrs: grant_attrs,
-            sensitive_attrs: grant_sens,
-            depends_on: vec![b, user_addr],
+            attrs: user_attrs,
+            sensitive_attrs: user_sens,
+            depends_on: vec![],
             lifecycle: Default::default(),
         },
     ]
