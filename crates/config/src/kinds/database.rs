@@ -28,10 +28,12 @@ impl State<'_> {
                     std::borrow::Cow::Owned(self.ctx()),
                     false,
                     targets,
-                    self.value_read,
                 );
-                ok = v.is_some();
-                v.unwrap_or(Value::Null)
+                ok = v;
+                match self.out.databases.last() {
+                    Some(item) if ok && self.value_read => instance_value(&item.inst),
+                    _ => Value::Null,
+                }
             }
             Some(list) => {
                 let mut values = Map::new();
@@ -48,14 +50,13 @@ impl State<'_> {
                         std::borrow::Cow::Borrowed(&ctx),
                         each_sensitive,
                         targets.clone(),
-                        self.value_read,
                     ) {
-                        Some(v) => {
-                            if self.value_read {
-                                values.insert(key, v);
-                            }
+                        true if self.value_read => {
+                            let item = self.out.databases.last().expect("just evaluated");
+                            values.insert(key, instance_value(&item.inst));
                         }
-                        None => ok = false,
+                        true => {}
+                        false => ok = false,
                     }
                 }
                 Value::Object(values)
@@ -67,9 +68,8 @@ impl State<'_> {
         ok
     }
 
-    /// Evaluates one database block instance; returns its value for references (`null`
-    /// unless `value`: nothing reads it). The password is the configured one, or a
-    /// marker for the one generated during apply.
+    /// Evaluates one database block instance into `out.databases` (its value for
+    /// references is [`instance_value`]); false if it had errors.
     pub(super) fn database_body(
         &mut self,
         owner: &Node,
@@ -78,8 +78,7 @@ impl State<'_> {
         ctx: std::borrow::Cow<'_, Context<'static>>,
         each_sensitive: bool,
         targets: Targets,
-        value: bool,
-    ) -> Option<Value> {
+    ) -> bool {
         let mut r = Reader::with(ctx);
         let service = block.attr("service").and_then(|attr| {
             let s = self.service_ref(&mut r, attr, "service.pg")?;
@@ -209,23 +208,16 @@ impl State<'_> {
         }
         let ok = r.finish(self.errors);
         let (Some((service, engine)), Some((name, name_loc))) = (service, name) else {
-            return None;
+            return false;
         };
         if !ok {
-            return None;
+            return false;
         }
         if let Some((p, _)) = &password {
             if !p.is_empty() {
                 self.out.secrets.push(p.clone());
             }
         }
-        let password_value = match &password {
-            Some((p, _)) => Value::from(p.as_str()),
-            None => Value::from(terrace_provider::refs::marker(
-                &Address::new(format!("{base}.user")),
-                "password",
-            )),
-        };
         let inst = DbInstance {
             base,
             service: service.clone(),
@@ -240,36 +232,6 @@ impl State<'_> {
             collation: charsets[1].clone(),
             sensitive,
         };
-        let value = value.then(|| obj(vec![
-            ("service", Value::from(service.as_str())),
-            ("name", Value::from(inst.name.as_str())),
-            ("user", Value::from(inst.user.as_str())),
-            (
-                "connection_limit",
-                inst.connection_limit.map_or(Value::Null, Value::from),
-            ),
-            (
-                "privileges",
-                Value::Array(
-                    inst.privileges
-                        .iter()
-                        .map(|p| Value::from(p.as_str()))
-                        .collect(),
-                ),
-            ),
-            (
-                "charset",
-                match engine {
-                    Engine::Postgres => Value::Null,
-                    _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
-                },
-            ),
-            (
-                "collation",
-                inst.collation.clone().map_or(Value::Null, Value::from),
-            ),
-            ("password", password_value),
-        ]));
         self.out.databases.push(DbItem {
             node: owner.clone(),
             inst,
@@ -277,8 +239,45 @@ impl State<'_> {
             name_loc,
             targets,
         });
-        Some(value.unwrap_or(Value::Null))
+        true
     }
+}
+
+/// The value of a database instance for references (`database.x.name`, a tenant's
+/// `self.database`). The password is the configured one, or a marker for the one
+/// generated during apply. Built only where something reads it: most of 100,000 tenant
+/// instances' databases are read by nobody.
+pub(super) fn instance_value(inst: &DbInstance) -> Value {
+    let password = match &inst.password {
+        Some(p) => Value::from(p.as_str()),
+        None => Value::from(terrace_provider::refs::marker(
+            &Address::new(format!("{}.user", inst.base)),
+            "password",
+        )),
+    };
+    let privileges = inst.privileges.iter().map(|p| Value::from(p.as_str()));
+    obj(vec![
+        ("service", Value::from(inst.service.as_str())),
+        ("name", Value::from(inst.name.as_str())),
+        ("user", Value::from(inst.user.as_str())),
+        (
+            "connection_limit",
+            inst.connection_limit.map_or(Value::Null, Value::from),
+        ),
+        ("privileges", Value::Array(privileges.collect())),
+        (
+            "charset",
+            match inst.engine {
+                Engine::Postgres => Value::Null,
+                _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
+            },
+        ),
+        (
+            "collation",
+            inst.collation.clone().map_or(Value::Null, Value::from),
+        ),
+        ("password", password),
+    ])
 }
 
 fn check_sql_name(

@@ -496,22 +496,23 @@ impl State<'_> {
                 .map(|(k, v)| (k.clone(), each(&k, v)))
                 .collect(),
             Value::Array(items) => {
-                let mut out: Vec<(String, Value)> = Vec::new();
-                let mut seen = HashSet::new();
-                for (i, item) in items.into_iter().enumerate() {
+                let mut out: Vec<(String, Value)> = Vec::with_capacity(items.len());
+                // Borrowed: a copy of every key for this check cost an allocation each.
+                let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
                     let Value::String(s) = item else {
                         self.errors.push(
                             ConfigError::new(
                                 ErrorKind::WrongType,
-                                format!("wrong type for \"for_each\": element {i} is {}, expected a string", describe(&item)),
+                                format!("wrong type for \"for_each\": element {i} is {}, expected a string", describe(item)),
                             )
                             .at(&attr.loc, "not a set of strings")
                             .help("for_each takes a map, or a set or list of strings"),
                         );
                         return None;
                     };
-                    if seen.insert(s.clone()) {
-                        out.push((s.clone(), each(&s, Value::from(s.as_str()))));
+                    if seen.insert(s) {
+                        out.push((s.clone(), each(s, Value::from(s.as_str()))));
                     }
                 }
                 out

@@ -68,19 +68,18 @@ impl State<'_> {
                 let targets = targets_of(db);
                 // Its value serves the app (`self.database`) and the tenant's own value.
                 let value_wanted = app.is_some() || self.value_read;
-                let v = self.database_body(
+                let evaluated = self.database_body(
                     &node,
                     db,
                     base.clone(),
                     std::borrow::Cow::Borrowed(&ctx),
                     each_sensitive,
                     targets,
-                    value_wanted,
                 );
-                let Some(v) = v else {
+                if !evaluated {
                     instance_ok = false;
                     continue;
-                };
+                }
                 // What follows only serves the app block (its `self` and dependencies).
                 if app.is_some() {
                     for suffix in ["", ".user", ".grant"] {
@@ -99,8 +98,10 @@ impl State<'_> {
                     path.push(f.to_string());
                     sensitive_paths.push(path);
                 }
-                match (db_label, v) {
-                    _ if !value_wanted => {}
+                if !value_wanted {
+                    continue;
+                }
+                match (db_label, super::database::instance_value(&item.inst)) {
                     (Some(l), v) => {
                         dbs.insert(l, v);
                     }
