@@ -59,7 +59,7 @@ pub(crate) fn eval_constant(attr: &RawAttr, ctx: &Context<'static>) -> Result<Va
         .at(&Loc { file: attr.loc.file.clone(), span: r.span.clone() }, "references are not allowed here")
         .help("variable defaults and --var-file values cannot refer to other values; use a local instead"));
     }
-    crate::expr::evaluate(attr, ctx)
+    crate::expr::evaluate_once(attr, ctx)
 }
 
 /// Resolves every declared variable.
