@@ -86,15 +86,16 @@ pub(crate) struct State<'a> {
     /// Each host instance's value, by id (`web["a"]`): a placed tenant's `self.host`.
     host_values: HashMap<String, Value>,
     /// The service id a `service = service.X` attribute that is the same in every
-    /// instance (see [`instance_invariant`]) refers to, by the attribute's address, for
-    /// the node being evaluated: evaluating it cloned the service's value per instance.
+    /// instance (see [`instance_invariant`]) refers to, by the attribute's address (the
+    /// declarations outlive evaluation), for the node being evaluated: evaluating it
+    /// cloned the service's value per instance.
     invariant_services: std::cell::RefCell<HashMap<usize, String>>,
     /// The nodes whose value some node reads (`None`: every node's, as a node reads
     /// values its references do not name); see [`State::with_readers`].
     read: Option<HashSet<Node>>,
     /// Some node reads the value of the node being evaluated. A tenant's value, built
-    /// per instance and read by nobody in most configurations, was a third of the
-    /// memory and a fifth of the time of evaluating 100,000 tenants.
+    /// per instance and read by nobody in most configurations, was 230 of the 320 MB
+    /// that evaluating 100,000 tenants allocated, and a fifth of its time.
     value_read: bool,
 }
 
