@@ -24,6 +24,12 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// mimalloc instead of glibc malloc: evaluation and planning allocate many small
+/// strings and maps, and glibc's malloc/free was about a third of their CPU
+/// (BENCHMARKS.md, "evaluation and allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The log filter: `TERRACE_LOG` (default `warn`), with two crates held back whatever it
 /// says. bollard logs request bodies (container env, which holds passwords) at debug
 /// level; sqlx warns about slow pool acquisition, which is expected when many steps

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 use terrace_config::{load, MemoryEnv, VarInputs};
 use terrace_provider::{find_schema, ResourceSchema};
 
+/// The terrace binary's allocator (src/main.rs), so the figures are those users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn schemas(type_name: &str) -> Option<&'static ResourceSchema> {
     find_schema(terrace_provider_docker::SCHEMAS, type_name)
         .or_else(|| find_schema(terrace_provider_ssh::SCHEMAS, type_name))

@@ -46,7 +46,8 @@ pub(crate) fn run(
         placements,
     } = inputs;
     let mut st = State::new(decls, schemas, vars, templates, base, fs, errors)
-        .with_prior_placements(placements);
+        .with_prior_placements(placements)
+        .with_readers(&plan.refs, &plan.order);
     let mut failed: BTreeSet<Node> = plan.broken.clone();
     for node in &plan.order {
         let deps_failed = plan.refs[node]

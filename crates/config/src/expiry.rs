@@ -76,7 +76,7 @@ pub(crate) fn read(
         let Some(attr) = lifecycle.attr(key) else {
             continue;
         };
-        let v = match evaluate(&attr.expr, &attr.loc, ctx) {
+        let v = match evaluate(attr, ctx) {
             Ok(v) => v,
             Err(e) => {
                 errors.push(e);

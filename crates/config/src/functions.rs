@@ -311,13 +311,23 @@ fn tonumber(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn toset(args: FuncArgs) -> Result<Value, String> {
-    let items = args[0].as_array().map(Vec::as_slice).unwrap_or_default();
-    // Hashed: a scan of the elements kept so far made large sets quadratic.
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let items = match args.into_values().into_iter().next() {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    // Hashed: a scan of the elements kept so far made large sets quadratic. The first
+    // of equal elements is kept, moved rather than copied.
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        items
+            .iter()
+            .map(|v| seen.insert(crate::hashed::Hashed(v)))
+            .collect()
+    };
     let mut out: Vec<Value> = items
-        .iter()
-        .filter(|v| seen.insert(crate::hashed::Hashed(*v)))
-        .cloned()
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(v, keep)| keep.then_some(v))
         .collect();
     // Sets of strings are ordered like Terraform's: lexically.
     if out.iter().all(Value::is_string) {

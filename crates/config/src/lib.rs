@@ -225,8 +225,16 @@ pub fn load(
     let vars = variables::resolve(&decls.variables, inputs, &base, fs, &mut errors);
     // Evaluation declares only the values each block reads (`var` too) next to these.
     let functions = base.clone();
-    let var_object: hcl::Map<String, hcl::Value> = vars.values.clone().into_iter().collect();
-    base.declare_var("var", hcl::Value::Object(var_object));
+    // Only template paths are evaluated with `base` (before evaluation, from variables):
+    // the copy of every variable's value is made only for a file block with a `source`.
+    if decls
+        .of(model::Kind::File)
+        .values()
+        .any(|b| b.attr("source").is_some())
+    {
+        let var_object: hcl::Map<String, hcl::Value> = vars.values.clone().into_iter().collect();
+        base.declare_var("var", hcl::Value::Object(var_object));
+    }
     let failed_vars = decls
         .variables
         .keys()

@@ -128,7 +128,7 @@ impl<'c> Reader<'c> {
     /// `lookup(var.limits, each.key, null)` leaves it to its default) and is an error
     /// for a required one.
     pub(crate) fn value(&mut self, attr: &RawAttr) -> Option<Value> {
-        match evaluate(&attr.expr, &attr.loc, &self.ctx) {
+        match evaluate(attr, &self.ctx) {
             Ok(Value::Null) => {
                 if attr.required {
                     self.errors.push(
@@ -153,7 +153,7 @@ impl<'c> Reader<'c> {
     /// True if the attribute evaluates to `null` ("not set"); evaluation errors are
     /// left for the reading that follows.
     pub(crate) fn is_null(&self, attr: &RawAttr) -> bool {
-        matches!(evaluate(&attr.expr, &attr.loc, &self.ctx), Ok(Value::Null))
+        matches!(evaluate(attr, &self.ctx), Ok(Value::Null))
     }
 
     pub(crate) fn string_of(

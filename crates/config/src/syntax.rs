@@ -28,6 +28,43 @@ pub(crate) struct RawAttr {
     /// The block's schema requires it: `null` is an error here, where for an optional
     /// attribute it means "not set".
     pub required: bool,
+    /// What evaluating it needs, derived from `expr` once (see [`RawAttr::evaluable`]).
+    pub cache: ExprCache,
+}
+
+/// What is derived from an attribute's expression on first use and kept: an attribute
+/// of a block with `for_each` is evaluated once per instance, and converting (cloning)
+/// its expression (and walking it for references) for every one of them cost an
+/// allocation per expression node per instance.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExprCache {
+    evaluable: std::cell::OnceCell<hcl::Expression>,
+    refs: std::cell::OnceCell<Vec<crate::refs::Ref>>,
+    calls: std::cell::OnceCell<bool>,
+}
+
+impl RawAttr {
+    /// The expression as hcl-rs evaluates it.
+    pub(crate) fn evaluable(&self) -> &hcl::Expression {
+        self.cache
+            .evaluable
+            .get_or_init(|| hcl::Expression::from(self.expr.clone()))
+    }
+
+    /// The references the expression makes (see [`crate::refs::collect`]).
+    pub(crate) fn refs(&self) -> &[crate::refs::Ref] {
+        self.cache
+            .refs
+            .get_or_init(|| crate::refs::collect(&self.expr).0)
+    }
+
+    /// True if the expression calls a function (see [`crate::refs::calls_function`]).
+    pub(crate) fn calls_function(&self) -> bool {
+        *self
+            .cache
+            .calls
+            .get_or_init(|| crate::refs::calls_function(&self.expr))
+    }
 }
 
 /// A block whose attribute names and nesting have been checked.
@@ -727,6 +764,7 @@ pub(crate) fn check_block(
                     key_loc,
                     loc: Loc::new(file, attr.value.span()),
                     expr: attr.value.clone(),
+                    cache: ExprCache::default(),
                 });
             }
             Structure::Block(inner) => {

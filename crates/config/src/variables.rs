@@ -59,7 +59,7 @@ pub(crate) fn eval_constant(attr: &RawAttr, ctx: &Context<'static>) -> Result<Va
         .at(&Loc { file: attr.loc.file.clone(), span: r.span.clone() }, "references are not allowed here")
         .help("variable defaults and --var-file values cannot refer to other values; use a local instead"));
     }
-    crate::expr::evaluate(&attr.expr, &attr.loc, ctx)
+    crate::expr::evaluate_once(attr, ctx)
 }
 
 /// Resolves every declared variable.
@@ -208,6 +208,7 @@ pub(crate) fn resolve(
                 key_loc: Loc::new(&file, attr.key.span()),
                 expr: attr.value.clone(),
                 loc: Loc::new(&file, attr.value.span()),
+                cache: Default::default(),
             };
             let Some(d) = vars.get_mut(raw.key.as_str()) else {
                 errors.push(unknown_variable(&raw.key, &names).at(&raw.key_loc, "not declared"));

@@ -106,3 +106,23 @@ database "e" {
         ]
     );
 }
+
+#[test]
+fn toset_keeps_the_first_of_equal_elements_and_orders_strings() {
+    let p = common::load(&[
+        ("a.hcl", PG),
+        (
+            "b.hcl",
+            r#"
+tenant "app" {
+  for_each = toset(["b", "a", "b", "c", "a"])
+  database {
+    service = service.pg
+    name    = "${each.key}_${join("_", [for x in toset([3, 1, 3, 2, 1]) : tostring(x)])}"
+  }
+}
+"#,
+        ),
+    ]);
+    assert_eq!(names(&p), vec!["a_3_1_2", "b_3_1_2", "c_3_1_2"]);
+}

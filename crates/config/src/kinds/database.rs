@@ -29,38 +29,47 @@ impl State<'_> {
                     false,
                     targets,
                 );
-                ok = v.is_some();
-                v.unwrap_or(Value::Null)
+                ok = v;
+                match self.out.databases.last() {
+                    Some(item) if ok && self.value_read => instance_value(&item.inst),
+                    _ => Value::Null,
+                }
             }
             Some(list) => {
                 let mut values = Map::new();
+                let mut ctx = self.ctx();
                 for (key, each) in list {
-                    let mut ctx = self.ctx();
+                    // One context for every instance, `each` replaced in it: building
+                    // one per instance cloned every value the block reads.
                     ctx.declare_var("each", each);
                     let base = format!("database.{label}[{}]", quote(&key));
                     match self.database_body(
                         &node,
                         block,
                         base,
-                        std::borrow::Cow::Owned(ctx),
+                        std::borrow::Cow::Borrowed(&ctx),
                         each_sensitive,
                         targets.clone(),
                     ) {
-                        Some(v) => {
-                            values.insert(key, v);
+                        true if self.value_read => {
+                            let item = self.out.databases.last().expect("just evaluated");
+                            values.insert(key, instance_value(&item.inst));
                         }
-                        None => ok = false,
+                        true => {}
+                        false => ok = false,
                     }
                 }
                 Value::Object(values)
             }
         };
-        self.ns.declare(Kind::Database, label, value);
+        if self.value_read {
+            self.ns.declare(Kind::Database, label, value);
+        }
         ok
     }
 
-    /// Evaluates one database block instance; returns its value for references. The
-    /// password is the configured one, or a marker for the one generated during apply.
+    /// Evaluates one database block instance into `out.databases` (its value for
+    /// references is [`instance_value`]); false if it had errors.
     pub(super) fn database_body(
         &mut self,
         owner: &Node,
@@ -69,7 +78,7 @@ impl State<'_> {
         ctx: std::borrow::Cow<'_, Context<'static>>,
         each_sensitive: bool,
         targets: Targets,
-    ) -> Option<Value> {
+    ) -> bool {
         let mut r = Reader::with(ctx);
         let service = block.attr("service").and_then(|attr| {
             let s = self.service_ref(&mut r, attr, "service.pg")?;
@@ -199,23 +208,16 @@ impl State<'_> {
         }
         let ok = r.finish(self.errors);
         let (Some((service, engine)), Some((name, name_loc))) = (service, name) else {
-            return None;
+            return false;
         };
         if !ok {
-            return None;
+            return false;
         }
         if let Some((p, _)) = &password {
             if !p.is_empty() {
                 self.out.secrets.push(p.clone());
             }
         }
-        let password_value = match &password {
-            Some((p, _)) => Value::from(p.as_str()),
-            None => Value::from(terrace_provider::refs::marker(
-                &Address::new(format!("{base}.user")),
-                "password",
-            )),
-        };
         let inst = DbInstance {
             base,
             service: service.clone(),
@@ -230,36 +232,6 @@ impl State<'_> {
             collation: charsets[1].clone(),
             sensitive,
         };
-        let value = obj(vec![
-            ("service", Value::from(service.as_str())),
-            ("name", Value::from(inst.name.as_str())),
-            ("user", Value::from(inst.user.as_str())),
-            (
-                "connection_limit",
-                inst.connection_limit.map_or(Value::Null, Value::from),
-            ),
-            (
-                "privileges",
-                Value::Array(
-                    inst.privileges
-                        .iter()
-                        .map(|p| Value::from(p.as_str()))
-                        .collect(),
-                ),
-            ),
-            (
-                "charset",
-                match engine {
-                    Engine::Postgres => Value::Null,
-                    _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
-                },
-            ),
-            (
-                "collation",
-                inst.collation.clone().map_or(Value::Null, Value::from),
-            ),
-            ("password", password_value),
-        ]);
         self.out.databases.push(DbItem {
             node: owner.clone(),
             inst,
@@ -267,8 +239,45 @@ impl State<'_> {
             name_loc,
             targets,
         });
-        Some(value)
+        true
     }
+}
+
+/// The value of a database instance for references (`database.x.name`, a tenant's
+/// `self.database`). The password is the configured one, or a marker for the one
+/// generated during apply. Built only where something reads it: most of 100,000 tenant
+/// instances' databases are read by nobody.
+pub(super) fn instance_value(inst: &DbInstance) -> Value {
+    let password = match &inst.password {
+        Some(p) => Value::from(p.as_str()),
+        None => Value::from(terrace_provider::refs::marker(
+            &Address::new(format!("{}.user", inst.base)),
+            "password",
+        )),
+    };
+    let privileges = inst.privileges.iter().map(|p| Value::from(p.as_str()));
+    obj(vec![
+        ("service", Value::from(inst.service.as_str())),
+        ("name", Value::from(inst.name.as_str())),
+        ("user", Value::from(inst.user.as_str())),
+        (
+            "connection_limit",
+            inst.connection_limit.map_or(Value::Null, Value::from),
+        ),
+        ("privileges", Value::Array(privileges.collect())),
+        (
+            "charset",
+            match inst.engine {
+                Engine::Postgres => Value::Null,
+                _ => Value::from(inst.charset.as_deref().unwrap_or("utf8mb4")),
+            },
+        ),
+        (
+            "collation",
+            inst.collation.clone().map_or(Value::Null, Value::from),
+        ),
+        ("password", password),
+    ])
 }
 
 fn check_sql_name(
@@ -291,14 +300,19 @@ fn check_sql_name(
     }
 }
 
-fn attrs(pairs: Vec<(&str, Option<Json>)>) -> Attrs {
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect()
+/// The attributes that are set. Inserted one by one: collecting sorted them through
+/// an intermediate vector, an allocation and a sort per resource.
+fn attrs<const N: usize>(pairs: [(&str, Option<Json>); N]) -> Attrs {
+    let mut out = Attrs::new();
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            out.insert(k.to_string(), v);
+        }
+    }
+    out
 }
 
-/// The three resources of one database instance.
+/// The three resources of one database instance, in address order.
 pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
     let b = Address::new(db.base.clone());
     let user_addr = Address::new(format!("{}.user", db.base));
@@ -335,13 +349,13 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
                 "connection_limit",
             );
             (
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.name))),
                     ("owner", Some(json!(db.user))),
                     ("connection_limit", limit),
                 ]),
-                attrs(vec![("name", Some(json!(db.user))), ("password", password)]),
-                attrs(vec![
+                attrs([("name", Some(json!(db.user))), ("password", password)]),
+                attrs([
                     ("database", Some(json!(db.name))),
                     ("user", Some(json!(db.user))),
                     ("privileges", Some(privileges)),
@@ -354,7 +368,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             mark(&mut database_sens, s("collation"), "collation");
             mark(&mut user_sens, s("connection_limit"), "connection_limit");
             (
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.name))),
                     (
                         "charset",
@@ -368,13 +382,13 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
                     ),
                     ("collation", db.collation.as_ref().map(|c| json!(c))),
                 ]),
-                attrs(vec![
+                attrs([
                     ("name", Some(json!(db.user))),
                     ("host", Some(json!("%"))),
                     ("connection_limit", limit),
                     ("password", password),
                 ]),
-                attrs(vec![
+                attrs([
                     ("database", Some(json!(db.name))),
                     ("user", Some(json!(db.user))),
                     ("host", Some(json!("%"))),
@@ -388,6 +402,8 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
         Engine::Postgres => vec![user_addr.clone()],
         _ => vec![],
     };
+    // In address order (`x`, `x.grant`, `x.user`): resolution then finds the resources
+    // of instances evaluated in key order sorted already, and skips sorting them.
     vec![
         DesiredResource {
             address: b.clone(),
@@ -399,21 +415,21 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             lifecycle: Default::default(),
         },
         DesiredResource {
-            address: user_addr.clone(),
-            type_name: "sql_user".into(),
+            address: grant_addr,
+            type_name: "sql_grant".into(),
             provider: provider.clone(),
-            attrs: user_attrs,
-            sensitive_attrs: user_sens,
-            depends_on: vec![],
+            attrs: grant_attrs,
+            sensitive_attrs: grant_sens,
+            depends_on: vec![b, user_addr.clone()],
             lifecycle: Default::default(),
         },
         DesiredResource {
-            address: grant_addr,
-            type_name: "sql_grant".into(),
+            address: user_addr,
+            type_name: "sql_user".into(),
             provider,
-            attrs: grant_attrs,
-            sensitive_attrs: grant_sens,
-            depends_on: vec![b, user_addr],
+            attrs: user_attrs,
+            sensitive_attrs: user_sens,
+            depends_on: vec![],
             lifecycle: Default::default(),
         },
     ]
@@ -429,8 +445,18 @@ impl State<'_> {
         attr: &RawAttr,
         example: &str,
     ) -> Option<&ServiceSpec> {
+        let key = attr as *const RawAttr as usize;
+        if let Some(id) = self.invariant_services.borrow().get(&key) {
+            return self.out.services.get(id);
+        }
         let v = r.value(attr)?;
-        let found = block_id(&v, Kind::Service).and_then(|n| self.out.services.get(&n));
+        let id = block_id(&v, Kind::Service);
+        let found = id.as_ref().and_then(|n| self.out.services.get(n));
+        if let (Some(id), Some(_)) = (id, found) {
+            if instance_invariant(attr) {
+                self.invariant_services.borrow_mut().insert(key, id);
+            }
+        }
         if found.is_none() {
             r.errors.push(wrong_type(
                 attr,

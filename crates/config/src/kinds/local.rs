@@ -5,7 +5,7 @@ use super::*;
 impl State<'_> {
     pub(super) fn local(&mut self, name: &str) -> bool {
         let attr = &self.decls.locals[name];
-        match evaluate(&attr.expr, &attr.loc, &self.ctx()) {
+        match crate::expr::evaluate_once(attr, &self.ctx()) {
             Ok(v) => {
                 if self.is_sensitive(attr, false) {
                     self.sensitive_locals.insert(name.to_string());

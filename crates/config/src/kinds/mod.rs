@@ -85,6 +85,18 @@ pub(crate) struct State<'a> {
     prior: &'a BTreeMap<String, String>,
     /// Each host instance's value, by id (`web["a"]`): a placed tenant's `self.host`.
     host_values: HashMap<String, Value>,
+    /// The service id a `service = service.X` attribute that is the same in every
+    /// instance (see [`instance_invariant`]) refers to, by the attribute's address (the
+    /// declarations outlive evaluation), for the node being evaluated: evaluating it
+    /// cloned the service's value per instance.
+    invariant_services: std::cell::RefCell<HashMap<usize, String>>,
+    /// The nodes whose value some node reads (`None`: every node's, as a node reads
+    /// values its references do not name); see [`State::with_readers`].
+    read: Option<HashSet<Node>>,
+    /// Some node reads the value of the node being evaluated. A tenant's value, built
+    /// per instance and read by nobody in most configurations, was 230 of the 320 MB
+    /// that evaluating 100,000 tenants allocated, and a fifth of its time.
+    value_read: bool,
 }
 
 impl<'a> State<'a> {
@@ -116,6 +128,9 @@ impl<'a> State<'a> {
             errors,
             prior: &NONE,
             host_values: HashMap::new(),
+            invariant_services: Default::default(),
+            read: None,
+            value_read: true,
         }
     }
 
@@ -125,9 +140,31 @@ impl<'a> State<'a> {
         self
     }
 
+    /// Records which nodes' values are read, from every node's references (`order` is
+    /// every node evaluated): the others need not build theirs.
+    pub(crate) fn with_readers(
+        mut self,
+        refs: &BTreeMap<Node, Vec<NodeRef>>,
+        order: &[Node],
+    ) -> Self {
+        self.read = if order.iter().any(|n| self.reads_everything(n)) {
+            None
+        } else {
+            let targets = refs.values().flatten();
+            Some(
+                targets
+                    .filter_map(|r| crate::model::target_node(&r.target))
+                    .collect(),
+            )
+        };
+        self
+    }
+
     /// Evaluates one node, whose references are `refs`; false if it failed (its errors
     /// are recorded).
     pub(crate) fn eval_node(&mut self, node: &Node, refs: &[NodeRef]) -> bool {
+        self.invariant_services.get_mut().clear();
+        self.value_read = self.read.as_ref().is_none_or(|r| r.contains(node));
         self.reads = Reads::new(refs, self.reads_everything(node));
         (self.reads.for_each_calls, self.reads.body_calls) = self.calls_functions(node);
         let Node::Block(kind, label) = node else {
@@ -252,6 +289,18 @@ impl Reads {
     }
 }
 
+/// True if an attribute has the same value in every instance of its block within one
+/// evaluation: it reads neither `each` nor `self`, and calls no function (a function may
+/// not be pure).
+fn instance_invariant(attr: &RawAttr) -> bool {
+    attr.refs().iter().all(|r| {
+        !matches!(
+            r.target,
+            Target::EachKey | Target::EachValue | Target::SelfRef(_)
+        )
+    }) && !attr.calls_function()
+}
+
 /// The blocks every reference of these attributes points at, once each.
 fn block_targets<'a>(attrs: impl IntoIterator<Item = &'a RawAttr>) -> Targets {
     let mut out: Vec<Target> = attrs
@@ -338,8 +387,7 @@ impl State<'_> {
     /// `each.value` of a sensitive for_each, a database password, or a sensitive part
     /// of `self`.
     fn is_sensitive(&self, attr: &RawAttr, each_sensitive: bool) -> bool {
-        let (refs, _) = crate::refs::collect(&attr.expr);
-        self.refs_sensitive(&refs, each_sensitive)
+        self.refs_sensitive(attr.refs(), each_sensitive)
     }
 
     /// True if one of these references reads a sensitive value (see `is_sensitive`).
@@ -433,8 +481,7 @@ impl State<'_> {
         };
         let sensitive = self.is_sensitive(attr, false);
         let v = match evaluate(
-            &attr.expr,
-            &attr.loc,
+            attr,
             &self.ctx_reading(&self.reads.for_each, self.reads.for_each_calls),
         ) {
             Ok(v) => v,
@@ -450,22 +497,23 @@ impl State<'_> {
                 .map(|(k, v)| (k.clone(), each(&k, v)))
                 .collect(),
             Value::Array(items) => {
-                let mut out: Vec<(String, Value)> = Vec::new();
-                let mut seen = HashSet::new();
-                for (i, item) in items.into_iter().enumerate() {
+                let mut out: Vec<(String, Value)> = Vec::with_capacity(items.len());
+                // Borrowed: a copy of every key for this check cost an allocation each.
+                let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
                     let Value::String(s) = item else {
                         self.errors.push(
                             ConfigError::new(
                                 ErrorKind::WrongType,
-                                format!("wrong type for \"for_each\": element {i} is {}, expected a string", describe(&item)),
+                                format!("wrong type for \"for_each\": element {i} is {}, expected a string", describe(item)),
                             )
                             .at(&attr.loc, "not a set of strings")
                             .help("for_each takes a map, or a set or list of strings"),
                         );
                         return None;
                     };
-                    if seen.insert(s.clone()) {
-                        out.push((s.clone(), each(&s, Value::from(s.as_str()))));
+                    if seen.insert(s) {
+                        out.push((s.clone(), each(s, Value::from(s.as_str()))));
                     }
                 }
                 out

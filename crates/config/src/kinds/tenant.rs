@@ -36,8 +36,10 @@ impl State<'_> {
             return false;
         };
         let mut values = Map::new();
+        // One context for every instance, `each` and `self` replaced in it: building one
+        // per instance cloned every value the block reads.
+        let mut ctx = self.ctx();
         for ((key, each), tenant_host) in list.into_iter().zip(placed) {
-            let mut ctx = self.ctx();
             if let Some(each) = each {
                 ctx.declare_var("each", each);
             }
@@ -64,7 +66,9 @@ impl State<'_> {
                     None => (prefix.clone(), None),
                 };
                 let targets = targets_of(db);
-                let v = self.database_body(
+                // Its value serves the app (`self.database`) and the tenant's own value.
+                let value_wanted = app.is_some() || self.value_read;
+                let evaluated = self.database_body(
                     &node,
                     db,
                     base.clone(),
@@ -72,10 +76,10 @@ impl State<'_> {
                     each_sensitive,
                     targets,
                 );
-                let Some(v) = v else {
+                if !evaluated {
                     instance_ok = false;
                     continue;
-                };
+                }
                 // What follows only serves the app block (its `self` and dependencies).
                 if app.is_some() {
                     for suffix in ["", ".user", ".grant"] {
@@ -94,7 +98,10 @@ impl State<'_> {
                     path.push(f.to_string());
                     sensitive_paths.push(path);
                 }
-                match (db_label, v) {
+                if !value_wanted {
+                    continue;
+                }
+                match (db_label, super::database::instance_value(&item.inst)) {
                     (Some(l), v) => {
                         dbs.insert(l, v);
                     }
@@ -227,6 +234,9 @@ impl State<'_> {
                 _ => {}
             }
             ok &= instance_ok;
+            if !self.value_read {
+                continue;
+            }
             let value = obj(vec![
                 ("name", Value::from(label)),
                 ("key", key.clone().map_or(Value::Null, Value::from)),
@@ -243,7 +253,9 @@ impl State<'_> {
         } else {
             values.swap_remove("").unwrap_or(Value::Null)
         };
-        self.ns.declare(Kind::Tenant, label, value);
+        if self.value_read {
+            self.ns.declare(Kind::Tenant, label, value);
+        }
         ok
     }
 }
