@@ -25,6 +25,10 @@
 //! wall time, terrace's CPU (user + system, from `wait4`) and peak RSS, and the ratios
 //! between successive N. It prints a Markdown table for BENCHMARKS.md.
 //!
+//! `cargo bench --bench scaling -- docker-tenants` runs the same sweep with seed 001's
+//! tenant (a database with its user and grant, a Docker volume and a container using
+//! both: five resources) at N = 10, 100 and 1,000, where the engine is the bound.
+//!
 //! Timings are figures to read, not assertions: these machines are shared and noisy.
 
 use std::path::Path;
@@ -197,6 +201,55 @@ tenant "app" {{
     )
 }
 
+/// Seed 001's shape per tenant: a database (with its user and grant), a volume and a
+/// container using both (five resources); `init` so that destroy does not wait out a
+/// stop timeout.
+fn docker_hcl(prefix: &str, n: usize) -> String {
+    let apps: Vec<String> = (0..n).map(|i| format!("\"{prefix}{i}\"")).collect();
+    format!(
+        r#"
+variable "mysql_admin_password" {{
+  type      = string
+  sensitive = true
+}}
+variable "apps" {{
+  default = [{}]
+}}
+service "db" {{
+  engine   = "mariadb"
+  endpoint = {{ address = "127.0.0.1", port = 3306 }}
+  admin    = {{ user = "terrace_admin", password = var.mysql_admin_password }}
+}}
+image "busybox" {{
+  name = "terrace/busybox:1"
+  pull = "never"
+}}
+tenant "app" {{
+  for_each = toset(var.apps)
+  database {{
+    service = service.db
+    name    = each.key
+  }}
+  volume "data" {{
+    name = "${{each.key}}_data"
+  }}
+  app {{
+    name    = each.key
+    image   = image.busybox
+    command = ["sleep", "86400"]
+    init    = true
+    env = {{
+      DB_NAME     = self.database.name
+      DB_PASSWORD = self.database.password
+    }}
+    mounts = [{{ source = self.volume.data.name, target = "/data" }}]
+  }}
+}}
+"#,
+        apps.join(", ")
+    )
+}
+
 /// Drops `databases` by hand, as drift for the next plan.
 fn drop_databases(databases: &[String]) {
     use sqlx::Connection;
@@ -233,8 +286,26 @@ fn drop_databases(databases: &[String]) {
     });
 }
 
+/// What each tenant of a sweep has.
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    /// A MariaDB database, user and grant.
+    Sql,
+    /// The same plus a Docker volume and a container ([`docker_hcl`]).
+    Docker,
+}
+
+impl Workload {
+    fn resources_per_tenant(self) -> usize {
+        match self {
+            Workload::Sql => 3,
+            Workload::Docker => 5,
+        }
+    }
+}
+
 /// The tenant sweep: first apply, no-change plan, drift plan and destroy per N.
-fn tenants_sweep(tag: u32) {
+fn tenants_sweep(tag: u32, workload: Workload) {
     if std::env::var("TERRACE_VAR_mysql_admin_password").is_err() {
         eprintln!("set up first: scripts/services.sh && source target/services.env (or run scripts/bench.sh)");
         std::process::exit(1);
@@ -243,16 +314,25 @@ fn tenants_sweep(tag: u32) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // Containers are bound by the engine (a few per second): up to 1,000.
+    let largest = match workload {
+        Workload::Sql => 10_000,
+        Workload::Docker => 1_000,
+    };
     let sizes: Vec<usize> = [10, 100, 1_000, 10_000]
         .into_iter()
-        .filter(|n| *n <= max_n)
+        .filter(|n| *n <= max_n.min(largest))
         .collect();
     let phases = ["first apply", "no-change plan", "drift plan", "destroy"];
     let mut rows: Vec<(usize, [Cost; 4])> = Vec::new();
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("bt{tag}_{n}_");
-        std::fs::write(dir.path().join("main.hcl"), mysql_hcl(&prefix, n)).unwrap();
+        let hcl = match workload {
+            Workload::Sql => mysql_hcl(&prefix, n),
+            Workload::Docker => docker_hcl(&prefix, n),
+        };
+        std::fs::write(dir.path().join("main.hcl"), hcl).unwrap();
         eprintln!("{n} tenants: first apply");
         let apply = measured(dir.path(), &["apply", "--auto-approve"], 0);
         let plan_runs = if n <= 1_000 { 5 } else { 3 };
@@ -280,9 +360,14 @@ fn tenants_sweep(tag: u32) {
         ));
     }
     println!();
-    println!(
-        "Tenant sweep: MariaDB only (one database, user and grant per tenant), release build;"
-    );
+    match workload {
+        Workload::Sql => println!(
+            "Tenant sweep: MariaDB only (one database, user and grant per tenant), release build;"
+        ),
+        Workload::Docker => println!(
+            "Tenant sweep: a MariaDB database, user and grant, a Docker volume and a container per tenant, release build;"
+        ),
+    }
     println!("plans are medians of 5 runs (3 at 10,000), apply and destroy one run each.");
     println!("CPU is terrace's own (user + system); RSS its peak.");
     println!();
@@ -309,7 +394,7 @@ fn tenants_sweep(tag: u32) {
             };
             println!(
                 "| {n} ({}) | {p} | {} | {} | {:.1} % | {} MB | {wr} | {cr} |",
-                n * 3,
+                n * workload.resources_per_tenant(),
                 fmt_secs(c.wall),
                 fmt_secs(c.cpu),
                 100.0 * c.cpu.as_secs_f64() / c.wall.as_secs_f64(),
@@ -434,8 +519,12 @@ fn main() {
         std::process::exit(1);
     }
     let tag = std::process::id() % 10_000;
+    if std::env::args().any(|a| a == "docker-tenants") {
+        tenants_sweep(tag, Workload::Docker);
+        return;
+    }
     if std::env::args().any(|a| a == "tenants") {
-        tenants_sweep(tag);
+        tenants_sweep(tag, Workload::Sql);
         return;
     }
 

@@ -22,5 +22,7 @@ cargo bench --locked --bench scaling -- ssh-files
 # The tenant sweep: first apply, no-change plan, drift plan, destroy per N; a Markdown
 # table with wall, terrace CPU, peak RSS and ratios.
 BENCH_MAX_N="${BENCH_MAX_N:-10000}" cargo bench --locked --bench scaling -- tenants
+# The same with containers (database, user, grant, volume, container per tenant), to 1,000.
+BENCH_MAX_N="${BENCH_MAX_N:-10000}" cargo bench --locked --bench scaling -- docker-tenants
 # The Docker provider's observe alone: engine requests, connections and wall time per N.
 exec cargo run --locked --release -p terrace-provider-docker --example observe_scale -- 100 300
