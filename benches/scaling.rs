@@ -173,7 +173,9 @@ fn median_cost(runs: &[Cost]) -> Cost {
     }
 }
 
-fn mysql_hcl(prefix: &str, n: usize) -> String {
+/// `n` tenants named `{prefix}{i}` on the local MariaDB, each with `tenant_body`;
+/// `extra` comes before the tenant block.
+fn tenants_hcl(prefix: &str, n: usize, extra: &str, tenant_body: &str) -> String {
     let apps: Vec<String> = (0..n).map(|i| format!("\"{prefix}{i}\"")).collect();
     format!(
         r#"
@@ -189,65 +191,48 @@ service "db" {{
   endpoint = {{ address = "127.0.0.1", port = 3306 }}
   admin    = {{ user = "terrace_admin", password = var.mysql_admin_password }}
 }}
+{extra}
 tenant "app" {{
   for_each = toset(var.apps)
   database {{
     service = service.db
     name    = each.key
   }}
+{tenant_body}
 }}
 "#,
         apps.join(", ")
     )
 }
 
+/// One database, user and grant per tenant.
+fn mysql_hcl(prefix: &str, n: usize) -> String {
+    tenants_hcl(prefix, n, "", "")
+}
+
 /// Seed 001's shape per tenant: a database (with its user and grant), a volume and a
 /// container using both (five resources); `init` so that destroy does not wait out a
 /// stop timeout.
 fn docker_hcl(prefix: &str, n: usize) -> String {
-    let apps: Vec<String> = (0..n).map(|i| format!("\"{prefix}{i}\"")).collect();
-    format!(
-        r#"
-variable "mysql_admin_password" {{
-  type      = string
-  sensitive = true
-}}
-variable "apps" {{
-  default = [{}]
-}}
-service "db" {{
-  engine   = "mariadb"
-  endpoint = {{ address = "127.0.0.1", port = 3306 }}
-  admin    = {{ user = "terrace_admin", password = var.mysql_admin_password }}
-}}
-image "busybox" {{
+    let image = r#"image "busybox" {
   name = "terrace/busybox:1"
   pull = "never"
-}}
-tenant "app" {{
-  for_each = toset(var.apps)
-  database {{
-    service = service.db
-    name    = each.key
-  }}
-  volume "data" {{
-    name = "${{each.key}}_data"
-  }}
-  app {{
+}"#;
+    let body = r#"  volume "data" {
+    name = "${each.key}_data"
+  }
+  app {
     name    = each.key
     image   = image.busybox
     command = ["sleep", "86400"]
     init    = true
-    env = {{
+    env = {
       DB_NAME     = self.database.name
       DB_PASSWORD = self.database.password
-    }}
-    mounts = [{{ source = self.volume.data.name, target = "/data" }}]
-  }}
-}}
-"#,
-        apps.join(", ")
-    )
+    }
+    mounts = [{ source = self.volume.data.name, target = "/data" }]
+  }"#;
+    tenants_hcl(prefix, n, image, body)
 }
 
 /// Drops `databases` by hand, as drift for the next plan.

@@ -327,6 +327,18 @@ impl ProviderSet {
         self.providers.insert(key, provider);
     }
 
+    /// Marks `key` as unusable this run (as an unreachable host does), for tests.
+    #[cfg(test)]
+    pub fn mark_unavailable(&mut self, key: ProviderKey, reason: &str) {
+        self.unavailable.insert(key, reason.to_string());
+    }
+
+    /// Gates `key` on `container` running (a server in a managed container), for tests.
+    #[cfg(test)]
+    pub fn gate_on(&mut self, key: ProviderKey, container: Address) {
+        self.gated_by.insert(key, container);
+    }
+
     /// The provider for `key`, or an error telling the user what is missing.
     pub fn get(&self, key: &ProviderKey) -> miette::Result<Arc<dyn Provider>> {
         self.providers.get(key).cloned().ok_or_else(|| {

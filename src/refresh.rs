@@ -109,37 +109,42 @@ pub async fn observe_all(
         out.failures.insert(key.clone(), redactor.scrub(reason));
     }
     let down = providers.unavailable();
-    let mut to_probe = Vec::new();
-    for (key, batch) in open {
-        if down.contains_key(&key) {
-            let (slots, attrs) = batch.split();
-            give_back(slots, attrs);
-        } else {
-            to_probe.push((key, batch));
-        }
-    }
+    let to_probe = skipping(open, |key| down.contains_key(key), &mut give_back);
     for (slots, attrs) in probe(providers, to_probe, redactor, &mut out).await? {
         give_back(slots, attrs);
     }
-    let mut to_probe = Vec::new();
-    for (key, batch) in gated {
-        let container = providers.gate(&key).expect("partitioned on gate");
+    let container_down = |key: &ProviderKey| {
+        let container = providers.gate(key).expect("partitioned on gate");
         let running = matches!(
             out.observed.get(container),
             Some(Observed::Present(attrs)) if attrs.get("running") != Some(&serde_json::Value::Bool(false))
         );
-        if down.contains_key(&key) || !running {
-            let (slots, attrs) = batch.split();
-            give_back(slots, attrs);
-        } else {
-            to_probe.push((key, batch));
-        }
-    }
+        down.contains_key(key) || !running
+    };
+    let to_probe = skipping(gated, container_down, &mut give_back);
     for (slots, attrs) in probe(providers, to_probe, redactor, &mut out).await? {
         give_back(slots, attrs);
     }
     out.unverified.sort();
     Ok(out)
+}
+
+/// The batches to probe: those `skip` leaves out give their attributes back at once.
+fn skipping(
+    batches: Vec<(ProviderKey, Batch)>,
+    skip: impl Fn(&ProviderKey) -> bool,
+    give_back: &mut impl FnMut(Vec<Slot>, Vec<Attrs>),
+) -> Vec<(ProviderKey, Batch)> {
+    let mut to_probe = Vec::new();
+    for (key, batch) in batches {
+        if skip(&key) {
+            let (slots, attrs) = batch.split();
+            give_back(slots, attrs);
+        } else {
+            to_probe.push((key, batch));
+        }
+    }
+    to_probe
 }
 
 /// Where a request's attributes were taken from, to give them back.
@@ -227,4 +232,122 @@ async fn probe(
         returned.push((slots, attrs));
     }
     Ok(returned)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The requests take each resource's attributes and must give every one back,
+    //! whether its provider was asked, down, or gated on a container that is not running.
+
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use terrace_provider::{Lifecycle, Provider, ProviderResult, ResourceSchema, Step};
+
+    use super::*;
+
+    /// Finds every requested object, with the attributes it was asked about.
+    struct Echo;
+
+    #[async_trait::async_trait]
+    impl Provider for Echo {
+        fn schemas(&self) -> &'static [ResourceSchema] {
+            &[]
+        }
+        async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {
+            Ok(requests
+                .iter()
+                .map(|r| Observed::Present(r.attrs.clone()))
+                .collect())
+        }
+        async fn apply(&self, _: &Step) -> ProviderResult<Option<Attrs>> {
+            unreachable!()
+        }
+        async fn import(&self, _: &str, _: &str, _: &Attrs) -> ProviderResult<Attrs> {
+            unreachable!()
+        }
+    }
+
+    fn attrs(name: &str) -> Attrs {
+        serde_json::from_value(json!({"name": name, "size": 3})).unwrap()
+    }
+
+    fn desired(address: &str, provider: &str) -> DesiredResource {
+        DesiredResource {
+            address: Address::new(address),
+            type_name: "t".into(),
+            provider: ProviderKey(provider.into()),
+            attrs: attrs(&format!("{address} wanted")),
+            sensitive_attrs: BTreeSet::new(),
+            depends_on: Vec::new(),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+
+    fn prior(address: &str, provider: &str) -> PriorResource {
+        PriorResource {
+            address: Address::new(address),
+            type_name: "t".into(),
+            provider: ProviderKey(provider.into()),
+            attrs: attrs(&format!("{address} recorded")),
+            sensitive_attrs: BTreeSet::new(),
+            depends_on: Vec::new(),
+            pending: false,
+        }
+    }
+
+    #[test]
+    fn every_resource_gets_its_attributes_back() {
+        let mut providers = ProviderSet::default();
+        for key in ["up", "down", "gated"] {
+            providers.insert(ProviderKey(key.into()), Arc::new(Echo));
+        }
+        providers.mark_unavailable(ProviderKey("down".into()), "unreachable");
+        providers.gate_on(ProviderKey("gated".into()), Address::new("c.container"));
+        let mut desired = vec![
+            desired("new", "up"),
+            desired("kept", "up"),
+            desired("on_down", "down"),
+            desired("in_gated", "gated"),
+        ];
+        let mut prior = vec![
+            prior("kept", "up"),
+            prior("gone", "up"),
+            prior("on_down", "down"),
+            prior("gone_gated", "gated"),
+        ];
+        let (want_desired, want_prior) = (desired.clone(), prior.clone());
+        let refresh = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(observe_all(
+                &providers,
+                &mut desired,
+                &mut prior,
+                &Redactor::default(),
+            ))
+            .unwrap();
+        assert_eq!(desired, want_desired);
+        assert_eq!(prior, want_prior);
+        // Only the provider that is up was asked, each resource by its recorded identity
+        // when it has one.
+        let found: Vec<(String, String)> = refresh
+            .observed
+            .iter()
+            .map(|(a, o)| match o {
+                Observed::Present(live) => (a.to_string(), live["name"].to_string()),
+                other => panic!("{a}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("gone".to_string(), "\"gone recorded\"".to_string()),
+                ("kept".to_string(), "\"kept recorded\"".to_string()),
+                ("new".to_string(), "\"new wanted\"".to_string()),
+            ]
+        );
+    }
 }
