@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_terrace");
 
+/// `n` tenants on the local PostgreSQL. No `connection_limit`: 100 tenants' limits would
+/// over-commit the test server's 100 connections, and plan refuses that.
 fn pg_hcl(prefix: &str, n: usize) -> String {
     let apps: Vec<String> = (0..n).map(|i| format!("{prefix}{i} = 5")).collect();
     let hcl = format!(
@@ -58,7 +60,6 @@ tenant "app" {{
   database {{
     service          = service.pg
     name             = each.key
-    connection_limit = each.value
   }}
 }}
 "#,
@@ -570,40 +571,15 @@ tenant "b{tag}" {{
     }
 
     // 4. SSH: one remote command probes every file of a host.
-    match (
-        std::env::var("TERRACE_TEST_SSH_HOST1"),
-        std::env::var("TERRACE_TEST_SSH_KEY"),
-        std::env::var("TERRACE_TEST_SSH_KNOWN_HOSTS"),
-        std::env::var("TERRACE_TEST_SSH_USER"),
-    ) {
-        (Ok(hostport), Ok(key), Ok(kh), Ok(user)) => {
-            let (address, port) = hostport.rsplit_once(':').unwrap();
+    match ssh_env() {
+        Some(env) => {
             let dir = format!("/tmp/terrace-bench-{tag}");
             std::fs::create_dir_all(&dir).unwrap();
             plan_scaling("files on one host", [5, 50], |n| {
-                let keys: Vec<String> = (0..n).map(|i| format!("\"f{i}\"")).collect();
-                format!(
-                    r#"
-host "h" {{
-  address       = "{address}"
-  port          = {port}
-  user          = "{user}"
-  identity_file = "{key}"
-  known_hosts   = "{kh}"
-  become        = true
-}}
-file "f" {{
-  for_each = toset([{}])
-  host     = host.h
-  path     = "{dir}/${{each.key}}-{n}.conf"
-  content  = "setting = ${{each.key}}\n"
-}}
-"#,
-                    keys.join(", ")
-                )
+                ssh_files_hcl(&env, &dir, n)
             });
             let _ = std::fs::remove_dir_all(&dir);
         }
-        _ => println!("(SSH section skipped: source target/ssh/env, or run scripts/bench.sh)"),
+        None => println!("(SSH section skipped: source target/ssh/env, or run scripts/bench.sh)"),
     }
 }
