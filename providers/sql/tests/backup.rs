@@ -9,37 +9,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 use terrace_provider_sql::{SqlEngine, DATABASE};
-
-/// Runs `sql` as the admin inside database `db` and returns the first column of every
-/// row as text (the queries cast it).
-async fn query_in(engine: SqlEngine, db: &str, sql: &str) -> Vec<Option<String>> {
-    let url = admin_url(engine);
-    match engine {
-        SqlEngine::Mysql => {
-            let mut c = sqlx::MySqlConnection::connect(&format!("{url}/{db}"))
-                .await
-                .unwrap();
-            let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .fetch_all(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            rows.iter().map(|r| r.get(0)).collect()
-        }
-        SqlEngine::Postgres => {
-            let base = url.rsplit_once('/').unwrap().0;
-            let mut c = sqlx::PgConnection::connect(&format!("{base}/{db}"))
-                .await
-                .unwrap();
-            let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .fetch_all(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            rows.iter().map(|r| r.get(0)).collect()
-        }
-    }
-}
 
 /// The one file the drop wrote into `dir`.
 fn only_dump(dir: &Path) -> PathBuf {

@@ -8,35 +8,8 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use common::*;
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Connection as _};
 use terrace_provider::{Address, Provider};
 use terrace_provider_sql::{SqlEngine, DATABASE};
-
-/// Runs `sql` as the admin inside database `db`.
-async fn exec_in(engine: SqlEngine, db: &str, sql: &str) {
-    let url = admin_url(engine);
-    match engine {
-        SqlEngine::Mysql => {
-            let mut c = sqlx::MySqlConnection::connect(&format!("{url}/{db}"))
-                .await
-                .unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-        SqlEngine::Postgres => {
-            let base = url.rsplit_once('/').unwrap().0;
-            let mut c = sqlx::PgConnection::connect(&format!("{base}/{db}"))
-                .await
-                .unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-    }
-}
 
 async fn copy_restore_verify(engine: SqlEngine) {
     let backups = tempfile::tempdir().unwrap();

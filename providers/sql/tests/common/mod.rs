@@ -8,7 +8,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use terrace_provider::{
     Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderResult, Secret, Step,
 };
@@ -199,6 +199,40 @@ pub async fn login(
             c.close().await
         }
     }
+}
+
+/// Runs `sql` as the admin inside database `db` and returns the first column of every
+/// row as text (the queries cast it).
+pub async fn query_in(engine: SqlEngine, db: &str, sql: &str) -> Vec<Option<String>> {
+    let url = admin_url(engine);
+    match engine {
+        SqlEngine::Mysql => {
+            let mut c = sqlx::MySqlConnection::connect(&format!("{url}/{db}"))
+                .await
+                .unwrap();
+            let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter().map(|r| r.get(0)).collect()
+        }
+        SqlEngine::Postgres => {
+            let base = url.rsplit_once('/').unwrap().0;
+            let mut c = sqlx::PgConnection::connect(&format!("{base}/{db}"))
+                .await
+                .unwrap();
+            let rows = sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter().map(|r| r.get(0)).collect()
+        }
+    }
+}
+
+/// Runs `sql` (one or more statements) as the admin inside database `db`.
+pub async fn exec_in(engine: SqlEngine, db: &str, sql: &str) {
+    query_in(engine, db, sql).await;
 }
 
 /// Runs one statement as the admin, outside the provider (to make unmanaged objects).
