@@ -248,17 +248,11 @@ fn failed(o: &Observed) -> &str {
 async fn one_probe_reports_each_file_of_a_mixed_batch_on_its_own_resource() {
     let p = provider("TERRACE_TEST_SSH_HOST1");
     let dir = Scratch::new();
-    let write = |name: &str, content: &[u8], mode: u32| {
-        let path = dir.path(name);
-        std::fs::write(&path, content).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    };
-    let plain = write("plain.conf", b"a\n", 0o644);
-    let odd = write("with space & 'quote' $HOME *.conf", b"odd\n", 0o640);
-    let backslash = write("back\\slash\\n.conf", b"bs\n", 0o600);
-    let drift = write("drift.conf", b"changed by hand\n", 0o644);
-    let private = write("private.conf", b"DB_PASSWORD=x\n", 0o640);
+    let plain = dir.write("plain.conf", b"a\n", 0o644);
+    let odd = dir.write("with space & 'quote' $HOME *.conf", b"odd\n", 0o640);
+    let backslash = dir.write("back\\slash\\n.conf", b"bs\n", 0o600);
+    let drift = dir.write("drift.conf", b"changed by hand\n", 0o644);
+    let private = dir.write("private.conf", b"DB_PASSWORD=x\n", 0o640);
     let (link, sub, fifo, gone) = (
         dir.path("link.conf"),
         dir.path("sub"),
@@ -269,7 +263,7 @@ async fn one_probe_reports_each_file_of_a_mixed_batch_on_its_own_resource() {
     std::fs::create_dir(&sub).unwrap();
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    let last = write("last.conf", b"z\n", 0o644);
+    let last = dir.write("last.conf", b"z\n", 0o644);
 
     let requests = vec![
         file_req(&p, &plain, "a\n", "0644"),
@@ -335,15 +329,9 @@ async fn an_unreadable_file_fails_alone_in_a_batch() {
     let p =
         terrace_provider_ssh::SshProvider::new(Arc::new(terrace_provider_ssh::SshHost::new(cfg)));
     let dir = Scratch::new();
-    let write = |name: &str, content: &[u8], mode: u32| {
-        let path = dir.path(name);
-        std::fs::write(&path, content).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    };
-    let first = write("first.conf", b"1\n", 0o644);
-    let secret = write("secret.conf", b"s\n", 0o600);
-    let second = write("second.conf", b"2\n", 0o644);
+    let first = dir.write("first.conf", b"1\n", 0o644);
+    let secret = dir.write("secret.conf", b"s\n", 0o600);
+    let second = dir.write("second.conf", b"2\n", 0o644);
     let requests = vec![
         file_req(&p, &first, "1\n", "0644"),
         file_req(&p, &secret, "s\n", "0600"),
@@ -383,8 +371,7 @@ async fn many_files_span_several_batches_in_one_probe() {
         let content = format!("file {i}\n");
         // Every seventh is missing.
         if i % 7 != 0 {
-            std::fs::write(&path, &content).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            dir.write(&format!("f{i}.conf"), content.as_bytes(), 0o644);
         }
         requests.push(file_req(&p, &path, &content, "0644"));
     }

@@ -74,6 +74,15 @@ impl Scratch {
     pub fn path(&self, name: &str) -> String {
         self.0.join(name).to_string_lossy().into_owned()
     }
+
+    /// Writes `content` to `name` in the directory with `mode`; returns its path.
+    pub fn write(&self, name: &str, content: &[u8], mode: u32) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.path(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
 }
 
 impl Drop for Scratch {
