@@ -228,7 +228,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], keys: &Keyring) -> Result<Decode
     let header = header_checked(path, bytes)?;
     // A document without secrets sealed in it is decoded straight into the structs,
     // in one pass.
-    let plain = if header.encrypted {
+    let plain = if header.encrypted() {
         None
     } else {
         let state: State = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
@@ -243,7 +243,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], keys: &Keyring) -> Result<Decode
     let mut state = match plain {
         Some(state) => state,
         None => {
-            if header.encrypted && !keys.is_configured() {
+            if header.encrypted() && !keys.is_configured() {
                 return Err(crypt::OpenError::NoKey.into_state_error(path));
             }
             let mut value: Value =
@@ -272,7 +272,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], keys: &Keyring) -> Result<Decode
     state.normalize().map_err(|e| corrupt(e.to_string()))?;
     Ok(Decoded {
         state,
-        encrypted: header.encrypted,
+        encrypted: header.encrypted(),
     })
 }
 
@@ -301,18 +301,18 @@ pub(crate) fn peek(path: &Path, bytes: &[u8]) -> Result<(String, u64), StateErro
 /// The fields of a state document read before the rest; every other field is skipped
 /// without being built.
 #[derive(Deserialize)]
-struct RawHeader {
+struct Header {
     version: Option<Value>,
     lineage: Option<Value>,
     serial: Option<Value>,
     encryption: Option<serde::de::IgnoredAny>,
 }
 
-/// What [`header_checked`] found.
-struct Header {
-    lineage: Option<Value>,
-    serial: Option<Value>,
-    encrypted: bool,
+impl Header {
+    /// Whether the document has sealed values (an `"encryption"` field).
+    fn encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
 }
 
 /// Reads the header of `bytes`, a JSON object with the supported `version`.
@@ -321,7 +321,7 @@ fn header_checked(path: &Path, bytes: &[u8]) -> Result<Header, StateError> {
         path: path.to_path_buf(),
         message,
     };
-    let raw: RawHeader = serde_json::from_slice(bytes).map_err(|e| {
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {
             // Every field accepts any JSON value: only a document that is not an
             // object fails here with a data error.
@@ -330,7 +330,7 @@ fn header_checked(path: &Path, bytes: &[u8]) -> Result<Header, StateError> {
             corrupt(format!("invalid JSON: {e}"))
         }
     })?;
-    let version = match raw.version {
+    let version = match &header.version {
         None => return Err(corrupt("no \"version\" field".to_string())),
         Some(v) => v
             .as_u64()
@@ -343,11 +343,7 @@ fn header_checked(path: &Path, bytes: &[u8]) -> Result<Header, StateError> {
             supported: FORMAT_VERSION,
         });
     }
-    Ok(Header {
-        lineage: raw.lineage,
-        serial: raw.serial,
-        encrypted: raw.encryption.is_some(),
-    })
+    Ok(header)
 }
 
 #[cfg(test)]
@@ -364,6 +360,30 @@ mod tests {
             sensitive_attributes: vec![],
             dependencies: vec![],
             pending: false,
+        }
+    }
+
+    /// A damaged file is named for what is wrong with it, read from the header alone.
+    #[test]
+    fn corrupt_documents_say_what_is_wrong() {
+        for (text, says) in [
+            ("[1, 2]", "not a JSON object"),
+            ("\"state\"", "not a JSON object"),
+            ("{\"version\": 1, \"lineage\":", "invalid JSON"),
+            ("{\"version\": 1} trailing", "invalid JSON"),
+            (
+                "{\"lineage\": \"l\", \"resources\": []}",
+                "no \"version\" field",
+            ),
+            ("{\"version\": \"1\"}", "\"version\" is not a whole number"),
+        ] {
+            let err = decode(Path::new("s.json"), text.as_bytes(), &Keyring::none())
+                .err()
+                .unwrap_or_else(|| panic!("{text} decoded"));
+            assert!(
+                matches!(&err, StateError::Corrupt { message, .. } if message.starts_with(says)),
+                "{text}: {err:?}"
+            );
         }
     }
 
