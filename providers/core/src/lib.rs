@@ -16,15 +16,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod attrs;
 pub mod duration;
 pub mod refs;
+
+pub use attrs::Attrs;
 
 /// Attribute values are JSON values: they come from HCL, are stored in the state file
 /// as JSON and rendered in `--json` output unchanged.
 pub type Value = serde_json::Value;
-
-/// A resource's attributes, ordered by name so that output and state are deterministic.
-pub type Attrs = BTreeMap<String, Value>;
 
 /// The unique, human-readable name of one resource instance, such as
 /// `tenant.app["calibre_web"].database` or `database.reports.user`.

@@ -65,6 +65,11 @@ pub fn resolve_attrs(
     attrs: &mut Attrs,
     lookup: &dyn Fn(&Address, &str) -> Option<String>,
 ) -> Vec<String> {
+    // Most resources hold no marker: looked at first, their maps stay shared with the
+    // configuration's (writing through `attrs` would copy them).
+    if !attrs.values().any(contains_marker) {
+        return Vec::new();
+    }
     fn walk(v: &mut Value, lookup: &dyn Fn(&Address, &str) -> Option<String>) -> bool {
         match v {
             Value::String(s) if s.contains(OPEN) => match substitute(s, lookup) {
@@ -142,5 +147,16 @@ mod tests {
         assert_eq!(unresolved, vec!["other".to_string()]);
         assert_eq!(attrs["env"]["PW"], "secret");
         assert!(!contains_marker(&attrs["env"]));
+    }
+
+    #[test]
+    fn attributes_without_markers_stay_shared() {
+        let loaded: Attrs = serde_json::from_value(serde_json::json!({"name": "c1"})).unwrap();
+        let mut desired = loaded.clone();
+        assert!(resolve_attrs(&mut desired, &|_, _| None).is_empty());
+        assert!(
+            desired.shares_with(&loaded),
+            "resolving nothing copied the map"
+        );
     }
 }

@@ -19,9 +19,9 @@ use crate::model::{Action, Plan, ResourceChange};
 /// before and after (empty where there are none) and the names to list — everything
 /// after it, everything before a delete, and what apply generates.
 pub(crate) fn shown_attrs(c: &ResourceChange) -> (&Attrs, &Attrs, BTreeSet<&str>) {
-    static EMPTY: Attrs = Attrs::new();
-    let before = c.before.as_ref().unwrap_or(&EMPTY);
-    let after = c.after.as_ref().unwrap_or(&EMPTY);
+    static EMPTY: std::sync::LazyLock<Attrs> = std::sync::LazyLock::new(Attrs::new);
+    let before = c.before.as_ref().unwrap_or(&*EMPTY);
+    let after = c.after.as_ref().unwrap_or(&*EMPTY);
     let mut names: BTreeSet<&str> = after.keys().map(String::as_str).collect();
     if c.action == Action::Delete {
         names.extend(before.keys().map(String::as_str));
@@ -39,9 +39,9 @@ pub(crate) fn visible<'a>(
     orig: &ResourceChange,
     names: &BTreeSet<&'a str>,
 ) -> (Vec<&'a str>, usize) {
-    static EMPTY: Attrs = Attrs::new();
-    let before = orig.before.as_ref().unwrap_or(&EMPTY);
-    let after = orig.after.as_ref().unwrap_or(&EMPTY);
+    static EMPTY: std::sync::LazyLock<Attrs> = std::sync::LazyLock::new(Attrs::new);
+    let before = orig.before.as_ref().unwrap_or(&*EMPTY);
+    let after = orig.after.as_ref().unwrap_or(&*EMPTY);
     let adopting = adopting(orig);
     let shows = |name: &str| {
         let changed = if adopting {
