@@ -12,6 +12,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Value;
@@ -23,7 +24,11 @@ use crate::Value;
 /// cheap, and code that only needs to read should not ask for `&mut`: that alone
 /// copies a shared map.
 #[derive(Clone, Default, PartialEq)]
-pub struct Attrs(Arc<BTreeMap<String, Value>>);
+pub struct Attrs(Arc<Map>);
+
+/// The map behind [`Attrs`]: a sorted vector, since a resource has a handful of
+/// attributes and a `BTreeMap` node takes ~630 bytes however few it holds.
+pub type Map = LiteMap<String, Value>;
 
 impl Attrs {
     /// No attributes.
@@ -38,13 +43,13 @@ impl Attrs {
     }
 
     /// The map itself, copied only if another copy shares it.
-    pub fn into_map(self) -> BTreeMap<String, Value> {
+    pub fn into_map(self) -> Map {
         Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
     }
 }
 
 impl Deref for Attrs {
-    type Target = BTreeMap<String, Value>;
+    type Target = Map;
 
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -57,33 +62,48 @@ impl DerefMut for Attrs {
     }
 }
 
+/// `attrs["name"]`, which panics if there is no such attribute (as a `BTreeMap` does).
+impl std::ops::Index<&str> for Attrs {
+    type Output = Value;
+
+    fn index(&self, name: &str) -> &Value {
+        self.get(name)
+            .unwrap_or_else(|| panic!("no attribute {name:?}"))
+    }
+}
+
 impl fmt::Debug for Attrs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl From<Map> for Attrs {
+    fn from(map: Map) -> Attrs {
+        // Built by pushing, the vector has up to twice the room it needs; most maps
+        // are never written again.
+        let mut pairs = map.into_tuple_vec();
+        pairs.shrink_to_fit();
+        Attrs(Arc::new(Map::from_sorted_store_unchecked(pairs)))
     }
 }
 
 impl From<BTreeMap<String, Value>> for Attrs {
     fn from(map: BTreeMap<String, Value>) -> Attrs {
-        Attrs(Arc::new(map))
-    }
-}
-
-impl From<Attrs> for BTreeMap<String, Value> {
-    fn from(attrs: Attrs) -> BTreeMap<String, Value> {
-        attrs.into_map()
+        // Already sorted and without duplicates.
+        Attrs::from(Map::from_sorted_store_unchecked(map.into_iter().collect()))
     }
 }
 
 impl<const N: usize> From<[(String, Value); N]> for Attrs {
     fn from(pairs: [(String, Value); N]) -> Attrs {
-        Attrs::from(BTreeMap::from(pairs))
+        pairs.into_iter().collect()
     }
 }
 
 impl FromIterator<(String, Value)> for Attrs {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Attrs {
-        Attrs::from(BTreeMap::from_iter(iter))
+        Attrs::from(Map::from_iter(iter))
     }
 }
 
@@ -95,19 +115,34 @@ impl Extend<(String, Value)> for Attrs {
 
 impl IntoIterator for Attrs {
     type Item = (String, Value);
-    type IntoIter = std::collections::btree_map::IntoIter<String, Value>;
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.into_map().into_iter()
+        self.into_map().into_tuple_vec().into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Attrs {
     type Item = (&'a String, &'a Value);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, Value>;
+    type IntoIter = Iter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        Iter(self.0.as_slice().iter())
+    }
+}
+
+/// Iterator over an [`Attrs`]' names and values, in name order.
+pub struct Iter<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a String, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 
@@ -119,7 +154,7 @@ impl Serialize for Attrs {
 
 impl<'de> Deserialize<'de> for Attrs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Attrs, D::Error> {
-        BTreeMap::deserialize(deserializer).map(Attrs::from)
+        Map::deserialize(deserializer).map(Attrs::from)
     }
 }
 
@@ -163,5 +198,28 @@ mod tests {
             format!("{a:?}"),
             r#"{"name": String("a"), "port": Number(1)}"#
         );
+    }
+
+    #[test]
+    fn names_come_out_sorted_and_the_last_duplicate_wins() {
+        let read: Attrs = serde_json::from_str(r#"{"z":1,"a":2,"m":3,"a":4}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            r#"{"a":4,"m":3,"z":1}"#
+        );
+        let collected: Attrs = [("b", 1), ("a", 2), ("b", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let names: Vec<&String> = collected.keys().collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(collected["b"], json!(3));
+        let mut extended = collected.clone();
+        extended.extend([("a".to_string(), json!(5)), ("0".to_string(), json!(6))]);
+        assert_eq!(
+            serde_json::to_string(&extended).unwrap(),
+            r#"{"0":6,"a":5,"b":3}"#
+        );
+        assert_eq!(collected["b"], json!(3), "the shared copy is untouched");
     }
 }

@@ -20,7 +20,7 @@ mod attrs;
 pub mod duration;
 pub mod refs;
 
-pub use attrs::Attrs;
+pub use attrs::{Attrs, Map as AttrsMap};
 
 /// Attribute values are JSON values: they come from HCL, are stored in the state file
 /// as JSON and rendered in `--json` output unchanged.
