@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 mod attrs;
 pub mod duration;
 pub mod refs;
+mod shared_str;
 
 pub use attrs::{Attrs, Map as AttrsMap};
 
@@ -30,14 +31,17 @@ pub type Value = serde_json::Value;
 /// `tenant.app["calibre_web"].database` or `database.reports.user`.
 ///
 /// Addresses are what users type in `terrace state show ADDR` and `terrace import ADDR ID`.
+///
+/// Shared text: every layer keeps addresses (the configuration, the state, the graph,
+/// the plan, each observation), and a clone is a reference count, not a copy.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Address(pub String);
+pub struct Address(#[serde(with = "shared_str")] pub std::sync::Arc<str>);
 
 impl Address {
     /// Wraps an address string.
-    pub fn new(s: impl Into<String>) -> Self {
-        Address(s.into())
+    pub fn new(s: impl AsRef<str>) -> Self {
+        Address(s.as_ref().into())
     }
 
     /// The address as a string slice.
@@ -54,7 +58,7 @@ impl Address {
     /// still exists (the old copy on the old server, `tenant.a.database (deposed)`), so
     /// that the record of the new object at the address itself never hides it.
     pub fn deposed(&self) -> Address {
-        Address(format!("{}{DEPOSED_SUFFIX}", self.0))
+        Address::new(format!("{}{DEPOSED_SUFFIX}", self.0))
     }
 
     /// For a deposed address, the address of the object that replaced it.
