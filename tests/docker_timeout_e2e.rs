@@ -69,10 +69,12 @@ fn run_at(p: &Project, socket: &std::path::Path, args: &[&str]) -> (common::Run,
 /// `text` with the apply's total time (`…, in 1.0s.`) as `<time>`.
 fn without_duration(text: &str) -> String {
     text.lines()
-        .map(|l| match (l.starts_with("Apply failed"), l.rfind(", in ")) {
-            (true, Some(at)) => format!("{}, in <time>.", &l[..at]),
-            _ => l.to_string(),
-        })
+        .map(
+            |l| match (l.starts_with("Apply failed"), l.rfind(", in ")) {
+                (true, Some(at)) => format!("{}, in <time>.", &l[..at]),
+                _ => l.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n")
 }
