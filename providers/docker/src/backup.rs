@@ -35,6 +35,15 @@ const LABEL_HELPER: &str = "terrace.helper";
 /// Bytes per piece of a copy sent back to the engine.
 const UPLOAD_CHUNK: usize = 1 << 20;
 
+/// Why a call got no answer in time, for a message that already names the resource
+/// (the copy's errors are worded for the volume's step).
+fn unbounded(e: ProviderError) -> String {
+    match e {
+        ProviderError::Operation { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
 /// The file a copy of `volume` goes to, `<time>` standing for the moment of the copy:
 /// what the plan shows.
 pub(crate) fn destination_pattern(dir: &Path, volume: &str) -> String {
@@ -119,7 +128,7 @@ async fn create_helper(
         )
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(unbounded)?
     .map(|_| ())
     .map_err(|e| e.to_string())
 }
@@ -172,7 +181,7 @@ async fn write_archive(
             Ok::<(), String>(())
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(unbounded)??;
         file.sync_all()
             .await
             .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
@@ -222,7 +231,7 @@ async fn ensure_image(p: &DockerProvider, address: &Address) -> Result<(), Strin
     let r = p
         .call(INSPECT, address, &object, |d| d.inspect_image(&reference))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(unbounded)?;
     match r {
         Ok(_) => return Ok(()),
         Err(e) if status(&e) == Some(404) => {}
@@ -247,7 +256,7 @@ async fn ensure_image(p: &DockerProvider, address: &Address) -> Result<(), Strin
         .try_collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(unbounded)?
     .map(|_| ())
     .map_err(|e| e.to_string())
 }
@@ -352,7 +361,7 @@ async fn upload_and_count(
         )
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(unbounded)?
     .map_err(|e| format!("uploading the copy failed: {e}"))?;
     let mut count = TarCount::default();
     let counted = &mut count;
@@ -370,7 +379,7 @@ async fn upload_and_count(
         Ok::<(), String>(())
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(unbounded)??;
     Ok(count.inventory())
 }
 

@@ -176,3 +176,41 @@ async fn a_healthy_engine_answers_well_within_the_short_bound() {
     observe_present(&p, NETWORK, &state).await;
     delete(&p, NETWORK, &state).await.unwrap();
 }
+
+/// A volume's copy before its removal is a stream: when the engine stops sending it,
+/// the destroy fails after the stream's bound (no byte for 4 short bounds), the partial
+/// copy is removed and the volume, with its data, stays.
+#[tokio::test]
+async fn a_volume_copy_that_stalls_fails_the_destroy_and_keeps_the_volume() {
+    let backups = std::env::temp_dir().join(uniq("stalled-copies"));
+    let mut c = Cleanup::default();
+    let vol = c.volume(&uniq("stallcopy"));
+    c.container(&format!("terrace-copy-{vol}"));
+    let direct = provider();
+    let state = create(
+        &direct,
+        terrace_provider_docker::VOLUME,
+        attrs(json!({"name": vol})),
+    )
+    .await
+    .unwrap();
+
+    // The archive is streamed by `GET …/archive`; its answer never comes.
+    let relay = Relay::start(&the_real_engine(), "/archive");
+    let p = provider_at(&relay.socket).with_backup_dir(&backups);
+    let (r, took) = timed(delete(&p, terrace_provider_docker::VOLUME, &state)).await;
+    let e = r.expect_err("no copy, no removal");
+    assert_eq!(relay.stalled(), 1);
+    assert!(took >= 4 * QUICK, "gave up after {took:?}");
+    expect![[r#"docker_volume.<vol>: refusing to remove volume "<vol>" without a copy first: copying out volume "<vol>": the Docker engine at unix://<socket> stalled for 4s: no byte moved either way (4 × TERRACE_DOCKER_TIMEOUT 1s). It accepted the request, so it is hung or overloaded: check it on its host (`docker info`; restart the engine if that hangs too), or allow more time with TERRACE_DOCKER_TIMEOUT (e.g. TERRACE_DOCKER_TIMEOUT=2m)."#]]
+        .assert_eq(&shown(&e, &relay.socket).replace(&vol, "<vol>"));
+    assert!(
+        docker(&["volume", "inspect", &vol]).is_ok(),
+        "the volume stays"
+    );
+    let left: Vec<_> = std::fs::read_dir(&backups)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no partial copy is left: {left:?}");
+    let _ = std::fs::remove_dir_all(&backups);
+}
