@@ -13,6 +13,11 @@ use clap::{Args, Parser, Subcommand};
 /// login; ssh itself ends them once idle that long, also after a crash.
 /// TERRACE_SSH_PERSIST sets the time (seconds, or e.g. 2m); 0 gives every run its own
 /// connection, ended with it.
+///
+/// A Docker engine that does not answer a quick call within 30 s fails the run's calls
+/// to it (TERRACE_DOCKER_TIMEOUT sets the time; removals get 4 times that, stops their
+/// own wait plus that, image pulls and volume copies until 4 times that pass without a
+/// byte).
 #[derive(Debug, Parser)]
 #[command(name = "terrace", version, about, long_about, max_term_width = 100)]
 pub struct Cli {

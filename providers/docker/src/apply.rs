@@ -1,6 +1,7 @@
 //! Create, update and delete for networks, volumes and containers.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, ContainerUpdateBody, EndpointSettings, HealthConfig, HostConfig, Mount,
@@ -15,9 +16,13 @@ use terrace_provider::{Address, Attrs, ProviderError, ProviderResult, Step, Valu
 
 use crate::error::{env_secrets, status};
 use crate::normalize::{
-    health_parts, parse_canonical_port, stop_timeout_s, LABEL_ADDRESS, LABEL_MANAGED,
+    health_parts, parse_canonical_port, stop_timeout_s, DEFAULT_STOP_TIMEOUT_S, LABEL_ADDRESS,
+    LABEL_MANAGED,
 };
 use crate::schema::{CONTAINER, NETWORK, VOLUME};
+use crate::timeouts::calls::{
+    CONNECT, CREATE, LIST, PAUSE, REMOVE, REMOVE_NETWORK, RENAME, START, STOP, UNPAUSE, UPDATE,
+};
 use crate::{require, resolved, DockerProvider, SCHEMAS};
 
 /// Seconds a container gets to stop before it is killed when it is being deleted: it is
@@ -28,9 +33,21 @@ const STOP_TIMEOUT_S: i32 = 10;
 
 /// How long a stop waits before the engine kills: `None` (the engine's own count) when
 /// the container sets `stop_timeout`, which then governs both stopping and deleting;
-/// else `default`.
-fn stop_wait(attrs: &Attrs, default: i32) -> Option<i32> {
-    (!attrs.contains_key("stop_timeout")).then_some(default)
+/// else `default`. Second, that wait, which the call's bound adds to the short one: a
+/// negative `stop_timeout` (Docker's "wait for ever", which only the engine's own tools
+/// set) is bounded like the engine's default, 10 s.
+fn stop_wait(attrs: &Attrs, default: i32) -> (Option<i32>, Duration) {
+    let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+    match attrs.get("stop_timeout") {
+        None => (Some(default), secs(i64::from(default))),
+        Some(v) => {
+            let own = stop_timeout_s(v)
+                .ok()
+                .filter(|s| *s >= 0)
+                .unwrap_or(DEFAULT_STOP_TIMEOUT_S);
+            (None, secs(own))
+        }
+    }
 }
 
 fn s<'a>(attrs: &'a Attrs, key: &str) -> &'a str {
@@ -98,7 +115,6 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
     // (a stale network endpoint): only its name matters here.
     let given = require(&step.prior, "prior", step)?;
     let prior = resolved(t, given).unwrap_or_else(|_| given.clone());
-    let docker = p.docker().await?;
     let name = s(&prior, "name");
     let addr = &step.address;
     let gone = |r: Result<(), bollard::errors::Error>, what: &str| match r {
@@ -111,18 +127,23 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
     };
     match t {
         NETWORK => {
-            p.count();
-            gone(docker.remove_network(name).await, "network")
+            let object = format!("network {name:?}");
+            let r = p
+                .call(REMOVE_NETWORK, addr, &object, |d| d.remove_network(name))
+                .await?;
+            gone(r, "network")
         }
         VOLUME => {
             // The content first; no copy, no removal.
             if let Some(dir) = p.backup_dir() {
                 crate::backup::copy_volume(p, addr, name, dir).await?;
             }
-            p.count();
-            let r = docker
-                .remove_volume(name, None::<RemoveVolumeOptions>)
-                .await;
+            let object = format!("volume {name:?}");
+            let r = p
+                .call(REMOVE, addr, &object, |d| {
+                    d.remove_volume(name, None::<RemoveVolumeOptions>)
+                })
+                .await?;
             gone(r, "volume")
         }
         CONTAINER => {
@@ -134,17 +155,17 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
                 return Ok(());
             };
             let name = id.as_str();
-            p.count();
-            let r = docker
-                .stop_container(
-                    name,
-                    // The signal is the container's own (`stop_signal`, or its image's).
-                    Some(StopContainerOptions {
-                        t: stop_wait(&prior, DELETE_STOP_TIMEOUT_S),
-                        signal: None,
-                    }),
-                )
-                .await;
+            let object = format!("container {name:?}");
+            let (t, wait) = stop_wait(&prior, DELETE_STOP_TIMEOUT_S);
+            let r = p
+                .call(STOP.waiting(wait), addr, &object, |d| {
+                    d.stop_container(
+                        name,
+                        // The signal is the container's own (`stop_signal`, or its image's).
+                        Some(StopContainerOptions { t, signal: None }),
+                    )
+                })
+                .await?;
             match r {
                 // 304: already stopped; 404: already gone (the remove below says so).
                 Err(e) if !matches!(status(&e), Some(304 | 404)) => {
@@ -157,18 +178,19 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
                 }
                 _ => {}
             }
-            p.count();
             // v: false — named volumes (and their data) always outlive the container.
-            let r = docker
-                .remove_container(
-                    name,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        v: false,
-                        link: false,
-                    }),
-                )
-                .await;
+            let r = p
+                .call(REMOVE, addr, &object, |d| {
+                    d.remove_container(
+                        name,
+                        Some(RemoveContainerOptions {
+                            force: true,
+                            v: false,
+                            link: false,
+                        }),
+                    )
+                })
+                .await?;
             gone(r, "container")
         }
         other => Err(crate::unknown_type(other)),
@@ -185,7 +207,6 @@ async fn find_container(
 ) -> ProviderResult<Option<(String, String)>> {
     let name = s(a, "name");
     let recorded = a.get("id").and_then(Value::as_str);
-    let docker = p.docker().await?;
     // Names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; the filter is a regular expression.
     let by_name = format!("^/{}$", name.replace('.', "\\."));
     let filters = recorded
@@ -194,14 +215,16 @@ async fn find_container(
         .chain((!name.is_empty()).then_some(("name", by_name)));
     let mut containers = Vec::new();
     for (key, value) in filters {
-        p.count();
-        let listed = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(HashMap::from([(key.to_string(), vec![value])])),
-                ..Default::default()
-            }))
-            .await
+        let object = format!("containers of {key} {value}");
+        let listed = p
+            .call(LIST, address, &object, |d| {
+                d.list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(HashMap::from([(key.to_string(), vec![value.clone()])])),
+                    ..Default::default()
+                }))
+            })
+            .await?
             .map_err(|e| p.op_err(address, "listing containers", &e, &[]))?;
         containers.extend(listed.iter().filter_map(crate::observe::holder));
         if key == "id" && !containers.is_empty() {
@@ -220,35 +243,36 @@ async fn find_container(
 }
 
 async fn create_network(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
-    let docker = p.docker().await?;
     let name = s(a, "name");
-    p.count();
-    docker
-        .create_network(NetworkCreateRequest {
+    let object = format!("network {name:?}");
+    p.call(CREATE, address, &object, |d| {
+        d.create_network(NetworkCreateRequest {
             name: name.to_string(),
             driver: Some(s(a, "driver").to_string()),
             internal: Some(b(a, "internal", false)),
             labels: Some(labels(address, None)),
             ..Default::default()
         })
-        .await
-        .map_err(|e| p.op_err(address, &format!("creating network {name:?}"), &e, &[]))?;
+    })
+    .await?
+    .map_err(|e| p.op_err(address, &format!("creating network {name:?}"), &e, &[]))?;
     tracing::info!(%address, network = name, "created network");
     Ok(())
 }
 
 async fn create_volume(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {
-    let docker = p.docker().await?;
     let name = s(a, "name");
-    p.count();
-    let v = docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(name.to_string()),
-            driver: Some(s(a, "driver").to_string()),
-            labels: Some(labels(address, None)),
-            ..Default::default()
+    let object = format!("volume {name:?}");
+    let v = p
+        .call(CREATE, address, &object, |d| {
+            d.create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                driver: Some(s(a, "driver").to_string()),
+                labels: Some(labels(address, None)),
+                ..Default::default()
+            })
         })
-        .await
+        .await?
         .map_err(|e| p.op_err(address, &format!("creating volume {name:?}"), &e, &[]))?;
     // Creating a volume whose name exists returns the existing one instead of failing:
     // adopting a volume terrace did not make would hide someone else's data.
@@ -415,20 +439,21 @@ async fn create_container(
     address: &Address,
     a: &Attrs,
 ) -> ProviderResult<String> {
-    let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
+    let object = format!("container {name:?}");
     let body = container_body(address, a)?;
-    p.count();
-    let created = docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.to_string()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
+    let created = p
+        .call(CREATE, address, &object, |d| {
+            d.create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                }),
+                body,
+            )
+        })
+        .await?
         .map_err(|e| {
             p.op_err(
                 address,
@@ -444,9 +469,9 @@ async fn create_container(
         let networks = a.get("networks").and_then(Value::as_array);
         for n in networks.into_iter().flatten().skip(1) {
             let net = n.get("name").and_then(Value::as_str).unwrap_or_default();
-            p.count();
-            docker
-                .connect_network(
+            let what = format!("container {name:?} to network {net:?}");
+            p.call(CONNECT, address, &what, |d| {
+                d.connect_network(
                     net,
                     NetworkConnectRequest {
                         container: name.to_string(),
@@ -456,15 +481,16 @@ async fn create_container(
                         }),
                     },
                 )
-                .await
-                .map_err(|e| {
-                    p.op_err(
-                        address,
-                        &format!("connecting to network {net:?}"),
-                        &e,
-                        &secrets,
-                    )
-                })?;
+            })
+            .await?
+            .map_err(|e| {
+                p.op_err(
+                    address,
+                    &format!("connecting to network {net:?}"),
+                    &e,
+                    &secrets,
+                )
+            })?;
         }
         if b(a, "running", true) {
             start(p, address, name, &secrets).await?;
@@ -472,19 +498,24 @@ async fn create_container(
         Ok::<(), ProviderError>(())
     };
     if let Err(e) = rest.await {
-        p.count();
-        let cleanup = docker
-            .remove_container(
-                name,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: false,
-                    link: false,
-                }),
-            )
+        let cleanup = p
+            .call(REMOVE, address, &object, |d| {
+                d.remove_container(
+                    name,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: false,
+                        link: false,
+                    }),
+                )
+            })
             .await;
+        let cleanup = match cleanup {
+            Ok(r) => r.map_err(|c| c.to_string()),
+            Err(c) => Err(c.to_string()),
+        };
         if let Err(c) = cleanup {
-            tracing::warn!(%address, container = name, error = %crate::error::scrub(&c.to_string(), &secrets), "could not remove the half-created container");
+            tracing::warn!(%address, container = name, error = %crate::error::scrub(&c, &secrets), "could not remove the half-created container");
         }
         return Err(e);
     }
@@ -497,9 +528,11 @@ async fn start(
     name: &str,
     secrets: &[String],
 ) -> ProviderResult<()> {
-    let docker = p.docker().await?;
-    p.count();
-    match docker.start_container(name, None).await {
+    let object = format!("container {name:?}");
+    let r = p
+        .call(START, address, &object, |d| d.start_container(name, None))
+        .await?;
+    match r {
         // 304: already running.
         Err(e) if status(&e) != Some(304) => Err(p.op_err(
             address,
@@ -521,9 +554,9 @@ async fn update_container(
     a: &Attrs,
     changed: &BTreeSet<String>,
 ) -> ProviderResult<()> {
-    let docker = p.docker().await?;
     let secrets = env_secrets([Some(a)]);
     let name = s(a, "name");
+    let object = format!("container {name:?}");
     if changed.contains("name") {
         // Renamed by hand, or in the configuration: Docker renames in place.
         let Some((id, current)) = find_container(p, address, prior).await? else {
@@ -533,32 +566,34 @@ async fn update_container(
             });
         };
         if current != name {
-            p.count();
-            docker
-                .rename_container(
+            let what = format!("container {current:?} to {name:?}");
+            p.call(RENAME, address, &what, |d| {
+                d.rename_container(
                     &id,
                     RenameContainerOptions {
                         name: name.to_string(),
                     },
                 )
-                .await
-                .map_err(|e| {
-                    p.op_err(
-                        address,
-                        &format!("renaming container {current:?} to {name:?}"),
-                        &e,
-                        &secrets,
-                    )
-                })?;
+            })
+            .await?
+            .map_err(|e| {
+                p.op_err(
+                    address,
+                    &format!("renaming container {current:?} to {name:?}"),
+                    &e,
+                    &secrets,
+                )
+            })?;
             tracing::info!(%address, container = name, from = current, "renamed container");
         }
     }
     if changed.contains("paused") {
-        p.count();
         let (r, what) = if b(a, "paused", false) {
-            (docker.pause_container(name).await, "pausing")
+            let r = p.call(PAUSE, address, &object, |d| d.pause_container(name));
+            (r.await?, "pausing")
         } else {
-            (docker.unpause_container(name).await, "unpausing")
+            let r = p.call(UNPAUSE, address, &object, |d| d.unpause_container(name));
+            (r.await?, "unpausing")
         };
         match r {
             // 409: already in that state.
@@ -588,31 +623,28 @@ async fn update_container(
         if changed.contains("restart") {
             body.restart_policy = Some(restart_policy(s(a, "restart")));
         }
-        p.count();
-        docker.update_container(name, body).await.map_err(|e| {
-            p.op_err(
-                address,
-                &format!("updating container {name:?}"),
-                &e,
-                &secrets,
-            )
-        })?;
+        p.call(UPDATE, address, &object, |d| d.update_container(name, body))
+            .await?
+            .map_err(|e| {
+                p.op_err(
+                    address,
+                    &format!("updating container {name:?}"),
+                    &e,
+                    &secrets,
+                )
+            })?;
         tracing::info!(%address, container = name, "updated container resources");
     }
     if changed.contains("running") {
         if b(a, "running", true) {
             start(p, address, name, &secrets).await?;
         } else {
-            p.count();
-            let r = docker
-                .stop_container(
-                    name,
-                    Some(StopContainerOptions {
-                        t: stop_wait(a, STOP_TIMEOUT_S),
-                        signal: None,
-                    }),
-                )
-                .await;
+            let (t, wait) = stop_wait(a, STOP_TIMEOUT_S);
+            let r = p
+                .call(STOP.waiting(wait), address, &object, |d| {
+                    d.stop_container(name, Some(StopContainerOptions { t, signal: None }))
+                })
+                .await?;
             match r {
                 Err(e) if status(&e) != Some(304) => {
                     return Err(p.op_err(

@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::error::status;
 use crate::normalize::LABEL_PREFIX;
+use crate::timeouts::calls::{COPY_IN, COPY_OUT, CREATE, IMPORT, INSPECT, REMOVE};
 use crate::DockerProvider;
 
 /// The image of the helper container: an empty file system, imported on first use. It
@@ -31,6 +32,17 @@ const COPY_IMAGE_TAG: &str = "1";
 const MOUNT_POINT: &str = "/volume";
 /// Marks terrace's helper containers (not resources: never observed as such).
 const LABEL_HELPER: &str = "terrace.helper";
+/// Bytes per piece of a copy sent back to the engine.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+/// Why a call got no answer in time, for a message that already names the resource
+/// (the copy's errors are worded for the volume's step).
+fn unbounded(e: ProviderError) -> String {
+    match e {
+        ProviderError::Operation { message, .. } => message,
+        other => other.to_string(),
+    }
+}
 
 /// The file a copy of `volume` goes to, `<time>` standing for the moment of the copy:
 /// what the plan shows.
@@ -52,21 +64,23 @@ pub(crate) async fn copy_volume(
         address: address.clone(),
         message: format!("refusing to remove volume {name:?} without a copy first: {message}"),
     };
-    let docker = p.docker().await?;
-    p.count();
-    match docker.inspect_volume(name).await {
+    let object = format!("volume {name:?}");
+    let r = p
+        .call(INSPECT, address, &object, |d| d.inspect_volume(name))
+        .await?;
+    match r {
         Ok(_) => {}
         Err(e) if status(&e) == Some(404) => return Ok(None),
         Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
     }
     // One helper per volume, by name: one left behind by a killed run is replaced.
     let helper = format!("terrace-copy-{name}");
-    create_helper(p, &helper, name, true)
+    create_helper(p, address, &helper, name, true)
         .await
         .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
 
-    let result = write_archive(p, &helper, name, dir).await;
-    remove_helper(p, &helper).await;
+    let result = write_archive(p, address, &helper, name, dir).await;
+    remove_helper(p, address, &helper).await;
     let path = result.map_err(fail)?;
     tracing::info!(%address, volume = name, copy = %path.display(), "volume copied before removal");
     Ok(Some(path))
@@ -76,18 +90,18 @@ pub(crate) async fn copy_volume(
 /// [`MOUNT_POINT`], replacing one of that name a killed run left.
 async fn create_helper(
     p: &DockerProvider,
+    address: &Address,
     helper: &str,
     volume: &str,
     read_only: bool,
 ) -> Result<(), String> {
-    let docker = p.docker().await.map_err(|e| e.to_string())?;
-    ensure_image(p)
+    ensure_image(p, address)
         .await
         .map_err(|e| format!("cannot prepare the copy image: {e}"))?;
-    remove_helper(p, helper).await;
-    p.count();
-    docker
-        .create_container(
+    remove_helper(p, address, helper).await;
+    let object = format!("container {helper:?}");
+    p.call(CREATE, address, &object, |d| {
+        d.create_container(
             Some(CreateContainerOptions {
                 name: Some(helper.to_string()),
                 ..Default::default()
@@ -112,14 +126,17 @@ async fn create_helper(
                 ..Default::default()
             },
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(unbounded)?
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// Streams the helper's view of the volume into a new 0600 file; removes it on failure.
 async fn write_archive(
     p: &DockerProvider,
+    address: &Address,
     helper: &str,
     volume: &str,
     dir: &Path,
@@ -143,22 +160,28 @@ async fn write_archive(
         .open(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let mut file = tokio::fs::File::from_std(file);
-    let docker = p.docker().await.map_err(|e| e.to_string())?;
+    let object = format!("volume {volume:?}");
     let written = async {
-        p.count();
-        // `/.` at the end: the volume's content at the root of the archive.
-        let mut chunks = docker.download_from_container(
-            helper,
-            Some(DownloadFromContainerOptions {
-                path: format!("{MOUNT_POINT}/."),
-            }),
-        );
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| format!("reading the volume failed: {e}"))?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
-        }
+        let (out, part) = (&mut file, &partial);
+        p.stream(COPY_OUT, address, &object, |d, progress| async move {
+            // `/.` at the end: the volume's content at the root of the archive.
+            let mut chunks = d.download_from_container(
+                helper,
+                Some(DownloadFromContainerOptions {
+                    path: format!("{MOUNT_POINT}/."),
+                }),
+            );
+            while let Some(chunk) = chunks.next().await {
+                progress.touch();
+                let chunk = chunk.map_err(|e| format!("reading the volume failed: {e}"))?;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| format!("writing {} failed: {e}", part.display()))?;
+            }
+            Ok::<(), String>(())
+        })
+        .await
+        .map_err(unbounded)??;
         file.sync_all()
             .await
             .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
@@ -178,32 +201,38 @@ async fn write_archive(
     }
 }
 
-async fn remove_helper(p: &DockerProvider, helper: &str) {
-    let Ok(docker) = p.docker().await else { return };
-    p.count();
-    let r = docker
-        .remove_container(
-            helper,
-            Some(RemoveContainerOptions {
-                force: true,
-                v: false,
-                link: false,
-            }),
-        )
+async fn remove_helper(p: &DockerProvider, address: &Address, helper: &str) {
+    let object = format!("container {helper:?}");
+    let r = p
+        .call(REMOVE, address, &object, |d| {
+            d.remove_container(
+                helper,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: false,
+                    link: false,
+                }),
+            )
+        })
         .await;
-    if let Err(e) = r.as_ref().map_err(|e| (status(e), e)) {
-        if e.0 != Some(404) {
-            tracing::warn!(container = helper, error = %e.1, "could not remove the volume-copy helper container");
-        }
-    }
+    let error = match r {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) if status(&e) == Some(404) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(container = helper, %error, "could not remove the volume-copy helper container");
 }
 
 /// Imports the empty helper image unless it is there.
-async fn ensure_image(p: &DockerProvider) -> Result<(), String> {
-    let docker = p.docker().await.map_err(|e| e.to_string())?;
+async fn ensure_image(p: &DockerProvider, address: &Address) -> Result<(), String> {
     let reference = format!("{COPY_IMAGE_REPO}:{COPY_IMAGE_TAG}");
-    p.count();
-    match docker.inspect_image(&reference).await {
+    let object = format!("image {reference:?}");
+    let r = p
+        .call(INSPECT, address, &object, |d| d.inspect_image(&reference))
+        .await
+        .map_err(unbounded)?;
+    match r {
         Ok(_) => return Ok(()),
         Err(e) if status(&e) == Some(404) => {}
         Err(e) => return Err(e.to_string()),
@@ -211,9 +240,8 @@ async fn ensure_image(p: &DockerProvider) -> Result<(), String> {
     // An empty tar archive: two zero blocks.
     let empty: Vec<u8> = vec![0; 1024];
     let body = stream::iter([Ok::<_, std::io::Error>(empty.into())]);
-    p.count();
-    docker
-        .create_image(
+    p.stream(IMPORT, address, &object, |d, progress| {
+        d.create_image(
             Some(CreateImageOptions {
                 from_src: Some("-".into()),
                 repo: Some(COPY_IMAGE_REPO.into()),
@@ -224,10 +252,13 @@ async fn ensure_image(p: &DockerProvider) -> Result<(), String> {
             Some(bollard::body_try_stream(body)),
             None,
         )
+        .inspect(move |_| progress.touch())
         .try_collect::<Vec<_>>()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(unbounded)?
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// The format of a volume's copy: a tar archive any Docker engine takes.
@@ -283,11 +314,11 @@ pub(crate) async fn restore_volume(
         )));
     }
     let helper = format!("terrace-restore-{name}");
-    create_helper(p, &helper, name, false)
+    create_helper(p, address, &helper, name, false)
         .await
         .map_err(|e| fail(format!("cannot create the helper container: {e}")))?;
-    let result = upload_and_count(p, &helper, &copy.path).await;
-    remove_helper(p, &helper).await;
+    let result = upload_and_count(p, address, &helper, name, &copy.path).await;
+    remove_helper(p, address, &helper).await;
     let found = result.map_err(fail)?;
     if found != copy.inventory {
         return Err(fail(format!(
@@ -301,36 +332,54 @@ pub(crate) async fn restore_volume(
 
 async fn upload_and_count(
     p: &DockerProvider,
+    address: &Address,
     helper: &str,
+    volume: &str,
     archive: &Path,
 ) -> Result<std::collections::BTreeMap<String, u64>, String> {
-    let docker = p.docker().await.map_err(|e| e.to_string())?;
     let body = tokio::fs::read(archive)
         .await
         .map_err(|e| format!("cannot read {}: {e}", archive.display()))?;
-    p.count();
-    docker
-        .upload_to_container(
+    let object = format!("volume {volume:?}");
+    p.stream(COPY_IN, address, &object, |d, progress| {
+        // In pieces, so that each one the engine takes counts as progress: it unpacks
+        // the archive as it reads it.
+        let body = bytes::Bytes::from(body);
+        let body: Vec<bytes::Bytes> = (0..body.len())
+            .step_by(UPLOAD_CHUNK)
+            .map(|at| body.slice(at..body.len().min(at + UPLOAD_CHUNK)))
+            .collect();
+        let sent = progress.clone();
+        let body = stream::iter(body).inspect(move |_| sent.touch());
+        d.upload_to_container(
             helper,
             Some(UploadToContainerOptions {
                 path: MOUNT_POINT.into(),
                 ..Default::default()
             }),
-            bollard::body_full(body.into()),
+            bollard::body_stream(body),
         )
-        .await
-        .map_err(|e| format!("uploading the copy failed: {e}"))?;
-    p.count();
-    let mut chunks = docker.download_from_container(
-        helper,
-        Some(DownloadFromContainerOptions {
-            path: format!("{MOUNT_POINT}/."),
-        }),
-    );
+    })
+    .await
+    .map_err(unbounded)?
+    .map_err(|e| format!("uploading the copy failed: {e}"))?;
     let mut count = TarCount::default();
-    while let Some(chunk) = chunks.next().await {
-        count.feed(&chunk.map_err(|e| format!("reading the volume back failed: {e}"))?);
-    }
+    let counted = &mut count;
+    p.stream(COPY_OUT, address, &object, |d, progress| async move {
+        let mut chunks = d.download_from_container(
+            helper,
+            Some(DownloadFromContainerOptions {
+                path: format!("{MOUNT_POINT}/."),
+            }),
+        );
+        while let Some(chunk) = chunks.next().await {
+            progress.touch();
+            counted.feed(&chunk.map_err(|e| format!("reading the volume back failed: {e}"))?);
+        }
+        Ok::<(), String>(())
+    })
+    .await
+    .map_err(unbounded)??;
     Ok(count.inventory())
 }
 

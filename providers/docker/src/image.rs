@@ -8,6 +8,7 @@ use tokio::io::AsyncReadExt;
 use crate::error::status;
 use crate::normalize::{split_ref, LABEL_ADDRESS, LABEL_MANAGED};
 use crate::schema::IMAGE;
+use crate::timeouts::calls::{IMPORT, INSPECT, PULL};
 use crate::{require, resolved, DockerProvider};
 
 /// Bytes read from a tarball per chunk of the upload.
@@ -23,9 +24,11 @@ async fn local_id(
     address: &Address,
     name: &str,
 ) -> ProviderResult<Option<String>> {
-    let docker = p.docker().await?;
-    p.count();
-    match docker.inspect_image(name).await {
+    let object = format!("image {name:?}");
+    let r = p
+        .call(INSPECT, address, &object, |d| d.inspect_image(name))
+        .await?;
+    match r {
         Ok(i) => Ok(i.id),
         Err(e) if status(&e) == Some(404) => Ok(None),
         Err(e) => Err(p.op_err(address, &format!("inspecting image {name:?}"), &e, &[])),
@@ -126,10 +129,12 @@ async fn import(
     if let Some(cmd) = a.get("cmd").filter(|c| c.is_array()) {
         changes.push(format!("CMD {cmd}"));
     }
-    let docker = p.docker().await?;
-    p.count();
-    docker
-        .create_image(
+    let object = format!("{source:?} as {name:?}");
+    p.stream(IMPORT, address, &object, |d, progress| {
+        // A chunk is asked for once the engine took the one before: progress.
+        let sent = progress.clone();
+        let body = body.inspect(move |_| sent.touch());
+        d.create_image(
             Some(CreateImageOptions {
                 from_src: Some("-".into()),
                 repo: Some(repo.to_string()),
@@ -140,40 +145,47 @@ async fn import(
             Some(bollard::body_try_stream(body)),
             None,
         )
+        .inspect(move |_| progress.touch())
         .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| {
-            p.op_err(
-                address,
-                &format!("importing {source:?} as {name:?}"),
-                &e,
-                &[],
-            )
-        })?;
+    })
+    .await?
+    .map_err(|e| {
+        p.op_err(
+            address,
+            &format!("importing {source:?} as {name:?}"),
+            &e,
+            &[],
+        )
+    })?;
     tracing::info!(%address, image = name, source, "imported image");
     Ok(())
 }
 
 async fn pull_image(p: &DockerProvider, address: &Address, name: &str) -> ProviderResult<()> {
-    let docker = p.docker().await?;
     let (repo, tag) = if name.contains('@') {
         (name, "")
     } else {
         split_ref(name)
     };
-    p.count();
-    let mut progress = docker.create_image(
-        Some(CreateImageOptions {
-            from_image: Some(repo.to_string()),
-            tag: (!tag.is_empty()).then(|| tag.to_string()),
-            ..Default::default()
-        }),
-        None,
-        None,
-    );
-    while let Some(item) = progress.next().await {
-        item.map_err(|e| p.op_err(address, &format!("pulling {name:?}"), &e, &[]))?;
-    }
+    let object = format!("image {name:?}");
+    p.stream(PULL, address, &object, |d, progress| async move {
+        let mut items = d.create_image(
+            Some(CreateImageOptions {
+                from_image: Some(repo.to_string()),
+                tag: (!tag.is_empty()).then(|| tag.to_string()),
+                ..Default::default()
+            }),
+            None,
+            None,
+        );
+        // Every progress line the engine sends counts ("Downloading", "Extracting").
+        while let Some(item) = items.next().await {
+            progress.touch();
+            item.map_err(|e| p.op_err(address, &format!("pulling {name:?}"), &e, &[]))?;
+        }
+        Ok::<(), ProviderError>(())
+    })
+    .await??;
     tracing::info!(%address, image = name, "pulled image");
     Ok(())
 }

@@ -20,6 +20,7 @@ mod image;
 pub mod normalize;
 mod observe;
 mod schema;
+mod timeouts;
 mod transport;
 
 use std::fmt;
@@ -27,21 +28,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bollard::{Docker, API_DEFAULT_VERSION};
 use terrace_provider::{
     find_schema, Address, Attrs, ObserveRequest, Observed, Operation, PlanProblem, PlannedChange,
     Provider, ProviderError, ProviderResult, ResourceSchema, Safeguard, Step,
 };
-use tokio::sync::OnceCell;
 
 pub use observe::INSPECT_CONCURRENCY;
 pub use schema::{CONTAINER, IMAGE, NETWORK, SCHEMAS, VOLUME};
+pub use timeouts::{Timeouts, DEFAULT_TIMEOUT, SLOW_FACTOR, TIMEOUT_ENV};
 
 /// Where the engine listens when neither the configuration nor `$DOCKER_HOST` says.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
-
-/// Seconds bollard waits for one API call; long enough for a large image import.
-const API_TIMEOUT_S: u64 = 600;
 
 /// How to reach one Docker engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,7 +80,10 @@ impl DockerEngine {
 pub struct DockerProvider {
     engine: DockerEngine,
     /// One client for the provider's life: its connections are reused by every call.
-    client: OnceCell<Docker>,
+    /// Only `timeouts.rs` can reach it, so every call has a bound.
+    client: timeouts::Client,
+    /// How long each call may take.
+    timeouts: Timeouts,
     calls: AtomicU64,
     /// Connections the client opened (shared with its connector).
     connections: Arc<AtomicU64>,
@@ -108,11 +108,13 @@ pub(crate) fn unknown_type(type_name: &str) -> ProviderError {
 }
 
 impl DockerProvider {
-    /// A provider for `engine`. Does not connect yet.
+    /// A provider for `engine`, its calls bounded as [`TIMEOUT_ENV`] says (see
+    /// [`Timeouts`]). Does not connect yet.
     pub fn new(engine: DockerEngine) -> Self {
         DockerProvider {
             engine,
-            client: OnceCell::new(),
+            client: timeouts::Client::default(),
+            timeouts: Timeouts::from_env(),
             calls: AtomicU64::new(0),
             connections: Arc::new(AtomicU64::new(0)),
             backup_dir: None,
@@ -126,6 +128,17 @@ impl DockerProvider {
     pub fn with_backup_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.backup_dir = Some(dir.into());
         self
+    }
+
+    /// Bounds every call by `timeouts` instead of what [`TIMEOUT_ENV`] says.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// How long each call may take.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Where volume copies go, if they are taken.
@@ -154,39 +167,6 @@ impl DockerProvider {
     /// Counts one API call; every call site calls this right before the request.
     pub(crate) fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The connected client, connecting (and negotiating the API version, since engines
-    /// here speak older versions than bollard's default) on first use.
-    pub(crate) async fn docker(&self) -> ProviderResult<&Docker> {
-        self.client
-            .get_or_try_init(|| async {
-                let connect = |message: String| ProviderError::Connect {
-                    target: self.engine.target(),
-                    message,
-                };
-                let path = self.engine.socket_path().map_err(connect)?;
-                let docker = transport::connect(
-                    &path,
-                    API_TIMEOUT_S,
-                    API_DEFAULT_VERSION,
-                    Arc::clone(&self.connections),
-                )
-                .map_err(|e| {
-                        connect(format!(
-                            "{e} (is the Docker engine running? scripts/docker-engine.sh starts one)"
-                        ))
-                    })?;
-                self.count();
-                let docker = docker.negotiate_version().await.map_err(|e| {
-                    connect(format!(
-                        "{e} (is the Docker engine running? scripts/docker-engine.sh starts one)"
-                    ))
-                })?;
-                tracing::debug!(target = %self.engine.target(), version = %docker.client_version(), "connected to Docker");
-                Ok(docker)
-            })
-            .await
     }
 
     fn schema(type_name: &str) -> ProviderResult<&'static ResourceSchema> {
@@ -246,12 +226,14 @@ impl Provider for DockerProvider {
     }
 
     async fn capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
-        let docker = self.docker().await?;
-        self.count();
-        let info = docker.info().await.map_err(|e| ProviderError::Connect {
-            target: self.engine.target(),
-            message: e.to_string(),
-        })?;
+        let whole = self.whole();
+        let info = self
+            .call(timeouts::calls::INFO, &whole, "", |d| d.info())
+            .await?
+            .map_err(|e| ProviderError::Connect {
+                target: self.engine.target(),
+                message: e.to_string(),
+            })?;
         Ok(info
             .mem_total
             .and_then(|m| u64::try_from(m).ok())
@@ -342,9 +324,14 @@ impl Provider for DockerProvider {
         if t == CONTAINER {
             // A container is known by its id from now on, so one made by hand (which
             // Docker cannot give terrace's labels) can be adopted too.
-            let docker = self.docker().await?;
-            self.count();
-            if let Ok(found) = docker.inspect_container(id, None).await {
+            let address = Address::new(format!("{t}.{id}"));
+            let object = format!("container {id:?}");
+            let found = self
+                .call(timeouts::calls::INSPECT, &address, &object, |d| {
+                    d.inspect_container(id, None)
+                })
+                .await?;
+            if let Ok(found) = found {
                 if let Some(cid) = found.id {
                     attrs.insert("id".into(), cid.into());
                 }

@@ -28,6 +28,7 @@ use crate::normalize::{
     DEFAULT_STOP_TIMEOUT_S, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
 };
 use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
+use crate::timeouts::calls::{INSPECT, LIST};
 use crate::{unknown_type, DockerProvider};
 
 /// How many inspects run at once: enough to hide latency, few enough to be polite. It
@@ -112,8 +113,7 @@ async fn snapshot(
     kinds: &BTreeSet<&str>,
     requests: &[(&ObserveRequest, Attrs)],
 ) -> ProviderResult<Snapshot> {
-    let docker = p.docker().await?;
-    let whole = Address::new(p.engine().target());
+    let whole = p.whole();
     let err = |what: &str, e: bollard::errors::Error| p.op_err(&whole, what, &e, &[]);
 
     // Image references to look up: images asked for, and the images containers name
@@ -134,38 +134,38 @@ async fn snapshot(
         if !kinds.contains(CONTAINER) {
             return Ok(None);
         }
-        p.count();
-        docker
-            .list_containers(Some(ListContainersOptions {
+        p.call(LIST, &whole, "containers", |d| {
+            d.list_containers(Some(ListContainersOptions {
                 all: true,
                 ..Default::default()
             }))
-            .await
-            .map(Some)
-            .map_err(|e| err("listing containers", e))
+        })
+        .await?
+        .map(Some)
+        .map_err(|e| err("listing containers", e))
     };
     // Every network: containers' endpoints are checked against the ids they have now.
     let networks = async {
         if !kinds.contains(NETWORK) && !kinds.contains(CONTAINER) {
             return Ok(Vec::new());
         }
-        p.count();
-        docker
-            .list_networks(None::<ListNetworksOptions>)
-            .await
-            .map_err(|e| err("listing networks", e))
+        p.call(LIST, &whole, "networks", |d| {
+            d.list_networks(None::<ListNetworksOptions>)
+        })
+        .await?
+        .map_err(|e| err("listing networks", e))
     };
     let volumes = async {
         if !kinds.contains(VOLUME) {
             return Ok(Vec::new());
         }
         // Every volume: one of that name terrace did not make is a conflict at plan time.
-        p.count();
-        docker
-            .list_volumes(None::<ListVolumesOptions>)
-            .await
-            .map(|r| r.volumes.unwrap_or_default())
-            .map_err(|e| err("listing volumes", e))
+        p.call(LIST, &whole, "volumes", |d| {
+            d.list_volumes(None::<ListVolumesOptions>)
+        })
+        .await?
+        .map(|r| r.volumes.unwrap_or_default())
+        .map_err(|e| err("listing volumes", e))
     };
     let images = async {
         if refs.is_empty() && !kinds.contains(CONTAINER) {
@@ -174,11 +174,11 @@ async fn snapshot(
         // Images are found by reference, not label: pulled and adopted images carry no
         // terrace label. Every local image, not only those asked for: a container's new
         // image (known only to the plan) must be there before its old container goes.
-        p.count();
-        docker
-            .list_images(None::<ListImagesOptions>)
-            .await
-            .map_err(|e| err("listing images", e))
+        p.call(LIST, &whole, "images", |d| {
+            d.list_images(None::<ListImagesOptions>)
+        })
+        .await?
+        .map_err(|e| err("listing images", e))
     };
     let (containers, networks, volumes, images) =
         tokio::try_join!(containers, networks, volumes, images)?;
@@ -236,13 +236,16 @@ async fn snapshot(
         .collect();
     *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
     let ids: BTreeSet<String> = resolved.iter().map(|(_, id)| id.clone()).collect();
+    let whole = &whole;
     let inspected: Vec<(
         String,
-        Result<ContainerInspectResponse, bollard::errors::Error>,
+        ProviderResult<Result<ContainerInspectResponse, bollard::errors::Error>>,
     )> = stream::iter(ids)
         .map(|id| async move {
-            p.count();
-            let r = docker.inspect_container(&id, None).await;
+            let object = format!("container {id}");
+            let r = p
+                .call(INSPECT, whole, &object, |d| d.inspect_container(&id, None))
+                .await;
             (id, r)
         })
         .buffer_unordered(INSPECT_CONCURRENCY)
@@ -250,6 +253,7 @@ async fn snapshot(
         .await;
     let mut by_id = HashMap::new();
     for (id, r) in inspected {
+        let r = r?;
         match r {
             Ok(c) => {
                 by_id.insert(id, c);
@@ -272,17 +276,20 @@ async fn snapshot(
         .values()
         .filter_map(|c| c.image.clone())
         .collect();
-    let inspected: Vec<(String, Result<ImageInspect, bollard::errors::Error>)> =
-        stream::iter(image_ids)
-            .map(|id| async move {
-                p.count();
-                let r = docker.inspect_image(&id).await;
-                (id, r)
-            })
-            .buffer_unordered(INSPECT_CONCURRENCY)
-            .collect()
-            .await;
+    type Inspected = ProviderResult<Result<ImageInspect, bollard::errors::Error>>;
+    let inspected: Vec<(String, Inspected)> = stream::iter(image_ids)
+        .map(|id| async move {
+            let object = format!("image {id}");
+            let r = p
+                .call(INSPECT, whole, &object, |d| d.inspect_image(&id))
+                .await;
+            (id, r)
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .collect()
+        .await;
     for (id, r) in inspected {
+        let r = r?;
         match r {
             Ok(i) => {
                 snap.images_by_id.insert(id, i);
@@ -666,17 +673,28 @@ fn requested_aliases(req: &Attrs, network: &str) -> BTreeSet<String> {
 /// existing container, network or volume, and observe only sees labelled objects).
 pub(crate) async fn import_missing(p: &DockerProvider, t: &str, id: &str) -> ProviderError {
     let target = p.engine().target();
-    let exists = match p.docker().await {
+    let address = Address::new(format!("{t}.{id}"));
+    let object = format!("{t} {id:?}");
+    let found = match t {
+        CONTAINER => p
+            .call(INSPECT, &address, &object, |d| {
+                d.inspect_container(id, None)
+            })
+            .await
+            .map(|r| r.is_ok()),
+        NETWORK => p
+            .call(INSPECT, &address, &object, |d| d.inspect_network(id, None))
+            .await
+            .map(|r| r.is_ok()),
+        VOLUME => p
+            .call(INSPECT, &address, &object, |d| d.inspect_volume(id))
+            .await
+            .map(|r| r.is_ok()),
+        _ => Ok(false),
+    };
+    let exists = match found {
+        Ok(exists) => exists,
         Err(e) => return e,
-        Ok(d) => {
-            p.count();
-            match t {
-                CONTAINER => d.inspect_container(id, None).await.is_ok(),
-                NETWORK => d.inspect_network(id, None).await.is_ok(),
-                VOLUME => d.inspect_volume(id).await.is_ok(),
-                _ => false,
-            }
-        }
     };
     if exists {
         ProviderError::Invalid(format!(

@@ -4,8 +4,8 @@
 //! bollard's own unix client turns connection pooling off (`pool_max_idle_per_host(0)`),
 //! so every request opened a new connection: 1,007 of them for a no-change plan of 1,000
 //! containers, each one a goroutine, an accept and, over an SSH forward, a new channel.
-//! This client is bollard's, with pooling on; bollard still builds every request and
-//! enforces its timeout, so only the connection handling differs.
+//! This client is bollard's, with pooling on; bollard still builds every request, so
+//! only the connection handling differs. Each call's own bound is `timeouts.rs`'s.
 
 use std::future::Future;
 use std::path::Path;
@@ -47,10 +47,11 @@ impl tower_service::Service<hyper::Uri> for Counting {
 }
 
 /// A client for the engine at `socket` whose connections are reused, and counted in
-/// `opened`. `timeout_s` bounds every request, connecting included (bollard applies it).
+/// `opened`. bollard applies `backstop` to every request until its answer begins
+/// (whole seconds); the callers' own bounds are shorter.
 pub(crate) fn connect(
     socket: &Path,
-    timeout_s: u64,
+    backstop: Duration,
     version: &ClientVersion,
     opened: Arc<AtomicU64>,
 ) -> Result<Docker, bollard::errors::Error> {
@@ -82,7 +83,7 @@ pub(crate) fn connect(
             }
         },
         Some(format!("unix://{host}")),
-        timeout_s,
+        backstop.as_secs().max(1),
         version,
     )
 }

@@ -2,6 +2,8 @@
 //! started by `scripts/docker-engine.sh` (it also builds `terrace/busybox:1`).
 #![allow(dead_code)]
 
+pub mod stall;
+
 use std::path::Path;
 use std::process::Command;
 
