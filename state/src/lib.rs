@@ -89,7 +89,7 @@ pub use backend::{Backend, StateLock};
 pub use crypt::{raw_key_from_env, raw_key_from_vars, Keyring};
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
-pub use journal::JournalRecord;
+pub use journal::{journal_durable_len, JournalRecord};
 pub use local::{write_atomically, LocalBackend, DEFAULT_STATE_FILE};
 pub use lock::{ForceUnlocked, LockInfo};
 pub use pg::{HistoryEntry, PgBackend, DEFAULT_HISTORY, DEFAULT_LEASE, QUERY_TIMEOUT};
