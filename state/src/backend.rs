@@ -310,9 +310,9 @@ impl StateLock {
 
     /// Applies `records` to `state` and stores them after every record stored before,
     /// without waiting for them to be durable: group commit. The local backend writes
-    /// them to the journal (a killed process keeps them; a power loss may lose them, and
-    /// then every later record too, never an earlier one) and [`StateLock::sync`] makes
-    /// them durable with one `fsync` however many were written; PostgreSQL commits them
+    /// them to the journal (a killed process keeps them; a power loss may lose any of the
+    /// records written since the last sync, never one before it) and [`StateLock::sync`]
+    /// makes them durable with one `fsync` however many were written; PostgreSQL commits them
     /// at once (one transaction, durable on return). Whoever relies on a record being
     /// durable (a step's dependents, a create's intent) calls [`StateLock::sync`] first.
     pub fn append_unsynced(

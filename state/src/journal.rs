@@ -9,8 +9,10 @@
 //! ```
 //!
 //! The first line says which state the records apply to: the state file with that
-//! lineage and serial. Each later line is one [`JournalRecord`], appended and `fsync`ed
-//! on its own, so a step's checkpoint costs one small write however large the state is.
+//! lineage and serial. Each later line is one [`JournalRecord`], appended in order, so a
+//! step's checkpoint costs one small write however large the state is; one `fdatasync`
+//! makes every line written before it durable (group commit: the executor syncs the
+//! records of steps finishing close together at once, before their dependents start).
 //! A full write of the state includes every record and then deletes the journal; a crash
 //! between the two leaves a journal whose `base_serial` is older than the state's, which
 //! readers recognise and ignore.

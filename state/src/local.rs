@@ -307,8 +307,8 @@ impl LocalLock {
 
     /// Applies `records` to `state` and writes them to the journal, in order after every
     /// record written before, without waiting for the disk: a killed process leaves them
-    /// in the journal, a power loss may lose them (never an earlier record without the
-    /// later ones: see [`LocalLock::sync`]). [`LocalLock::sync`] makes them durable.
+    /// in the journal, a power loss may lose them (never a record made durable before).
+    /// [`LocalLock::sync`] makes them durable.
     pub fn append_unsynced(
         &mut self,
         state: &mut State,
@@ -339,9 +339,8 @@ impl LocalLock {
     }
 
     /// Makes every record written so far durable with one `fdatasync`; nothing to do if
-    /// there is none. The journal is only ever appended to, in order, so whatever a
-    /// power loss keeps of it is a prefix of the records (the torn last line is
-    /// ignored on replay).
+    /// there is none. The journal is only ever appended to, in order: after it, a crash
+    /// keeps at least every record written before it.
     pub fn sync(&mut self) -> Result<(), StateError> {
         let Some(file) = self.journal.as_mut() else {
             return Ok(());
