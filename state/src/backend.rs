@@ -308,6 +308,43 @@ impl StateLock {
         }
     }
 
+    /// Applies `records` to `state` and stores them after every record stored before,
+    /// without waiting for them to be durable: group commit. The local backend writes
+    /// them to the journal (a killed process keeps them; a power loss may lose any of the
+    /// records written since the last sync, never one before it) and [`StateLock::sync`]
+    /// makes them durable with one `fsync` however many were written; PostgreSQL commits them
+    /// at once (one transaction, durable on return). Whoever relies on a record being
+    /// durable (a step's dependents, a create's intent) calls [`StateLock::sync`] first.
+    pub fn append_unsynced(
+        &mut self,
+        state: &mut State,
+        records: &[JournalRecord],
+    ) -> Result<(), StateError> {
+        match &mut self.inner {
+            Inner::Local(l) => l.append_unsynced(state, records),
+            Inner::Pg(l) => l.append_all(state, records),
+        }
+    }
+
+    /// Makes every record stored so far durable (see [`StateLock::append_unsynced`]):
+    /// one `fsync` of the local journal if anything was written since the last one.
+    pub fn sync(&mut self) -> Result<(), StateError> {
+        match &mut self.inner {
+            Inner::Local(l) => l.sync(),
+            Inner::Pg(_) => Ok(()),
+        }
+    }
+
+    /// How many times this lock has made journal records durable: `fsync`s of the
+    /// local journal (PostgreSQL: none counted, each append is its own transaction).
+    /// Lets tests check that records of steps finishing together share one.
+    pub fn journal_syncs(&self) -> u64 {
+        match &self.inner {
+            Inner::Local(l) => l.journal_syncs(),
+            Inner::Pg(_) => 0,
+        }
+    }
+
     /// Writes `state` as the next version: increments `state.serial` and replaces the
     /// stored state atomically, refusing another lineage or a newer serial (someone
     /// else's state would be lost). On error `state.serial` is left as it was.

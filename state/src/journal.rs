@@ -9,8 +9,10 @@
 //! ```
 //!
 //! The first line says which state the records apply to: the state file with that
-//! lineage and serial. Each later line is one [`JournalRecord`], appended and `fsync`ed
-//! on its own, so a step's checkpoint costs one small write however large the state is.
+//! lineage and serial. Each later line is one [`JournalRecord`], appended in order, so a
+//! step's checkpoint costs one small write however large the state is; one `fdatasync`
+//! makes every line written before it durable (group commit: the executor syncs the
+//! records of steps finishing close together at once, before their dependents start).
 //! A full write of the state includes every record and then deletes the journal; a crash
 //! between the two leaves a journal whose `base_serial` is older than the state's, which
 //! readers recognise and ignore.
@@ -19,7 +21,8 @@
 //! ignored. Any other line that does not parse makes the journal corrupt: it is reported
 //! and never deleted, since it may be the only record of what was created.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use terrace_provider::Address;
@@ -74,6 +77,34 @@ impl JournalRecord {
             }
         }
     }
+}
+
+/// How many bytes of each journal this process has made durable (written and
+/// `fsync`ed), by journal path: what [`journal_durable_len`] reports.
+static DURABLE: std::sync::Mutex<BTreeMap<PathBuf, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// How many leading bytes of the journal at `path` this process has made durable
+/// (written and `fsync`ed) since it started that journal; `None` if it has not started
+/// one there. For tests that check durability order (a step's dependents start only
+/// once the step's record is durable): the records in that prefix survive a power loss.
+/// One lock per journal updates it, once per `fsync`.
+pub fn journal_durable_len(path: &Path) -> Option<u64> {
+    durable().get(path).copied()
+}
+
+fn durable() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, u64>> {
+    // A panic elsewhere while holding it leaves a map that is still consistent.
+    DURABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A journal was started at `path` with its `header_len`-byte header durable.
+pub(crate) fn durable_started(path: &Path, header_len: u64) {
+    durable().insert(path.to_path_buf(), header_len);
+}
+
+/// `bytes` more of the journal at `path` are durable.
+pub(crate) fn durable_grew(path: &Path, bytes: u64) {
+    *durable().entry(path.to_path_buf()).or_default() += bytes;
 }
 
 /// Encodes one journal line, newline included.

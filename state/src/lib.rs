@@ -65,7 +65,8 @@
 //!   place on purpose (deleting it races with the next holder). For shared storage,
 //!   [`LocalBackend::force_unlock`] removes a lock whose holder is gone.
 //! - `<state>.journal`: the write-ahead journal of the apply in progress, or of one that
-//!   was killed (see [`JournalRecord`]): one JSON line per step, appended and `fsync`ed,
+//!   was killed (see [`JournalRecord`]): one JSON line per step, appended, and made
+//!   durable by an `fsync` shared by the lines written since the last ([`StateLock::sync`]),
 //!   mode 0600. Every read of the state applies it; the next full write folds it into
 //!   the state file and deletes it.
 //! - `<state>.backup`: the state as it was before the last command that wrote it.
@@ -89,7 +90,7 @@ pub use backend::{Backend, StateLock};
 pub use crypt::{raw_key_from_env, raw_key_from_vars, Keyring};
 pub use error::StateError;
 pub use format::{ResourceState, State, FORMAT_VERSION};
-pub use journal::JournalRecord;
+pub use journal::{journal_durable_len, JournalRecord};
 pub use local::{write_atomically, LocalBackend, DEFAULT_STATE_FILE};
 pub use lock::{ForceUnlocked, LockInfo};
 pub use pg::{HistoryEntry, PgBackend, DEFAULT_HISTORY, DEFAULT_LEASE, QUERY_TIMEOUT};

@@ -155,6 +155,8 @@ impl LocalBackend {
             info,
             backed_up: false,
             journal: None,
+            unsynced: 0,
+            syncs: 0,
         };
         remove_stale_temporaries(&self.path)?;
         Ok(lock)
@@ -192,6 +194,11 @@ pub(crate) struct LocalLock {
     backed_up: bool,
     /// The journal this lock appends to, once the first record is written.
     journal: Option<File>,
+    /// Bytes written to the journal since its last `fdatasync`: a killed process keeps
+    /// them (they are in the kernel's page cache), a power loss may not.
+    unsynced: u64,
+    /// How many times this lock made its journal durable (`fdatasync`s of records).
+    syncs: u64,
 }
 
 impl Drop for LocalLock {
@@ -286,9 +293,23 @@ impl LocalLock {
         self.append_all(state, std::slice::from_ref(record))
     }
 
-    /// [`StateLock::append`] for several records at once, with a single `fsync`: a
+    /// [`StateLock::append`] for several records at once, with a single `fsync` (which
+    /// also makes durable every record [`LocalLock::append_unsynced`] wrote before): a
     /// crash keeps a prefix of them (whole records only).
     pub fn append_all(
+        &mut self,
+        state: &mut State,
+        records: &[JournalRecord],
+    ) -> Result<(), StateError> {
+        self.append_unsynced(state, records)?;
+        self.sync()
+    }
+
+    /// Applies `records` to `state` and writes them to the journal, in order after every
+    /// record written before, without waiting for the disk: a killed process leaves them
+    /// in the journal, a power loss may lose them (never a record made durable before).
+    /// [`LocalLock::sync`] makes them durable.
+    pub fn append_unsynced(
         &mut self,
         state: &mut State,
         records: &[JournalRecord],
@@ -312,8 +333,33 @@ impl LocalLock {
         let path = self.backend.journal_path();
         let file = self.journal.as_mut().expect("journal started above");
         file.write_all(&bytes)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| StateError::io("append to state journal", &path, e))
+            .map_err(|e| StateError::io("append to state journal", &path, e))?;
+        self.unsynced += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Makes every record written so far durable with one `fdatasync`; nothing to do if
+    /// there is none. The journal is only ever appended to, in order: after it, a crash
+    /// keeps at least every record written before it.
+    pub fn sync(&mut self) -> Result<(), StateError> {
+        let Some(file) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        let path = self.backend.journal_path();
+        file.sync_data()
+            .map_err(|e| StateError::io("append to state journal", &path, e))?;
+        self.syncs += 1;
+        journal::durable_grew(&path, std::mem::take(&mut self.unsynced));
+        Ok(())
+    }
+
+    /// How many times this lock has made journal records durable (one `fdatasync` per
+    /// [`LocalLock::sync`] that had records to sync).
+    pub fn journal_syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Creates the journal with its header naming `state` as its base.
@@ -331,11 +377,13 @@ impl LocalLock {
             lineage: state.lineage.clone(),
             base_serial: state.serial,
         };
-        file.write_all(&journal::line(&header))
+        let header = journal::line(&header);
+        file.write_all(&header)
             .and_then(|()| file.sync_all())
             .map_err(|e| StateError::io("write state journal", &path, e))?;
         // The journal's name must survive a power loss too.
         sync_dir(&path)?;
+        journal::durable_started(&path, header.len() as u64);
         Ok(file)
     }
 
@@ -388,6 +436,7 @@ impl LocalLock {
         // this is not reached, the journal's base serial is older than the file's and
         // readers ignore it.
         self.journal = None;
+        self.unsynced = 0;
         let journal = self.backend.journal_path();
         match fs::remove_file(&journal) {
             Ok(()) => sync_dir(&journal),
