@@ -311,6 +311,7 @@ fn tenants_sweep(tag: u32, workload: Workload) {
         .collect();
     let phases = ["first apply", "no-change plan", "drift plan", "destroy"];
     let mut rows: Vec<(usize, [Cost; 4])> = Vec::new();
+    let mut floors: Vec<(usize, Duration, usize)> = Vec::new();
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("bt{tag}_{n}_");
@@ -326,6 +327,10 @@ fn tenants_sweep(tag: u32, workload: Workload) {
         let plans: Vec<Cost> = (0..plan_runs)
             .map(|_| measured(dir.path(), &["plan", "--detailed-exitcode"], 0))
             .collect();
+        if workload == Workload::Docker {
+            let (floor, requests) = engine_floor(&prefix, plan_runs);
+            floors.push((n, floor, requests));
+        }
         let drifted: Vec<String> = (0..n)
             .step_by(100)
             .map(|i| format!("{prefix}{i}"))
@@ -388,6 +393,82 @@ fn tenants_sweep(tag: u32, workload: Workload) {
             );
         }
     }
+    if !floors.is_empty() {
+        println!();
+        println!("The engine's own floor for the same no-change plan: its requests (4 lists, one inspect per");
+        println!("container) sent 16 at once over reused connections by one curl process, median of the same runs.");
+        println!();
+        println!("| tenants | requests | engine alone | terrace's no-change plan | terrace above the floor |");
+        println!("|---|---|---|---|---|");
+        for ((n, floor, requests), (_, costs)) in floors.iter().zip(&rows) {
+            let plan = costs[1].wall;
+            println!(
+                "| {n} | {requests} | {} | {} | {} |",
+                fmt_secs(*floor),
+                fmt_secs(plan),
+                fmt_secs(plan.saturating_sub(*floor)),
+            );
+        }
+    }
+}
+
+/// What the engine alone takes to answer the requests of a no-change plan of the
+/// sweep's containers: the four list calls and one inspect per container, 16 at once
+/// over reused connections (terrace's `INSPECT_CONCURRENCY`), sent by one curl process
+/// and nothing else. Returns the median of `runs` and the number of requests.
+fn engine_floor(prefix: &str, runs: usize) -> (Duration, usize) {
+    const SOCKET: &str = "/var/run/docker.sock";
+    let list = Command::new("curl")
+        .args(["-sf", "--unix-socket", SOCKET])
+        .arg("http://localhost/containers/json?all=1")
+        .output()
+        .expect("run curl");
+    assert!(list.status.success(), "curl could not list containers");
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .iter()
+        .filter(|c| {
+            c["Names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|n| n.as_str().is_some_and(|n| n.contains(prefix)))
+        })
+        .filter_map(|c| c["Id"].as_str())
+        .collect();
+    let mut urls: Vec<String> = [
+        "containers/json?all=1",
+        "images/json",
+        "networks",
+        "volumes",
+    ]
+    .iter()
+    .map(|path| format!("http://localhost/{path}"))
+    .collect();
+    urls.extend(
+        ids.iter()
+            .map(|id| format!("http://localhost/containers/{id}/json")),
+    );
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let lines: String = urls
+        .iter()
+        .map(|u| format!("url = \"{u}\"\noutput = \"/dev/null\"\n"))
+        .collect();
+    std::fs::write(config.path(), lines).unwrap();
+    let times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            let status = Command::new("curl")
+                .args(["-sf", "--parallel", "--parallel-max", "16"])
+                .args(["--unix-socket", SOCKET, "-K"])
+                .arg(config.path())
+                .status()
+                .expect("run curl");
+            assert!(status.success(), "curl's requests failed");
+            start.elapsed()
+        })
+        .collect();
+    (median(times), urls.len())
 }
 
 /// Milliseconds below 10 s, else seconds.
