@@ -18,8 +18,10 @@
 //! readers recognise and ignore.
 //!
 //! Only the last line can be incomplete (the process died while appending it); it is
-//! ignored. Any other line that does not parse makes the journal corrupt: it is reported
-//! and never deleted, since it may be the only record of what was created.
+//! ignored. A power loss can also leave zeros where a block written after the last
+//! `fdatasync` never reached the disk: the records end at the first NUL byte (JSON lines
+//! hold none). Any other line that does not parse makes the journal corrupt: it is
+//! reported and never deleted, since it may be the only record of what was created.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -193,6 +195,14 @@ pub(crate) fn replay(
             // The torn last append of a killed run: that step was not recorded.
             break;
         }
+        if l.contains(&0) {
+            // A power loss between appends and their `fdatasync` can leave a block that
+            // never reached the disk (zeros) before one that did. JSON lines hold no raw
+            // NUL, so this is where the durable records end: what follows was written
+            // but never synced, so nothing that depends on it had started, and a create
+            // among it was recorded pending (and synced) before it ran.
+            break;
+        }
         let mut value: Value =
             serde_json::from_slice(l).map_err(|e| corrupt(i + 2, e.to_string()))?;
         if let Some(resource) = resource_of(&mut value) {
@@ -259,6 +269,39 @@ mod tests {
             .map(|r| (r.address.as_str(), r.pending))
             .collect();
         assert_eq!(got, [("a", false), ("b", true)]);
+    }
+
+    #[test]
+    fn records_after_a_block_lost_in_a_power_failure_are_not_durable() {
+        let mut s = State::new();
+        let mut bytes = journal(&s, &[JournalRecord::Pending(res("a"))]);
+        let lost_from = bytes.len();
+        bytes.extend(record_line(
+            &JournalRecord::Upsert(res("a")),
+            &Keyring::none(),
+            &s.lineage,
+        ));
+        // The block holding the upsert never reached the disk; the next one did.
+        for b in &mut bytes[lost_from + 5..] {
+            *b = 0;
+        }
+        bytes.extend(record_line(
+            &JournalRecord::Pending(res("b")),
+            &Keyring::none(),
+            &s.lineage,
+        ));
+        let n = replay(Path::new("j"), &bytes, &mut s, &Keyring::none()).unwrap();
+        assert_eq!(n, 1);
+        let got: Vec<(&str, bool)> = s
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.pending))
+            .collect();
+        assert_eq!(
+            got,
+            [("a", true)],
+            "a stays pending: the next plan adopts it"
+        );
     }
 
     #[test]
