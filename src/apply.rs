@@ -1166,6 +1166,22 @@ mod tests {
         }
     }
 
+    /// An executor of `providers` without progress output or events.
+    fn executor<'a>(
+        providers: &'a ProviderSet,
+        redactor: &'a Redactor,
+        parallelism: usize,
+    ) -> Executor<'a> {
+        Executor {
+            providers,
+            parallelism,
+            redactor,
+            show_bar: false,
+            events: None,
+            progress_every: PROGRESS_EVERY,
+        }
+    }
+
     /// Runs `f` to completion on a current-thread runtime, as the binary's does.
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -1209,14 +1225,7 @@ mod tests {
         let mut providers = ProviderSet::default();
         providers.insert(ProviderKey("p".into()), provider);
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 4,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 4);
         let report = block_on(exec.run(plan, &mut state, &mut lock)).unwrap();
         let saved = backend.load().unwrap().unwrap_or_default();
         assert_eq!(
@@ -1428,14 +1437,7 @@ mod tests {
         let mut providers = ProviderSet::default();
         providers.insert(ProviderKey("p".into()), p.clone());
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 4,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 4);
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
         let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
@@ -1499,14 +1501,7 @@ mod tests {
         let mut providers = ProviderSet::default();
         providers.insert(ProviderKey("p".into()), peek.clone());
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 4,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 4);
         let mut lock = backend.lock("apply").unwrap();
         let mut state = State::new();
         block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
@@ -1583,14 +1578,7 @@ mod tests {
         let mut providers = ProviderSet::default();
         providers.insert(ProviderKey("p".into()), raced.clone());
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 4,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 4);
         let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         let log = raced.log.lock().unwrap().clone();
@@ -1758,14 +1746,7 @@ mod tests {
         providers.insert(ProviderKey("docker.local".into()), engine.clone());
         providers.insert(ProviderKey("service.db".into()), db.clone());
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 5,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 5);
         let (destroys, creates, _) = schedule(&plan);
         // The database's limit (100) is above the overall one: only the engine's holds.
         assert_eq!(
@@ -1844,14 +1825,7 @@ mod tests {
         let mut providers = ProviderSet::default();
         providers.insert(ProviderKey("p".into()), p.clone());
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 10,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 10);
         let (destroys, creates, _) = schedule(&plan);
         assert_eq!(
             exec.binding_limits(destroys.iter().chain(&creates))
@@ -2021,14 +1995,7 @@ mod tests {
             );
         }
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 1,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 1);
         let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         let log = log.lock().unwrap().clone();
         (report, state, log)
@@ -2114,14 +2081,7 @@ mod tests {
             );
         }
         let redactor = Redactor::default();
-        let exec = Executor {
-            providers: &providers,
-            parallelism: 4,
-            redactor: &redactor,
-            show_bar: false,
-            events: None,
-            progress_every: PROGRESS_EVERY,
-        };
+        let exec = executor(&providers, &redactor, 4);
         let report = block_on(exec.run(&plan, &mut state, &mut lock)).unwrap();
         assert!(report.ok(), "{:?}", report.failed);
         assert_eq!(

@@ -9,8 +9,8 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, RemoveVolumeOptions, RenameContainerOptions,
+    StopContainerOptions,
 };
 use terrace_provider::{Address, Attrs, ProviderError, ProviderResult, Step, Value};
 
@@ -178,19 +178,7 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
                 }
                 _ => {}
             }
-            // v: false — named volumes (and their data) always outlive the container.
-            let r = p
-                .call(REMOVE, addr, &object, |d| {
-                    d.remove_container(
-                        name,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: false,
-                            link: false,
-                        }),
-                    )
-                })
-                .await?;
+            let r = p.force_remove_container(addr, &object, name).await?;
             gone(r, "container")
         }
         other => Err(crate::unknown_type(other)),
@@ -498,18 +486,7 @@ async fn create_container(
         Ok::<(), ProviderError>(())
     };
     if let Err(e) = rest.await {
-        let cleanup = p
-            .call(REMOVE, address, &object, |d| {
-                d.remove_container(
-                    name,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        v: false,
-                        link: false,
-                    }),
-                )
-            })
-            .await;
+        let cleanup = p.force_remove_container(address, &object, name).await;
         let cleanup = match cleanup {
             Ok(r) => r.map_err(|c| c.to_string()),
             Err(c) => Err(c.to_string()),

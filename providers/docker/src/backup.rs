@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
-    RemoveContainerOptions, UploadToContainerOptions,
+    UploadToContainerOptions,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
 use terrace_provider::{Address, DataCopy, ProviderError, ProviderResult};
@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::error::status;
 use crate::normalize::LABEL_PREFIX;
-use crate::timeouts::calls::{COPY_IN, COPY_OUT, CREATE, IMPORT, INSPECT, REMOVE};
+use crate::timeouts::calls::{COPY_IN, COPY_OUT, CREATE, IMPORT, INSPECT};
 use crate::DockerProvider;
 
 /// The image of the helper container: an empty file system, imported on first use. It
@@ -203,18 +203,7 @@ async fn write_archive(
 
 async fn remove_helper(p: &DockerProvider, address: &Address, helper: &str) {
     let object = format!("container {helper:?}");
-    let r = p
-        .call(REMOVE, address, &object, |d| {
-            d.remove_container(
-                helper,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: false,
-                    link: false,
-                }),
-            )
-        })
-        .await;
+    let r = p.force_remove_container(address, &object, helper).await;
     let error = match r {
         Ok(Ok(())) => return,
         Ok(Err(e)) if status(&e) == Some(404) => return,

@@ -308,6 +308,25 @@ impl DockerProvider {
             .map_err(|_| self.timed_out(&call, address, object))
     }
 
+    /// Removes the container `name` (killing it if it runs) under the removal bound,
+    /// keeping its named volumes (`v: false`): their data always outlives the container.
+    pub(crate) async fn force_remove_container(
+        &self,
+        address: &Address,
+        object: &str,
+        name: &str,
+    ) -> ProviderResult<Result<(), bollard::errors::Error>> {
+        let options = bollard::query_parameters::RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        self.call(calls::REMOVE, address, object, |d| {
+            d.remove_container(name, Some(options))
+        })
+        .await
+    }
+
     /// Like [`DockerProvider::call`], for a stream: `f` gets a [`Progress`] to touch
     /// whenever a byte moves (sent or received), and fails only when none moved for the
     /// call's bound.
