@@ -6,10 +6,11 @@
 //! its normalised configuration.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum, ImageInspect,
-    ImageSummary, Network, PortSummaryTypeEnum, Volume,
+    ContainerConfig, ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum,
+    HostConfig, ImageConfig, ImageInspect, ImageSummary, Network, PortSummaryTypeEnum, Volume,
 };
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -43,7 +44,7 @@ pub(crate) const STALE_ENDPOINT: &str = "the network was removed after the conta
 #[derive(Default)]
 struct Snapshot {
     /// The container each container request resolved to, by request address.
-    containers: HashMap<Address, ContainerInspectResponse>,
+    containers: HashMap<Address, Arc<ContainerInspectResponse>>,
     images_by_id: HashMap<String, ImageInspect>,
     /// terrace's networks, by name.
     networks: HashMap<String, Network>,
@@ -256,7 +257,7 @@ async fn snapshot(
         let r = r?;
         match r {
             Ok(c) => {
-                by_id.insert(id, c);
+                by_id.insert(id, Arc::new(c));
             }
             // Removed between the list and the inspect: absent.
             Err(e) if status(&e) == Some(404) => {}
@@ -265,7 +266,7 @@ async fn snapshot(
     }
     for (address, id) in resolved {
         if let Some(c) = by_id.get(&id) {
-            snap.containers.insert(address.clone(), c.clone());
+            snap.containers.insert(address.clone(), Arc::clone(c));
         }
     }
 
@@ -438,9 +439,13 @@ fn container_attrs(
     image: Option<&ImageInspect>,
     req: &Attrs,
 ) -> Attrs {
-    let config = c.config.clone().unwrap_or_default();
-    let host = c.host_config.clone().unwrap_or_default();
-    let image_config = image.and_then(|i| i.config.clone()).unwrap_or_default();
+    // Borrowed, not copied: a no-change plan of 1,000 containers reads 1,000 of these.
+    let (no_config, no_host, no_image_config) = Default::default();
+    let config: &ContainerConfig = c.config.as_ref().unwrap_or(&no_config);
+    let host: &HostConfig = c.host_config.as_ref().unwrap_or(&no_host);
+    let image_config: &ImageConfig = image
+        .and_then(|i| i.config.as_ref())
+        .unwrap_or(&no_image_config);
     let name = c
         .name
         .as_deref()
