@@ -462,6 +462,8 @@ fn engine_floor(prefix: &str, runs: usize) -> (Duration, usize) {
                 .args(["-sf", "--parallel", "--parallel-max", "16"])
                 .args(["--unix-socket", SOCKET, "-K"])
                 .arg(config.path())
+                // In parallel mode curl draws a progress meter even when silent.
+                .stderr(Stdio::null())
                 .status()
                 .expect("run curl");
             assert!(status.success(), "curl's requests failed");
