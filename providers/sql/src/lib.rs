@@ -156,6 +156,9 @@ pub struct SqlProvider {
     server: SqlServer,
     pool: OnceCell<Pool>,
     statements: AtomicU64,
+    /// Rows the catalog queries of observe returned, for tests: they prove that a batch
+    /// reads only what it concerns, whatever else the server holds.
+    catalog_rows: AtomicU64,
     /// How long to keep retrying the first connection (a server that was just started,
     /// e.g. in a container); `None` fails at once.
     ready_timeout: Option<std::time::Duration>,
@@ -217,6 +220,7 @@ impl SqlProvider {
             server,
             pool: OnceCell::new(),
             statements: AtomicU64::new(0),
+            catalog_rows: AtomicU64::new(0),
             ready_timeout: None,
             backup_dir: None,
             socket: None,
@@ -284,6 +288,13 @@ impl SqlProvider {
     /// Exists so that tests can prove that observe is batched.
     pub fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many rows observe's catalog queries have returned so far. Exists so that
+    /// tests can prove that a batch reads only the objects and accounts it asks about,
+    /// not every database and account on the server.
+    pub fn catalog_rows_read(&self) -> u64 {
+        self.catalog_rows.load(Ordering::Relaxed)
     }
 
     fn connect_error(&self, message: String) -> ProviderError {
@@ -856,7 +867,7 @@ impl Provider for SqlProvider {
                 let snap = within(
                     "catalog queries",
                     OBSERVE_TIMEOUT,
-                    mysql::snapshot(p, needs, &self.statements),
+                    mysql::snapshot(p, needs, &self.statements, &self.catalog_rows),
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;
@@ -881,7 +892,7 @@ impl Provider for SqlProvider {
                 let snap = within(
                     "catalog queries",
                     OBSERVE_TIMEOUT,
-                    postgres::snapshot(p, needs, &self.statements),
+                    postgres::snapshot(p, needs, &self.statements, &self.catalog_rows),
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;

@@ -116,6 +116,7 @@ pub(crate) async fn snapshot(
     pool: &MySqlPool,
     needs: Needs,
     counter: &AtomicU64,
+    rows_read: &AtomicU64,
 ) -> Result<Snapshot, sqlx::Error> {
     let mut snap = Snapshot::default();
     if needs.databases {
@@ -128,6 +129,7 @@ pub(crate) async fn snapshot(
         )
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             snap.databases
                 .insert(r.try_get("name")?, (r.try_get("cs")?, r.try_get("coll")?));
@@ -146,6 +148,7 @@ pub(crate) async fn snapshot(
             flags(MYSQL_GLOBAL_PRIVILEGES)
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let user: String = r.try_get("user")?;
             let host: String = r.try_get("host")?;
@@ -173,6 +176,7 @@ pub(crate) async fn snapshot(
             flags(MYSQL_DB_PRIVILEGES)
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let flags: String = r.try_get("flags")?;
             let user: String = r.try_get("user")?;
@@ -206,6 +210,7 @@ pub(crate) async fn snapshot(
         )
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let kind: String = r.try_get("kind")?;
             let user: String = r.try_get("user")?;

@@ -103,6 +103,7 @@ pub(crate) async fn snapshot(
     pool: &PgPool,
     needs: Needs,
     counter: &AtomicU64,
+    rows_read: &AtomicU64,
 ) -> Result<Snapshot, sqlx::Error> {
     let mut snap = Snapshot::default();
     if needs.databases {
@@ -114,6 +115,7 @@ pub(crate) async fn snapshot(
         )
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let name: String = r.try_get("name")?;
             let owner: String = r.try_get("owner")?;
@@ -146,6 +148,7 @@ pub(crate) async fn snapshot(
             }
             Err(e) => return Err(e),
         };
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let attributes = ROLE_ATTRIBUTES
                 .iter()
@@ -182,6 +185,7 @@ pub(crate) async fn snapshot(
         )
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let db: String = r.try_get("db")?;
             let grantee: Option<String> = r.try_get("grantee")?;
