@@ -126,12 +126,26 @@ async fn observe_reads_only_the_batch(engine: SqlEngine) {
     let after = p.observe(&reqs).await.unwrap();
     let rows_shared = p.catalog_rows_read() - rows;
     let stmts_shared = p.statements_executed() - stmts;
+    // A batch of more databases than MariaDB's provider looks up one by one: the server
+    // filters the whole list of databases instead, as exactly.
+    let mut large = reqs.clone();
+    for i in 0..70 {
+        let missing = attrs(json!({ "name": format!("{pre}missing{i}") }));
+        large.push(request(DATABASE, &missing));
+    }
+    let (rows, stmts) = (p.catalog_rows_read(), p.statements_executed());
+    let answers = p.observe(&large).await.unwrap();
+    let rows_large = p.catalog_rows_read() - rows;
+    let stmts_large = p.statements_executed() - stmts;
     for name in &look_alikes {
         for sql in drop_foreign_sql(engine, name) {
             admin_exec(engine, sql).await;
         }
     }
     assert_eq!(after, before, "the same answers on a shared server");
+    assert_eq!(answers[..reqs.len()], before[..]);
+    assert!(answers[reqs.len()..].iter().all(|a| *a == Observed::Absent));
+    assert_eq!((rows_large, stmts_large), (rows_alone, stmts_alone));
     assert_eq!(stmts_shared, stmts_alone, "the same statements");
     assert_eq!(
         rows_shared, rows_alone,
