@@ -152,6 +152,9 @@ pub(crate) struct Needs {
     /// Accounts (user or role names) of its `sql_user` requests: the audited accounts,
     /// whose privileges are read wherever they are on the server.
     pub(crate) user_names: BTreeSet<String>,
+    /// The same accounts as catalog keys: (user, lower-case host) on MariaDB, whose
+    /// account tables are keyed by both.
+    pub(crate) accounts: BTreeSet<AccountKey>,
     /// Databases and accounts its `sql_grant` requests name.
     pub(crate) grant_databases: BTreeSet<String>,
     pub(crate) grant_users: BTreeSet<String>,
@@ -863,6 +866,7 @@ impl Provider for SqlProvider {
                     needs.users = true;
                     let name = attrs::req_str(&r.attrs, "name")?;
                     needs.user_names.insert(name.to_string());
+                    needs.accounts.insert(self.account_key(&r.attrs, "name")?);
                 }
                 GRANT => {
                     needs.grants = true;

@@ -133,6 +133,15 @@ async fn observe_reads_only_the_batch(engine: SqlEngine) {
         let missing = attrs(json!({ "name": format!("{pre}missing{i}") }));
         large.push(request(DATABASE, &missing));
     }
+    // Names no MariaDB catalog can hold (a character outside the BMP, more characters
+    // than its columns) name nothing, and fail nothing.
+    for name in [
+        format!("{pre}\u{1F600}"),
+        format!("{pre}{}", "x".repeat(200)),
+    ] {
+        large.push(request(DATABASE, &attrs(json!({ "name": name }))));
+        large.push(request(USER, &attrs(json!({ "name": name }))));
+    }
     let (rows, stmts) = (p.catalog_rows_read(), p.statements_executed());
     let answers = p.observe(&large).await.unwrap();
     let rows_large = p.catalog_rows_read() - rows;
