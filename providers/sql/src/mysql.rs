@@ -937,6 +937,29 @@ mod tests {
     }
 
     #[test]
+    fn batch_names_are_bound_values_selected_by_count() {
+        assert_eq!(Select::of(LOOKUPS, 1), Select::Lookups);
+        assert_eq!(Select::of(LOOKUPS + 1, 1), Select::List);
+        assert_eq!(Select::of(40_000, 2), Select::All);
+        assert_eq!(placeholders(0), "NULL");
+        assert_eq!(placeholders(3), "?, ?, ?");
+        // Hostile names travel as JSON values, escaped by serde_json, never as SQL.
+        let accounts = BTreeSet::from([("o'b\\\"`%_".to_string(), "%".to_string())]);
+        assert_eq!(json_accounts(&accounts), r#"[["o'b\\\"`%_","%"]]"#);
+        // What no utf8mb3 column can hold names nothing there.
+        assert!(storable("o'b\\\"`%_é", 128));
+        assert!(!storable("a\u{1F600}", 128));
+        assert!(!storable(&"x".repeat(129), 128));
+        assert_eq!(
+            json_names(&storable_names(
+                &BTreeSet::from(["a\u{1F600}".to_string()]),
+                64
+            )),
+            "[]"
+        );
+    }
+
+    #[test]
     fn import_ids_are_parsed() {
         let none = Attrs::new();
         let a = import_request(USER, "bob@localhost", &none).unwrap();
