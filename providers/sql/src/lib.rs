@@ -3,7 +3,9 @@
 //!
 //! One [`SqlProvider`] serves one server. Observe reads the server's catalogs in a
 //! constant number of queries however many resources are asked for, and answers every
-//! request from that snapshot. Every step is a handful of DDL statements built only
+//! request from that snapshot. The queries ask only about the batch's names (its
+//! databases; everything its accounts hold, wherever it is), so a small project on a
+//! server shared with many others reads a small snapshot. Every step is a handful of DDL statements built only
 //! from quoted names (see [`quote`]); passwords never reach logs or error messages.
 
 mod access;
@@ -137,12 +139,25 @@ async fn within<T>(
         .unwrap_or_else(|_| Err(timed_out(what, limit)))
 }
 
-/// Which catalogs an observe batch needs.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which catalogs an observe batch needs, and which names in them it concerns: the
+/// catalog queries ask about these alone (one parameter per query, never per object),
+/// so the databases and accounts of other projects on a shared server cost nothing.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Needs {
     pub(crate) databases: bool,
     pub(crate) users: bool,
     pub(crate) grants: bool,
+    /// Databases the batch's `sql_database` requests name.
+    pub(crate) database_names: BTreeSet<String>,
+    /// Accounts (user or role names) of its `sql_user` requests: the audited accounts,
+    /// whose privileges are read wherever they are on the server.
+    pub(crate) user_names: BTreeSet<String>,
+    /// The same accounts as catalog keys: (user, lower-case host) on MariaDB, whose
+    /// account tables are keyed by both.
+    pub(crate) accounts: BTreeSet<AccountKey>,
+    /// Databases and accounts its `sql_grant` requests name.
+    pub(crate) grant_databases: BTreeSet<String>,
+    pub(crate) grant_users: BTreeSet<String>,
 }
 
 enum Pool {
@@ -156,6 +171,9 @@ pub struct SqlProvider {
     server: SqlServer,
     pool: OnceCell<Pool>,
     statements: AtomicU64,
+    /// Rows the catalog queries of observe returned, for tests: they prove that a batch
+    /// reads only what it concerns, whatever else the server holds.
+    catalog_rows: AtomicU64,
     /// How long to keep retrying the first connection (a server that was just started,
     /// e.g. in a container); `None` fails at once.
     ready_timeout: Option<std::time::Duration>,
@@ -217,6 +235,7 @@ impl SqlProvider {
             server,
             pool: OnceCell::new(),
             statements: AtomicU64::new(0),
+            catalog_rows: AtomicU64::new(0),
             ready_timeout: None,
             backup_dir: None,
             socket: None,
@@ -284,6 +303,13 @@ impl SqlProvider {
     /// Exists so that tests can prove that observe is batched.
     pub fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many rows observe's catalog queries have returned so far. Exists so that
+    /// tests can prove that a batch reads only the objects and accounts it asks about,
+    /// not every database and account on the server.
+    pub fn catalog_rows_read(&self) -> u64 {
+        self.catalog_rows.load(Ordering::Relaxed)
     }
 
     fn connect_error(&self, message: String) -> ProviderError {
@@ -403,9 +429,10 @@ impl SqlProvider {
         code.is_some_and(|c| codes.contains(&c.as_str()))
     }
 
-    /// Whether database `name` exists now: one query about that database alone. Not an
-    /// observe: that reads the catalog of every database on the server, and a destroy
-    /// asks this once per database it drops (quadratic in the server's databases).
+    /// Whether database `name` exists now: one query about that database alone, and
+    /// with PostgreSQL's "interrupted DROP" rule. Not an observe, whose batch of one
+    /// database would still pay an observe's fixed cost, once per database a destroy
+    /// drops.
     async fn database_exists(&self, address: &Address, name: &str) -> ProviderResult<bool> {
         let pool = self.pool().await?;
         let found = match pool {
@@ -830,9 +857,24 @@ impl Provider for SqlProvider {
         self.unverified.lock().expect("unverified lock").clear();
         for r in requests {
             match r.type_name.as_str() {
-                DATABASE => needs.databases = true,
-                USER => needs.users = true,
-                GRANT => needs.grants = true,
+                DATABASE => {
+                    needs.databases = true;
+                    let name = attrs::req_str(&r.attrs, "name")?;
+                    needs.database_names.insert(name.to_string());
+                }
+                USER => {
+                    needs.users = true;
+                    let name = attrs::req_str(&r.attrs, "name")?;
+                    needs.user_names.insert(name.to_string());
+                    needs.accounts.insert(self.account_key(&r.attrs, "name")?);
+                }
+                GRANT => {
+                    needs.grants = true;
+                    let db = attrs::req_str(&r.attrs, "database")?;
+                    needs.grant_databases.insert(db.to_string());
+                    let user = attrs::req_str(&r.attrs, "user")?;
+                    needs.grant_users.insert(user.to_string());
+                }
                 other => return Err(unknown_type(other)),
             }
         }
@@ -856,7 +898,7 @@ impl Provider for SqlProvider {
                 let snap = within(
                     "catalog queries",
                     OBSERVE_TIMEOUT,
-                    mysql::snapshot(p, needs, &self.statements),
+                    mysql::snapshot(p, &needs, &self.statements, &self.catalog_rows),
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;
@@ -881,7 +923,7 @@ impl Provider for SqlProvider {
                 let snap = within(
                     "catalog queries",
                     OBSERVE_TIMEOUT,
-                    postgres::snapshot(p, needs, &self.statements),
+                    postgres::snapshot(p, &needs, &self.statements, &self.catalog_rows),
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;

@@ -62,7 +62,8 @@ const ROLE_ATTRIBUTES: &[(&str, &str)] = &[
     ("rolbypassrls", "BYPASSRLS"),
 ];
 
-/// The roles query over `catalog` (`pg_authid` or `pg_roles`): constant text only.
+/// The roles query over `catalog` (`pg_authid` or `pg_roles`) for the roles named in
+/// `$1`: constant text only.
 fn roles_query(catalog: &str) -> String {
     let attrs = ROLE_ATTRIBUTES
         .iter()
@@ -75,8 +76,13 @@ fn roles_query(catalog: &str) -> String {
                 ARRAY(SELECT g.rolname::text FROM pg_auth_members m \
                       JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
                       ORDER BY 1) AS member_of \
-         FROM {catalog} r"
+         FROM {catalog} r WHERE r.rolname = ANY($1::text[])"
     )
+}
+
+/// `names` as the value of a `text[]` parameter.
+fn names(names: &BTreeSet<String>) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
 }
 
 /// Whether database `name` exists and can still be dumped, asking about that one
@@ -98,22 +104,33 @@ pub(crate) async fn database_exists(
     Ok(limit.is_some_and(|l| l != -2))
 }
 
-/// Reads the catalogs that `needs` asks for, counting each query in `counter`.
+/// Reads what `needs` asks for from the catalogs, counting each query in `counter` and
+/// the rows they return in `rows_read`. Every query selects by the batch's names, bound
+/// as one `text[]` each and compared with `=` (exactly, no pattern): requested
+/// databases by name, and everything the audited roles own or hold, on any database,
+/// by role. The server's other databases and roles are neither sent nor decoded.
 pub(crate) async fn snapshot(
     pool: &PgPool,
-    needs: Needs,
+    needs: &Needs,
     counter: &AtomicU64,
+    rows_read: &AtomicU64,
 ) -> Result<Snapshot, sqlx::Error> {
     let mut snap = Snapshot::default();
     if needs.databases {
         counter.fetch_add(1, Ordering::Relaxed);
+        // The requested databases, and every database an audited role owns.
         let rows = sqlx::query(
             "SELECT datname::text AS name, pg_get_userbyid(datdba)::text AS owner, \
                     datconnlimit AS connlimit \
-             FROM pg_database",
+             FROM pg_database \
+             WHERE datname = ANY($1::text[]) \
+                OR datdba IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[]))",
         )
+        .bind(names(&needs.database_names))
+        .bind(names(&needs.user_names))
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let name: String = r.try_get("name")?;
             let owner: String = r.try_get("owner")?;
@@ -121,8 +138,10 @@ pub(crate) async fn snapshot(
                 .entry(owner.clone())
                 .or_default()
                 .push(name.clone());
-            snap.databases
-                .insert(name, (owner, r.try_get("connlimit")?));
+            if needs.database_names.contains(&name) {
+                snap.databases
+                    .insert(name, (owner, r.try_get("connlimit")?));
+            }
         }
     }
     if needs.users {
@@ -130,7 +149,9 @@ pub(crate) async fn snapshot(
         // Password verifiers live in pg_authid, which only superusers may read; an
         // admin without that right still gets everything else from pg_roles, and the
         // plan says the passwords could not be checked.
+        let roles = names(&needs.user_names);
         let rows = match sqlx::query(AssertSqlSafe(roles_query("pg_authid")))
+            .bind(&roles)
             .fetch_all(pool)
             .await
         {
@@ -141,11 +162,13 @@ pub(crate) async fn snapshot(
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {
                 counter.fetch_add(1, Ordering::Relaxed);
                 sqlx::query(AssertSqlSafe(roles_query("pg_roles")))
+                    .bind(&roles)
                     .fetch_all(pool)
                     .await?
             }
             Err(e) => return Err(e),
         };
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let attributes = ROLE_ATTRIBUTES
                 .iter()
@@ -178,10 +201,17 @@ pub(crate) async fn snapshot(
                          ELSE pg_get_userbyid(a.grantee)::text END AS grantee, \
                     a.privilege_type::text AS privilege \
              FROM pg_database d \
-             CROSS JOIN LATERAL aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a",
+             CROSS JOIN LATERAL aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a \
+             WHERE d.datname = ANY($1::text[]) \
+                OR a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[]))",
         )
+        // Every privilege (PUBLIC's too) on the databases the grants name, and every
+        // privilege of the audited roles on any database.
+        .bind(names(&needs.grant_databases))
+        .bind(names(&needs.user_names))
         .fetch_all(pool)
         .await?;
+        rows_read.fetch_add(rows.len() as u64, Ordering::Relaxed);
         for r in rows {
             let db: String = r.try_get("db")?;
             let grantee: Option<String> = r.try_get("grantee")?;

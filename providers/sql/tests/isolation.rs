@@ -414,3 +414,85 @@ async fn postgres_passwords_an_admin_cannot_read_are_reported_unverified() {
         "{notes:?}"
     );
 }
+
+/// Among 200 foreign databases and accounts (another project's, on a shared server), a
+/// managed user that was given access to one of them by hand is still reported, though
+/// observe reads only what its batch concerns: what an account holds is selected by the
+/// account, wherever it is. MariaDB: a database grant, a wildcard pattern, a table grant
+/// and a role, all on foreign objects; PostgreSQL: privileges on a foreign database,
+/// ownership of another, membership in a foreign role.
+async fn access_to_a_foreign_database_among_many_is_reported(engine: SqlEngine) {
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    let foreign = Foreign::create(engine, &pre, 200).await;
+    let (f1, f2, f3) = (&foreign.names[137], &foreign.names[42], &foreign.names[7]);
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    let want = match engine {
+        SqlEngine::Mysql => {
+            admin_exec(engine, format!("CREATE TABLE `{f2}`.t (x INT)")).await;
+            admin_exec(engine, format!("CREATE ROLE `{pre}frole`")).await;
+            for sql in [
+                format!(
+                    "GRANT SELECT ON `{}`.* TO '{}'@'%'",
+                    f1.replace('_', "\\_"),
+                    b.name()
+                ),
+                format!("GRANT INSERT ON `{pre}f1%`.* TO '{}'@'%'", b.name()),
+                format!("GRANT UPDATE ON `{f2}`.`t` TO '{}'@'%'", b.name()),
+                format!("GRANT `{pre}frole` TO '{}'@'%'", b.name()),
+            ] {
+                admin_exec(engine, sql).await;
+            }
+            vec![
+                format!("can reach database `{f1}` (SELECT)"),
+                format!(
+                    "can reach every database matching `{pre}f1%` (`_` and `%` are wildcards there) (INSERT)"
+                ),
+                format!("can reach table `t` of database `{f2}` (UPDATE)"),
+                format!("is a member of role `{pre}frole` and holds its privileges"),
+            ]
+        }
+        SqlEngine::Postgres => {
+            for sql in [
+                format!(
+                    "GRANT CONNECT, TEMPORARY ON DATABASE \"{f1}\" TO \"{}\"",
+                    b.name()
+                ),
+                format!("ALTER DATABASE \"{f2}\" OWNER TO \"{}\"", b.name()),
+                format!("GRANT \"{f3}\" TO \"{}\"", b.name()),
+            ] {
+                admin_exec(engine, sql).await;
+            }
+            vec![
+                format!("can reach database `{f1}` (CONNECT, TEMPORARY)"),
+                format!("is a member of role `{f3}` and holds its privileges"),
+                format!("owns database `{f2}`"),
+            ]
+        }
+    };
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[0]), Vec::<String>::new(), "A gained nothing");
+    let mut want = want;
+    want.sort();
+    assert_eq!(extra(&live[1]), want);
+    repair(&p, &b, &["extra_access"]).await;
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    if engine == SqlEngine::Mysql {
+        admin_exec(engine, format!("DROP ROLE `{pre}frole`")).await;
+    }
+}
+
+#[tokio::test]
+async fn mysql_access_to_a_foreign_database_among_many_is_reported() {
+    access_to_a_foreign_database_among_many_is_reported(SqlEngine::Mysql).await;
+}
+
+#[tokio::test]
+async fn postgres_access_to_a_foreign_database_among_many_is_reported() {
+    access_to_a_foreign_database_among_many_is_reported(SqlEngine::Postgres).await;
+}

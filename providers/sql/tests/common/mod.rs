@@ -306,3 +306,105 @@ impl Drop for Cleanup {
         .ok();
     }
 }
+
+/// Databases and accounts the project does not manage, made by hand as another project
+/// on a shared server would have them: `n` databases `{prefix}f{i}`, each with an account
+/// of the same name holding every privilege on it. Dropped when the guard is dropped,
+/// even if the test panicked.
+pub struct Foreign {
+    engine: SqlEngine,
+    /// Their names (database and account alike).
+    pub names: Vec<String>,
+}
+
+impl Foreign {
+    /// Creates them over one admin connection, in a few multi-statement batches.
+    pub async fn create(engine: SqlEngine, prefix: &str, n: usize) -> Foreign {
+        let names: Vec<String> = (0..n).map(|i| format!("{prefix}f{i}")).collect();
+        let guard = Foreign {
+            engine,
+            names: names.clone(),
+        };
+        for chunk in names.chunks(50) {
+            let mut sql = String::new();
+            for name in chunk {
+                match engine {
+                    SqlEngine::Mysql => sql.push_str(&format!(
+                        "CREATE DATABASE `{name}`; CREATE USER '{name}'@'%' IDENTIFIED BY 'Foreign42'; \
+                         GRANT ALL ON `{name}`.* TO '{name}'@'%';"
+                    )),
+                    SqlEngine::Postgres => sql.push_str(&format!(
+                        "CREATE ROLE \"{name}\" LOGIN PASSWORD 'Foreign42'; \
+                         GRANT CONNECT ON DATABASE postgres TO \"{name}\";"
+                    )),
+                }
+            }
+            admin_exec(engine, sql).await;
+            if engine == SqlEngine::Postgres {
+                // CREATE DATABASE cannot run in a multi-statement batch (an implicit
+                // transaction) on PostgreSQL.
+                for name in chunk {
+                    admin_exec(
+                        engine,
+                        format!("CREATE DATABASE \"{name}\" OWNER \"{name}\""),
+                    )
+                    .await;
+                }
+            }
+        }
+        guard
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut self.names);
+        let engine = self.engine;
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let url = admin_url(engine);
+                match engine {
+                    SqlEngine::Mysql => {
+                        let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+                        for chunk in names.chunks(100) {
+                            let sql: String = chunk
+                                .iter()
+                                .map(|n| {
+                                    format!("DROP DATABASE IF EXISTS `{n}`; DROP USER IF EXISTS '{n}'@'%';")
+                                })
+                                .collect();
+                            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
+                        }
+                    }
+                    SqlEngine::Postgres => {
+                        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                        for n in &names {
+                            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS \"{n}\" WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
+                        }
+                        for chunk in names.chunks(100) {
+                            let sql: String = chunk
+                                .iter()
+                                .map(|n| {
+                                    format!(
+                                        "REVOKE ALL ON DATABASE postgres FROM \"{n}\"; DROP ROLE IF EXISTS \"{n}\";"
+                                    )
+                                })
+                                .collect();
+                            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
