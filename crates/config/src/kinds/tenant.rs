@@ -44,6 +44,7 @@ impl State<'_> {
         // One context for every instance, `each` and `self` replaced in it: building one
         // per instance cloned every value the block reads.
         let mut ctx = self.ctx();
+        let mut declared_host: Option<Option<String>> = None;
         for ((key, each), tenant_host) in list.into_iter().zip(placed) {
             if let Some(each) = each {
                 ctx.declare_var("each", each);
@@ -53,7 +54,12 @@ impl State<'_> {
                 .as_ref()
                 .and_then(|h| self.host_values.get(h).cloned())
                 .unwrap_or(Value::Null);
-            ctx.declare_var("self", obj(vec![("host", host_value.clone())]));
+            // Declared again only when the host changes: the instances of a tenant
+            // without placement all share `self = { host = null }`.
+            if declared_host.as_ref() != Some(&tenant_host) {
+                ctx.declare_var("self", obj(vec![("host", host_value.clone())]));
+                declared_host = Some(tenant_host.clone());
+            }
             let instance = match &key {
                 Some(k) => format!("tenant.{label}[{}]", quote(k)),
                 None => format!("tenant.{label}"),
