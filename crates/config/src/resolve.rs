@@ -237,8 +237,19 @@ pub(crate) fn all(
     let mut types: BTreeMap<&Node, std::collections::BTreeSet<String>> = BTreeMap::new();
     let mut last_node: Option<&Node> = None;
     let mut last_types: Vec<String> = Vec::new();
+    // What depends only on the node, or on the references of its block, is found once
+    // for the resources that follow each other with the same: the lifecycle, and the
+    // resources of the blocks referred to (instances share their block's `targets`;
+    // finding them made a `Node`, an allocation, per reference and resource).
+    let mut lifecycle = None;
+    let mut target_deps: Option<(*const Target, usize, &Node, Vec<Address>)> = None;
     for (r, (node, targets, block_deps)) in lowered.iter_mut().zip(origins) {
-        lifecycle::apply(lifecycles.get(node), r);
+        if last_node != Some(node) {
+            last_node = Some(node);
+            last_types.clear();
+            lifecycle = lifecycles.get(node);
+        }
+        lifecycle::apply(lifecycle, r);
         let mut deps = std::mem::take(&mut r.depends_on);
         // `depends_on`: every resource of the block, or of the one instance named.
         for d in block_deps {
@@ -257,12 +268,22 @@ pub(crate) fn all(
             );
         }
         // A block that refers to another block is created after that block's resources.
-        for t in targets {
-            let Some(dep) = target_node(t) else { continue };
-            if &dep == node {
-                continue;
+        let known = target_deps.as_ref().is_some_and(|(p, len, n, _)| {
+            std::ptr::eq(*p, targets.as_ptr()) && *len == targets.len() && *n == node
+        });
+        if !known {
+            let mut found = Vec::new();
+            for t in targets {
+                let Some(dep) = target_node(t) else { continue };
+                if &dep == node {
+                    continue;
+                }
+                found.extend(per_node.get(&dep).into_iter().flatten().cloned());
             }
-            deps.extend(per_node.get(&dep).into_iter().flatten().cloned());
+            target_deps = Some((targets.as_ptr(), targets.len(), node, found));
+        }
+        if let Some((_, _, _, found)) = &target_deps {
+            deps.extend(found.iter().cloned());
         }
         if r.type_name == "docker_container" {
             if let Some(Value::String(image)) = r.attrs.get("image") {
@@ -319,12 +340,9 @@ pub(crate) fn all(
         deps.retain(|a| a != &r.address);
         r.depends_on = deps;
         // Resources of one node mostly follow each other, cycling through a few types
-        // (a database instance's three): those seen for the current node are kept
-        // aside, so most resources cost neither a map lookup nor a copy of the name.
-        if last_node != Some(node) {
-            last_node = Some(node);
-            last_types.clear();
-        }
+        // (a database instance's three): those seen for the current node (`last_node`)
+        // are kept aside, so most resources cost neither a map lookup nor a copy of the
+        // name.
         if !last_types.contains(&r.type_name) {
             last_types.push(r.type_name.clone());
             let seen = types.entry(node).or_default();
