@@ -6,7 +6,10 @@
 //! - a `locals` block of 1,000, 10,000 and 20,000 attributes, each referring to the
 //!   one before it;
 //! - a `tenant` block (one database each: three resources per instance) whose
-//!   `for_each` is `toset()` of a list of 10,000 and 100,000 names, every name twice.
+//!   `for_each` is `toset()` of a list of 10,000 and 100,000 names, every name twice;
+//! - the same tenants (1,000 and 10,000) from a map variable, each reading its entry
+//!   as `var.apps[each.key].db`. hcl-rs copies the root of a traversal (`var`, the
+//!   whole map) before indexing it, so this case is quadratic today (BENCHMARKS.md).
 //!
 //! Each size runs in a child process, so a size that does not finish within the cap
 //! (`EVAL_BENCH_CAP_SECS`, default 60) is reported as such instead of stalling the
@@ -70,11 +73,44 @@ tenant "app" {{
     )
 }
 
+/// `n` tenants from a map variable, each reading its own entry by key
+/// (`var.apps[each.key].db`): a lookup in a value as large as the instance count.
+fn lookup_hcl(n: usize) -> String {
+    let entries: Vec<String> = (0..n)
+        .map(|i| format!("t{i} = {{ db = \"d{i}\" }}"))
+        .collect();
+    let entries = entries.join(", ");
+    format!(
+        r#"
+variable "pg_admin_password" {{
+  default   = "bench-secret"
+  sensitive = true
+}}
+variable "apps" {{
+  default = {{ {entries} }}
+}}
+service "pg" {{
+  engine   = "postgres"
+  endpoint = {{ address = "127.0.0.1", port = 5432 }}
+  admin    = {{ user = "terrace_admin", password = var.pg_admin_password }}
+}}
+tenant "app" {{
+  for_each = var.apps
+  database {{
+    service = service.pg
+    name    = var.apps[each.key].db
+  }}
+}}
+"#
+    )
+}
+
 /// Loads one generated configuration; returns the time and the resource count.
 fn run_one(case: &str, n: usize) -> (Duration, usize) {
     let text = match case {
         "locals" => locals_hcl(n),
         "for_each" => for_each_hcl(n),
+        "lookup" => lookup_hcl(n),
         other => panic!("unknown case {other}"),
     };
     let dir = Path::new("/bench");
@@ -144,6 +180,7 @@ fn main() {
     for (case, sizes) in [
         ("locals", &[1_000, 10_000, 20_000][..]),
         ("for_each", &[10_000, 100_000][..]),
+        ("lookup", &[1_000, 10_000][..]),
     ] {
         let mut previous: Option<(usize, Duration)> = None;
         for &n in sizes {

@@ -84,6 +84,7 @@ pub(crate) fn all(
     let capacity = 3 * ev.databases.len() + ev.docker.len() + ev.host_resources.len();
     let mut lowered: Vec<DesiredResource> = Vec::with_capacity(capacity);
     let mut origins: Vec<(&Node, &[Target], &[BlockDep])> = Vec::with_capacity(capacity);
+    let mut provider: Option<(&str, ProviderKey, Option<&Address>)> = None;
     for item in &ev.databases {
         let db = &item.inst;
         if let Some(first) = by_address.get(db.base.as_str()) {
@@ -113,23 +114,32 @@ pub(crate) fn all(
             continue;
         }
         by_name.insert(key, &item.name_loc);
-        for mut r in lower_database(db) {
-            if let Some(c) = ev
+        // The provider key and the service's container, found once per service: the
+        // instances of a block mostly share one.
+        if provider.as_ref().is_none_or(|(s, _, _)| *s != db.service) {
+            let container = ev
                 .services
                 .get(&db.service)
-                .and_then(|s| s.container.as_ref())
-            {
+                .and_then(|s| s.container.as_ref());
+            let key = ProviderKey(format!("service.{}", db.service));
+            provider = Some((db.service.as_str(), key, container));
+        }
+        let (_, key, container) = provider.as_ref().expect("just set");
+        let first = lowered.len();
+        lower_database(db, key, &mut lowered);
+        let wanted = wanted.contains(&item.node);
+        for r in &mut lowered[first..] {
+            if let Some(c) = container {
                 // The server must run before terrace can log in to it.
-                r.depends_on.push(c.clone());
+                r.depends_on.push((*c).clone());
             }
-            if wanted.contains(&item.node) {
+            if wanted {
                 per_node
                     .entry(&item.node)
                     .or_default()
                     .push(r.address.clone());
             }
             origins.push((&item.node, &item.targets[..], &[]));
-            lowered.push(r);
         }
     }
 
@@ -225,11 +235,21 @@ pub(crate) fn all(
     };
 
     let mut types: BTreeMap<&Node, std::collections::BTreeSet<String>> = BTreeMap::new();
-    // The types of the node of the resource before: most resources follow another of
-    // their block, whose types are known then.
-    let mut last: Option<(&Node, String)> = None;
+    let mut last_node: Option<&Node> = None;
+    let mut last_types: Vec<String> = Vec::new();
+    // What depends only on the node, or on the references of its block, is found once
+    // for the resources that follow each other with the same: the lifecycle, and the
+    // resources of the blocks referred to (instances share their block's `targets`;
+    // finding them made a `Node`, an allocation, per reference and resource).
+    let mut lifecycle = None;
+    let mut target_deps: Option<(*const Target, usize, &Node, Vec<Address>)> = None;
     for (r, (node, targets, block_deps)) in lowered.iter_mut().zip(origins) {
-        lifecycle::apply(lifecycles.get(node), r);
+        if last_node != Some(node) {
+            last_node = Some(node);
+            last_types.clear();
+            lifecycle = lifecycles.get(node);
+        }
+        lifecycle::apply(lifecycle, r);
         let mut deps = std::mem::take(&mut r.depends_on);
         // `depends_on`: every resource of the block, or of the one instance named.
         for d in block_deps {
@@ -248,12 +268,22 @@ pub(crate) fn all(
             );
         }
         // A block that refers to another block is created after that block's resources.
-        for t in targets {
-            let Some(dep) = target_node(t) else { continue };
-            if &dep == node {
-                continue;
+        let known = target_deps.as_ref().is_some_and(|(p, len, n, _)| {
+            std::ptr::eq(*p, targets.as_ptr()) && *len == targets.len() && *n == node
+        });
+        if !known {
+            let mut found = Vec::new();
+            for t in targets {
+                let Some(dep) = target_node(t) else { continue };
+                if &dep == node {
+                    continue;
+                }
+                found.extend(per_node.get(&dep).into_iter().flatten().cloned());
             }
-            deps.extend(per_node.get(&dep).into_iter().flatten().cloned());
+            target_deps = Some((targets.as_ptr(), targets.len(), node, found));
+        }
+        if let Some((_, _, _, found)) = &target_deps {
+            deps.extend(found.iter().cloned());
         }
         if r.type_name == "docker_container" {
             if let Some(Value::String(image)) = r.attrs.get("image") {
@@ -309,15 +339,16 @@ pub(crate) fn all(
         deps.dedup();
         deps.retain(|a| a != &r.address);
         r.depends_on = deps;
-        let known = last
-            .as_ref()
-            .is_some_and(|(n, t)| *n == node && *t == r.type_name);
-        if !known {
+        // Resources of one node mostly follow each other, cycling through a few types
+        // (a database instance's three): those seen for the current node (`last_node`)
+        // are kept aside, so most resources cost neither a map lookup nor a copy of the
+        // name.
+        if !last_types.contains(&r.type_name) {
+            last_types.push(r.type_name.clone());
             let seen = types.entry(node).or_default();
             if !seen.contains(&r.type_name) {
                 seen.insert(r.type_name.clone());
             }
-            last = Some((node, r.type_name.clone()));
         }
     }
     for (node, declared) in lifecycles {

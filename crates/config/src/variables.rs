@@ -39,6 +39,10 @@ struct Decl<'a> {
 
 /// Evaluates an attribute that may not reference anything (variable settings, var files).
 pub(crate) fn eval_constant(attr: &RawAttr, ctx: &Context<'static>) -> Result<Value, ConfigError> {
+    // Literals hold no references, and their value needs no evaluation.
+    if let Some(v) = crate::expr::literal(&attr.expr) {
+        return Ok(v);
+    }
     let (refs, problems) = crate::refs::collect(&attr.expr);
     if let Some(p) = problems.first() {
         return Err(ConfigError::new(p.kind, p.message.clone())
@@ -124,7 +128,7 @@ pub(crate) fn resolve(
         }
         if let Some(attr) = block.attr("default") {
             match eval_constant(attr, ctx)
-                .and_then(|v| check(name, &d.ty, &v, Some(&attr.loc), "default"))
+                .and_then(|v| check(name, &d.ty, v, Some(&attr.loc), "default"))
             {
                 Ok(v) => d.value = Some(v),
                 Err(e) => {
@@ -137,7 +141,7 @@ pub(crate) fn resolve(
         if let Some(attr) = block.attr("directory") {
             match eval_constant(attr, ctx)
                 .and_then(|v| crate::instances::read(name, attr, v, fs))
-                .and_then(|v| check(name, &d.ty, &v, Some(&attr.loc), "instance files"))
+                .and_then(|v| check(name, &d.ty, v, Some(&attr.loc), "instance files"))
             {
                 Ok(v) => d.value = Some(v),
                 Err(e) => {
@@ -215,7 +219,7 @@ pub(crate) fn resolve(
                 continue;
             };
             match eval_constant(&raw, ctx)
-                .and_then(|v| check(&raw.key, &d.ty, &v, Some(&raw.loc), "value"))
+                .and_then(|v| check(&raw.key, &d.ty, v, Some(&raw.loc), "value"))
             {
                 Ok(v) => d.value = Some(v),
                 Err(e) => {
@@ -302,12 +306,13 @@ fn unknown_variable(name: &str, names: &[&str]) -> ConfigError {
 fn check(
     name: &str,
     ty: &Option<VarType>,
-    v: &Value,
+    v: Value,
     loc: Option<&Loc>,
     what: &str,
 ) -> Result<Value, ConfigError> {
-    let Some(ty) = ty else { return Ok(v.clone()) };
-    types::conform(v, ty).map_err(|msg| {
+    // Untyped: the value itself (a copy cost as much as reading a long list again).
+    let Some(ty) = ty else { return Ok(v) };
+    types::conform(&v, ty).map_err(|msg| {
         let e = ConfigError::new(
             ErrorKind::WrongType,
             format!("invalid {what} for variable \"{name}\": {msg}"),

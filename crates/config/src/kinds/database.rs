@@ -2,8 +2,8 @@
 //! instance to the `sql_database`, `sql_user` and `sql_grant` resources.
 
 use super::*;
-use serde_json::{json, Value as Json};
-use terrace_provider::{Attrs, DesiredResource, ProviderKey};
+use serde_json::Value as Json;
+use terrace_provider::{Attrs, AttrsMap, DesiredResource, ProviderKey};
 
 pub(super) fn eval(s: &mut State<'_>, label: &str) -> bool {
     s.top_database(label)
@@ -36,6 +36,8 @@ impl State<'_> {
                 }
             }
             Some(list) => {
+                // One item per instance (see the tenant's reservation).
+                self.out.databases.reserve(list.len());
                 let mut values = Map::new();
                 let mut ctx = self.ctx();
                 for (key, each) in list {
@@ -300,30 +302,50 @@ fn check_sql_name(
     }
 }
 
-/// The attributes that are set. Inserted one by one: collecting sorted them through
-/// an intermediate vector, an allocation and a sort per resource.
+/// The attributes that are set, given in name order: the map is built at its final
+/// size in one go. Inserting one by one through `Attrs`' copy-on-write access grew the
+/// vector pair by pair (and checked for sharing at each), 7 % of lowering 100,000
+/// tenants.
 fn attrs<const N: usize>(pairs: [(&str, Option<Json>); N]) -> Attrs {
-    let mut out = Attrs::new();
+    debug_assert!(pairs.is_sorted_by(|a, b| a.0 < b.0), "attribute names in order");
+    let mut map = AttrsMap::with_capacity(pairs.iter().filter(|p| p.1.is_some()).count());
     for (k, v) in pairs {
         if let Some(v) = v {
-            out.insert(k.to_string(), v);
+            if let Some((k, v)) = map.try_append(k.to_string(), v) {
+                map.insert(k, v);
+            }
         }
     }
-    out
+    Attrs::from(map)
 }
 
-/// The three resources of one database instance, in address order.
-pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
-    let b = Address::new(db.base.clone());
-    let user_addr = Address::new(format!("{}.user", db.base));
-    let grant_addr = Address::new(format!("{}.grant", db.base));
-    let provider = ProviderKey(format!("service.{}", db.service));
+/// A JSON string.
+fn text(s: &str) -> Json {
+    Json::String(s.to_string())
+}
+
+/// Lowers one database instance to its three resources, appended to `out` in address
+/// order (`x`, `x.grant`, `x.user`): resolution then finds the resources of instances
+/// evaluated in key order sorted already, and skips sorting them. Appended rather than
+/// returned: a vector per instance was one more allocation, and each resource was
+/// moved twice.
+pub(crate) fn lower(db: &DbInstance, provider: &ProviderKey, out: &mut Vec<DesiredResource>) {
+    let b = Address::new(&db.base);
+    let mut scratch = String::with_capacity(db.base.len() + 6);
+    let mut suffixed = |suffix: &str| {
+        scratch.clear();
+        scratch.push_str(&db.base);
+        scratch.push_str(suffix);
+        Address::new(&scratch)
+    };
+    let user_addr = suffixed(".user");
+    let grant_addr = suffixed(".grant");
     let s = |attr: &'static str| db.sensitive.contains(attr);
     // The user name comes from `user`, or from `name` when `user` is not set.
     let user_sensitive = if db.user_set { s("user") } else { s("name") };
-    let limit = db.connection_limit.map(|n| json!(n));
-    let password = db.password.as_ref().map(|p| json!(p));
-    let privileges = json!(db.privileges);
+    let limit = db.connection_limit.map(Json::from);
+    let password = db.password.as_deref().map(text);
+    let privileges = Json::Array(db.privileges.iter().map(|p| text(p)).collect());
 
     let mut database_sens = BTreeSet::new();
     let mut user_sens = BTreeSet::new();
@@ -340,6 +362,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
     mark(&mut grant_sens, user_sensitive, "user");
     mark(&mut grant_sens, s("privileges"), "privileges");
 
+    // Pairs in attribute name order (see `attrs`).
     let (database_attrs, user_attrs, grant_attrs) = match db.engine {
         Engine::Postgres => {
             mark(&mut database_sens, user_sensitive, "owner");
@@ -350,16 +373,16 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             );
             (
                 attrs([
-                    ("name", Some(json!(db.name))),
-                    ("owner", Some(json!(db.user))),
                     ("connection_limit", limit),
+                    ("name", Some(text(&db.name))),
+                    ("owner", Some(text(&db.user))),
                 ]),
-                attrs([("name", Some(json!(db.user))), ("password", password)]),
+                attrs([("name", Some(text(&db.user))), ("password", password)]),
                 attrs([
-                    ("database", Some(json!(db.name))),
-                    ("user", Some(json!(db.user))),
+                    ("database", Some(text(&db.name))),
                     ("privileges", Some(privileges)),
-                    ("revoke_public", Some(json!(true))),
+                    ("revoke_public", Some(Json::Bool(true))),
+                    ("user", Some(text(&db.user))),
                 ]),
             )
         }
@@ -369,30 +392,30 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
             mark(&mut user_sens, s("connection_limit"), "connection_limit");
             (
                 attrs([
-                    ("name", Some(json!(db.name))),
                     (
                         "charset",
                         // A collation implies its charset: only default the charset
                         // when neither is given (the provider derives it otherwise).
                         match (&db.charset, &db.collation) {
-                            (Some(c), _) => Some(json!(c)),
-                            (None, None) => Some(json!("utf8mb4")),
+                            (Some(c), _) => Some(text(c)),
+                            (None, None) => Some(text("utf8mb4")),
                             (None, Some(_)) => None,
                         },
                     ),
-                    ("collation", db.collation.as_ref().map(|c| json!(c))),
+                    ("collation", db.collation.as_deref().map(text)),
+                    ("name", Some(text(&db.name))),
                 ]),
                 attrs([
-                    ("name", Some(json!(db.user))),
-                    ("host", Some(json!("%"))),
                     ("connection_limit", limit),
+                    ("host", Some(text("%"))),
+                    ("name", Some(text(&db.user))),
                     ("password", password),
                 ]),
                 attrs([
-                    ("database", Some(json!(db.name))),
-                    ("user", Some(json!(db.user))),
-                    ("host", Some(json!("%"))),
+                    ("database", Some(text(&db.name))),
+                    ("host", Some(text("%"))),
                     ("privileges", Some(privileges)),
+                    ("user", Some(text(&db.user))),
                 ]),
             )
         }
@@ -402,9 +425,7 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
         Engine::Postgres => vec![user_addr.clone()],
         _ => vec![],
     };
-    // In address order (`x`, `x.grant`, `x.user`): resolution then finds the resources
-    // of instances evaluated in key order sorted already, and skips sorting them.
-    vec![
+    out.extend([
         DesiredResource {
             address: b.clone(),
             type_name: "sql_database".into(),
@@ -426,13 +447,13 @@ pub(crate) fn lower(db: &DbInstance) -> Vec<DesiredResource> {
         DesiredResource {
             address: user_addr,
             type_name: "sql_user".into(),
-            provider,
+            provider: provider.clone(),
             attrs: user_attrs,
             sensitive_attrs: user_sens,
             depends_on: vec![],
             lifecycle: Default::default(),
         },
-    ]
+    ]);
 }
 
 impl State<'_> {

@@ -490,7 +490,12 @@ impl State<'_> {
                 return None;
             }
         };
-        let each = |k: &str, v: Value| obj(vec![("key", Value::from(k)), ("value", v)]);
+        let each = |k: &str, v: Value| {
+            let mut each = Map::with_capacity(2);
+            each.insert("key".to_string(), Value::from(k));
+            each.insert("value".to_string(), v);
+            Value::Object(each)
+        };
         let out = match v {
             Value::Object(map) => map
                 .into_iter()
