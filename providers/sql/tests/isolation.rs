@@ -9,49 +9,6 @@ use serde_json::{json, Value};
 use terrace_provider::{Attrs, Observed, Provider};
 use terrace_provider_sql::{SqlEngine, SqlProvider, DATABASE, GRANT, USER};
 
-/// One tenant as the configuration describes it: database, user, grant on it.
-struct Tenant {
-    db: Attrs,
-    user: Attrs,
-    grant: Attrs,
-}
-
-impl Tenant {
-    fn name(&self) -> &str {
-        self.user["name"].as_str().unwrap()
-    }
-    fn db_name(&self) -> &str {
-        self.db["name"].as_str().unwrap()
-    }
-    fn password(&self) -> &str {
-        self.user["password"].as_str().unwrap()
-    }
-}
-
-/// Creates a tenant as terrace's lowering does (on PostgreSQL the user owns its
-/// database and PUBLIC is shut out), with the attributes normalize adds.
-async fn tenant(p: &SqlProvider, cleanup: &Cleanup, engine: SqlEngine, name: &str) -> Tenant {
-    let mut user = attrs(json!({ "name": name }));
-    p.normalize(USER, &mut user).unwrap();
-    let db = match engine {
-        SqlEngine::Mysql => attrs(json!({ "name": name })),
-        SqlEngine::Postgres => attrs(json!({ "name": name, "owner": name })),
-    };
-    let grant = match engine {
-        SqlEngine::Mysql => attrs(json!({ "database": name, "user": name, "privileges": ["ALL"] })),
-        SqlEngine::Postgres => attrs(
-            json!({ "database": name, "user": name, "privileges": ["ALL"], "revoke_public": true }),
-        ),
-    };
-    cleanup.add(USER, &user);
-    cleanup.add(DATABASE, &db);
-    cleanup.add(GRANT, &grant);
-    let user = create(p, USER, &user).await.unwrap();
-    let db = create(p, DATABASE, &db).await.unwrap();
-    let grant = create(p, GRANT, &grant).await.unwrap();
-    Tenant { db, user, grant }
-}
-
 /// Observes every object of `tenants` in one batch, as a plan does, and returns the
 /// live attributes of each tenant's user.
 async fn observe_users(p: &SqlProvider, tenants: &[&Tenant]) -> Vec<Attrs> {

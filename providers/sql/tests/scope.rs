@@ -6,35 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use terrace_provider::{Attrs, Observed, Provider};
+use terrace_provider::{Observed, Provider};
 use terrace_provider_sql::quote::{mysql_ident, mysql_string, pg_ident};
-use terrace_provider_sql::{SqlEngine, SqlProvider, DATABASE, GRANT, USER};
-
-/// A tenant as terrace's lowering makes it (PostgreSQL: the user owns its database and
-/// PUBLIC is shut out), created through the provider.
-async fn tenant(p: &SqlProvider, cleanup: &Cleanup, engine: SqlEngine, name: &str) -> [Attrs; 3] {
-    let mut user = attrs(json!({ "name": name }));
-    p.normalize(USER, &mut user).unwrap();
-    let (db, grant) = match engine {
-        SqlEngine::Mysql => (
-            attrs(json!({ "name": name })),
-            attrs(json!({ "database": name, "user": name, "privileges": ["ALL"] })),
-        ),
-        SqlEngine::Postgres => (
-            attrs(json!({ "name": name, "owner": name })),
-            attrs(
-                json!({ "database": name, "user": name, "privileges": ["ALL"], "revoke_public": true }),
-            ),
-        ),
-    };
-    cleanup.add(USER, &user);
-    cleanup.add(DATABASE, &db);
-    cleanup.add(GRANT, &grant);
-    let user = create(p, USER, &user).await.unwrap();
-    let db = create(p, DATABASE, &db).await.unwrap();
-    let grant = create(p, GRANT, &grant).await.unwrap();
-    [db, user, grant]
-}
+use terrace_provider_sql::{SqlEngine, DATABASE, GRANT, USER};
 
 /// Statements that make an unmanaged database and account named `name`, the account
 /// holding every privilege on the database.
@@ -89,7 +63,8 @@ async fn observe_reads_only_the_batch(engine: SqlEngine) {
     let hostile = format!("{pre}q'\"`\\%");
     let mut reqs = Vec::new();
     for name in [&plain, &hostile] {
-        for a in tenant(&p, &cleanup, engine, name).await {
+        let t = tenant(&p, &cleanup, engine, name).await;
+        for a in [t.db, t.user, t.grant] {
             let t = if a.contains_key("database") {
                 GRANT
             } else if a.contains_key("extra_access") {

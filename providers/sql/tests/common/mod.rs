@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use terrace_provider::{
     Address, Attrs, ObserveRequest, Observed, Operation, Provider, ProviderResult, Secret, Step,
 };
-use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer};
+use terrace_provider_sql::{SqlEngine, SqlProvider, SqlServer, DATABASE, GRANT, USER};
 
 pub const ENGINES: [SqlEngine; 2] = [SqlEngine::Mysql, SqlEngine::Postgres];
 
@@ -407,4 +407,49 @@ impl Drop for Foreign {
         .join()
         .ok();
     }
+}
+
+/// One tenant as the configuration describes it: database, user, grant on it.
+pub struct Tenant {
+    pub db: Attrs,
+    pub user: Attrs,
+    pub grant: Attrs,
+}
+
+impl Tenant {
+    pub fn name(&self) -> &str {
+        self.user["name"].as_str().unwrap()
+    }
+    pub fn db_name(&self) -> &str {
+        self.db["name"].as_str().unwrap()
+    }
+    pub fn password(&self) -> &str {
+        self.user["password"].as_str().unwrap()
+    }
+}
+
+/// Creates a tenant as terrace's lowering does (on PostgreSQL the user owns its
+/// database and PUBLIC is shut out), with the attributes normalize adds.
+pub async fn tenant(p: &SqlProvider, cleanup: &Cleanup, engine: SqlEngine, name: &str) -> Tenant {
+    let mut user = attrs(serde_json::json!({ "name": name }));
+    p.normalize(USER, &mut user).unwrap();
+    let db = match engine {
+        SqlEngine::Mysql => attrs(serde_json::json!({ "name": name })),
+        SqlEngine::Postgres => attrs(serde_json::json!({ "name": name, "owner": name })),
+    };
+    let grant = match engine {
+        SqlEngine::Mysql => {
+            attrs(serde_json::json!({ "database": name, "user": name, "privileges": ["ALL"] }))
+        }
+        SqlEngine::Postgres => attrs(
+            serde_json::json!({ "database": name, "user": name, "privileges": ["ALL"], "revoke_public": true }),
+        ),
+    };
+    cleanup.add(USER, &user);
+    cleanup.add(DATABASE, &db);
+    cleanup.add(GRANT, &grant);
+    let user = create(p, USER, &user).await.unwrap();
+    let db = create(p, DATABASE, &db).await.unwrap();
+    let grant = create(p, GRANT, &grant).await.unwrap();
+    Tenant { db, user, grant }
 }
