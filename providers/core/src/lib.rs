@@ -893,6 +893,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn addresses_with_escapes_round_trip_through_json() {
+        let a = Address::new(r#"tenant.app["o'd \"x\""].database"#);
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(text, r#""tenant.app[\"o'd \\\"x\\\"\"].database""#);
+        let back: Address = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a);
+        let plain: Address = serde_json::from_str(r#""host.web""#).unwrap();
+        assert_eq!(plain.as_str(), "host.web");
+    }
+
+    #[test]
     fn map_keys_are_secret_one_by_one_until_the_whole_map_is() {
         let mut s = BTreeSet::new();
         assert_eq!(secret_keys(&s, "env"), None);
