@@ -44,10 +44,9 @@ fn locals_hcl(n: usize) -> String {
     out
 }
 
-/// `n` tenants with one database each, from `toset()` of a list naming each twice.
-fn for_each_hcl(n: usize) -> String {
-    let names: Vec<String> = (0..n).map(|i| format!("\"t{i}\"")).collect();
-    let names = names.join(", ");
+/// A PostgreSQL service and one `tenant` block with one database per instance:
+/// `apps` is the variable's default, `for_each` and `name` the tenant's expressions.
+fn tenants_hcl(apps: &str, for_each: &str, name: &str) -> String {
     format!(
         r#"
 variable "pg_admin_password" {{
@@ -55,7 +54,7 @@ variable "pg_admin_password" {{
   sensitive = true
 }}
 variable "apps" {{
-  default = [{names}, {names}]
+  default = {apps}
 }}
 service "pg" {{
   engine   = "postgres"
@@ -63,13 +62,24 @@ service "pg" {{
   admin    = {{ user = "terrace_admin", password = var.pg_admin_password }}
 }}
 tenant "app" {{
-  for_each = toset(var.apps)
+  for_each = {for_each}
   database {{
     service = service.pg
-    name    = each.key
+    name    = {name}
   }}
 }}
 "#
+    )
+}
+
+/// `n` tenants with one database each, from `toset()` of a list naming each twice.
+fn for_each_hcl(n: usize) -> String {
+    let names: Vec<String> = (0..n).map(|i| format!("\"t{i}\"")).collect();
+    let names = names.join(", ");
+    tenants_hcl(
+        &format!("[{names}, {names}]"),
+        "toset(var.apps)",
+        "each.key",
     )
 }
 
@@ -80,28 +90,10 @@ fn lookup_hcl(n: usize) -> String {
         .map(|i| format!("t{i} = {{ db = \"d{i}\" }}"))
         .collect();
     let entries = entries.join(", ");
-    format!(
-        r#"
-variable "pg_admin_password" {{
-  default   = "bench-secret"
-  sensitive = true
-}}
-variable "apps" {{
-  default = {{ {entries} }}
-}}
-service "pg" {{
-  engine   = "postgres"
-  endpoint = {{ address = "127.0.0.1", port = 5432 }}
-  admin    = {{ user = "terrace_admin", password = var.pg_admin_password }}
-}}
-tenant "app" {{
-  for_each = var.apps
-  database {{
-    service = service.pg
-    name    = var.apps[each.key].db
-  }}
-}}
-"#
+    tenants_hcl(
+        &format!("{{ {entries} }}"),
+        "var.apps",
+        "var.apps[each.key].db",
     )
 }
 

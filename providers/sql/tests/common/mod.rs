@@ -288,23 +288,27 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let items = std::mem::take(&mut *self.items.lock().unwrap());
         let engine = self.engine;
-        // A fresh runtime on its own thread: Drop cannot await, and the test's runtime
-        // may be shutting down.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let p = provider(engine);
-                for (t, a) in items.iter().rev() {
-                    let _ = delete(&p, t, a).await;
-                }
-            });
-        })
-        .join()
-        .ok();
+        in_drop(async move {
+            let p = provider(engine);
+            for (t, a) in items.iter().rev() {
+                let _ = delete(&p, t, a).await;
+            }
+        });
     }
+}
+
+/// Runs a guard's clean-up to its end on a fresh runtime on its own thread: `Drop`
+/// cannot await, and the test's runtime may be shutting down.
+fn in_drop(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(cleanup)
+    })
+    .join()
+    .ok();
 }
 
 /// Databases and accounts the project does not manage, made by hand as another project
@@ -360,37 +364,34 @@ impl Drop for Foreign {
     fn drop(&mut self) {
         let names = std::mem::take(&mut self.names);
         let engine = self.engine;
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let url = admin_url(engine);
-                match engine {
-                    SqlEngine::Mysql => {
-                        let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
-                        for chunk in names.chunks(100) {
-                            let sql: String = chunk
-                                .iter()
-                                .map(|n| {
-                                    format!("DROP DATABASE IF EXISTS `{n}`; DROP USER IF EXISTS '{n}'@'%';")
-                                })
-                                .collect();
-                            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
-                        }
+        in_drop(async move {
+            let url = admin_url(engine);
+            match engine {
+                SqlEngine::Mysql => {
+                    let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+                    for chunk in names.chunks(100) {
+                        let sql: String = chunk
+                            .iter()
+                            .map(|n| {
+                                format!(
+                                    "DROP DATABASE IF EXISTS `{n}`; DROP USER IF EXISTS '{n}'@'%';"
+                                )
+                            })
+                            .collect();
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
                     }
-                    SqlEngine::Postgres => {
-                        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-                        for n in &names {
-                            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS \"{n}\" WITH (FORCE)"
-                            )))
-                            .execute(&mut c)
-                            .await;
-                        }
-                        for chunk in names.chunks(100) {
-                            let sql: String = chunk
+                }
+                SqlEngine::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                    for n in &names {
+                        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{n}\" WITH (FORCE)"
+                        )))
+                        .execute(&mut c)
+                        .await;
+                    }
+                    for chunk in names.chunks(100) {
+                        let sql: String = chunk
                                 .iter()
                                 .map(|n| {
                                     format!(
@@ -398,14 +399,11 @@ impl Drop for Foreign {
                                     )
                                 })
                                 .collect();
-                            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
-                        }
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await;
                     }
                 }
-            });
-        })
-        .join()
-        .ok();
+            }
+        });
     }
 }
 
