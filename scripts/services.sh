@@ -54,6 +54,13 @@ if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
      >/tmp/terrace-mariadb.log 2>&1 &)
   wait_for MariaDB mariadb-admin --protocol=socket ping
 fi
+# A server killed without a shutdown (dev machines and CI runners are stopped that way)
+# can come back with its Aria privilege tables inconsistent — CHECK TABLE says "Found 6
+# keys of 5" — and then loses or misplaces grants written later (a CI run saw a GRANT
+# succeed and its row missing). Repair them before anything reads or writes accounts.
+mariadb-check --protocol=socket --auto-repair --silent --databases mysql >/dev/null 2>&1 \
+  || log "mariadb-check could not check the privilege tables"
+mariadb --protocol=socket -e 'FLUSH PRIVILEGES'
 mariadb --protocol=socket <<SQL
 CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
 ALTER USER '$MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
