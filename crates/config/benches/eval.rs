@@ -7,9 +7,12 @@
 //!   one before it;
 //! - a `tenant` block (one database each: three resources per instance) whose
 //!   `for_each` is `toset()` of a list of 10,000 and 100,000 names, every name twice;
-//! - the same tenants (1,000 and 10,000) from a map variable, each reading its entry
-//!   as `var.apps[each.key].db`. hcl-rs copies the root of a traversal (`var`, the
-//!   whole map) before indexing it, so this case is quadratic today (BENCHMARKS.md).
+//! - the same tenants (1,000 to 100,000) from a map, each reading its entry as
+//!   `local.apps[each.key].db` (an instance's context holds only its own entry: a copy
+//!   of the whole map per instance made this quadratic);
+//! - the same from a map written as one object literal (1,000 and 10,000): hcl-edit's
+//!   parser compares each key with every one before it, so this one is quadratic
+//!   (BENCHMARKS.md).
 //!
 //! Each size runs in a child process, so a size that does not finish within the cap
 //! (`EVAL_BENCH_CAP_SECS`, default 60) is reported as such instead of stalling the
@@ -83,15 +86,32 @@ fn for_each_hcl(n: usize) -> String {
     )
 }
 
-/// `n` tenants from a map variable, each reading its own entry by key
-/// (`var.apps[each.key].db`): a lookup in a value as large as the instance count.
+/// `n` tenants from a map, each reading its own entry by key
+/// (`local.apps[each.key].db`): a lookup in a value as large as the instance count.
+/// The map is built from a list, so that the figure is evaluation's alone (see
+/// [`object_literal_hcl`]).
 fn lookup_hcl(n: usize) -> String {
+    let entries: Vec<String> = (0..n)
+        .map(|i| format!("{{ name = \"t{i}\", db = \"d{i}\" }}"))
+        .collect();
+    let mut out = tenants_hcl(
+        &format!("[{}]", entries.join(", ")),
+        "local.apps",
+        "local.apps[each.key].db",
+    );
+    out.push_str("locals {\n  apps = { for a in var.apps : a.name => a }\n}\n");
+    out
+}
+
+/// The same tenants from a map written as one object literal (`var.apps[each.key].db`
+/// over `default = { t0 = { db = "d0" }, ... }`): hcl-edit's parser checks every key
+/// of an object against those before it.
+fn object_literal_hcl(n: usize) -> String {
     let entries: Vec<String> = (0..n)
         .map(|i| format!("t{i} = {{ db = \"d{i}\" }}"))
         .collect();
-    let entries = entries.join(", ");
     tenants_hcl(
-        &format!("{{ {entries} }}"),
+        &format!("{{ {} }}", entries.join(", ")),
         "var.apps",
         "var.apps[each.key].db",
     )
@@ -103,6 +123,7 @@ fn run_one(case: &str, n: usize) -> (Duration, usize) {
         "locals" => locals_hcl(n),
         "for_each" => for_each_hcl(n),
         "lookup" => lookup_hcl(n),
+        "object_literal" => object_literal_hcl(n),
         other => panic!("unknown case {other}"),
     };
     let dir = Path::new("/bench");
@@ -172,7 +193,8 @@ fn main() {
     for (case, sizes) in [
         ("locals", &[1_000, 10_000, 20_000][..]),
         ("for_each", &[10_000, 100_000][..]),
-        ("lookup", &[1_000, 10_000][..]),
+        ("lookup", &[1_000, 10_000, 100_000][..]),
+        ("object_literal", &[1_000, 10_000][..]),
     ] {
         let mut previous: Option<(usize, Duration)> = None;
         for &n in sizes {
@@ -184,7 +206,7 @@ fn main() {
                 }
             }
             if times.len() < runs {
-                println!("{case:>9} {n:>7}: did not finish within {cap:?}");
+                println!("{case:>14} {n:>7}: did not finish within {cap:?}");
                 // Larger sizes would not either.
                 break;
             }
@@ -198,7 +220,7 @@ fn main() {
                 )
             });
             println!(
-                "{case:>9} {n:>7}: {:>9.1} ms{ratio}",
+                "{case:>14} {n:>7}: {:>9.1} ms{ratio}",
                 median.as_secs_f64() * 1e3
             );
             previous = Some((n, median));

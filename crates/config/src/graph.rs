@@ -18,6 +18,8 @@ pub(crate) struct NodeRef {
     /// Written in the block's own `for_each`, which is evaluated before its instances
     /// (the instances' contexts need not hold what only `for_each` reads).
     pub in_for_each: bool,
+    /// See [`crate::refs::Ref::key`].
+    pub key: Option<crate::refs::InstanceKey>,
 }
 
 /// The graph and what evaluation needs from it.
@@ -193,6 +195,7 @@ pub(crate) fn plan(
                 node_refs.push(NodeRef {
                     target: r.target,
                     in_for_each,
+                    key: r.key,
                 });
             }
         }

@@ -36,6 +36,68 @@ pub(crate) struct Ref {
     /// The attribute names and literal string keys that follow the target
     /// (`["k", "database", "password"]` for `tenant.t["k"].database.password`).
     pub path: Vec<String>,
+    /// The index right after the target when it is computed from the instance's `each`
+    /// and literals alone (`each.key` in `var.apps[each.key].db`): an instance reads
+    /// only that entry of the target, and its context need hold no other.
+    pub key: Option<InstanceKey>,
+}
+
+/// An index expression made of `each` and literals only, without function calls: its
+/// value is known per instance before the instance is evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InstanceKey(std::sync::Arc<hcl::Expression>);
+
+impl InstanceKey {
+    /// The key `expr` gives in the instance whose `each` is `each`; `None` when it is
+    /// not a string (then no entry can be picked out by it).
+    pub fn eval(&self, each: &hcl::Value) -> Option<String> {
+        use hcl::eval::Evaluate;
+        // `each.key`, by far the most common, is read without a context.
+        if let hcl::Expression::Traversal(t) = &*self.0 {
+            if let (hcl::Expression::Variable(v), [hcl::TraversalOperator::GetAttr(a)]) =
+                (&t.expr, t.operators.as_slice())
+            {
+                if v.as_str() == "each" {
+                    return match each.as_object()?.get(a.as_str())? {
+                        hcl::Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        let mut ctx = hcl::eval::Context::new();
+        ctx.declare_var("each", each.clone());
+        match self.0.evaluate(&ctx).ok()? {
+            hcl::Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The key of `index` written where the names in `scope` are bound by enclosing
+    /// `for` expressions; `None` unless it reads only the instance's `each`.
+    fn of(index: &Expression, scope: &[String]) -> Option<InstanceKey> {
+        #[derive(Default)]
+        struct OnlyEach(bool);
+        impl Visit for OnlyEach {
+            fn visit_expr(&mut self, expr: &Expression) {
+                match expr {
+                    Expression::Variable(v) if v.as_str() != "each" => self.0 = false,
+                    Expression::ForExpr(_) => self.0 = false,
+                    _ => visit::visit_expr(self, expr),
+                }
+            }
+            fn visit_func_call(&mut self, _: &FuncCall) {
+                self.0 = false;
+            }
+        }
+        if scope.iter().any(|s| s == "each") {
+            return None;
+        }
+        let mut only = OnlyEach(true);
+        only.visit_expr(index);
+        only.0
+            .then(|| InstanceKey(std::sync::Arc::new(index.clone().into())))
+    }
 }
 
 impl Ref {
@@ -186,6 +248,13 @@ impl Walker {
                     .collect()
             })
             .unwrap_or_default();
+        let instance_key =
+            traversal
+                .and_then(|t| t.operators.get(1))
+                .and_then(|op| match op.value() {
+                    TraversalOperator::Index(e) => InstanceKey::of(e, &self.scope),
+                    _ => None,
+                });
         let target = match (name, Kind::from_keyword(name)) {
             (_, Some(kind)) => Target::Block(kind, key),
             ("var", None) => Target::Var(key),
@@ -222,7 +291,12 @@ impl Walker {
             // Any other name is not a root: reported above.
             (_, None) => return,
         };
-        self.refs.push(Ref { target, span, path });
+        self.refs.push(Ref {
+            target,
+            span,
+            path,
+            key: instance_key,
+        });
     }
 
     fn scoped(

@@ -39,11 +39,11 @@ impl State<'_> {
                 // One item per instance (see the tenant's reservation).
                 self.out.databases.reserve(list.len());
                 let mut values = Map::new();
+                // One context for every instance, `each` replaced in it: building one
+                // per instance cloned every value the block reads.
                 let mut ctx = self.ctx();
                 for (key, each) in list {
-                    // One context for every instance, `each` replaced in it: building
-                    // one per instance cloned every value the block reads.
-                    ctx.declare_var("each", each);
+                    self.enter_instance(&mut ctx, each);
                     let base = format!("database.{label}[{}]", quote(&key));
                     match self.database_body(
                         &node,

@@ -131,8 +131,7 @@ impl<'a> State<'a> {
             Some(list) => {
                 let mut values = Map::new();
                 for (key, each) in list {
-                    let mut ctx = self.ctx();
-                    ctx.declare_var("each", each);
+                    let ctx = self.instance_ctx(each);
                     match body(self, block, instance(Some(&key), ctx)) {
                         Some(v) => {
                             values.insert(key, v);

@@ -124,8 +124,7 @@ impl State<'_> {
             Some(list) => {
                 let mut values = Map::new();
                 for (key, each) in list {
-                    let mut ctx = self.ctx();
-                    ctx.declare_var("each", each);
+                    let ctx = self.instance_ctx(each);
                     match self.hosted_instance(&hb, Some(&key), ctx, each_sensitive) {
                         Some(v) => {
                             values.insert(key, v);

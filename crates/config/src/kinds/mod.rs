@@ -20,7 +20,7 @@ use crate::hashed::Hashed;
 use crate::kind::Schemas;
 use crate::model::{DbInstance, DbItem, DockerItem, Evaluated, HostItem, Kind, Node, Targets};
 use crate::read::*;
-use crate::refs::{Ref, Target};
+use crate::refs::{InstanceKey, Ref, Target};
 use crate::source::{Fs, Loc};
 use crate::spec::{Engine, HostKeyCheck, HostSpec, ServiceSpec, SqlEndpoint};
 use crate::syntax::{Decls, RawAttr, RawBlock};
@@ -209,7 +209,18 @@ impl Namespaces {
     /// evaluation errors name the missing key rather than the namespace); the others
     /// cannot be read (references are checked before evaluation), and declaring them
     /// made every instance's context, cloned several times, carry a dozen entries.
-    fn declare_in(&self, ctx: &mut Context<'static>, vars: &Variables, reads: Option<&[Target]>) {
+    ///
+    /// In an instance's context (`instance` given), a value read only at keys known
+    /// per instance (`var.apps[each.key]`, see [`Reads::keyed`]) is declared with just
+    /// those entries: a copy of the whole map per instance, and hcl-rs's copy of it on
+    /// every lookup, made a block over 10,000 entries take 10 s.
+    fn declare_in(
+        &self,
+        ctx: &mut Context<'static>,
+        vars: &Variables,
+        reads: Option<&[Target]>,
+        instance: Option<(&Keyed, &Value)>,
+    ) {
         let Some(reads) = reads else {
             let var = vars.values.iter().map(|(k, v)| (k.clone(), v.clone()));
             ctx.declare_var("var", Value::Object(var.collect()));
@@ -219,34 +230,113 @@ impl Namespaces {
             }
             return;
         };
-        let mut var = Map::new();
-        let mut local = Map::new();
-        let mut blocks: [Option<Map<String, Value>>; Kind::COUNT] = Default::default();
-        for target in reads {
+        self.read_values(vars, reads, instance, |_| true)
+            .declare(ctx, true);
+    }
+
+    /// Declares again in `ctx`, a context of the node shared by its instances, the
+    /// namespaces holding a value read at keys known per instance, for the instance
+    /// whose `each` is `each`; the others stay as declared.
+    fn declare_keyed(
+        &self,
+        ctx: &mut Context<'static>,
+        vars: &Variables,
+        reads: &[Target],
+        keyed: &Keyed,
+        each: &Value,
+    ) {
+        let namespace = |t: &Target| match t {
+            Target::Var(_) => Some("var"),
+            Target::Local(_) => Some("local"),
+            Target::Block(kind, _) => Some(kind.keyword()),
+            Target::SelfRef(_) | Target::EachKey | Target::EachValue => None,
+        };
+        let in_keyed = |t: &Target| keyed.keys().any(|k| namespace(k) == namespace(t));
+        self.read_values(vars, reads, Some((keyed, each)), in_keyed)
+            .declare(ctx, false);
+    }
+
+    /// The values of the targets of `reads` that `wanted` picks, by namespace.
+    fn read_values(
+        &self,
+        vars: &Variables,
+        reads: &[Target],
+        instance: Option<(&Keyed, &Value)>,
+        wanted: impl Fn(&Target) -> bool,
+    ) -> ReadValues {
+        let mut out = ReadValues::default();
+        for target in reads.iter().filter(|t| wanted(t)) {
             let (name, from, to) = match target {
-                Target::Var(n) => (n, vars.values.get(n), &mut var),
-                Target::Local(n) => (n, self.locals.get(n), &mut local),
+                Target::Var(n) => (n, vars.values.get(n), out.var.get_or_insert_default()),
+                Target::Local(n) => (n, self.locals.get(n), out.local.get_or_insert_default()),
                 Target::Block(kind, n) => (
                     n,
                     self.of(*kind).get(n),
-                    blocks[kind.index()].get_or_insert_with(Map::new),
+                    out.blocks[kind.index()].get_or_insert_default(),
                 ),
                 Target::SelfRef(_) | Target::EachKey | Target::EachValue => continue,
             };
             // A value that failed is absent: its dependents are not evaluated.
             if let Some(v) = from {
-                to.insert(name.clone(), v.clone());
+                let keys = instance.and_then(|(keyed, each)| Some((keyed.get(target)?, each)));
+                let v = match keys.and_then(|(keys, each)| entries(v, keys, each)) {
+                    Some(entries) => entries,
+                    None => v.clone(),
+                };
+                to.insert(name.clone(), v);
             }
         }
-        ctx.declare_var("var", Value::Object(var));
-        ctx.declare_var("local", Value::Object(local));
-        for (kind, values) in Kind::ALL.iter().zip(blocks) {
+        out
+    }
+}
+
+/// Values read by a node, by namespace (`None`: none read from it).
+#[derive(Default)]
+struct ReadValues {
+    var: Option<Map<String, Value>>,
+    local: Option<Map<String, Value>>,
+    /// By [`Kind::index`].
+    blocks: [Option<Map<String, Value>>; Kind::COUNT],
+}
+
+impl ReadValues {
+    /// Declares the namespaces read from; `var` and `local` also when none was if
+    /// `always`.
+    fn declare(self, ctx: &mut Context<'static>, always: bool) {
+        for (name, values) in [("var", self.var), ("local", self.local)] {
+            match values {
+                Some(values) => ctx.declare_var(name, Value::Object(values)),
+                None if always => ctx.declare_var(name, Value::Object(Map::new())),
+                None => {}
+            }
+        }
+        for (kind, values) in Kind::ALL.iter().zip(self.blocks) {
             if let Some(values) = values {
                 ctx.declare_var(kind.keyword(), Value::Object(values));
             }
         }
     }
 }
+
+/// The entries of object `value` at `keys` evaluated for the instance whose `each` is
+/// `each` (the keys it lacks left out, so that a lookup fails as it would on the whole);
+/// `None` if `value` is not an object or a key is not a string.
+fn entries(value: &Value, keys: &[InstanceKey], each: &Value) -> Option<Value> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    let mut out = Map::with_capacity(keys.len());
+    for k in keys {
+        let k = k.eval(each)?;
+        if let Some(v) = map.get(&k) {
+            out.insert(k, v.clone());
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// The values a node's instances read only at keys known per instance, with those keys.
+type Keyed = BTreeMap<Target, Vec<InstanceKey>>;
 
 /// The references of the node being evaluated: its contexts declare only the values
 /// they name. A context holding every value evaluated so far, built for every local
@@ -265,6 +355,9 @@ struct Reads {
     /// Anything else in the node calls a function (or renders a template): the
     /// instances' contexts declare the functions.
     body_calls: bool,
+    /// The values of `body` that every reference outside `for_each` reads at a key
+    /// known per instance (`var.apps[each.key].db`), with those keys.
+    keyed: Keyed,
 }
 
 impl Reads {
@@ -285,6 +378,24 @@ impl Reads {
             list.sort();
             list.dedup();
         }
+        // `None` once a reference reads the target otherwise.
+        let mut keyed: BTreeMap<&Target, Option<Vec<InstanceKey>>> = BTreeMap::new();
+        for r in refs.iter().filter(|r| !r.in_for_each) {
+            let keys = keyed.entry(&r.target).or_insert_with(|| Some(Vec::new()));
+            match (keys.as_mut(), &r.key) {
+                (Some(keys), Some(k)) => {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+                _ => *keys = None,
+            }
+        }
+        out.keyed = keyed
+            .into_iter()
+            .filter(|_| !everything)
+            .filter_map(|(target, keys)| Some((target.clone(), keys?)))
+            .collect();
         out
     }
 }
@@ -332,13 +443,44 @@ impl State<'_> {
     /// A context declaring the values `reads` names (every value if the node reads
     /// values not known beforehand), and the functions if `calls`.
     fn ctx_reading(&self, reads: &[Target], calls: bool) -> Context<'static> {
+        self.ctx_with(reads, calls, None)
+    }
+
+    /// Makes `ctx`, a context of the node shared by its instances, the context of the
+    /// instance whose `each` is `each`.
+    fn enter_instance(&self, ctx: &mut Context<'static>, each: Value) {
+        if !self.reads.keyed.is_empty() {
+            let reads = &self.reads;
+            self.ns
+                .declare_keyed(ctx, self.vars, &reads.body, &reads.keyed, &each);
+        }
+        ctx.declare_var("each", each);
+    }
+
+    /// The context of one instance of the node being evaluated, `each` declared in it.
+    fn instance_ctx(&self, each: Value) -> Context<'static> {
+        let mut ctx = self.ctx_with(
+            &self.reads.body,
+            self.reads.body_calls,
+            Some((&self.reads.keyed, &each)),
+        );
+        ctx.declare_var("each", each);
+        ctx
+    }
+
+    fn ctx_with(
+        &self,
+        reads: &[Target],
+        calls: bool,
+        each: Option<(&Keyed, &Value)>,
+    ) -> Context<'static> {
         let mut ctx = if calls || self.reads.everything {
             self.base.clone()
         } else {
             Context::new()
         };
         let reads = (!self.reads.everything).then_some(reads);
-        self.ns.declare_in(&mut ctx, self.vars, reads);
+        self.ns.declare_in(&mut ctx, self.vars, reads, each);
         ctx
     }
 
@@ -455,8 +597,7 @@ impl State<'_> {
         let mut ok = true;
         let mut values = Map::new();
         for (key, each) in instances {
-            let mut ctx = self.ctx();
-            ctx.declare_var("each", each);
+            let ctx = self.instance_ctx(each);
             let id = instance_id(label, Some(&key));
             match one(self, &id, Some(&key), ctx, each_sensitive) {
                 Some(v) => {
@@ -538,8 +679,7 @@ impl State<'_> {
         // Only a block with an expiry needs a context per instance here.
         let expires = crate::expiry::declared(block);
         for (key, each) in out.iter().filter(|_| expires) {
-            let mut ctx = self.ctx();
-            ctx.declare_var("each", each.clone());
+            let ctx = self.instance_ctx(each.clone());
             let instance = format!("{}.{}[{}]", block.kind, block.label(), quote(key));
             self.expiry(block, &instance, ctx);
         }

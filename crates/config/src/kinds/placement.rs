@@ -23,12 +23,9 @@ impl State<'_> {
         if rule.is_none() && host_attr.is_none() {
             return Some(out);
         }
-        let instance_ctx = |s: &Self, each: &Option<Value>| {
-            let mut ctx = s.ctx();
-            if let Some(e) = each {
-                ctx.declare_var("each", e.clone());
-            }
-            ctx
+        let instance_ctx = |s: &Self, each: &Option<Value>| match each {
+            Some(e) => s.instance_ctx(e.clone()),
+            None => s.ctx(),
         };
         let address = |key: &Option<String>| match key {
             Some(k) => format!("tenant.{label}[{}]", quote(k)),

@@ -47,7 +47,7 @@ impl State<'_> {
         let mut declared_host: Option<Option<String>> = None;
         for ((key, each), tenant_host) in list.into_iter().zip(placed) {
             if let Some(each) = each {
-                ctx.declare_var("each", each);
+                self.enter_instance(&mut ctx, each);
             }
             // `self.host` in every nested block: `service = service.db[self.host.key]`.
             let host_value = tenant_host
