@@ -187,6 +187,8 @@ pub struct SqlProvider {
     audit: Mutex<HashMap<AccountKey, Vec<Excess>>>,
     /// What the last observe could not verify, for the plan.
     unverified: Mutex<Vec<String>>,
+    /// MariaDB/MySQL: what the server's SQL offers, read when the pool is made.
+    dialect: std::sync::OnceLock<mysql::Dialect>,
 }
 
 /// An account in the catalogs: (user, lower-case host) on MariaDB, (role, "") on
@@ -241,6 +243,7 @@ impl SqlProvider {
             socket: None,
             audit: Mutex::new(HashMap::new()),
             unverified: Mutex::new(Vec::new()),
+            dialect: std::sync::OnceLock::new(),
         }
     }
 
@@ -259,6 +262,14 @@ impl SqlProvider {
         self
     }
 
+    /// Selects a batch's accounts as on a MariaDB without `JSON_TABLE` (before 10.6),
+    /// whatever the server's version: tests run that path against a newer server.
+    #[doc(hidden)]
+    pub fn without_json_table(self) -> Self {
+        let _ = self.dialect.set(mysql::Dialect { json_table: false });
+        self
+    }
+
     /// Keeps retrying the first connection for up to `timeout`, for a server terrace
     /// itself has just started: its container runs before the database accepts logins.
     pub fn with_ready_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -267,7 +278,7 @@ impl SqlProvider {
     }
 
     /// Connects once directly, retrying until the ready timeout (if any) runs out.
-    async fn first_connect<C, F, Fut>(&self, connect: F) -> ProviderResult<()>
+    async fn first_connect<C, F, Fut>(&self, connect: F) -> ProviderResult<C>
     where
         C: Connection,
         F: Fn() -> Fut,
@@ -322,10 +333,8 @@ impl SqlProvider {
     /// Checks the first connection made directly: the pool would retry a refused
     /// connection until its timeout and then report only "timed out", while a direct
     /// attempt fails at once with the real reason.
-    fn probe<C: Connection>(&self, conn: Result<C, sqlx::Error>) -> ProviderResult<()> {
-        // Dropping the connection closes it; the pool opens its own.
-        conn.map(drop)
-            .map_err(|e| self.connect_error(e.to_string()))
+    fn probe<C: Connection>(&self, conn: Result<C, sqlx::Error>) -> ProviderResult<C> {
+        conn.map_err(|e| self.connect_error(e.to_string()))
     }
 
     async fn pool(&self) -> ProviderResult<&Pool> {
@@ -348,7 +357,17 @@ impl SqlProvider {
                             o = o.socket(path);
                         }
                         let o = o.disable_statement_logging();
-                        self.first_connect(|| o.connect()).await?;
+                        let mut conn = self.first_connect(|| o.connect()).await?;
+                        let version: String = within(
+                            "reading the server version",
+                            STATEMENT_TIMEOUT,
+                            sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn),
+                        )
+                        .await
+                        .map_err(|e| self.connect_error(e.to_string()))?;
+                        let _ = self.dialect.set(mysql::Dialect::of_version(&version));
+                        // Dropping the connection closes it; the pool opens its own.
+                        drop(conn);
                         Pool::Mysql(
                             MySqlPoolOptions::new()
                                 .max_connections(POOL_SIZE as u32)
@@ -367,7 +386,8 @@ impl SqlProvider {
                             o = o.socket(dir);
                         }
                         let o = o.disable_statement_logging();
-                        self.first_connect(|| o.connect()).await?;
+                        // Dropping the connection closes it; the pool opens its own.
+                        drop(self.first_connect(|| o.connect()).await?);
                         Pool::Postgres(
                             PgPoolOptions::new()
                                 .max_connections(POOL_SIZE as u32)
@@ -898,7 +918,13 @@ impl Provider for SqlProvider {
                 let snap = within(
                     "catalog queries",
                     OBSERVE_TIMEOUT,
-                    mysql::snapshot(p, &needs, &self.statements, &self.catalog_rows),
+                    mysql::snapshot(
+                        p,
+                        &needs,
+                        self.dialect.get().copied().unwrap_or_default(),
+                        &self.statements,
+                        &self.catalog_rows,
+                    ),
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;

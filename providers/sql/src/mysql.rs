@@ -147,6 +147,53 @@ enum Select {
     All,
 }
 
+/// What the server's SQL offers the catalog queries, from its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dialect {
+    /// `JSON_TABLE` (MariaDB 10.6, MySQL 8.0.4): without it, a batch's accounts are
+    /// selected with `IN (?, …)` whatever their number (MariaDB 10.4 and 10.5, still
+    /// run by distributions with longer support than MariaDB's).
+    pub(crate) json_table: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect { json_table: true }
+    }
+}
+
+impl Dialect {
+    /// The dialect of a server whose `VERSION()` is `version` (`10.11.6-MariaDB-0+deb12u1`,
+    /// `8.0.36`). A version that does not parse gets the default.
+    pub(crate) fn of_version(version: &str) -> Dialect {
+        let mut parts = version
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().ok());
+        let (Some(Some(major)), Some(Some(minor)), patch) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Dialect::default();
+        };
+        let at_least = if version.contains("MariaDB") {
+            (10, 6, 0)
+        } else {
+            (8, 0, 4)
+        };
+        let patch = patch.flatten().unwrap_or(0);
+        Dialect {
+            json_table: (major, minor, patch) >= at_least,
+        }
+    }
+
+    /// How to select `n` names, each bound `times` times in a [`Select::List`].
+    fn select(self, n: usize, times: usize) -> Select {
+        match Select::of(n, times) {
+            Select::Lookups if !self.json_table => Select::List,
+            other => other,
+        }
+    }
+}
+
 /// See [`Select::Lookups`].
 const LOOKUPS: usize = 64;
 /// MariaDB takes at most 65,535 parameters in one statement.
@@ -231,6 +278,7 @@ async fn fetch(
 pub(crate) async fn snapshot(
     pool: &MySqlPool,
     needs: &Needs,
+    dialect: Dialect,
     counter: &AtomicU64,
     rows_read: &AtomicU64,
 ) -> Result<Snapshot, sqlx::Error> {
@@ -284,7 +332,7 @@ pub(crate) async fn snapshot(
         );
         let not_role = "COALESCE(u.is_role, 'N') <> 'Y'";
         let names = storable_names(&needs.user_names, 128);
-        let rows = match Select::of(needs.accounts.len(), 1) {
+        let rows = match dialect.select(needs.accounts.len(), 1) {
             Select::Lookups => {
                 let sql = format!(
                     "{columns} FROM {ACCOUNTS} \
@@ -339,7 +387,7 @@ pub(crate) async fn snapshot(
             .cloned()
             .collect();
         let names = storable_names(&accounts, 128);
-        let rows = match Select::of(names.len(), 1) {
+        let rows = match dialect.select(names.len(), 1) {
             Select::Lookups => {
                 let sql = format!("{columns} FROM {NAMES} JOIN mysql.db d ON d.User = names.name");
                 fetch(pool, sql, &[json_names(&names)], &[], 0).await?
@@ -384,7 +432,7 @@ pub(crate) async fn snapshot(
         let roles = "SELECT 'role', CAST(r.User AS CHAR), CAST(r.Host AS CHAR), '', \
                     CAST(r.Role AS CHAR), ''";
         let names = storable_names(&needs.user_names, 128);
-        let rows = match Select::of(needs.accounts.len(), 2) {
+        let rows = match dialect.select(needs.accounts.len(), 2) {
             Select::Lookups => {
                 let sql = format!(
                     "{tables} FROM {ACCOUNTS} \
@@ -893,6 +941,27 @@ mod tests {
     }
 
     #[test]
+    fn json_table_is_used_from_the_versions_that_have_it() {
+        for (version, json_table) in [
+            ("10.11.19-MariaDB-0+deb12u1", true),
+            ("10.6.0-MariaDB", true),
+            ("11.4.2-MariaDB-ubu2404", true),
+            ("10.5.23-MariaDB-0+deb11u1", false),
+            ("10.4.34-MariaDB-log", false),
+            ("8.0.36", true),
+            ("8.0.3-rc-log", false),
+            ("5.7.44-log", false),
+            ("unexpected", true),
+        ] {
+            assert_eq!(
+                Dialect::of_version(version),
+                Dialect { json_table },
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
     fn hostile_names_are_quoted_in_ddl() {
         let a = attrs(json!({"name": "a'; DROP DATABASE x; --`", "charset": "utf8mb4"}));
         let s = plan_create(DATABASE, &a).unwrap();
@@ -939,6 +1008,9 @@ mod tests {
     #[test]
     fn batch_names_are_bound_values_selected_by_count() {
         assert_eq!(Select::of(LOOKUPS, 1), Select::Lookups);
+        let old = Dialect { json_table: false };
+        assert_eq!(old.select(1, 1), Select::List);
+        assert_eq!(old.select(40_000, 2), Select::All);
         assert_eq!(Select::of(LOOKUPS + 1, 1), Select::List);
         assert_eq!(Select::of(40_000, 2), Select::All);
         assert_eq!(placeholders(0), "NULL");

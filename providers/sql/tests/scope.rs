@@ -8,7 +8,7 @@ use common::*;
 use serde_json::json;
 use terrace_provider::{Observed, Provider};
 use terrace_provider_sql::quote::{mysql_ident, mysql_string, pg_ident};
-use terrace_provider_sql::{SqlEngine, DATABASE, GRANT, USER};
+use terrace_provider_sql::{SqlEngine, SqlProvider, DATABASE, GRANT, USER};
 
 /// Statements that make an unmanaged database and account named `name`, the account
 /// holding every privilege on the database.
@@ -55,8 +55,7 @@ fn drop_foreign_sql(engine: SqlEngine, name: &str) -> Vec<String> {
 /// foreign databases and accounts appear, with look-alikes of the tenants' names (the
 /// wildcards filled in, another case, the backslash doubled). The same batch reads the
 /// same number of catalog rows in the same number of statements, and answers the same.
-async fn observe_reads_only_the_batch(engine: SqlEngine) {
-    let p = provider(engine);
+async fn observe_reads_only_the_batch(engine: SqlEngine, p: SqlProvider) {
     let cleanup = Cleanup::new(engine);
     let pre = prefix();
     let plain = format!("{pre}a_b");
@@ -148,10 +147,18 @@ async fn observe_reads_only_the_batch(engine: SqlEngine) {
 
 #[tokio::test]
 async fn mysql_observe_reads_only_the_batch() {
-    observe_reads_only_the_batch(SqlEngine::Mysql).await;
+    observe_reads_only_the_batch(SqlEngine::Mysql, provider(SqlEngine::Mysql)).await;
+}
+
+/// As on MariaDB 10.4 and 10.5, which have no `JSON_TABLE`: small batches select their
+/// accounts with `IN (?, …)`, as exactly.
+#[tokio::test]
+async fn mysql_without_json_table_observe_reads_only_the_batch() {
+    let p = provider(SqlEngine::Mysql).without_json_table();
+    observe_reads_only_the_batch(SqlEngine::Mysql, p).await;
 }
 
 #[tokio::test]
 async fn pg_observe_reads_only_the_batch() {
-    observe_reads_only_the_batch(SqlEngine::Postgres).await;
+    observe_reads_only_the_batch(SqlEngine::Postgres, provider(SqlEngine::Postgres)).await;
 }
