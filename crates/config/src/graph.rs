@@ -126,9 +126,9 @@ pub(crate) fn plan(
             .collect();
         if let Node::Block(Kind::File, label) = node {
             let block = &decls.of(Kind::File)[label];
-            let source = block
-                .attr("source")
-                .filter(|_| block.attr("content").is_none());
+            // A template not read before evaluation (its path is computed, or
+            // `content` is there too) is read by the instances that need it.
+            let source = block.attr("source");
             match (templates.get(label), source) {
                 (Some(Some(t)), Some(source)) => {
                     let scope = Scope {

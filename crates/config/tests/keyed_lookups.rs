@@ -161,3 +161,84 @@ package "p" {
         "{whole_out}"
     );
 }
+
+/// Address → attribute `attr` of every resource, from several files.
+fn attr_of_files(files: &[(&str, &str)], attr: &str) -> BTreeMap<String, Value> {
+    let main = format!("{COMMON}{}", files[0].1);
+    let mut all = vec![("main.hcl", main.as_str())];
+    all.extend_from_slice(&files[1..]);
+    load(&all)
+        .resources
+        .iter()
+        .filter_map(|r| Some((r.address.to_string(), r.attrs.get(attr)?.clone())))
+        .map(|(a, v)| (a, serde_json::to_value(v).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_template_read_where_content_is_null_sees_every_value() {
+    // The template's references are not the block's: it is read during evaluation,
+    // for the instances whose `content` is null, and may read anything.
+    let got = attr_of_files(
+        &[
+            (
+                "main.hcl",
+                r#"
+variable "files" {
+  default = { a = { content = null }, b = { content = "inline" } }
+}
+file "f" {
+  for_each = var.files
+  host     = host.web1
+  path     = "/etc/${each.key}.conf"
+  content  = var.files[each.key].content
+  source   = var.files[each.key].content == null ? "all.tpl" : null
+}
+"#,
+            ),
+            (
+                "all.tpl",
+                "${length(var.files)} ${var.files[\"b\"].content} ${local.sizes[\"l\"]}",
+            ),
+        ],
+        "content",
+    );
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("file.f[\"a\"]".into(), json!("2 inline large")),
+            ("file.f[\"b\"]".into(), json!("inline")),
+        ])
+    );
+}
+
+#[test]
+fn top_level_blocks_and_values_that_are_not_maps() {
+    let got = attr(
+        r#"
+variable "order" { default = ["b", "a"] }
+database "d" {
+  for_each = var.apps
+  service  = service.db
+  name     = "${var.apps[each.key].db}_${local.sizes[var.apps[each.key].size]}"
+}
+package "by_position" {
+  for_each = { first = 0, second = 1 }
+  host     = host.web1
+  name     = "${var.order[each.value]}-pkg"
+}
+"#,
+        "name",
+    );
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("database.d[\"a\"]".into(), json!("dba_small")),
+            ("database.d[\"a\"].user".into(), json!("dba_small")),
+            ("database.d[\"b\"]".into(), json!("dbb_large")),
+            ("database.d[\"b\"].user".into(), json!("dbb_large")),
+            ("package.by_position[\"first\"]".into(), json!("b-pkg")),
+            ("package.by_position[\"second\"]".into(), json!("a-pkg")),
+        ])
+    );
+}

@@ -513,16 +513,15 @@ impl State<'_> {
     }
 
     /// True if a node reads values its references do not name: a file block whose
-    /// template path is known only during evaluation (the graph orders it after every
-    /// host and local value, which its template may read).
+    /// template is read only during evaluation (its path is computed, or `content` is
+    /// there too, for instances where it is null); the graph orders it after every
+    /// host and local value, which its template may read.
     fn reads_everything(&self, node: &Node) -> bool {
         let Node::Block(Kind::File, label) = node else {
             return false;
         };
         let block = &self.decls.of(Kind::File)[label];
-        block.attr("source").is_some()
-            && block.attr("content").is_none()
-            && !self.templates.contains_key(label)
+        block.attr("source").is_some() && !self.templates.contains_key(label)
     }
 
     /// True if an expression refers to a sensitive variable, a sensitive local,
