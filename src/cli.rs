@@ -132,6 +132,19 @@ pub struct FocusArgs {
 }
 
 impl Cli {
+    /// True when the command writes the state (apply, destroy, import, the `state`
+    /// commands, force-unlock): it may run steps while it makes records durable.
+    pub fn writes_state(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Apply { .. }
+                | Command::Destroy { .. }
+                | Command::Import { .. }
+                | Command::State { .. }
+                | Command::ForceUnlock { .. }
+        )
+    }
+
     /// True when the command streams JSON events (`apply --json`, `destroy --json`): an
     /// error that ends it is then reported as events on stdout too.
     pub fn streams_json(&self) -> bool {

@@ -65,7 +65,19 @@ fn main() -> ExitCode {
         .with_ansi(stderr_color)
         .init();
 
-    let runtime = match tokio::runtime::Runtime::new() {
+    // A command that only reads is a burst of requests the servers answer: one thread
+    // waiting for them all spares a cross-thread wake-up per answer (a no-change plan
+    // of 1,000 containers: 0.44 -> 0.35 s). A command that writes the state keeps
+    // worker threads: the journal's fsync (a PostgreSQL state's commit) blocks the
+    // thread that makes it, and must not stall the steps in flight.
+    let runtime = if cli.writes_state() {
+        tokio::runtime::Runtime::new()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -74,7 +86,8 @@ fn main() -> ExitCode {
     };
     // The command runs as a task on a worker, not on this thread: the executor's loop
     // and the steps it spawns then share the workers' queues, instead of crossing
-    // threads at every step's start and end (8 % of a 1,000-tenant apply's CPU).
+    // threads at every step's start and end (8 % of a 1,000-tenant apply's CPU). On
+    // the current-thread runtime the task runs on this thread all the same.
     let run = runtime.block_on(async {
         tokio::spawn(commands::run(cli))
             .await
