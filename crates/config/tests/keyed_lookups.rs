@@ -29,14 +29,9 @@ service "db" {
 }
 "#;
 
-/// Address → attribute `attr` of every resource with it.
-fn attr(files: &str, attr: &str) -> BTreeMap<String, Value> {
-    let p = load(&[("main.hcl", &format!("{COMMON}{files}"))]);
-    p.resources
-        .iter()
-        .filter_map(|r| Some((r.address.to_string(), r.attrs.get(attr)?.clone())))
-        .map(|(a, v)| (a, serde_json::to_value(v).unwrap()))
-        .collect()
+/// Address → attribute `attr` of every resource with it, `main` after [`COMMON`].
+fn attr(main: &str, attr: &str) -> BTreeMap<String, Value> {
+    attr_of_files(&[("main.hcl", main)], attr)
 }
 
 #[test]
@@ -162,7 +157,7 @@ package "p" {
     );
 }
 
-/// Address → attribute `attr` of every resource, from several files.
+/// [`attr`] of several files, the first of them `main.hcl`.
 fn attr_of_files(files: &[(&str, &str)], attr: &str) -> BTreeMap<String, Value> {
     let main = format!("{COMMON}{}", files[0].1);
     let mut all = vec![("main.hcl", main.as_str())];
