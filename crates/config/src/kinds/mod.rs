@@ -391,9 +391,17 @@ impl Reads {
                 _ => *keys = None,
             }
         }
+        // A node that reads everything declares every value whole; `each` and `self`
+        // are not values of a namespace.
         out.keyed = keyed
             .into_iter()
-            .filter(|_| !everything)
+            .filter(|(target, _)| {
+                !everything
+                    && matches!(
+                        target,
+                        Target::Var(_) | Target::Local(_) | Target::Block(..)
+                    )
+            })
             .filter_map(|(target, keys)| Some((target.clone(), keys?)))
             .collect();
         out
@@ -468,6 +476,7 @@ impl State<'_> {
         ctx
     }
 
+    /// [`State::ctx_reading`], in the context of the instance `each` gives, if any.
     fn ctx_with(
         &self,
         reads: &[Target],
