@@ -9,7 +9,8 @@
 //!   `for_each` is `toset()` of a list of 10,000 and 100,000 names, every name twice;
 //! - the same tenants (1,000 to 100,000) from a map, each reading its entry as
 //!   `local.apps[each.key].db` (an instance's context holds only its own entry: a copy
-//!   of the whole map per instance made this quadratic);
+//!   of the whole map per instance made this quadratic), and the same through
+//!   `lookup(local.apps, each.key, null).db`;
 //! - the same from a map written as one object literal (1,000 and 10,000): hcl-edit's
 //!   parser compares each key with every one before it, so this one is quadratic
 //!   (BENCHMARKS.md).
@@ -103,6 +104,14 @@ fn lookup_hcl(n: usize) -> String {
     out
 }
 
+/// [`lookup_hcl`] with the function: `lookup(local.apps, each.key, null).db`.
+fn lookup_fn_hcl(n: usize) -> String {
+    lookup_hcl(n).replace(
+        "local.apps[each.key].db",
+        "lookup(local.apps, each.key, null).db",
+    )
+}
+
 /// The same tenants from a map written as one object literal (`var.apps[each.key].db`
 /// over `default = { t0 = { db = "d0" }, ... }`): hcl-edit's parser checks every key
 /// of an object against those before it.
@@ -123,6 +132,7 @@ fn run_one(case: &str, n: usize) -> (Duration, usize) {
         "locals" => locals_hcl(n),
         "for_each" => for_each_hcl(n),
         "lookup" => lookup_hcl(n),
+        "lookup_fn" => lookup_fn_hcl(n),
         "object_literal" => object_literal_hcl(n),
         other => panic!("unknown case {other}"),
     };
@@ -194,6 +204,7 @@ fn main() {
         ("locals", &[1_000, 10_000, 20_000][..]),
         ("for_each", &[10_000, 100_000][..]),
         ("lookup", &[1_000, 10_000, 100_000][..]),
+        ("lookup_fn", &[1_000, 10_000, 100_000][..]),
         ("object_literal", &[1_000, 10_000][..]),
     ] {
         let mut previous: Option<(usize, Duration)> = None;

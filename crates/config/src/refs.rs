@@ -366,6 +366,28 @@ impl Visit for Walker {
                 }),
             });
         }
+        let first_ref = self.refs.len();
         visit::visit_func_args(self, &node.args);
+        // `lookup(var.apps, each.key, default)` reads one entry of the map, as
+        // `var.apps[each.key]` does: the same answer from that entry alone.
+        let lookup = name == "lookup" && node.name.namespace.is_empty();
+        let (Some(map), Some(key)) = (node.args.get(0), node.args.get(1)) else {
+            return;
+        };
+        let Expression::Traversal(t) = map else {
+            return;
+        };
+        let whole_value = matches!(t.expr, Expression::Variable(_))
+            && t.operators.len() == 1
+            && matches!(t.operators[0].value(), TraversalOperator::GetAttr(_));
+        // The reference the map argument made (none if its root is a `for` name).
+        let start = map.span().map(|s| s.start);
+        let read = self
+            .refs
+            .get_mut(first_ref)
+            .filter(|r| Some(r.span.start) == start);
+        if let (true, true, Some(read)) = (lookup, whole_value, read) {
+            read.key = InstanceKey::of(key, &self.scope);
+        }
     }
 }

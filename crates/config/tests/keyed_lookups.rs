@@ -51,12 +51,19 @@ package "p" {
   host     = host.web1
   name     = "${var.apps[each.key].pkg}-${var.apps["a"].db}-${local.sizes[var.apps[each.key].size]}"
 }
+package "l" {
+  for_each = toset(["a", "zz"])
+  host     = host.web1
+  name     = lookup(var.apps, each.key, { pkg = "fallback" }).pkg
+}
 "#,
         "name",
     );
     assert_eq!(
         got,
         BTreeMap::from([
+            ("package.l[\"a\"]".into(), json!("nginx")),
+            ("package.l[\"zz\"]".into(), json!("fallback")),
             ("package.p[\"a\"]".into(), json!("nginx-dba-small")),
             ("package.p[\"b\"]".into(), json!("redis-server-dba-large")),
             ("tenant.app[\"a\"].database".into(), json!("dba")),
