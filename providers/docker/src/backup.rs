@@ -164,13 +164,7 @@ async fn write_archive(
     let written = async {
         let (out, part) = (&mut file, &partial);
         p.stream(COPY_OUT, address, &object, |d, progress| async move {
-            // `/.` at the end: the volume's content at the root of the archive.
-            let mut chunks = d.download_from_container(
-                helper,
-                Some(DownloadFromContainerOptions {
-                    path: format!("{MOUNT_POINT}/."),
-                }),
-            );
+            let mut chunks = volume_archive(d, helper);
             while let Some(chunk) = chunks.next().await {
                 progress.touch();
                 let chunk = chunk.map_err(|e| format!("reading the volume failed: {e}"))?;
@@ -355,12 +349,7 @@ async fn upload_and_count(
     let mut count = TarCount::default();
     let counted = &mut count;
     p.stream(COPY_OUT, address, &object, |d, progress| async move {
-        let mut chunks = d.download_from_container(
-            helper,
-            Some(DownloadFromContainerOptions {
-                path: format!("{MOUNT_POINT}/."),
-            }),
-        );
+        let mut chunks = volume_archive(d, helper);
         while let Some(chunk) = chunks.next().await {
             progress.touch();
             counted.feed(&chunk.map_err(|e| format!("reading the volume back failed: {e}"))?);
@@ -440,6 +429,20 @@ fn tar_size(field: &[u8]) -> u64 {
         .skip_while(|b| **b == b' ')
         .take_while(|b| (b'0'..=b'7').contains(*b))
         .fold(0u64, |n, b| n * 8 + u64::from(b - b'0'))
+}
+
+/// The content of the volume mounted in `helper` at [`MOUNT_POINT`], as a tar stream
+/// (`/.` at the end: at the root of the archive, as a copy back in expects it).
+fn volume_archive<'a>(
+    d: &'a bollard::Docker,
+    helper: &'a str,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + 'a {
+    d.download_from_container(
+        helper,
+        Some(DownloadFromContainerOptions {
+            path: format!("{MOUNT_POINT}/."),
+        }),
+    )
 }
 
 #[cfg(test)]
