@@ -468,7 +468,7 @@ impl Session {
         plan.changes.retain(|c| {
             !(held.contains(&c.address) && matches!(c.action, Action::Delete | Action::Replace))
         });
-        self.safeguard_and_check(&mut plan)?;
+        self.safeguard_and_check(&mut plan).await?;
         // A move that cannot carry its data is refused at plan time (src/moves.rs).
         if goal == Goal::Converge {
             crate::moves::preflight(&plan, &self.providers, state, &self.redactor).await?;
@@ -501,7 +501,7 @@ impl Session {
     /// whether its planned changes can be made on the live system as observed (a port
     /// or name another container holds): those become conflicts, so nothing is
     /// destroyed for a replacement that could not start.
-    fn safeguard_and_check(&self, plan: &mut Plan) -> miette::Result<()> {
+    async fn safeguard_and_check(&self, plan: &mut Plan) -> miette::Result<()> {
         let mut by_provider: BTreeMap<&ProviderKey, Vec<PlannedChange>> = BTreeMap::new();
         let mut safeguards = Vec::new();
         for c in plan.actionable() {
@@ -536,7 +536,13 @@ impl Session {
         let mut conflicts = Vec::new();
         let mut taken: BTreeSet<Address> = BTreeSet::new();
         for (key, changes) in by_provider {
-            for problem in self.providers.get(key)?.check_plan(&changes) {
+            let problems = self
+                .providers
+                .get(key)?
+                .check_plan(&changes)
+                .await
+                .map_err(|e| miette::miette!("{}", self.redactor.scrub(&e.to_string())))?;
+            for problem in problems {
                 if problem.identity_taken {
                     taken.insert(problem.address.clone());
                 }

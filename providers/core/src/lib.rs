@@ -735,11 +735,13 @@ pub trait Provider: Send + Sync {
     }
 
     /// Checks the planned changes of this provider against the live system as the last
-    /// [`observe`](Provider::observe) saw it (no further round trip), e.g. a port or
-    /// name another object holds. Each problem becomes a conflict that blocks the plan,
-    /// so nothing is destroyed for a replacement that cannot be made. The default: none.
-    fn check_plan(&self, _changes: &[PlannedChange]) -> Vec<PlanProblem> {
-        Vec::new()
+    /// [`observe`](Provider::observe) saw it, e.g. a port or name another object holds.
+    /// Each problem becomes a conflict that blocks the plan, so nothing is destroyed
+    /// for a replacement that cannot be made. What observe did not need to read (the
+    /// engine's other containers, when nothing is created) may be read here, once,
+    /// and only for changes that need it; an error fails the plan. The default: none.
+    async fn check_plan(&self, _changes: &[PlannedChange]) -> ProviderResult<Vec<PlanProblem>> {
+        Ok(Vec::new())
     }
 
     /// Reads an existing object by its provider-specific `id` (for SQL, its name) so

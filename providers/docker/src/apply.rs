@@ -219,15 +219,9 @@ async fn find_container(
             break;
         }
     }
-    let view = crate::clash::EngineView {
-        containers,
-        ..Default::default()
-    };
-    let id = crate::observe::resolve(&view, name, recorded);
-    Ok(id.and_then(|id| {
-        let h = view.containers.into_iter().find(|h| h.id == id)?;
-        Some((h.id, h.name))
-    }))
+    Ok(crate::observe::Lookup::new(&containers)
+        .resolve(name, recorded)
+        .map(|h| (h.id.clone(), h.name.clone())))
 }
 
 async fn create_network(p: &DockerProvider, address: &Address, a: &Attrs) -> ProviderResult<()> {

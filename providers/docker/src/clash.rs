@@ -54,7 +54,9 @@ impl Holder {
 /// and volumes only when observe listed them).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EngineView {
-    pub containers: Vec<Holder>,
+    /// `None`: not listed yet (observe found every container by its recorded id);
+    /// [`needs_containers`] says when a plan must list them.
+    pub containers: Option<Vec<Holder>>,
     pub networks: Vec<Holder>,
     pub volumes: Vec<Holder>,
     /// Every local image's tags and digests (`None`: images were not listed).
@@ -89,8 +91,18 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The problems of the container changes in `changes`.
+/// Whether checking `changes` needs every container of the engine: a container is
+/// created, renamed or started (its name and host ports must be free).
+pub(crate) fn needs_containers(changes: &[PlannedChange]) -> bool {
+    changes
+        .iter()
+        .any(|c| c.type_name == CONTAINER && c.after.is_some())
+}
+
+/// The problems of the container changes in `changes`; `view.containers` must have
+/// been listed if [`needs_containers`] says so.
 pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanProblem> {
+    let containers = view.containers.as_deref().unwrap_or_default();
     // Containers this plan removes first (the destroy phase runs before any create):
     // what they hold is free by the time the new ones start.
     let destroyed = || {
@@ -125,8 +137,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
         let name = str_attr(Some(after), "name").unwrap_or_default();
         let renames = str_attr(c.before.as_ref(), "name") != Some(name);
         if c.creates || renames {
-            if let Some(h) = view
-                .containers
+            if let Some(h) = containers
                 .iter()
                 .find(|h| h.name == name && !leaves(h) && !itself(h))
             {
@@ -196,7 +207,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
                     .split_once('/')
                     .map_or("tcp", |(_, p)| p)
                     .to_string();
-                let holder = view.containers.iter().find(|h| {
+                let holder = containers.iter().find(|h| {
                     !leaves(h)
                         && !itself(h)
                         && h.ports.iter().any(|(hip, hport, hproto)| {
@@ -326,10 +337,10 @@ mod tests {
     #[test]
     fn a_port_held_by_another_container_blocks_a_replacement() {
         let view = EngineView {
-            containers: vec![
+            containers: Some(vec![
                 holder("proxy", true, Some("c.proxy"), Some(8080)),
                 holder("other", false, None, Some(9090)),
-            ],
+            ]),
             ..Default::default()
         };
         let moved = change(
@@ -358,7 +369,7 @@ mod tests {
     #[test]
     fn a_name_held_by_a_container_without_labels_is_named() {
         let view = EngineView {
-            containers: vec![holder("web", false, None, None)],
+            containers: Some(vec![holder("web", false, None, None)]),
             ..Default::default()
         };
         let problems = check(&view, &[change("c.web", None, json!({"name": "web"}))]);

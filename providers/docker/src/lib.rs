@@ -90,8 +90,8 @@ pub struct DockerProvider {
     /// Where a volume's content is copied before the volume is removed; `None`: no copy.
     backup_dir: Option<PathBuf>,
     /// Every container (and network and volume) on the engine as the last observe listed
-    /// it: what [`Provider::check_plan`] checks names and ports against, with no further
-    /// call.
+    /// it: what [`Provider::check_plan`] checks names and ports against (it lists the
+    /// containers itself when observe did not need to).
     view: Mutex<Option<clash::EngineView>>,
 }
 
@@ -287,12 +287,23 @@ impl Provider for DockerProvider {
         }
     }
 
-    fn check_plan(&self, changes: &[PlannedChange]) -> Vec<PlanProblem> {
-        let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
-        match view.as_ref() {
-            Some(view) => clash::check(view, changes),
-            None => Vec::new(),
+    /// Lists the engine's containers first when a change creates, renames or starts
+    /// one and observe did not list them.
+    async fn check_plan(&self, changes: &[PlannedChange]) -> ProviderResult<Vec<PlanProblem>> {
+        let listed = || {
+            let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            view.as_ref().is_some_and(|v| v.containers.is_some())
+        };
+        if clash::needs_containers(changes) && !listed() {
+            let holders = observe::list_holders(self).await?;
+            let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            view.get_or_insert_with(Default::default).containers = Some(holders);
         }
+        let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(view
+            .as_ref()
+            .map(|view| clash::check(view, changes))
+            .unwrap_or_default())
     }
 
     async fn observe(&self, requests: &[ObserveRequest]) -> ProviderResult<Vec<Observed>> {

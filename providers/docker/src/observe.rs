@@ -129,22 +129,28 @@ async fn snapshot(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
-    // Every container, not only terrace's: a renamed one is found by the id recorded
-    // at creation, and a name or port another container holds is found at plan time.
+    // The containers the state recorded by id are inspected while the engine lists its
+    // networks, volumes and images: an inspect by id finds a container wherever its
+    // name went. The list of every container (the engine's slowest answer, ~55 ms for
+    // 1,000 containers) is needed only to find a container by name: one without a
+    // recorded id (not created yet, or state from before ids), or whose recorded id
+    // the engine no longer has. Names and ports other containers hold are checked
+    // against it at plan time, when a change needs that (`check_plan`).
+    let recorded: BTreeSet<String> = requests
+        .iter()
+        .filter(|(r, _)| r.type_name == CONTAINER)
+        .filter_map(|(_, a)| a.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let by_name = requests
+        .iter()
+        .any(|(r, a)| r.type_name == CONTAINER && a.get("id").and_then(Value::as_str).is_none());
     let containers = async {
-        if !kinds.contains(CONTAINER) {
+        if !kinds.contains(CONTAINER) || !by_name {
             return Ok(None);
         }
-        p.call(LIST, &whole, "containers", |d| {
-            d.list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
-        })
-        .await?
-        .map(Some)
-        .map_err(|e| err("listing containers", e))
+        list_containers(p, &whole).await.map(Some)
     };
+    let early = async { Ok(inspect_containers(p, &whole, recorded).await) };
     // Every network: containers' endpoints are checked against the ids they have now.
     let networks = async {
         if !kinds.contains(NETWORK) && !kinds.contains(CONTAINER) {
@@ -181,8 +187,25 @@ async fn snapshot(
         .await?
         .map_err(|e| err("listing images", e))
     };
-    let (containers, networks, volumes, images) =
-        tokio::try_join!(containers, networks, volumes, images)?;
+    let (mut containers, networks, volumes, images, early) =
+        tokio::try_join!(containers, networks, volumes, images, early)?;
+    let mut by_id: HashMap<String, Arc<ContainerInspectResponse>> = HashMap::new();
+    let mut failed: HashMap<String, bollard::errors::Error> = HashMap::new();
+    for (id, r) in early {
+        match r? {
+            Ok(c) => {
+                by_id.insert(id, Arc::new(c));
+            }
+            Err(e) => {
+                failed.insert(id, e);
+            }
+        }
+    }
+    // A recorded id the engine does not have: the container may be there under a new
+    // id (re-created by hand), found by its name.
+    if containers.is_none() && !failed.is_empty() {
+        containers = Some(list_containers(p, &whole).await?);
+    }
 
     let network_holders: Vec<Holder> = networks
         .iter()
@@ -212,7 +235,9 @@ async fn snapshot(
     };
 
     let view = EngineView {
-        containers: containers.iter().flatten().filter_map(holder).collect(),
+        containers: containers
+            .as_ref()
+            .map(|cs| cs.iter().filter_map(holder).collect()),
         networks: network_holders,
         volumes: volume_holders,
         images: kinds.contains(CONTAINER).then(|| {
@@ -222,40 +247,40 @@ async fn snapshot(
                 .collect()
         }),
     };
-    if containers.is_none() {
-        *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
-        return Ok(snap);
-    }
-    // Inspect only the containers some request resolves to, each once.
-    let resolved: Vec<(&Address, String)> = requests
-        .iter()
-        .filter(|(r, _)| r.type_name == CONTAINER)
-        .filter_map(|(r, a)| {
-            let id = a.get("id").and_then(Value::as_str);
-            Some((&r.address, resolve(&view, name_of(a)?, id)?))
-        })
-        .collect();
+    // The container each request means: by the list when there is one, else (every
+    // recorded id answered) the recorded id itself.
+    let resolved: Vec<(&Address, String)> = {
+        let lookup = view.containers.as_deref().map(Lookup::new);
+        requests
+            .iter()
+            .filter(|(r, _)| r.type_name == CONTAINER)
+            .filter_map(|(r, a)| {
+                let id = a.get("id").and_then(Value::as_str);
+                let id = match &lookup {
+                    Some(lookup) => lookup.resolve(name_of(a)?, id)?.id.clone(),
+                    None => id?.to_string(),
+                };
+                Some((&r.address, id))
+            })
+            .collect()
+    };
     *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
-    let ids: BTreeSet<String> = resolved.iter().map(|(_, id)| id.clone()).collect();
-    let whole = &whole;
-    let inspected: Vec<(
-        String,
-        ProviderResult<Result<ContainerInspectResponse, bollard::errors::Error>>,
-    )> = stream::iter(ids)
-        .map(|id| async move {
-            let object = format!("container {id}");
-            let r = p
-                .call(INSPECT, whole, &object, |d| d.inspect_container(&id, None))
-                .await;
-            (id, r)
-        })
-        .buffer_unordered(INSPECT_CONCURRENCY)
-        .collect()
-        .await;
-    let mut by_id = HashMap::new();
-    for (id, r) in inspected {
-        let r = r?;
-        match r {
+    let needed: BTreeSet<&str> = resolved.iter().map(|(_, id)| id.as_str()).collect();
+    for (id, e) in failed {
+        // Removed (or never there): absent. Another failure matters only for a
+        // container still needed.
+        if status(&e) != Some(404) && needed.contains(id.as_str()) {
+            return Err(err(&format!("inspecting container {id}"), e));
+        }
+    }
+    // Found by name: inspected now.
+    let late: BTreeSet<String> = needed
+        .iter()
+        .filter(|id| !by_id.contains_key(**id))
+        .map(|id| id.to_string())
+        .collect();
+    for (id, r) in inspect_containers(p, &whole, late).await {
+        match r? {
             Ok(c) => {
                 by_id.insert(id, Arc::new(c));
             }
@@ -278,6 +303,7 @@ async fn snapshot(
         .filter_map(|c| c.image.clone())
         .collect();
     type Inspected = ProviderResult<Result<ImageInspect, bollard::errors::Error>>;
+    let whole = &whole;
     let inspected: Vec<(String, Inspected)> = stream::iter(image_ids)
         .map(|id| async move {
             let object = format!("image {id}");
@@ -363,16 +389,86 @@ pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
     })
 }
 
-/// The id of the container a request means: the one whose id the state recorded (at
+/// Finds the container a request means: the one whose id the state recorded (at
 /// creation, or at an explicit import), wherever its name went (renamed outside
 /// terrace); else terrace's container of that name. A container without terrace's
 /// labels is never taken for terrace's by its name. The address label alone is not an
-/// identity: several projects on one engine may use the same addresses.
-pub(crate) fn resolve(view: &EngineView, name: &str, recorded_id: Option<&str>) -> Option<String> {
-    recorded_id
-        .and_then(|id| view.containers.iter().find(|h| h.id == id))
-        .or_else(|| view.containers.iter().find(|h| h.name == name && h.managed))
-        .map(|h| h.id.clone())
+/// identity: several projects on one engine may use the same addresses. Indexed, so
+/// that resolving every request of a batch is linear in the engine's containers.
+pub(crate) struct Lookup<'a> {
+    by_id: HashMap<&'a str, &'a Holder>,
+    managed_by_name: HashMap<&'a str, &'a Holder>,
+}
+
+impl<'a> Lookup<'a> {
+    /// Indexes `containers` (the first of each id or name wins, as a scan would).
+    pub(crate) fn new(containers: &'a [Holder]) -> Self {
+        let mut by_id = HashMap::with_capacity(containers.len());
+        let mut managed_by_name = HashMap::with_capacity(containers.len());
+        for h in containers {
+            by_id.entry(h.id.as_str()).or_insert(h);
+            if h.managed {
+                managed_by_name.entry(h.name.as_str()).or_insert(h);
+            }
+        }
+        Lookup {
+            by_id,
+            managed_by_name,
+        }
+    }
+
+    /// The container a request for `name`, recorded as `recorded_id`, means.
+    pub(crate) fn resolve(&self, name: &str, recorded_id: Option<&str>) -> Option<&'a Holder> {
+        recorded_id
+            .and_then(|id| self.by_id.get(id))
+            .or_else(|| self.managed_by_name.get(name))
+            .copied()
+    }
+}
+
+/// Every container on the engine, running or not, terrace's or not.
+async fn list_containers(
+    p: &DockerProvider,
+    whole: &Address,
+) -> ProviderResult<Vec<ContainerSummary>> {
+    p.call(LIST, whole, "containers", |d| {
+        d.list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+    })
+    .await?
+    .map_err(|e| p.op_err(whole, "listing containers", &e, &[]))
+}
+
+/// Every container on the engine as [`EngineView`] keeps it.
+pub(crate) async fn list_holders(p: &DockerProvider) -> ProviderResult<Vec<Holder>> {
+    let listed = list_containers(p, &p.whole()).await?;
+    Ok(listed.iter().filter_map(holder).collect())
+}
+
+/// What inspecting one container gave: the call's own failure (unreachable, timed
+/// out), or the engine's answer.
+type InspectedContainer = ProviderResult<Result<ContainerInspectResponse, bollard::errors::Error>>;
+
+/// Inspects the containers `ids`, [`INSPECT_CONCURRENCY`] at once; each answer is
+/// keyed by the id asked for.
+async fn inspect_containers(
+    p: &DockerProvider,
+    whole: &Address,
+    ids: BTreeSet<String>,
+) -> Vec<(String, InspectedContainer)> {
+    stream::iter(ids)
+        .map(|id| async move {
+            let object = format!("container {id}");
+            let r = p
+                .call(INSPECT, whole, &object, |d| d.inspect_container(&id, None))
+                .await;
+            (id, r)
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .collect()
+        .await
 }
 
 fn answer(snap: &Snapshot, r: &ObserveRequest, req: &Attrs) -> Observed {

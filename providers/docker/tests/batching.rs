@@ -103,3 +103,74 @@ async fn list_calls_are_constant_and_inspects_are_per_container() {
         "warm observes opened a connection per request: {opened:?}"
     );
 }
+
+/// Containers the state recorded by id are inspected by id: a no-change observe lists
+/// no containers at all (the engine's slowest answer, and it grows with every container
+/// on the engine, terrace's or not). A plan that creates a container lists them once,
+/// at the check, to find the names and ports others hold.
+#[tokio::test]
+async fn containers_recorded_by_id_are_not_listed_until_a_change_needs_the_list() {
+    let p = provider();
+    let mut c = Cleanup::default();
+    let mut stored = Vec::new();
+    for _ in 0..3 {
+        let n = c.container(&uniq("byid"));
+        let a = create(
+            &p,
+            CONTAINER,
+            attrs(json!({"name": n, "image": BUSYBOX, "command": forever(), "running": false})),
+        )
+        .await
+        .unwrap();
+        assert!(a.get("id").is_some(), "create records the id: {a:?}");
+        stored.push((n, a));
+    }
+    let request = |n: &str, a: &terrace_provider::Attrs| ObserveRequest {
+        address: Address::new(format!("c.{n}")),
+        type_name: CONTAINER.into(),
+        attrs: a.clone(),
+    };
+    let by_id: Vec<ObserveRequest> = stored.iter().map(|(n, a)| request(n, a)).collect();
+    let calls = p.api_calls();
+    let found = p.observe(&by_id).await.unwrap();
+    assert!(found.iter().all(|o| matches!(o, Observed::Present(_))));
+    // 2 lists (networks, images), 3 container inspects, 1 image inspect.
+    assert_eq!(p.api_calls() - calls, 2 + 3 + 1, "no container list");
+
+    // One request without its id (found by name): the list is made, the others are
+    // still inspected once each.
+    let mut mixed = by_id.clone();
+    mixed[0].attrs.remove("id");
+    let calls = p.api_calls();
+    let found = p.observe(&mixed).await.unwrap();
+    assert!(found.iter().all(|o| matches!(o, Observed::Present(_))));
+    assert_eq!(p.api_calls() - calls, 3 + 3 + 1, "the container list, once");
+
+    // No change needs the list, then a create does: listed once.
+    p.observe(&by_id).await.unwrap();
+    let calls = p.api_calls();
+    assert_eq!(p.check_plan(&[]).await.unwrap(), vec![]);
+    assert_eq!(p.api_calls(), calls, "nothing to check");
+    let fresh = normalized(
+        &p,
+        CONTAINER,
+        attrs(json!({"name": uniq("fresh"), "image": BUSYBOX, "command": forever()})),
+    );
+    let create_one = terrace_provider::PlannedChange {
+        address: Address::new("c.fresh"),
+        type_name: CONTAINER.into(),
+        destroys: false,
+        creates: true,
+        before: None,
+        after: Some(fresh),
+    };
+    assert_eq!(
+        p.check_plan(std::slice::from_ref(&create_one))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(p.api_calls(), calls + 1, "the list, for the create");
+    p.check_plan(&[create_one]).await.unwrap();
+    assert_eq!(p.api_calls(), calls + 1, "listed once per observe");
+}
