@@ -1,5 +1,6 @@
-//! Batched observation: one list call per object kind, then concurrent inspects of the
-//! containers asked for (and of the images they run, once per distinct image).
+//! Batched observation: one list call per object kind, concurrent inspects of the
+//! containers asked for (and of the images they run, once per distinct image). The
+//! list of containers is made only when one must be found by name.
 //!
 //! Every attribute is reported in the canonical form of [`crate::normalize`], leaving out
 //! what the engine or the image adds, so that an unchanged object reads back equal to
