@@ -437,14 +437,10 @@ fn engine_floor(prefix: &str, runs: usize) -> (Duration, usize) {
         })
         .filter_map(|c| c["Id"].as_str())
         .collect();
-    let mut urls: Vec<String> = [
-        "images/json",
-        "networks",
-        "volumes",
-    ]
-    .iter()
-    .map(|path| format!("http://localhost/{path}"))
-    .collect();
+    let mut urls: Vec<String> = ["images/json", "networks", "volumes"]
+        .iter()
+        .map(|path| format!("http://localhost/{path}"))
+        .collect();
     urls.extend(
         ids.iter()
             .map(|id| format!("http://localhost/containers/{id}/json")),

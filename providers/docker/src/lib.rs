@@ -93,6 +93,10 @@ pub struct DockerProvider {
     /// it: what [`Provider::check_plan`] checks names and ports against (it lists the
     /// containers itself when observe did not need to).
     view: Mutex<Option<clash::EngineView>>,
+    /// The engine's capacity, read by the last observe of containers alongside its
+    /// inspects (the engine's `info` grows with its containers: ~25 ms for 1,000, which
+    /// a plan would otherwise wait for after everything else).
+    capacity: Mutex<Option<terrace_provider::Capacity>>,
 }
 
 impl fmt::Debug for DockerProvider {
@@ -108,6 +112,24 @@ pub(crate) fn unknown_type(type_name: &str) -> ProviderError {
 }
 
 impl DockerProvider {
+    /// Reads the engine's capacity (its host's memory) from its `info`.
+    pub(crate) async fn read_capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
+        let whole = self.whole();
+        let info = self
+            .call(timeouts::calls::INFO, &whole, "", |d| d.info())
+            .await?
+            .map_err(|e| ProviderError::Connect {
+                target: self.engine.target(),
+                message: e.to_string(),
+            })?;
+        let capacity = info
+            .mem_total
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|memory_bytes| terrace_provider::Capacity { memory_bytes });
+        *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) = capacity;
+        Ok(capacity)
+    }
+
     /// A provider for `engine`, its calls bounded as [`TIMEOUT_ENV`] says (see
     /// [`Timeouts`]). Does not connect yet.
     pub fn new(engine: DockerEngine) -> Self {
@@ -119,6 +141,7 @@ impl DockerProvider {
             connections: Arc::new(AtomicU64::new(0)),
             backup_dir: None,
             view: Mutex::new(None),
+            capacity: Mutex::new(None),
         }
     }
 
@@ -225,19 +248,12 @@ impl Provider for DockerProvider {
         }
     }
 
+    /// As the last observe read it, else read now.
     async fn capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
-        let whole = self.whole();
-        let info = self
-            .call(timeouts::calls::INFO, &whole, "", |d| d.info())
-            .await?
-            .map_err(|e| ProviderError::Connect {
-                target: self.engine.target(),
-                message: e.to_string(),
-            })?;
-        Ok(info
-            .mem_total
-            .and_then(|m| u64::try_from(m).ok())
-            .map(|memory_bytes| terrace_provider::Capacity { memory_bytes }))
+        if let Some(c) = *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(Some(c));
+        }
+        self.read_capacity().await
     }
 
     fn normalize(&self, type_name: &str, attrs: &mut Attrs) -> ProviderResult<()> {

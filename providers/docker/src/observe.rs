@@ -152,6 +152,14 @@ async fn snapshot(
         list_containers(p, &whole).await.map(Some)
     };
     let early = async { Ok(inspect_containers(p, &whole, recorded).await) };
+    // A plan of containers checks the engine's capacity: read here, beside the
+    // inspects, rather than after them. A failure is only not known capacity.
+    let capacity = async {
+        if kinds.contains(CONTAINER) {
+            let _ = p.read_capacity().await;
+        }
+        Ok(())
+    };
     // Every network: containers' endpoints are checked against the ids they have now.
     let networks = async {
         if !kinds.contains(NETWORK) && !kinds.contains(CONTAINER) {
@@ -188,8 +196,8 @@ async fn snapshot(
         .await?
         .map_err(|e| err("listing images", e))
     };
-    let (mut containers, networks, volumes, images, early) =
-        tokio::try_join!(containers, networks, volumes, images, early)?;
+    let (mut containers, networks, volumes, images, early, ()) =
+        tokio::try_join!(containers, networks, volumes, images, early, capacity)?;
     let mut by_id: HashMap<String, Arc<ContainerInspectResponse>> = HashMap::new();
     let mut failed: HashMap<String, bollard::errors::Error> = HashMap::new();
     for (id, r) in early {

@@ -67,9 +67,10 @@ async fn list_calls_are_constant_and_inspects_are_per_container() {
     };
     let (one, _) = count(requests(1)).await;
     let (twenty, _) = count(requests(20)).await;
-    // 4 lists (containers, networks, volumes, images) + 1 inspect per container + 1
-    // inspect per distinct image the containers run.
-    assert_eq!(one, 4 + 1 + 1, "calls for 1 container");
+    // 4 lists (containers, networks, volumes, images), the engine's info (its
+    // capacity), 1 inspect per container, 1 inspect per distinct image the containers
+    // run.
+    assert_eq!(one, 4 + 1 + 1 + 1, "calls for 1 container");
     assert_eq!(
         twenty - one,
         19,
@@ -134,8 +135,12 @@ async fn containers_recorded_by_id_are_not_listed_until_a_change_needs_the_list(
     let calls = p.api_calls();
     let found = p.observe(&by_id).await.unwrap();
     assert!(found.iter().all(|o| matches!(o, Observed::Present(_))));
-    // 2 lists (networks, images), 3 container inspects, 1 image inspect.
-    assert_eq!(p.api_calls() - calls, 2 + 3 + 1, "no container list");
+    // 2 lists (networks, images), the info, 3 container inspects, 1 image inspect.
+    assert_eq!(p.api_calls() - calls, 2 + 1 + 3 + 1, "no container list");
+    // The capacity a plan checks was read by that observe.
+    let calls = p.api_calls();
+    assert!(p.capacity().await.unwrap().is_some());
+    assert_eq!(p.api_calls(), calls, "capacity as observed");
 
     // One request without its id (found by name): the list is made, the others are
     // still inspected once each.
@@ -144,7 +149,11 @@ async fn containers_recorded_by_id_are_not_listed_until_a_change_needs_the_list(
     let calls = p.api_calls();
     let found = p.observe(&mixed).await.unwrap();
     assert!(found.iter().all(|o| matches!(o, Observed::Present(_))));
-    assert_eq!(p.api_calls() - calls, 3 + 3 + 1, "the container list, once");
+    assert_eq!(
+        p.api_calls() - calls,
+        3 + 1 + 3 + 1,
+        "the container list, once"
+    );
 
     // No change needs the list, then a create does: listed once.
     p.observe(&by_id).await.unwrap();
