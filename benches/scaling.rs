@@ -395,7 +395,7 @@ fn tenants_sweep(tag: u32, workload: Workload) {
     }
     if !floors.is_empty() {
         println!();
-        println!("The engine's own floor for the same no-change plan: its requests (3 lists, one inspect per");
+        println!("The engine's own floor for the same no-change plan: its requests (info, 3 lists, one inspect per");
         println!("container) sent 16 at once over reused connections by one curl process, median of the same runs.");
         println!();
         println!("| tenants | requests | engine alone | terrace's no-change plan | terrace above the floor |");
@@ -413,8 +413,8 @@ fn tenants_sweep(tag: u32, workload: Workload) {
 }
 
 /// What the engine alone takes to answer the requests of a no-change plan of the
-/// sweep's containers: the three list calls (images, networks, volumes; the containers
-/// are found by their recorded ids) and one inspect per container, 16 at once
+/// sweep's containers: the engine's info, three list calls (images, networks, volumes;
+/// the containers are found by their recorded ids) and one inspect per container, 16 at once
 /// over reused connections (terrace's `INSPECT_CONCURRENCY`), sent by one curl process
 /// and nothing else. Returns the median of `runs` and the number of requests.
 fn engine_floor(prefix: &str, runs: usize) -> (Duration, usize) {
@@ -437,7 +437,7 @@ fn engine_floor(prefix: &str, runs: usize) -> (Duration, usize) {
         })
         .filter_map(|c| c["Id"].as_str())
         .collect();
-    let mut urls: Vec<String> = ["images/json", "networks", "volumes"]
+    let mut urls: Vec<String> = ["info", "images/json", "networks", "volumes"]
         .iter()
         .map(|path| format!("http://localhost/{path}"))
         .collect();

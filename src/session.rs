@@ -541,7 +541,13 @@ impl Session {
                 .get(key)?
                 .check_plan(&changes)
                 .await
-                .map_err(|e| miette::miette!("{}", self.redactor.scrub(&e.to_string())))?;
+                .map_err(|e| {
+                    miette::miette!(
+                        help = "nothing was changed; plan again once it answers",
+                        "{key}: cannot check the plan against the live system: {}",
+                        self.redactor.scrub(&e.to_string())
+                    )
+                })?;
             for problem in problems {
                 if problem.identity_taken {
                     taken.insert(problem.address.clone());

@@ -186,7 +186,7 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
 }
 
 /// The container that is `address`'s object, as (id, current name): see
-/// [`crate::observe::resolve`]. One or two list calls filtered by id and by name, so that
+/// [`crate::observe::Lookup`]. One or two list calls filtered by id and by name, so that
 /// a destroy of many containers does not list the whole engine for each.
 async fn find_container(
     p: &DockerProvider,

@@ -1,5 +1,6 @@
-//! Name and port clashes found at plan time, from the container list observe already
-//! made: a container is never destroyed for a replacement that could not start.
+//! Name and port clashes found at plan time, from the engine's list of containers
+//! (observe's, or one made for the check when observe needed none): a container is
+//! never destroyed for a replacement that could not start.
 
 use std::collections::BTreeSet;
 
@@ -91,12 +92,33 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// Whether checking `changes` needs every container of the engine: a container is
-/// created, renamed or started (its name and host ports must be free).
+/// Whether a container change takes a name: it is created or renamed.
+fn takes_name(c: &PlannedChange, after: &Attrs) -> bool {
+    c.creates || str_attr(c.before.as_ref(), "name") != str_attr(Some(after), "name")
+}
+
+/// Whether a container change starts a container, which then takes its host ports.
+fn starts(c: &PlannedChange, after: &Attrs) -> bool {
+    bool_attr(Some(after), "running", true)
+        && (c.creates || !bool_attr(c.before.as_ref(), "running", true))
+}
+
+/// Whether checking `changes` needs every container of the engine: a container takes
+/// a name or starts (its name and host ports must be free).
 pub(crate) fn needs_containers(changes: &[PlannedChange]) -> bool {
+    changes.iter().any(|c| {
+        c.type_name == CONTAINER
+            && c.after
+                .as_ref()
+                .is_some_and(|after| takes_name(c, after) || starts(c, after))
+    })
+}
+
+/// Whether checking `changes` needs the engine's images: a container is created.
+pub(crate) fn needs_images(changes: &[PlannedChange]) -> bool {
     changes
         .iter()
-        .any(|c| c.type_name == CONTAINER && c.after.is_some())
+        .any(|c| c.type_name == CONTAINER && c.creates)
 }
 
 /// The problems of the container changes in `changes`; `view.containers` must have
@@ -135,8 +157,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
         let mut problems = Vec::new();
 
         let name = str_attr(Some(after), "name").unwrap_or_default();
-        let renames = str_attr(c.before.as_ref(), "name") != Some(name);
-        if c.creates || renames {
+        if takes_name(c, after) {
             if let Some(h) = containers
                 .iter()
                 .find(|h| h.name == name && !leaves(h) && !itself(h))
@@ -183,9 +204,7 @@ pub(crate) fn check(view: &EngineView, changes: &[PlannedChange]) -> Vec<PlanPro
             ));
         }
 
-        let starts = bool_attr(Some(after), "running", true)
-            && (c.creates || !bool_attr(c.before.as_ref(), "running", true));
-        if starts {
+        if starts(c, after) {
             let ports = after
                 .get("ports")
                 .and_then(Value::as_array)
@@ -364,6 +383,27 @@ mod tests {
             json!({"name": "proxy", "ports": ["0.0.0.0:8080:80/tcp"], "memory": 1}),
         );
         assert_eq!(check(&view, &[same]), vec![]);
+    }
+
+    #[test]
+    fn only_a_change_that_takes_a_name_or_starts_needs_the_engine_s_containers() {
+        let update = |before: serde_json::Value, after: serde_json::Value| PlannedChange {
+            creates: false,
+            destroys: false,
+            ..change("c.web", Some(before), after)
+        };
+        let running = json!({"name": "web", "memory": 1});
+        let bigger = json!({"name": "web", "memory": 2});
+        let stopped = json!({"name": "web", "memory": 1, "running": false});
+        let renamed = json!({"name": "web2", "memory": 1});
+        assert!(!needs_containers(&[update(running.clone(), bigger)]));
+        assert!(!needs_containers(&[update(
+            running.clone(),
+            stopped.clone()
+        )]));
+        assert!(needs_containers(&[update(stopped, running.clone())]));
+        assert!(needs_containers(&[update(running.clone(), renamed)]));
+        assert!(needs_containers(&[change("c.web", None, running)]));
     }
 
     #[test]

@@ -95,8 +95,9 @@ pub struct DockerProvider {
     view: Mutex<Option<clash::EngineView>>,
     /// The engine's capacity, read by the last observe of containers alongside its
     /// inspects (the engine's `info` grows with its containers: ~25 ms for 1,000, which
-    /// a plan would otherwise wait for after everything else).
-    capacity: Mutex<Option<terrace_provider::Capacity>>,
+    /// a plan would otherwise wait for after everything else). `Some(None)`: the read
+    /// failed or the engine did not say; not asked again in this run.
+    capacity: Mutex<Option<Option<terrace_provider::Capacity>>>,
 }
 
 impl fmt::Debug for DockerProvider {
@@ -115,19 +116,23 @@ impl DockerProvider {
     /// Reads the engine's capacity (its host's memory) from its `info`.
     pub(crate) async fn read_capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
         let whole = self.whole();
-        let info = self
-            .call(timeouts::calls::INFO, &whole, "", |d| d.info())
-            .await?
-            .map_err(|e| ProviderError::Connect {
-                target: self.engine.target(),
-                message: e.to_string(),
-            })?;
-        let capacity = info
-            .mem_total
-            .and_then(|m| u64::try_from(m).ok())
-            .map(|memory_bytes| terrace_provider::Capacity { memory_bytes });
-        *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) = capacity;
-        Ok(capacity)
+        let read = async {
+            let info = self
+                .call(timeouts::calls::INFO, &whole, "", |d| d.info())
+                .await?
+                .map_err(|e| ProviderError::Connect {
+                    target: self.engine.target(),
+                    message: e.to_string(),
+                })?;
+            Ok(info
+                .mem_total
+                .and_then(|m| u64::try_from(m).ok())
+                .map(|memory_bytes| terrace_provider::Capacity { memory_bytes }))
+        };
+        let read: ProviderResult<_> = read.await;
+        *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(read.as_ref().ok().copied().flatten());
+        read
     }
 
     /// A provider for `engine`, its calls bounded as [`TIMEOUT_ENV`] says (see
@@ -250,8 +255,8 @@ impl Provider for DockerProvider {
 
     /// As the last observe read it, else read now.
     async fn capacity(&self) -> ProviderResult<Option<terrace_provider::Capacity>> {
-        if let Some(c) = *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) {
-            return Ok(Some(c));
+        if let Some(known) = *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(known);
         }
         self.read_capacity().await
     }
@@ -303,17 +308,28 @@ impl Provider for DockerProvider {
         }
     }
 
-    /// Lists the engine's containers first when a change creates, renames or starts
-    /// one and observe did not list them.
+    /// Lists the engine's containers first when a change takes a name or starts a
+    /// container and observe did not list them; its images when a container is
+    /// created on an engine observe did not ask about containers (a move's
+    /// destination).
     async fn check_plan(&self, changes: &[PlannedChange]) -> ProviderResult<Vec<PlanProblem>> {
-        let listed = || {
+        let (containers, images) = {
             let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
-            view.as_ref().is_some_and(|v| v.containers.is_some())
+            let view = view.as_ref();
+            (
+                view.is_some_and(|v| v.containers.is_some()),
+                view.is_some_and(|v| v.images.is_some()),
+            )
         };
-        if clash::needs_containers(changes) && !listed() {
+        if clash::needs_containers(changes) && !containers {
             let holders = observe::list_holders(self).await?;
             let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
             view.get_or_insert_with(Default::default).containers = Some(holders);
+        }
+        if clash::needs_images(changes) && !images {
+            let refs = observe::list_image_refs(self).await?;
+            let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            view.get_or_insert_with(Default::default).images = Some(refs);
         }
         let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
         Ok(view

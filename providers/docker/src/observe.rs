@@ -33,8 +33,9 @@ use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
 use crate::timeouts::calls::{INSPECT, LIST};
 use crate::{unknown_type, DockerProvider};
 
-/// How many inspects run at once: enough to hide latency, few enough to be polite. It
-/// bounds the connections an observe holds to the engine.
+/// How many inspects run at once: enough to hide latency, few enough to be polite.
+/// With the list calls and the `info` beside them, an observe holds at most this many
+/// plus five connections to the engine.
 pub const INSPECT_CONCURRENCY: usize = 16;
 
 /// What observe reports on a container's endpoint whose network was removed since the
@@ -153,10 +154,11 @@ async fn snapshot(
     };
     let early = async { Ok(inspect_containers(p, &whole, recorded).await) };
     // A plan of containers checks the engine's capacity: read here, beside the
-    // inspects, rather than after them. A failure is only not known capacity.
+    // inspects, rather than after them. A failure only leaves it unknown (and is not
+    // asked again in this run).
     let capacity = async {
         if kinds.contains(CONTAINER) {
-            let _ = p.read_capacity().await;
+            let _unknown_on_failure = p.read_capacity().await;
         }
         Ok(())
     };
@@ -190,21 +192,21 @@ async fn snapshot(
         // Images are found by reference, not label: pulled and adopted images carry no
         // terrace label. Every local image, not only those asked for: a container's new
         // image (known only to the plan) must be there before its old container goes.
-        p.call(LIST, &whole, "images", |d| {
-            d.list_images(None::<ListImagesOptions>)
-        })
-        .await?
-        .map_err(|e| err("listing images", e))
+        list_images(p, &whole).await
     };
     let (mut containers, networks, volumes, images, early, ()) =
         tokio::try_join!(containers, networks, volumes, images, early, capacity)?;
     let mut by_id: HashMap<String, Arc<ContainerInspectResponse>> = HashMap::new();
     let mut failed: HashMap<String, bollard::errors::Error> = HashMap::new();
+    let mut answered_other = false;
     for (id, r) in early {
         match r? {
-            Ok(c) => {
+            // The engine looks an inspect's argument up as an id, then as a name, then
+            // as an id prefix: a container *named* like the recorded id is not it.
+            Ok(c) if c.id.as_deref() == Some(id.as_str()) => {
                 by_id.insert(id, Arc::new(c));
             }
+            Ok(_) => answered_other = true,
             Err(e) => {
                 failed.insert(id, e);
             }
@@ -212,7 +214,7 @@ async fn snapshot(
     }
     // A recorded id the engine does not have: the container may be there under a new
     // id (re-created by hand), found by its name.
-    if containers.is_none() && !failed.is_empty() {
+    if containers.is_none() && (answered_other || !failed.is_empty()) {
         containers = Some(list_containers(p, &whole).await?);
     }
 
@@ -249,12 +251,7 @@ async fn snapshot(
             .map(|cs| cs.iter().filter_map(holder).collect()),
         networks: network_holders,
         volumes: volume_holders,
-        images: kinds.contains(CONTAINER).then(|| {
-            snap.images
-                .iter()
-                .flat_map(|i| i.repo_tags.iter().chain(&i.repo_digests).cloned())
-                .collect()
-        }),
+        images: kinds.contains(CONTAINER).then(|| image_refs(&snap.images)),
     };
     // The container each request means: by the list when there is one, else (every
     // recorded id answered) the recorded id itself.
@@ -448,6 +445,28 @@ async fn list_containers(
     })
     .await?
     .map_err(|e| p.op_err(whole, "listing containers", &e, &[]))
+}
+
+/// Every local image.
+async fn list_images(p: &DockerProvider, whole: &Address) -> ProviderResult<Vec<ImageSummary>> {
+    p.call(LIST, whole, "images", |d| {
+        d.list_images(None::<ListImagesOptions>)
+    })
+    .await?
+    .map_err(|e| p.op_err(whole, "listing images", &e, &[]))
+}
+
+/// Every tag and digest of `images`, as [`EngineView::images`] keeps them.
+fn image_refs(images: &[ImageSummary]) -> BTreeSet<String> {
+    images
+        .iter()
+        .flat_map(|i| i.repo_tags.iter().chain(&i.repo_digests).cloned())
+        .collect()
+}
+
+/// Every local image's tags and digests, as [`EngineView::images`] keeps them.
+pub(crate) async fn list_image_refs(p: &DockerProvider) -> ProviderResult<BTreeSet<String>> {
+    Ok(image_refs(&list_images(p, &p.whole()).await?))
 }
 
 /// Every container on the engine as [`EngineView`] keeps it.

@@ -124,6 +124,54 @@ async fn a_container_holding_the_name_without_terrace_labels_is_not_terrace_s() 
     assert_eq!(docker(&["inspect", "-f", "{{.Id}}", &name]).unwrap(), id);
 }
 
+/// The engine looks an inspect's argument up as an id, then as a name: a container
+/// someone named like terrace's recorded id must not be taken for terrace's.
+#[tokio::test]
+async fn a_container_named_like_the_recorded_id_is_not_terrace_s() {
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("idname"));
+    let stored = create(
+        &p,
+        CONTAINER,
+        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+    )
+    .await
+    .unwrap();
+    let id = stored["id"].as_str().expect("a recorded id").to_string();
+    docker(&["rm", "-f", &name]).unwrap();
+    let impostor = c.container(&id);
+    docker(&["create", "--name", &impostor, BUSYBOX, "true"]).unwrap();
+
+    let addr = address_of(CONTAINER, &name);
+    assert_eq!(
+        observe_at(&p, CONTAINER, &addr, &stored).await,
+        Observed::Absent
+    );
+}
+
+/// A container terrace made again under the same name (a killed apply, say) while the
+/// state still records the old id: found by its name and labels, at its new id.
+#[tokio::test]
+async fn a_recorded_id_the_engine_no_longer_has_falls_back_to_terrace_s_container_of_that_name() {
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("again"));
+    let desired =
+        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false}));
+    let stored = create(&p, CONTAINER, desired.clone()).await.unwrap();
+    docker(&["rm", "-f", &name]).unwrap();
+    let again = create(&p, CONTAINER, desired).await.unwrap();
+    assert_ne!(stored["id"], again["id"]);
+
+    let addr = address_of(CONTAINER, &name);
+    let live = present(
+        observe_at(&p, CONTAINER, &addr, &stored).await,
+        "terrace's container made again",
+    );
+    assert_no_diff(CONTAINER, &again, &live);
+}
+
 #[tokio::test]
 async fn a_paused_container_is_drift_and_update_unpauses_it() {
     let p = provider();
