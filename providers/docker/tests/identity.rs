@@ -488,3 +488,27 @@ async fn a_replacement_whose_image_is_not_on_the_engine_blocks_the_plan() {
         vec![]
     );
 }
+
+/// A container moved to another engine is observed by the engine it leaves: the one it
+/// goes to was never asked about containers, and its images are read for the check.
+#[tokio::test]
+async fn a_create_on_an_engine_never_observed_is_checked_for_its_image() {
+    let p = provider();
+    let missing = format!("terrace/{}:1", uniq("missing"));
+    let name = uniq("arrives");
+    let arriving = normalized(
+        &p,
+        CONTAINER,
+        attrs(json!({"name": name, "image": missing, "command": forever(), "running": false})),
+    );
+    let addr = address_of(CONTAINER, &name);
+    let problems = p
+        .check_plan(&[planned(&addr, None, &arriving)])
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].message,
+        format!("image {missing:?} is not on the engine, and nothing in this plan provides it")
+    );
+}
