@@ -24,13 +24,7 @@ async fn list_calls_are_constant_and_inspects_are_per_container() {
     for _ in 0..20 {
         let n = c.container(&uniq("batch"));
         // Created, not started: enough to be listed and inspected, and quick.
-        create(
-            &p,
-            CONTAINER,
-            attrs(json!({"name": n, "image": BUSYBOX, "command": forever(), "running": false})),
-        )
-        .await
-        .unwrap();
+        create_stopped(&p, &n).await;
         names.push(n);
     }
     let requests = |k: usize| -> Vec<ObserveRequest> {
@@ -116,13 +110,7 @@ async fn containers_recorded_by_id_are_not_listed_until_a_change_needs_the_list(
     let mut stored = Vec::new();
     for _ in 0..3 {
         let n = c.container(&uniq("byid"));
-        let a = create(
-            &p,
-            CONTAINER,
-            attrs(json!({"name": n, "image": BUSYBOX, "command": forever(), "running": false})),
-        )
-        .await
-        .unwrap();
+        let a = create_stopped(&p, &n).await;
         assert!(a.get("id").is_some(), "create records the id: {a:?}");
         stored.push((n, a));
     }

@@ -83,13 +83,7 @@ async fn a_container_holding_the_name_without_terrace_labels_is_not_terrace_s() 
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("foreign"));
-    let stored = create(
-        &p,
-        CONTAINER,
-        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
-    )
-    .await
-    .unwrap();
+    let stored = create_stopped(&p, &name).await;
     // Replaced by hand, without terrace's labels.
     docker(&["rm", "-f", &name]).unwrap();
     docker(&["create", "--name", &name, BUSYBOX, "true"]).unwrap();
@@ -131,13 +125,7 @@ async fn a_container_named_like_the_recorded_id_is_not_terrace_s() {
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("idname"));
-    let stored = create(
-        &p,
-        CONTAINER,
-        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
-    )
-    .await
-    .unwrap();
+    let stored = create_stopped(&p, &name).await;
     let id = stored["id"].as_str().expect("a recorded id").to_string();
     docker(&["rm", "-f", &name]).unwrap();
     let impostor = c.container(&id);
@@ -448,13 +436,7 @@ async fn a_replacement_whose_image_is_not_on_the_engine_blocks_the_plan() {
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("noimg"));
-    let stored = create(
-        &p,
-        CONTAINER,
-        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
-    )
-    .await
-    .unwrap();
+    let stored = create_stopped(&p, &name).await;
     let addr = address_of(CONTAINER, &name);
     let live = present(observe_at(&p, CONTAINER, &addr, &stored).await, "it");
     let missing = format!("terrace/{}:1", uniq("missing"));

@@ -243,13 +243,7 @@ async fn import_reads_a_managed_container_and_adopts_a_foreign_one_by_its_id() {
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("imp"));
-    let stored = create(
-        &p,
-        CONTAINER,
-        attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
-    )
-    .await
-    .unwrap();
+    let stored = create_stopped(&p, &name).await;
     let desired = normalized(
         &p,
         CONTAINER,

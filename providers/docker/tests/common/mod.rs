@@ -102,6 +102,18 @@ pub async fn create(p: &DockerProvider, type_name: &str, desired: Attrs) -> Prov
         .map(|a| a.expect("create returns attributes"))
 }
 
+/// Creates the container `name` from the test image, running [`forever`] but not
+/// started: enough to be listed, inspected and found, and quick.
+pub async fn create_stopped(p: &DockerProvider, name: &str) -> Attrs {
+    create(
+        p,
+        terrace_provider_docker::CONTAINER,
+        attrs(serde_json::json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+    )
+    .await
+    .expect("create a stopped container")
+}
+
 pub async fn update(
     p: &DockerProvider,
     type_name: &str,
