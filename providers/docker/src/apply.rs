@@ -220,7 +220,7 @@ async fn find_container(
         }
     }
     Ok(crate::observe::Lookup::new(&containers)
-        .resolve(name, recorded)
+        .resolve(address.as_str(), name, recorded)
         .map(|h| (h.id.clone(), h.name.clone())))
 }
 

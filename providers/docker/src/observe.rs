@@ -263,7 +263,10 @@ async fn snapshot(
             .filter_map(|(r, a)| {
                 let id = a.get("id").and_then(Value::as_str);
                 let id = match &lookup {
-                    Some(lookup) => lookup.resolve(name_of(a)?, id)?.id.clone(),
+                    Some(lookup) => lookup
+                        .resolve(r.address.as_str(), name_of(a)?, id)?
+                        .id
+                        .clone(),
                     None => id?.to_string(),
                 };
                 Some((&r.address, id))
@@ -398,7 +401,9 @@ pub(crate) fn holder(c: &ContainerSummary) -> Option<Holder> {
 /// Finds the container a request means: the one whose id the state recorded (at
 /// creation, or at an explicit import), wherever its name went (renamed outside
 /// terrace); else terrace's container of that name. A container without terrace's
-/// labels is never taken for terrace's by its name. The address label alone is not an
+/// labels is never taken for terrace's by its name; when the state recorded an id the
+/// engine no longer has, neither is one whose address label is another's (another
+/// project's container that took the name since). The address label alone is not an
 /// identity: several projects on one engine may use the same addresses. Indexed, so
 /// that resolving every request of a batch is linear in the engine's containers.
 pub(crate) struct Lookup<'a> {
@@ -423,12 +428,23 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    /// The container a request for `name`, recorded as `recorded_id`, means.
-    pub(crate) fn resolve(&self, name: &str, recorded_id: Option<&str>) -> Option<&'a Holder> {
-        recorded_id
-            .and_then(|id| self.by_id.get(id))
-            .or_else(|| self.managed_by_name.get(name))
-            .copied()
+    /// The container the request of `address` for `name`, recorded as
+    /// `recorded_id`, means.
+    pub(crate) fn resolve(
+        &self,
+        address: &str,
+        name: &str,
+        recorded_id: Option<&str>,
+    ) -> Option<&'a Holder> {
+        let by_name = || self.managed_by_name.get(name).copied();
+        match recorded_id {
+            None => by_name(),
+            Some(id) => self.by_id.get(id).copied().or_else(|| {
+                // Made again by terrace under this address (a replacement whose new
+                // id a killed apply did not record): this resource's all the same.
+                by_name().filter(|h| h.address.as_deref() == Some(address))
+            }),
+        }
     }
 }
 

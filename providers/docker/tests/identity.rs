@@ -494,3 +494,46 @@ async fn a_create_on_an_engine_never_observed_is_checked_for_its_image() {
         format!("image {missing:?} is not on the engine, and nothing in this plan provides it")
     );
 }
+
+/// Our container was removed by hand and another project on the engine made its own
+/// under the same name: it carries terrace's labels, but another address. It is not
+/// ours to observe, update or destroy.
+#[tokio::test]
+async fn another_project_s_container_that_took_the_name_of_a_removed_one_is_not_ours() {
+    use terrace_provider::{Operation, Step};
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("taken"));
+    let ours = create_stopped(&p, &name).await;
+    docker(&["rm", "-f", &name]).unwrap();
+    let theirs = p
+        .apply(&Step {
+            address: Address::new(format!("service.other.container.{}", uniq("p2"))),
+            type_name: CONTAINER.into(),
+            operation: Operation::Create,
+            prior: None,
+            desired: Some(normalized(
+                &p,
+                CONTAINER,
+                attrs(
+                    json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false}),
+                ),
+            )),
+            changed: vec![],
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+    let addr = address_of(CONTAINER, &name);
+    assert_eq!(
+        observe_at(&p, CONTAINER, &addr, &ours).await,
+        Observed::Absent
+    );
+    // Destroying our resource leaves theirs alone.
+    delete(&p, CONTAINER, &ours).await.unwrap();
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Id}}", &name]).unwrap(),
+        theirs["id"].as_str().unwrap()
+    );
+}
