@@ -535,11 +535,13 @@ impl Session {
         }
         let mut conflicts = Vec::new();
         let mut taken: BTreeSet<Address> = BTreeSet::new();
-        for (key, changes) in by_provider {
+        // Each provider's check may read its system (a list of an engine's
+        // containers): all of them at once.
+        let checks = by_provider.iter().map(|(key, changes)| async move {
             let problems = self
                 .providers
                 .get(key)?
-                .check_plan(&changes)
+                .check_plan(changes)
                 .await
                 .map_err(|e| {
                     miette::miette!(
@@ -548,6 +550,9 @@ impl Session {
                         self.redactor.scrub(&e.to_string())
                     )
                 })?;
+            Ok::<_, miette::Report>((changes, problems))
+        });
+        for (changes, problems) in futures_util::future::try_join_all(checks).await? {
             for problem in problems {
                 if problem.identity_taken {
                     taken.insert(problem.address.clone());
