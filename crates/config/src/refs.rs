@@ -370,7 +370,9 @@ impl Visit for Walker {
         visit::visit_func_args(self, &node.args);
         // `lookup(var.apps, each.key, default)` reads one entry of the map, as
         // `var.apps[each.key]` does: the same answer from that entry alone.
-        let lookup = name == "lookup" && node.name.namespace.is_empty();
+        if name != "lookup" || !node.name.namespace.is_empty() {
+            return;
+        }
         let (Some(map), Some(key)) = (node.args.get(0), node.args.get(1)) else {
             return;
         };
@@ -386,7 +388,7 @@ impl Visit for Walker {
             .refs
             .get_mut(first_ref)
             .filter(|r| Some(r.span.start) == start);
-        if let (true, true, Some(read)) = (lookup, whole_value, read) {
+        if let (true, Some(read)) = (whole_value, read) {
             read.key = InstanceKey::of(key, &self.scope);
         }
     }
