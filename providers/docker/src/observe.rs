@@ -196,25 +196,11 @@ async fn snapshot(
     };
     let (mut containers, networks, volumes, images, early, ()) =
         tokio::try_join!(containers, networks, volumes, images, early, capacity)?;
-    let mut by_id: HashMap<String, Arc<ContainerInspectResponse>> = HashMap::new();
-    let mut failed: HashMap<String, bollard::errors::Error> = HashMap::new();
-    let mut answered_other = false;
-    for (id, r) in early {
-        match r? {
-            // The engine looks an inspect's argument up as an id, then as a name, then
-            // as an id prefix: a container *named* like the recorded id is not it.
-            Ok(c) if c.id.as_deref() == Some(id.as_str()) => {
-                by_id.insert(id, Arc::new(c));
-            }
-            Ok(_) => answered_other = true,
-            Err(e) => {
-                failed.insert(id, e);
-            }
-        }
-    }
+    let mut found = Inspections::default();
+    found.add(early)?;
     // A recorded id the engine does not have: the container may be there under a new
     // id (re-created by hand), found by its name.
-    if containers.is_none() && (answered_other || !failed.is_empty()) {
+    if containers.is_none() && found.missed() {
         containers = Some(list_containers(p, &whole).await?);
     }
 
@@ -275,31 +261,17 @@ async fn snapshot(
     };
     *p.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
     let needed: BTreeSet<&str> = resolved.iter().map(|(_, id)| id.as_str()).collect();
-    for (id, e) in failed {
-        // Removed (or never there): absent. Another failure matters only for a
-        // container still needed.
-        if status(&e) != Some(404) && needed.contains(id.as_str()) {
-            return Err(err(&format!("inspecting container {id}"), e));
-        }
-    }
+    found.fail_if_needed(&needed, err)?;
     // Found by name: inspected now.
     let late: BTreeSet<String> = needed
         .iter()
-        .filter(|id| !by_id.contains_key(**id))
+        .filter(|id| !found.by_id.contains_key(**id))
         .map(|id| id.to_string())
         .collect();
-    for (id, r) in inspect_containers(p, &whole, late).await {
-        match r? {
-            Ok(c) => {
-                by_id.insert(id, Arc::new(c));
-            }
-            // Removed between the list and the inspect: absent.
-            Err(e) if status(&e) == Some(404) => {}
-            Err(e) => return Err(err(&format!("inspecting container {id}"), e)),
-        }
-    }
+    found.add(inspect_containers(p, &whole, late).await)?;
+    found.fail_if_needed(&needed, err)?;
     for (address, id) in resolved {
-        if let Some(c) = by_id.get(&id) {
+        if let Some(c) = found.by_id.get(&id) {
             snap.containers.insert(address.clone(), Arc::clone(c));
         }
     }
@@ -489,6 +461,58 @@ pub(crate) async fn list_image_refs(p: &DockerProvider) -> ProviderResult<BTreeS
 pub(crate) async fn list_holders(p: &DockerProvider) -> ProviderResult<Vec<Holder>> {
     let listed = list_containers(p, &p.whole()).await?;
     Ok(listed.iter().filter_map(holder).collect())
+}
+
+/// The containers inspected so far, by the id asked for, and the inspects that failed.
+#[derive(Default)]
+struct Inspections {
+    by_id: HashMap<String, Arc<ContainerInspectResponse>>,
+    failed: HashMap<String, bollard::errors::Error>,
+    /// Some inspect was answered by a container with another id.
+    answered_other: bool,
+}
+
+impl Inspections {
+    /// Sorts the answers of [`inspect_containers`]; a call's own failure (unreachable,
+    /// timed out) fails the observe.
+    fn add(&mut self, inspected: Vec<(String, InspectedContainer)>) -> ProviderResult<()> {
+        for (id, r) in inspected {
+            match r? {
+                // The engine looks an inspect's argument up as an id, then as a name,
+                // then as an id prefix: a container *named* like the id is not it.
+                Ok(c) if c.id.as_deref() == Some(id.as_str()) => {
+                    self.by_id.insert(id, Arc::new(c));
+                }
+                Ok(_) => self.answered_other = true,
+                Err(e) => {
+                    self.failed.insert(id, e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some container asked for was not found by its id.
+    fn missed(&self) -> bool {
+        self.answered_other || !self.failed.is_empty()
+    }
+
+    /// The first failure of an inspect of a container still `needed`, other than "no
+    /// such container" (removed, or never there: absent).
+    fn fail_if_needed(
+        &mut self,
+        needed: &BTreeSet<&str>,
+        err: impl Fn(&str, bollard::errors::Error) -> ProviderError,
+    ) -> ProviderResult<()> {
+        let failed = std::mem::take(&mut self.failed);
+        match failed
+            .into_iter()
+            .find(|(id, e)| status(e) != Some(404) && needed.contains(id.as_str()))
+        {
+            Some((id, e)) => Err(err(&format!("inspecting container {id}"), e)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What inspecting one container gave: the call's own failure (unreachable, timed
