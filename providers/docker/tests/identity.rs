@@ -303,7 +303,6 @@ async fn a_port_another_container_publishes_blocks_the_plan_naming_the_holder() 
 
 #[tokio::test]
 async fn a_rename_is_found_by_the_recorded_id_when_another_project_shares_the_address() {
-    use terrace_provider::{Operation, Step};
     let p = provider();
     let mut c = Cleanup::default();
     // Two projects on one engine, each with a container at the same address.
@@ -311,24 +310,7 @@ async fn a_rename_is_found_by_the_recorded_id_when_another_project_shares_the_ad
     let mut stored = Vec::new();
     for which in ["mine", "theirs"] {
         let name = c.container(&uniq(which));
-        let desired = normalized(
-            &p,
-            CONTAINER,
-            attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
-        );
-        let created = p
-            .apply(&Step {
-                address: Address::new(&addr),
-                type_name: CONTAINER.into(),
-                operation: Operation::Create,
-                prior: None,
-                desired: Some(desired),
-                changed: vec![],
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        stored.push(created);
+        stored.push(create_stopped_at(&p, &addr, &name).await);
     }
     let mine = &stored[0];
     let name = mine["name"].as_str().unwrap();
@@ -343,7 +325,6 @@ async fn a_rename_is_found_by_the_recorded_id_when_another_project_shares_the_ad
 
 #[tokio::test]
 async fn another_project_s_container_with_the_same_address_is_not_taken_for_a_new_one() {
-    use terrace_provider::{Operation, Step};
     let p = provider();
     let mut c = Cleanup::default();
     let addr = format!("service.proxy.container.{}", uniq("other"));
@@ -355,16 +336,7 @@ async fn another_project_s_container_with_the_same_address_is_not_taken_for_a_ne
             attrs(json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
         )
     };
-    p.apply(&Step {
-        address: Address::new(&addr),
-        type_name: CONTAINER.into(),
-        operation: Operation::Create,
-        prior: None,
-        desired: Some(desired(&theirs)),
-        changed: vec![],
-    })
-    .await
-    .unwrap();
+    create_stopped_at(&p, &addr, &theirs).await;
     // This project's resource at the same address, not created yet.
     let mine = c.container(&uniq("mine"));
     assert_eq!(
@@ -500,30 +472,13 @@ async fn a_create_on_an_engine_never_observed_is_checked_for_its_image() {
 /// ours to observe, update or destroy.
 #[tokio::test]
 async fn another_project_s_container_that_took_the_name_of_a_removed_one_is_not_ours() {
-    use terrace_provider::{Operation, Step};
     let p = provider();
     let mut c = Cleanup::default();
     let name = c.container(&uniq("taken"));
     let ours = create_stopped(&p, &name).await;
     docker(&["rm", "-f", &name]).unwrap();
-    let theirs = p
-        .apply(&Step {
-            address: Address::new(format!("service.other.container.{}", uniq("p2"))),
-            type_name: CONTAINER.into(),
-            operation: Operation::Create,
-            prior: None,
-            desired: Some(normalized(
-                &p,
-                CONTAINER,
-                attrs(
-                    json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false}),
-                ),
-            )),
-            changed: vec![],
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let elsewhere = format!("service.other.container.{}", uniq("p2"));
+    let theirs = create_stopped_at(&p, &elsewhere, &name).await;
 
     let addr = address_of(CONTAINER, &name);
     assert_eq!(

@@ -105,13 +105,31 @@ pub async fn create(p: &DockerProvider, type_name: &str, desired: Attrs) -> Prov
 /// Creates the container `name` from the test image, running [`forever`] but not
 /// started: enough to be listed, inspected and found, and quick.
 pub async fn create_stopped(p: &DockerProvider, name: &str) -> Attrs {
-    create(
+    create_stopped_at(
         p,
-        terrace_provider_docker::CONTAINER,
-        attrs(serde_json::json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false})),
+        &address_of(terrace_provider_docker::CONTAINER, name),
+        name,
     )
     .await
+}
+
+/// [`create_stopped`] as the resource at `address` (another project's, say).
+pub async fn create_stopped_at(p: &DockerProvider, address: &str, name: &str) -> Attrs {
+    let type_name = terrace_provider_docker::CONTAINER;
+    let desired = normalized(
+        p,
+        type_name,
+        attrs(
+            serde_json::json!({"name": name, "image": BUSYBOX, "command": forever(), "running": false}),
+        ),
+    );
+    p.apply(&Step {
+        address: Address::new(address),
+        ..step(type_name, Operation::Create, None, Some(desired))
+    })
+    .await
     .expect("create a stopped container")
+    .expect("create returns attributes")
 }
 
 pub async fn update(
