@@ -46,12 +46,14 @@ wait_for() { # wait_for NAME CMD... : retry CMD for up to 60 s
 }
 
 # --- MariaDB -------------------------------------------------------------------------
+# Its log is read by a test (a connection closed without a goodbye is logged there).
+mariadb_log=/tmp/terrace-mariadb.log
 if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
   log "starting MariaDB"
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
   [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
   (setsid mariadbd --user=mysql --bind-address=127.0.0.1 --port=3306 \
-     >/tmp/terrace-mariadb.log 2>&1 &)
+     >"$mariadb_log" 2>&1 &)
   wait_for MariaDB mariadb-admin --protocol=socket ping
 fi
 # A server killed without a shutdown (dev machines and CI runners are stopped that way)
@@ -116,6 +118,7 @@ fi
 umask 077
 cat >"$env_file" <<ENV
 export TERRACE_TEST_MYSQL_URL='mysql://$MYSQL_ADMIN_USER:$MYSQL_ADMIN_PASSWORD@127.0.0.1:3306'
+export TERRACE_TEST_MYSQL_LOG='$mariadb_log'
 export TERRACE_TEST_PG_URL='postgres://$PG_ADMIN_USER:$PG_ADMIN_PASSWORD@127.0.0.1:5432/postgres'
 export TERRACE_VAR_mysql_admin_password='$MYSQL_ADMIN_PASSWORD'
 export TERRACE_VAR_pg_admin_password='$PG_ADMIN_PASSWORD'

@@ -309,8 +309,10 @@ impl ProviderSet {
         &self.unavailable
     }
 
-    /// Closes every SSH connection (and the forwards riding on them).
+    /// Ends every provider's connections politely ([`Provider::close`]), then every
+    /// SSH connection (and the forwards those connections were riding on).
     pub async fn close(&self) {
+        futures_util::future::join_all(self.providers.values().map(|p| p.close())).await;
         for host in self.hosts.values() {
             host.close().await;
         }

@@ -214,3 +214,72 @@ fn a_database_is_dumped_before_it_is_dropped() {
     );
     assert_eq!(block_on(schema(&db)), None);
 }
+
+/// plan, apply and destroy end their connections with MariaDB's quit message: the
+/// server logs a connection that was merely dropped as `Aborted connection`, and
+/// operators watch those warnings.
+#[test]
+fn commands_leave_no_aborted_connection_in_the_server_log() {
+    let log = std::env::var("TERRACE_TEST_MYSQL_LOG")
+        .expect("TERRACE_TEST_MYSQL_LOG is not set: run scripts/services.sh");
+    // An admin of its own, so that the server's log lines about it are this test's.
+    let admin = unique("mquit");
+    let db = unique("mquitdb");
+    let as_admin = |sql: String| {
+        block_on(async {
+            let pool = mysql_admin().await;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        })
+    };
+    for host in ["localhost", "%"] {
+        as_admin(format!(
+            "CREATE USER '{admin}'@'{host}' IDENTIFIED BY 'quit-test-pw'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{admin}'@'{host}' WITH GRANT OPTION;"
+        ));
+    }
+    let hcl = single_db_hcl(&db, &db, "").replace("\"terrace_admin\"", &format!("\"{admin}\""));
+    let p = Project::new(&hcl);
+    let env = [("TERRACE_VAR_mysql_admin_password", "quit-test-pw")];
+    p.terrace_env(&["apply", "--auto-approve"], &env)
+        .expect_code(0);
+    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
+        .expect_code(0);
+    p.terrace_env(&["destroy", "--auto-approve"], &env)
+        .expect_code(0);
+
+    // Once the server holds no connection of this admin, what it logs about them is
+    // written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let connected: i64 = loop {
+        let n = block_on(async {
+            let pool = mysql_admin().await;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?",
+            )
+            .bind(&admin)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            n
+        });
+        if n == 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for host in ["localhost", "%"] {
+        as_admin(format!("DROP USER '{admin}'@'{host}'"));
+    }
+    assert_eq!(connected, 0, "terrace's connections outlived it");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{log}: {e}"));
+    let aborted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Aborted connection") && l.contains(&format!("user: '{admin}'")))
+        .collect();
+    assert!(aborted.is_empty(), "the server logged: {aborted:#?}");
+}

@@ -444,3 +444,53 @@ fn the_backend_block_in_the_configuration_is_used_by_every_command() {
     p.terrace_env(&["destroy", "--auto-approve"], &env)
         .expect_code(0);
 }
+
+/// Every command ends its state connections with PostgreSQL's `Terminate` message: the
+/// server counts a connection merely dropped as an abandoned session (and a pooler in
+/// between may log it), which a monitored database reports as client trouble.
+#[test]
+fn commands_end_their_state_sessions_instead_of_abandoning_them() {
+    // A database of its own holds the state, so that its session counts are this test's.
+    let tenant = unique("pgquit");
+    let db = format!("{tenant}_state");
+    let sql = |q: String| {
+        block_on(async {
+            let pool = pg_admin().await;
+            let row: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row
+        })
+    };
+    sql(format!("CREATE DATABASE {db}"));
+    let url = pg_url().replace("/postgres", &format!("/{db}?state=quit"));
+    let env = [("TERRACE_BACKEND", url.as_str())];
+    let p = Project::new(&pg_tenant_hcl(&tenant));
+    p.terrace_env(&["apply", "--auto-approve"], &env)
+        .expect_code(0);
+    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
+        .expect_code(0);
+    p.terrace_env(&["destroy", "--auto-approve"], &env)
+        .expect_code(0);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let connected = format!("SELECT COUNT(*)::text FROM pg_stat_activity WHERE datname = '{db}'");
+    while sql(connected.clone()).as_deref() != Some("0") {
+        assert!(Instant::now() < deadline, "terrace's sessions outlived it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let counts = sql(format!(
+        "SELECT sessions::text || ' ' || sessions_abandoned::text FROM pg_stat_database \
+         WHERE datname = '{db}'"
+    ))
+    .unwrap();
+    sql(format!("DROP DATABASE {db} WITH (FORCE)"));
+    let (sessions, abandoned) = counts.split_once(' ').unwrap();
+    assert_ne!(sessions, "0", "no session was counted");
+    assert_eq!(
+        abandoned, "0",
+        "{abandoned} of {sessions} session(s) were abandoned"
+    );
+}

@@ -72,6 +72,25 @@ struct Inner {
     history: i64,
 }
 
+/// How long closing the pool may take: the `Terminate` message needs no answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Drop for Inner {
+    /// Ends the pool's sessions with `Terminate`: a connection merely dropped when the
+    /// process exits is counted by the server as an abandoned session.
+    fn drop(&mut self) {
+        // On the runtime's own worker, `block` would wait for itself.
+        if std::thread::current().name() == Some(RUNTIME_THREAD) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let _ = block(&self.display, async move {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, pool.close()).await;
+            Ok(())
+        });
+    }
+}
+
 impl std::fmt::Debug for PgBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.inner.display)
@@ -100,6 +119,9 @@ pub struct HistoryEntry {
     pub resources: u64,
 }
 
+/// The name of [`runtime`]'s worker thread.
+const RUNTIME_THREAD: &str = "terrace-state-pg";
+
 /// The runtime the queries run on: one for the process, never dropped (dropping a
 /// runtime inside another one's task panics).
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -107,7 +129,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("terrace-state-pg")
+            .thread_name(RUNTIME_THREAD)
             .enable_all()
             .build()
             .expect("a tokio runtime for the state backend")

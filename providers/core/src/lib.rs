@@ -744,6 +744,12 @@ pub trait Provider: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Ends this provider's connections the way their protocol says goodbye (SQL's quit
+    /// message), so that servers do not count and log them as aborted. Called once at
+    /// the end of a command; bounded in time, and failures are ignored: the process is
+    /// about to drop whatever is left. The default: nothing to end.
+    async fn close(&self) {}
+
     /// Reads an existing object by its provider-specific `id` (for SQL, its name) so
     /// that `terrace import` can adopt it. `desired` is the configuration's view of the
     /// resource, used to fill in what cannot be read back.

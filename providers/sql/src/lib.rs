@@ -119,6 +119,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one DDL statement may take (it can wait on a lock held by a client).
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long saying goodbye may take: the quit message needs no answer, so only a
+/// stalled socket takes this long, and then the connection is dropped instead.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The error a timed-out call reports: a transport failure, like a dropped connection.
 fn timed_out(what: &str, limit: Duration) -> sqlx::Error {
@@ -137,6 +140,12 @@ async fn within<T>(
     tokio::time::timeout(limit, fut)
         .await
         .unwrap_or_else(|_| Err(timed_out(what, limit)))
+}
+
+/// Closes `conn` with the protocol's quit message: a connection merely dropped is
+/// counted and logged by the server as aborted.
+async fn say_goodbye(conn: impl Connection) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
 }
 
 /// Which catalogs an observe batch needs, and which names in them it concerns: the
@@ -366,8 +375,8 @@ impl SqlProvider {
                         .await
                         .map_err(|e| self.connect_error(e.to_string()))?;
                         let _ = self.dialect.set(mysql::Dialect::of_version(&version));
-                        // Dropping the connection closes it; the pool opens its own.
-                        drop(conn);
+                        // The pool opens its own connections.
+                        say_goodbye(conn).await;
                         Pool::Mysql(
                             MySqlPoolOptions::new()
                                 .max_connections(POOL_SIZE as u32)
@@ -386,8 +395,8 @@ impl SqlProvider {
                             o = o.socket(dir);
                         }
                         let o = o.disable_statement_logging();
-                        // Dropping the connection closes it; the pool opens its own.
-                        drop(self.first_connect(|| o.connect()).await?);
+                        // The pool opens its own connections.
+                        say_goodbye(self.first_connect(|| o.connect()).await?).await;
                         Pool::Postgres(
                             PgPoolOptions::new()
                                 .max_connections(POOL_SIZE as u32)
@@ -1065,6 +1074,19 @@ impl Provider for SqlProvider {
                 Ok(None)
             }
         }
+    }
+
+    /// Closes the pool's connections with the quit message, waiting (boundedly) for
+    /// any still in use to come back.
+    async fn close(&self) {
+        let closing = async {
+            match self.pool.get() {
+                Some(Pool::Mysql(p)) => p.close().await,
+                Some(Pool::Postgres(p)) => p.close().await,
+                None => {}
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
     }
 
     async fn import(&self, type_name: &str, id: &str, desired: &Attrs) -> ProviderResult<Attrs> {
