@@ -17,6 +17,7 @@ mod backup;
 mod clash;
 mod error;
 mod image;
+mod inspect;
 pub mod normalize;
 mod observe;
 mod schema;

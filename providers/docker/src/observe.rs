@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bollard::models::{
-    ContainerConfig, ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum,
-    HostConfig, ImageConfig, ImageInspect, ImageSummary, Network, PortSummaryTypeEnum, Volume,
+    ContainerSummary, ContainerSummaryStateEnum, ImageConfig, ImageInspect, ImageSummary, Network,
+    PortSummaryTypeEnum, Volume,
 };
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -24,6 +24,7 @@ use terrace_provider::{
 
 use crate::clash::{EngineView, Holder};
 use crate::error::status;
+use crate::inspect::{self, Config, HostConfig, Inspected};
 use crate::normalize::{
     format_port, healthcheck_value, image_id_placeholder, mount_value, network_value, normalize,
     restart_string, stop_signal, stop_timeout_string, trim_slash, DEFAULT_STOP_SIGNAL,
@@ -46,7 +47,7 @@ pub(crate) const STALE_ENDPOINT: &str = "the network was removed after the conta
 #[derive(Default)]
 struct Snapshot {
     /// The container each container request resolved to, by request address.
-    containers: HashMap<Address, Arc<ContainerInspectResponse>>,
+    containers: HashMap<Address, Arc<Inspected>>,
     images_by_id: HashMap<String, ImageInspect>,
     /// terrace's networks, by name.
     networks: HashMap<String, Network>,
@@ -466,7 +467,7 @@ pub(crate) async fn list_holders(p: &DockerProvider) -> ProviderResult<Vec<Holde
 /// The containers inspected so far, by the id asked for, and the inspects that failed.
 #[derive(Default)]
 struct Inspections {
-    by_id: HashMap<String, Arc<ContainerInspectResponse>>,
+    by_id: HashMap<String, Arc<Inspected>>,
     failed: HashMap<String, bollard::errors::Error>,
     /// Some inspect was answered by a container with another id.
     answered_other: bool,
@@ -517,7 +518,7 @@ impl Inspections {
 
 /// What inspecting one container gave: the call's own failure (unreachable, timed
 /// out), or the engine's answer.
-type InspectedContainer = ProviderResult<Result<ContainerInspectResponse, bollard::errors::Error>>;
+type InspectedContainer = ProviderResult<Result<Inspected, bollard::errors::Error>>;
 
 /// Inspects the containers `ids`, [`INSPECT_CONCURRENCY`] at once; each answer is
 /// keyed by the id asked for.
@@ -529,9 +530,14 @@ async fn inspect_containers(
     stream::iter(ids)
         .map(|id| async move {
             let object = format!("container {id}");
-            let r = p
-                .call(INSPECT, whole, &object, |d| d.inspect_container(&id, None))
-                .await;
+            let r = match inspect::path(&id) {
+                Some(path) => p.get_json(INSPECT, whole, &object, &path).await,
+                // Not an id the engine could have given: no container has it.
+                None => Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    message: format!("no such container: {id}"),
+                })),
+            };
             (id, r)
         })
         .buffer_unordered(INSPECT_CONCURRENCY)
@@ -599,13 +605,13 @@ fn req_keys(req: &Attrs, key: &str) -> BTreeSet<String> {
 /// when the image sets the same value.
 fn container_attrs(
     snap: &Snapshot,
-    c: &ContainerInspectResponse,
+    c: &Inspected,
     image: Option<&ImageInspect>,
     req: &Attrs,
 ) -> Attrs {
     // Borrowed, not copied: a no-change plan of 1,000 containers reads 1,000 of these.
     let (no_config, no_host, no_image_config) = Default::default();
-    let config: &ContainerConfig = c.config.as_ref().unwrap_or(&no_config);
+    let config: &Config = c.config.as_ref().unwrap_or(&no_config);
     let host: &HostConfig = c.host_config.as_ref().unwrap_or(&no_host);
     let image_config: &ImageConfig = image
         .and_then(|i| i.config.as_ref())
@@ -647,33 +653,28 @@ fn container_attrs(
     // Labels: drop terrace's own and the image's (unless the user set that key).
     let user_labels = req_keys(req, "labels");
     let image_labels = image_config.labels.clone().unwrap_or_default();
-    let labels: BTreeMap<String, String> = config
+    let labels: BTreeMap<&String, &String> = config
         .labels
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .filter(|(k, _)| !k.starts_with(LABEL_PREFIX))
-        .filter(|(k, v)| user_labels.contains(k) || image_labels.get(k) != Some(v))
+        .filter(|(k, v)| user_labels.contains(*k) || image_labels.get(*k) != Some(*v))
         .collect();
     out.insert("labels".into(), json!(labels));
 
     // Ports: the configured bindings (not the runtime ones, which vanish when stopped).
     let mut ports: Vec<String> = host
         .port_bindings
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .flat_map(|(cport, bindings)| {
-            let (num, proto) = cport
-                .split_once('/')
-                .map(|(n, p)| (n.to_string(), p.to_string()))
-                .unwrap_or((cport.clone(), "tcp".into()));
-            bindings.unwrap_or_default().into_iter().map(move |b| {
+            let (num, proto) = cport.split_once('/').unwrap_or((cport, "tcp"));
+            bindings.iter().flatten().map(move |b| {
                 format_port(
                     b.host_ip.as_deref().unwrap_or(""),
                     b.host_port.as_deref().unwrap_or(""),
-                    &num,
-                    &proto,
+                    num,
+                    proto,
                 )
             })
         })
@@ -693,9 +694,8 @@ fn container_attrs(
         .collect();
     let mut mounts: Vec<(String, Value)> = c
         .mounts
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .filter_map(|m| {
             let target = trim_slash(m.destination.as_deref()?);
             let source = match m.typ.as_deref() {
@@ -722,37 +722,38 @@ fn container_attrs(
     // unless the user asked for them.
     let id = c.id.clone().unwrap_or_default();
     let short_id: String = id.chars().take(12).collect();
-    let mut networks: Vec<(String, Value)> = c
+    let mut networks: Vec<(&String, Value)> = c
         .network_settings
         .as_ref()
-        .and_then(|n| n.networks.clone())
-        .unwrap_or_default()
+        .and_then(|n| n.networks.as_ref())
         .into_iter()
+        .flatten()
         .map(|(net, ep)| {
-            let asked = requested_aliases(req, &net);
+            let asked = requested_aliases(req, net);
             // Compared by id: a network removed (and maybe re-created under the same
             // name) after the container joined it leaves an endpoint that cannot start.
             let stale = ep
                 .network_id
                 .as_deref()
                 .filter(|id| !id.is_empty())
-                .is_some_and(|id| snap.network_ids.get(&net).map(String::as_str) != Some(id));
+                .is_some_and(|id| snap.network_ids.get(net).map(String::as_str) != Some(id));
             let aliases: Vec<String> = ep
                 .aliases
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|a| asked.contains(a) || (*a != name && *a != short_id && *a != id))
+                .iter()
+                .flatten()
+                .filter(|a| asked.contains(*a) || (**a != name && **a != short_id && **a != id))
+                .cloned()
                 .collect();
-            let mut value = network_value(&net, aliases);
+            let mut value = network_value(net, aliases);
             if stale {
                 if let Value::Object(m) = &mut value {
                     m.insert("stale".into(), json!(STALE_ENDPOINT));
                 }
             }
-            (net.clone(), value)
+            (net, value)
         })
         .collect();
-    networks.sort_by(|a, b| a.0.cmp(&b.0));
+    networks.sort_by(|a, b| a.0.cmp(b.0));
     out.insert(
         "networks".into(),
         Value::Array(networks.into_iter().map(|(_, v)| v).collect()),

@@ -59,7 +59,7 @@ pub(crate) const BACKSTOP: Duration = Duration::from_secs(24 * 3_600);
 /// to this module: calls reach it only through [`DockerProvider::call`] and
 /// [`DockerProvider::stream`].
 #[derive(Default)]
-pub(crate) struct Client(OnceCell<Docker>);
+pub(crate) struct Client(OnceCell<(Docker, crate::transport::Raw)>);
 
 /// How the bound of a [`Call`] is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,13 +353,40 @@ impl DockerProvider {
     /// engines here speak older versions than bollard's default) on first use, within
     /// the short bound: also a caller that waits for another's connection attempt.
     async fn client(&self, address: &Address) -> ProviderResult<&Docker> {
+        Ok(&self.connected(address).await?.0)
+    }
+
+    /// A GET of `path` whose JSON answer is decoded as `T` by terrace rather than
+    /// bollard (see [`crate::transport::Raw`]), under `call`'s bound, like [`call`].
+    ///
+    /// [`call`]: DockerProvider::call
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: Call,
+        address: &Address,
+        object: &str,
+        path: &str,
+    ) -> ProviderResult<Result<T, bollard::errors::Error>> {
+        let (docker, raw) = self.connected(address).await?;
+        self.count();
+        let bound = self.timeouts.bound(&call);
+        tokio::time::timeout(bound, raw.get_json(&docker.client_version(), path))
+            .await
+            .map_err(|_| self.timed_out(&call, address, object))
+    }
+
+    /// The connected clients (see [`client`](DockerProvider::client)).
+    async fn connected(
+        &self,
+        address: &Address,
+    ) -> ProviderResult<&(Docker, crate::transport::Raw)> {
         let connect = || async {
             let connect = |message: String| ProviderError::Connect {
                 target: self.engine().target(),
                 message,
             };
             let path = self.engine().socket_path().map_err(connect)?;
-            let docker = crate::transport::connect(
+            let (docker, raw) = crate::transport::connect(
                 &path,
                 BACKSTOP,
                 bollard::API_DEFAULT_VERSION,
@@ -377,7 +404,7 @@ impl DockerProvider {
                 ))
             })?;
             tracing::debug!(target = %self.engine().target(), version = %docker.client_version(), "connected to Docker");
-            Ok(docker)
+            Ok((docker, raw))
         };
         let call = calls::VERSION;
         tokio::time::timeout(
