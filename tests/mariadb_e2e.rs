@@ -244,12 +244,7 @@ fn commands_leave_no_aborted_connection_in_the_server_log() {
     let hcl = single_db_hcl(&db, &db, "").replace("\"terrace_admin\"", &format!("\"{admin}\""));
     let p = Project::new(&hcl);
     let env = [("TERRACE_VAR_mysql_admin_password", "quit-test-pw")];
-    p.terrace_env(&["apply", "--auto-approve"], &env)
-        .expect_code(0);
-    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
-        .expect_code(0);
-    p.terrace_env(&["destroy", "--auto-approve"], &env)
-        .expect_code(0);
+    p.apply_plan_destroy(&env);
 
     // Once the server holds no connection of this admin, what it logs about them is
     // written.

@@ -468,12 +468,7 @@ fn commands_end_their_state_sessions_instead_of_abandoning_them() {
     let url = pg_url().replace("/postgres", &format!("/{db}?state=quit"));
     let env = [("TERRACE_BACKEND", url.as_str())];
     let p = Project::new(&pg_tenant_hcl(&tenant));
-    p.terrace_env(&["apply", "--auto-approve"], &env)
-        .expect_code(0);
-    p.terrace_env(&["plan", "--detailed-exitcode"], &env)
-        .expect_code(0);
-    p.terrace_env(&["destroy", "--auto-approve"], &env)
-        .expect_code(0);
+    p.apply_plan_destroy(&env);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let connected = format!("SELECT COUNT(*)::text FROM pg_stat_activity WHERE datname = '{db}'");

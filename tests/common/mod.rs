@@ -156,6 +156,17 @@ impl Project {
         self.terrace(&["apply", "--auto-approve"]).expect_code(0)
     }
 
+    /// A whole lifecycle with extra environment variables: apply, a plan that finds no
+    /// changes, destroy; each must succeed.
+    pub fn apply_plan_destroy(&self, envs: &[(&str, &str)]) {
+        self.terrace_env(&["apply", "--auto-approve"], envs)
+            .expect_code(0);
+        self.terrace_env(&["plan", "--detailed-exitcode"], envs)
+            .expect_code(0);
+        self.terrace_env(&["destroy", "--auto-approve"], envs)
+            .expect_code(0);
+    }
+
     /// `plan --detailed-exitcode`.
     pub fn plan(&self) -> Run {
         self.terrace(&["plan", "--detailed-exitcode"])
