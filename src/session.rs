@@ -208,19 +208,35 @@ impl Session {
     pub fn load_inputs(cli: &Cli, inputs: &VarInputs) -> miette::Result<Session> {
         let mut inputs = inputs.clone();
         let backend = backend(cli)?;
+        let backups = cli.dir.join(BACKUP_DIR);
         // Where the state placed tenants, read without the lock: a placement rule keeps
         // them there. A state that cannot be read fails where it is read for real, and
         // the state read under the lock is checked again (`sync_placements`). `validate`
         // (placeholders) reads no state: it must work without the backend.
-        let mut pre_read = None;
-        if !inputs.placeholders {
-            if let Ok(state) = load_state(&backend) {
-                inputs.placements = crate::placement::prior(&state);
-                pre_read = Some(state);
-            }
-        }
-        let backups = cli.dir.join(BACKUP_DIR);
-        let (project, providers, redactor) = build(&cli.dir, &inputs, &backups)?;
+        //
+        // The state is read on a thread of its own while the configuration loads as if
+        // nothing were placed (at 1,000 tenants each takes tens of milliseconds): when
+        // the state does place tenants, the configuration is loaded again with them,
+        // and only that load counts, its errors included.
+        let (built, pre_read) = std::thread::scope(|scope| {
+            let reading = (!inputs.placeholders).then(|| scope.spawn(|| load_state(&backend)));
+            let built = build(&cli.dir, &inputs, &backups);
+            let state = reading
+                .map(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .and_then(Result::ok);
+            (built, state)
+        });
+        let placements = pre_read
+            .as_ref()
+            .map(crate::placement::prior)
+            .unwrap_or_default();
+        let built = if placements == inputs.placements {
+            built
+        } else {
+            inputs.placements = placements;
+            build(&cli.dir, &inputs, &backups)
+        };
+        let (project, providers, redactor) = built?;
         Ok(Session {
             providers,
             backups,
