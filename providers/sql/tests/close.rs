@@ -24,8 +24,9 @@ async fn wait_for_zero(engine: SqlEngine, db: &str, sql: &str) {
     }
 }
 
-/// Observes through `p` (which opens its first connection and its pool) and closes it.
-async fn observe_and_close(p: &SqlProvider) {
+/// Observes through `p`, which opens its first connection and then its pool (whose
+/// connections stay open until [`Provider::close`]).
+async fn open_connections(p: &SqlProvider) {
     let missing = attrs(json!({"name": "tt_close_never_created"}));
     p.observe(&[request(DATABASE, &missing)]).await.unwrap();
 }
@@ -54,7 +55,7 @@ async fn mariadb_sees_no_aborted_connection() {
     server.admin_user = user.clone();
     server.admin_password = Secret::new(password);
     let p = SqlProvider::new(server);
-    observe_and_close(&p).await;
+    open_connections(&p).await;
     let connected = format!(
         "SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.PROCESSLIST WHERE USER = '{user}'"
     );
@@ -89,7 +90,7 @@ async fn postgres_sees_no_abandoned_session() {
     let mut server = server(engine);
     server.admin_database = Some(db.clone());
     let p = SqlProvider::new(server);
-    observe_and_close(&p).await;
+    open_connections(&p).await;
     let connected = format!("SELECT COUNT(*)::text FROM pg_stat_activity WHERE datname = '{db}'");
     let open = query_in(engine, "postgres", &connected).await;
     assert_ne!(
