@@ -44,8 +44,21 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
         })
 }
 
+/// Ends the process, as other command-line tools do, when whatever reads its output
+/// goes away (`terrace plan | head`). Rust ignores `SIGPIPE`, which turns that into a
+/// panic with a backtrace at the next print. A command killed this way is no different
+/// from one interrupted: an apply's journal keeps the state truthful.
+fn end_quietly_when_the_reader_goes() {
+    // SAFETY: called first thing in `main`, before any other thread exists; restoring
+    // a signal's default disposition has no other effect on this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let began = std::time::Instant::now();
+    end_quietly_when_the_reader_goes();
     let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
     let streams_json = cli.streams_json();
     let stderr_color =

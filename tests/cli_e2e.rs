@@ -173,3 +173,22 @@ fn colour_on_a_terminal_and_never_with_no_color() {
         "{piped:?}"
     );
 }
+
+/// `terrace validate | head -0`: the reader is gone before terrace prints. Before, the
+/// print panicked with a backtrace; now terrace ends as other tools do, by `SIGPIPE`.
+#[test]
+fn a_reader_that_goes_away_ends_terrace_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let p = Project::new("variable \"x\" {\n  default = 1\n}\n");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("validate")
+        .current_dir(p.path())
+        .stdout(writer)
+        .output()
+        .expect("run terrace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    assert_eq!(stderr, "");
+}

@@ -505,10 +505,6 @@ pub(crate) fn excess(
             out.push(Excess::Global(acct.global.clone()));
         }
     }
-    let has_row = |pattern: &str| {
-        snap.grants
-            .contains_key(&(k.0.clone(), k.1.clone(), pattern.to_string()))
-    };
     for pattern in snap.patterns.get(&k).into_iter().flatten() {
         let Some(g) = snap
             .grants
@@ -516,12 +512,10 @@ pub(crate) fn excess(
         else {
             continue;
         };
-        // A configured grant made by hand on the raw name, with no escaped grant beside
-        // it, is that grant (as `answer` reads it), not something extra.
-        let escaped = mysql_grant_db_pattern(pattern);
-        let hand_made_configured =
-            escaped != *pattern && allowed.contains(&escaped) && !has_row(&escaped);
-        if allowed.contains(pattern) || hand_made_configured {
+        // Only the escaped pattern is the configured grant. One made by hand on a raw
+        // name holding `_` (as people type it) reaches every database the pattern
+        // matches, another tenant's among them: access beyond the configuration.
+        if allowed.contains(pattern) {
             if g.grant_option {
                 out.push(Excess::GrantOption {
                     pattern: pattern.clone(),
@@ -655,14 +649,11 @@ pub(crate) fn answer(snap: &Snapshot, req: &ObserveRequest) -> Result<Observed, 
             let user = req_str(a, "user")?;
             let host = host(a)?;
             let key = |stored: String| (user.to_string(), host.to_lowercase(), stored);
-            // Terrace's grants use the escaped pattern. One made by hand on the raw name
-            // (as people do) stands for this grant only when there is no escaped one;
-            // beside an escaped one it is access beyond the configuration, which the
-            // user's audit reports, never masked by this grant.
+            // Terrace's grants use the escaped pattern. One made by hand on a raw name
+            // with `_` is a wildcard, not this grant: the user's audit reports it.
             let privs = snap
                 .grants
                 .get(&key(mysql_grant_db_pattern(db)))
-                .or_else(|| snap.grants.get(&key(db.to_string())))
                 .map(|g| &g.privileges);
             let Some(privs) = privs.filter(|p| !p.is_empty()) else {
                 return Ok(Observed::Absent);

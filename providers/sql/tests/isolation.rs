@@ -126,6 +126,67 @@ async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
         .expect("B still reaches its own database");
 }
 
+/// A tenant's own grant re-made by hand on its raw name, as people type it (`GRANT
+/// ALL ON acc__a.*`): `_` is a wildcard there, so it reaches another tenant's database
+/// (`acc_xa`). It is not taken for the configured grant: the grant reads as absent, the
+/// audit reports the pattern, and the repair (the user's update and the grant's
+/// create, as one apply makes them) shuts the other tenant out again.
+#[tokio::test]
+async fn mysql_own_grant_on_the_raw_name_is_reported_as_reaching_other_tenants() {
+    let engine = SqlEngine::Mysql;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}_xa")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}__a")).await;
+    let escaped = b.db_name().replace('_', "\\_");
+    admin_exec(
+        engine,
+        format!(
+            "REVOKE ALL PRIVILEGES ON `{escaped}`.* FROM '{}'@'%'",
+            b.name()
+        ),
+    )
+    .await;
+    admin_exec(
+        engine,
+        format!(
+            "GRANT ALL PRIVILEGES ON `{}`.* TO '{}'@'%'",
+            b.db_name(),
+            b.name()
+        ),
+    )
+    .await;
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect("the raw pattern lets B reach A");
+
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[0]), Vec::<String>::new(), "{live:?}");
+    assert_eq!(
+        extra(&live[1]),
+        vec![format!(
+            "can reach every database matching `{}` (`_` and `%` are wildcards there) (ALL)",
+            b.db_name()
+        )]
+    );
+    assert!(matches!(
+        observe(&p, GRANT, &b.grant).await,
+        Observed::Absent
+    ));
+
+    repair(&p, &b, &["extra_access"]).await;
+    create(&p, GRANT, &b.grant).await.unwrap();
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("after the repair B is refused on A again");
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .expect("B still reaches its own database");
+}
+
 #[tokio::test]
 async fn mysql_cross_tenant_access_is_drift_and_repaired() {
     cross_tenant_access_is_drift_and_repaired(SqlEngine::Mysql).await;

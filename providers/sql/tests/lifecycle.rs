@@ -216,8 +216,9 @@ async fn pg_grant_lifecycle() {
     grant_lifecycle(SqlEngine::Postgres).await;
 }
 
-/// A grant with no privileges left (all revoked by hand) reads as absent, and a
-/// MariaDB grant of every privilege listed one by one reads back as ALL.
+/// A grant with no privileges left (all revoked by hand) reads as absent, a MariaDB
+/// grant of every privilege reads back as ALL, and one on the raw name (where `_` is a
+/// wildcard) is not the configured grant.
 #[tokio::test]
 async fn mysql_grant_read_back_forms() {
     let engine = SqlEngine::Mysql;
@@ -232,10 +233,11 @@ async fn mysql_grant_read_back_forms() {
     create(&p, USER, &user).await.unwrap();
     let g = attrs(json!({"database": format!("{pre}_db"), "user": format!("{pre}_u")}));
     cleanup.add(GRANT, &g);
-    // Made by hand on the unescaped name, as a human would.
+    // Made by hand on the escaped name.
+    let escaped = format!("{pre}_db").replace('_', "\\_");
     admin_exec(
         engine,
-        format!("GRANT ALL PRIVILEGES ON `{pre}_db`.* TO '{pre}_u'@'%'"),
+        format!("GRANT ALL PRIVILEGES ON `{escaped}`.* TO '{pre}_u'@'%'"),
     )
     .await;
     let Observed::Present(live) = observe(&p, GRANT, &g).await else {
@@ -245,8 +247,20 @@ async fn mysql_grant_read_back_forms() {
     assert_eq!(live["host"], json!("%"));
     admin_exec(
         engine,
-        format!("REVOKE ALL PRIVILEGES ON `{pre}_db`.* FROM '{pre}_u'@'%'"),
+        format!("REVOKE ALL PRIVILEGES ON `{escaped}`.* FROM '{pre}_u'@'%'"),
     )
     .await;
     assert_absent(&p, GRANT, &g).await;
+    // On the raw name, `_` is a wildcard: not this grant (the user's audit reports it).
+    admin_exec(
+        engine,
+        format!("GRANT ALL PRIVILEGES ON `{pre}_db`.* TO '{pre}_u'@'%'"),
+    )
+    .await;
+    assert_absent(&p, GRANT, &g).await;
+    admin_exec(
+        engine,
+        format!("REVOKE ALL PRIVILEGES ON `{pre}_db`.* FROM '{pre}_u'@'%'"),
+    )
+    .await;
 }
