@@ -55,6 +55,8 @@ pub(crate) enum Excess {
     Attribute(&'static str),
     /// The PostgreSQL role lost `LOGIN`: the application cannot connect.
     NoLogin,
+    /// The MariaDB account is locked (`ACCOUNT LOCK`): the application cannot connect.
+    Locked,
 }
 
 impl fmt::Display for Excess {
@@ -104,6 +106,7 @@ impl fmt::Display for Excess {
             Excess::Role(role) => write!(f, "is a member of role `{role}` and holds its privileges"),
             Excess::Attribute(attr) => write!(f, "has role attribute {attr}"),
             Excess::NoLogin => write!(f, "cannot log in (NOLOGIN)"),
+            Excess::Locked => write!(f, "cannot log in (ACCOUNT LOCK)"),
         }
     }
 }
@@ -163,6 +166,7 @@ mod tests {
             Excess::Global(vec!["CREATE USER".into()]),
             Excess::Attribute("CREATEDB"),
             Excess::NoLogin,
+            Excess::Locked,
             Excess::Role("tenant_a".into()),
             Excess::Owner {
                 database: "a".into(),
@@ -172,6 +176,7 @@ mod tests {
             [
               "can reach database `wordpress_a` (SELECT)",
               "can reach every database matching `wordpress_b` (`_` and `%` are wildcards there) (ALL)",
+              "cannot log in (ACCOUNT LOCK)",
               "cannot log in (NOLOGIN)",
               "has role attribute CREATEDB",
               "holds privileges on every database (CREATE USER)",

@@ -37,8 +37,8 @@ use tokio::sync::OnceCell;
 
 use access::{Excess, EXTRA_ACCESS};
 use password::{
-    Verdict, PASSWORDS_UNREADABLE, PASSWORD_CHANGED, PASSWORD_FINGERPRINT, PASSWORD_MATCHES,
-    PASSWORD_STATUS, PASSWORD_UNKNOWN,
+    Verdict, PASSWORDS_UNREADABLE, PASSWORD_ALSO_ANOTHER, PASSWORD_CHANGED, PASSWORD_EXPIRED,
+    PASSWORD_FINGERPRINT, PASSWORD_MATCHES, PASSWORD_STATUS, PASSWORD_UNKNOWN,
 };
 
 pub use attrs::normalize_privileges;
@@ -666,6 +666,14 @@ impl SqlProvider {
                 live.insert(PASSWORD_STATUS.into(), PASSWORD_CHANGED.into());
                 None
             }
+            Some(Verdict::AlsoAnother) => {
+                live.insert(PASSWORD_STATUS.into(), PASSWORD_ALSO_ANOTHER.into());
+                None
+            }
+            Some(Verdict::Expired) => {
+                live.insert(PASSWORD_STATUS.into(), PASSWORD_EXPIRED.into());
+                None
+            }
             Some(Verdict::Unknown(why)) => Some(why),
             None => None,
         })
@@ -1110,10 +1118,24 @@ impl Provider for SqlProvider {
                 }
                 Ok(found)
             }
-            _ => Err(ProviderError::Invalid(format!(
-                "cannot import {t} {id:?}: it does not exist on {}",
-                self.server.target()
-            ))),
+            _ => {
+                let mut why = format!(
+                    "cannot import {t} {id:?}: it does not exist on {}",
+                    self.server.target()
+                );
+                if self.server.engine == SqlEngine::Mysql && t == GRANT {
+                    if let Some(db) = req.attrs.get("database").and_then(|v| v.as_str()) {
+                        if quote::mysql_grant_db_pattern(db) != db {
+                            why.push_str(&format!(
+                                " (only a grant on the exact name counts; one on `{db}` \
+                                 reaches every database its `_` or `%` match: grant on `{}`)",
+                                quote::mysql_grant_db_pattern(db)
+                            ));
+                        }
+                    }
+                }
+                Err(ProviderError::Invalid(why))
+            }
         }
     }
 }

@@ -35,6 +35,13 @@ pub(crate) struct Account {
     auth: String,
     /// Global privileges (`ON *.*`).
     global: Vec<String>,
+    /// Ways to log in (`IDENTIFIED VIA a OR b`): more than one means another password
+    /// works beside the first, which `plugin` and `auth` show.
+    login_methods: i64,
+    /// `ACCOUNT LOCK`: every login is refused.
+    locked: bool,
+    /// `PASSWORD EXPIRE`: logins are refused until the password is set again.
+    expired: bool,
 }
 
 /// One `mysql.db` row: privileges on a database pattern.
@@ -321,15 +328,21 @@ pub(crate) async fn snapshot(
     }
     if needs.users {
         counter.fetch_add(1, Ordering::Relaxed);
-        // mysql.user also lists roles (is_role = 'Y'), which are not login users.
+        // mysql.user also lists roles (is_role = 'Y'), which are not login users. Its
+        // columns show only an account's first login method; `global_priv` (its key,
+        // one lookup per account) holds the others, the lock and the expiry.
         let columns = format!(
             "SELECT CAST(u.User AS CHAR) AS user, CAST(u.Host AS CHAR) AS host, \
                     CAST(u.max_user_connections AS SIGNED) AS maxconn, \
                     CAST(u.plugin AS CHAR) AS plugin, \
                     CAST(u.authentication_string AS CHAR) AS auth, \
-                    {} AS global",
+                    {} AS global, \
+                    CAST(COALESCE(JSON_LENGTH(g.Priv, '$.auth_or'), 1) AS SIGNED) AS methods, \
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.account_locked'), '') AS CHAR) AS locked, \
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_last_changed'), '') AS CHAR) AS changed",
             flags("u.", MYSQL_GLOBAL_PRIVILEGES)
         );
+        let with_priv = "LEFT JOIN mysql.global_priv g ON g.Host = u.Host AND g.User = u.User";
         let not_role = "COALESCE(u.is_role, 'N') <> 'Y'";
         let names = storable_names(&needs.user_names, 128);
         let rows = match dialect.select(needs.accounts.len(), 1) {
@@ -337,19 +350,19 @@ pub(crate) async fn snapshot(
                 let sql = format!(
                     "{columns} FROM {ACCOUNTS} \
                      JOIN mysql.user u ON u.User = accounts.user AND u.Host = accounts.host \
-                     WHERE {not_role}"
+                     {with_priv} WHERE {not_role}"
                 );
                 fetch(pool, sql, &[json_accounts(&needs.accounts)], &[], 0).await?
             }
             Select::List => {
                 let sql = format!(
-                    "{columns} FROM mysql.user u WHERE u.User IN ({}) AND {not_role}",
+                    "{columns} FROM mysql.user u {with_priv} WHERE u.User IN ({}) AND {not_role}",
                     placeholders(names.len())
                 );
                 fetch(pool, sql, &[], &names, 1).await?
             }
             Select::All => {
-                let sql = format!("{columns} FROM mysql.user u WHERE {not_role}");
+                let sql = format!("{columns} FROM mysql.user u {with_priv} WHERE {not_role}");
                 fetch(pool, sql, &[], &[], 0).await?
             }
         };
@@ -367,6 +380,9 @@ pub(crate) async fn snapshot(
                         .unwrap_or_default(),
                     auth: r.try_get::<Option<String>, _>("auth")?.unwrap_or_default(),
                     global: set_flags(MYSQL_GLOBAL_PRIVILEGES, &global),
+                    login_methods: r.try_get("methods")?,
+                    locked: matches!(r.try_get::<String, _>("locked")?.as_str(), "1" | "true"),
+                    expired: r.try_get::<String, _>("changed")? == "0",
                 },
             );
         }
@@ -504,6 +520,9 @@ pub(crate) fn excess(
         if !acct.global.is_empty() {
             out.push(Excess::Global(acct.global.clone()));
         }
+        if acct.locked {
+            out.push(Excess::Locked);
+        }
     }
     for pattern in snap.patterns.get(&k).into_iter().flatten() {
         let Some(g) = snap
@@ -548,11 +567,13 @@ pub(crate) fn password_verdict(
     password: &str,
 ) -> Option<Verdict> {
     let acct = snap.users.get(&key(user, host))?;
-    Some(crate::password::mysql_check(
-        password,
-        &acct.plugin,
-        &acct.auth,
-    ))
+    Some(
+        match crate::password::mysql_check(password, &acct.plugin, &acct.auth) {
+            Verdict::Matches if acct.login_methods > 1 => Verdict::AlsoAnother,
+            Verdict::Matches if acct.expired => Verdict::Expired,
+            verdict => verdict,
+        },
+    )
 }
 
 /// `<what><target> FROM <account>`, where a grant already gone counts as done. MariaDB
@@ -607,6 +628,9 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
                         .q(&acct)
                         .ignoring(REVOKE_GONE),
                 );
+            }
+            Excess::Locked => {
+                out.push(Stmt::new("ALTER USER ").q(&acct).kw(" ACCOUNT UNLOCK"));
             }
             // PostgreSQL-only findings never come from a MariaDB snapshot.
             Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin => {}

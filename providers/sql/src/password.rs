@@ -30,6 +30,13 @@ pub(crate) const PASSWORD_STATUS: &str = "password_status";
 pub(crate) const PASSWORD_MATCHES: &str = "matches";
 /// The live password is another one.
 pub(crate) const PASSWORD_CHANGED: &str = "changed outside terrace";
+/// The known password works, and so does another way in (MariaDB `IDENTIFIED VIA … OR
+/// …`): a second password someone keeps.
+pub(crate) const PASSWORD_ALSO_ANOTHER: &str =
+    "another password also works (added outside terrace)";
+/// The password was marked expired (MariaDB `PASSWORD EXPIRE`): the application's
+/// logins are refused until it is set again.
+pub(crate) const PASSWORD_EXPIRED: &str = "expired outside terrace";
 
 /// The attribute of `sql_user` holding the fingerprint of the verifier terrace last set
 /// (PostgreSQL): while the server still holds exactly that verifier, the password is
@@ -57,6 +64,10 @@ pub(crate) enum Verdict {
     /// The hash is of a kind terrace cannot check (another auth plugin); the string
     /// names it for the plan's "not verified" list.
     Unknown(&'static str),
+    /// The known password works, and the account accepts another login method beside it.
+    AlsoAnother,
+    /// The stored hash is the known password's, but it is marked expired.
+    Expired,
 }
 
 /// MariaDB/MySQL `mysql_native_password` hash: `*` + HEX(SHA1(SHA1(password))).

@@ -333,7 +333,10 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
                     .ignoring(REVOKE_GONE),
             ),
             // MariaDB-only findings never come from a PostgreSQL snapshot.
-            Excess::Global(_) | Excess::GrantOption { .. } | Excess::Table { .. } => {}
+            Excess::Global(_)
+            | Excess::GrantOption { .. }
+            | Excess::Table { .. }
+            | Excess::Locked => {}
         }
     }
     if altered {

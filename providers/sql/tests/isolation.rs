@@ -369,6 +369,78 @@ async fn password_changed_by_hand_is_drift_and_repaired(engine: SqlEngine) {
         .expect("the application's password works again");
 }
 
+/// MariaDB ways to keep a second password or shut the application out that leave the
+/// first login method's hash as terrace set it: a second method (`IDENTIFIED VIA … OR
+/// …`), `PASSWORD EXPIRE` and `ACCOUNT LOCK`. Each is drift, and the repair a plan
+/// makes for it restores exactly one way in, the application's.
+#[tokio::test]
+async fn mysql_second_password_expiry_and_lock_are_drift_and_repaired() {
+    let engine = SqlEngine::Mysql;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let a = tenant(&p, &cleanup, engine, &format!("{}a", prefix())).await;
+    let acct = format!("'{}'@'%'", a.name());
+
+    admin_exec(
+        engine,
+        format!(
+            "ALTER USER {acct} IDENTIFIED VIA mysql_native_password USING PASSWORD('{}') \
+             OR mysql_native_password USING PASSWORD('Backdoor42')",
+            a.password()
+        ),
+    )
+    .await;
+    login(engine, a.name(), "Backdoor42", a.db_name())
+        .await
+        .expect("the second password works");
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(
+        live[0]["password_status"],
+        "another password also works (added outside terrace)"
+    );
+    repair(&p, &a, &["password_status"]).await;
+    assert_eq!(
+        observe_users(&p, &[&a]).await[0]["password_status"],
+        "matches"
+    );
+    login(engine, a.name(), "Backdoor42", a.db_name())
+        .await
+        .expect_err("after the repair the second password is refused");
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("the application's password still works");
+
+    admin_exec(engine, format!("ALTER USER {acct} PASSWORD EXPIRE")).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect_err("an expired password is refused");
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(live[0]["password_status"], "expired outside terrace");
+    repair(&p, &a, &["password_status"]).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("the password set again works");
+
+    admin_exec(engine, format!("ALTER USER {acct} ACCOUNT LOCK")).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect_err("a locked account is refused");
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(
+        extra(&live[0]),
+        vec!["cannot log in (ACCOUNT LOCK)".to_string()]
+    );
+    assert_eq!(live[0]["password_status"], "matches");
+    repair(&p, &a, &["extra_access"]).await;
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        Vec::<String>::new()
+    );
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("unlocked, the application logs in again");
+}
+
 #[tokio::test]
 async fn mysql_password_changed_by_hand_is_drift_and_repaired() {
     password_changed_by_hand_is_drift_and_repaired(SqlEngine::Mysql).await;

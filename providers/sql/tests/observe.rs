@@ -111,9 +111,11 @@ async fn import_unmanaged(engine: SqlEngine) {
             )
             .await;
             admin_exec(engine, format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY 'x' WITH MAX_USER_CONNECTIONS 4")).await;
+            // On the exact name: on the raw one, `_` is a wildcard (checked below).
+            let exact = db.replace('_', "\\_");
             admin_exec(
                 engine,
-                format!("GRANT SELECT ON `{db}`.* TO '{user}'@'localhost'"),
+                format!("GRANT SELECT ON `{exact}`.* TO '{user}'@'localhost'"),
             )
             .await;
         }
@@ -182,6 +184,24 @@ async fn import_unmanaged(engine: SqlEngine) {
         SqlEngine::Postgres => json!(["ALL"]), // the owner holds everything
     };
     assert_eq!(got["privileges"], expect);
+    if engine == SqlEngine::Mysql {
+        let exact = db.replace('_', "\\_");
+        admin_exec(
+            engine,
+            format!("REVOKE SELECT ON `{exact}`.* FROM '{user}'@'localhost'"),
+        )
+        .await;
+        admin_exec(
+            engine,
+            format!("GRANT SELECT ON `{db}`.* TO '{user}'@'localhost'"),
+        )
+        .await;
+        let err = p
+            .import(GRANT, &grant_id, &attrs(json!({})))
+            .await
+            .expect_err("a grant on the raw name is not the grant");
+        assert!(err.to_string().contains("grant on `"), "{err}");
+    }
 
     let err = p
         .import(DATABASE, &format!("{pre}_nope"), &attrs(json!({})))
