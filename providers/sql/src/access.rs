@@ -43,6 +43,17 @@ pub(crate) enum Excess {
         /// Privileges held there.
         privileges: Vec<String>,
     },
+    /// Privileges on a stored procedure or function (MariaDB `mysql.procs_priv`).
+    Routine {
+        /// A function (else a procedure).
+        function: bool,
+        /// Database name as stored.
+        database: String,
+        /// The routine's name.
+        name: String,
+        /// Privileges held there.
+        privileges: Vec<String>,
+    },
     /// Owner of a database the configuration does not give it (PostgreSQL).
     Owner {
         /// The database.
@@ -100,6 +111,17 @@ impl fmt::Display for Excess {
                 "can reach table `{}` of database `{}` ({})",
                 table,
                 database,
+                privileges.join(", ")
+            ),
+            Excess::Routine {
+                function,
+                database,
+                name,
+                privileges,
+            } => write!(
+                f,
+                "can reach {} `{name}` of database `{database}` ({})",
+                if *function { "function" } else { "procedure" },
                 privileges.join(", ")
             ),
             Excess::Owner { database } => write!(f, "owns database `{database}`"),

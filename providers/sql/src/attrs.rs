@@ -161,6 +161,21 @@ pub(crate) const MYSQL_GLOBAL_PRIVILEGES: &[(&str, &str)] = &[
     ("Delete_history_priv", "DELETE HISTORY"),
 ];
 
+/// Global privileges MariaDB (10.5 on) keeps only as bits of `mysql.global_priv`'s
+/// `access` (no `mysql.user` column), by bit; bits 0–29 are the columns above, in order.
+/// Read off MariaDB 10.11 by granting each alone.
+pub(crate) const MARIADB_ACCESS_ONLY_PRIVILEGES: &[(u32, &str)] = &[
+    (30, "SET USER"),
+    (31, "FEDERATED ADMIN"),
+    (32, "CONNECTION ADMIN"),
+    (33, "READ_ONLY ADMIN"),
+    (34, "REPLICATION SLAVE ADMIN"),
+    (35, "REPLICATION MASTER ADMIN"),
+    (36, "BINLOG ADMIN"),
+    (37, "BINLOG REPLAY"),
+    (38, "SLAVE MONITOR"),
+];
+
 /// Database privileges in PostgreSQL; holding all three is `ALL`.
 pub(crate) const PG_DB_PRIVILEGES: &[&str] = &["CONNECT", "CREATE", "TEMPORARY"];
 

@@ -9,7 +9,7 @@ use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret, V
 use crate::access::{has_wildcard, Excess};
 use crate::attrs::{
     collapse_all, opt_int, opt_str, opt_str_list, reject_attrs, req_str, str_list,
-    MYSQL_DB_PRIVILEGES, MYSQL_GLOBAL_PRIVILEGES,
+    MARIADB_ACCESS_ONLY_PRIVILEGES, MYSQL_DB_PRIVILEGES, MYSQL_GLOBAL_PRIVILEGES,
 };
 use crate::password::{Verdict, PASSWORD_STATUS};
 use crate::quote::{
@@ -22,9 +22,9 @@ use crate::{Needs, SqlEngine};
 
 const ENGINE: SqlEngine = SqlEngine::Mysql;
 
-/// "There is no such grant defined", "no such grant on table", "operation failed for
-/// user" (user gone): all mean that there is nothing left to revoke.
-const REVOKE_GONE: &[&str] = &["1141", "1147", "1396"];
+/// "There is no such grant defined", "no such grant on table", "on routine", "operation
+/// failed for user" (user gone): all mean that there is nothing left to revoke.
+const REVOKE_GONE: &[&str] = &["1141", "1147", "1403", "1396"];
 
 /// One account as `mysql.user` describes it.
 #[derive(Debug, Default)]
@@ -338,6 +338,7 @@ pub(crate) async fn snapshot(
                     CAST(u.authentication_string AS CHAR) AS auth, \
                     {} AS global, \
                     CAST(COALESCE(JSON_LENGTH(g.Priv, '$.auth_or'), 1) AS SIGNED) AS methods, \
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.access'), 0) AS SIGNED) AS access, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.account_locked'), '') AS CHAR) AS locked, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_last_changed'), '') AS CHAR) AS changed",
             flags("u.", MYSQL_GLOBAL_PRIVILEGES)
@@ -379,7 +380,17 @@ pub(crate) async fn snapshot(
                         .try_get::<Option<String>, _>("plugin")?
                         .unwrap_or_default(),
                     auth: r.try_get::<Option<String>, _>("auth")?.unwrap_or_default(),
-                    global: set_flags(MYSQL_GLOBAL_PRIVILEGES, &global),
+                    global: {
+                        let mut g = set_flags(MYSQL_GLOBAL_PRIVILEGES, &global);
+                        let access: i64 = r.try_get("access")?;
+                        g.extend(
+                            MARIADB_ACCESS_ONLY_PRIVILEGES
+                                .iter()
+                                .filter(|(bit, _)| access >> bit & 1 == 1)
+                                .map(|(_, p)| p.to_string()),
+                        );
+                        g
+                    },
                     login_methods: r.try_get("methods")?,
                     locked: matches!(r.try_get::<String, _>("locked")?.as_str(), "1" | "true"),
                     expired: r.try_get::<String, _>("changed")? == "0",
@@ -447,31 +458,49 @@ pub(crate) async fn snapshot(
                     CAST(CONCAT_WS(',', NULLIF(t.Table_priv, ''), NULLIF(t.Column_priv, '')) AS CHAR) AS privs";
         let roles = "SELECT 'role', CAST(r.User AS CHAR), CAST(r.Host AS CHAR), '', \
                     CAST(r.Role AS CHAR), ''";
+        // Grants on stored procedures and functions: EXECUTE on a `SQL SECURITY
+        // DEFINER` routine of another tenant runs with its owner's rights.
+        let routines = "SELECT LOWER(p.Routine_type), CAST(p.User AS CHAR), \
+                    CAST(p.Host AS CHAR), CAST(p.Db AS CHAR), \
+                    CAST(p.Routine_name AS CHAR), CAST(p.Proc_priv AS CHAR)";
         let names = storable_names(&needs.user_names, 128);
-        let rows = match dialect.select(needs.accounts.len(), 2) {
+        let rows = match dialect.select(needs.accounts.len(), 3) {
             Select::Lookups => {
                 let sql = format!(
                     "{tables} FROM {ACCOUNTS} \
                      JOIN mysql.tables_priv t ON t.User = accounts.user AND t.Host = accounts.host \
                      UNION ALL \
                      {roles} FROM {ACCOUNTS} \
-                     JOIN mysql.roles_mapping r ON r.User = accounts.user AND r.Host = accounts.host"
+                     JOIN mysql.roles_mapping r ON r.User = accounts.user AND r.Host = accounts.host \
+                     UNION ALL \
+                     {routines} FROM {ACCOUNTS} \
+                     JOIN mysql.procs_priv p ON p.User = accounts.user AND p.Host = accounts.host"
                 );
                 let accounts = json_accounts(&needs.accounts);
-                fetch(pool, sql, &[accounts.clone(), accounts], &[], 0).await?
+                fetch(
+                    pool,
+                    sql,
+                    &[accounts.clone(), accounts.clone(), accounts],
+                    &[],
+                    0,
+                )
+                .await?
             }
             Select::List => {
                 let list = placeholders(names.len());
                 let sql = format!(
                     "{tables} FROM mysql.tables_priv t WHERE t.User IN ({list}) \
                      UNION ALL \
-                     {roles} FROM mysql.roles_mapping r WHERE r.User IN ({list})"
+                     {roles} FROM mysql.roles_mapping r WHERE r.User IN ({list}) \
+                     UNION ALL \
+                     {routines} FROM mysql.procs_priv p WHERE p.User IN ({list})"
                 );
-                fetch(pool, sql, &[], &names, 2).await?
+                fetch(pool, sql, &[], &names, 3).await?
             }
             Select::All => {
                 let sql = format!(
-                    "{tables} FROM mysql.tables_priv t UNION ALL {roles} FROM mysql.roles_mapping r"
+                    "{tables} FROM mysql.tables_priv t UNION ALL {roles} FROM mysql.roles_mapping r \
+                     UNION ALL {routines} FROM mysql.procs_priv p"
                 );
                 fetch(pool, sql, &[], &[], 0).await?
             }
@@ -482,9 +511,7 @@ pub(crate) async fn snapshot(
             let user: String = r.try_get("user")?;
             let host: String = r.try_get("host")?;
             let obj: String = r.try_get("obj")?;
-            let found = if kind == "role" {
-                Excess::Role(obj)
-            } else {
+            let privileges = || -> Result<Vec<String>, sqlx::Error> {
                 let privs: Option<String> = r.try_get("privs")?;
                 let mut privileges: Vec<String> = privs
                     .unwrap_or_default()
@@ -494,11 +521,21 @@ pub(crate) async fn snapshot(
                     .collect();
                 privileges.sort();
                 privileges.dedup();
-                Excess::Table {
+                Ok(privileges)
+            };
+            let found = match kind.as_str() {
+                "role" => Excess::Role(obj),
+                "table" => Excess::Table {
                     database: r.try_get("db")?,
                     table: obj,
-                    privileges,
-                }
+                    privileges: privileges()?,
+                },
+                _ => Excess::Routine {
+                    function: kind == "function",
+                    database: r.try_get("db")?,
+                    name: obj,
+                    privileges: privileges()?,
+                },
             };
             snap.other.entry(key(&user, &host)).or_default().push(found);
         }
@@ -631,6 +668,26 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             }
             Excess::Locked => {
                 out.push(Stmt::new("ALTER USER ").q(&acct).kw(" ACCOUNT UNLOCK"));
+            }
+            Excess::Routine {
+                function,
+                database,
+                name,
+                ..
+            } => {
+                let target = format!("{}.{}", mysql_ident(database), mysql_ident(name));
+                let on = if *function {
+                    "REVOKE ALL PRIVILEGES ON FUNCTION "
+                } else {
+                    "REVOKE ALL PRIVILEGES ON PROCEDURE "
+                };
+                out.push(revoke_on(on, &target, &acct));
+                let option = if *function {
+                    "REVOKE GRANT OPTION ON FUNCTION "
+                } else {
+                    "REVOKE GRANT OPTION ON PROCEDURE "
+                };
+                out.push(revoke_on(option, &target, &acct));
             }
             // PostgreSQL-only findings never come from a MariaDB snapshot.
             Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin => {}

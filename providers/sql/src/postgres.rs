@@ -336,6 +336,7 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             Excess::Global(_)
             | Excess::GrantOption { .. }
             | Excess::Table { .. }
+            | Excess::Routine { .. }
             | Excess::Locked => {}
         }
     }

@@ -197,9 +197,11 @@ async fn postgres_cross_tenant_access_is_drift_and_repaired() {
     cross_tenant_access_is_drift_and_repaired(SqlEngine::Postgres).await;
 }
 
-/// MariaDB: global grants, a grant on the escaped name of another database, a grant
-/// on its own raw name beside the escaped one, GRANT OPTION on its own, a table grant
-/// and a role are all seen and all revoked, while the configured grant survives.
+/// MariaDB: global grants (those with a `mysql.user` column and those without), a
+/// grant on the escaped name of another database, a grant on its own raw name beside
+/// the escaped one, GRANT OPTION on its own, a table grant, a grant on another tenant's
+/// procedure and a role are all seen and all revoked, while the configured grant
+/// survives.
 #[tokio::test]
 async fn mysql_global_table_role_and_grant_option_are_audited() {
     let engine = SqlEngine::Mysql;
@@ -211,9 +213,27 @@ async fn mysql_global_table_role_and_grant_option_are_audited() {
     let role = format!("{pre}role");
     let escaped_a = a.db_name().replace('_', "\\_");
     admin_exec(engine, format!("CREATE TABLE `{}`.t (x INT)", a.db_name())).await;
+    admin_exec(
+        engine,
+        format!(
+            "CREATE PROCEDURE `{}`.dump() SQL SECURITY DEFINER SELECT * FROM `{}`.t",
+            a.db_name(),
+            a.db_name()
+        ),
+    )
+    .await;
     admin_exec(engine, format!("CREATE ROLE `{role}`")).await;
     for sql in [
-        format!("GRANT CREATE USER, PROCESS ON *.* TO '{}'@'%'", b.name()),
+        // SET USER and CONNECTION ADMIN have no `mysql.user` column (MariaDB 10.5 on).
+        format!(
+            "GRANT CREATE USER, PROCESS, SET USER, CONNECTION ADMIN ON *.* TO '{}'@'%'",
+            b.name()
+        ),
+        format!(
+            "GRANT EXECUTE ON PROCEDURE `{}`.dump TO '{}'@'%'",
+            a.db_name(),
+            b.name()
+        ),
         format!("GRANT SELECT ON `{escaped_a}`.* TO '{}'@'%'", b.name()),
         format!(
             "GRANT SELECT ON `{}`.`t` TO '{}'@'%'",
@@ -244,7 +264,12 @@ async fn mysql_global_table_role_and_grant_option_are_audited() {
             b.db_name()
         ),
         format!("can reach table `t` of database `{}` (SELECT)", a.db_name()),
-        "holds privileges on every database (PROCESS, CREATE USER)".to_string(),
+        format!(
+            "can reach procedure `dump` of database `{}` (EXECUTE)",
+            a.db_name()
+        ),
+        "holds privileges on every database (PROCESS, CREATE USER, SET USER, CONNECTION ADMIN)"
+            .to_string(),
         format!("is a member of role `{role}` and holds its privileges"),
     ];
     want.sort();
