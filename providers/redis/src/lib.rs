@@ -43,10 +43,16 @@ const SCAN_BATCH: usize = 1000;
 /// room for an operator's `redis-cli`.
 pub const ADMIN_RESERVE: u64 = 5;
 
-/// `password_status` when the live hash is the SHA-256 of the password in state.
+/// `password_status` when the live hash is the SHA-256 of the password in state, alone.
 pub const PASSWORD_MATCHES: &str = "matches";
-/// `password_status` when it is not (changed by hand, added, removed, or `nopass`).
-pub const PASSWORD_CHANGED: &str = "changed";
+/// `password_status` when the user's only password is another one.
+pub const PASSWORD_CHANGED: &str = "changed outside terrace";
+/// `password_status` when the known password works and so does another one.
+pub const PASSWORD_ALSO_ANOTHER: &str = "another password also works (added outside terrace)";
+/// `password_status` when the user takes any password (`nopass`).
+pub const PASSWORD_ANY: &str = "any password works (nopass, set outside terrace)";
+/// `password_status` when the user has no password left: nobody can log in as it.
+pub const PASSWORD_NONE: &str = "no password works (removed outside terrace)";
 
 /// Where and as whom terrace administers a Redis server.
 #[derive(Clone)]
@@ -367,9 +373,15 @@ impl RedisProvider {
         out.insert("channel_patterns".into(), json!(user.channels));
         out.insert("commands".into(), json!(user.commands));
         if let Some(pw) = password {
-            let ok = !user.nopass && user.hashes == [acl::password_hash(pw)];
-            let status = if ok {
+            let known = acl::password_hash(pw);
+            let status = if user.nopass {
+                PASSWORD_ANY
+            } else if user.hashes == [known.clone()] {
                 PASSWORD_MATCHES
+            } else if user.hashes.contains(&known) {
+                PASSWORD_ALSO_ANOTHER
+            } else if user.hashes.is_empty() {
+                PASSWORD_NONE
             } else {
                 PASSWORD_CHANGED
             };

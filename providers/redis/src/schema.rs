@@ -90,9 +90,13 @@ const USER_ATTRS: &[AttrSchema] = &[
         .force_new()
         .doc("the ACL user name")
         .validate(check_name),
+    // What the live user is confined to is compared as `key_patterns` and
+    // `channel_patterns` (which the prefix sets): compared again here, a widened pattern
+    // would also read as a prefix changed to nothing.
     AttrSchema::plain("prefix")
         .string("\"wp_client:\"")
         .required()
+        .unobservable()
         .doc("the key and channel prefix the user is confined to")
         .validate(check_prefix),
     // Generated when unset; Redis keeps only its SHA-256, so it is kept in state and

@@ -153,7 +153,17 @@ async fn lifecycle_drift_repair_import_and_delete() {
         (&["+@all"], "commands"),
         (&[">changed-by-hand"], "password_status"),
         (&["nopass"], "password_status"),
+        (&["resetpass", ">changed-by-hand"], "password_status"),
+        (&["resetpass"], "password_status"),
     ];
+    // What each password case reads as, for the operator.
+    let worded = |rules: &[&str]| match rules {
+        [">changed-by-hand"] => Some("another password also works (added outside terrace)"),
+        ["nopass"] => Some("any password works (nopass, set outside terrace)"),
+        ["resetpass", ">changed-by-hand"] => Some("changed outside terrace"),
+        ["resetpass"] => Some("no password works (removed outside terrace)"),
+        _ => None,
+    };
     for (rules, attr) in cases {
         let mut args = vec!["ACL", "SETUSER", name.as_str()];
         args.extend_from_slice(rules);
@@ -161,6 +171,9 @@ async fn lifecycle_drift_repair_import_and_delete() {
         let seen = observe(&p, &state).await;
         let diff = differing(&want, &seen);
         assert!(diff.contains(&attr.to_string()), "{rules:?}: {diff:?}");
+        if let (Some(status), Observed::Present(live)) = (worded(rules), &seen) {
+            assert_eq!(live["password_status"], status, "{rules:?}");
+        }
         p.apply(&step(
             Operation::Update,
             Some(state.clone()),
