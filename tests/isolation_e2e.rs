@@ -151,41 +151,41 @@ fn postgres_escalation_and_password_drift_are_planned_and_repaired() {
     escalation_and_password_drift_are_planned_and_repaired(
         Engine::Postgres,
         expect![[r#"
-        Objects changed outside terrace since the last apply (drift):
+            Objects changed outside terrace since the last apply (drift):
 
-          # tenant.app["A"].database.user has changed outside terrace
-          ~ sql_user {
-              ~ password_status = "matches" -> "changed outside terrace"
-            }
-          # tenant.app["B"].database.user has changed outside terrace
-          ~ sql_user {
-              ~ extra_access = [
-                  + can reach database `A` (CONNECT)
-                ]
-            }
+              # tenant.app["A"].database.user has changed outside terrace
+              ~ sql_user {
+                  ~ password_status = "matches" -> "changed outside terrace"
+                }
+              # tenant.app["B"].database.user has changed outside terrace
+              ~ sql_user {
+                  ~ extra_access = [
+                      + can reach database `A` (CONNECT)
+                    ]
+                }
 
-        terrace will perform the following actions:
+            terrace will perform the following actions:
 
-          # tenant.app["A"].database.user will be updated in place
-          # (changed outside terrace; apply sets it back)
-          ~ sql_user {
-                name            = "A"
-              ~ password_status = "changed outside terrace" -> "matches"
-                # (2 unchanged attributes hidden)
-            }
+              # tenant.app["A"].database.user will be updated in place
+              # (changed outside terrace; apply sets it back)
+              ~ sql_user {
+                    name            = "A"
+                  ~ password_status = "changed outside terrace" -> "matches"
+                    # (3 unchanged attributes hidden)
+                }
 
-          # tenant.app["B"].database.user will be updated in place
-          # (changed outside terrace; apply sets it back)
-          ~ sql_user {
-              ~ extra_access = [
-                  - "can reach database `A` (CONNECT)",
-                ]
-                name         = "B"
-                # (2 unchanged attributes hidden)
-            }
+              # tenant.app["B"].database.user will be updated in place
+              # (changed outside terrace; apply sets it back)
+              ~ sql_user {
+                  ~ extra_access = [
+                      - "can reach database `A` (CONNECT)",
+                    ]
+                    name         = "B"
+                    # (3 unchanged attributes hidden)
+                }
 
-        Plan: 0 to add, 2 to change, 0 to destroy.
-    "#]],
+            Plan: 0 to add, 2 to change, 0 to destroy.
+        "#]],
     );
 }
 
@@ -194,40 +194,40 @@ fn mariadb_escalation_and_password_drift_are_planned_and_repaired() {
     escalation_and_password_drift_are_planned_and_repaired(
         Engine::Mariadb,
         expect![[r#"
-        Objects changed outside terrace since the last apply (drift):
+            Objects changed outside terrace since the last apply (drift):
 
-          # tenant.app["A"].database.user has changed outside terrace
-          ~ sql_user {
-              ~ password_status = "matches" -> "changed outside terrace"
-            }
-          # tenant.app["B"].database.user has changed outside terrace
-          ~ sql_user {
-              ~ extra_access = [
-                  + can reach database `A` (SELECT)
-                ]
-            }
+              # tenant.app["A"].database.user has changed outside terrace
+              ~ sql_user {
+                  ~ password_status = "matches" -> "changed outside terrace"
+                }
+              # tenant.app["B"].database.user has changed outside terrace
+              ~ sql_user {
+                  ~ extra_access = [
+                      + can reach database `A` (SELECT)
+                    ]
+                }
 
-        terrace will perform the following actions:
+            terrace will perform the following actions:
 
-          # tenant.app["A"].database.user will be updated in place
-          # (changed outside terrace; apply sets it back)
-          ~ sql_user {
-                name            = "A"
-              ~ password_status = "changed outside terrace" -> "matches"
-                # (3 unchanged attributes hidden)
-            }
+              # tenant.app["A"].database.user will be updated in place
+              # (changed outside terrace; apply sets it back)
+              ~ sql_user {
+                    name            = "A"
+                  ~ password_status = "changed outside terrace" -> "matches"
+                    # (4 unchanged attributes hidden)
+                }
 
-          # tenant.app["B"].database.user will be updated in place
-          # (changed outside terrace; apply sets it back)
-          ~ sql_user {
-              ~ extra_access = [
-                  - "can reach database `A` (SELECT)",
-                ]
-                name         = "B"
-                # (3 unchanged attributes hidden)
-            }
+              # tenant.app["B"].database.user will be updated in place
+              # (changed outside terrace; apply sets it back)
+              ~ sql_user {
+                  ~ extra_access = [
+                      - "can reach database `A` (SELECT)",
+                    ]
+                    name         = "B"
+                    # (4 unchanged attributes hidden)
+                }
 
-        Plan: 0 to add, 2 to change, 0 to destroy.
-    "#]],
+            Plan: 0 to add, 2 to change, 0 to destroy.
+        "#]],
     );
 }

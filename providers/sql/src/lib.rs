@@ -824,11 +824,19 @@ impl Provider for SqlProvider {
             DATABASE if self.server.engine == SqlEngine::Mysql => {
                 attrs::normalize_charset(attrs)?;
             }
+            DATABASE => no_limit_unless_set(attrs, PG_NO_LIMIT),
             // A user holds nothing beyond its grants, and its password is the one
             // terrace set: both are checked on every plan.
             USER => {
                 attrs.insert(EXTRA_ACCESS.into(), serde_json::json!([]));
                 attrs.insert(PASSWORD_STATUS.into(), PASSWORD_MATCHES.into());
+                no_limit_unless_set(
+                    attrs,
+                    match self.server.engine {
+                        SqlEngine::Postgres => PG_NO_LIMIT,
+                        SqlEngine::Mysql => MYSQL_NO_LIMIT,
+                    },
+                );
             }
             _ => {}
         }
@@ -1137,6 +1145,19 @@ impl Provider for SqlProvider {
                 Err(ProviderError::Invalid(why))
             }
         }
+    }
+}
+
+/// "No connection limit" as PostgreSQL stores it (`CONNECTION LIMIT -1`).
+const PG_NO_LIMIT: i64 = -1;
+/// "No connection limit" as MariaDB stores it (`MAX_USER_CONNECTIONS 0`).
+const MYSQL_NO_LIMIT: i64 = 0;
+
+/// An unset `connection_limit` means none, said explicitly: a limit set by hand (`ALTER
+/// ROLE … CONNECTION LIMIT 0` shuts the application out) is then drift, not ignored.
+fn no_limit_unless_set(attrs: &mut Attrs, none: i64) {
+    if attrs.get("connection_limit").is_none_or(|v| v.is_null()) {
+        attrs.insert("connection_limit".into(), none.into());
     }
 }
 

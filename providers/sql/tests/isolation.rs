@@ -466,6 +466,53 @@ async fn mysql_second_password_expiry_and_lock_are_drift_and_repaired() {
         .expect("unlocked, the application logs in again");
 }
 
+/// A connection limit set by hand on a tenant's account that the configuration leaves
+/// unlimited (`CONNECTION LIMIT 0` shuts the application out) is drift, and the
+/// update takes it away again.
+async fn connection_limit_set_by_hand_is_drift_and_repaired(engine: SqlEngine) {
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let a = tenant(&p, &cleanup, engine, &format!("{}a", prefix())).await;
+    let none = match engine {
+        SqlEngine::Mysql => 0,
+        SqlEngine::Postgres => -1,
+    };
+    assert_eq!(
+        a.user["connection_limit"],
+        json!(none),
+        "normalize says none"
+    );
+    assert_eq!(
+        observe_users(&p, &[&a]).await[0]["connection_limit"],
+        json!(none)
+    );
+    let sql = match engine {
+        SqlEngine::Mysql => format!("ALTER USER '{}'@'%' WITH MAX_USER_CONNECTIONS 1", a.name()),
+        SqlEngine::Postgres => format!("ALTER ROLE \"{}\" CONNECTION LIMIT 0", a.name()),
+    };
+    admin_exec(engine, sql).await;
+    let live = observe_users(&p, &[&a]).await;
+    assert_ne!(live[0]["connection_limit"], json!(none), "{live:?}");
+    repair(&p, &a, &["connection_limit"]).await;
+    assert_eq!(
+        observe_users(&p, &[&a]).await[0]["connection_limit"],
+        json!(none)
+    );
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("the application logs in again");
+}
+
+#[tokio::test]
+async fn mysql_connection_limit_set_by_hand_is_drift_and_repaired() {
+    connection_limit_set_by_hand_is_drift_and_repaired(SqlEngine::Mysql).await;
+}
+
+#[tokio::test]
+async fn postgres_connection_limit_set_by_hand_is_drift_and_repaired() {
+    connection_limit_set_by_hand_is_drift_and_repaired(SqlEngine::Postgres).await;
+}
+
 #[tokio::test]
 async fn mysql_password_changed_by_hand_is_drift_and_repaired() {
     password_changed_by_hand_is_drift_and_repaired(SqlEngine::Mysql).await;
