@@ -68,6 +68,9 @@ pub(crate) enum Excess {
     NoLogin,
     /// The MariaDB account is locked (`ACCOUNT LOCK`): the application cannot connect.
     Locked,
+    /// The password expires (PostgreSQL `VALID UNTIL`, MariaDB `PASSWORD EXPIRE
+    /// INTERVAL`): the application is shut out from then on. Says when.
+    Expires(String),
 }
 
 impl fmt::Display for Excess {
@@ -129,6 +132,7 @@ impl fmt::Display for Excess {
             Excess::Attribute(attr) => write!(f, "has role attribute {attr}"),
             Excess::NoLogin => write!(f, "cannot log in (NOLOGIN)"),
             Excess::Locked => write!(f, "cannot log in (ACCOUNT LOCK)"),
+            Excess::Expires(when) => write!(f, "its password expires {when}"),
         }
     }
 }
@@ -189,6 +193,7 @@ mod tests {
             Excess::Attribute("CREATEDB"),
             Excess::NoLogin,
             Excess::Locked,
+            Excess::Expires("at 2000-01-01 00:00:00 UTC (VALID UNTIL)".into()),
             Excess::Role("tenant_a".into()),
             Excess::Owner {
                 database: "a".into(),
@@ -203,6 +208,7 @@ mod tests {
               "has role attribute CREATEDB",
               "holds privileges on every database (CREATE USER)",
               "is a member of role `tenant_a` and holds its privileges",
+              "its password expires at 2000-01-01 00:00:00 UTC (VALID UNTIL)",
               "owns database `a`"
             ]"#]]
         .assert_eq(&serde_json::to_string_pretty(&describe(&found)).unwrap());

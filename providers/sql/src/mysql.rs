@@ -42,6 +42,8 @@ pub(crate) struct Account {
     locked: bool,
     /// `PASSWORD EXPIRE`: logins are refused until the password is set again.
     expired: bool,
+    /// `PASSWORD EXPIRE INTERVAL n DAY` (days; -1 is the server's policy, 0 never).
+    lifetime: i64,
 }
 
 /// One `mysql.db` row: privileges on a database pattern.
@@ -340,7 +342,8 @@ pub(crate) async fn snapshot(
                     CAST(COALESCE(JSON_LENGTH(g.Priv, '$.auth_or'), 1) AS SIGNED) AS methods, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.access'), 0) AS SIGNED) AS access, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.account_locked'), '') AS CHAR) AS locked, \
-                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_last_changed'), '') AS CHAR) AS changed",
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_last_changed'), '') AS CHAR) AS changed, \
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_lifetime'), -1) AS SIGNED) AS lifetime",
             flags("u.", MYSQL_GLOBAL_PRIVILEGES)
         );
         let with_priv = "LEFT JOIN mysql.global_priv g ON g.Host = u.Host AND g.User = u.User";
@@ -394,6 +397,7 @@ pub(crate) async fn snapshot(
                     login_methods: r.try_get("methods")?,
                     locked: matches!(r.try_get::<String, _>("locked")?.as_str(), "1" | "true"),
                     expired: r.try_get::<String, _>("changed")? == "0",
+                    lifetime: r.try_get("lifetime")?,
                 },
             );
         }
@@ -560,6 +564,12 @@ pub(crate) fn excess(
         if acct.locked {
             out.push(Excess::Locked);
         }
+        if acct.lifetime > 0 {
+            out.push(Excess::Expires(format!(
+                "{} days after it is set (PASSWORD EXPIRE INTERVAL)",
+                acct.lifetime
+            )));
+        }
     }
     for pattern in snap.patterns.get(&k).into_iter().flatten() {
         let Some(g) = snap
@@ -668,6 +678,13 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             }
             Excess::Locked => {
                 out.push(Stmt::new("ALTER USER ").q(&acct).kw(" ACCOUNT UNLOCK"));
+            }
+            Excess::Expires(_) => {
+                out.push(
+                    Stmt::new("ALTER USER ")
+                        .q(&acct)
+                        .kw(" PASSWORD EXPIRE DEFAULT"),
+                );
             }
             Excess::Routine {
                 function,

@@ -31,6 +31,8 @@ pub(crate) struct Role {
     /// Attributes terrace never sets (`SUPERUSER`, ...) that the role has.
     attributes: Vec<&'static str>,
     can_login: bool,
+    /// `VALID UNTIL`, when set to anything but `infinity`: past it, logins are refused.
+    valid_until: Option<String>,
     /// Roles it is a member of.
     member_of: Vec<String>,
 }
@@ -73,6 +75,9 @@ fn roles_query(catalog: &str) -> String {
     format!(
         "SELECT r.rolname::text AS name, r.rolconnlimit AS connlimit, r.rolcanlogin AS login, \
                 r.rolpassword::text AS password, {attrs}, \
+                CASE WHEN r.rolvaliduntil = 'infinity' THEN NULL \
+                     ELSE to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') \
+                END AS valid_until, \
                 ARRAY(SELECT g.rolname::text FROM pg_auth_members m \
                       JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
                       ORDER BY 1) AS member_of \
@@ -186,6 +191,7 @@ pub(crate) async fn snapshot(
                         .filter(|_| snap.passwords_readable),
                     attributes,
                     can_login: r.try_get("login")?,
+                    valid_until: r.try_get("valid_until")?,
                     member_of: r.try_get("member_of")?,
                 },
             );
@@ -244,6 +250,9 @@ pub(crate) fn excess(
         out.extend(r.attributes.iter().map(|a| Excess::Attribute(a)));
         if !r.can_login {
             out.push(Excess::NoLogin);
+        }
+        if let Some(t) = &r.valid_until {
+            out.push(Excess::Expires(format!("at {t} (VALID UNTIL)")));
         }
         out.extend(r.member_of.iter().cloned().map(Excess::Role));
     }
@@ -310,6 +319,10 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             }
             Excess::NoLogin => {
                 alter = alter.kw(" LOGIN");
+                altered = true;
+            }
+            Excess::Expires(_) => {
+                alter = alter.kw(" VALID UNTIL 'infinity'");
                 altered = true;
             }
             Excess::Role(g) => out.push(

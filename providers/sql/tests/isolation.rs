@@ -446,6 +446,22 @@ async fn mysql_second_password_expiry_and_lock_are_drift_and_repaired() {
         .await
         .expect("the password set again works");
 
+    admin_exec(
+        engine,
+        format!("ALTER USER {acct} PASSWORD EXPIRE INTERVAL 1 DAY"),
+    )
+    .await;
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(
+        extra(&live[0]),
+        vec!["its password expires 1 days after it is set (PASSWORD EXPIRE INTERVAL)".to_string()]
+    );
+    repair(&p, &a, &["extra_access"]).await;
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        Vec::<String>::new()
+    );
+
     admin_exec(engine, format!("ALTER USER {acct} ACCOUNT LOCK")).await;
     login(engine, a.name(), a.password(), a.db_name())
         .await
@@ -511,6 +527,41 @@ async fn mysql_connection_limit_set_by_hand_is_drift_and_repaired() {
 #[tokio::test]
 async fn postgres_connection_limit_set_by_hand_is_drift_and_repaired() {
     connection_limit_set_by_hand_is_drift_and_repaired(SqlEngine::Postgres).await;
+}
+
+/// PostgreSQL: a `VALID UNTIL` in the past shuts the application out like `NOLOGIN`;
+/// one in the future will. Either is drift, and the repair makes the password valid
+/// for good again.
+#[tokio::test]
+async fn postgres_valid_until_is_drift_and_repaired() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let a = tenant(&p, &cleanup, engine, &format!("{}a", prefix())).await;
+    admin_exec(
+        engine,
+        format!(
+            "ALTER ROLE \"{}\" VALID UNTIL '2000-01-01 00:00:00+00'",
+            a.name()
+        ),
+    )
+    .await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect_err("an expired password is refused");
+    let live = observe_users(&p, &[&a]).await;
+    assert_eq!(
+        extra(&live[0]),
+        vec!["its password expires at 2000-01-01 00:00:00 UTC (VALID UNTIL)".to_string()]
+    );
+    repair(&p, &a, &["extra_access"]).await;
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        Vec::<String>::new()
+    );
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("valid again, the application logs in");
 }
 
 #[tokio::test]
