@@ -282,6 +282,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     type_name: d.type_name.clone(),
                     kind: DriftKind::Deleted,
                     sensitive: sensitive.clone(),
+                    byte_sizes: byte_sizes(schema),
                 });
                 let note = DELETED_NOTE.to_string();
                 // Computed values (a generated password) are reused for the new object.
@@ -305,6 +306,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                         type_name: d.type_name.clone(),
                         kind: DriftKind::Changed { attrs: drifted },
                         sensitive: sensitive.clone(),
+                        byte_sizes: byte_sizes(schema),
                     });
                 }
                 refresh(schema, prior_attrs, live)
@@ -352,6 +354,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     type_name: type_name.clone(),
                     kind: DriftKind::Deleted,
                     sensitive: sensitive.clone(),
+                    byte_sizes: byte_sizes(schema),
                 });
                 (
                     attrs,
@@ -575,18 +578,23 @@ fn display_hints(
     recorded: Option<&BTreeSet<String>>,
     c: &mut ResourceChange,
 ) {
-    c.byte_sizes = schema
-        .attrs
-        .iter()
-        .filter(|a| a.byte_size)
-        .map(|a| a.name.to_string())
-        .collect();
+    c.byte_sizes = byte_sizes(schema);
     if let (Some(recorded), Some(_)) = (recorded, &c.before) {
         let recorded = schema.sensitive_names(recorded);
         if recorded != c.sensitive {
             c.prior_sensitive = recorded;
         }
     }
+}
+
+/// The attributes of `schema` that are byte sizes.
+fn byte_sizes(schema: &ResourceSchema) -> BTreeSet<String> {
+    schema
+        .attrs
+        .iter()
+        .filter(|a| a.byte_size)
+        .map(|a| a.name.to_string())
+        .collect()
 }
 
 fn schema_for(

@@ -118,6 +118,10 @@ pub struct Drift {
     pub kind: DriftKind,
     /// Attributes never to show.
     pub sensitive: BTreeSet<String>,
+    /// Attributes that are byte sizes: shown as the configuration writes them (`"1g"`),
+    /// as the plan's changes show them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub byte_sizes: BTreeSet<String>,
 }
 
 /// An object that exists on the live system but is not in state: creating it would

@@ -31,6 +31,7 @@ fn changed(
                 .collect(),
         },
         sensitive: BTreeSet::new(),
+        byte_sizes: Default::default(),
     }
 }
 
@@ -55,6 +56,7 @@ fn plan() -> Plan {
                 type_name: "docker_container".into(),
                 kind: DriftKind::Deleted,
                 sensitive: BTreeSet::new(),
+                byte_sizes: Default::default(),
             },
             changed(
                 "tenant.d.database",

@@ -161,6 +161,7 @@ fn full_plan() -> Plan {
                     ],
                 },
                 sensitive: ["password".to_string()].into(),
+                byte_sizes: Default::default(),
             },
             Drift {
                 address: Address::new(r#"host.web.file["/etc/app.conf"]"#),
@@ -173,12 +174,14 @@ fn full_plan() -> Plan {
                     }],
                 },
                 sensitive: BTreeSet::new(),
+                byte_sizes: Default::default(),
             },
             Drift {
                 address: Address::new(r#"tenant.app["f"].database"#),
                 type_name: "sql_database".into(),
                 kind: DriftKind::Deleted,
                 sensitive: BTreeSet::new(),
+                byte_sizes: Default::default(),
             },
         ],
         conflicts: vec![Conflict {

@@ -3,7 +3,12 @@
 
 use expect_test::expect;
 use serde_json::json;
-use terrace_plan::render::{render_json, render_text, TextOptions};
+use std::collections::BTreeSet;
+
+use terrace_plan::render::{
+    render_json, render_markdown, render_text, MarkdownOptions, Partial, TextOptions,
+    DEFAULT_PART_CHARS,
+};
 use terrace_plan::{AttrDiff, Drift, DriftKind, Plan};
 use terrace_provider::Address;
 
@@ -29,6 +34,7 @@ fn user_drift() -> Drift {
             ],
         },
         sensitive: ["password".to_string()].into_iter().collect(),
+        byte_sizes: Default::default(),
     }
 }
 
@@ -54,6 +60,64 @@ fn account_drift_reads_item_by_item() {
         No changes. The live systems match the configuration.
     "#]]
     .assert_eq(&text);
+}
+
+/// A memory limit changed by hand (`docker update --memory 1g`) reads in the drift as
+/// the configuration writes sizes, like the change that sets it back, not as bytes.
+#[test]
+fn byte_sizes_in_drift_read_as_the_configuration_writes_them() {
+    let plan = Plan {
+        drift: vec![Drift {
+            address: Address::new("tenant.a.app"),
+            type_name: "docker_container".into(),
+            kind: DriftKind::Changed {
+                attrs: vec![
+                    AttrDiff {
+                        name: "memory".into(),
+                        before: Some(json!(16 << 20)),
+                        after: Some(json!(1 << 30)),
+                    },
+                    AttrDiff {
+                        name: "restart".into(),
+                        before: Some(json!("always")),
+                        after: Some(json!("no")),
+                    },
+                ],
+            },
+            sensitive: BTreeSet::new(),
+            byte_sizes: ["memory".to_string()].into(),
+        }],
+        ..Plan::default()
+    };
+    expect![[r#"
+        Objects changed outside terrace since the last apply (drift):
+
+          # tenant.a.app has changed outside terrace
+          ~ docker_container {
+              ~ memory  = "16m" -> "1g"
+              ~ restart = "always" -> "no"
+            }
+
+        No changes. The live systems match the configuration.
+    "#]]
+    .assert_eq(&render_text(&plan, TextOptions::default()));
+    let partial = Partial::default();
+    let opts = MarkdownOptions {
+        project: "shop",
+        partial: &partial,
+        part_chars: DEFAULT_PART_CHARS,
+    };
+    expect![[r#"
+        <!-- terrace-plan: shop -->
+        **No changes.** The live systems match the configuration.
+
+        ### Drift: 1 object(s) changed outside terrace since the last apply
+
+        - `tenant.a.app` (`docker_container`) has changed outside terrace:
+          - `memory`: `"16m"` → `"1g"`
+          - `restart`: `"always"` → `"no"`
+    "#]]
+    .assert_eq(&render_markdown(&plan, &opts).join("\n----\n"));
 }
 
 #[test]

@@ -400,12 +400,19 @@ fn drift_item(d: &Drift) -> String {
                 }
             }
             (b, l) => {
+                let fmt = Fmt {
+                    bytes: d.byte_sizes.contains(&a.name),
+                };
+                let shown = |v: Option<&Value>| match v {
+                    Some(v @ Value::Number(_)) if fmt.bytes => values::scalar(v, fmt),
+                    other => opt_value(other),
+                };
                 let _ = writeln!(
                     out,
                     "  - {}: {} → {}",
                     code(&a.name),
-                    code(&opt_value(b.as_ref())),
-                    code(&opt_value(l.as_ref()))
+                    code(&shown(b.as_ref())),
+                    code(&shown(l.as_ref()))
                 );
             }
         }

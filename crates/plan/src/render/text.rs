@@ -494,16 +494,15 @@ fn render_drift(out: &mut String, p: &Painter, d: &Drift) {
                         continue;
                     }
                 }
-                let b = a
-                    .before
-                    .as_ref()
-                    .map(value_text)
-                    .unwrap_or_else(|| "null".into());
-                let v = a
-                    .after
-                    .as_ref()
-                    .map(value_text)
-                    .unwrap_or_else(|| "null".into());
+                let fmt = Fmt {
+                    bytes: d.byte_sizes.contains(&a.name),
+                };
+                let shown = |v: Option<&Value>| match v {
+                    Some(v @ Value::Number(_)) if fmt.bytes => values::scalar(v, fmt),
+                    Some(v) => value_text(v),
+                    None => "null".into(),
+                };
+                let (b, v) = (shown(a.before.as_ref()), shown(a.after.as_ref()));
                 let _ = writeln!(
                     out,
                     "      {} {}{pad} = {b} -> {v}",
