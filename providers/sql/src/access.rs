@@ -71,6 +71,8 @@ pub(crate) enum Excess {
     /// The password expires (PostgreSQL `VALID UNTIL`, MariaDB `PASSWORD EXPIRE
     /// INTERVAL`): the application is shut out from then on. Says when.
     Expires(String),
+    /// Held through MariaDB's `PUBLIC`, which every account is.
+    Public(Box<Excess>),
 }
 
 impl fmt::Display for Excess {
@@ -133,6 +135,7 @@ impl fmt::Display for Excess {
             Excess::NoLogin => write!(f, "cannot log in (NOLOGIN)"),
             Excess::Locked => write!(f, "cannot log in (ACCOUNT LOCK)"),
             Excess::Expires(when) => write!(f, "its password expires {when}"),
+            Excess::Public(held) => write!(f, "{held}, through PUBLIC (so does every account)"),
         }
     }
 }
@@ -155,6 +158,44 @@ pub(crate) fn has_wildcard(pattern: &str) -> bool {
     false
 }
 
+/// Whether MariaDB's grant pattern `pattern` (`_` one character, `%` any run, `\`
+/// escaping the next) covers database `name`, as the server matches them.
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
+    // Pattern tokens: Some(c) a literal, None for `_`, and '%' runs handled apart.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Tok {
+        Lit(char),
+        One,
+        Any,
+    }
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        toks.push(match c {
+            '\\' => Tok::Lit(chars.next().unwrap_or('\\')),
+            '_' => Tok::One,
+            '%' => Tok::Any,
+            c => Tok::Lit(c),
+        });
+    }
+    let name: Vec<char> = name.chars().collect();
+    // matched[j]: the tokens so far match name[..j]. Linear in pattern × name.
+    let mut matched = vec![false; name.len() + 1];
+    matched[0] = true;
+    for t in toks {
+        let mut next = vec![false; name.len() + 1];
+        for j in 0..=name.len() {
+            next[j] = match t {
+                Tok::Any => matched[j] || (j > 0 && next[j - 1]),
+                Tok::One => j > 0 && matched[j - 1],
+                Tok::Lit(c) => j > 0 && matched[j - 1] && name[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[name.len()]
+}
+
 /// The `extra_access` value for a list of findings: sorted, worded for operators.
 pub(crate) fn describe(found: &[Excess]) -> serde_json::Value {
     let mut lines: Vec<String> = found.iter().map(ToString::to_string).collect();
@@ -174,6 +215,26 @@ mod tests {
         assert!(!has_wildcard("wordpress\\_a"));
         assert!(!has_wildcard("plain"));
         assert!(has_wildcard("a\\_b_c"));
+    }
+
+    #[test]
+    fn patterns_match_as_mariadb_matches_grants() {
+        for (pattern, name, want) in [
+            ("acc\\_a", "acc_a", true),
+            ("acc\\_a", "accxa", false),
+            ("acc_a", "accxa", true),
+            ("acc__a", "acc_xa", true),
+            ("acc__a", "acc_a", false),
+            ("acc%", "acc", true),
+            ("acc%", "acc_anything", true),
+            ("%", "x", true),
+            ("a%b", "axxb", true),
+            ("a%b", "axxc", false),
+            ("plain", "plain", true),
+            ("plain", "plainer", false),
+        ] {
+            assert_eq!(pattern_matches(pattern, name), want, "{pattern} {name}");
+        }
     }
 
     #[test]

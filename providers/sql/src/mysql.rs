@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{AssertSqlSafe, MySqlPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret, Value};
 
-use crate::access::{has_wildcard, Excess};
+use crate::access::{has_wildcard, pattern_matches, Excess};
 use crate::attrs::{
     collapse_all, opt_int, opt_str, opt_str_list, reject_attrs, req_str, str_list,
     MARIADB_ACCESS_ONLY_PRIVILEGES, MYSQL_DB_PRIVILEGES, MYSQL_GLOBAL_PRIVILEGES,
@@ -21,6 +21,10 @@ use crate::stmt::Stmt;
 use crate::{Needs, SqlEngine};
 
 const ENGINE: SqlEngine = SqlEngine::Mysql;
+
+/// MariaDB's `PUBLIC` (10.11) as its grant tables store it: what it is granted, every
+/// account holds.
+const PUBLIC: (&str, &str) = ("PUBLIC", "");
 
 /// "There is no such grant defined", "no such grant on table", "on routine", "operation
 /// failed for user" (user gone): all mean that there is nothing left to revoke.
@@ -66,6 +70,9 @@ pub(crate) struct Snapshot {
     patterns: HashMap<(String, String), Vec<String>>,
     /// (user, lower-case host) → table-level grants and granted roles.
     other: HashMap<(String, String), Vec<Excess>>,
+    /// The databases the batch asked about (as objects or grants): what `PUBLIC`'s
+    /// grants are checked against.
+    batch_databases: BTreeSet<String>,
 }
 
 /// The catalog key of an account.
@@ -291,7 +298,14 @@ pub(crate) async fn snapshot(
     counter: &AtomicU64,
     rows_read: &AtomicU64,
 ) -> Result<Snapshot, sqlx::Error> {
-    let mut snap = Snapshot::default();
+    let mut snap = Snapshot {
+        batch_databases: needs
+            .database_names
+            .union(&needs.grant_databases)
+            .cloned()
+            .collect(),
+        ..Snapshot::default()
+    };
     if needs.databases {
         counter.fetch_add(1, Ordering::Relaxed);
         const COLUMNS: &str = "SELECT CAST(SCHEMA_NAME AS CHAR) AS name, \
@@ -412,11 +426,14 @@ pub(crate) async fn snapshot(
                     CAST(d.Grant_priv AS CHAR) AS grant_option",
             flags("d.", MYSQL_DB_PRIVILEGES)
         );
-        let accounts: BTreeSet<String> = needs
+        let mut accounts: BTreeSet<String> = needs
             .user_names
             .union(&needs.grant_users)
             .cloned()
             .collect();
+        if needs.users {
+            accounts.insert(PUBLIC.0.to_string());
+        }
         let names = storable_names(&accounts, 128);
         let rows = match dialect.select(names.len(), 1) {
             Select::Lookups => {
@@ -467,8 +484,12 @@ pub(crate) async fn snapshot(
         let routines = "SELECT LOWER(p.Routine_type), CAST(p.User AS CHAR), \
                     CAST(p.Host AS CHAR), CAST(p.Db AS CHAR), \
                     CAST(p.Routine_name AS CHAR), CAST(p.Proc_priv AS CHAR)";
-        let names = storable_names(&needs.user_names, 128);
-        let rows = match dialect.select(needs.accounts.len(), 3) {
+        let mut audited = needs.accounts.clone();
+        audited.insert((PUBLIC.0.to_string(), PUBLIC.1.to_string()));
+        let mut audited_names = needs.user_names.clone();
+        audited_names.insert(PUBLIC.0.to_string());
+        let names = storable_names(&audited_names, 128);
+        let rows = match dialect.select(audited.len(), 3) {
             Select::Lookups => {
                 let sql = format!(
                     "{tables} FROM {ACCOUNTS} \
@@ -480,7 +501,7 @@ pub(crate) async fn snapshot(
                      {routines} FROM {ACCOUNTS} \
                      JOIN mysql.procs_priv p ON p.User = accounts.user AND p.Host = accounts.host"
                 );
-                let accounts = json_accounts(&needs.accounts);
+                let accounts = json_accounts(&audited);
                 fetch(
                     pool,
                     sql,
@@ -555,7 +576,31 @@ pub(crate) fn excess(
     host: &str,
     allowed: &HashSet<String>,
 ) -> Vec<Excess> {
-    let k = key(user, host);
+    let mut out = held(snap, &key(user, host), allowed);
+    // What PUBLIC is granted, every account holds (MariaDB 10.11): reported where it
+    // opens a database of this batch, whoever else's it may open.
+    let opens = |db: &str| snap.batch_databases.iter().any(|d| pattern_matches(db, d));
+    out.extend(
+        held(snap, &key(PUBLIC.0, PUBLIC.1), allowed)
+            .into_iter()
+            .filter(|e| match e {
+                Excess::Database { pattern, .. } | Excess::GrantOption { pattern } => {
+                    opens(pattern)
+                }
+                Excess::Table { database, .. } | Excess::Routine { database, .. } => {
+                    snap.batch_databases.contains(database)
+                }
+                _ => true,
+            })
+            .map(|e| Excess::Public(Box::new(e))),
+    );
+    out.sort();
+    out
+}
+
+/// What account `k` holds itself beyond `allowed`.
+fn held(snap: &Snapshot, k: &(String, String), allowed: &HashSet<String>) -> Vec<Excess> {
+    let k = k.clone();
     let mut out = Vec::new();
     if let Some(acct) = snap.users.get(&k) {
         if !acct.global.is_empty() {
@@ -601,7 +646,6 @@ pub(crate) fn excess(
         }
     }
     out.extend(snap.other.get(&k).into_iter().flatten().cloned());
-    out.sort();
     out
 }
 
@@ -635,7 +679,27 @@ fn revoke_on(what: &'static str, target: &str, acct: &str) -> Stmt {
 
 /// Statements that take away everything in `found` from the account in `attrs`.
 pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>, ProviderError> {
-    let acct = account(attrs, "name")?;
+    let own: Vec<Excess> = found
+        .iter()
+        .filter(|e| !matches!(e, Excess::Public(_)))
+        .cloned()
+        .collect();
+    let public: Vec<Excess> = found
+        .iter()
+        .filter_map(|e| match e {
+            Excess::Public(e) => Some((**e).clone()),
+            _ => None,
+        })
+        .collect();
+    let mut out = revoke_from(&account(attrs, "name")?, &own);
+    // `PUBLIC` is a keyword here, not an account name to quote.
+    out.extend(revoke_from(PUBLIC.0, &public));
+    Ok(out)
+}
+
+/// Statements that take away everything in `found` from `acct` (quoted already).
+fn revoke_from(acct: &str, found: &[Excess]) -> Vec<Stmt> {
+    let acct = acct.to_string();
     let mut out = Vec::new();
     for e in found {
         match e {
@@ -706,11 +770,12 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
                 };
                 out.push(revoke_on(option, &target, &acct));
             }
-            // PostgreSQL-only findings never come from a MariaDB snapshot.
-            Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin => {}
+            // PostgreSQL-only findings never come from a MariaDB snapshot; PUBLIC's are
+            // sorted out by the caller.
+            Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin | Excess::Public(_) => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// The host of a user or grant, `%` when unset.

@@ -350,6 +350,7 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             | Excess::GrantOption { .. }
             | Excess::Table { .. }
             | Excess::Routine { .. }
+            | Excess::Public(_)
             | Excess::Locked => {}
         }
     }

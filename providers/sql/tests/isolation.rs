@@ -529,6 +529,39 @@ async fn postgres_connection_limit_set_by_hand_is_drift_and_repaired() {
     connection_limit_set_by_hand_is_drift_and_repaired(SqlEngine::Postgres).await;
 }
 
+/// MariaDB 10.11: a grant to `PUBLIC` on a tenant's database lets every account in,
+/// the other tenants' among them. It is reported on each tenant it lets in (not on the
+/// owner, whose own database it is), and the repair revokes it from PUBLIC.
+#[tokio::test]
+async fn mysql_grants_to_public_are_audited() {
+    let engine = SqlEngine::Mysql;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    let escaped_a = a.db_name().replace('_', "\\_");
+    admin_exec(engine, format!("GRANT SELECT ON `{escaped_a}`.* TO PUBLIC")).await;
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect("PUBLIC lets B reach A");
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[0]), Vec::<String>::new(), "{live:?}");
+    assert_eq!(
+        extra(&live[1]),
+        vec![format!(
+            "can reach database `{}` (SELECT), through PUBLIC (so does every account)",
+            a.db_name()
+        )]
+    );
+    repair(&p, &b, &["extra_access"]).await;
+    let live = observe_users(&p, &[&a, &b]).await;
+    assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("after the repair B is refused on A again");
+}
+
 /// PostgreSQL: a `VALID UNTIL` in the past shuts the application out like `NOLOGIN`;
 /// one in the future will. Either is drift, and the repair makes the password valid
 /// for good again.
