@@ -34,6 +34,16 @@ fn extra(live: &Attrs) -> Vec<String> {
     serde_json::from_value(live["extra_access"].clone()).unwrap()
 }
 
+/// B, repaired, is refused on A's database and still reaches its own.
+async fn assert_confined(engine: SqlEngine, b: &Tenant, a: &Tenant) {
+    login(engine, b.name(), b.password(), a.db_name())
+        .await
+        .expect_err("after the repair B is refused on A again");
+    login(engine, b.name(), b.password(), b.db_name())
+        .await
+        .expect("B still reaches its own database");
+}
+
 /// Repairs the user as apply does when a plan shows drift on `changed`.
 async fn repair(p: &SqlProvider, t: &Tenant, changed: &[&str]) {
     update(p, USER, &t.user, &t.user, changed).await.unwrap();
@@ -118,12 +128,7 @@ async fn cross_tenant_access_is_drift_and_repaired(engine: SqlEngine) {
     repair(&p, &b, &["extra_access"]).await;
     let live = observe_users(&p, &[&a, &b]).await;
     assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
-    login(engine, b.name(), b.password(), a.db_name())
-        .await
-        .expect_err("after repair B is refused on A again");
-    login(engine, b.name(), b.password(), b.db_name())
-        .await
-        .expect("B still reaches its own database");
+    assert_confined(engine, &b, &a).await;
 }
 
 /// A tenant's own grant re-made by hand on its raw name, as people type it (`GRANT
@@ -179,12 +184,7 @@ async fn mysql_own_grant_on_the_raw_name_is_reported_as_reaching_other_tenants()
     create(&p, GRANT, &b.grant).await.unwrap();
     let live = observe_users(&p, &[&a, &b]).await;
     assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
-    login(engine, b.name(), b.password(), a.db_name())
-        .await
-        .expect_err("after the repair B is refused on A again");
-    login(engine, b.name(), b.password(), b.db_name())
-        .await
-        .expect("B still reaches its own database");
+    assert_confined(engine, &b, &a).await;
 }
 
 #[tokio::test]
@@ -341,9 +341,7 @@ async fn postgres_role_attributes_membership_and_public_are_audited() {
         panic!("A's grant is gone");
     };
     assert_eq!(g["revoke_public"], Value::Bool(true));
-    login(engine, b.name(), b.password(), a.db_name())
-        .await
-        .expect_err("after repair B is refused on A again");
+    assert_confined(engine, &b, &a).await;
 
     // A role that lost LOGIN is reported, and gets it back.
     admin_exec(engine, format!("ALTER ROLE \"{}\" NOLOGIN", b.name())).await;
@@ -557,9 +555,7 @@ async fn mysql_grants_to_public_are_audited() {
     repair(&p, &b, &["extra_access"]).await;
     let live = observe_users(&p, &[&a, &b]).await;
     assert_eq!(extra(&live[1]), Vec::<String>::new(), "{live:?}");
-    login(engine, b.name(), b.password(), a.db_name())
-        .await
-        .expect_err("after the repair B is refused on A again");
+    assert_confined(engine, &b, &a).await;
 }
 
 /// PostgreSQL: a `VALID UNTIL` in the past shuts the application out like `NOLOGIN`;
