@@ -30,7 +30,7 @@ const PUBLIC: (&str, &str) = ("PUBLIC", "");
 /// failed for user" (user gone): all mean that there is nothing left to revoke.
 const REVOKE_GONE: &[&str] = &["1141", "1147", "1403", "1396"];
 
-/// One account as `mysql.user` describes it.
+/// One login account as its `mysql.global_priv` document describes it.
 #[derive(Debug, Default)]
 pub(crate) struct Account {
     max_user_connections: i64,
@@ -150,9 +150,9 @@ const NAMES: &str = "JSON_TABLE(?, '$[*]' COLUMNS (name VARCHAR(128) CHARACTER S
                      COLLATE utf8mb3_bin PATH '$')) AS names";
 
 /// The accounts in JSON array parameter `?` (`[[user, host], ...]`, hosts in lower case
-/// as MariaDB stores them) as a table `accounts(user, host)`: `mysql.user` (its
-/// `global_priv`), `mysql.tables_priv` and `mysql.roles_mapping` are read by their keys
-/// on (host, user).
+/// as MariaDB stores them) as a table `accounts(user, host)`: `mysql.global_priv`,
+/// `mysql.tables_priv`, `mysql.procs_priv` and `mysql.roles_mapping` are read by their
+/// keys on (host, user).
 const ACCOUNTS: &str = "JSON_TABLE(?, '$[*]' COLUMNS ( \
                         user VARCHAR(128) CHARACTER SET utf8mb3 COLLATE utf8mb3_bin PATH '$[0]', \
                         host VARCHAR(255) CHARACTER SET utf8mb3 COLLATE utf8mb3_bin PATH '$[1]')) \
