@@ -73,6 +73,17 @@ pub(crate) enum Excess {
     Expires(String),
     /// Held through MariaDB's `PUBLIC`, which every account is.
     Public(Box<Excess>),
+    /// A session setting on the PostgreSQL role (`ALTER ROLE … SET`), as `x=y` or
+    /// `database: x=y`.
+    Setting(String),
+    /// A setting of one of the role's own databases that changes who may use it
+    /// (PostgreSQL `ALLOW_CONNECTIONS false`, `IS_TEMPLATE true`).
+    DatabaseFlag {
+        /// The database.
+        database: String,
+        /// The setting, as `ALTER DATABASE` spells it.
+        flag: &'static str,
+    },
 }
 
 impl fmt::Display for Excess {
@@ -136,6 +147,18 @@ impl fmt::Display for Excess {
             Excess::Locked => write!(f, "cannot log in (ACCOUNT LOCK)"),
             Excess::Expires(when) => write!(f, "its password expires {when}"),
             Excess::Public(held) => write!(f, "{held}, through PUBLIC (so does every account)"),
+            Excess::Setting(setting) => {
+                write!(f, "starts every session with `{setting}` (ALTER ROLE … SET)")
+            }
+            Excess::DatabaseFlag { database, flag } => match *flag {
+                "ALLOW_CONNECTIONS false" => {
+                    write!(f, "cannot connect to database `{database}` ({flag})")
+                }
+                _ => write!(
+                    f,
+                    "database `{database}` can be copied by any role that may create databases ({flag})"
+                ),
+            },
         }
     }
 }

@@ -771,7 +771,12 @@ fn revoke_from(acct: &str, found: &[Excess]) -> Vec<Stmt> {
             }
             // PostgreSQL-only findings never come from a MariaDB snapshot; PUBLIC's are
             // sorted out by the caller.
-            Excess::Owner { .. } | Excess::Attribute(_) | Excess::NoLogin | Excess::Public(_) => {}
+            Excess::Owner { .. }
+            | Excess::Attribute(_)
+            | Excess::NoLogin
+            | Excess::Setting(_)
+            | Excess::DatabaseFlag { .. }
+            | Excess::Public(_) => {}
         }
     }
     out

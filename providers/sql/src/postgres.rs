@@ -33,6 +33,10 @@ pub(crate) struct Role {
     can_login: bool,
     /// `VALID UNTIL`, when set to anything but `infinity`: past it, logins are refused.
     valid_until: Option<String>,
+    /// Session settings set on it (`ALTER ROLE … [IN DATABASE d] SET x = y`), as
+    /// `d: x=y` or `x=y`: each session of the role starts with them (`role=other`,
+    /// `default_transaction_read_only=on`).
+    settings: Vec<String>,
     /// Roles it is a member of.
     member_of: Vec<String>,
 }
@@ -43,6 +47,9 @@ pub(crate) struct Role {
 pub(crate) struct Snapshot {
     /// database name → (owner, connection limit)
     databases: HashMap<String, (String, i32)>,
+    /// database name → settings made by hand that change who may use it
+    /// (`ALLOW_CONNECTIONS false`, `IS_TEMPLATE true`), for the audit of its owner.
+    database_flags: HashMap<String, Vec<&'static str>>,
     /// role name → role
     roles: HashMap<String, Role>,
     /// Whether `pg_authid` could be read, i.e. passwords can be checked.
@@ -75,6 +82,11 @@ fn roles_query(catalog: &str) -> String {
     format!(
         "SELECT r.rolname::text AS name, r.rolconnlimit AS connlimit, r.rolcanlogin AS login, \
                 r.rolpassword::text AS password, {attrs}, \
+                ARRAY(SELECT COALESCE(d.datname || ': ', '') || c \
+                      FROM pg_db_role_setting st \
+                      LEFT JOIN pg_database d ON d.oid = st.setdatabase \
+                      CROSS JOIN LATERAL unnest(st.setconfig) AS c \
+                      WHERE st.setrole = r.oid ORDER BY 1) AS settings, \
                 CASE WHEN r.rolvaliduntil = 'infinity' THEN NULL \
                      ELSE to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') \
                 END AS valid_until, \
@@ -126,7 +138,8 @@ pub(crate) async fn snapshot(
         // The requested databases, and every database an audited role owns.
         let rows = sqlx::query(
             "SELECT datname::text AS name, pg_get_userbyid(datdba)::text AS owner, \
-                    datconnlimit AS connlimit \
+                    datconnlimit AS connlimit, datallowconn AS allowconn, \
+                    datistemplate AS template \
              FROM pg_database \
              WHERE datname = ANY($1::text[]) \
                 OR datdba IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[]))",
@@ -139,6 +152,17 @@ pub(crate) async fn snapshot(
         for r in rows {
             let name: String = r.try_get("name")?;
             let owner: String = r.try_get("owner")?;
+            let flags: Vec<&'static str> = [
+                (!r.try_get::<bool, _>("allowconn")?).then_some("ALLOW_CONNECTIONS false"),
+                r.try_get::<bool, _>("template")?
+                    .then_some("IS_TEMPLATE true"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !flags.is_empty() {
+                snap.database_flags.insert(name.clone(), flags);
+            }
             snap.owns
                 .entry(owner.clone())
                 .or_default()
@@ -192,6 +216,7 @@ pub(crate) async fn snapshot(
                     attributes,
                     can_login: r.try_get("login")?,
                     valid_until: r.try_get("valid_until")?,
+                    settings: r.try_get("settings")?,
                     member_of: r.try_get("member_of")?,
                 },
             );
@@ -254,9 +279,22 @@ pub(crate) fn excess(
         if let Some(t) = &r.valid_until {
             out.push(Excess::Expires(format!("at {t} (VALID UNTIL)")));
         }
+        out.extend(r.settings.iter().cloned().map(Excess::Setting));
         out.extend(r.member_of.iter().cloned().map(Excess::Role));
     }
     let owned: HashSet<&String> = snap.owns.get(role).into_iter().flatten().collect();
+    // Its own databases made unusable for it, or copyable by others.
+    for db in owned.iter().copied().chain(allowed.iter()) {
+        for flag in snap.database_flags.get(db).into_iter().flatten() {
+            let found = Excess::DatabaseFlag {
+                database: db.clone(),
+                flag,
+            };
+            if !out.contains(&found) {
+                out.push(found);
+            }
+        }
+    }
     for db in &owned {
         if !allowed.contains(*db) && !owner_configured.contains(*db) {
             out.push(Excess::Owner {
@@ -324,6 +362,32 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             Excess::Expires(_) => {
                 alter = alter.kw(" VALID UNTIL 'infinity'");
                 altered = true;
+            }
+            Excess::Setting(setting) => {
+                // `d: x=y` was set in database d only.
+                let stmt = match setting.split_once(": ") {
+                    Some((db, _)) => Stmt::new("ALTER ROLE ")
+                        .q(&role)
+                        .kw(" IN DATABASE ")
+                        .q(&pg_ident(db))
+                        .kw(" RESET ALL"),
+                    None => Stmt::new("ALTER ROLE ").q(&role).kw(" RESET ALL"),
+                };
+                if !out.iter().any(|s: &Stmt| s.sql() == stmt.sql()) {
+                    out.push(stmt.ignoring(REVOKE_GONE));
+                }
+            }
+            Excess::DatabaseFlag { database, flag } => {
+                let undo = match *flag {
+                    "ALLOW_CONNECTIONS false" => " ALLOW_CONNECTIONS true",
+                    _ => " IS_TEMPLATE false",
+                };
+                out.push(
+                    Stmt::new("ALTER DATABASE ")
+                        .q(&pg_ident(database))
+                        .kw(undo)
+                        .ignoring(REVOKE_GONE),
+                );
             }
             Excess::Role(g) => out.push(
                 Stmt::new("REVOKE ")

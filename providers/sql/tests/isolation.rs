@@ -593,6 +593,57 @@ async fn postgres_valid_until_is_drift_and_repaired() {
         .expect("valid again, the application logs in");
 }
 
+/// PostgreSQL: session settings put on a tenant's role (`ALTER ROLE … SET`, everywhere
+/// or in one database) and settings of its database that shut it out or let others copy
+/// it are drift; the repair resets them.
+#[tokio::test]
+async fn postgres_role_settings_and_database_flags_are_drift_and_repaired() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let a = tenant(&p, &cleanup, engine, &format!("{}a", prefix())).await;
+    let (role, db) = (a.name(), a.db_name());
+    for sql in [
+        format!("ALTER ROLE \"{role}\" SET default_transaction_read_only = on"),
+        format!("ALTER ROLE \"{role}\" IN DATABASE \"{db}\" SET work_mem = '64kB'"),
+        format!("ALTER DATABASE \"{db}\" IS_TEMPLATE true"),
+    ] {
+        admin_exec(engine, sql).await;
+    }
+    let live = observe_users(&p, &[&a]).await;
+    let mut want = vec![
+        format!("database `{db}` can be copied by any role that may create databases (IS_TEMPLATE true)"),
+        "starts every session with `default_transaction_read_only=on` (ALTER ROLE … SET)".to_string(),
+        format!("starts every session with `{db}: work_mem=64kB` (ALTER ROLE … SET)"),
+    ];
+    want.sort();
+    assert_eq!(extra(&live[0]), want);
+    repair(&p, &a, &["extra_access"]).await;
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        Vec::<String>::new()
+    );
+
+    admin_exec(
+        engine,
+        format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    login(engine, role, a.password(), db)
+        .await
+        .expect_err("no connections to the database");
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        vec![format!(
+            "cannot connect to database `{db}` (ALLOW_CONNECTIONS false)"
+        )]
+    );
+    repair(&p, &a, &["extra_access"]).await;
+    login(engine, role, a.password(), db)
+        .await
+        .expect("the application connects again");
+}
+
 #[tokio::test]
 async fn mysql_password_changed_by_hand_is_drift_and_repaired() {
     password_changed_by_hand_is_drift_and_repaired(SqlEngine::Mysql).await;
