@@ -68,6 +68,9 @@ pub(crate) enum Excess {
     NoLogin,
     /// The MariaDB account is locked (`ACCOUNT LOCK`): the application cannot connect.
     Locked,
+    /// The MariaDB account must connect over TLS (`REQUIRE SSL`, `X509`, …), which terrace
+    /// never asks: an application that does not cannot connect.
+    RequiresTls,
     /// The password expires (PostgreSQL `VALID UNTIL`, MariaDB `PASSWORD EXPIRE
     /// INTERVAL`): the application is shut out from then on. Says when.
     Expires(String),
@@ -145,6 +148,7 @@ impl fmt::Display for Excess {
             Excess::Attribute(attr) => write!(f, "has role attribute {attr}"),
             Excess::NoLogin => write!(f, "cannot log in (NOLOGIN)"),
             Excess::Locked => write!(f, "cannot log in (ACCOUNT LOCK)"),
+            Excess::RequiresTls => write!(f, "can log in only over TLS (REQUIRE SSL or X509)"),
             Excess::Expires(when) => write!(f, "its password expires {when}"),
             Excess::Public(held) => write!(f, "{held}, through PUBLIC (so does every account)"),
             Excess::Setting(setting) => {

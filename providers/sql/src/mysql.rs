@@ -48,6 +48,8 @@ pub(crate) struct Account {
     expired: bool,
     /// `PASSWORD EXPIRE INTERVAL n DAY` (days; -1 is the server's policy, 0 never).
     lifetime: i64,
+    /// `REQUIRE SSL` (1), `X509` (2), `SPECIFIED` (3); 0 for none, which terrace sets.
+    ssl_type: i64,
 }
 
 /// One `mysql.db` row: privileges on a database pattern.
@@ -370,7 +372,8 @@ pub(crate) async fn snapshot(
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.access'), 0) AS SIGNED) AS access, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.account_locked'), '') AS CHAR) AS locked, \
                     CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_last_changed'), '') AS CHAR) AS changed, \
-                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_lifetime'), -1) AS SIGNED) AS lifetime";
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.password_lifetime'), -1) AS SIGNED) AS lifetime, \
+                    CAST(COALESCE(JSON_VALUE(g.Priv, '$.ssl_type'), 0) AS SIGNED) AS ssl_type";
         let not_role = "COALESCE(JSON_VALUE(g.Priv, '$.is_role'), '') NOT IN ('1', 'true')";
         let names = storable_names(&needs.user_names, 128);
         let rows = match dialect.select(needs.accounts.len(), 1) {
@@ -411,6 +414,7 @@ pub(crate) async fn snapshot(
                     locked: matches!(r.try_get::<String, _>("locked")?.as_str(), "1" | "true"),
                     expired: r.try_get::<String, _>("changed")? == "0",
                     lifetime: r.try_get("lifetime")?,
+                    ssl_type: r.try_get("ssl_type")?,
                 },
             );
         }
@@ -608,6 +612,9 @@ fn held(snap: &Snapshot, k: &(String, String), allowed: &HashSet<String>) -> Vec
         if acct.locked {
             out.push(Excess::Locked);
         }
+        if acct.ssl_type != 0 {
+            out.push(Excess::RequiresTls);
+        }
         if acct.lifetime > 0 {
             out.push(Excess::Expires(format!(
                 "{} days after it is set (PASSWORD EXPIRE INTERVAL)",
@@ -741,6 +748,9 @@ fn revoke_from(acct: &str, found: &[Excess]) -> Vec<Stmt> {
             }
             Excess::Locked => {
                 out.push(Stmt::new("ALTER USER ").q(&acct).kw(" ACCOUNT UNLOCK"));
+            }
+            Excess::RequiresTls => {
+                out.push(Stmt::new("ALTER USER ").q(&acct).kw(" REQUIRE NONE"));
             }
             Excess::Expires(_) => {
                 out.push(

@@ -415,6 +415,7 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
             | Excess::Table { .. }
             | Excess::Routine { .. }
             | Excess::Public(_)
+            | Excess::RequiresTls
             | Excess::Locked => {}
         }
     }

@@ -394,7 +394,7 @@ async fn password_changed_by_hand_is_drift_and_repaired(engine: SqlEngine) {
 
 /// MariaDB ways to keep a second password or shut the application out that leave the
 /// first login method's hash as terrace set it: a second method (`IDENTIFIED VIA … OR
-/// …`), `PASSWORD EXPIRE` and `ACCOUNT LOCK`. Each is drift, and the repair a plan
+/// …`), `PASSWORD EXPIRE`, an expiry interval, `REQUIRE SSL` and `ACCOUNT LOCK`. Each is drift, and the repair a plan
 /// makes for it restores exactly one way in, the application's.
 #[tokio::test]
 async fn mysql_second_password_expiry_and_lock_are_drift_and_repaired() {
@@ -459,6 +459,19 @@ async fn mysql_second_password_expiry_and_lock_are_drift_and_repaired() {
         extra(&observe_users(&p, &[&a]).await[0]),
         Vec::<String>::new()
     );
+
+    admin_exec(engine, format!("ALTER USER {acct} REQUIRE SSL")).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect_err("a connection without TLS is refused");
+    assert_eq!(
+        extra(&observe_users(&p, &[&a]).await[0]),
+        vec!["can log in only over TLS (REQUIRE SSL or X509)".to_string()]
+    );
+    repair(&p, &a, &["extra_access"]).await;
+    login(engine, a.name(), a.password(), a.db_name())
+        .await
+        .expect("without the requirement the application logs in again");
 
     admin_exec(engine, format!("ALTER USER {acct} ACCOUNT LOCK")).await;
     login(engine, a.name(), a.password(), a.db_name())
