@@ -76,9 +76,13 @@ pub(crate) enum Excess {
     Expires(String),
     /// Held through MariaDB's `PUBLIC`, which every account is.
     Public(Box<Excess>),
-    /// A session setting on the PostgreSQL role (`ALTER ROLE … SET`), as `x=y` or
-    /// `database: x=y`.
-    Setting(String),
+    /// A session setting on the PostgreSQL role (`ALTER ROLE … [IN DATABASE d] SET`).
+    Setting {
+        /// The database it applies in; `None`: every database.
+        database: Option<String>,
+        /// `name=value`.
+        setting: String,
+    },
     /// A setting of one of the role's own databases that changes who may use it
     /// (PostgreSQL `ALLOW_CONNECTIONS false`, `IS_TEMPLATE true`).
     DatabaseFlag {
@@ -151,9 +155,17 @@ impl fmt::Display for Excess {
             Excess::RequiresTls => write!(f, "can log in only over TLS (REQUIRE SSL or X509)"),
             Excess::Expires(when) => write!(f, "its password expires {when}"),
             Excess::Public(held) => write!(f, "{held}, through PUBLIC (so does every account)"),
-            Excess::Setting(setting) => {
-                write!(f, "starts every session with `{setting}` (ALTER ROLE … SET)")
-            }
+            Excess::Setting {
+                database: None,
+                setting,
+            } => write!(f, "starts every session with `{setting}` (ALTER ROLE … SET)"),
+            Excess::Setting {
+                database: Some(db),
+                setting,
+            } => write!(
+                f,
+                "starts every session in database `{db}` with `{setting}` (ALTER ROLE … SET)"
+            ),
             Excess::DatabaseFlag { database, flag } => match *flag {
                 "ALLOW_CONNECTIONS false" => {
                     write!(f, "cannot connect to database `{database}` ({flag})")

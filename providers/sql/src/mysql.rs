@@ -784,7 +784,7 @@ fn revoke_from(acct: &str, found: &[Excess]) -> Vec<Stmt> {
             Excess::Owner { .. }
             | Excess::Attribute(_)
             | Excess::NoLogin
-            | Excess::Setting(_)
+            | Excess::Setting { .. }
             | Excess::DatabaseFlag { .. }
             | Excess::Public(_) => {}
         }

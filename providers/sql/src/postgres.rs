@@ -34,9 +34,9 @@ pub(crate) struct Role {
     /// `VALID UNTIL`, when set to anything but `infinity`: past it, logins are refused.
     valid_until: Option<String>,
     /// Session settings set on it (`ALTER ROLE … [IN DATABASE d] SET x = y`), as
-    /// `d: x=y` or `x=y`: each session of the role starts with them (`role=other`,
-    /// `default_transaction_read_only=on`).
-    settings: Vec<String>,
+    /// (database, `x=y`), the database empty for all: each session of the role starts
+    /// with them (`role=other`, `default_transaction_read_only=on`).
+    settings: Vec<(String, String)>,
     /// Roles it is a member of.
     member_of: Vec<String>,
 }
@@ -82,11 +82,14 @@ fn roles_query(catalog: &str) -> String {
     format!(
         "SELECT r.rolname::text AS name, r.rolconnlimit AS connlimit, r.rolcanlogin AS login, \
                 r.rolpassword::text AS password, {attrs}, \
-                ARRAY(SELECT COALESCE(d.datname || ': ', '') || c \
+                ARRAY(SELECT COALESCE(d.datname::text, '') \
                       FROM pg_db_role_setting st \
                       LEFT JOIN pg_database d ON d.oid = st.setdatabase \
                       CROSS JOIN LATERAL unnest(st.setconfig) AS c \
-                      WHERE st.setrole = r.oid ORDER BY 1) AS settings, \
+                      WHERE st.setrole = r.oid ORDER BY st.setdatabase, c) AS setting_dbs, \
+                ARRAY(SELECT c FROM pg_db_role_setting st \
+                      CROSS JOIN LATERAL unnest(st.setconfig) AS c \
+                      WHERE st.setrole = r.oid ORDER BY st.setdatabase, c) AS settings, \
                 CASE WHEN r.rolvaliduntil = 'infinity' THEN NULL \
                      ELSE to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') \
                 END AS valid_until, \
@@ -216,7 +219,11 @@ pub(crate) async fn snapshot(
                     attributes,
                     can_login: r.try_get("login")?,
                     valid_until: r.try_get("valid_until")?,
-                    settings: r.try_get("settings")?,
+                    settings: {
+                        let dbs: Vec<String> = r.try_get("setting_dbs")?;
+                        let settings: Vec<String> = r.try_get("settings")?;
+                        dbs.into_iter().zip(settings).collect()
+                    },
                     member_of: r.try_get("member_of")?,
                 },
             );
@@ -279,7 +286,14 @@ pub(crate) fn excess(
         if let Some(t) = &r.valid_until {
             out.push(Excess::Expires(format!("at {t} (VALID UNTIL)")));
         }
-        out.extend(r.settings.iter().cloned().map(Excess::Setting));
+        out.extend(
+            r.settings
+                .iter()
+                .map(|(database, setting)| Excess::Setting {
+                    database: (!database.is_empty()).then(|| database.clone()),
+                    setting: setting.clone(),
+                }),
+        );
         out.extend(r.member_of.iter().cloned().map(Excess::Role));
     }
     let owned: HashSet<&String> = snap.owns.get(role).into_iter().flatten().collect();
@@ -363,10 +377,9 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
                 alter = alter.kw(" VALID UNTIL 'infinity'");
                 altered = true;
             }
-            Excess::Setting(setting) => {
-                // `d: x=y` was set in database d only.
-                let stmt = match setting.split_once(": ") {
-                    Some((db, _)) => Stmt::new("ALTER ROLE ")
+            Excess::Setting { database, .. } => {
+                let stmt = match database {
+                    Some(db) => Stmt::new("ALTER ROLE ")
                         .q(&role)
                         .kw(" IN DATABASE ")
                         .q(&pg_ident(db))

@@ -627,7 +627,7 @@ async fn postgres_role_settings_and_database_flags_are_drift_and_repaired() {
     let mut want = vec![
         format!("database `{db}` can be copied by any role that may create databases (IS_TEMPLATE true)"),
         "starts every session with `default_transaction_read_only=on` (ALTER ROLE … SET)".to_string(),
-        format!("starts every session with `{db}: work_mem=64kB` (ALTER ROLE … SET)"),
+        format!("starts every session in database `{db}` with `work_mem=64kB` (ALTER ROLE … SET)"),
     ];
     want.sort();
     assert_eq!(extra(&live[0]), want);
