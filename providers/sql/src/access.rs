@@ -167,9 +167,7 @@ impl fmt::Display for Excess {
                 "starts every session in database `{db}` with `{setting}` (ALTER ROLE … SET)"
             ),
             Excess::DatabaseFlag { database, flag } => match *flag {
-                "ALLOW_CONNECTIONS false" => {
-                    write!(f, "cannot connect to database `{database}` ({flag})")
-                }
+                CLOSED_DATABASE => write!(f, "cannot connect to database `{database}` ({flag})"),
                 _ => write!(
                     f,
                     "database `{database}` can be copied by any role that may create databases ({flag})"
@@ -200,8 +198,8 @@ pub(crate) fn has_wildcard(pattern: &str) -> bool {
 /// Whether MariaDB's grant pattern `pattern` (`_` one character, `%` any run, `\`
 /// escaping the next) covers database `name`, as the server matches them.
 pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
-    // Pattern tokens: Some(c) a literal, None for `_`, and '%' runs handled apart.
-    #[derive(Clone, Copy, PartialEq)]
+    // A literal character, `_` (exactly one character) or `%` (any run).
+    #[derive(Clone, Copy)]
     enum Tok {
         Lit(char),
         One,
@@ -218,7 +216,7 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
         });
     }
     let name: Vec<char> = name.chars().collect();
-    // matched[j]: the tokens so far match name[..j]. Linear in pattern × name.
+    // matched[j]: the tokens so far match name[..j]; pattern × name steps in all.
     let mut matched = vec![false; name.len() + 1];
     matched[0] = true;
     for t in toks {
@@ -234,6 +232,11 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
     }
     matched[name.len()]
 }
+
+/// [`Excess::DatabaseFlag`]: nobody can connect to the database.
+pub(crate) const CLOSED_DATABASE: &str = "ALLOW_CONNECTIONS false";
+/// [`Excess::DatabaseFlag`]: any role that may create databases can copy it.
+pub(crate) const TEMPLATE_DATABASE: &str = "IS_TEMPLATE true";
 
 /// The `extra_access` value for a list of findings: sorted, worded for operators.
 pub(crate) fn describe(found: &[Excess]) -> serde_json::Value {

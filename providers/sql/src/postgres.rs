@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use terrace_provider::{Attrs, ObserveRequest, Observed, ProviderError, Secret};
 
-use crate::access::Excess;
+use crate::access::{Excess, CLOSED_DATABASE, TEMPLATE_DATABASE};
 use crate::attrs::{
     collapse_all, normalize_privileges, opt_bool, opt_int, opt_str, opt_str_list, reject_attrs,
     req_str, str_list, PG_DB_PRIVILEGES,
@@ -156,9 +156,9 @@ pub(crate) async fn snapshot(
             let name: String = r.try_get("name")?;
             let owner: String = r.try_get("owner")?;
             let flags: Vec<&'static str> = [
-                (!r.try_get::<bool, _>("allowconn")?).then_some("ALLOW_CONNECTIONS false"),
+                (!r.try_get::<bool, _>("allowconn")?).then_some(CLOSED_DATABASE),
                 r.try_get::<bool, _>("template")?
-                    .then_some("IS_TEMPLATE true"),
+                    .then_some(TEMPLATE_DATABASE),
             ]
             .into_iter()
             .flatten()
@@ -391,9 +391,10 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
                 }
             }
             Excess::DatabaseFlag { database, flag } => {
-                let undo = match *flag {
-                    "ALLOW_CONNECTIONS false" => " ALLOW_CONNECTIONS true",
-                    _ => " IS_TEMPLATE false",
+                let undo = if *flag == CLOSED_DATABASE {
+                    " ALLOW_CONNECTIONS true"
+                } else {
+                    " IS_TEMPLATE false"
                 };
                 out.push(
                     Stmt::new("ALTER DATABASE ")
