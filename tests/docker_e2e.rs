@@ -10,6 +10,7 @@ use std::io::{Read as _, Write as _};
 use std::process::Command;
 
 use common::{free_port, unique, Cleanup, Project};
+use expect_test::expect;
 
 const ADMIN_PASSWORD: &str = "farm-admin-Pw9";
 
@@ -635,6 +636,63 @@ fn a_paused_container_is_drift_and_apply_unpauses_it() {
             .trim(),
         "false"
     );
+    p.plan().expect_code(0);
+}
+
+#[test]
+fn limits_set_with_docker_update_are_drift_and_apply_makes_the_container_again() {
+    let prefix = unique("tfl").replace('_', "");
+    let name = format!("{prefix}-lim");
+    let _cleanup = Cleanup(prefix);
+    let port = free_port();
+    let p = Project::new(&proxy_project(&name, port));
+    p.apply();
+    // By hand: one tenant throttled and capped, the way an operator would on the host.
+    assert!(docker(&["update", "--cpus=0.25", "--pids-limit=20", &name]).0);
+    let plan = p.plan().expect_code(2);
+    // The capacity line names this machine's memory.
+    let shown: String = plan
+        .stdout
+        .replace(&name, "NAME")
+        .lines()
+        .filter(|l| !l.starts_with("Capacity:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    expect![[r#"
+        Objects changed outside terrace since the last apply (drift):
+
+          # service.proxy.container has changed outside terrace
+          ~ docker_container {
+              ~ extra_limits = [
+                  + --cpus=0.25
+                  + --pids-limit=20
+                ]
+            }
+
+        terrace will perform the following actions:
+
+          # service.proxy.container must be replaced (extra_limits cannot change in place)
+        -/+ docker_container {
+              ~ extra_limits = [ # forces replacement
+                  - "--cpus=0.25",
+                  - "--pids-limit=20",
+                ]
+                name         = "NAME"
+                # (7 unchanged attributes hidden)
+            }
+
+        Plan: 1 to add, 0 to change, 1 to destroy.
+    "#]]
+    .assert_eq(&shown);
+    p.apply();
+    let limits = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NanoCpus}} {{json .HostConfig.PidsLimit}}",
+        &name,
+    ])
+    .1;
+    assert!(matches!(limits.trim(), "0 null" | "0 0"), "{limits}");
     p.plan().expect_code(0);
 }
 

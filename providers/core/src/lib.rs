@@ -896,9 +896,37 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `bytes` in the largest binary unit that divides it exactly, as a size is written in
+/// the configuration (`"512m"`, `"1g"`); `None` for a count no unit divides (shown as
+/// the number itself, which is also how it can be written).
+//
+// The configuration's own spelling is not carried to the plan: the provider normalises a
+// size to bytes so that comparisons are canonical, and this formatting gives back the
+// usual spelling from the bytes alone, so no second, display-only copy of the value has
+// to travel through state and plan (and `1024m` simply reads as `"1g"`).
+pub fn byte_size(bytes: i64) -> Option<String> {
+    if bytes <= 0 {
+        return None;
+    }
+    [("t", 40), ("g", 30), ("m", 20), ("k", 10)]
+        .into_iter()
+        .find(|(_, shift)| bytes % (1i64 << shift) == 0)
+        .map(|(unit, shift)| format!("{}{unit}", bytes >> shift))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes_use_the_largest_exact_unit() {
+        assert_eq!(byte_size(512 << 20).as_deref(), Some("512m"));
+        assert_eq!(byte_size(1 << 30).as_deref(), Some("1g"));
+        assert_eq!(byte_size(3 << 29).as_deref(), Some("1536m"));
+        assert_eq!(byte_size(2 << 40).as_deref(), Some("2t"));
+        assert_eq!(byte_size(1000), None);
+        assert_eq!(byte_size(0), None);
+    }
 
     #[test]
     fn addresses_with_escapes_round_trip_through_json() {

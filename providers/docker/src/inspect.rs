@@ -50,6 +50,24 @@ pub(crate) struct HostConfig {
     pub(crate) memory: Option<i64>,
     pub(crate) restart_policy: Option<RestartPolicy>,
     pub(crate) init: Option<bool>,
+    // The limits only `docker update` (or `docker run`) sets. terrace leaves them at the
+    // engine's "none" (0, empty or null), so any other value was set outside it.
+    /// CPUs in units of 10⁻⁹ (`--cpus`).
+    pub(crate) nano_cpus: Option<i64>,
+    pub(crate) cpu_shares: Option<i64>,
+    pub(crate) cpu_period: Option<i64>,
+    pub(crate) cpu_quota: Option<i64>,
+    pub(crate) cpu_realtime_period: Option<i64>,
+    pub(crate) cpu_realtime_runtime: Option<i64>,
+    pub(crate) cpuset_cpus: Option<String>,
+    pub(crate) cpuset_mems: Option<String>,
+    /// Bytes.
+    pub(crate) memory_reservation: Option<i64>,
+    /// Bytes of memory plus swap; -1 is unlimited (what terrace sets with `memory`).
+    pub(crate) memory_swap: Option<i64>,
+    /// 0, -1 and null all mean no limit.
+    pub(crate) pids_limit: Option<i64>,
+    pub(crate) blkio_weight: Option<i64>,
 }
 
 /// The networks the container is attached to (`NetworkSettings`).

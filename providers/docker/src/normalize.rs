@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use serde_json::{json, Map};
 use terrace_provider::{Attrs, ProviderError, ProviderResult, Value};
 
-use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
+use crate::schema::{CONTAINER, EXTRA_LIMITS, IMAGE, NETWORK, VOLUME};
 
 /// Labels under this prefix are terrace's own (`terrace.managed`, `terrace.address`).
 pub const LABEL_PREFIX: &str = "terrace.";
@@ -104,6 +104,7 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         "stop_signal",
         "stop_timeout",
         "id",
+        EXTRA_LIMITS,
     ];
     if let Some(k) = attrs.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(invalid(CONTAINER, k, "unknown attribute"));
@@ -187,6 +188,8 @@ fn normalize_container(attrs: &mut Attrs) -> ProviderResult<()> {
         let bytes = memory(v).map_err(|why| invalid(CONTAINER, "memory", why))?;
         attrs.insert("memory".into(), bytes.into());
     }
+    // None set outside terrace: checked on every plan (see the schema).
+    attrs.insert(EXTRA_LIMITS.into(), json!([]));
     default_str(CONTAINER, attrs, "restart", "no")?;
     let r = str_of(CONTAINER, attrs, "restart")?.unwrap_or_default();
     attrs.insert("restart".into(), restart(&r)?.into());

@@ -30,7 +30,7 @@ use crate::normalize::{
     restart_string, stop_signal, stop_timeout_string, trim_slash, DEFAULT_STOP_SIGNAL,
     DEFAULT_STOP_TIMEOUT_S, LABEL_ADDRESS, LABEL_MANAGED, LABEL_PREFIX,
 };
-use crate::schema::{CONTAINER, IMAGE, NETWORK, VOLUME};
+use crate::schema::{CONTAINER, EXTRA_LIMITS, IMAGE, NETWORK, VOLUME};
 use crate::timeouts::calls::{INSPECT, LIST};
 use crate::{unknown_type, DockerProvider};
 
@@ -778,6 +778,8 @@ fn container_attrs(
         )),
     );
 
+    out.insert(EXTRA_LIMITS.into(), json!(extra_limits(host)));
+
     let health = config
         .healthcheck
         .clone()
@@ -814,6 +816,55 @@ fn container_attrs(
     out.insert("running".into(), json!(running));
     let paused = c.state.as_ref().is_some_and(|s| s.paused.unwrap_or(false));
     out.insert("paused".into(), json!(paused));
+    out
+}
+
+/// The limits `docker update` can set that terrace never does, as the `docker update`
+/// flags that set them (what an operator typed, and can search for). terrace creates
+/// containers with none of them, so any one was set outside terrace.
+fn extra_limits(host: &HostConfig) -> Vec<String> {
+    let set = |v: Option<i64>| v.filter(|n| *n > 0);
+    let size = |n: i64| terrace_provider::byte_size(n).unwrap_or_else(|| n.to_string());
+    let mut out = Vec::new();
+    if let Some(n) = set(host.nano_cpus) {
+        // Shown as Docker's `--cpus` takes it: 0.5, 1.25.
+        let cpus = format!("{:.9}", n as f64 / 1e9);
+        out.push(format!(
+            "--cpus={}",
+            cpus.trim_end_matches('0').trim_end_matches('.')
+        ));
+    }
+    let numbers = [
+        ("--cpu-shares", host.cpu_shares),
+        ("--cpu-period", host.cpu_period),
+        ("--cpu-quota", host.cpu_quota),
+        ("--cpu-rt-period", host.cpu_realtime_period),
+        ("--cpu-rt-runtime", host.cpu_realtime_runtime),
+        ("--pids-limit", host.pids_limit),
+        ("--blkio-weight", host.blkio_weight),
+    ];
+    for (flag, v) in numbers {
+        if let Some(n) = set(v) {
+            out.push(format!("{flag}={n}"));
+        }
+    }
+    for (flag, v) in [
+        ("--cpuset-cpus", &host.cpuset_cpus),
+        ("--cpuset-mems", &host.cpuset_mems),
+    ] {
+        if let Some(list) = v.as_deref().filter(|s| !s.is_empty()) {
+            out.push(format!("{flag}={list}"));
+        }
+    }
+    // With `memory`, terrace sets swap to unlimited (-1); without, the engine keeps 0.
+    for (flag, v) in [
+        ("--memory-reservation", host.memory_reservation),
+        ("--memory-swap", host.memory_swap),
+    ] {
+        if let Some(n) = set(v) {
+            out.push(format!("{flag}={}", size(n)));
+        }
+    }
     out
 }
 

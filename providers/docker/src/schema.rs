@@ -13,6 +13,8 @@ pub const NETWORK: &str = "docker_network";
 pub const VOLUME: &str = "docker_volume";
 /// Type name of a container.
 pub const CONTAINER: &str = "docker_container";
+/// The container attribute listing resource limits set outside terrace.
+pub const EXTRA_LIMITS: &str = "extra_limits";
 
 const IMAGE_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("name")
@@ -85,6 +87,13 @@ const CONTAINER_ATTRS: &[AttrSchema] = &[
     AttrSchema::plain("memory").byte_size(),
     AttrSchema::plain("restart"),
     AttrSchema::plain("healthcheck").force_new(),
+    // Audit: CPU, process, swap and I/O limits set with `docker update`, which terrace
+    // never sets. Desired empty; observe lists what it finds. Docker cannot lift most of
+    // them in place (an update of 0 means "unchanged"), so the repair is a new container.
+    AttrSchema::plain(EXTRA_LIMITS)
+        .force_new()
+        .output()
+        .doc("Resource limits set outside terrace (`docker update --cpus`, `--pids-limit`, …), as the flags that set them; always empty in the configuration."),
     AttrSchema::plain("running"),
     AttrSchema::plain("paused"),
     // Set at creation only (`docker update` cannot change them). Observe reports the

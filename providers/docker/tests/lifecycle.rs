@@ -239,6 +239,58 @@ async fn container_lifecycle() {
 }
 
 #[tokio::test]
+async fn limits_set_with_docker_update_are_drift_that_a_new_container_repairs() {
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("lim"));
+    let base = json!({"name": name, "image": BUSYBOX, "command": forever(), "memory": "32m"});
+    let desired = normalized(&p, CONTAINER, attrs(base));
+    let stored = create(&p, CONTAINER, desired.clone()).await.unwrap();
+    assert_no_diff(
+        CONTAINER,
+        &desired,
+        &observe_present(&p, CONTAINER, &stored).await,
+    );
+
+    // By hand: a tenant throttled or pinned, which Docker cannot undo in place (an update
+    // with 0 means "unchanged" for most of these).
+    docker(&[
+        "update",
+        "--cpus=0.5",
+        "--cpu-shares=512",
+        "--pids-limit=50",
+        "--memory-reservation=16m",
+        "--memory-swap=64m",
+        "--cpuset-cpus=0",
+        &name,
+    ])
+    .unwrap();
+    let live = observe_present(&p, CONTAINER, &stored).await;
+    assert_eq!(
+        live["extra_limits"],
+        json!([
+            "--cpus=0.5",
+            "--cpu-shares=512",
+            "--pids-limit=50",
+            "--cpuset-cpus=0",
+            "--memory-reservation=16m",
+            "--memory-swap=64m",
+        ])
+    );
+    let diff = changed(CONTAINER, &desired, &live);
+    assert_eq!(diff, vec!["extra_limits"]);
+    assert_eq!(replace_because(CONTAINER, &diff), vec!["extra_limits"]);
+
+    // The repair: the container made again, as the configuration says.
+    delete(&p, CONTAINER, &live).await.unwrap();
+    let stored = create(&p, CONTAINER, desired.clone()).await.unwrap();
+    let live = observe_present(&p, CONTAINER, &stored).await;
+    assert_no_diff(CONTAINER, &desired, &live);
+    assert_eq!(live["extra_limits"], json!([]));
+    delete(&p, CONTAINER, &stored).await.unwrap();
+}
+
+#[tokio::test]
 async fn import_reads_a_managed_container_and_adopts_a_foreign_one_by_its_id() {
     let p = provider();
     let mut c = Cleanup::default();
