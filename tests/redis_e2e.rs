@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{unique, Project};
+use expect_test::expect;
 
 fn project_hcl(tenants: &[&str]) -> String {
     let list: Vec<String> = tenants.iter().map(|c| format!("\"{c}\"")).collect();
@@ -218,4 +219,139 @@ fn a_redis_service_on_a_host_is_reached_only_through_that_host() {
         "{}",
         plan.all()
     );
+}
+
+fn prefixed_hcl(tenants: &[(&str, &str)], purge: bool) -> String {
+    let map: Vec<String> = tenants
+        .iter()
+        .map(|(k, p)| format!("\"{k}\" = \"{p}\""))
+        .collect();
+    format!(
+        r#"
+variable "redis_admin_password" {{
+  type      = string
+  sensitive = true
+}}
+service "cache" {{
+  engine   = "redis"
+  endpoint = {{ address = "127.0.0.1", port = 6379 }}
+  admin    = {{ user = "terrace_admin", password = var.redis_admin_password }}
+}}
+tenant "client" {{
+  for_each = {{ {} }}
+  redis {{
+    service    = service.cache
+    prefix     = each.value
+    purge_keys = {purge}
+  }}
+}}
+"#,
+        map.join(", ")
+    )
+}
+
+#[test]
+fn overlapping_prefixes_are_refused_and_a_purge_never_reaches_another_users_keys() {
+    let t = unique("ovl");
+    // `T` starts `T2:`: the first tenant could read and change the second's keys.
+    let (shop, shop2) = (t.clone(), format!("{t}2:"));
+    // Tenant keys name the ACL users (`client_<key>`): unique to this run.
+    let (a, b) = (format!("{t}a"), format!("{t}b"));
+    let p = Project::new(&prefixed_hcl(&[(&a, &shop), (&b, &shop2)], true));
+    let plan = p.plan().expect_code(2);
+    expect![[r#"
+        terrace will perform the following actions:
+
+          # tenant.client["Ta"].redis will be created
+          + redis_user {
+              + channel_patterns = ["&T*"]
+              + commands         = ["+@all", "-@dangerous", "-acl", "-config", "-dbsize", "-function", "-move", "-pubsub", "-randomkey", "-scan", "-select"]
+              + enabled          = true
+              + key_patterns     = ["~T*"]
+              + name             = "client_Ta"
+              + password         = (sensitive value) (generated during apply)
+              + password_status  = "matches"
+              + prefix           = "T"
+              + purge_keys       = true
+            }
+
+          # tenant.client["Tb"].redis will be created
+          + redis_user {
+              + channel_patterns = ["&T2:*"]
+              + commands         = ["+@all", "-@dangerous", "-acl", "-config", "-dbsize", "-function", "-move", "-pubsub", "-randomkey", "-scan", "-select"]
+              + enabled          = true
+              + key_patterns     = ["~T2:*"]
+              + name             = "client_Tb"
+              + password         = (sensitive value) (generated during apply)
+              + password_status  = "matches"
+              + prefix           = "T2:"
+              + purge_keys       = true
+            }
+
+        Conflicts (apply refuses until each is resolved):
+
+          ! tenant.client["Ta"].redis: its key prefix "T" overlaps "T2:", the prefix of Redis user "client_Tb" on the same server: each could read and change the other's keys
+            hint: end every prefix with a separator such as ":" ("shop:" and "shop2:" do not overlap)
+
+          ! tenant.client["Tb"].redis: its key prefix "T2:" overlaps "T", the prefix of Redis user "client_Ta" on the same server: each could read and change the other's keys
+            hint: end every prefix with a separator such as ":" ("shop:" and "shop2:" do not overlap)
+
+        Plan: 2 to add, 0 to change, 0 to destroy.
+        2 conflict(s) block this plan.
+    "#]]
+    .assert_eq(&plan.stdout.replace(&t, "T"));
+
+    // One tenant applied; another user confined to `T2:` made by hand (another project).
+    p.write(&prefixed_hcl(&[(&a, &shop)], true));
+    p.apply();
+    let other = format!("{t}_other");
+    admin(&[
+        "ACL",
+        "SETUSER",
+        &other,
+        "on",
+        "nopass",
+        &format!("~{shop2}*"),
+        "+@all",
+    ]);
+    admin(&["SET", &format!("{shop2}order"), "customer data"]);
+    p.write(&prefixed_hcl(&[], true));
+    let plan = p.plan().expect_code(2);
+    expect![[r#"
+        terrace will perform the following actions:
+
+          # tenant.client["Ta"].redis will be destroyed
+          # (it is no longer in the configuration)
+          - redis_user {
+              - channel_patterns = ["&T*"]
+              - commands         = ["+@all", "-@dangerous", "-acl", "-config", "-dbsize", "-function", "-move", "-pubsub", "-randomkey", "-scan", "-select"]
+              - enabled          = true
+              - key_count        = 1
+              - key_patterns     = ["~T*"]
+              - name             = "client_Ta"
+              - password         = (sensitive value)
+              - password_status  = "matches"
+              - prefix           = "T"
+              - purge_keys       = true
+            }
+
+        Conflicts (apply refuses until each is resolved):
+
+          ! tenant.client["Ta"].redis: purging the keys that start with "T" would also delete those of Redis user "T_other" (prefix "T2:"), which stays
+            hint: set `purge_keys = false` on this tenant to leave its keys (and the other's) in place, or give the other user a prefix outside this one first
+
+        Plan: 0 to add, 0 to change, 1 to destroy.
+        1 conflict(s) block this plan.
+    "#]]
+    .assert_eq(&plan.stdout.replace(&t, "T"));
+    p.terrace(&["apply", "--auto-approve"]).expect_code(1);
+    assert_eq!(
+        admin(&["GET", &format!("{shop2}order")]).trim(),
+        "customer data"
+    );
+
+    // Cleanup: the other user goes first, then the purge is allowed.
+    admin(&["ACL", "DELUSER", &other]);
+    admin(&["DEL", &format!("{shop2}order")]);
+    p.apply();
 }

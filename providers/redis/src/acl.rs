@@ -101,6 +101,17 @@ pub struct LiveUser {
     pub commands: Vec<String>,
 }
 
+impl LiveUser {
+    /// The prefix the user is confined to, when its keys are one `~prefix*` pattern (a
+    /// tenant's shape); `None` for any other.
+    pub fn prefix(&self) -> Option<&str> {
+        match self.keys.as_slice() {
+            [k] => k.strip_prefix('~').and_then(|k| k.strip_suffix('*')),
+            _ => None,
+        }
+    }
+}
+
 /// Parses one line of `ACL LIST` (`user <name> <rules...>`); `None` if it is not one.
 pub fn parse_line(line: &str) -> Option<LiveUser> {
     let rest = line.strip_prefix("user ")?;

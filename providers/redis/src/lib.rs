@@ -8,7 +8,7 @@
 //! granted by hand), its password sent as a SHA-256 hash (`#<hex>`), never in clear.
 //! Every call has a timeout, and no error carries a password.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,13 +19,14 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 use serde_json::{json, Value};
 use terrace_provider::{
-    find_schema, Address, Attrs, Connections, ObserveRequest, Observed, Operation, Provider,
-    ProviderError, ProviderResult, ResourceSchema, Secret, Step,
+    find_schema, Address, Attrs, Connections, ObserveRequest, Observed, Operation, PlanProblem,
+    PlannedChange, Provider, ProviderError, ProviderResult, ResourceSchema, Secret, Step,
 };
 use tokio::sync::OnceCell;
 
 pub mod acl;
 pub mod config;
+mod overlap;
 pub mod schema;
 
 pub use schema::{CONFIG, SCHEMAS, USER};
@@ -92,6 +93,9 @@ pub struct RedisProvider {
     conn: OnceCell<MultiplexedConnection>,
     /// Users the last observe could not check the password of (imported).
     unverified: Mutex<Vec<String>>,
+    /// Every user on the server confined to one prefix, at the last observe that read
+    /// users (name → prefix): what the plan check holds new prefixes and purges against.
+    prefixes: Mutex<BTreeMap<String, String>>,
     /// Commands sent so far; see [`RedisProvider::commands_sent`].
     commands: AtomicU64,
 }
@@ -126,6 +130,7 @@ impl RedisProvider {
             ready_timeout: None,
             conn: OnceCell::new(),
             unverified: Mutex::new(Vec::new()),
+            prefixes: Mutex::new(BTreeMap::new()),
             commands: AtomicU64::new(0),
         }
     }
@@ -363,10 +368,8 @@ impl RedisProvider {
         let mut out = Attrs::new();
         out.insert("name".into(), json!(user.name));
         // The prefix is what the key pattern confines the user to, when it is one.
-        if let [k] = user.keys.as_slice() {
-            if let Some(p) = k.strip_prefix('~').and_then(|k| k.strip_suffix('*')) {
-                out.insert("prefix".into(), json!(p));
-            }
+        if let Some(p) = user.prefix() {
+            out.insert("prefix".into(), json!(p));
         }
         out.insert("enabled".into(), json!(user.enabled));
         out.insert("key_patterns".into(), json!(user.keys));
@@ -452,6 +455,11 @@ impl Provider for RedisProvider {
         Ok(())
     }
 
+    async fn check_plan(&self, changes: &[PlannedChange]) -> ProviderResult<Vec<PlanProblem>> {
+        let live = self.prefixes.lock().expect("prefixes lock").clone();
+        Ok(overlap::problems(&live, changes))
+    }
+
     fn unverified(&self) -> Vec<String> {
         self.unverified.lock().expect("unverified lock").clone()
     }
@@ -488,6 +496,16 @@ impl Provider for RedisProvider {
         } else {
             HashMap::new()
         };
+        *self.prefixes.lock().expect("prefixes lock") = users
+            .values()
+            // An empty prefix is every key (an admin's `~*`): not a tenant to keep apart.
+            .filter_map(|u| {
+                Some((
+                    u.name.clone(),
+                    u.prefix().filter(|p| !p.is_empty())?.to_string(),
+                ))
+            })
+            .collect();
         // Every setting any request names, in one CONFIG GET.
         let mut names: Vec<String> = requests
             .iter()
