@@ -613,6 +613,79 @@ fn a_database_is_dumped_before_it_is_dropped_and_kept_when_the_dump_fails() {
         .contains(&std::env::var("TERRACE_VAR_pg_admin_password").unwrap()));
 }
 
+/// A run killed while the dump tool writes leaves a file named as partial, never one
+/// that reads as a complete dump; the next run writes a whole one and only then drops.
+#[test]
+fn a_dump_cut_short_by_a_killed_run_is_never_named_like_a_complete_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let db = unique("pgcut");
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    p.apply();
+    p.write(&pg_service());
+    // A dump tool that writes a little and then hangs, as a large dump would.
+    let tools = tempfile::tempdir().unwrap();
+    let fake = tools.path().join("pg_dump");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '-- PostgreSQL database dump (partial)'\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        tools.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "--auto-approve"])
+        .env("PATH", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let backups = p.path().join(".terrace/backups");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(&backups)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !names().iter().any(|n| n.ends_with(".sql.partial")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dump started: {:?}",
+            names()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let left = names();
+    assert!(
+        left.iter().all(|n| n.ends_with(".sql.partial")),
+        "a cut dump looks complete: {left:?}"
+    );
+    assert!(
+        block_on(conn_limit(&db)).is_some(),
+        "dropped without a dump"
+    );
+
+    // The real tool: a whole dump under the final name, then the drop.
+    let run = p.apply();
+    assert!(
+        run.stdout.contains("Dumped before dropping: "),
+        "{}",
+        run.stdout
+    );
+    assert!(names().iter().any(|n| n.ends_with(".sql")), "{:?}", names());
+    assert_eq!(block_on(conn_limit(&db)), None);
+}
+
 /// A killed apply recorded a user as pending; by the rerun a role of that name exists
 /// whose password is not the one terrace generated (someone else's). The plan reports a
 /// conflict instead of adopting it, and apply neither resets the stranger's password nor

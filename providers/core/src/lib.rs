@@ -896,6 +896,18 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Renames a finished copy `from` (written and synced under a `.partial` name) to `to`,
+/// and syncs the directory, so that the complete name survives a crash before what the
+/// copy protects is destroyed. A run killed earlier leaves only the `.partial` name,
+/// never one that looks like a full copy.
+pub fn rename_durably(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    match to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => std::fs::File::open(".")?.sync_all(),
+    }
+}
+
 /// `bytes` in the largest binary unit that divides it exactly, as a size is written in
 /// the configuration (`"512m"`, `"1g"`); `None` for a count no unit divides (shown as
 /// the number itself, which is also how it can be written).

@@ -179,12 +179,9 @@ async fn write_archive(
         file.sync_all()
             .await
             .map_err(|e| format!("writing {} failed: {e}", partial.display()))?;
-        std::fs::rename(&partial, &path)
-            .map_err(|e| format!("renaming {} failed: {e}", partial.display()))?;
         // The rename itself must survive a crash before the volume goes.
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("syncing {} failed: {e}", dir.display()))
+        terrace_provider::rename_durably(&partial, &path)
+            .map_err(|e| format!("renaming {} failed: {e}", partial.display()))
     };
     match written.await {
         Ok(()) => Ok(path),

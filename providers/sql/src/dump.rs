@@ -61,12 +61,17 @@ pub(crate) async fn dump(
         Purpose::Drop => dir.join(format!("{db}-{stamp}.sql")),
         Purpose::Move => dir.join(format!("{db}-move-{stamp}.sql")),
     };
+    // Written under another name and renamed when complete: a run killed mid-dump
+    // leaves a file that says it is partial, never one that looks like a full dump.
+    let mut partial = path.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
+        .open(&partial)
+        .map_err(|e| fail(format!("cannot create {}: {e}", partial.display())))?;
 
     // Reach the server the way the provider does: a forwarded socket, or host and port.
     let (program, args, password_var) = match server.engine {
@@ -112,7 +117,7 @@ pub(crate) async fn dump(
     let output = match output {
         Ok(o) => o,
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&partial);
             let package = match server.engine {
                 SqlEngine::Mysql => "mariadb-client",
                 SqlEngine::Postgres => "postgresql-client",
@@ -123,10 +128,18 @@ pub(crate) async fn dump(
         }
     };
     if !output.status.success() {
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&partial);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stderr = stmt::scrub(stderr.trim(), [&server.admin_password]);
         return Err(fail(format!("{program} failed: {stderr}")));
+    }
+    // On disk before the database goes: the dump tool wrote it, nothing synced it.
+    let durable = std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| terrace_provider::rename_durably(&partial, &path));
+    if let Err(e) = durable {
+        let _ = std::fs::remove_file(&partial);
+        return Err(fail(format!("cannot keep {}: {e}", path.display())));
     }
     tracing::info!(%address, dump = %path.display(), "database dumped before drop");
     Ok(path)
