@@ -470,6 +470,9 @@ impl Session {
                 )
             })?;
         }
+        // After every source of replacement, `--replace` included: a grant is made
+        // again with the user it lives in.
+        terrace_plan::replace_what_lives_in_replaced(&mut plan, &providers::schema);
         // A drift run applies nothing, so nothing it plans is refused.
         if goal != Goal::Refresh {
             terrace_plan::check_prevent_destroy(&plan, &self.project.resources)

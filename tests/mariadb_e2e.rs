@@ -3,6 +3,7 @@
 mod common;
 
 use common::{block_on, mysql_admin, mysql_service, unique, Project};
+use expect_test::expect;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
@@ -175,6 +176,49 @@ fn renaming_a_user_keeps_its_password_and_grants() {
     p.plan().expect_code(0);
     block_on(login(&u2, &pw, &db)).expect("renamed user logs in to its database");
     assert_eq!(block_on(max_conns(&u1)), None, "old account is gone");
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
+}
+
+#[test]
+fn replacing_a_user_replaces_the_grant_that_lives_in_it() {
+    let db = unique("mrep");
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    p.apply();
+    let pw = p.state_attrs("database.one.user")["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // DROP USER takes the grant with it: the plan says the grant is made again.
+    let plan = p
+        .terrace(&[
+            "plan",
+            "--detailed-exitcode",
+            "--replace",
+            "database.one.user",
+        ])
+        .expect_code(2);
+    expect![[r#"
+        terrace will perform the following actions:
+
+          # database.one.grant must be replaced (it lives in what is replaced)
+          # (it lives in database.one.user, which is replaced: the server drops it with it, and apply makes it again)
+        -/+ sql_grant {
+                # (4 unchanged attributes hidden)
+            }
+
+          # database.one.user must be replaced (requested)
+        -/+ sql_user {
+                name = "DB"
+                # (5 unchanged attributes hidden)
+            }
+
+        Plan: 2 to add, 0 to change, 2 to destroy.
+    "#]]
+    .assert_eq(&plan.stdout.replace(&db, "DB"));
+    p.terrace(&["apply", "--auto-approve", "--replace", "database.one.user"])
+        .expect_code(0);
+    block_on(login(&db, &pw, &db)).expect("the replaced user reaches its database again");
+    p.plan().expect_code(0);
     p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
 

@@ -16,6 +16,7 @@ pub mod drift;
 pub mod expiry;
 pub mod focus;
 pub mod graph;
+pub mod lives_in;
 mod model;
 pub mod render;
 
@@ -27,6 +28,7 @@ pub use diff::{
 };
 pub use focus::{Focus, FocusError, REPLACE_REQUESTED};
 pub use graph::{GraphError, ResourceGraph};
+pub use lives_in::{replace_what_lives_in_replaced, LIVES_IN_REPLACED};
 pub use model::{
     redact_attrs, Action, AttrDiff, Conflict, Drift, DriftKind, Moved, Plan, PlannedSafeguard,
     ResourceChange, Summary, REDACTED,

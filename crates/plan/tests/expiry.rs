@@ -20,6 +20,7 @@ static DB: ResourceSchema = ResourceSchema {
     import_id: &["name"],
     adopt_existing: false,
     carries_data: false,
+    lives_in: &[],
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

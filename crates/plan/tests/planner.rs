@@ -18,6 +18,7 @@ static DB: ResourceSchema = ResourceSchema {
     import_id: &["name"],
     adopt_existing: false,
     carries_data: false,
+    lives_in: &[],
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
@@ -31,6 +32,7 @@ static PACKAGE: ResourceSchema = ResourceSchema {
     import_id: &["name"],
     adopt_existing: true,
     carries_data: false,
+    lives_in: &[],
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 static USER: ResourceSchema = ResourceSchema {
@@ -39,6 +41,7 @@ static USER: ResourceSchema = ResourceSchema {
     import_id: &["name"],
     adopt_existing: false,
     carries_data: false,
+    lives_in: &[],
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("password")
@@ -57,6 +60,7 @@ static DATA_DB: ResourceSchema = ResourceSchema {
     import_id: &["name"],
     adopt_existing: false,
     carries_data: true,
+    lives_in: &[],
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

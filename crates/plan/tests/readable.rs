@@ -571,6 +571,7 @@ mod through_the_planner {
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: &[
             AttrSchema::plain("name").force_new(),
             AttrSchema::plain("env"),

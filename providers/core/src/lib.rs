@@ -362,6 +362,11 @@ pub struct ResourceSchema {
     /// ([`Provider::export_data`], [`Provider::restore_data`]) instead of being created
     /// empty there, and the old one is dropped only after the copy is verified.
     pub carries_data: bool,
+    /// The types of the objects this one lives inside on the server (a grant lives in
+    /// its user: `DROP USER` takes the grant with it). When a dependency of one of these
+    /// types is replaced, the plan replaces this object too, so that apply makes it
+    /// again instead of leaving it gone.
+    pub lives_in: &'static [&'static str],
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }
@@ -988,6 +993,7 @@ mod tests {
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: &[
             AttrSchema::plain("name")
                 .string("\"a\"")

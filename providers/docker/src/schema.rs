@@ -123,6 +123,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: true,
         carries_data: false,
+        lives_in: &[],
         attrs: IMAGE_ATTRS,
     },
     ResourceSchema {
@@ -131,6 +132,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: NETWORK_ATTRS,
     },
     ResourceSchema {
@@ -139,6 +141,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: true,
+        lives_in: &[],
         attrs: VOLUME_ATTRS,
     },
     ResourceSchema {
@@ -147,6 +150,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: CONTAINER_ATTRS,
     },
 ];

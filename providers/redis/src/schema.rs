@@ -157,6 +157,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: USER_ATTRS,
     },
     // A server's settings always exist: creating the resource only sets them.
@@ -166,6 +167,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &[],
         adopt_existing: true,
         carries_data: false,
+        lives_in: &[],
         attrs: CONFIG_ATTRS,
     },
 ];

@@ -67,6 +67,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: true,
+        lives_in: &[],
         attrs: DATABASE_ATTRS,
     },
     ResourceSchema {
@@ -76,6 +77,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: USER_ATTRS,
     },
     ResourceSchema {
@@ -84,6 +86,8 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["user", "database"],
         adopt_existing: false,
         carries_data: false,
+        // DROP USER takes a user's grants with it; DROP DATABASE (PostgreSQL) its ACL.
+        lives_in: &[USER, DATABASE],
         attrs: GRANT_ATTRS,
     },
 ];

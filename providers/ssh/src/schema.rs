@@ -373,6 +373,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["path"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: FILE_ATTRS,
     },
     ResourceSchema {
@@ -381,6 +382,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: true,
         carries_data: false,
+        lives_in: &[],
         attrs: PACKAGE_ATTRS,
     },
     ResourceSchema {
@@ -389,6 +391,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["name"],
         adopt_existing: true,
         carries_data: false,
+        lives_in: &[],
         attrs: SERVICE_ATTRS,
     },
     ResourceSchema {
@@ -397,6 +400,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["port", "proto"],
         adopt_existing: false,
         carries_data: false,
+        lives_in: &[],
         attrs: FIREWALL_ATTRS,
     },
     ResourceSchema {
@@ -405,6 +409,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         import_id: &["command"],
         adopt_existing: true,
         carries_data: false,
+        lives_in: &[],
         attrs: COMMAND_ATTRS,
     },
 ];

@@ -312,6 +312,9 @@ fn replace_reason(c: &ResourceChange) -> String {
         None if c.replace_because.iter().any(|b| b == crate::USES_MOVED_ATTR) => {
             "it uses what moves to another server (stopped before the move, started after it)".to_string()
         }
+        None if c.replace_because.iter().any(|b| b == crate::LIVES_IN_REPLACED) => {
+            "it lives in what is replaced (the server drops it with it)".to_string()
+        }
         None => {
             let requested = c
                 .replace_because

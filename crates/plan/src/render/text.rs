@@ -204,6 +204,13 @@ fn render_change(
             {
                 "must be replaced (it uses what moves to another server)".to_string()
             }
+            None if c
+                .replace_because
+                .iter()
+                .any(|b| b == crate::LIVES_IN_REPLACED) =>
+            {
+                "must be replaced (it lives in what is replaced)".to_string()
+            }
             None => {
                 // `--replace`: asked for, whatever else forces it.
                 let (requested, forced): (Vec<&String>, Vec<&String>) = c
