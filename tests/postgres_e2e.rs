@@ -4,6 +4,7 @@
 mod common;
 
 use common::{block_on, pg_admin, pg_service, unique, Project};
+use expect_test::expect;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Row};
 
@@ -377,6 +378,55 @@ fn single_db_hcl(db: &str, user: &str, extra: &str) -> String {
         "{}\ndatabase \"one\" {{\n  service = service.pg\n  name = \"{db}\"\n  user = \"{user}\"\n{extra}\n}}\n",
         pg_service()
     )
+}
+
+#[test]
+fn replacing_a_role_that_owns_its_database_is_refused_at_plan_time() {
+    let db = unique("pgrep");
+    let p = Project::new(&single_db_hcl(&db, &db, ""));
+    p.apply();
+    let plan = p
+        .terrace(&[
+            "plan",
+            "--detailed-exitcode",
+            "--replace",
+            "database.one.user",
+        ])
+        .expect_code(2);
+    expect![[r#"
+        terrace will perform the following actions:
+
+          # database.one.grant must be replaced (it lives in what is replaced)
+          # (it lives in database.one.user, which is replaced: the server drops it with it, and apply makes it again)
+        -/+ sql_grant {
+                # (4 unchanged attributes hidden)
+            }
+
+          # database.one.user must be replaced (requested)
+        -/+ sql_user {
+                name = "DB"
+                # (4 unchanged attributes hidden)
+            }
+
+        Conflicts (apply refuses until each is resolved):
+
+          ! database.one.user: PostgreSQL cannot drop role "DB": it owns database "DB", which stays (dropping what the role owns would drop the tables in it)
+            hint: change the role in place instead (its password and connection limit change without a replacement), or give the database another owner first
+
+        Plan: 2 to add, 0 to change, 2 to destroy.
+        1 conflict(s) block this plan.
+    "#]]
+    .assert_eq(&plan.stdout.replace(&db, "DB"));
+    let apply = p
+        .terrace(&["apply", "--auto-approve", "--replace", "database.one.user"])
+        .expect_code(1);
+    assert!(
+        apply.stderr.contains("nothing was changed"),
+        "{}",
+        apply.stderr
+    );
+    p.plan().expect_code(0);
+    p.terrace(&["destroy", "--auto-approve"]).expect_code(0);
 }
 
 #[test]

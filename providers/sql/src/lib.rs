@@ -194,6 +194,9 @@ pub struct SqlProvider {
     /// What the last observe found each managed account holding beyond the
     /// configuration, by account; an update of `extra_access` revokes exactly this.
     audit: Mutex<HashMap<AccountKey, Vec<Excess>>>,
+    /// PostgreSQL: the databases each observed role owns, for the plan check (a role
+    /// that owns a database cannot be dropped).
+    owned: Mutex<HashMap<String, Vec<String>>>,
     /// What the last observe could not verify, for the plan.
     unverified: Mutex<Vec<String>>,
     /// MariaDB/MySQL: what the server's SQL offers, read when the pool is made.
@@ -251,6 +254,7 @@ impl SqlProvider {
             backup_dir: None,
             socket: None,
             audit: Mutex::new(HashMap::new()),
+            owned: Mutex::new(HashMap::new()),
             unverified: Mutex::new(Vec::new()),
             dialect: std::sync::OnceLock::new(),
         }
@@ -782,6 +786,49 @@ impl Provider for SqlProvider {
 
     /// Databases move as dumps of their engine: MariaDB/MySQL to MariaDB/MySQL,
     /// PostgreSQL to PostgreSQL.
+    /// PostgreSQL refuses to drop a role that owns a database (`DROP OWNED` would drop
+    /// the tenant's tables): a plan that destroys or replaces such a role while the
+    /// database stays is refused here rather than failing half-way through apply.
+    async fn check_plan(
+        &self,
+        changes: &[terrace_provider::PlannedChange],
+    ) -> ProviderResult<Vec<terrace_provider::PlanProblem>> {
+        if self.server.engine != SqlEngine::Postgres {
+            return Ok(Vec::new());
+        }
+        let name = |a: &Option<Attrs>| {
+            a.as_ref()
+                .and_then(|a| a.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let dropped: HashSet<String> = changes
+            .iter()
+            .filter(|c| c.type_name == DATABASE && c.destroys)
+            .filter_map(|c| name(&c.before))
+            .collect();
+        let owned = self.owned.lock().expect("owned lock");
+        let mut out = Vec::new();
+        for c in changes.iter().filter(|c| c.type_name == USER && c.destroys) {
+            let Some(role) = name(&c.before) else {
+                continue;
+            };
+            for db in owned.get(&role).into_iter().flatten() {
+                if !dropped.contains(db) {
+                    out.push(terrace_provider::PlanProblem {
+                        address: c.address.clone(),
+                        message: format!(
+                            "PostgreSQL cannot drop role {role:?}: it owns database {db:?}, which stays (dropping what the role owns would drop the tables in it)"
+                        ),
+                        hint: "change the role in place instead (its password and connection limit change without a replacement), or give the database another owner first".into(),
+                        identity_taken: false,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn data_format(&self, type_name: &str) -> Option<String> {
         (type_name == DATABASE).then(|| self.copy_format())
     }
@@ -978,6 +1025,10 @@ impl Provider for SqlProvider {
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;
+                self.owned
+                    .lock()
+                    .expect("owned lock")
+                    .extend(snap.owns.iter().map(|(r, d)| (r.clone(), d.clone())));
                 for r in requests {
                     let mut answer = postgres::answer(&snap, r)?;
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {

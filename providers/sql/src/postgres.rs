@@ -59,7 +59,7 @@ pub(crate) struct Snapshot {
     /// role → databases it holds privileges on, for the isolation audit.
     reach: HashMap<String, Vec<String>>,
     /// role → databases it owns.
-    owns: HashMap<String, Vec<String>>,
+    pub(crate) owns: HashMap<String, Vec<String>>,
 }
 
 /// Role attributes that terrace never grants, as (`pg_authid` column, keyword).
