@@ -1200,6 +1200,7 @@ mod tests {
             prior_provider: None,
             action,
             moves_data: false,
+            deletes_data: false,
             before: (action != Action::Create).then(|| attrs.clone()),
             after: (action != Action::Delete).then(|| attrs.clone()),
             changed: vec!["name".into()],

@@ -25,6 +25,7 @@ fn long_plan() -> Plan {
                 prior_provider: None,
                 action: Action::Update,
                 moves_data: false,
+                deletes_data: false,
                 before: serde_json::from_value(json!({"path": path, "content": text("")})).ok(),
                 after: serde_json::from_value(json!({"path": path, "content": text(" # new")}))
                     .ok(),

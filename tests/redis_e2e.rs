@@ -322,6 +322,7 @@ fn overlapping_prefixes_are_refused_and_a_purge_never_reaches_another_users_keys
 
           # tenant.client["Ta"].redis will be destroyed
           # (it is no longer in the configuration)
+          # (its data is deleted with it, and no copy is kept)
           - redis_user {
               - channel_patterns = ["&T*"]
               - commands         = ["+@all", "-@dangerous", "-acl", "-config", "-dbsize", "-function", "-move", "-pubsub", "-randomkey", "-scan", "-select"]
@@ -353,5 +354,9 @@ fn overlapping_prefixes_are_refused_and_a_purge_never_reaches_another_users_keys
     // Cleanup: the other user goes first, then the purge is allowed.
     admin(&["ACL", "DELUSER", &other]);
     admin(&["DEL", &format!("{shop2}order")]);
+    // The purge drops data: what a CI policy on `drops_data` must see.
+    let json = p.terrace(&["plan", "--json"]).expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["summary"]["drops_data"], true, "{json}");
     p.apply();
 }

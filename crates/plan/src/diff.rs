@@ -379,6 +379,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             prior_provider: None,
             action: Action::Delete,
             moves_data: false,
+            deletes_data: false,
             changed: before.keys().cloned().collect(),
             before: Some(before),
             after: None,
@@ -579,6 +580,11 @@ fn display_hints(
     c: &mut ResourceChange,
 ) {
     c.byte_sizes = byte_sizes(schema);
+    c.deletes_data = schema.carries_data
+        || schema
+            .drops_data_if
+            .zip(c.before.as_ref())
+            .is_some_and(|(flag, b)| b.get(flag).and_then(|v| v.as_bool()) == Some(true));
     if let (Some(recorded), Some(_)) = (recorded, &c.before) {
         let recorded = schema.sensitive_names(recorded);
         if recorded != c.sensitive {
@@ -623,6 +629,7 @@ fn create(
         prior_provider: None,
         action: Action::Create,
         moves_data: false,
+        deletes_data: false,
         before: None,
         after: Some(d.attrs),
         replace_because: Vec::new(),
@@ -787,6 +794,7 @@ fn update_or_replace(
         prior_provider: moved.then(|| prior_provider.clone()),
         action,
         moves_data: moved && schema.carries_data,
+        deletes_data: false,
         before: Some(current),
         after: Some(after),
         changed,

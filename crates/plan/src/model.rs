@@ -54,6 +54,11 @@ pub struct ResourceChange {
     /// and only then is the old one dropped (with its usual safeguard).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moves_data: bool,
+    /// Destroying the object deletes data: its type carries data
+    /// ([`terrace_provider::ResourceSchema::carries_data`]), or this object was told to
+    /// take data with it ([`terrace_provider::ResourceSchema::drops_data_if`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletes_data: bool,
     /// The object as it is now (prior state refreshed by observation), if it exists.
     pub before: Option<Attrs>,
     /// The object as it will be, if it will exist. Computed attributes that the provider

@@ -21,6 +21,7 @@ static DB: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

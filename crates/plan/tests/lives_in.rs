@@ -19,6 +19,7 @@ static USER: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: NAME,
 };
 static GRANT: ResourceSchema = ResourceSchema {
@@ -28,6 +29,7 @@ static GRANT: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &["t_user"],
+    drops_data_if: None,
     attrs: NAME,
 };
 static APP: ResourceSchema = ResourceSchema {
@@ -37,6 +39,7 @@ static APP: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: NAME,
 };
 

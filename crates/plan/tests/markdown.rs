@@ -29,6 +29,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         prior_provider: None,
         action,
         moves_data: false,
+        deletes_data: false,
         before: None,
         after: None,
         changed: vec![],

@@ -19,6 +19,7 @@ static DB: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
@@ -33,6 +34,7 @@ static PACKAGE: ResourceSchema = ResourceSchema {
     adopt_existing: true,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 static USER: ResourceSchema = ResourceSchema {
@@ -42,6 +44,7 @@ static USER: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: false,
     lives_in: &[],
+    drops_data_if: None,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("password")
@@ -61,6 +64,7 @@ static DATA_DB: ResourceSchema = ResourceSchema {
     adopt_existing: false,
     carries_data: true,
     lives_in: &[],
+    drops_data_if: None,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

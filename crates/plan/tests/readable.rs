@@ -33,6 +33,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         prior_provider: None,
         action,
         moves_data: false,
+        deletes_data: false,
         before: None,
         after: None,
         changed: vec![],
@@ -572,6 +573,7 @@ mod through_the_planner {
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: &[
             AttrSchema::plain("name").force_new(),
             AttrSchema::plain("env"),

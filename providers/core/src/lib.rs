@@ -367,6 +367,10 @@ pub struct ResourceSchema {
     /// types is replaced, the plan replaces this object too, so that apply makes it
     /// again instead of leaving it gone.
     pub lives_in: &'static [&'static str],
+    /// A boolean attribute that, when true, makes destroying an object of this type
+    /// delete data kept apart from the object itself (Redis `purge_keys`: the tenant's
+    /// keys). The plan then flags the destroy as dropping data, like a database's.
+    pub drops_data_if: Option<&'static str>,
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }
@@ -994,6 +998,7 @@ mod tests {
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: &[
             AttrSchema::plain("name")
                 .string("\"a\"")

@@ -124,6 +124,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: true,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: IMAGE_ATTRS,
     },
     ResourceSchema {
@@ -133,6 +134,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: NETWORK_ATTRS,
     },
     ResourceSchema {
@@ -142,6 +144,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: true,
         lives_in: &[],
+        drops_data_if: None,
         attrs: VOLUME_ATTRS,
     },
     ResourceSchema {
@@ -151,6 +154,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: CONTAINER_ATTRS,
     },
 ];

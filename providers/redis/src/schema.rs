@@ -158,6 +158,8 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        // Its keys go with it, uncopied, when it says so.
+        drops_data_if: Some("purge_keys"),
         attrs: USER_ATTRS,
     },
     // A server's settings always exist: creating the resource only sets them.
@@ -168,6 +170,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: true,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: CONFIG_ATTRS,
     },
 ];

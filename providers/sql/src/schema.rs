@@ -68,6 +68,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: true,
         lives_in: &[],
+        drops_data_if: None,
         attrs: DATABASE_ATTRS,
     },
     ResourceSchema {
@@ -78,6 +79,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: USER_ATTRS,
     },
     ResourceSchema {
@@ -88,6 +90,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         // DROP USER takes a user's grants with it; DROP DATABASE (PostgreSQL) its ACL.
         lives_in: &[USER, DATABASE],
+        drops_data_if: None,
         attrs: GRANT_ATTRS,
     },
 ];

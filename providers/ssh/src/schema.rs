@@ -374,6 +374,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: FILE_ATTRS,
     },
     ResourceSchema {
@@ -383,6 +384,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: true,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: PACKAGE_ATTRS,
     },
     ResourceSchema {
@@ -392,6 +394,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: true,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: SERVICE_ATTRS,
     },
     ResourceSchema {
@@ -401,6 +404,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: false,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: FIREWALL_ATTRS,
     },
     ResourceSchema {
@@ -410,6 +414,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         adopt_existing: true,
         carries_data: false,
         lives_in: &[],
+        drops_data_if: None,
         attrs: COMMAND_ATTRS,
     },
 ];

@@ -103,7 +103,8 @@ pub struct RunError {
     pub message: String,
 }
 
-/// Resource types whose destruction loses data someone put there (rows, files).
+/// Resource types whose destruction loses data someone put there (rows, files), for
+/// plans saved before changes said so themselves ([`crate::ResourceChange::deletes_data`]).
 const DATA_TYPES: &[&str] = &["sql_database", "docker_volume"];
 
 /// The yes/no facts a CI policy asks of a plan (e.g. "a destroy needs a second
@@ -138,5 +139,7 @@ impl PolicyFlags {
 /// announced it saves a copy first (it would not, if there were nothing to lose).
 fn drops_data(plan: &Plan, c: &crate::model::ResourceChange) -> bool {
     matches!(c.action, Action::Delete | Action::Replace)
-        && (DATA_TYPES.contains(&c.type_name.as_str()) || plan.safeguard(&c.address).is_some())
+        && (c.deletes_data
+            || DATA_TYPES.contains(&c.type_name.as_str())
+            || plan.safeguard(&c.address).is_some())
 }

@@ -253,6 +253,15 @@ fn render_change(
             "  # (a {} of its data is written to {} first; if that fails, it is not destroyed)",
             g.kind, g.destination
         );
+    } else if c.deletes_data
+        && !c.moves_data
+        && matches!(c.action, Action::Delete | Action::Replace)
+        && !crate::only_leaves_state(c)
+    {
+        let _ = writeln!(
+            out,
+            "  # (its data is deleted with it, and no copy is kept)"
+        );
     }
     let sym = match c.action {
         Action::Create => Sym::Add,
