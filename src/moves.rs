@@ -92,10 +92,14 @@ pub async fn preflight(
                     to = c.provider,
                 ));
             } else {
+                // Two services may be two addresses of one server: then the "other"
+                // object is this very one, and removing it would lose the data.
                 refused.push(format!(
-                    "{}: {what} cannot move to {}: it already holds one of that name, which terrace does not manage. \
-                     Rename or remove it there (or choose another destination); the data stays on {from}",
-                    c.address, c.provider
+                    "{}: {what} cannot move to {to}: it already holds one of that name, which terrace does not manage there. \
+                     If {to} reaches the same server as {from} (another address for it), that is this very one: keep it on {from}. \
+                     Otherwise look at what it holds before you rename or remove it there, or choose another destination; the data stays on {from}",
+                    c.address,
+                    to = c.provider
                 ));
             }
         }

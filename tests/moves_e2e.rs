@@ -245,7 +245,9 @@ fn a_move_onto_a_server_that_holds_that_name_is_refused() {
     assert!(
         flat(&plan.all()).contains(&format!(
             "database.app: database \"{db}\" cannot move to service.nsdb: it already holds one of that name"
-        )),
+        )) && flat(&plan.all()).contains(
+            "If service.nsdb reaches the same server as service.db (another address for it), that is this very one: keep it on service.db."
+        ),
         "{}",
         plan.all()
     );

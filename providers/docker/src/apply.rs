@@ -21,7 +21,8 @@ use crate::normalize::{
 };
 use crate::schema::{CONTAINER, NETWORK, VOLUME};
 use crate::timeouts::calls::{
-    CONNECT, CREATE, LIST, PAUSE, REMOVE, REMOVE_NETWORK, RENAME, START, STOP, UNPAUSE, UPDATE,
+    CONNECT, CREATE, INSPECT, LIST, PAUSE, REMOVE, REMOVE_NETWORK, RENAME, START, STOP, UNPAUSE,
+    UPDATE,
 };
 use crate::{require, resolved, DockerProvider, SCHEMAS};
 
@@ -156,7 +157,18 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
             };
             let name = id.as_str();
             let object = format!("container {name:?}");
-            let (t, wait) = stop_wait(&prior, DELETE_STOP_TIMEOUT_S);
+            // Observe reports the engine's effective stop timeout (10 s when the
+            // container set none), so the prior cannot tell "10 s asked for" from
+            // "none asked for": the container itself says.
+            let asked = match prior.get("stop_timeout") {
+                Some(_) if own_stop_timeout(p, addr, name).await.is_none() => {
+                    let mut unset = prior.clone();
+                    unset.remove("stop_timeout");
+                    unset
+                }
+                _ => prior.clone(),
+            };
+            let (t, wait) = stop_wait(&asked, DELETE_STOP_TIMEOUT_S);
             let r = p
                 .call(STOP.waiting(wait), addr, &object, |d| {
                     d.stop_container(
@@ -183,6 +195,19 @@ pub(crate) async fn delete(p: &DockerProvider, t: &str, step: &Step) -> Provider
         }
         other => Err(crate::unknown_type(other)),
     }
+}
+
+/// The stop timeout container `id` was created with; `None` when it set none, or when
+/// the engine cannot say (then the shorter destroy wait applies).
+async fn own_stop_timeout(p: &DockerProvider, address: &Address, id: &str) -> Option<i64> {
+    let path = crate::inspect::path(id)?;
+    let object = format!("container {id:?}");
+    let found: crate::inspect::Inspected = p
+        .get_json(INSPECT, address, &object, &path)
+        .await
+        .ok()?
+        .ok()?;
+    found.config?.stop_timeout
 }
 
 /// The container that is `address`'s object, as (id, current name): see

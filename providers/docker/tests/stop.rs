@@ -49,6 +49,27 @@ async fn stop_timeout_bounds_destroy_of_a_process_that_ignores_sigterm() {
 }
 
 #[tokio::test]
+async fn without_stop_timeout_a_destroy_of_what_observe_reported_waits_the_short_default() {
+    let p = provider();
+    let mut c = Cleanup::default();
+    let name = c.container(&uniq("deafd"));
+    let desired = attrs(json!({"name": name, "image": BUSYBOX, "command": deaf()}));
+    let state = create(&p, CONTAINER, desired).await.unwrap();
+    // What apply deletes from: the observed object, which reports the engine's
+    // effective 10 s.
+    let observed = observe_present(&p, CONTAINER, &state).await;
+    assert_eq!(observed["stop_timeout"], json!("10s"));
+    let t = Instant::now();
+    delete(&p, CONTAINER, &observed).await.unwrap();
+    let took = t.elapsed();
+    assert!(
+        took >= DEFAULT_DELETE_WAIT - Duration::from_millis(200) && took < Duration::from_secs(8),
+        "destroy took {took:?}"
+    );
+    assert!(docker(&["inspect", &name]).is_err(), "container is gone");
+}
+
+#[tokio::test]
 async fn stop_timeout_bounds_stopping_too() {
     let p = provider();
     let mut c = Cleanup::default();
