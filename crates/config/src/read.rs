@@ -186,6 +186,34 @@ impl<'c> Reader<'c> {
             .map(|s| (s, attr.loc.clone()))
     }
 
+    /// A string, or a number written as one (`2` as `"2"`): for values whose provider
+    /// reads both spellings, such as a signal or a count of seconds.
+    pub(crate) fn string_or_number(
+        &mut self,
+        block: &RawBlock,
+        key: &str,
+        example: &str,
+    ) -> Option<(String, Loc)> {
+        let attr = block.attr(key)?;
+        let v = self.value(attr)?;
+        let s = match &v {
+            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.errors.push(wrong_type(
+                    attr,
+                    &attr.loc,
+                    key,
+                    "a string or a number",
+                    other,
+                    example,
+                ));
+                None
+            }
+        };
+        s.map(|s| (s, attr.loc.clone()))
+    }
+
     pub(crate) fn int_of(
         &mut self,
         attr: &RawAttr,

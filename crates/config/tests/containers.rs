@@ -627,6 +627,25 @@ tenant "tt" {
 }
 
 #[test]
+fn a_signal_and_a_stop_timeout_may_be_written_as_numbers() {
+    let p = common::load(&[(
+        "main.hcl",
+        r#"
+tenant "tt" {
+  app {
+    image        = "site:1"
+    stop_signal  = 2
+    stop_timeout = 5
+  }
+}
+"#,
+    )]);
+    let c = find(&p, "tenant.tt.app");
+    assert_eq!(c.attrs["stop_signal"], json!("2"));
+    assert_eq!(c.attrs["stop_timeout"], json!("5s"));
+}
+
+#[test]
 fn container_and_app_names_are_referenceable() {
     let p = common::load(&[(
         "main.hcl",

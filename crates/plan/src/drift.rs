@@ -418,17 +418,28 @@ pub fn render_drift_text(report: &DriftReport, color: bool, partial: bool) -> St
     let managed: usize = report.managed.values().sum();
     let objects = |n: usize| if n == 1 { "object" } else { "objects" };
     let acked = distinct(report.acknowledged.iter().map(|a| &a.drift));
+    // A count of what was observed must not read as the whole picture.
+    let unobserved = if partial {
+        "; some objects could not be observed (see the errors above), so there may be more"
+    } else {
+        ""
+    };
     let line = match (report.drifted.len(), acked) {
         (0, 0) if partial => "No drift among the objects observed; some could not be observed (see the errors above).".to_string(),
         (0, 0) => format!(
             "No drift: the {managed} managed {} match the state.",
             objects(managed)
         ),
-        (0, a) => format!("No unacknowledged drift: {a} acknowledged {} drifted.", objects(a)),
+        (0, a) => format!(
+            "No unacknowledged drift: {a} acknowledged {} drifted{}.",
+            objects(a),
+            unobserved
+        ),
         (n, a) => format!(
-            "Drift: {n} {} changed outside terrace{}.",
+            "Drift: {n} {} changed outside terrace{}{}.",
             objects(n),
-            if a > 0 { format!(", {a} acknowledged") } else { String::new() }
+            if a > 0 { format!(", {a} acknowledged") } else { String::new() },
+            unobserved
         ),
     };
     let _ = writeln!(out, "{}", crate::render::bold(&line, color));

@@ -252,6 +252,21 @@ fn acknowledged_and_expired_drift() {
 }
 
 #[test]
+fn drift_found_while_something_could_not_be_observed_says_there_may_be_more() {
+    let report = DriftReport::new(&plan(), &[], managed(), "2026-06-01");
+    let text = render_drift_text(&report, false, true);
+    expect![[r#"
+        Drift: 4 objects changed outside terrace; some objects could not be observed (see the errors above), so there may be more.
+    "#]]
+    .assert_eq(text.lines().last().map(|l| format!("{l}\n")).as_deref().unwrap_or_default());
+    let rules = parse_ignore("tenant.* all of it, during the migration\n").unwrap();
+    let report = DriftReport::new(&plan(), &rules, managed(), "2026-06-01");
+    assert!(render_drift_text(&report, false, true).ends_with(
+        "No unacknowledged drift: 4 acknowledged objects drifted; some objects could not be observed (see the errors above), so there may be more.\n"
+    ));
+}
+
+#[test]
 fn only_acknowledged_drift_does_not_alert_and_nothing_is_no_drift() {
     let rules = parse_ignore("tenant.* all of it, during the migration\n").unwrap();
     let report = DriftReport::new(&plan(), &rules, managed(), "2026-06-01");

@@ -449,10 +449,16 @@ impl<'a> State<'a> {
         }
         // Spelling and range are the provider's checks (its normalize), like the
         // healthcheck's durations.
-        if let Some((s, _)) = r.string(block, "stop_signal", "\"SIGINT\"") {
+        if let Some((s, _)) = r.string_or_number(block, "stop_signal", "\"SIGINT\"") {
             attrs.insert("stop_signal".into(), Json::from(s));
         }
-        if let Some((s, _)) = r.string(block, "stop_timeout", "\"5s\"") {
+        // A bare number is whole seconds, as Docker's `--stop-timeout 5` takes it.
+        if let Some((s, _)) = r.string_or_number(block, "stop_timeout", "\"5s\"") {
+            let s = if s.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{s}s")
+            } else {
+                s
+            };
             attrs.insert("stop_timeout".into(), Json::from(s));
         }
         let host = self.host_attr(&mut r, block).or(c.default_host.clone());
