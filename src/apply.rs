@@ -1201,6 +1201,7 @@ mod tests {
             action,
             moves_data: false,
             deletes_data: false,
+            keeps_object: false,
             before: (action != Action::Create).then(|| attrs.clone()),
             after: (action != Action::Delete).then(|| attrs.clone()),
             changed: vec!["name".into()],

@@ -148,6 +148,15 @@ async fn plan_cmd(
     if planned.report_unreachable() {
         return Ok(ExitCode::FAILURE);
     }
+    // Nor one that conflicts block: apply would refuse it, and CI must see a failure,
+    // not "changes present".
+    if !plan.conflicts.is_empty() {
+        eprintln!(
+            "error: {} conflict(s) block this plan; apply would refuse it",
+            plan.conflicts.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if let Some(path) = out {
         let (lineage, serial) = state_ref(s, &state);
         let key = PlanKey::find(&s.backend, &s.dir, lineage.as_deref(), true)?

@@ -59,7 +59,19 @@ fn end_quietly_when_the_reader_goes() {
 fn main() -> ExitCode {
     let began = std::time::Instant::now();
     end_quietly_when_the_reader_goes();
-    let cli = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
+    let cli = match cli::Cli::try_parse_from(cli::terraform_spellings(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap ends a usage error with 2, which terrace's exit codes give to "changes
+            // present" and "drift": a mistyped flag in CI must read as the error it is.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let streams_json = cli.streams_json();
     let stderr_color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();

@@ -26,6 +26,7 @@ fn long_plan() -> Plan {
                 action: Action::Update,
                 moves_data: false,
                 deletes_data: false,
+                keeps_object: false,
                 before: serde_json::from_value(json!({"path": path, "content": text("")})).ok(),
                 after: serde_json::from_value(json!({"path": path, "content": text(" # new")}))
                     .ok(),

@@ -192,3 +192,31 @@ fn a_reader_that_goes_away_ends_terrace_quietly() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
     assert_eq!(stderr, "");
 }
+
+/// A mistyped flag is an error (1), never the 2 that means "changes present" or
+/// "drift" to CI; help and version are successes.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["drift", "--metrics-fil", "x"][..],
+        &["plan", "--detailed-exitcode", "--tagret", "a.b"],
+        &["no-such-command"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+    for args in [&["--help"][..], &["--version"], &["plan", "--help"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -135,7 +135,7 @@ fn lock_timeout_waits_for_a_local_lock_then_proceeds_or_gives_up() {
     assert!(began.elapsed() < Duration::from_millis(800));
     let bad = p
         .terrace(&["plan", "--lock-timeout", "soon"])
-        .expect_code(2);
+        .expect_code(1);
     assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
 }
 

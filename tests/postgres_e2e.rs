@@ -243,7 +243,8 @@ fn unmanaged_database_is_a_conflict_until_imported() {
             .unwrap();
     });
     let p = Project::new(&project_hcl(&[(&a, 5)]));
-    let plan = p.plan().expect_code(2);
+    // Conflicts block it: apply would refuse, so the plan fails.
+    let plan = p.plan().expect_code(1);
     let db = addr(&a, "");
     assert!(plan.stdout.contains("Conflicts"), "{}", plan.stdout);
     assert!(
@@ -392,7 +393,7 @@ fn replacing_a_role_that_owns_its_database_is_refused_at_plan_time() {
             "--replace",
             "database.one.user",
         ])
-        .expect_code(2);
+        .expect_code(1);
     expect![[r#"
         terrace will perform the following actions:
 
@@ -510,7 +511,8 @@ fn importing_a_user_warns_that_its_password_is_unknown() {
             .unwrap();
     });
     let p = Project::new(&single_db_hcl(&db, &db, ""));
-    let plan = p.plan().expect_code(2);
+    // Conflicts block it: apply would refuse, so the plan fails.
+    let plan = p.plan().expect_code(1);
     assert!(
         plan.stdout.contains("database.one.user: a database user"),
         "{}",
@@ -778,7 +780,8 @@ fn a_pending_user_whose_name_someone_else_holds_is_not_taken_over() {
         )
     );
     // Conflicts are changes to resolve: --detailed-exitcode says 2.
-    let plan = p.plan().expect_code(2);
+    // Conflicts block it: apply would refuse, so the plan fails.
+    let plan = p.plan().expect_code(1);
     assert!(
         plan.stdout.contains(&format!(
             "! {}: a database user named \"{a}\" already exists on service.pg, and it is not \

@@ -54,14 +54,16 @@ pub const FORGET_PENDING_NOTE: &str =
 pub const FORGET_FOREIGN_NOTE: &str = "an earlier apply stopped while creating it, and the \
      object found is not the one it created; it only leaves the state, the object is left alone";
 
-/// True for a delete that only removes a record from the state: the executor makes no
+/// True for a delete that only removes a record from the state (a pending record, or
+/// an object whose type stays as it is when no longer managed): the executor makes no
 /// provider call for it.
 pub fn only_leaves_state(change: &ResourceChange) -> bool {
     change.action == Action::Delete
-        && matches!(
-            change.note.as_deref(),
-            Some(FORGET_PENDING_NOTE | FORGET_FOREIGN_NOTE)
-        )
+        && (change.keeps_object
+            || matches!(
+                change.note.as_deref(),
+                Some(FORGET_PENDING_NOTE | FORGET_FOREIGN_NOTE)
+            ))
 }
 /// The note on the delete of an object the configuration no longer has.
 pub const NOT_CONFIGURED_NOTE: &str = "it is no longer in the configuration";
@@ -380,6 +382,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             action: Action::Delete,
             moves_data: false,
             deletes_data: false,
+            keeps_object: false,
             changed: before.keys().cloned().collect(),
             before: Some(before),
             after: None,
@@ -580,6 +583,7 @@ fn display_hints(
     c: &mut ResourceChange,
 ) {
     c.byte_sizes = byte_sizes(schema);
+    c.keeps_object = schema.delete_keeps_object;
     c.deletes_data = schema.carries_data
         || schema
             .drops_data_if
@@ -630,6 +634,7 @@ fn create(
         action: Action::Create,
         moves_data: false,
         deletes_data: false,
+        keeps_object: false,
         before: None,
         after: Some(d.attrs),
         replace_because: Vec::new(),
@@ -795,6 +800,7 @@ fn update_or_replace(
         action,
         moves_data: moved && schema.carries_data,
         deletes_data: false,
+        keeps_object: false,
         before: Some(current),
         after: Some(after),
         changed,

@@ -59,6 +59,10 @@ pub struct ResourceChange {
     /// take data with it ([`terrace_provider::ResourceSchema::drops_data_if`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deletes_data: bool,
+    /// Deleting it only stops managing it: the object stays on the system
+    /// ([`terrace_provider::ResourceSchema::delete_keeps_object`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_object: bool,
     /// The object as it is now (prior state refreshed by observation), if it exists.
     pub before: Option<Attrs>,
     /// The object as it will be, if it will exist. Computed attributes that the provider

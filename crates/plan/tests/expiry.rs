@@ -22,6 +22,7 @@ static DB: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 

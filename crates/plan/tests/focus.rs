@@ -17,6 +17,7 @@ static DB: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),

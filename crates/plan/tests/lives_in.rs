@@ -20,6 +20,7 @@ static USER: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: NAME,
 };
 static GRANT: ResourceSchema = ResourceSchema {
@@ -30,6 +31,7 @@ static GRANT: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &["t_user"],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: NAME,
 };
 static APP: ResourceSchema = ResourceSchema {
@@ -40,6 +42,7 @@ static APP: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: NAME,
 };
 

@@ -30,6 +30,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         action,
         moves_data: false,
         deletes_data: false,
+        keeps_object: false,
         before: None,
         after: None,
         changed: vec![],

@@ -20,6 +20,7 @@ static DB: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("connection_limit"),
@@ -35,6 +36,7 @@ static PACKAGE: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 static USER: ResourceSchema = ResourceSchema {
@@ -45,6 +47,7 @@ static USER: ResourceSchema = ResourceSchema {
     carries_data: false,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
     attrs: &[
         AttrSchema::plain("name").force_new(),
         AttrSchema::plain("password")
@@ -65,11 +68,25 @@ static DATA_DB: ResourceSchema = ResourceSchema {
     carries_data: true,
     lives_in: &[],
     drops_data_if: None,
+    delete_keeps_object: false,
+    attrs: &[AttrSchema::plain("name").force_new()],
+};
+
+/// A type whose delete only stops managing it (a service keeps running).
+static KEPT: ResourceSchema = ResourceSchema {
+    type_name: "test_service",
+    description: "service",
+    import_id: &["name"],
+    adopt_existing: true,
+    carries_data: false,
+    lives_in: &[],
+    drops_data_if: None,
+    delete_keeps_object: true,
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 
 fn schemas(t: &str) -> Option<&'static ResourceSchema> {
-    [&DB, &USER, &PACKAGE, &DATA_DB]
+    [&DB, &USER, &PACKAGE, &DATA_DB, &KEPT]
         .into_iter()
         .find(|s| s.type_name == t)
 }
@@ -271,6 +288,27 @@ fn changed_force_new_attribute_replaces_and_names_the_reason() {
         t.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
         "{t}"
     );
+}
+
+#[test]
+fn what_stays_on_the_host_when_no_longer_managed_is_not_called_destroyed() {
+    let pr = [prior("svc", "test_service", json!({"name": "nginx"}))];
+    let p = run(&[], &pr, &[("svc", present(json!({"name": "nginx"})))]).unwrap();
+    assert_eq!(p.changes[0].action, Action::Delete);
+    assert!(terrace_plan::only_leaves_state(&p.changes[0]));
+    assert_eq!(p.summary().destroy, 0);
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # svc will be removed from the state (nothing on the server changes)
+          # (it is no longer in the configuration)
+          - test_service {
+              - name = "nginx"
+            }
+
+        Plan: 0 to add, 0 to change, 0 to destroy.
+    "#]]
+    .assert_eq(&text(&p));
 }
 
 #[test]

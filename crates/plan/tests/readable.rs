@@ -34,6 +34,7 @@ fn change(addr: &str, ty: &str, action: Action) -> ResourceChange {
         action,
         moves_data: false,
         deletes_data: false,
+        keeps_object: false,
         before: None,
         after: None,
         changed: vec![],
@@ -574,6 +575,7 @@ mod through_the_planner {
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: &[
             AttrSchema::plain("name").force_new(),
             AttrSchema::plain("env"),

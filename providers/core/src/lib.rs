@@ -371,6 +371,10 @@ pub struct ResourceSchema {
     /// delete data kept apart from the object itself (Redis `purge_keys`: the tenant's
     /// keys). The plan then flags the destroy as dropping data, like a database's.
     pub drops_data_if: Option<&'static str>,
+    /// Deleting only stops managing the object: it stays on the system as it is (a
+    /// package stays installed, a service keeps running). The plan says so instead of
+    /// "destroyed", and does not count it as a destroy.
+    pub delete_keeps_object: bool,
     /// Every attribute the type knows.
     pub attrs: &'static [AttrSchema],
 }
@@ -999,6 +1003,7 @@ mod tests {
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: &[
             AttrSchema::plain("name")
                 .string("\"a\"")

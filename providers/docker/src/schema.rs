@@ -125,6 +125,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: IMAGE_ATTRS,
     },
     ResourceSchema {
@@ -135,6 +136,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: NETWORK_ATTRS,
     },
     ResourceSchema {
@@ -145,6 +147,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: true,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: VOLUME_ATTRS,
     },
     ResourceSchema {
@@ -155,6 +158,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: CONTAINER_ATTRS,
     },
 ];

@@ -160,6 +160,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         lives_in: &[],
         // Its keys go with it, uncopied, when it says so.
         drops_data_if: Some("purge_keys"),
+        delete_keeps_object: false,
         attrs: USER_ATTRS,
     },
     // A server's settings always exist: creating the resource only sets them.
@@ -171,6 +172,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: CONFIG_ATTRS,
     },
 ];

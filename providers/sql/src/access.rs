@@ -13,6 +13,11 @@ use std::fmt;
 /// The attribute of `sql_user` listing access beyond the configuration.
 pub(crate) const EXTRA_ACCESS: &str = "extra_access";
 
+/// The attribute of a PostgreSQL `sql_database` listing the roles outside the batch
+/// (accounts terrace does not manage here) that hold privileges on it: the reverse
+/// side of the audit, who *else* can reach a tenant's data.
+pub(crate) const OTHER_ACCESS: &str = "other_access";
+
 /// One privilege an account holds that the configuration does not give it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Excess {

@@ -35,7 +35,7 @@ use terrace_provider::{
 };
 use tokio::sync::OnceCell;
 
-use access::{Excess, EXTRA_ACCESS};
+use access::{Excess, EXTRA_ACCESS, OTHER_ACCESS};
 use password::{
     Verdict, PASSWORDS_UNREADABLE, PASSWORD_ALSO_ANOTHER, PASSWORD_CHANGED, PASSWORD_EXPIRED,
     PASSWORD_FINGERPRINT, PASSWORD_MATCHES, PASSWORD_STATUS, PASSWORD_UNKNOWN,
@@ -197,6 +197,9 @@ pub struct SqlProvider {
     /// PostgreSQL: the databases each observed role owns, for the plan check (a role
     /// that owns a database cannot be dropped).
     owned: Mutex<HashMap<String, Vec<String>>>,
+    /// PostgreSQL: the roles outside the batch that the last observe found holding
+    /// privileges on each database; an update of `other_access` revokes exactly these.
+    others: Mutex<HashMap<String, Vec<String>>>,
     /// What the last observe could not verify, for the plan.
     unverified: Mutex<Vec<String>>,
     /// MariaDB/MySQL: what the server's SQL offers, read when the pool is made.
@@ -255,6 +258,7 @@ impl SqlProvider {
             socket: None,
             audit: Mutex::new(HashMap::new()),
             owned: Mutex::new(HashMap::new()),
+            others: Mutex::new(HashMap::new()),
             unverified: Mutex::new(Vec::new()),
             dialect: std::sync::OnceLock::new(),
         }
@@ -871,7 +875,11 @@ impl Provider for SqlProvider {
             DATABASE if self.server.engine == SqlEngine::Mysql => {
                 attrs::normalize_charset(attrs)?;
             }
-            DATABASE => no_limit_unless_set(attrs, PG_NO_LIMIT),
+            DATABASE => {
+                no_limit_unless_set(attrs, PG_NO_LIMIT);
+                // Nobody outside the configuration reaches it: checked on every plan.
+                attrs.insert(OTHER_ACCESS.into(), serde_json::json!([]));
+            }
             // A user holds nothing beyond its grants, and its password is the one
             // terrace set: both are checked on every plan.
             USER => {
@@ -951,6 +959,8 @@ impl Provider for SqlProvider {
             match r.type_name.as_str() {
                 DATABASE => {
                     needs.databases = true;
+                    // PostgreSQL: who else holds privileges on it (`other_access`).
+                    needs.grants |= self.server.engine == SqlEngine::Postgres;
                     let name = attrs::req_str(&r.attrs, "name")?;
                     needs.database_names.insert(name.to_string());
                 }
@@ -1029,8 +1039,27 @@ impl Provider for SqlProvider {
                     .lock()
                     .expect("owned lock")
                     .extend(snap.owns.iter().map(|(r, d)| (r.clone(), d.clone())));
+                let managed = |role: &str| {
+                    role == self.server.admin_user
+                        || needs.user_names.contains(role)
+                        || needs.grant_users.contains(role)
+                };
+                let mut others = self.others.lock().expect("others lock");
                 for r in requests {
                     let mut answer = postgres::answer(&snap, r)?;
+                    if let (DATABASE, Observed::Present(live)) = (r.type_name.as_str(), &mut answer)
+                    {
+                        let db = attrs::req_str(&r.attrs, "name")?;
+                        let found = postgres::other_access(&snap, db, &managed);
+                        let shown: Vec<String> = found
+                            .iter()
+                            .map(|(role, privs)| {
+                                format!("role `{role}` can reach it ({})", privs.join(", "))
+                            })
+                            .collect();
+                        live.insert(OTHER_ACCESS.into(), serde_json::json!(shown));
+                        others.insert(db.to_string(), found.into_iter().map(|(r, _)| r).collect());
+                    }
                     if let (USER, Observed::Present(live)) = (r.type_name.as_str(), &mut answer) {
                         let (role, _) = self.account_key(&r.attrs, "name")?;
                         let granted = allowed.databases.get(&(role.clone(), String::new()));
@@ -1108,6 +1137,11 @@ impl Provider for SqlProvider {
                 let mut stmts = Vec::new();
                 if t == USER && changed.contains(EXTRA_ACCESS) {
                     stmts.extend(self.revoke_excess(&prior)?);
+                }
+                if t == DATABASE && changed.contains(OTHER_ACCESS) {
+                    let db = attrs::req_str(&prior, "name")?;
+                    let roles = self.others.lock().expect("others lock").get(db).cloned();
+                    stmts.extend(postgres::revoke_others(db, &roles.unwrap_or_default()));
                 }
                 stmts.extend(self.plan_update(t, &prior, &stored, &changed)?);
                 self.run(&step.address, &stmts).await?;

@@ -58,6 +58,8 @@ pub(crate) struct Snapshot {
     grants: HashMap<(String, Option<String>), HashSet<String>>,
     /// role → databases it holds privileges on, for the isolation audit.
     reach: HashMap<String, Vec<String>>,
+    /// database → roles (not PUBLIC) holding privileges on it, for the reverse audit.
+    holders: HashMap<String, Vec<String>>,
     /// role → databases it owns.
     pub(crate) owns: HashMap<String, Vec<String>>,
 }
@@ -243,9 +245,15 @@ pub(crate) async fn snapshot(
              WHERE d.datname = ANY($1::text[]) \
                 OR a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[]))",
         )
-        // Every privilege (PUBLIC's too) on the databases the grants name, and every
-        // privilege of the audited roles on any database.
-        .bind(names(&needs.grant_databases))
+        // Every privilege (PUBLIC's too) on the databases the grants and the batch
+        // name, and every privilege of the audited roles on any database.
+        .bind(names(
+            &needs
+                .grant_databases
+                .union(&needs.database_names)
+                .cloned()
+                .collect(),
+        ))
         .bind(names(&needs.user_names))
         .fetch_all(pool)
         .await?;
@@ -259,6 +267,10 @@ pub(crate) async fn snapshot(
                 .or_default();
             if privs.is_empty() {
                 if let Some(role) = grantee {
+                    snap.holders
+                        .entry(db.clone())
+                        .or_default()
+                        .push(role.clone());
                     snap.reach.entry(role).or_default().push(db);
                 }
             }
@@ -437,6 +449,47 @@ pub(crate) fn revoke_excess(attrs: &Attrs, found: &[Excess]) -> Result<Vec<Stmt>
         out.insert(0, alter);
     }
     Ok(out)
+}
+
+/// The roles that hold privileges on database `db` and are neither its owner nor
+/// `managed` (the batch's accounts and terrace's admin), with those privileges: access
+/// nothing in the configuration gives, for the database's `other_access`.
+pub(crate) fn other_access(
+    snap: &Snapshot,
+    db: &str,
+    managed: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Vec<String>)> {
+    let owner = snap.databases.get(db).map(|(o, _)| o.as_str());
+    let mut out: Vec<(String, Vec<String>)> = snap
+        .holders
+        .get(db)
+        .into_iter()
+        .flatten()
+        .filter(|r| Some(r.as_str()) != owner && !managed(r))
+        .map(|r| {
+            let privs = snap
+                .grants
+                .get(&(db.to_string(), Some(r.clone())))
+                .map(|p| collapse_all(p.iter().cloned().collect(), PG_DB_PRIVILEGES))
+                .unwrap_or_default();
+            (r.clone(), privs)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Statements revoking every privilege `roles` hold on database `db`.
+pub(crate) fn revoke_others(db: &str, roles: &[String]) -> Vec<Stmt> {
+    roles
+        .iter()
+        .map(|r| {
+            Stmt::new("REVOKE ALL PRIVILEGES ON DATABASE ")
+                .q(&pg_ident(db))
+                .kw(" FROM ")
+                .q(&pg_ident(r))
+        })
+        .collect()
 }
 
 /// Answers one request from the snapshot.

@@ -21,6 +21,11 @@ const DATABASE_ATTRS: &[AttrSchema] = &[
     // the right name that another role owns was not created by terrace.
     AttrSchema::plain("owner").proves_ownership("another role owns it"),
     AttrSchema::plain("connection_limit"),
+    // PostgreSQL: the reverse audit (see `access.rs`). Desired empty; observe lists the
+    // roles outside the configuration that hold privileges on the database.
+    AttrSchema::plain("other_access")
+        .output()
+        .doc("Roles terrace does not manage here that can reach the database (PostgreSQL), as found; always empty in the configuration."),
 ];
 
 const USER_ATTRS: &[AttrSchema] = &[
@@ -69,6 +74,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: true,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: DATABASE_ATTRS,
     },
     ResourceSchema {
@@ -80,6 +86,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: USER_ATTRS,
     },
     ResourceSchema {
@@ -91,6 +98,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         // DROP USER takes a user's grants with it; DROP DATABASE (PostgreSQL) its ACL.
         lives_in: &[USER, DATABASE],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: GRANT_ATTRS,
     },
 ];

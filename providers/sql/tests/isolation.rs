@@ -802,3 +802,71 @@ async fn mysql_access_to_a_foreign_database_among_many_is_reported() {
 async fn postgres_access_to_a_foreign_database_among_many_is_reported() {
     access_to_a_foreign_database_among_many_is_reported(SqlEngine::Postgres).await;
 }
+
+/// The reverse audit (PostgreSQL): a role terrace does not manage given rights on a
+/// tenant's database by hand is drift on the database's `other_access`, and the update
+/// revokes exactly that. The tenant's own user, another managed tenant's user (its
+/// side is its own `extra_access`), the owner and the admin are not listed.
+#[tokio::test]
+async fn postgres_a_stranger_role_reaching_a_tenant_database_is_drift_and_revoked() {
+    let engine = SqlEngine::Postgres;
+    let p = provider(engine);
+    let cleanup = Cleanup::new(engine);
+    let pre = prefix();
+    let a = tenant(&p, &cleanup, engine, &format!("{pre}a")).await;
+    let b = tenant(&p, &cleanup, engine, &format!("{pre}b")).await;
+    let stranger = format!("{pre}_stranger");
+    cleanup.add(USER, &attrs(json!({ "name": stranger })));
+    let db = a.db_name();
+    for sql in [
+        format!("CREATE ROLE \"{stranger}\" LOGIN PASSWORD 'Stranger-Pw1'"),
+        format!("GRANT CONNECT, CREATE ON DATABASE \"{db}\" TO \"{stranger}\""),
+        format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{}\"", b.name()),
+    ] {
+        admin_exec(engine, sql).await;
+    }
+    login(engine, &stranger, "Stranger-Pw1", db)
+        .await
+        .expect("the stranger reaches A's database");
+    // Observed as a plan does: every tenant's objects in one batch.
+    let mut all = Vec::new();
+    for t in [&a, &b] {
+        all.extend([
+            request(DATABASE, &t.db),
+            request(USER, &t.user),
+            request(GRANT, &t.grant),
+        ]);
+    }
+    let answers = p.observe(&all).await.unwrap();
+    let Observed::Present(live) = &answers[0] else {
+        panic!("A's database not observed")
+    };
+    assert_eq!(
+        live["other_access"],
+        json!([format!("role `{stranger}` can reach it (CONNECT, CREATE)")])
+    );
+    let Observed::Present(live_b) = &answers[3] else {
+        panic!("B's database not observed")
+    };
+    assert_eq!(live_b["other_access"], json!([]));
+
+    update(&p, DATABASE, &a.db, &a.db, &["other_access"])
+        .await
+        .unwrap();
+    login(engine, &stranger, "Stranger-Pw1", db)
+        .await
+        .expect_err("the stranger is refused on A's database after the repair");
+    let Observed::Present(after) = &p.observe(&all).await.unwrap()[0] else {
+        panic!("A's database not observed")
+    };
+    assert_eq!(after["other_access"], json!([]));
+    // Alone in a batch, the database is still checked: B's user, outside this batch,
+    // is someone terrace does not manage here.
+    let Observed::Present(alone) = &p.observe(&[request(DATABASE, &a.db)]).await.unwrap()[0] else {
+        panic!("A's database not observed")
+    };
+    assert_eq!(
+        alone["other_access"],
+        json!([format!("role `{}` can reach it (CONNECT)", b.name())])
+    );
+}

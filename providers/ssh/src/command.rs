@@ -95,8 +95,24 @@ pub(crate) fn apply_script(a: &Attrs) -> ProviderResult<String> {
     let mut s = guards(a)?;
     s.push_str(&format!("if [ $sat -eq 1 ]; then exit {SKIPPED}; fi\n"));
     s.push_str(&run_user_script(command, ""));
+    // A command that succeeded but left its guard unmet would run on every apply, and
+    // every plan would call it "deleted outside terrace": say so now.
+    if has_guard(a)? {
+        s.push_str("if [ $rc -eq 0 ]; then\nran=$rc\n");
+        s.push_str(&guards(a)?);
+        s.push_str(&format!(
+            "if [ $sat -eq 0 ]; then exit {STILL_UNMET}; fi\nrc=$ran\nfi\n"
+        ));
+    }
     s.push_str("exit $rc\n");
     Ok(s)
+}
+
+/// Exit status meaning "the command succeeded, but its guard is still not satisfied".
+pub(crate) const STILL_UNMET: i32 = 42;
+
+fn has_guard(a: &Attrs) -> ProviderResult<bool> {
+    Ok(opt_str(COMMAND, a, "creates")?.is_some() || opt_str(COMMAND, a, "unless")?.is_some())
 }
 
 #[cfg(test)]

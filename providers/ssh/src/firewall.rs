@@ -27,6 +27,10 @@ use terrace_provider::{Address, Attrs, ObserveRequest, Observed, ProviderError, 
 use crate::attrs::{opt_str, opt_str_list, req_port};
 use crate::schema::{FIREWALL_RULE, MAX_COMMENT};
 
+/// The attribute naming what is not enforced of a rule (a family's rule removed or made
+/// to accept by hand); always empty in the configuration.
+const GAPS: &str = "enforcement_gaps";
+
 /// The table terrace owns.
 pub(crate) const TABLE: &str = "terrace";
 const CHAIN: &str = "input";
@@ -86,6 +90,8 @@ pub(crate) fn normalize(a: &mut Attrs) -> ProviderResult<()> {
     a.insert("allow_from".into(), json!(s));
     // terrace's chain holds only terrace's rules: none foreign is what is wanted.
     a.insert("foreign_rules".into(), json!([]));
+    // Both families filtered, each rule dropping: checked on every plan.
+    a.insert(GAPS.into(), json!([]));
     if let Some(c) = opt_str(FIREWALL_RULE, a, "comment")? {
         if c.contains(['\n', '\0']) {
             return Err(ProviderError::Invalid(format!(
@@ -109,6 +115,72 @@ struct Found {
     proto: Option<String>,
     allow: Vec<IpNet>,
     comment: Option<String>,
+    /// Each nft rule of the resource: its address family (`None`: both) and whether
+    /// it still ends in `drop`, as terrace writes it.
+    shapes: Vec<(Option<&'static str>, bool)>,
+}
+
+/// The address families terrace writes a rule for, as nft names them and as people do.
+const FAMILIES: [(&str, &str); 2] = [("ipv4", "IPv4"), ("ipv6", "IPv6")];
+
+impl Found {
+    /// What keeps the resource's port from being filtered as configured: a family's
+    /// rule removed, or changed so that it no longer drops. Desired: none.
+    fn gaps(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (family, shown) in FAMILIES {
+            let rules: Vec<bool> = self
+                .shapes
+                .iter()
+                .filter(|(f, _)| f.is_none_or(|f| f == family))
+                .map(|(_, drops)| *drops)
+                .collect();
+            if rules.is_empty() {
+                out.push(format!(
+                    "no {shown} rule (removed outside terrace): {shown} connections to the port are not filtered"
+                ));
+            } else if rules.iter().any(|drops| !drops) {
+                out.push(format!(
+                    "the {shown} rule no longer drops (changed outside terrace): {shown} connections to the port are let through"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The family one of terrace's rules applies to, and whether its verdict is `drop`.
+fn shape(rule: &Value) -> (Option<&'static str>, bool) {
+    let exprs = rule["expr"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut family = None;
+    for e in exprs {
+        let Some(m) = e.get("match") else { continue };
+        if m["left"]["meta"]["key"].as_str() == Some("nfproto") {
+            family = FAMILIES
+                .iter()
+                .map(|(f, _)| *f)
+                .find(|f| m["right"].as_str() == Some(*f));
+        }
+        match m["left"]["payload"]["protocol"].as_str() {
+            Some("ip") => family = family.or(Some("ipv4")),
+            Some("ip6") => family = family.or(Some("ipv6")),
+            _ => {}
+        }
+    }
+    // Any verdict other than the final `drop` (an `accept`, a `jump`) lets traffic by.
+    let verdicts = [
+        "accept", "drop", "reject", "jump", "goto", "return", "continue", "queue",
+    ];
+    let drops = exprs.last().is_some_and(|e| e.get("drop").is_some())
+        && exprs
+            .iter()
+            .filter(|e| verdicts.iter().any(|v| e.get(*v).is_some()))
+            .count()
+            == 1;
+    (family, drops)
 }
 
 /// Which destination port a foreign rule matches.
@@ -205,6 +277,7 @@ impl Table {
             };
             let f = rules.entry(ident).or_default();
             f.comment = user;
+            f.shapes.push(shape(rule));
             if let Some(h) = rule["handle"].as_u64() {
                 f.handles.push(h);
             }
@@ -315,6 +388,7 @@ impl Table {
             live.insert("comment".into(), c.clone().into());
         }
         live.insert("foreign_rules".into(), json!(foreign));
+        live.insert(GAPS.into(), json!(f.gaps()));
         live
     }
 }
@@ -511,6 +585,27 @@ mod tests {
         assert_eq!(live["proto"], "tcp");
         assert_eq!(live["allow_from"], json!(["10.203.0.1", "192.168.0.0/16"]));
         assert_eq!(live["comment"], "hi");
+        assert_eq!(live["enforcement_gaps"], json!([]));
+
+        // By hand: the IPv4 rule gone, the IPv6 one made to accept.
+        let v6_only = out
+            .split(r#", {"rule": {"family": "inet", "table": "terrace", "chain": "input", "handle": 3"#)
+            .next()
+            .unwrap()
+            .to_string()
+            + &out[out.find(r#", {"rule": {"family": "inet", "table": "terrace", "chain": "input", "handle": 5"#).unwrap()..];
+        let accepting = v6_only.replace(r#"{"drop": null}"#, r#"{"accept": null}"#);
+        let t = Table::parse("json", &accepting, []).unwrap();
+        let Observed::Present(live) = t.answer(&req, &[&req]) else {
+            panic!("not found")
+        };
+        assert_eq!(
+            live["enforcement_gaps"],
+            json!([
+                "no IPv4 rule (removed outside terrace): IPv4 connections to the port are not filtered",
+                "the IPv6 rule no longer drops (changed outside terrace): IPv6 connections to the port are let through",
+            ])
+        );
         assert!(
             Table::parse("error", "Error: No such file or directory", [])
                 .unwrap()

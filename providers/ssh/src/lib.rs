@@ -317,6 +317,18 @@ impl SshProvider {
             Some(command::SKIPPED) => {
                 tracing::debug!(address = %step.address, "guard satisfied; not run");
             }
+            Some(command::STILL_UNMET) => {
+                return Err(ProviderError::Operation {
+                    address: step.address.clone(),
+                    message: format!(
+                        "on {}: the command succeeded, but its guard is still not satisfied \
+                         (`creates` does not exist, or `unless` still fails): it would run again \
+                         on every apply. Make the command produce what the guard checks, or fix \
+                         the guard",
+                        self.host.cfg.target()
+                    ),
+                });
+            }
             _ => return Err(self.failed(&step.address, "the command", &out)),
         }
         Ok(Some(stored))

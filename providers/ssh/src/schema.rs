@@ -345,6 +345,12 @@ const FIREWALL_ATTRS: &[AttrSchema] = &[
         .string_list("[]")
         .output()
         .doc("Rules in terrace's chain that terrace did not write (drift)."),
+    // What of the rule's own nft rules is missing or no longer drops (one per address
+    // family). Always `[]` in the configuration; apply writes both rules again.
+    AttrSchema::plain("enforcement_gaps")
+        .string_list("[]")
+        .output()
+        .doc("How the rule's port is left unfiltered (a family's nft rule removed or changed by hand; drift)."),
 ];
 
 const COMMAND_ATTRS: &[AttrSchema] = &[
@@ -375,6 +381,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: FILE_ATTRS,
     },
     ResourceSchema {
@@ -385,6 +392,8 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        // Removing it from the configuration only stops managing it (see its module).
+        delete_keeps_object: true,
         attrs: PACKAGE_ATTRS,
     },
     ResourceSchema {
@@ -395,6 +404,8 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        // Removing it from the configuration only stops managing it (see its module).
+        delete_keeps_object: true,
         attrs: SERVICE_ATTRS,
     },
     ResourceSchema {
@@ -405,6 +416,7 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        delete_keeps_object: false,
         attrs: FIREWALL_ATTRS,
     },
     ResourceSchema {
@@ -415,6 +427,8 @@ pub static SCHEMAS: &[ResourceSchema] = &[
         carries_data: false,
         lives_in: &[],
         drops_data_if: None,
+        // Removing it from the configuration only stops managing it (see its module).
+        delete_keeps_object: true,
         attrs: COMMAND_ATTRS,
     },
 ];

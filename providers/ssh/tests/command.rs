@@ -32,6 +32,34 @@ async fn creates_guard() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
 }
 
+/// A command that succeeds without producing what its guard checks would run on every
+/// apply and read as "deleted outside terrace" on every plan: the step fails instead,
+/// saying why.
+#[tokio::test]
+async fn a_command_that_leaves_its_guard_unmet_fails_the_step() {
+    let p = provider("TERRACE_TEST_SSH_HOST1");
+    let dir = Scratch::new();
+    let (marker, log) = (dir.path("never"), dir.path("log"));
+    let desired = normalized(
+        &p,
+        COMMAND,
+        attrs(json!({"command": format!("echo ran >> '{log}'"), "creates": marker})),
+    );
+    let err = step(&p, COMMAND, Operation::Create, None, Some(&desired))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the command succeeded, but its guard is still not satisfied"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "ran\n",
+        "it ran once"
+    );
+}
+
 #[tokio::test]
 async fn unless_guard_and_failures() {
     let p = provider("TERRACE_TEST_SSH_HOST1");

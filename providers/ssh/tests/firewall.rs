@@ -271,3 +271,87 @@ async fn merged_networks_converge_and_foreign_rules_are_drift_until_applied_away
     .await
     .unwrap();
 }
+
+/// One of a rule's two nft rules (IPv4) deleted by hand, and the other (IPv6) changed to
+/// accept: the port is open, which observe reports as `enforcement_gaps`; the update
+/// writes both rules again and the port is closed.
+#[tokio::test]
+async fn a_family_rule_removed_or_made_to_accept_by_hand_is_drift_that_apply_closes() {
+    let _one_at_a_time = TABLE.lock().await;
+    let p = provider("TERRACE_TEST_SSH_FW");
+    let addr = Address::new("host_firewall_rule.gap");
+    let _listener = Listener::start();
+    let desired = normalized(
+        &p,
+        FIREWALL_RULE,
+        attrs(json!({"port": PORT, "allow_from": []})),
+    );
+    assert_eq!(desired["enforcement_gaps"], json!([]));
+    let create = |op, prior| step_at(&p, FIREWALL_RULE, &addr, op, prior, Some(&desired));
+    let stored = create(Operation::Create, None).await.unwrap().unwrap();
+    assert!(!reachable(false), "the port is closed to the outside");
+
+    // By hand: the IPv4 rule goes, the IPv6 one accepts.
+    let listing = nft(&["-a", "list", "chain", "inet", "terrace", "input"]);
+    let handle = |family: &str| {
+        listing
+            .lines()
+            .filter(|l| l.contains(&format!("terrace:{addr}")) && l.contains(family))
+            .find_map(|l| {
+                l.rsplit_once("# handle ")
+                    .map(|(_, h)| h.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {family} rule in {listing}"))
+    };
+    let (v4, v6) = (handle("ipv4"), handle("ipv6"));
+    nft(&["delete", "rule", "inet", "terrace", "input", "handle", &v4]);
+    nft(&[
+        "replace",
+        "rule",
+        "inet",
+        "terrace",
+        "input",
+        "handle",
+        &v6,
+        "meta",
+        "nfproto",
+        "ipv6",
+        "tcp",
+        "dport",
+        &PORT.to_string(),
+        "iifname",
+        "!=",
+        "lo",
+        "accept",
+        "comment",
+        &format!("\"terrace:{addr}\""),
+    ]);
+    assert!(reachable(false), "the hand change opened the port");
+    let Observed::Present(live) = observe_at(&p, FIREWALL_RULE, &addr, &desired).await else {
+        panic!("the rule is still found by its comment")
+    };
+    assert_eq!(
+        live["enforcement_gaps"],
+        json!([
+            "no IPv4 rule (removed outside terrace): IPv4 connections to the port are not filtered",
+            "the IPv6 rule no longer drops (changed outside terrace): IPv6 connections to the port are let through",
+        ])
+    );
+
+    create(Operation::Update, Some(&stored)).await.unwrap();
+    assert!(!reachable(false), "apply closed the port again");
+    assert_matches(
+        &observe_at(&p, FIREWALL_RULE, &addr, &desired).await,
+        &desired,
+    );
+    step_at(
+        &p,
+        FIREWALL_RULE,
+        &addr,
+        Operation::Delete,
+        Some(&desired),
+        None,
+    )
+    .await
+    .unwrap();
+}
