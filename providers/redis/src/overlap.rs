@@ -108,7 +108,7 @@ mod tests {
 
     fn change(addr: &str, before: Option<Attrs>, after: Option<Attrs>) -> PlannedChange {
         PlannedChange {
-            address: Address::new(addr.to_string()),
+            address: Address::new(addr),
             type_name: USER.into(),
             destroys: before.is_some() && after.is_none(),
             creates: before.is_none(),

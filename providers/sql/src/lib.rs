@@ -788,8 +788,6 @@ impl Provider for SqlProvider {
         })
     }
 
-    /// Databases move as dumps of their engine: MariaDB/MySQL to MariaDB/MySQL,
-    /// PostgreSQL to PostgreSQL.
     /// PostgreSQL refuses to drop a role that owns a database (`DROP OWNED` would drop
     /// the tenant's tables): a plan that destroys or replaces such a role while the
     /// database stays is refused here rather than failing half-way through apply.
@@ -833,6 +831,8 @@ impl Provider for SqlProvider {
         Ok(out)
     }
 
+    /// Databases move as dumps of their engine: MariaDB/MySQL to MariaDB/MySQL,
+    /// PostgreSQL to PostgreSQL.
     fn data_format(&self, type_name: &str) -> Option<String> {
         (type_name == DATABASE).then(|| self.copy_format())
     }
@@ -1035,10 +1035,13 @@ impl Provider for SqlProvider {
                 )
                 .await
                 .map_err(|e| self.map_err(&e, &whole, &[]))?;
-                self.owned
-                    .lock()
-                    .expect("owned lock")
-                    .extend(snap.owns.iter().map(|(r, d)| (r.clone(), d.clone())));
+                {
+                    // What this batch's roles own now: a role that owned a database
+                    // at an earlier observe of this run may own none any more.
+                    let mut owned = self.owned.lock().expect("owned lock");
+                    owned.retain(|role, _| !needs.user_names.contains(role));
+                    owned.extend(snap.owns.iter().map(|(r, d)| (r.clone(), d.clone())));
+                }
                 let managed = |role: &str| {
                     role == self.server.admin_user
                         || needs.user_names.contains(role)
