@@ -324,6 +324,21 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         {
             change.note = Some("changed outside terrace; apply sets it back".to_string());
         }
+        // What the update does beyond setting values (a restart), said before apply.
+        if change.action == Action::Update {
+            let effects: Vec<&str> = change
+                .changed
+                .iter()
+                .filter_map(|k| schema.attr(k).and_then(|a| a.on_update))
+                .collect();
+            if !effects.is_empty() {
+                let effects = effects.join("; ");
+                change.note = Some(match change.note.take() {
+                    Some(n) => format!("{n}; {effects}"),
+                    None => effects,
+                });
+            }
+        }
         display_hints(schema, Some(&prior_sensitive), &mut change);
         out.changes.push(change);
     }

@@ -85,8 +85,24 @@ static KEPT: ResourceSchema = ResourceSchema {
     attrs: &[AttrSchema::plain("name").force_new()],
 };
 
+/// A type one of whose attributes does more than set a value when it changes.
+static RESTARTED: ResourceSchema = ResourceSchema {
+    type_name: "test_daemon",
+    description: "daemon",
+    import_id: &["name"],
+    adopt_existing: true,
+    carries_data: false,
+    lives_in: &[],
+    drops_data_if: None,
+    delete_keeps_object: true,
+    attrs: &[
+        AttrSchema::plain("name").force_new(),
+        AttrSchema::plain("restart_on").on_update("the service is restarted"),
+    ],
+};
+
 fn schemas(t: &str) -> Option<&'static ResourceSchema> {
-    [&DB, &USER, &PACKAGE, &DATA_DB, &KEPT]
+    [&DB, &USER, &PACKAGE, &DATA_DB, &KEPT, &RESTARTED]
         .into_iter()
         .find(|s| s.type_name == t)
 }
@@ -307,6 +323,39 @@ fn what_stays_on_the_host_when_no_longer_managed_is_not_called_destroyed() {
             }
 
         Plan: 0 to add, 0 to change, 0 to destroy.
+    "#]]
+    .assert_eq(&text(&p));
+}
+
+#[test]
+fn an_update_that_restarts_a_service_says_so() {
+    let d = [desired(
+        "d",
+        "test_daemon",
+        json!({"name": "nginx", "restart_on": "b"}),
+    )];
+    let pr = [prior(
+        "d",
+        "test_daemon",
+        json!({"name": "nginx", "restart_on": "a"}),
+    )];
+    let p = run(
+        &d,
+        &pr,
+        &[("d", present(json!({"name": "nginx", "restart_on": "a"})))],
+    )
+    .unwrap();
+    expect_test::expect![[r#"
+        terrace will perform the following actions:
+
+          # d will be updated in place
+          # (the service is restarted)
+          ~ test_daemon {
+                name       = "nginx"
+              ~ restart_on = "a" -> "b"
+            }
+
+        Plan: 0 to add, 1 to change, 0 to destroy.
     "#]]
     .assert_eq(&text(&p));
 }

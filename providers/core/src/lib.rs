@@ -215,6 +215,10 @@ pub struct AttrSchema {
     /// A whole number of bytes (a memory limit): plans show it in the largest exact
     /// binary unit (`512m`), the form users write, while comparisons keep bytes.
     pub byte_size: bool,
+    /// What an in-place change of this attribute does on the live system beyond setting
+    /// it, for the plan to say (`"the service is restarted"`): a reviewer must see an
+    /// outage coming, not only a changed value.
+    pub on_update: Option<&'static str>,
 }
 
 impl AttrSchema {
@@ -235,7 +239,14 @@ impl AttrSchema {
             validate: None,
             proves_ownership: None,
             byte_size: false,
+            on_update: None,
         }
+    }
+
+    /// Says what an in-place change of the attribute does ([`AttrSchema::on_update`]).
+    pub const fn on_update(mut self, effect: &'static str) -> Self {
+        self.on_update = Some(effect);
+        self
     }
 
     /// Marks the attribute as telling whose object a live one is

@@ -317,6 +317,7 @@ const SERVICE_ATTRS: &[AttrSchema] = &[
     // update restarts the service. Nothing on the host records it.
     AttrSchema::plain("restart_on")
         .unobservable()
+        .on_update("the service is restarted")
         .doc("Restart token (a block lists the files whose content it hashes)."),
 ];
 
