@@ -245,6 +245,10 @@ fi
     p.push(&s);
 }
 
+/// The live content of a file that changed on the host but is not fetched (not
+/// world-readable, too large, or not text), in place of its text.
+pub const CONTENT_NOT_SHOWN: &str = "(changed on the host; the live content is not shown: the file is not world-readable, too large or not text)";
+
 /// The live content from a probe line, when it is text worth a line diff.
 fn live_content(encoded: &str) -> Option<String> {
     use base64::Engine as _;
@@ -286,8 +290,18 @@ pub(crate) fn answer(
             let mut live = Attrs::new();
             live.insert("path".into(), path.into());
             live.insert("content_sha256".into(), sha.into());
-            if let Some(content) = out.get(&t, "content").and_then(live_content) {
-                live.insert("content".into(), content.into());
+            match out.get(&t, "content").and_then(live_content) {
+                Some(content) => {
+                    live.insert("content".into(), content.into());
+                }
+                // Drifted, but not fetched: the plan must not draw its diff from the
+                // recorded content as if that were what the host holds.
+                None if opt_str(FILE, &req.attrs, "content_sha256")?
+                    .is_some_and(|recorded| recorded != sha) =>
+                {
+                    live.insert("content".into(), CONTENT_NOT_SHOWN.into());
+                }
+                None => {}
             }
             live.insert("mode".into(), format!("{mode:0>4}").into());
             live.insert("owner".into(), owner.into());

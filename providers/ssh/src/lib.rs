@@ -30,6 +30,7 @@ use terrace_provider::{
 };
 use tokio::sync::Mutex;
 
+pub use file::CONTENT_NOT_SHOWN;
 pub use persist::{persist_from_env, DEFAULT_PERSIST, PERSIST_ENV};
 pub use schema::{COMMAND, FILE, FIREWALL_RULE, PACKAGE, SCHEMAS, SERVICE};
 pub use session::{HostConfig, HostKeyCheck, SshHost};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use serde_json::json;
 use terrace_provider::{Address, ObserveRequest, Observed, Operation, Provider};
-use terrace_provider_ssh::FILE;
+use terrace_provider_ssh::{CONTENT_NOT_SHOWN, FILE};
 
 #[tokio::test]
 async fn file_lifecycle() {
@@ -148,21 +148,22 @@ async fn drift_reads_back_the_live_text_of_world_readable_files_only() {
 
     let live = live_of(observe(&p, FILE, &want(&public, "0644")).await);
     assert_eq!(live["content"], "a\nchanged by hand\n");
-    // Not readable by everyone on the host: may be secret, never fetched.
+    // Not readable by everyone on the host: may be secret, never fetched; said so in
+    // place of the content, so that no diff is drawn from the recorded text.
     let live = live_of(observe(&p, FILE, &want(&private, "0640")).await);
-    assert!(!live.contains_key("content"), "{live:?}");
+    assert_eq!(live["content"], CONTENT_NOT_SHOWN, "{live:?}");
     assert_ne!(
         live["content_sha256"],
         want(&private, "0640")["content_sha256"]
     );
     // Recorded as private, made readable by hand: still never fetched.
     let live = live_of(observe(&p, FILE, &want(&public, "0640")).await);
-    assert!(!live.contains_key("content"), "{live:?}");
+    assert_eq!(live["content"], CONTENT_NOT_SHOWN, "{live:?}");
     // Over the size cap, or not text: the hashes tell the drift.
     let live = live_of(observe(&p, FILE, &want(&big, "0644")).await);
-    assert!(!live.contains_key("content"));
+    assert_eq!(live["content"], CONTENT_NOT_SHOWN);
     let live = live_of(observe(&p, FILE, &want(&binary, "0644")).await);
-    assert!(!live.contains_key("content"));
+    assert_eq!(live["content"], CONTENT_NOT_SHOWN);
     // Unchanged: nothing is transferred.
     let live = live_of(observe(&p, FILE, &want(&same, "0644")).await);
     assert!(!live.contains_key("content"));
@@ -314,7 +315,7 @@ async fn one_probe_reports_each_file_of_a_mixed_batch_on_its_own_resource() {
     assert_eq!(live["content"], "changed by hand\n");
     assert_ne!(live["content_sha256"], requests[7].attrs["content_sha256"]);
     let live = present(&found[8]);
-    assert!(!live.contains_key("content"), "{live:?}");
+    assert_eq!(live["content"], CONTENT_NOT_SHOWN, "{live:?}");
     assert_ne!(live["content_sha256"], requests[8].attrs["content_sha256"]);
 }
 
