@@ -7,6 +7,7 @@
 //! against all the others on the server (terrace's or not) and refuses what overlaps.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use serde_json::{json, Value};
 use terrace_provider::{Address, PlanProblem, PlannedChange};
@@ -39,6 +40,7 @@ pub(crate) fn problems(
             }
         }
     }
+    let holders = Holders::new(&after);
     let mut out = Vec::new();
     for c in users {
         let before_prefix = c.before.as_ref().and_then(|b| str_attr(b, "prefix"));
@@ -47,10 +49,8 @@ pub(crate) fn problems(
         if let Some(a) = &c.after {
             if let (Some(name), Some(prefix)) = (str_attr(a, "name"), str_attr(a, "prefix")) {
                 if c.creates || before_prefix != Some(prefix) {
-                    for (other, theirs) in &after {
-                        if *other != name
-                            && (prefix.starts_with(theirs) || theirs.starts_with(prefix))
-                        {
+                    for (other, theirs) in holders.overlapping(prefix) {
+                        if other != name {
                             out.push(PlanProblem {
                                 address: c.address.clone(),
                                 message: format!(
@@ -70,8 +70,8 @@ pub(crate) fn problems(
             let purges = b.get("purge_keys") == Some(&json!(true)) || b.contains_key("key_count");
             let name = str_attr(b, "name");
             if let (true, Some(prefix)) = (purges, before_prefix) {
-                for (other, theirs) in &after {
-                    if Some(*other) != name && theirs.starts_with(prefix) {
+                for (other, theirs) in holders.within(prefix) {
+                    if Some(other) != name {
                         out.push(purge_problem(&c.address, prefix, other, theirs));
                     }
                 }
@@ -79,6 +79,49 @@ pub(crate) fn problems(
         }
     }
     out
+}
+
+/// Who holds which prefix, indexed by prefix, so that each check costs a range scan
+/// and one lookup per byte of the prefix, not a pass over every user: a plan of
+/// thousands of new tenants stays linear.
+struct Holders<'a> {
+    by_prefix: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Holders<'a> {
+    fn new(users: &BTreeMap<&'a str, &'a str>) -> Self {
+        let mut by_prefix: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, prefix) in users {
+            by_prefix.entry(prefix).or_default().push(name);
+        }
+        Holders { by_prefix }
+    }
+
+    /// (user, prefix) of every user whose prefix starts with `prefix`, by user name.
+    fn within(&self, prefix: &str) -> Vec<(&'a str, &'a str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .by_prefix
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(p, _)| p.starts_with(prefix))
+            .flat_map(|(p, names)| names.iter().map(|n| (*n, *p)))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// (user, prefix) of every user whose prefix starts with `prefix` or with which
+    /// `prefix` starts, by user name.
+    fn overlapping(&self, prefix: &str) -> Vec<(&'a str, &'a str)> {
+        let mut out = self.within(prefix);
+        let shorter = (0..prefix.len())
+            .filter(|i| prefix.is_char_boundary(*i))
+            .filter_map(|i| self.by_prefix.get_key_value(&prefix[..i]));
+        for (p, names) in shorter {
+            out.extend(names.iter().map(|n| (*n, *p)));
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 fn purge_problem(address: &Address, prefix: &str, other: &str, theirs: &str) -> PlanProblem {
