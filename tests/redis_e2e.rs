@@ -9,19 +9,22 @@ use std::process::Command;
 use common::{unique, Project};
 use expect_test::expect;
 
+/// The local Redis as a service, its admin password from the environment.
+const SERVICE: &str = r#"
+variable "redis_admin_password" {
+  type      = string
+  sensitive = true
+}
+service "cache" {
+  engine   = "redis"
+  endpoint = { address = "127.0.0.1", port = 6379 }
+  admin    = { user = "terrace_admin", password = var.redis_admin_password }
+}"#;
+
 fn project_hcl(tenants: &[&str]) -> String {
     let list: Vec<String> = tenants.iter().map(|c| format!("\"{c}\"")).collect();
     format!(
-        r#"
-variable "redis_admin_password" {{
-  type      = string
-  sensitive = true
-}}
-service "cache" {{
-  engine   = "redis"
-  endpoint = {{ address = "127.0.0.1", port = 6379 }}
-  admin    = {{ user = "terrace_admin", password = var.redis_admin_password }}
-}}
+        r#"{SERVICE}
 tenant "client" {{
   for_each = toset([{}])
   redis {{
@@ -227,16 +230,7 @@ fn prefixed_hcl(tenants: &[(&str, &str)], purge: bool) -> String {
         .map(|(k, p)| format!("\"{k}\" = \"{p}\""))
         .collect();
     format!(
-        r#"
-variable "redis_admin_password" {{
-  type      = string
-  sensitive = true
-}}
-service "cache" {{
-  engine   = "redis"
-  endpoint = {{ address = "127.0.0.1", port = 6379 }}
-  admin    = {{ user = "terrace_admin", password = var.redis_admin_password }}
-}}
+        r#"{SERVICE}
 tenant "client" {{
   for_each = {{ {} }}
   redis {{
